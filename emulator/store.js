@@ -1,0 +1,112 @@
+'use strict';
+// What the emulator's devices have received, as ThingsBoard would store it: per device, the
+// latest value and a short history of every telemetry key, the client attributes, and the
+// requests it rejected (with the reason). The MQTT and CoAP front ends call accept*/reject; tests
+// and the web page read it. Tokens are secrets here too: rejections never echo a token.
+const { EventEmitter } = require('node:events');
+
+const HISTORY = 200;
+
+class DeviceStore extends EventEmitter {
+  /** @param {{devices?: {name: string, token: string}[]}} [opts] */
+  constructor(opts = {}) {
+    super();
+    this.byToken = new Map();
+    this.devices = new Map(); // name → { name, telemetry: Map<key, {ts, value}[]>, attributes: {}, received }
+    this.rejected = []; // { time, transport, reason }
+    for (const d of opts.devices || []) this.addDevice(d.name, d.token);
+  }
+
+  addDevice(name, token) {
+    const device = { name, telemetry: new Map(), attributes: {}, received: 0, messages: 0 };
+    this.devices.set(name, device);
+    this.byToken.set(token, device);
+    return device;
+  }
+
+  /** The device for a token, or undefined (ThingsBoard: CONNACK 5 / CoAP 4.01). */
+  authorize(token) {
+    return this.byToken.get(token);
+  }
+
+  /**
+   * Stores a telemetry or attributes body as ThingsBoard would.
+   * @returns {{ok: true, device} | {ok: false, status: 'unauthorized'|'bad-request', reason: string}}
+   */
+  accept(token, kind, body, transport) {
+    const device = this.authorize(token);
+    if (!device) return this.reject(transport, 'unauthorized', `unknown access token (${kind})`);
+    let data;
+    try {
+      data = JSON.parse(Buffer.isBuffer(body) ? body.toString('utf8') : String(body));
+    } catch (err) {
+      return this.reject(transport, 'bad-request', `${device.name}: ${kind} is not valid JSON (${err.message})`);
+    }
+    const now = Date.now();
+    if (kind === 'attributes') {
+      if (!isObject(data)) return this.reject(transport, 'bad-request', `${device.name}: attributes must be a JSON object`);
+      Object.assign(device.attributes, data);
+      device.messages++;
+      this.emit('attributes', { device: device.name, transport, values: data });
+      return { ok: true, device };
+    }
+    const entries = [];
+    for (const item of Array.isArray(data) ? data : [data]) {
+      if (!isObject(item)) return this.reject(transport, 'bad-request', `${device.name}: telemetry must be an object or an array of objects`);
+      if ('ts' in item && 'values' in item) {
+        if (!Number.isFinite(item.ts) || !isObject(item.values)) return this.reject(transport, 'bad-request', `${device.name}: {ts, values} needs a numeric ts and an object values`);
+        entries.push({ ts: item.ts, values: item.values });
+      } else {
+        entries.push({ ts: now, values: item });
+      }
+    }
+    for (const { ts, values } of entries) {
+      for (const [key, value] of Object.entries(values)) {
+        let series = device.telemetry.get(key);
+        if (!series) device.telemetry.set(key, (series = []));
+        series.push({ ts, value });
+        if (series.length > HISTORY) series.shift();
+      }
+      device.received++;
+    }
+    device.messages++;
+    this.emit('telemetry', { device: device.name, transport, entries });
+    return { ok: true, device };
+  }
+
+  reject(transport, status, reason) {
+    const entry = { time: Date.now(), transport, status, reason };
+    this.rejected.push(entry);
+    if (this.rejected.length > HISTORY) this.rejected.shift();
+    this.emit('rejected', entry);
+    return { ok: false, status, reason };
+  }
+
+  /** Latest value of every telemetry key of a device: { key: {ts, value} }. */
+  latest(name) {
+    const device = this.devices.get(name);
+    if (!device) return {};
+    const out = {};
+    for (const [key, series] of device.telemetry) out[key] = series[series.length - 1];
+    return out;
+  }
+
+  /** A JSON-friendly snapshot for the web page (no tokens). */
+  snapshot() {
+    return {
+      devices: [...this.devices.values()].map((d) => ({
+        name: d.name,
+        messages: d.messages,
+        telemetry: Object.fromEntries([...d.telemetry].map(([k, s]) => [k, s.slice(-50)])),
+        attributes: d.attributes,
+      })),
+      rejected: this.rejected.slice(-50),
+    };
+  }
+}
+
+function isObject(v) {
+  return v !== null && typeof v === 'object' && !Array.isArray(v);
+}
+
+module.exports = { DeviceStore };

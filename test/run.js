@@ -1,0 +1,63 @@
+'use strict';
+// `npm test`: runs every test/**/*.test.js file with node's test runner, twice:
+//   1. on this Node.js (20 on our machines) with node-red 4.1.x (devDependency `node-red`);
+//   2. on Node.js 22 with node-red 5.0.x (devDependency `node-red-5`), since node-red 5 needs
+//      Node >= 22.9. Node 22 comes from the npm package `node@22`, installed on first use into
+//      .cache/node22 (not a devDependency: its `node` bin would shadow ours in every npm script).
+// Set TB_TEST_RUNTIMES=4 or =5 to run one of them; pass file paths to run only those files.
+const { spawnSync } = require('node:child_process');
+const fs = require('node:fs');
+const path = require('node:path');
+
+const root = path.join(__dirname, '..');
+const inCI = process.env.CI === 'true' || process.env.CI === '1';
+
+function findTests(dir) {
+  const out = [];
+  for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
+    const full = path.join(dir, entry.name);
+    if (entry.isDirectory()) out.push(...findTests(full));
+    else if (entry.name.endsWith('.test.js')) out.push(full);
+  }
+  return out.sort();
+}
+
+function node22() {
+  const prefix = path.join(root, '.cache', 'node22');
+  const bin = path.join(prefix, 'node_modules', 'node', 'bin', 'node');
+  const works = () => fs.existsSync(bin) && spawnSync(bin, ['--version'], { encoding: 'utf8' }).stdout?.startsWith('v22');
+  if (works()) return bin;
+  console.log('test/run: installing Node.js 22 (npm package node@22) into .cache/node22 for the node-red 5 run ...');
+  fs.mkdirSync(prefix, { recursive: true });
+  spawnSync('npm', ['install', '--no-save', '--no-package-lock', '--prefix', prefix, 'node@22'], { stdio: 'inherit' });
+  return works() ? bin : null;
+}
+
+const files = process.argv.slice(2).length ? process.argv.slice(2) : findTests(__dirname);
+const wanted = (process.env.TB_TEST_RUNTIMES || '4,5').split(',');
+let failed = false;
+
+for (const runtime of wanted) {
+  let exe = process.execPath;
+  let nodeRed = 'node-red';
+  if (runtime === '5') {
+    nodeRed = 'node-red-5';
+    exe = node22();
+    if (!exe) {
+      const msg = 'test/run: !!! Node.js 22 could not be installed: the node-red 5 run is SKIPPED !!!';
+      console.error(msg);
+      if (inCI) failed = true;
+      continue;
+    }
+  }
+  const version = spawnSync(exe, ['--version'], { encoding: 'utf8' }).stdout.trim();
+  const nrVersion = require(path.join(root, 'node_modules', nodeRed, 'package.json')).version;
+  console.log(`\n=== node-red ${nrVersion} on Node.js ${version} (${files.length} test files) ===\n`);
+  const res = spawnSync(exe, ['--test', '--test-reporter=spec', ...files], {
+    stdio: 'inherit',
+    cwd: root,
+    env: { ...process.env, TB_NODE_RED: nodeRed },
+  });
+  if (res.status !== 0) failed = true;
+}
+process.exit(failed ? 1 : 0);
