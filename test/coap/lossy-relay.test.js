@@ -1,0 +1,84 @@
+'use strict';
+// The lossy relay itself: forwards both ways, one upstream per client, drops at the asked rate
+// (seeded, so reproducible), transform can rewrite or drop, and close() leaves nothing open.
+const { test } = require('node:test');
+const assert = require('node:assert/strict');
+const dgram = require('node:dgram');
+const { startLossyRelay, seededRandom } = require('../support/lossy-relay');
+
+async function echoServer() {
+  const sock = dgram.createSocket('udp4');
+  const peers = new Set();
+  sock.on('message', (msg, rinfo) => {
+    peers.add(`${rinfo.address}:${rinfo.port}`);
+    sock.send(Buffer.concat([Buffer.from('echo:'), msg]), rinfo.port, rinfo.address);
+  });
+  await new Promise((r) => sock.bind(0, '127.0.0.1', r));
+  return { port: sock.address().port, peers, close: () => new Promise((r) => sock.close(r)) };
+}
+
+async function client() {
+  const sock = dgram.createSocket('udp4');
+  const got = [];
+  sock.on('message', (m) => got.push(m.toString()));
+  await new Promise((r) => sock.bind(0, '127.0.0.1', r));
+  return { sock, got, close: () => new Promise((r) => sock.close(r)) };
+}
+
+const settle = () => new Promise((r) => setTimeout(r, 100));
+
+test('forwards both ways with one upstream socket per client', async () => {
+  const server = await echoServer();
+  const relay = await startLossyRelay({ target: { host: '127.0.0.1', port: server.port } });
+  const a = await client();
+  const b = await client();
+  a.sock.send('a1', relay.port, '127.0.0.1');
+  b.sock.send('b1', relay.port, '127.0.0.1');
+  a.sock.send('a2', relay.port, '127.0.0.1');
+  await settle();
+  assert.deepEqual(a.got.sort(), ['echo:a1', 'echo:a2']);
+  assert.deepEqual(b.got, ['echo:b1']);
+  assert.equal(server.peers.size, 2);
+  assert.equal(relay.stats.forwarded, 6);
+  assert.equal(relay.stats.dropped, 0);
+  await Promise.all([a.close(), b.close(), relay.close(), server.close()]);
+});
+
+test('drops at the requested rate, reproducibly with a seed', async () => {
+  const server = await echoServer();
+  const run = async () => {
+    const relay = await startLossyRelay({ target: { host: '127.0.0.1', port: server.port }, dropToServer: 0.5, random: seededRandom(7) });
+    const c = await client();
+    for (let i = 0; i < 200; i++) c.sock.send(`m${i}`, relay.port, '127.0.0.1');
+    await settle();
+    const result = { got: c.got.length, stats: JSON.parse(JSON.stringify(relay.stats)) };
+    await Promise.all([c.close(), relay.close()]);
+    return result;
+  };
+  const first = await run();
+  const second = await run();
+  assert.deepEqual(first, second);
+  assert.equal(first.stats.toServer.dropped + first.stats.toServer.forwarded, 200);
+  assert.ok(first.stats.toServer.dropped > 60 && first.stats.toServer.dropped < 140, `dropped ${first.stats.toServer.dropped}`);
+  assert.equal(first.got, first.stats.toClient.forwarded);
+  await server.close();
+});
+
+test('transform rewrites or drops datagrams per direction', async () => {
+  const server = await echoServer();
+  const relay = await startLossyRelay({
+    target: { host: '127.0.0.1', port: server.port },
+    transform: (direction, d) => {
+      if (direction === 'toServer' && d.toString() === 'drop') return null;
+      if (direction === 'toClient') return Buffer.from(d.toString().toUpperCase());
+      return d;
+    },
+  });
+  const c = await client();
+  c.sock.send('keep', relay.port, '127.0.0.1');
+  c.sock.send('drop', relay.port, '127.0.0.1');
+  await settle();
+  assert.deepEqual(c.got, ['ECHO:KEEP']);
+  assert.equal(relay.stats.toServer.dropped, 1);
+  await Promise.all([c.close(), relay.close(), server.close()]);
+});

@@ -1,0 +1,104 @@
+'use strict';
+// A UDP relay on 127.0.0.1 that sits between a client and a real server and loses (or rewrites)
+// datagrams on purpose, so tests can prove that retransmission and error handling work over a bad
+// network without mocking the protocol. Used by the CoAP and CoAPS (DTLS) tests.
+//
+//   const relay = await startLossyRelay({ target: { host: '127.0.0.1', port }, dropToServer: 0.2,
+//     dropToClient: 0.2, random: seededRandom(42) });
+//   // point the client at 127.0.0.1:relay.port ... then: await relay.close();
+//
+// Each client address gets its own upstream socket, so the server sees one distinct peer per
+// client (as it would without the relay) and its answers find their way back.
+// `transform(direction, datagram)` may return a replacement Buffer, or null to drop the datagram;
+// it runs after the random drop decision. `stats` counts per direction and in total.
+const dgram = require('node:dgram');
+
+/** A small deterministic PRNG (mulberry32) so lossy tests are reproducible. */
+function seededRandom(seed) {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/**
+ * @param {{ target: {host: string, port: number}, dropToServer?: number, dropToClient?: number,
+ *   random?: () => number, transform?: (direction: 'toServer'|'toClient', datagram: Buffer) => Buffer|null,
+ *   host?: string }} opts
+ * @returns {Promise<{ port: number, close: () => Promise<void>, stats: object }>}
+ */
+async function startLossyRelay({ target, dropToServer = 0, dropToClient = 0, random = Math.random, transform, host = '127.0.0.1' }) {
+  const family = target.host.includes(':') ? 'udp6' : 'udp4';
+  const front = dgram.createSocket(host.includes(':') ? 'udp6' : 'udp4');
+  const upstreams = new Map(); // "addr:port" of a client → its socket towards the server
+  const stats = {
+    forwarded: 0,
+    dropped: 0,
+    toServer: { forwarded: 0, dropped: 0 },
+    toClient: { forwarded: 0, dropped: 0 },
+  };
+  let closed = false;
+
+  const pass = (direction, datagram, dropRate) => {
+    let out = random() < dropRate ? null : datagram;
+    if (out && transform) out = transform(direction, out);
+    if (out) {
+      stats.forwarded++;
+      stats[direction].forwarded++;
+    } else {
+      stats.dropped++;
+      stats[direction].dropped++;
+    }
+    return out;
+  };
+
+  const upstreamFor = (rinfo) => {
+    const key = `${rinfo.address}:${rinfo.port}`;
+    let up = upstreams.get(key);
+    if (up) return up;
+    up = dgram.createSocket(family);
+    up.on('error', () => { /* a test relay: an upstream error just loses datagrams */ });
+    up.on('message', (datagram) => {
+      if (closed) return;
+      const out = pass('toClient', datagram, dropToClient);
+      if (out) front.send(out, rinfo.port, rinfo.address);
+    });
+    up.bind(0, family === 'udp6' ? '::1' : '127.0.0.1');
+    upstreams.set(key, up);
+    return up;
+  };
+
+  front.on('error', () => { /* as above */ });
+  front.on('message', (datagram, rinfo) => {
+    if (closed) return;
+    const up = upstreamFor(rinfo);
+    const out = pass('toServer', datagram, dropToServer);
+    if (out) up.send(out, target.port, target.host);
+  });
+
+  await new Promise((resolve, reject) => {
+    front.once('error', reject);
+    front.bind(0, host, () => {
+      front.off('error', reject);
+      resolve();
+    });
+  });
+
+  const close = async () => {
+    if (closed) return;
+    closed = true;
+    const sockets = [front, ...upstreams.values()];
+    upstreams.clear();
+    await Promise.all(sockets.map((s) => new Promise((resolve) => {
+      try { s.close(resolve); } catch { resolve(); }
+    })));
+  };
+
+  return { port: front.address().port, close, stats, clients: () => upstreams.size };
+}
+
+module.exports = { startLossyRelay, seededRandom };
