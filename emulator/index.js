@@ -1,0 +1,178 @@
+'use strict';
+// The local ThingsBoard device-API emulator, all front ends together: MQTT, MQTTS, CoAP (CoAPS
+// later) and the web page, sharing one device store. Used by `npm start`, emulator/cli.js, the
+// benchmarks and the browser tests.
+//
+//   const emu = await startEmulator({ dataDir: '.emulator' });
+//   emu.ports  → { mqtt: 1883, mqtts: 8883, coap: 5683, coaps: null, web: 1881 }
+//   emu.notes  → ['MQTT port 1883 is busy: using 40123 instead', ...]
+//   await emu.close();
+//
+// A wanted port that is busy is replaced by a free one (and said so in `notes`), so a second
+// `npm start` or a system mosquitto on 1883 does not stop the demo. Port 0 means "any free port".
+const dgram = require('node:dgram');
+const net = require('node:net');
+const path = require('node:path');
+const { DeviceStore } = require('./store');
+const { ensureCerts } = require('./certs');
+const { startWebServer } = require('./web/server');
+
+const DEFAULT_PORTS = { mqtt: 1883, mqtts: 8883, coap: 5683, coaps: 5684, web: 1881 };
+const LABELS = { mqtt: 'MQTT', mqtts: 'MQTTS', coap: 'CoAP', coaps: 'CoAPS', web: 'page' };
+
+/** Demo devices: `demo-device-N` with the access token `demo-token-N`. */
+function demoDevices(count = 4) {
+  return Array.from({ length: count }, (_, i) => ({ name: `demo-device-${i + 1}`, token: `demo-token-${i + 1}` }));
+}
+
+function tcpPortFree(host, port) {
+  return new Promise((resolve) => {
+    const srv = net.createServer();
+    srv.once('error', () => resolve(false));
+    srv.listen({ port, host, exclusive: true }, () => srv.close(() => resolve(true)));
+  });
+}
+
+function udpPortFree(host, port) {
+  return new Promise((resolve) => {
+    const sock = dgram.createSocket(host.includes(':') ? 'udp6' : 'udp4');
+    sock.once('error', () => { sock.close(); resolve(false); });
+    sock.bind({ port, address: host, exclusive: true }, () => sock.close(() => resolve(true)));
+  });
+}
+
+/**
+ * @param {object} [opts]
+ * @param {string} [opts.host] listen address (default 127.0.0.1)
+ * @param {{mqtt?: number|false, mqtts?: number|false, coap?: number|false, coaps?: number|false, web?: number|false}} [opts.ports]
+ *   wanted ports; false turns a front end off; 0 → any free port. Defaults: 1883, 8883, 5683, (5684), 1881.
+ * @param {{name: string, token: string}[]} [opts.devices] default: demoDevices()
+ * @param {string} [opts.dataDir] where the CA and server certificate live (needed for MQTTS/CoAPS)
+ * @param {{certPem: string, keyPem: string, caFile?: string}} [opts.tls] certificates to use instead of dataDir's
+ * @param {DeviceStore} [opts.store]
+ * @param {(line: string) => void} [opts.log]
+ */
+async function startEmulator(opts = {}) {
+  const host = opts.host || '127.0.0.1';
+  const wanted = { ...DEFAULT_PORTS, ...(opts.ports || {}) };
+  const store = opts.store || new DeviceStore({ devices: opts.devices || demoDevices() });
+  const notes = [];
+  const running = []; // { name, close }
+  const ports = { mqtt: null, mqtts: null, coap: null, coaps: null, web: null };
+  let certs = opts.tls || null;
+
+  /** The wanted port if it is free, else 0 (any), with a note for the user. */
+  async function choosePort(name, udp) {
+    const port = wanted[name];
+    if (!port) return 0;
+    const free = udp ? await udpPortFree(host, port) : await tcpPortFree(host, port);
+    return free ? port : 0; // started() tells the user which port it got instead
+
+  }
+  function started(name, frontEnd) {
+    ports[name] = frontEnd.port;
+    running.push({ name, close: () => frontEnd.close() });
+    if (wanted[name] && wanted[name] !== frontEnd.port) notes.push(`${LABELS[name]} port ${wanted[name]} is busy: using ${frontEnd.port} instead`);
+    return frontEnd;
+  }
+
+  try {
+    if ((wanted.mqtts !== false || wanted.coaps !== false) && !certs) {
+      if (!opts.dataDir) throw new Error('startEmulator: MQTTS/CoAPS need opts.dataDir (or opts.tls), or turn them off with ports.mqtts = false');
+      certs = await ensureCerts(path.join(opts.dataDir, 'pki'));
+      if (certs.created) notes.push(`generated a CA and a server certificate in ${path.dirname(certs.caFile)}`);
+    }
+
+    // Required lazily so the page and the store work on their own (tests, a partial checkout).
+    const { startMqttEmulator } = require('./mqtt');
+    const { startCoapEmulator } = require('./coap');
+
+    if (wanted.mqtt !== false) {
+      const fe = started('mqtt', await startMqttEmulator({ store, host, port: await choosePort('mqtt', false) }));
+      reportRefusedConnects(fe.broker, store, 'mqtt');
+    }
+    if (wanted.mqtts !== false) {
+      const fe = started('mqtts', await startMqttEmulator({ store, host, port: await choosePort('mqtts', false), tls: { certPem: certs.certPem, keyPem: certs.keyPem } }));
+      reportRefusedConnects(fe.broker, store, 'mqtts');
+    }
+    if (wanted.coap !== false) {
+      started('coap', await startCoapEmulator({ store, host, port: await choosePort('coap', true) }));
+    }
+    if (wanted.coaps !== false && ports.coap) {
+      // CoAPS hook: when a DTLS server front end exists (emulator/coaps.js, e.g. a DTLS
+      // terminator in front of the CoAP emulator on ports.coap), start it here with
+      // `certs` and register it with started('coaps', ...). Until then CoAPS is reported as
+      // not available, and the demo flow leaves it out.
+      const coaps = loadCoapsFrontEnd();
+      if (coaps) {
+        started('coaps', await coaps({ store, host, port: await choosePort('coaps', true), coapPort: ports.coap, certs }));
+      }
+    }
+    if (wanted.web !== false) {
+      started('web', await startWebServer({ store, host, port: await choosePort('web', false), info: () => pageInfo() }));
+    }
+  } catch (err) {
+    await closeAll();
+    throw err;
+  }
+
+  function pageInfo() {
+    const endpoints = ['mqtt', 'mqtts', 'coap', 'coaps'].map((name) => ({
+      name,
+      label: LABELS[name],
+      host,
+      port: ports[name],
+      note: ports[name] ? undefined : name === 'coaps' ? 'not available yet' : 'off',
+    }));
+    return { endpoints, caFile: certs && certs.caFile ? certs.caFile : null };
+  }
+
+  async function closeAll() {
+    // Page first (it ends the browsers' event streams), then the protocol front ends.
+    for (const fe of running.splice(0).reverse()) {
+      try {
+        await fe.close();
+      } catch { /* closing the rest matters more */ }
+    }
+  }
+
+  const host6 = host.includes(':') ? `[${host}]` : host;
+  return {
+    store,
+    host,
+    ports,
+    notes,
+    caFile: certs ? certs.caFile || null : null,
+    caPem: certs ? certs.caPem || null : null,
+    webUrl: ports.web ? `http://${host6}:${ports.web}/` : null,
+    close: closeAll,
+  };
+}
+
+/** emulator/coaps.js when it exists (the CoAPS front end lands with the DTLS work), else null. */
+function loadCoapsFrontEnd() {
+  try {
+    return require('./coaps').startCoapsEmulator || null;
+  } catch (err) {
+    if (err.code === 'MODULE_NOT_FOUND' && String(err.message).includes('coaps')) return null;
+    throw err;
+  }
+}
+
+/**
+ * ThingsBoard shows refused connections nowhere a user looks; the emulator page does: a CONNECT
+ * refused for a bad token (CONNACK 4/5) becomes a rejected request. No token is recorded.
+ */
+function reportRefusedConnects(broker, store, transport) {
+  if (!broker || typeof broker.on !== 'function') return;
+  const onError = (client, err) => {
+    if (err && (err.errorCode === 4 || err.errorCode === 5)) {
+      const why = err.errorCode === 4 ? 'empty access token (CONNACK 4)' : 'unknown access token (CONNACK 5)';
+      store.reject(transport, 'unauthorized', `CONNECT refused: ${why}`);
+    }
+  };
+  broker.on('clientError', onError);
+  broker.on('connectionError', onError);
+}
+
+module.exports = { startEmulator, demoDevices, DEFAULT_PORTS };

@@ -1,0 +1,193 @@
+'use strict';
+// The emulator page: keeps a copy of the store's snapshot and applies the live events from
+// /events. Values are user data: they only ever go into textContent, never into HTML.
+(function () {
+  const POINTS = 50;
+  const state = { info: {}, devices: new Map(), rejected: [] };
+
+  const $ = (id) => document.getElementById(id);
+  function el(tag, attrs, ...children) {
+    const node = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs || {})) {
+      if (k === 'class') node.className = v;
+      else node.setAttribute(k, v);
+    }
+    for (const child of children) if (child != null) node.append(child);
+    return node;
+  }
+  const svgEl = (tag, attrs) => {
+    const node = document.createElementNS('http://www.w3.org/2000/svg', tag);
+    for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, String(v));
+    return node;
+  };
+
+  const pad = (n, w = 2) => String(n).padStart(w, '0');
+  function formatTime(ts) {
+    const d = new Date(ts);
+    if (Number.isNaN(d.getTime())) return String(ts);
+    const today = new Date().toDateString() === d.toDateString();
+    const time = `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}.${pad(d.getMilliseconds(), 3)}`;
+    return today ? time : `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${time}`;
+  }
+  function formatValue(v) {
+    if (typeof v === 'number') return Number.isInteger(v) ? String(v) : String(Math.round(v * 1000) / 1000);
+    if (typeof v === 'string') return v;
+    return JSON.stringify(v);
+  }
+
+  /** A small line chart of the numeric points of a series (booleans count as 0/1). */
+  function sparkline(series) {
+    const pts = series
+      .map((p) => ({ ts: p.ts, v: typeof p.value === 'boolean' ? Number(p.value) : p.value }))
+      .filter((p) => typeof p.v === 'number' && Number.isFinite(p.v));
+    if (pts.length === 0) return null;
+    const w = 160;
+    const h = 34;
+    const minV = Math.min(...pts.map((p) => p.v));
+    const maxV = Math.max(...pts.map((p) => p.v));
+    const n = pts.length;
+    const x = (i) => (n === 1 ? w - 3 : 3 + (i * (w - 6)) / (n - 1));
+    const y = (v) => (maxV === minV ? h / 2 : h - 3 - ((v - minV) * (h - 6)) / (maxV - minV));
+    const svg = svgEl('svg', { class: 'spark', width: w, height: h, viewBox: `0 0 ${w} ${h}`, role: 'img' });
+    svg.append(svgEl('title', {}));
+    svg.firstChild.textContent = `min ${formatValue(minV)}, max ${formatValue(maxV)}, ${n} points`;
+    svg.append(svgEl('polyline', { points: pts.map((p, i) => `${x(i).toFixed(1)},${y(p.v).toFixed(1)}`).join(' ') }));
+    const last = pts[n - 1];
+    svg.append(svgEl('circle', { cx: x(n - 1).toFixed(1), cy: y(last.v).toFixed(1), r: 2.5 }));
+    return svg;
+  }
+
+  function renderInfo() {
+    const info = state.info || {};
+    const list = $('endpoints');
+    list.replaceChildren();
+    for (const ep of info.endpoints || []) {
+      const item = el('li', { class: ep.port ? '' : 'off' }, el('b', {}, ep.label || ep.name), ' ');
+      item.append(ep.port ? el('code', {}, `${ep.host}:${ep.port}`) : ep.note || 'not running');
+      list.append(item);
+    }
+    const ca = $('ca');
+    if (info.caFile) {
+      ca.hidden = false;
+      ca.replaceChildren('CA certificate for MQTTS/CoAPS (paste it into the config node): ', el('code', {}, info.caFile));
+    } else ca.hidden = true;
+  }
+
+  function deviceCard(device, flashKeys) {
+    const keys = Object.keys(device.telemetry).sort();
+    const lastTs = Math.max(0, ...keys.map((k) => device.telemetry[k].at(-1)?.ts || 0));
+    const card = el('article', { class: 'card device', 'data-device': device.name });
+    card.append(el('h2', {}, device.name, el('span', { class: 'count', title: 'messages accepted' }, `${device.messages} msgs`)));
+    card.append(el('div', { class: 'meta' }, lastTs ? `last telemetry ${formatTime(lastTs)}` : 'no telemetry yet'));
+
+    card.append(el('h3', {}, 'Latest telemetry'));
+    const table = el('table', { class: 'telemetry' }, el('thead', {}, el('tr', {}, el('th', {}, 'Key'), el('th', {}, 'Last update'), el('th', {}, 'Value'), el('th', {}, 'Chart'))));
+    const body = el('tbody');
+    if (keys.length === 0) body.append(el('tr', { class: 'empty' }, el('td', { colspan: 4 }, 'Nothing received yet.')));
+    for (const key of keys) {
+      const series = device.telemetry[key];
+      const last = series.at(-1);
+      const row = el('tr', { 'data-key': key, class: flashKeys.has(key) ? 'flash' : '' },
+        el('td', { class: 'key' }, key),
+        el('td', { class: 'time' }, formatTime(last.ts)),
+        el('td', { class: 'value' }, formatValue(last.value)),
+        el('td', { class: 'chart' }, sparkline(series)));
+      body.append(row);
+    }
+    table.append(body);
+    card.append(table);
+
+    const attrs = Object.keys(device.attributes).sort();
+    card.append(el('h3', {}, 'Client attributes'));
+    const at = el('table', { class: 'attributes' }, el('thead', {}, el('tr', {}, el('th', {}, 'Key'), el('th', {}, 'Value'))));
+    const ab = el('tbody');
+    if (attrs.length === 0) ab.append(el('tr', { class: 'empty' }, el('td', { colspan: 2 }, 'None.')));
+    for (const key of attrs) ab.append(el('tr', { 'data-key': key }, el('td', { class: 'key' }, key), el('td', { class: 'value' }, formatValue(device.attributes[key]))));
+    at.append(ab);
+    card.append(at);
+    return card;
+  }
+
+  function renderDevice(name, flashKeys = new Set()) {
+    const device = state.devices.get(name);
+    const card = deviceCard(device, flashKeys);
+    const old = document.querySelector(`article.device[data-device="${CSS.escape(name)}"]`);
+    if (old) old.replaceWith(card);
+    else $('devices').append(card);
+  }
+
+  function renderRejected() {
+    const body = $('rejected');
+    body.replaceChildren();
+    $('rejected-count').textContent = String(state.rejected.length);
+    if (state.rejected.length === 0) {
+      body.append(el('tr', { class: 'empty' }, el('td', { colspan: 4 }, 'None so far.')));
+      return;
+    }
+    for (const r of [...state.rejected].reverse()) {
+      body.append(el('tr', {},
+        el('td', { class: 'time' }, formatTime(r.time)),
+        el('td', {}, r.transport || ''),
+        el('td', { class: 'status' }, r.status || ''),
+        el('td', {}, r.reason || '')));
+    }
+  }
+
+  function deviceNamed(name) {
+    let d = state.devices.get(name);
+    if (!d) state.devices.set(name, (d = { name, messages: 0, telemetry: {}, attributes: {} }));
+    return d;
+  }
+
+  function applyState(s) {
+    state.info = s.info || {};
+    state.devices = new Map((s.devices || []).map((d) => [d.name, d]));
+    state.rejected = s.rejected || [];
+    renderInfo();
+    $('devices').replaceChildren();
+    for (const name of state.devices.keys()) renderDevice(name);
+    renderRejected();
+  }
+
+  function applyTelemetry({ device, entries }) {
+    const d = deviceNamed(device);
+    d.messages++;
+    const changed = new Set();
+    for (const { ts, values } of entries) {
+      for (const [key, value] of Object.entries(values)) {
+        const series = d.telemetry[key] || (d.telemetry[key] = []);
+        series.push({ ts, value });
+        if (series.length > POINTS) series.shift();
+        changed.add(key);
+      }
+    }
+    renderDevice(device, changed);
+  }
+
+  function applyAttributes({ device, values }) {
+    const d = deviceNamed(device);
+    d.messages++;
+    Object.assign(d.attributes, values);
+    renderDevice(device);
+  }
+
+  function applyRejected(entry) {
+    state.rejected.push(entry);
+    if (state.rejected.length > POINTS) state.rejected.shift();
+    renderRejected();
+  }
+
+  function connect() {
+    const live = $('live');
+    const source = new EventSource('events');
+    source.onopen = () => { live.textContent = 'live'; live.className = 'live on'; };
+    source.onerror = () => { live.textContent = 'disconnected — retrying'; live.className = 'live off'; };
+    const on = (event, fn) => source.addEventListener(event, (e) => fn(JSON.parse(e.data)));
+    on('state', applyState);
+    on('telemetry', applyTelemetry);
+    on('attributes', applyAttributes);
+    on('rejected', applyRejected);
+  }
+
+  connect();
+})();
