@@ -1,0 +1,51 @@
+'use strict';
+// One side (ours | core) of the MQTT flow benchmark in its own process: embedded Node-RED,
+// the shared flow shape, a warm-up, then `count` QoS 1 messages with `window` unfinished at once.
+// Throughput is counted at the broker (mosquitto_sub in its own process): first send → arrival of
+// the last telemetry entry. Latency is send → Complete node (done()) per message, in the driver.
+const { scenario } = require('../lib/child.js');
+const { startNodeRed } = require('../lib/node-red.js');
+const { buildFlow, reading, TELEMETRY_TOPIC } = require('../lib/flows.js');
+const { startCounter } = require('../lib/peers.js');
+const { waitForConnections } = require('../lib/sockets.js');
+const { percentile } = require('../lib/stats.js');
+
+scenario(async ({ side, port, devices = 1, count, window, warmup = 500, qos = 1 }) => {
+  const nr = await startNodeRed();
+  let counter;
+  try {
+    if (side === 'ours' && !nr.hasType('thingsboard-out')) throw new Error('thingsboard-out is not built');
+    const { flows, driverId } = buildFlow(side, { devices, port, qos });
+    await nr.deploy(flows);
+    await waitForConnections(port, devices);
+    const driver = nr.getNode(driverId);
+    const payload = reading;
+    // Warm-up: connections settled, code paths JIT-compiled, before anything is counted.
+    const warm = await withTimeout(driver.run({ count: Math.max(warmup, devices), window, outputs: devices, payload }), 60000, 'warm-up');
+    if (warm.failed) throw new Error(`warm-up: ${warm.failed} messages failed`);
+    await new Promise((r) => setTimeout(r, 300));
+    counter = await startCounter(port, TELEMETRY_TOPIC);
+    const run = await withTimeout(driver.run({ count, window, outputs: devices, payload }), 120000, 'run');
+    const got = await counter.settle(count);
+    const lat = run.latenciesMs;
+    return {
+      side, devices, count, window,
+      ok: run.ok, failed: run.failed,
+      brokerEntries: got.entries, brokerPublishes: got.publishes,
+      msgsPerSec: got.entries >= count ? count / ((got.lastAt - run.startedAt) / 1000) : null,
+      doneMsgsPerSec: count / ((run.endedAt - run.startedAt) / 1000),
+      p50: percentile(lat, 50), p99: percentile(lat, 99),
+    };
+  } finally {
+    if (counter) await counter.stop();
+    await nr.stop();
+  }
+});
+
+function withTimeout(promise, ms, what) {
+  let timer;
+  return Promise.race([
+    promise.finally(() => clearTimeout(timer)),
+    new Promise((_, reject) => { timer = setTimeout(() => reject(new Error(`${what} did not finish in ${ms} ms`)), ms); }),
+  ]);
+}
