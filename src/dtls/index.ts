@@ -1,0 +1,40 @@
+// src/dtls: a certificate-verified DTLS 1.2 client (RFC 6347) on node:crypto only. It imports
+// nothing from Node-RED or other src/ folders.
+//
+// Use:
+//   import { connectDtls, DtlsError, DtlsDgramSocket } from '../dtls';
+//   const conn = await connectDtls({ host: 'tb.example.com', port: 5684, ca: pemBundle });
+//   conn.on('message', (plaintext: Buffer) => ...);      // one decrypted record
+//   conn.on('close', (err?: DtlsError) => ...);         // session over: make a new connectDtls()
+//   await conn.send(Buffer.from(coapBytes));            // one encrypted record
+//   await conn.close();                                 // close_notify
+//
+// Options (DtlsConnectOptions): host, port, ca (PEM bundle: the root, and any intermediate the
+// server does not send), verify (default true; false = encrypt without checking chain/dates/host,
+// ServerKeyExchange signature and Finished are still checked), serverName (name the certificate
+// must carry, and SNI when not an IP; an IP is never sent as SNI), handshakeTimeoutMs (default
+// 60000), initialRetransmitMs (default 1000, doubling), mtu (default 1200), signal (AbortSignal),
+// createSocket (tests).
+//
+// Errors: connectDtls rejects, and 'close' carries, a DtlsError with `code`:
+//   UNKNOWN_CA, CERT_EXPIRED (also "not yet valid"), HOST_MISMATCH, BAD_CERTIFICATE (unparsable,
+//   wrong key usage / EKU / key type), BAD_SIGNATURE (ServerKeyExchange), BAD_FINISHED,
+//   HANDSHAKE_TIMEOUT, ALERT_RECEIVED (`alert` = description name, e.g. 'handshake_failure';
+//   also 'close_notify' when the server closes), PROTOCOL (malformed / unexpected messages),
+//   NETWORK (DNS, socket errors, ICMP port unreachable: nothing listens), CLOSED (aborted, or
+//   send() after the session ended).
+// Verification failures send the matching fatal alert and no application data is ever sent
+// before the whole handshake (chain, host, signature, Finished) has been verified.
+//
+// For the `coap` package: `new coap.Agent({ socket: new DtlsDgramSocket(conn) as any })`; see
+// dgram-adapter.ts.
+//
+// Supported: ECDHE_ECDSA with AES-128/256-GCM, AES-128/256-CCM, AES-128/256-CCM_8; ECDHE_RSA with
+// AES-128/256-GCM; groups X25519, P-256, P-384; ECDSA, RSA PKCS#1 v1.5 and RSA-PSS signatures with
+// SHA-256/384/512; extended master secret; HelloVerifyRequest cookies; fragmentation;
+// retransmission; anti-replay; an empty Certificate when the server asks for one.
+export { connectDtls, DtlsConnection, DtlsConnectOptions } from './connection';
+export { DtlsError, DtlsErrorCode } from './errors';
+export { DtlsDgramSocket } from './dgram-adapter';
+export { DtlsSession, SessionOptions } from './session';
+export { CIPHER_SUITES } from './crypto/ciphersuites';

@@ -1,0 +1,54 @@
+// DTLS record layer framing (RFC 6347 4.1): 13-byte header, several records per datagram.
+import { ByteReader, u16, u48, u8 } from './bytes';
+
+export enum ContentType {
+  change_cipher_spec = 20,
+  alert = 21,
+  handshake = 22,
+  application_data = 23,
+}
+
+export const DTLS_1_2 = 0xfefd;
+/** Some servers send their first flight as DTLS 1.0 (0xfeff) in the record header. */
+export const DTLS_1_0 = 0xfeff;
+export const RECORD_HEADER_LENGTH = 13;
+/** 2^14 plaintext plus the AEAD expansion we may meet (8 explicit nonce + 16 tag) and slack. */
+export const MAX_RECORD_BODY = 16384 + 2048;
+
+export interface DtlsRecord {
+  type: number;
+  version: number;
+  epoch: number;
+  sequence: number; // 48-bit, safe as a JS number
+  body: Buffer;
+}
+
+export function encodeRecordHeader(type: number, version: number, epoch: number, sequence: number, length: number): Buffer {
+  return Buffer.concat([u8(type), u16(version), u16(epoch), u48(sequence), u16(length)]);
+}
+
+export function encodeRecord(r: DtlsRecord): Buffer {
+  return Buffer.concat([encodeRecordHeader(r.type, r.version, r.epoch, r.sequence, r.body.length), r.body]);
+}
+
+/**
+ * Splits a datagram into records. A record with an impossible header ends the parse: the rest of
+ * the datagram is dropped (RFC 6347 4.1.2.7: invalid records are discarded, not fatal).
+ */
+export function parseDatagram(datagram: Buffer): DtlsRecord[] {
+  const out: DtlsRecord[] = [];
+  const reader = new ByteReader(datagram, 'record');
+  while (reader.remaining >= RECORD_HEADER_LENGTH) {
+    const type = reader.u8();
+    const version = reader.u16();
+    const epoch = reader.u16();
+    const sequence = reader.u48();
+    const length = reader.u16();
+    if (length > reader.remaining || length > MAX_RECORD_BODY) break;
+    const body = reader.bytes(length);
+    if (type < 20 || type > 23) continue;
+    if (version !== DTLS_1_2 && version !== DTLS_1_0) continue;
+    out.push({ type, version, epoch, sequence, body });
+  }
+  return out;
+}
