@@ -54,7 +54,8 @@ function udpPortFree(host, port) {
  */
 async function startEmulator(opts = {}) {
   const host = opts.host || '127.0.0.1';
-  const wanted = { ...DEFAULT_PORTS, ...(opts.ports || {}) };
+  const wanted = { ...DEFAULT_PORTS };
+  for (const [name, port] of Object.entries(opts.ports || {})) if (port !== undefined && port !== null) wanted[name] = port;
   const store = opts.store || new DeviceStore({ devices: opts.devices || demoDevices() });
   const notes = [];
   const running = []; // { name, close }
