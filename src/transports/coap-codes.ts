@@ -1,0 +1,74 @@
+// CoAP response codes (RFC 7252 §12.1.2, RFC 7959, RFC 8132, RFC 8516) and how each maps onto the
+// transport contract's failure kinds, with the wording users see in status and done(err).
+import { TransportError } from './transport';
+
+const MEANINGS: Record<string, string> = {
+  '2.01': 'Created',
+  '2.02': 'Deleted',
+  '2.03': 'Valid',
+  '2.04': 'Changed',
+  '2.05': 'Content',
+  '2.31': 'Continue',
+  '4.00': 'Bad Request',
+  '4.01': 'Unauthorized',
+  '4.02': 'Bad Option',
+  '4.03': 'Forbidden',
+  '4.04': 'Not Found',
+  '4.05': 'Method Not Allowed',
+  '4.06': 'Not Acceptable',
+  '4.08': 'Request Entity Incomplete',
+  '4.09': 'Conflict',
+  '4.12': 'Precondition Failed',
+  '4.13': 'Request Entity Too Large',
+  '4.15': 'Unsupported Content-Format',
+  '4.22': 'Unprocessable Entity',
+  '4.29': 'Too Many Requests',
+  '5.00': 'Internal Server Error',
+  '5.01': 'Not Implemented',
+  '5.02': 'Bad Gateway',
+  '5.03': 'Service Unavailable',
+  '5.04': 'Gateway Timeout',
+  '5.05': 'Proxying Not Supported',
+};
+
+/** "4.04 Not Found" (or just the code when it is not a registered one). */
+export function describeCode(code: string): string {
+  const meaning = MEANINGS[code];
+  return meaning ? `${code} ${meaning}` : code;
+}
+
+const HINTS: Record<string, string> = {
+  '4.04': 'is this a ThingsBoard CoAP endpoint?',
+  '4.13': 'the message is too large for the server',
+  '4.29': 'the device exceeds a ThingsBoard rate limit',
+  '5.03': 'the server is overloaded or starting',
+};
+
+/**
+ * The TransportError for a non-2.xx answer. `diagnostic` is the server's payload (already
+ * redacted by the caller) and is appended when it is short readable text.
+ */
+export function errorForCode(code: string, diagnostic: string): TransportError {
+  const detail = diagnostic ? ` — server says: ${diagnostic}` : '';
+  if (code === '4.01') {
+    return new TransportError('unauthorized — check access token', 'unauthorized', 'COAP_4.01');
+  }
+  if (code === '4.00') {
+    return new TransportError(
+      `server rejected the payload (4.00 Bad Request): it is not what ThingsBoard accepts for this resource${detail}`,
+      'rejected',
+      'COAP_4.00',
+    );
+  }
+  const hint = HINTS[code] ? ` (${HINTS[code]})` : '';
+  return new TransportError(`server answered ${describeCode(code)}${hint}${detail}`, 'rejected', `COAP_${code}`);
+}
+
+/** The server's diagnostic payload as one short line, or '' when it is not printable text. */
+export function diagnosticText(payload: Buffer | undefined): string {
+  if (!payload || payload.length === 0) return '';
+  const text = payload.subarray(0, 200).toString('utf8');
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0000-\u0008\u000e-\u001f\ufffd]/.test(text)) return '';
+  return text.replace(/\s+/g, ' ').trim() + (payload.length > 200 ? '…' : '');
+}

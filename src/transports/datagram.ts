@@ -1,0 +1,72 @@
+// The datagram socket the CoAP transport runs over. Plain CoAP uses a node:dgram socket; CoAPS
+// plugs in a DTLS session (src/dtls) that implements the same small interface, so the CoAP logic
+// (the `coap` library's Agent, retransmission, Block1, result mapping) is identical for both.
+//
+// What the `coap` Agent (coap 1.5, dist/lib/agent.js and retry_send.js) really uses of the socket
+// it is given with `new Agent({ socket })`:
+//   - `type`                          read once in the constructor ('udp4' | 'udp6')
+//   - `on('message', (msg, rinfo))`   every received datagram (CoAP responses, ACKs, RSTs)
+//   - `on('error', (err))`            re-emitted as the Agent's 'error'
+//   - `send(buf, offset, length, port, address, callback)`  requests, retransmissions, ACKs of
+//                                     separate responses, RSTs; callback(err, bytes) once written
+//   - `address()`                     on every received datagram (passed to IncomingMessage)
+// It never binds, connects or closes a socket it was given: the transport owns its lifecycle.
+// The CoAP transport itself additionally uses `close(callback)` and listens to 'close' (a DTLS
+// session that ends on its own — alert, close_notify — emits 'close' so the transport goes 'down').
+//
+// A DTLS implementation is connected to exactly one peer: it may ignore `port` and `address` in
+// send(), must deliver only decrypted application data as 'message' (with the peer as rinfo), must
+// not emit 'message' after close(), and should call send's callback with an Error when the
+// session cannot send (closed, fatal alert) instead of throwing.
+import dgram from 'node:dgram';
+import type { EventEmitter } from 'node:events';
+import type { AddressInfo } from 'node:net';
+
+export interface DatagramRemoteInfo {
+  address: string;
+  family: 'IPv4' | 'IPv6';
+  port: number;
+  size: number;
+}
+
+export interface SocketLike extends EventEmitter {
+  readonly type: 'udp4' | 'udp6';
+  send(
+    msg: Buffer,
+    offset: number,
+    length: number,
+    port: number,
+    address: string,
+    callback?: (err: Error | null, bytes: number) => void,
+  ): void;
+  address(): AddressInfo;
+  close(callback?: () => void): void;
+}
+
+/** Where the transport sends: the configured host name and the address it resolved to. */
+export interface DatagramPeer {
+  /** As configured (a name or an IP literal): for messages, SNI and certificate checks. */
+  host: string;
+  /** The resolved IP address the datagrams go to. */
+  address: string;
+  family: 4 | 6;
+  port: number;
+}
+
+/** Makes the socket for one connection; for CoAPS this runs the DTLS handshake. */
+export type CreateSocket = (peer: DatagramPeer) => Promise<SocketLike>;
+
+/** The plain-UDP socket: bound to an ephemeral port on every interface of the peer's family. */
+export const createUdpSocket: CreateSocket = (peer) =>
+  new Promise((resolve, reject) => {
+    const socket = dgram.createSocket(peer.family === 6 ? 'udp6' : 'udp4');
+    const onError = (err: Error) => {
+      try { socket.close(); } catch { /* never bound */ }
+      reject(err);
+    };
+    socket.once('error', onError);
+    socket.bind(0, () => {
+      socket.off('error', onError);
+      resolve(socket as unknown as SocketLike);
+    });
+  });
