@@ -1,0 +1,63 @@
+'use strict';
+// Shared pieces of the browser tests: Debian's Chromium through playwright-core, a folder for
+// screenshots (test-artifacts/, git-ignored; CI keeps it), and a Node-RED + emulator pair on
+// free ports with a temporary userDir that links this package.
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+const { requirePeer } = require('../support/peers');
+
+const root = path.join(__dirname, '..', '..');
+const CHROMIUM = '/usr/bin/chromium';
+// Flags from ../shared/reference/node-red.md: no sandbox as root, and nothing that reaches out
+// to Google's hosts (refused on these machines, and slow to fail).
+const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--disable-background-networking',
+  '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-dev-shm-usage'];
+
+/** 'nr4' or 'nr5': screenshots of the two runtimes side by side. */
+const runtimeTag = (process.env.TB_NODE_RED || 'node-red') === 'node-red-5' ? 'nr5' : 'nr4';
+
+function artifactsDir() {
+  const dir = path.join(root, 'test-artifacts', 'browser');
+  fs.mkdirSync(dir, { recursive: true });
+  return dir;
+}
+
+/** A screenshot path: test-artifacts/browser/<name>-<runtime>.png */
+function shot(name) {
+  return path.join(artifactsDir(), `${name}-${runtimeTag}.png`);
+}
+
+/** Chromium, or null when the test was skipped (not installed, outside CI). Closed in t.after. */
+async function launchBrowser(t) {
+  if (!requirePeer(t, 'chromium')) return null;
+  const { chromium } = require('playwright-core');
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, headless: true });
+  t.after(() => browser.close());
+  return browser;
+}
+
+/** A new temporary folder, removed in t.after. */
+function tempDir(t, prefix) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/** Polls fn() until it returns a truthy value; throws with `what` after timeoutMs. */
+async function waitFor(what, fn, timeoutMs = 15000, everyMs = 100) {
+  const until = Date.now() + timeoutMs;
+  let last;
+  for (;;) {
+    try {
+      last = await fn();
+      if (last) return last;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what} (last: ${last instanceof Error ? last.message : JSON.stringify(last)})`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
+
+module.exports = { launchBrowser, shot, tempDir, waitFor, runtimeTag, root, CHROMIUM_ARGS };
