@@ -6,7 +6,7 @@
 //      linked into it, and a ready flow that sends simulated readings over every transport.
 // Point the ready flow at a real ThingsBoard instead (no emulator then):
 //   TB_HOST=thingsboard.example.com TB_TOKEN=... [TB_TRANSPORT=mqtt|mqtts|coap|coaps] [TB_PORT=...] [TB_CA_FILE=ca.pem]
-// Other knobs: NODE_RED_PORT, EMULATOR_HOST, EMULATOR_{MQTT,MQTTS,COAP,COAPS,WEB}_PORT (a busy
+// Other knobs: NODE_RED_PORT, EMULATOR_DATA_DIR (default .emulator), EMULATOR_HOST, EMULATOR_{MQTT,MQTTS,COAP,COAPS,WEB}_PORT (a busy
 // port is replaced by a free one, and the flow uses the port actually taken).
 // Ctrl-C (SIGINT) or SIGTERM stops everything; a second Ctrl-C stops at once.
 const crypto = require('node:crypto');
@@ -18,8 +18,9 @@ const { demoFlow, mergeDemo, DEFAULT_PORTS } = require('./demo-flow');
 const { startNodeRed } = require('./node-red-embedded');
 
 const root = path.join(__dirname, '..');
-const dataDir = path.join(root, '.emulator');
+const dataDir = process.env.EMULATOR_DATA_DIR ? path.resolve(process.env.EMULATOR_DATA_DIR) : path.join(root, '.emulator');
 const TRANSPORTS = ['mqtt', 'mqtts', 'coap', 'coaps'];
+const LABELS = { mqtt: 'MQTT', mqtts: 'MQTTS', coap: 'CoAP', coaps: 'CoAPS' };
 
 const say = (line = '') => console.log(line);
 const fail = (msg) => {
@@ -179,12 +180,12 @@ async function main() {
   say('');
   say('  node-red-contrib-thingsboard-device: try it');
   say('  ──────────────────────────────────────────');
-  say(`  Node-RED editor    ${nr.url}   (node-red ${nr.version}, userDir .emulator/node-red)`);
+  say(`  Node-RED editor    ${nr.url}   (node-red ${nr.version}, userDir ${path.relative(root, path.join(dataDir, 'node-red')) || '.'})`);
   if (emu) {
     say(`  Emulator page      ${emu.webUrl}   (latest telemetry, charts, rejected requests)`);
     for (const t of TRANSPORTS) {
       const target = flowTarget.targets.find((x) => x.transport === t);
-      say(`  ${t.toUpperCase().padEnd(6)}             ${target ? `${emu.host}:${target.port}  → ${target.deviceName}, token ${target.token}` : 'not available yet'}`);
+      say(`  ${LABELS[t].padEnd(6)}             ${target ? `${emu.host}:${target.port}  → ${target.deviceName}, token ${target.token}` : 'not available yet'}`);
     }
     say(`  CA certificate     ${emu.caFile}`);
     say('                     (paste it into a config node\'s CA field for MQTTS/CoAPS)');
@@ -207,14 +208,14 @@ function watchArrivals(emu, targets) {
   const onTelemetry = ({ device, transport }) => {
     if (waiting.get(device) !== transport) return;
     waiting.delete(device);
-    say(`  ✓ readings arrive over ${transport.toUpperCase()} (${device})`);
+    say(`  ✓ readings arrive over ${LABELS[transport]} (${device})`);
     if (waiting.size === 0) {
       say(`  All transports deliver: open ${emu.webUrl} to watch them.`);
       done();
     }
   };
   const timer = setTimeout(() => {
-    for (const [device, transport] of waiting) say(`  ✗ nothing over ${transport.toUpperCase()} for ${device} yet: look at the node status in the editor and the page's rejected requests`);
+    for (const [device, transport] of waiting) say(`  ✗ nothing over ${LABELS[transport]} for ${device} yet: look at the node status in the editor and the page's rejected requests`);
     done();
   }, 20000);
   timer.unref();

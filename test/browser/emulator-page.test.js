@@ -19,7 +19,7 @@ function coapPost(port, url, body) {
   });
 }
 
-test('the emulator page shows devices, live readings, attributes and rejections', async (t) => {
+test('the emulator page shows devices, live readings, attributes and rejections', { timeout: 120000 }, async (t) => {
   const browser = await launchBrowser(t);
   if (!browser) return;
   const emu = await startEmulator({ dataDir: tempDir(t, 'tb-emu-page-'), ports: { mqtt: 0, mqtts: 0, coap: 0, coaps: false, web: 0 } });

@@ -1,0 +1,164 @@
+'use strict';
+// The editor as a user meets it, in a real Chromium: drag thingsboard-out from the palette, open
+// its dialog, add a thingsboard-device through the config dialog (host, port, token), deploy,
+// watch the status turn green against the in-process emulator, press the inject button and
+// see the reading arrive at the emulator. Then: the token never comes back to the browser, and
+// every examples/*.json imports with known node types. Screenshots go to test-artifacts/.
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const fs = require('node:fs');
+const path = require('node:path');
+const { startEmulator } = require('../../emulator/index');
+const { startNodeRed } = require('../../scripts/node-red-embedded');
+const { launchBrowser, shot, tempDir, waitFor, root } = require('./support');
+
+const TOKEN = 'browser-secret-token-7f3a9c';
+const pkgName = require(path.join(root, 'package.json')).name;
+
+async function openEditor(browser, t, url) {
+  const context = await browser.newContext({ viewport: { width: 1400, height: 900 } });
+  t.after(() => context.close());
+  const page = await context.newPage();
+  const errors = [];
+  page.on('pageerror', (err) => errors.push(err.message));
+  const bodies = [];
+  page.on('response', async (res) => {
+    try { bodies.push({ url: res.url(), text: await res.text() }); } catch { /* no body (websocket, redirect) */ }
+  });
+  await page.goto(url);
+  await page.waitForFunction(() => window.RED && RED.nodes && RED.nodes.getType && RED.nodes.getType('thingsboard-out') && RED.workspaces.active(), null, { timeout: 30000 });
+  await page.waitForSelector('.red-ui-palette-node[data-palette-type="thingsboard-out"]', { state: 'visible', timeout: 30000 });
+  return { page, errors, bodies };
+}
+
+test('editor: add, configure and deploy through the dialogs; green status; reading arrives; token stays on the server', { timeout: 180000 }, async (t) => {
+  const browser = await launchBrowser(t);
+  if (!browser) return;
+  const emu = await startEmulator({
+    devices: [{ name: 'browser-device', token: TOKEN }],
+    ports: { mqtt: 0, mqtts: false, coap: 0, coaps: false, web: false },
+  });
+  t.after(() => emu.close());
+  const nr = await startNodeRed({ userDir: tempDir(t, 'tb-editor-'), port: 0 });
+  t.after(() => nr.close());
+
+  const { page, errors } = await openEditor(browser, t, nr.url);
+
+  // An inject node to press later (the part under test is the ThingsBoard nodes, so plain import).
+  await page.evaluate(() => {
+    RED.view.importNodes([{ id: 'tb-test-inject', type: 'inject', name: 'reading', props: [{ p: 'payload' }], repeat: '', once: false, topic: '', payload: '{"temperature":21.5,"humidity":40}', payloadType: 'json', x: 160, y: 120, wires: [[]] }], { generateIds: false });
+  });
+
+  // Drag thingsboard-out from the palette onto the canvas.
+  const paletteItem = page.locator('.red-ui-palette-node[data-palette-type="thingsboard-out"]');
+  const from = await paletteItem.boundingBox();
+  const canvas = await page.locator('#red-ui-workspace-chart').boundingBox();
+  await page.mouse.move(from.x + from.width / 2, from.y + from.height / 2);
+  await page.mouse.down();
+  await page.mouse.move(canvas.x + 420, canvas.y + 120, { steps: 12 });
+  await page.mouse.move(canvas.x + 430, canvas.y + 122, { steps: 3 });
+  await page.mouse.up();
+  const outId = await waitFor('the dropped thingsboard-out node', () => page.evaluate(() => {
+    const found = RED.nodes.filterNodes({ type: 'thingsboard-out' });
+    return found.length === 1 ? found[0].id : null;
+  }));
+
+  // Wire inject → out, as a drag between ports would.
+  await page.evaluate((id) => {
+    RED.nodes.addLink({ source: RED.nodes.node('tb-test-inject'), sourcePort: 0, target: RED.nodes.node(id) });
+    RED.view.redraw(true);
+  }, outId);
+
+  // Open the out node's dialog with a double click, then add a config node through its dialog.
+  await page.locator(`[id="${outId}"] .red-ui-flow-node`).dblclick();
+  await page.waitForSelector('#node-input-device', { state: 'attached' });
+  await page.waitForSelector('#node-dialog-ok', { state: 'visible' });
+  await page.locator('#node-input-btn-device-edit').click();
+  await page.waitForSelector('#node-config-input-host', { state: 'visible' });
+  await page.selectOption('#node-config-input-transport', 'mqtt');
+  await page.fill('#node-config-input-name', 'browser device');
+  await page.fill('#node-config-input-host', '127.0.0.1');
+  await page.fill('#node-config-input-port', String(emu.ports.mqtt));
+  await page.fill('#node-config-input-accessToken', TOKEN);
+  assert.equal(await page.getAttribute('#node-config-input-accessToken', 'type'), 'password');
+  await page.screenshot({ path: shot('editor-config-dialog') });
+  await page.locator('#node-config-dialog-ok').click();
+  await page.waitForSelector('#node-config-input-host', { state: 'detached' });
+  await page.screenshot({ path: shot('editor-out-dialog') });
+  await page.locator('#node-dialog-ok').click();
+  await page.waitForSelector('#node-dialog-ok', { state: 'detached' });
+
+  const configId = await page.evaluate((id) => RED.nodes.node(id).device, outId);
+  assert.ok(configId, 'the out node points at the new config node');
+
+  await page.locator('#red-ui-header-button-deploy').click();
+  await waitFor('a green status on the out node', () => page.evaluate((id) => {
+    const s = RED.nodes.node(id).status;
+    return s && s.fill === 'green' ? s : null;
+  }, outId), 30000);
+  await page.screenshot({ path: shot('editor-deployed-green') });
+
+  // Press the inject node's button: the reading must reach the emulator's store.
+  await page.locator('[id="tb-test-inject"] .red-ui-flow-node-button-button').click();
+  await waitFor('the reading at the emulator', () => emu.store.latest('browser-device').temperature);
+  assert.equal(emu.store.latest('browser-device').temperature.value, 21.5);
+  assert.equal(emu.store.latest('browser-device').humidity.value, 40);
+
+  // The runtime hands the editor only has_accessToken for a password credential.
+  const creds = (await nr.get(`credentials/thingsboard-device/${configId}`)).body;
+  assert.equal(creds.has_accessToken, true);
+  assert.equal('accessToken' in creds, false);
+  assert.ok(!JSON.stringify((await nr.get('flows')).body).includes(TOKEN));
+
+  // A fresh editor (as after a reload) receives the token in no response at all.
+  const fresh = await openEditor(browser, t, nr.url);
+  await fresh.page.evaluate((id) => RED.editor.editConfig('', 'thingsboard-device', id), configId);
+  await fresh.page.waitForSelector('#node-config-input-accessToken', { state: 'visible' });
+  await waitFor('the credentials request', () => fresh.bodies.some((b) => b.url.includes('/credentials/thingsboard-device/')));
+  const leaked = fresh.bodies.filter((b) => b.text.includes(TOKEN)).map((b) => b.url);
+  assert.deepEqual(leaked, [], 'responses that carried the token');
+  assert.notEqual(await fresh.page.inputValue('#node-config-input-accessToken'), TOKEN);
+  await fresh.page.screenshot({ path: shot('editor-config-reopened') });
+
+  assert.deepEqual([...errors, ...fresh.errors], []);
+});
+
+test('editor: every examples/*.json is listed under Import → Examples and imports with known node types', { timeout: 180000 }, async (t) => {
+  const exampleDir = path.join(root, 'examples');
+  const files = fs.existsSync(exampleDir) ? fs.readdirSync(exampleDir).filter((f) => f.endsWith('.json')).sort() : [];
+  if (files.length === 0) {
+    t.skip('no examples/*.json yet');
+    return;
+  }
+  const browser = await launchBrowser(t);
+  if (!browser) return;
+  const nr = await startNodeRed({ userDir: tempDir(t, 'tb-examples-'), port: 0 });
+  t.after(() => nr.close());
+  const { page, errors } = await openEditor(browser, t, nr.url);
+
+  for (const file of files) {
+    const name = file.replace(/\.json$/, '');
+    const flow = JSON.parse(fs.readFileSync(path.join(exampleDir, file), 'utf8'));
+    assert.ok(Array.isArray(flow), `${file} is a JSON array of nodes`);
+    // Listed by the runtime where Import → Examples looks.
+    const listed = (await nr.get(`library/_examples_/flows/${pkgName}/${encodeURIComponent(name)}`)).body;
+    assert.deepEqual(listed, flow, `${file} is served as an example`);
+
+    const result = await page.evaluate((nodes) => {
+      try {
+        const before = new Set(RED.nodes.filterNodes({}).map((n) => n.id));
+        RED.view.importNodes(nodes, { generateIds: true, addFlow: true });
+        const added = RED.nodes.filterNodes({}).filter((n) => !before.has(n.id));
+        const unknown = nodes.filter((n) => n.type !== 'tab' && n.type !== 'group' && !/^subflow/.test(n.type) && !RED.nodes.getType(n.type)).map((n) => n.type);
+        return { added: added.length, unknown };
+      } catch (err) {
+        return { error: String(err && err.stack || err) };
+      }
+    }, flow);
+    assert.equal(result.error, undefined, `${file}: ${result.error}`);
+    assert.deepEqual(result.unknown, [], `${file} uses unknown node types`);
+    assert.ok(result.added > 0, `${file} added nodes`);
+    await page.screenshot({ path: shot(`example-${name}`) });
+  }
+  assert.deepEqual(errors, []);
+});

@@ -1,0 +1,123 @@
+'use strict';
+// `npm start` as a user runs it (node scripts/start.js, a child process): the emulator and
+// Node-RED come up, the ready flow delivers over every transport the emulator offers, and
+// SIGINT (Ctrl-C) stops everything with exit code 0. Then the TB_* variables point the same flow
+// at "a real ThingsBoard" (here a separate emulator the test owns) with no emulator of its own.
+// Everything runs on free ports with its data in a temporary folder.
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+const { spawn } = require('node:child_process');
+const { startEmulator } = require('../../emulator/index');
+
+const root = path.join(__dirname, '..', '..');
+const ZERO_PORTS = { NODE_RED_PORT: '0', EMULATOR_MQTT_PORT: '0', EMULATOR_MQTTS_PORT: '0', EMULATOR_COAP_PORT: '0', EMULATOR_COAPS_PORT: '0', EMULATOR_WEB_PORT: '0' };
+
+function tempDir(t) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tb-start-'));
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/** Starts scripts/start.js; `waitFor(re)` resolves with the output once it matches. */
+function startScript(t, env) {
+  const child = spawn(process.execPath, [path.join(root, 'scripts', 'start.js')], {
+    cwd: root,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  const waiters = [];
+  const check = () => {
+    for (const w of [...waiters]) {
+      if (w.re.test(output)) {
+        waiters.splice(waiters.indexOf(w), 1);
+        w.resolve(output);
+      }
+    }
+  };
+  child.stdout.on('data', (c) => { output += c; check(); });
+  child.stderr.on('data', (c) => { output += c; check(); });
+  const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+  exited.then(() => {
+    for (const w of waiters.splice(0)) w.reject(new Error(`start.js exited before printing ${w.re}:\n${output}`));
+  });
+  t.after(() => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  });
+  return {
+    child,
+    exited,
+    output: () => output,
+    waitFor: (re, ms = 60000) => new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no ${re} from start.js within ${ms} ms:\n${output}`)), ms);
+      waiters.push({ re, resolve: (v) => { clearTimeout(timer); resolve(v); }, reject: (e) => { clearTimeout(timer); reject(e); } });
+      check();
+    }),
+  };
+}
+
+test('npm start: emulator + Node-RED + ready flow deliver over every transport; Ctrl-C stops cleanly', { timeout: 120000 }, async (t) => {
+  const dataDir = tempDir(t);
+  const run = startScript(t, { ...ZERO_PORTS, EMULATOR_DATA_DIR: dataDir, TB_HOST: '' });
+  const out = await run.waitFor(/All transports deliver|✗ nothing over/);
+  assert.match(out, /All transports deliver/, out);
+  for (const transport of ['MQTT', 'MQTTS', 'CoAP']) assert.match(out, new RegExp(`✓ readings arrive over ${transport} `));
+  const caFile = /CA certificate\s+(\S+)/.exec(out)[1];
+  assert.equal(caFile, path.join(dataDir, 'pki', 'ca.pem'));
+  assert.match(fs.readFileSync(caFile, 'utf8'), /BEGIN CERTIFICATE/);
+  const editor = /Node-RED editor\s+(http:\S+)/.exec(out)[1];
+  const page = /Emulator page\s+(http:\S+)/.exec(out)[1];
+  const state = await (await fetch(new URL('api/state', page))).json();
+  const received = Object.fromEntries(state.devices.map((d) => [d.name, Object.keys(d.telemetry).sort()]));
+  assert.deepEqual(received['demo-device-1'], ['humidity', 'temperature']);
+  assert.deepEqual(received['demo-device-2'], ['humidity', 'temperature']);
+  assert.deepEqual(received['demo-device-3'], ['humidity', 'temperature']);
+  assert.equal(state.devices[0].attributes.model, 'Node-RED demo sensor');
+  assert.deepEqual(state.rejected, []);
+  // The demo tab is deployed; the token is not readable through the admin API.
+  const flows = await (await fetch(new URL('flows', editor))).json();
+  assert.ok(flows.some((n) => n.type === 'tab' && n.id === 'tb-demo-tab'));
+  assert.ok(!JSON.stringify(flows).includes('demo-token'));
+
+  run.child.kill('SIGINT');
+  const { code } = await run.exited;
+  assert.equal(code, 0, run.output());
+  assert.match(run.output(), /npm start: stopped\./);
+  // Nothing is left listening on the editor's port.
+  await assert.rejects(fetch(editor));
+});
+
+test('npm start with TB_HOST/TB_TOKEN/TB_TRANSPORT/TB_PORT/TB_CA_FILE: the ready flow goes to that server, no emulator', { timeout: 120000 }, async (t) => {
+  const dataDir = tempDir(t);
+  const server = await startEmulator({
+    dataDir,
+    devices: [{ name: 'real-device', token: 'real-token-0042' }],
+    ports: { mqtt: false, mqtts: 0, coap: false, coaps: false, web: false },
+  });
+  t.after(() => server.close());
+  const run = startScript(t, {
+    ...ZERO_PORTS,
+    EMULATOR_DATA_DIR: path.join(dataDir, 'start'),
+    TB_HOST: '127.0.0.1',
+    TB_TOKEN: 'real-token-0042',
+    TB_TRANSPORT: 'mqtts',
+    TB_PORT: String(server.ports.mqtts),
+    TB_CA_FILE: server.caFile,
+  });
+  const out = await run.waitFor(/Ctrl-C stops everything/);
+  assert.doesNotMatch(out, /Emulator page/);
+  assert.match(out, new RegExp(`mqtts://127\\.0\\.0\\.1:${server.ports.mqtts}`));
+  await new Promise((resolve) => {
+    const onTelemetry = ({ device }) => {
+      if (device === 'real-device') { server.store.off('telemetry', onTelemetry); resolve(); }
+    };
+    server.store.on('telemetry', onTelemetry);
+  });
+  assert.ok(server.store.latest('real-device').temperature);
+  assert.ok(!run.output().includes('real-token-0042'), 'the token was printed');
+  run.child.kill('SIGTERM');
+  assert.equal((await run.exited).code, 0, run.output());
+});
