@@ -1,0 +1,473 @@
+// One connection to ThingsBoard per config node, shared by every node that uses it.
+//
+// - Users register and deregister; the first one starts the connection, the last one stops it
+//   (a stopped connection can start again: a partial redeploy may remove every user of a config
+//   node that stays, then add new ones).
+// - Messages go through ONE bounded, ordered queue; at most transport.maxInFlight are sent at
+//   once. A message ends exactly once: resolved when ThingsBoard has it, rejected with a
+//   DeviceError saying why not. None is dropped silently.
+// - A transient failure (network, broker restart, timeout) keeps messages queued and reconnects
+//   with exponential backoff and jitter. A permanent one (token refused, certificate not
+//   acceptable) fails every queued and every new message at once, naming the reason, and keeps
+//   retrying slowly so that fixing it on the server side recovers without a redeploy.
+//
+// Every text that leaves this file (status codes aside) goes through redact().
+import { redact } from '../transports/redact';
+import { TransportError, type ConnectionSettings, type OutboundMessage, type Transport } from '../transports/transport';
+import type { DeviceState, DeviceStatus } from './status';
+
+export class DeviceError extends Error {
+  constructor(message: string, readonly code: string) {
+    super(message);
+    this.name = 'DeviceError';
+  }
+}
+
+export interface DeviceUser {
+  onStatus(status: DeviceStatus): void;
+}
+
+export interface DeviceLog {
+  /** Shown once per event in the Node-RED log as a warning. Already redacted. */
+  warn(text: string): void;
+  /** Informational (connection lost/restored). Already redacted. */
+  info(text: string): void;
+}
+
+export interface Timing {
+  backoffInitialMs: number;
+  backoffMaxMs: number;
+  /** A connection that lived this long resets the backoff. */
+  stableAfterMs: number;
+  /** A drop this soon after connecting counts as "dropped right after connect". */
+  quickDropMs: number;
+  /** That many quick drops in a row → the "token used by another client?" warning. */
+  quickDropsForWarning: number;
+  /** At most one status update per this many ms for queue-length changes alone. */
+  statusThrottleMs: number;
+  /** A message whose connection closed while in flight this many times fails (poison message). */
+  maxResends: number;
+}
+
+export const DEFAULT_TIMING: Timing = {
+  backoffInitialMs: 1000,
+  backoffMaxMs: 60_000,
+  stableAfterMs: 30_000,
+  quickDropMs: 10_000,
+  quickDropsForWarning: 3,
+  statusThrottleMs: 250,
+  maxResends: 5,
+};
+
+export interface ConnectionOptions {
+  createTransport: (settings: ConnectionSettings) => Transport;
+  log: DeviceLog;
+  queueSize: number;
+  timing?: Partial<Timing>;
+  /** [0, 1): jitter source (tests may fix it). */
+  random?: () => number;
+}
+
+interface Entry {
+  seq: number;
+  message: OutboundMessage;
+  resolve(): void;
+  reject(err: DeviceError): void;
+  resends: number;
+}
+
+const ANOTHER_CLIENT_WARNING =
+  'the connection keeps dropping right after it is established: the access token may be used by another client ' +
+  '(ThingsBoard allows one session per device; each new one closes the previous). Give every client its own device or token.';
+
+export class DeviceConnection {
+  private readonly users = new Set<DeviceUser>();
+  private readonly queue: Entry[] = [];
+  private readonly inFlight = new Set<Entry>();
+  private readonly timing: Timing;
+  private readonly random: () => number;
+  private transport: Transport | undefined;
+  private state: DeviceState = 'idle';
+  private closed = false;
+  /** Set while the last connect attempt failed for a reason waiting will not fix. */
+  private permanentError: TransportError | undefined;
+  private lastError: TransportError | undefined;
+  private lastLoggedCode: string | undefined;
+  private attempts = 0;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private retryInSeconds = 0;
+  private statusTimer: NodeJS.Timeout | undefined;
+  private connectedAt = 0;
+  private quickDrops = 0;
+  private warnedAnotherClient = false;
+  private warnedUnverified = false;
+  private seq = 0;
+  /** Bumped on every start/stop so callbacks from an older session do nothing. */
+  private session = 0;
+  private stopping: Promise<void> | undefined;
+  private detach: () => void = () => {};
+
+  constructor(
+    readonly settings: ConnectionSettings,
+    private readonly options: ConnectionOptions,
+  ) {
+    this.timing = { ...DEFAULT_TIMING, ...options.timing };
+    this.random = options.random ?? Math.random;
+  }
+
+  // ---- users --------------------------------------------------------------------------------
+
+  get userCount(): number {
+    return this.users.size;
+  }
+
+  register(user: DeviceUser): void {
+    if (this.closed) return;
+    this.users.add(user);
+    this.safeStatus(user, this.status());
+    if (this.users.size === 1 && (this.state === 'idle' || this.state === 'stopped')) void this.start();
+  }
+
+  /** Resolves once the connection is stopped, when this was the last user. */
+  deregister(user: DeviceUser): Promise<void> {
+    if (!this.users.delete(user)) return this.stopping ?? Promise.resolve();
+    if (this.users.size > 0) return Promise.resolve();
+    return this.stop('stopped: the flow was stopped or redeployed before the message could be sent');
+  }
+
+  /** Final: the config node is closing. */
+  async close(): Promise<void> {
+    if (this.closed) return this.stopping ?? Promise.resolve();
+    this.closed = true;
+    this.users.clear();
+    await this.stop('stopped: the device configuration was closed or redeployed before the message could be sent');
+  }
+
+  // ---- status -------------------------------------------------------------------------------
+
+  status(): DeviceStatus {
+    const code = this.state === 'unauthorized' || this.state === 'certificate' ? this.permanentError?.code : this.lastError?.code;
+    return {
+      state: this.state,
+      queued: this.queue.length + this.inFlight.size,
+      retryInSeconds: this.state === 'reconnecting' ? this.retryInSeconds : undefined,
+      code,
+      unverified: (this.settings.transport === 'mqtts' || this.settings.transport === 'coaps') && !this.settings.verifyServer,
+    };
+  }
+
+  /** The reason the last attempt failed, redacted (for logs and tests). */
+  get lastFailure(): string | undefined {
+    return (this.permanentError ?? this.lastError)?.message;
+  }
+
+  private setState(state: DeviceState): void {
+    this.state = state;
+    this.publishStatus();
+  }
+
+  private publishStatus(): void {
+    if (this.statusTimer) {
+      clearTimeout(this.statusTimer);
+      this.statusTimer = undefined;
+    }
+    const status = this.status();
+    for (const user of this.users) this.safeStatus(user, status);
+  }
+
+  /** Queue-length changes alone: throttled, so 5,000 messages are not 5,000 status updates. */
+  private queueChanged(): void {
+    if (this.statusTimer || this.users.size === 0) return;
+    this.statusTimer = setTimeout(() => {
+      this.statusTimer = undefined;
+      this.publishStatus();
+    }, this.timing.statusThrottleMs);
+  }
+
+  private safeStatus(user: DeviceUser, status: DeviceStatus): void {
+    try {
+      user.onStatus(status);
+    } catch {
+      // A user's status handler must not break the connection for the others.
+    }
+  }
+
+  private redact(text: string): string {
+    return redact(text, this.settings.accessToken);
+  }
+
+  // ---- sending ------------------------------------------------------------------------------
+
+  /** Resolves when ThingsBoard has the message; rejects with a DeviceError saying why not. */
+  send(message: OutboundMessage): Promise<void> {
+    if (this.closed || this.users.size === 0) {
+      return Promise.reject(new DeviceError('not sent: the device connection is stopped', 'STOPPED'));
+    }
+    if (this.permanentError) {
+      return Promise.reject(this.permanentFailure(this.permanentError));
+    }
+    const waiting = this.queue.length + this.inFlight.size;
+    if (waiting >= this.options.queueSize) {
+      const why = this.state === 'connected' ? 'ThingsBoard is acknowledging more slowly than messages arrive' : `the connection is ${this.state}`;
+      return Promise.reject(
+        new DeviceError(
+          `not sent: the queue is full (${waiting} messages waiting; ${why}). Raise "queue size" or send less often.`,
+          'QUEUE_FULL',
+        ),
+      );
+    }
+    return new Promise<void>((resolve, reject) => {
+      this.queue.push({ seq: this.seq++, message, resolve, reject, resends: 0 });
+      this.pump();
+      this.queueChanged();
+    });
+  }
+
+  private permanentFailure(err: TransportError): DeviceError {
+    return new DeviceError(this.redact(`not sent: ${err.message}`), err.code);
+  }
+
+  private pump(): void {
+    const transport = this.transport;
+    if (this.state !== 'connected' || !transport) return;
+    const limit = Math.max(1, transport.maxInFlight || 1);
+    const session = this.session;
+    while (this.queue.length > 0 && this.inFlight.size < limit) {
+      const entry = this.queue.shift() as Entry;
+      this.inFlight.add(entry);
+      let sending: Promise<void>;
+      try {
+        sending = transport.send(entry.message);
+      } catch (err) {
+        sending = Promise.reject(err);
+      }
+      sending.then(
+        () => {
+          this.inFlight.delete(entry);
+          entry.resolve();
+          this.queueChanged();
+          if (session === this.session) this.pump();
+        },
+        (err: unknown) => this.onSendFailure(entry, asTransportError(err), session),
+      );
+    }
+  }
+
+  private onSendFailure(entry: Entry, err: TransportError, session: number): void {
+    this.inFlight.delete(entry);
+    this.queueChanged();
+    if (session !== this.session || this.closed) {
+      // stop() already failed everything that was queued; this one was in flight then.
+      entry.reject(new DeviceError('not sent: the connection was stopped while the message was in flight', 'STOPPED'));
+      return;
+    }
+    switch (err.kind) {
+      case 'rejected':
+      case 'timeout':
+        entry.reject(new DeviceError(this.redact(`not sent: ${err.message}`), err.code));
+        this.pump();
+        return;
+      case 'unauthorized':
+      case 'certificate':
+        this.putBack(entry);
+        this.enterPermanent(err);
+        return;
+      case 'closed':
+      case 'unreachable':
+      default:
+        entry.resends++;
+        if (entry.resends > this.timing.maxResends) {
+          entry.reject(
+            new DeviceError(
+              this.redact(
+                `not sent: the connection closed every time this message was in flight (${entry.resends} times); ` +
+                  `ThingsBoard may be refusing it (payload too large for the server, rate limits). Last error: ${err.message}`,
+              ),
+              'RESENDS_EXHAUSTED',
+            ),
+          );
+        } else {
+          this.putBack(entry);
+        }
+        // The transport normally emits 'down' first; if it did not, the connection is gone anyway.
+        if (this.state === 'connected') this.onDown(err);
+        else this.pump();
+    }
+  }
+
+  /** At-least-once: a message whose connection closed goes back in its original place. */
+  private putBack(entry: Entry): void {
+    let i = 0;
+    while (i < this.queue.length && this.queue[i].seq < entry.seq) i++;
+    this.queue.splice(i, 0, entry);
+  }
+
+  private failQueued(error: DeviceError): void {
+    const entries = this.queue.splice(0, this.queue.length);
+    for (const entry of entries) entry.reject(error);
+    this.queueChanged();
+  }
+
+  // ---- connecting ---------------------------------------------------------------------------
+
+  private start(): void {
+    if (this.closed) return;
+    this.session++;
+    this.attempts = 0;
+    this.quickDrops = 0;
+    this.permanentError = undefined;
+    this.lastError = undefined;
+    const transport = this.options.createTransport(this.settings);
+    this.transport = transport;
+    const session = this.session;
+    const onDown = (err: unknown) => {
+      if (session === this.session) this.onDown(asTransportError(err));
+    };
+    const onWarning = (text: unknown) => {
+      if (session === this.session) this.options.log.warn(this.redact(String(text)));
+    };
+    transport.on('down', onDown);
+    transport.on('warning', onWarning);
+    // Only the listeners added here are removed again (the transport may have its own).
+    this.detach = () => {
+      transport.removeListener('down', onDown);
+      transport.removeListener('warning', onWarning);
+    };
+    if (this.status().unverified && !this.warnedUnverified) {
+      this.warnedUnverified = true;
+      this.options.log.warn(
+        `server certificate verification is OFF for ${this.settings.host}:${this.settings.port}: ` +
+          'anyone in the network path can read the access token and the data. Turn "verify server certificate" on and give the CA certificate.',
+      );
+    }
+    void this.attempt(session);
+  }
+
+  private async attempt(session: number): Promise<void> {
+    this.retryTimer = undefined;
+    const transport = this.transport;
+    if (session !== this.session || !transport || this.closed) return;
+    // While a permanent failure stands, keep showing it (messages still fail at once).
+    if (!this.permanentError) this.setState('connecting');
+    try {
+      await transport.connect();
+    } catch (err) {
+      if (session !== this.session) return;
+      this.onConnectFailure(asTransportError(err), session);
+      return;
+    }
+    if (session !== this.session) return;
+    const recovered = this.permanentError || this.lastError;
+    this.permanentError = undefined;
+    this.lastError = undefined;
+    this.lastLoggedCode = undefined;
+    this.connectedAt = Date.now();
+    if (recovered) this.options.log.info(`connected to ${this.settings.host}:${this.settings.port} again`);
+    this.setState('connected');
+    this.pump();
+  }
+
+  private onConnectFailure(err: TransportError, session: number): void {
+    if (err.permanent) {
+      this.enterPermanent(err);
+      return;
+    }
+    this.lastError = err;
+    this.logOnce(err, `cannot connect: ${err.message}`);
+    this.scheduleRetry(session, this.nextDelay());
+  }
+
+  private enterPermanent(err: TransportError): void {
+    const session = this.session;
+    this.permanentError = err;
+    this.logOnce(err, err.message);
+    this.failQueued(this.permanentFailure(err));
+    this.setState(err.kind === 'unauthorized' ? 'unauthorized' : 'certificate');
+    // Try again rarely: the fix (a new token, a new certificate) is made on a server. A transport
+    // that is still open (CoAP after a 4.01) stays open: the retry then is the next message.
+    this.scheduleRetry(session, this.jitter(this.timing.backoffMaxMs));
+  }
+
+  private onDown(err: TransportError): void {
+    if (this.state !== 'connected' || this.closed) return;
+    const session = this.session;
+    const lived = Date.now() - this.connectedAt;
+    if (lived >= this.timing.stableAfterMs) this.attempts = 0;
+    if (lived < this.timing.quickDropMs) {
+      this.quickDrops++;
+      if (this.quickDrops >= this.timing.quickDropsForWarning && !this.warnedAnotherClient) {
+        this.warnedAnotherClient = true;
+        this.options.log.warn(ANOTHER_CLIENT_WARNING);
+      }
+    } else {
+      this.quickDrops = 0;
+    }
+    this.lastError = err;
+    this.options.log.info(this.redact(`connection to ${this.settings.host}:${this.settings.port} lost: ${err.message}`));
+    // Whatever was in flight comes back through onSendFailure ('closed') and is put back.
+    this.scheduleRetry(session, this.nextDelay());
+  }
+
+  private nextDelay(): number {
+    const cap = Math.min(this.timing.backoffMaxMs, this.timing.backoffInitialMs * 2 ** Math.min(this.attempts, 30));
+    this.attempts++;
+    return this.jitter(cap);
+  }
+
+  /** 75–100 % of the cap: spreads reconnects of many devices after a server restart. */
+  private jitter(capMs: number): number {
+    return Math.round(capMs * (0.75 + 0.25 * this.random()));
+  }
+
+  private scheduleRetry(session: number, delayMs: number): void {
+    if (session !== this.session || this.closed) return;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryInSeconds = Math.max(1, Math.ceil(delayMs / 1000));
+    this.retryTimer = setTimeout(() => void this.attempt(session), delayMs);
+    if (!this.permanentError) this.setState('reconnecting');
+  }
+
+  /** Logs a failure once per distinct code, so a retry loop does not flood the log. */
+  private logOnce(err: TransportError, text: string): void {
+    if (this.lastLoggedCode === err.code) return;
+    this.lastLoggedCode = err.code;
+    this.options.log.warn(this.redact(text));
+  }
+
+  private stop(reason: string): Promise<void> {
+    this.session++;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
+    if (this.statusTimer) clearTimeout(this.statusTimer);
+    this.statusTimer = undefined;
+    this.failQueued(new DeviceError(reason, 'STOPPED'));
+    if (this.statusTimer) clearTimeout(this.statusTimer);
+    this.statusTimer = undefined;
+    this.state = this.closed ? 'stopped' : 'idle';
+    this.permanentError = undefined;
+    const transport = this.transport;
+    const detach = this.detach;
+    this.transport = undefined;
+    this.detach = () => {};
+    if (!transport) return Promise.resolve();
+    const stopping = transport
+      .close()
+      .catch(() => {})
+      .then(() => {
+        detach();
+        if (this.stopping === stopping) this.stopping = undefined;
+      });
+    this.stopping = stopping;
+    return stopping;
+  }
+}
+
+function asTransportError(err: unknown): TransportError {
+  if (err instanceof TransportError) return err;
+  if (err && typeof err === 'object' && 'kind' in err && typeof (err as { kind: unknown }).kind === 'string') {
+    const e = err as { message?: string; kind: TransportError['kind']; code?: string };
+    return new TransportError(String(e.message ?? e.kind), e.kind, e.code ?? e.kind);
+  }
+  const message = err instanceof Error ? err.message : String(err);
+  return new TransportError(message, 'closed', 'UNEXPECTED');
+}

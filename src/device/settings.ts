@@ -1,0 +1,124 @@
+// The config node's properties (as the editor stores them: mostly text) and credentials →
+// ConnectionSettings for a transport, plus the device layer's own options. Hand-written flows may
+// hold numbers and booleans where the editor writes text; both are accepted. Anything that cannot
+// work is reported in `problems` (plain English, no token) and nothing connects.
+import type { ConnectionSettings, TransportName } from '../transports/transport';
+
+export const DEFAULT_PORTS: Record<TransportName, number> = { mqtt: 1883, mqtts: 8883, coap: 5683, coaps: 5684 };
+
+export const DEFAULTS = {
+  transport: 'mqtt' as TransportName,
+  keepalive: 60,
+  protocolVersion: 4 as 4 | 5,
+  maxPayloadBytes: 65536,
+  queueSize: 1000,
+  maxInFlight: 4,
+};
+
+export interface DeviceConfig {
+  id?: string;
+  host?: unknown;
+  port?: unknown;
+  transport?: unknown;
+  verifyServer?: unknown;
+  serverName?: unknown;
+  clientId?: unknown;
+  keepalive?: unknown;
+  cleanSession?: unknown;
+  protocolVersion?: unknown;
+  maxPayloadBytes?: unknown;
+  queueSize?: unknown;
+  confirmable?: unknown;
+  maxInFlight?: unknown;
+}
+
+export interface DeviceCredentials {
+  accessToken?: unknown;
+  caCert?: unknown;
+}
+
+export interface ParsedDevice {
+  settings: ConnectionSettings;
+  /** Messages that may wait for a connection (and be in flight) at once. */
+  queueSize: number;
+  /** Why this configuration cannot connect; empty when it can. */
+  problems: string[];
+}
+
+const TRANSPORTS: readonly TransportName[] = ['mqtt', 'mqtts', 'coap', 'coaps'];
+
+function text(value: unknown): string {
+  return value === undefined || value === null ? '' : String(value).trim();
+}
+
+function bool(value: unknown, fallback: boolean): boolean {
+  if (value === true || value === false) return value;
+  const t = text(value).toLowerCase();
+  if (t === 'true' || t === '1' || t === 'on' || t === 'yes') return true;
+  if (t === 'false' || t === '0' || t === 'off' || t === 'no') return false;
+  return fallback;
+}
+
+/** An integer in [min, max]; empty → fallback; anything else → a problem. */
+function integer(value: unknown, fallback: number, min: number, max: number, label: string, problems: string[]): number {
+  const t = text(value);
+  if (t === '') return fallback;
+  const n = Number(t);
+  if (!Number.isInteger(n) || n < min || n > max) {
+    problems.push(`${label} must be a whole number from ${min} to ${max} (it is "${t}")`);
+    return fallback;
+  }
+  return n;
+}
+
+/** A stable MQTT client id for a config node: the same after every restart and redeploy. */
+export function defaultClientId(nodeId: string | undefined): string {
+  const id = text(nodeId).replace(/[^A-Za-z0-9]/g, '');
+  return `nr-tb-${id || 'device'}`;
+}
+
+export function parseDeviceConfig(config: DeviceConfig, credentials: DeviceCredentials | undefined, nodeId?: string): ParsedDevice {
+  const problems: string[] = [];
+  const rawTransport = text(config.transport).toLowerCase() || DEFAULTS.transport;
+  const transport = (TRANSPORTS as readonly string[]).includes(rawTransport) ? (rawTransport as TransportName) : DEFAULTS.transport;
+  if (transport !== rawTransport) problems.push(`transport must be mqtt, mqtts, coap or coaps (it is "${rawTransport}")`);
+
+  // An IPv6 literal may come in brackets, as in a URL.
+  const host = text(config.host).replace(/^\[(.*)\]$/, '$1');
+  if (!host) problems.push('host is empty: enter the ThingsBoard host name or IP address');
+  else if (/^[a-z][a-z0-9+.-]*:\/\//i.test(host)) problems.push(`host must be a name or address without a scheme (it is "${host}")`);
+  else if (/[\s/]/.test(host)) problems.push(`host "${host}" is not a host name or address`);
+
+  const port = integer(config.port, DEFAULT_PORTS[transport], 1, 65535, 'port', problems);
+
+  const accessToken = text(credentials?.accessToken);
+  if (!accessToken) problems.push('access token is empty: copy it from the device in ThingsBoard');
+
+  const protocol = text(config.protocolVersion);
+  let protocolVersion: 4 | 5 = DEFAULTS.protocolVersion;
+  if (protocol === '5') protocolVersion = 5;
+  else if (protocol !== '' && protocol !== '4') problems.push(`MQTT protocol version must be 4 (3.1.1) or 5 (it is "${protocol}")`);
+
+  const settings: ConnectionSettings = {
+    transport,
+    host,
+    port,
+    accessToken,
+    caCert: credentials?.caCert === undefined || credentials?.caCert === null ? '' : String(credentials.caCert),
+    verifyServer: bool(config.verifyServer, true),
+    serverName: text(config.serverName),
+    maxPayloadBytes: integer(config.maxPayloadBytes, DEFAULTS.maxPayloadBytes, 16, 256 * 1024 * 1024, 'max payload size', problems),
+    mqtt: {
+      clientId: text(config.clientId) || defaultClientId(nodeId ?? config.id),
+      keepaliveSeconds: integer(config.keepalive, DEFAULTS.keepalive, 0, 65535, 'keepalive', problems),
+      cleanSession: bool(config.cleanSession, true),
+      protocolVersion,
+    },
+    coap: {
+      confirmable: bool(config.confirmable, true),
+      maxInFlight: integer(config.maxInFlight, DEFAULTS.maxInFlight, 1, 64, 'max in flight', problems),
+    },
+  };
+  const queueSize = integer(config.queueSize, DEFAULTS.queueSize, 1, 1_000_000, 'queue size', problems);
+  return { settings, queueSize, problems };
+}

@@ -1,0 +1,37 @@
+// The small part of Node-RED's runtime API these nodes use (node-red ships no TypeScript types).
+export interface NodeStatus {
+  fill?: string;
+  shape?: string;
+  text?: string;
+}
+
+export interface Node {
+  id: string;
+  name?: string;
+  credentials?: Record<string, unknown>;
+  status(status: NodeStatus): void;
+  warn(text: unknown): void;
+  log(text: unknown): void;
+  error(text: unknown, msg?: unknown): void;
+  on(event: 'input', handler: (msg: Record<string, unknown>, send: (msg: unknown) => void, done: (err?: Error) => void) => void): void;
+  on(event: 'close', handler: (removed: boolean, done: () => void) => void): void;
+}
+
+/** What a thingsboard-device config node offers the nodes that use it. */
+export interface ThingsboardDeviceNode extends Node {
+  /** Undefined when the configuration cannot work (see problems). */
+  connection?: import('../device/connection').DeviceConnection;
+  problems: string[];
+  maxPayloadBytes: number;
+  transportName: string;
+}
+
+export interface RED {
+  nodes: {
+    createNode(node: object, config: object): void;
+    getNode(id: string): unknown;
+    // eslint-disable-next-line @typescript-eslint/no-unsafe-function-type
+    registerType(type: string, ctor: Function, options?: object): void;
+  };
+  _(key: string, params?: Record<string, unknown>): string;
+}

@@ -1,0 +1,48 @@
+// The `thingsboard-device` config node: parses its properties and credentials and owns the one
+// DeviceConnection that every `thingsboard-out` node using it shares. The connection itself
+// (users, queue, reconnect, status) lives in src/device and knows nothing about Node-RED.
+import { DeviceConnection } from '../device/connection';
+import { parseDeviceConfig, type DeviceConfig } from '../device/settings';
+import { createTransport } from '../transports';
+import { redact } from '../transports/redact';
+import type { RED, ThingsboardDeviceNode } from './red';
+
+export = function (RED: RED) {
+  function ThingsboardDevice(this: ThingsboardDeviceNode, config: DeviceConfig & { name?: string }) {
+    RED.nodes.createNode(this, config);
+    const node = this;
+    node.name = config.name;
+    const parsed = parseDeviceConfig(config, node.credentials, node.id);
+    const token = parsed.settings.accessToken;
+    node.problems = parsed.problems.map((p) => redact(p, token));
+    node.maxPayloadBytes = parsed.settings.maxPayloadBytes;
+    node.transportName = parsed.settings.transport;
+    if (node.problems.length > 0) {
+      node.warn(RED._('warnings.configProblems', { problems: node.problems.join('; ') }));
+    } else {
+      node.connection = new DeviceConnection(parsed.settings, {
+        createTransport,
+        queueSize: parsed.queueSize,
+        log: {
+          warn: (text) => node.warn(redact(text, token)),
+          info: (text) => node.log(redact(text, token)),
+        },
+      });
+    }
+    node.on('close', (_removed, done) => {
+      const connection = node.connection;
+      if (!connection) return done();
+      connection.close().then(
+        () => done(),
+        () => done(),
+      );
+    });
+  }
+
+  RED.nodes.registerType('thingsboard-device', ThingsboardDevice, {
+    credentials: {
+      accessToken: { type: 'password' },
+      caCert: { type: 'text' },
+    },
+  });
+};

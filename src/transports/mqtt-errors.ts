@@ -1,0 +1,131 @@
+// Turns what node:net, node:tls and mqtt.js report into a TransportError a Node-RED user can act
+// on: which kind of failure it is (so the device layer knows whether waiting helps) and, in plain
+// English, what to change. Every text is redacted by the caller's `redactText`.
+import { TransportError } from './transport';
+
+/** OpenSSL verification results that mean "the server's certificate is not acceptable". */
+const UNTRUSTED_CHAIN = new Set([
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'CERT_UNTRUSTED',
+  'CERT_REJECTED',
+  'INVALID_CA',
+  'INVALID_PURPOSE',
+  'PATH_LENGTH_EXCEEDED',
+  'CERT_SIGNATURE_FAILURE',
+  'UNABLE_TO_DECRYPT_CERT_SIGNATURE',
+  'UNABLE_TO_DECODE_ISSUER_PUBLIC_KEY',
+  'CERT_REVOKED',
+]);
+
+const DATES = new Set(['CERT_HAS_EXPIRED', 'CERT_NOT_YET_VALID', 'ERROR_IN_CERT_NOT_BEFORE_FIELD', 'ERROR_IN_CERT_NOT_AFTER_FIELD']);
+
+const FIX_CA =
+  'Paste the CA certificate that issued the server certificate (the root, and any intermediate the server does not send) into the CA certificate field, or fix the chain the server sends.';
+
+export interface Where {
+  host: string;
+  port: number;
+  /** The name checked against the certificate (server name, else host). */
+  checkedName: string;
+  tls: boolean;
+}
+
+/** A connect-stage error from node:net / node:tls. */
+export function classifySocketError(err: NodeJS.ErrnoException & { reason?: string }, where: Where): TransportError {
+  const code = String(err.code || '');
+  const at = `${where.host}:${where.port}`;
+  if (code === 'ERR_TLS_CERT_ALTNAME_INVALID' || code === 'HOSTNAME_MISMATCH') {
+    const reason = err.reason ? ` (${err.reason})` : '';
+    return new TransportError(
+      `server certificate host name mismatch: the certificate of ${at} is not valid for "${where.checkedName}"${reason}. ` +
+        'Connect using a host name the certificate lists, or set "Server name" to one of its names.',
+      'certificate',
+      'HOST_MISMATCH',
+    );
+  }
+  if (UNTRUSTED_CHAIN.has(code)) {
+    const what =
+      code === 'DEPTH_ZERO_SELF_SIGNED_CERT'
+        ? 'the server presents a self-signed certificate that is not in the configured CA certificate'
+        : code === 'SELF_SIGNED_CERT_IN_CHAIN'
+          ? 'the server certificate chain ends in a root CA that is not in the configured CA certificate'
+          : 'the server certificate was not issued by a CA in the configured CA certificate';
+    return new TransportError(`server certificate not trusted (${code}): ${what}. ${FIX_CA}`, 'certificate', 'UNKNOWN_CA');
+  }
+  if (DATES.has(code)) {
+    const when = code === 'CERT_NOT_YET_VALID' ? 'is not valid yet' : 'has expired';
+    return new TransportError(
+      `server certificate ${when} (${code}). Renew the certificate on the server, and check this machine's clock.`,
+      'certificate',
+      code === 'CERT_NOT_YET_VALID' ? 'NOT_YET_VALID' : 'EXPIRED',
+    );
+  }
+  if (where.tls && /wrong version number|packet length too long|unknown protocol/i.test(String(err.message))) {
+    return new TransportError(
+      `${at} did not answer with TLS: is ${where.port} the MQTTS port (usually 8883) and not plain MQTT (1883)?`,
+      'unreachable',
+      'NOT_TLS',
+    );
+  }
+  switch (code) {
+    case 'ECONNREFUSED':
+      return new TransportError(
+        `connection refused by ${at}: is ThingsBoard's MQTT transport running and listening on port ${where.port}?`,
+        'unreachable',
+        code,
+      );
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+      return new TransportError(`host name "${where.host}" not found (${code}): check the host, and this machine's DNS.`, 'unreachable', code);
+    case 'ETIMEDOUT':
+    case 'CONNECT_TIMEOUT':
+      return new TransportError(`no answer from ${at} in time: check the host, the port and any firewall in between.`, 'unreachable', 'TIMEOUT');
+    case 'EHOSTUNREACH':
+    case 'ENETUNREACH':
+      return new TransportError(`${at} cannot be reached from this machine (${code}): check the network.`, 'unreachable', code);
+    case 'ECONNRESET':
+    case 'EPIPE':
+      return new TransportError(
+        `${at} closed the connection (${code})${where.tls ? ' during the TLS handshake (does the server accept this TLS version and these ciphers?)' : ''}.`,
+        'unreachable',
+        code,
+      );
+    default:
+      return new TransportError(`cannot connect to ${at}: ${err.message || code || 'unknown error'}`, 'unreachable', code || 'NETWORK');
+  }
+}
+
+const MQTT5_UNAUTHORIZED: Record<number, string> = {
+  134: 'bad user name or password',
+  135: 'not authorized',
+  140: 'bad authentication method',
+};
+
+/** CONNACK refusal: 3.1.1 return codes 1..5, MQTT 5 reason codes >= 0x80. */
+export function classifyConnack(code: number): TransportError {
+  if (code === 4 || code === 5 || MQTT5_UNAUTHORIZED[code]) {
+    const what = code === 4 ? 'bad user name or password' : code === 5 ? 'not authorized' : MQTT5_UNAUTHORIZED[code];
+    return new TransportError(
+      `unauthorized: ThingsBoard refused the access token (CONNACK ${code}: ${what}). ` +
+        'Check the access token in the device configuration: copy it again from the device in ThingsBoard (Manage credentials).',
+      'unauthorized',
+      `CONNACK_${code}`,
+    );
+  }
+  const reasons: Record<number, string> = {
+    1: 'unacceptable protocol version: try MQTT 3.1.1',
+    2: 'client id rejected: set another client id',
+    3: 'server unavailable',
+    132: 'unsupported protocol version: try MQTT 3.1.1',
+    133: 'client id rejected: set another client id',
+    136: 'server unavailable',
+    137: 'server busy',
+    151: 'quota exceeded',
+    159: 'connection rate exceeded',
+  };
+  return new TransportError(`ThingsBoard refused the connection (CONNACK ${code}: ${reasons[code] || 'refused'}).`, 'unreachable', `CONNACK_${code}`);
+}

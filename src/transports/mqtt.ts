@@ -1,0 +1,266 @@
+// MQTT and MQTTS to ThingsBoard with mqtt.js: CONNECT with username = access token (no password),
+// publish to v1/devices/me/telemetry | attributes at QoS 0 or 1.
+//
+// The socket is opened here, not by mqtt.js, and handed over only once it is connected (and, for
+// MQTTS, once the server certificate has been verified): the CONNECT packet carries the token, so
+// it must not even be queued on a connection whose certificate may still fail. mqtt.js's own
+// reconnect and offline queue are off — one MqttTransport is one connection, and the device layer
+// decides about retries and about messages waiting for a connection.
+import { EventEmitter } from 'node:events';
+import net from 'node:net';
+import tls from 'node:tls';
+import { MqttClient, type IClientOptions } from 'mqtt';
+import { classifyConnack, classifySocketError, type Where } from './mqtt-errors';
+import { redact } from './redact';
+import { TransportError, type ConnectionSettings, type DataKind, type OutboundMessage, type Transport } from './transport';
+
+export const TOPICS: Record<DataKind, string> = {
+  telemetry: 'v1/devices/me/telemetry',
+  attributes: 'v1/devices/me/attributes',
+};
+
+const CONNECT_TIMEOUT_MS = 30_000;
+/** MQTT pipelines publishes on one ordered TCP stream; a few in flight keeps throughput up. */
+const MQTT_MAX_IN_FLIGHT = 16;
+
+interface Pending {
+  resolve(): void;
+  reject(err: TransportError): void;
+}
+
+export class MqttTransport extends EventEmitter implements Transport {
+  readonly name: 'mqtt' | 'mqtts';
+  readonly maxInFlight = MQTT_MAX_IN_FLIGHT;
+  private socket: net.Socket | undefined;
+  private client: MqttClient | undefined;
+  private connected = false;
+  private closing = false;
+  private lastError: TransportError | undefined;
+  private readonly pending = new Set<Pending>();
+
+  constructor(private readonly settings: ConnectionSettings) {
+    super();
+    if (settings.transport !== 'mqtt' && settings.transport !== 'mqtts') {
+      throw new Error(`MqttTransport cannot serve transport "${settings.transport}"`);
+    }
+    this.name = settings.transport;
+  }
+
+  private get where(): Where {
+    const { host, port, serverName } = this.settings;
+    return { host, port, checkedName: serverName || host, tls: this.name === 'mqtts' };
+  }
+
+  private redactText(text: string): string {
+    return redact(text, this.settings.accessToken);
+  }
+
+  private fail(err: TransportError): TransportError {
+    const clean = new TransportError(this.redactText(err.message), err.kind, err.code);
+    return clean;
+  }
+
+  /** May be called again after it rejected or after 'down': each call opens a new connection. */
+  async connect(): Promise<void> {
+    if (this.closing) throw new TransportError('transport closed', 'closed', 'CLOSED');
+    if (this.connected) return;
+    this.teardown();
+    this.client = undefined;
+    this.socket = undefined;
+    this.lastError = undefined;
+    this.emit('phase', 'connecting');
+    const socket = await this.openSocket();
+    if (this.closing) {
+      socket.destroy();
+      throw new TransportError('connection closed before it was established', 'closed', 'CLOSED');
+    }
+    await this.startMqtt(socket);
+  }
+
+  /** TCP (and TLS with verification) up to the point where MQTT may speak. */
+  private openSocket(): Promise<net.Socket> {
+    const { host, port, caCert, verifyServer, serverName } = this.settings;
+    return new Promise((resolve, reject) => {
+      let socket: net.Socket;
+      const ready = 'secureConnect';
+      if (this.name === 'mqtts') {
+        const checkedName = serverName || host;
+        const options: tls.ConnectionOptions = {
+          host,
+          port,
+          rejectUnauthorized: verifyServer,
+          // SNI carries a host name only (RFC 6066): never an IP address.
+          servername: net.isIP(checkedName) ? undefined : checkedName,
+          checkServerIdentity: (_hostname, cert) => (verifyServer ? tls.checkServerIdentity(checkedName, cert) : undefined),
+        };
+        // Several concatenated PEM certificates in one string are all trusted by node:tls.
+        if (caCert && caCert.trim()) options.ca = caCert;
+        socket = tls.connect(options);
+        this.emit('phase', 'securing');
+      } else {
+        socket = net.connect({ host, port });
+      }
+      this.socket = socket;
+      const timer = setTimeout(() => {
+        const err = Object.assign(new Error('connect timeout'), { code: 'CONNECT_TIMEOUT' });
+        socket.destroy(err);
+      }, CONNECT_TIMEOUT_MS);
+      const cleanup = () => {
+        clearTimeout(timer);
+        socket.removeListener('error', onError);
+        socket.removeListener(this.name === 'mqtts' ? ready : 'connect', onReady);
+        socket.removeListener('close', onClose);
+      };
+      const onError = (err: NodeJS.ErrnoException) => {
+        cleanup();
+        socket.destroy();
+        reject(this.fail(classifySocketError(err, this.where)));
+      };
+      // close() while the socket is still opening destroys it without an 'error'.
+      const onClose = () => {
+        cleanup();
+        reject(new TransportError('connection closed before it was established', 'closed', 'CLOSED'));
+      };
+      const onReady = () => {
+        cleanup();
+        // From here mqtt.js reports socket errors; this keeps a late one from being unhandled.
+        socket.on('error', () => {});
+        resolve(socket);
+      };
+      socket.once('error', onError);
+      socket.once(this.name === 'mqtts' ? ready : 'connect', onReady);
+      socket.once('close', onClose);
+    });
+  }
+
+  private startMqtt(socket: net.Socket): Promise<void> {
+    const { accessToken, mqtt } = this.settings;
+    const options: IClientOptions = {
+      clientId: mqtt.clientId,
+      keepalive: mqtt.keepaliveSeconds,
+      clean: mqtt.cleanSession,
+      protocolVersion: mqtt.protocolVersion,
+      username: accessToken,
+      reconnectPeriod: 0,
+      connectTimeout: CONNECT_TIMEOUT_MS,
+      queueQoSZero: false,
+      resubscribe: false,
+    };
+    return new Promise((resolve, reject) => {
+      let settled = false;
+      // mqtt.js calls the builder on connect (once: reconnect is off); the socket is already secure.
+      const client = new MqttClient(() => socket, options);
+      this.client = client;
+      const current = () => this.client === client;
+      client.on('connect', () => {
+        if (settled || !current()) return;
+        settled = true;
+        this.connected = true;
+        resolve();
+      });
+      client.on('error', (err: Error & { code?: string | number }) => {
+        if (!current()) return;
+        const failure = typeof err.code === 'number'
+          ? classifyConnack(err.code)
+          : new TransportError(`MQTT connection error: ${err.message}`, 'closed', String(err.code || 'MQTT_ERROR'));
+        this.lastError = this.fail(failure);
+        if (!settled) {
+          settled = true;
+          this.teardown();
+          reject(this.lastError);
+        }
+      });
+      client.on('close', () => {
+        if (!current()) return;
+        const wasConnected = this.connected;
+        this.connected = false;
+        this.rejectPending();
+        if (!settled) {
+          settled = true;
+          this.teardown();
+          if (this.closing) {
+            reject(new TransportError('connection closed before it was established', 'closed', 'CLOSED'));
+            return;
+          }
+          reject(this.lastError || this.fail(new TransportError(
+            `${this.where.host}:${this.where.port} closed the connection before answering CONNECT: is this a ThingsBoard MQTT port?`,
+            'unreachable',
+            'NO_CONNACK',
+          )));
+          return;
+        }
+        if (wasConnected && !this.closing) {
+          this.teardown();
+          const why = this.lastError ? this.lastError.message : 'the server closed the connection';
+          this.emit('down', new TransportError(this.redactText(`connection lost: ${why}`), 'closed', this.lastError?.code || 'CLOSED'));
+        }
+      });
+    });
+  }
+
+  send(message: OutboundMessage): Promise<void> {
+    const client = this.client;
+    if (!client || !this.connected || this.closing) {
+      return Promise.reject(new TransportError('not connected', 'closed', 'NOT_CONNECTED'));
+    }
+    return new Promise<void>((resolve, reject) => {
+      let done = false;
+      const entry: Pending = {
+        resolve: () => {
+          if (done) return;
+          done = true;
+          this.pending.delete(entry);
+          resolve();
+        },
+        reject: (err) => {
+          if (done) return;
+          done = true;
+          this.pending.delete(entry);
+          reject(err);
+        },
+      };
+      this.pending.add(entry);
+      client.publish(TOPICS[message.kind], message.body, { qos: message.qos }, (err?: Error & { code?: number }) => {
+        if (!err) return entry.resolve();
+        if (!this.connected) return entry.reject(new TransportError('connection closed before the broker acknowledged the message', 'closed', 'CLOSED'));
+        // MQTT 5 PUBACK with a failure reason code: this message only.
+        entry.reject(new TransportError(this.redactText(`ThingsBoard refused the message: ${err.message}`), 'rejected', `PUBACK_${err.code ?? 'ERROR'}`));
+      });
+    });
+  }
+
+  private rejectPending(): void {
+    for (const entry of [...this.pending]) {
+      entry.reject(new TransportError('connection closed before the broker acknowledged the message', 'closed', 'CLOSED'));
+    }
+  }
+
+  /** Drops mqtt.js and the socket without waiting; their timers go with them. */
+  private teardown(): void {
+    const client = this.client;
+    if (client && !client.disconnecting && !client.disconnected) {
+      client.end(true);
+    }
+    this.socket?.destroy();
+  }
+
+  async close(): Promise<void> {
+    if (this.closing) return;
+    this.closing = true;
+    const client = this.client;
+    const wasConnected = this.connected;
+    this.connected = false;
+    this.rejectPending();
+    if (client && wasConnected) {
+      // A DISCONNECT tells ThingsBoard the session ended on purpose; do not wait long for it.
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, 1000);
+        client.end(false, {}, () => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
+    this.teardown();
+  }
+}
