@@ -14,7 +14,10 @@
 // (or undefined to carry on), to prove how a client maps server failures.
 const coap = require('coap');
 
-const PATH = /^\/api\/v1\/([^/]+)\/(telemetry|attributes)\/?$/;
+/** The Uri-Path segments, raw: a token is one segment whatever characters it holds. */
+function pathSegments(req) {
+  return (req.options || []).filter((o) => o.name === 'Uri-Path').map((o) => String(o.value));
+}
 
 /**
  * @param {{ store: import('./store').DeviceStore, host?: string, port?: number,
@@ -35,10 +38,12 @@ async function startCoapEmulator({ store, host = '127.0.0.1', port = 0, maxBodyB
       if (text) res.setOption('Content-Format', 'text/plain');
       res.end(text || undefined);
     };
-    const match = PATH.exec(decodeURI(req.url.split('?')[0]));
-    if (!match) return answer('4.04', 'not found');
+    const segments = pathSegments(req);
+    const [api, v1, token, kind] = segments;
+    if (segments.length !== 4 || api !== 'api' || v1 !== 'v1' || !['telemetry', 'attributes'].includes(kind)) {
+      return answer('4.04', 'not found');
+    }
     if (req.method !== 'POST') return answer('4.05', 'method not allowed');
-    const [, token, kind] = match;
     const body = req.payload || Buffer.alloc(0);
     if (override) {
       const forced = override({ token, kind, body, method: req.method });

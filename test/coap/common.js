@@ -1,0 +1,67 @@
+'use strict';
+// Shared by the CoAP tests: settings for a CoapTransport, faster RFC 7252 timing, a token scan.
+const path = require('node:path');
+const coap = require('coap');
+
+const root = path.join(__dirname, '..', '..');
+const { CoapTransport, DOWN_AFTER_TIMEOUTS, BLOCK_BYTES } = require(path.join(root, 'nodes', 'lib', 'transports', 'coap'));
+const { TransportError } = require(path.join(root, 'nodes', 'lib', 'transports', 'transport'));
+
+// A token with characters that URI encoding would change: redaction must catch every form.
+const TOKEN = 'Tok3n/odd+chars A1b2=C3';
+
+/**
+ * RFC 7252 timing scaled down 20× (ACK_TIMEOUT 0.1 s, factor 1.5, MAX_RETRANSMIT 4), so a lost
+ * message gives up after MAX_TRANSMIT_WAIT = 4.65 s instead of 93 s. Same algorithm, same counts.
+ */
+function fastTiming() {
+  coap.updateTiming({ ackTimeout: 0.1, ackRandomFactor: 1.5, maxRetransmit: 4 });
+  return coap.parameters;
+}
+
+function settings(port, overrides = {}) {
+  const { coap: coapOverrides, ...rest } = overrides;
+  return {
+    transport: 'coap',
+    host: '127.0.0.1',
+    port,
+    accessToken: TOKEN,
+    caCert: '',
+    verifyServer: true,
+    serverName: '',
+    maxPayloadBytes: 65536,
+    mqtt: { clientId: '', keepaliveSeconds: 60, cleanSession: true, protocolVersion: 4 },
+    coap: { confirmable: true, maxInFlight: 4, ...coapOverrides },
+    ...rest,
+  };
+}
+
+const telemetry = (obj) => ({ kind: 'telemetry', body: Buffer.from(JSON.stringify(obj)), qos: 1 });
+const attributes = (obj) => ({ kind: 'attributes', body: Buffer.from(JSON.stringify(obj)), qos: 1 });
+
+/** Records every text a transport lets out (errors, 'down', 'warning') for the token scan. */
+function recordTexts(transport, texts = []) {
+  transport.on('down', (err) => texts.push(`down: ${err.message} ${err.code}`));
+  transport.on('warning', (text) => texts.push(`warning: ${text}`));
+  return texts;
+}
+
+/** Resolves to {ok: true} or {ok: false, err}; the err text is pushed to `texts`. */
+function outcome(promise, texts) {
+  return promise.then(
+    () => ({ ok: true }),
+    (err) => {
+      if (texts) texts.push(`${err.message} ${err.code} ${err.stack}`);
+      return { ok: false, err };
+    },
+  );
+}
+
+function assertNoToken(assert, texts) {
+  const forms = [TOKEN, encodeURIComponent(TOKEN), 'Tok3n'];
+  for (const text of texts) {
+    for (const form of forms) assert.ok(!String(text).includes(form), `token leaked in: ${text}`);
+  }
+}
+
+module.exports = { CoapTransport, TransportError, DOWN_AFTER_TIMEOUTS, BLOCK_BYTES, TOKEN, fastTiming, settings, telemetry, attributes, recordTexts, outcome, assertNoToken };
