@@ -14,8 +14,8 @@ const TOKEN = 'Tok3n/odd+chars A1b2=C3';
  * RFC 7252 timing scaled down 20× (ACK_TIMEOUT 0.1 s, factor 1.5, MAX_RETRANSMIT 4), so a lost
  * message gives up after MAX_TRANSMIT_WAIT = 4.65 s instead of 93 s. Same algorithm, same counts.
  */
-function fastTiming() {
-  coap.updateTiming({ ackTimeout: 0.1, ackRandomFactor: 1.5, maxRetransmit: 4 });
+function fastTiming(ackTimeout = 0.1) {
+  coap.updateTiming({ ackTimeout, ackRandomFactor: 1.5, maxRetransmit: 4 });
   return coap.parameters;
 }
 
