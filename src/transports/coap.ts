@@ -122,6 +122,7 @@ export class CoapTransport extends EventEmitter implements Transport {
         // A new message ID is a new exchange (the next Block1 block): its deadline starts now.
         const messageId = datagram.readUInt16BE(2);
         if (messageId !== ex.lastMessageId) {
+          if (ex.lastMessageId !== -1) restartBackoff(req);
           ex.lastMessageId = messageId;
           this.armDeadline(ex, maxTransmitWaitMs());
         }
@@ -427,6 +428,21 @@ class AgentSocket extends EventEmitter {
   close(callback?: () => void): void {
     // The Agent never closes a socket it was given; the transport closes the real one.
     if (callback) process.nextTick(callback);
+  }
+}
+
+/**
+ * coap 1.5's RetrySend keeps doubling one retransmission timeout for the whole request and never
+ * resets it when the next Block1 block (a new exchange) starts, so after a lossy block the next
+ * ones would retransmit far less often than RFC 7252 §4.2 says. Each block gets a fresh initial
+ * timeout here; the first retransmission timer (just armed with the stale value) is re-armed.
+ */
+function restartBackoff(req: OutgoingMessage): void {
+  const sender = req.sender;
+  sender._currentTime = initialAckTimeoutMs();
+  if (sender._bOffTimer) {
+    clearTimeout(sender._bOffTimer);
+    sender._bOffTimer = setTimeout(sender._bOff, sender._currentTime);
   }
 }
 
