@@ -161,7 +161,8 @@ async function main() {
   const nr = await startNodeRed({
     userDir: path.join(dataDir, 'node-red'),
     port: nrPort,
-    nodeRedModule: 'node-red',
+    // TB_NODE_RED=node-red-5 (as test/run.js sets it) runs the same demo on node-red 5.
+    nodeRedModule: process.env.TB_NODE_RED || 'node-red',
     logLevel: process.env.NODE_RED_LOG_LEVEL || 'warn',
     credentialSecret: credentialSecret(),
   });

@@ -10,7 +10,7 @@ const fs = require('node:fs');
 const path = require('node:path');
 const { startEmulator } = require('../../emulator/index');
 const { startNodeRed } = require('../../scripts/node-red-embedded');
-const { launchBrowser, shot, tempDir, waitFor, root } = require('./support');
+const { launchBrowser, settled, shot, tempDir, waitFor, root } = require('./support');
 
 const TOKEN = 'browser-secret-token-7f3a9c';
 const pkgName = require(path.join(root, 'package.json')).name;
@@ -46,15 +46,26 @@ test('editor: add, configure and deploy through the dialogs; green status; readi
 
   // An inject node to press later (the part under test is the ThingsBoard nodes, so plain import).
   await page.evaluate(() => {
-    RED.view.importNodes([{ id: 'tb-test-inject', type: 'inject', name: 'reading', props: [{ p: 'payload' }], repeat: '', once: false, topic: '', payload: '{"temperature":21.5,"humidity":40}', payloadType: 'json', x: 160, y: 120, wires: [[]] }], { generateIds: false });
+    RED.view.importNodes([{ id: 'tb-test-inject', type: 'inject', name: 'reading', props: [{ p: 'payload' }], repeat: '', once: false, topic: '', payload: '{"temperature":21.5,"humidity":40}', payloadType: 'json', x: 160, y: 120, wires: [[]] }], { generateIds: false, touchImport: true, notify: false });
   });
 
-  // Drag thingsboard-out from the palette onto the canvas.
+  // Find thingsboard-out with the palette's search box, then drag it onto the canvas.
+  await page.locator('#red-ui-palette-search input').click();
+  await page.keyboard.type('thingsboard');
   const paletteItem = page.locator('.red-ui-palette-node[data-palette-type="thingsboard-out"]');
-  const from = await paletteItem.boundingBox();
+  // The palette animates while it filters: wait until the item is near the top and still.
+  let previous = null;
+  const from = await waitFor('thingsboard-out at the top of the filtered palette', async () => {
+    const box = await paletteItem.boundingBox();
+    const still = box && previous && box.x === previous.x && box.y === previous.y;
+    previous = box;
+    return still && box.y > 0 && box.y < 400 ? box : null;
+  }, 15000, 250);
+  await page.screenshot({ path: shot('editor-palette') });
   const canvas = await page.locator('#red-ui-workspace-chart').boundingBox();
   await page.mouse.move(from.x + from.width / 2, from.y + from.height / 2);
   await page.mouse.down();
+  await page.mouse.move(from.x + from.width / 2 + 20, from.y + from.height / 2 + 5, { steps: 5 });
   await page.mouse.move(canvas.x + 420, canvas.y + 120, { steps: 12 });
   await page.mouse.move(canvas.x + 430, canvas.y + 122, { steps: 3 });
   await page.mouse.up();
@@ -73,7 +84,12 @@ test('editor: add, configure and deploy through the dialogs; green status; readi
   await page.locator(`[id="${outId}"] .red-ui-flow-node`).dblclick();
   await page.waitForSelector('#node-input-device', { state: 'attached' });
   await page.waitForSelector('#node-dialog-ok', { state: 'visible' });
-  await page.locator('#node-input-btn-device-edit').click();
+  await settled(page, '#node-dialog-ok');
+  await page.screenshot({ path: shot('editor-out-dialog-new') });
+  // node-red 4+: a "+" button beside the config select adds a new config node (the pencil
+  // edits the selected one). Older editors only had the pencil with "Add new ..." selected.
+  const addButton = page.locator('#node-input-btn-device-add');
+  await (await addButton.count() ? addButton : page.locator('#node-input-btn-device-edit')).click();
   await page.waitForSelector('#node-config-input-host', { state: 'visible' });
   await page.selectOption('#node-config-input-transport', 'mqtt');
   await page.fill('#node-config-input-name', 'browser device');
@@ -81,9 +97,11 @@ test('editor: add, configure and deploy through the dialogs; green status; readi
   await page.fill('#node-config-input-port', String(emu.ports.mqtt));
   await page.fill('#node-config-input-accessToken', TOKEN);
   assert.equal(await page.getAttribute('#node-config-input-accessToken', 'type'), 'password');
+  await settled(page, '#node-config-dialog-ok');
   await page.screenshot({ path: shot('editor-config-dialog') });
   await page.locator('#node-config-dialog-ok').click();
   await page.waitForSelector('#node-config-input-host', { state: 'detached' });
+  await settled(page, '#node-dialog-ok');
   await page.screenshot({ path: shot('editor-out-dialog') });
   await page.locator('#node-dialog-ok').click();
   await page.waitForSelector('#node-dialog-ok', { state: 'detached' });
@@ -118,6 +136,7 @@ test('editor: add, configure and deploy through the dialogs; green status; readi
   const leaked = fresh.bodies.filter((b) => b.text.includes(TOKEN)).map((b) => b.url);
   assert.deepEqual(leaked, [], 'responses that carried the token');
   assert.notEqual(await fresh.page.inputValue('#node-config-input-accessToken'), TOKEN);
+  await settled(fresh.page, '#node-config-dialog-ok');
   await fresh.page.screenshot({ path: shot('editor-config-reopened') });
 
   assert.deepEqual([...errors, ...fresh.errors], []);
@@ -141,13 +160,13 @@ test('editor: every examples/*.json is listed under Import → Examples and impo
     const flow = JSON.parse(fs.readFileSync(path.join(exampleDir, file), 'utf8'));
     assert.ok(Array.isArray(flow), `${file} is a JSON array of nodes`);
     // Listed by the runtime where Import → Examples looks.
-    const listed = (await nr.get(`library/_examples_/flows/${pkgName}/${encodeURIComponent(name)}`)).body;
+    const listed = (await nr.get(`library/examples/flows/${pkgName}/${encodeURIComponent(name)}`)).body;
     assert.deepEqual(listed, flow, `${file} is served as an example`);
 
     const result = await page.evaluate((nodes) => {
       try {
         const before = new Set(RED.nodes.filterNodes({}).map((n) => n.id));
-        RED.view.importNodes(nodes, { generateIds: true, addFlow: true });
+        RED.view.importNodes(nodes, { generateIds: true, addFlow: true, touchImport: true });
         const added = RED.nodes.filterNodes({}).filter((n) => !before.has(n.id));
         const unknown = nodes.filter((n) => n.type !== 'tab' && n.type !== 'group' && !/^subflow/.test(n.type) && !RED.nodes.getType(n.type)).map((n) => n.type);
         return { added: added.length, unknown };

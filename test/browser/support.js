@@ -60,4 +60,15 @@ async function waitFor(what, fn, timeoutMs = 15000, everyMs = 100) {
   }
 }
 
-module.exports = { launchBrowser, shot, tempDir, waitFor, runtimeTag, root, CHROMIUM_ARGS };
+/** Waits until `selector` is visible and has stopped moving (editor trays slide in). */
+async function settled(page, selector) {
+  let previous = null;
+  return waitFor(`${selector} to settle`, async () => {
+    const box = await page.locator(selector).boundingBox();
+    const still = box && previous && box.x === previous.x && box.y === previous.y && box.width === previous.width;
+    previous = box;
+    return still ? box : null;
+  }, 15000, 200);
+}
+
+module.exports = { settled, launchBrowser, shot, tempDir, waitFor, runtimeTag, root, CHROMIUM_ARGS };

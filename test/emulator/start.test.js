@@ -70,7 +70,13 @@ test('npm start: emulator + Node-RED + ready flow deliver over every transport; 
   assert.match(fs.readFileSync(caFile, 'utf8'), /BEGIN CERTIFICATE/);
   const editor = /Node-RED editor\s+(http:\S+)/.exec(out)[1];
   const page = /Emulator page\s+(http:\S+)/.exec(out)[1];
-  const state = await (await fetch(new URL('api/state', page))).json();
+  // The attributes go once, a second after the start: wait for them too.
+  let state;
+  for (let i = 0; i < 300; i++) {
+    state = await (await fetch(new URL('api/state', page))).json();
+    if (state.devices[0].attributes.model) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
   const received = Object.fromEntries(state.devices.map((d) => [d.name, Object.keys(d.telemetry).sort()]));
   assert.deepEqual(received['demo-device-1'], ['humidity', 'temperature']);
   assert.deepEqual(received['demo-device-2'], ['humidity', 'temperature']);
