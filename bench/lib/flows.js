@@ -21,7 +21,7 @@ function tokenFor(i) {
  * @param {{devices:number, host?:string, port:number, transport?:string, qos?:number, caCert?:string}} o
  */
 function buildFlow(side, o) {
-  const devices = o.devices || 1;
+  const devices = o.devices ?? 1;
   const qos = o.qos ?? 1;
   const tab = { id: 'bench-tab', type: 'tab', label: 'bench' };
   const flows = [tab];
@@ -52,8 +52,8 @@ function buildFlow(side, o) {
       flows.push({ id: outId, type: 'mqtt out', z: tab.id, x: 300, y: 40 + i, name: '', topic: TELEMETRY_TOPIC, qos: String(qos), retain: 'false', broker: cfgId, wires: [] });
     }
   }
-  const driverWires = devices === 1 ? [[outIds[0]]] : outIds.map((id) => [id]);
-  flows.push({ id: 'driver', type: 'bench-driver', z: tab.id, x: 100, y: 40, name: 'driver', outputs: devices, wires: driverWires });
+  const driverWires = outIds.map((id) => [id]);
+  flows.push({ id: 'driver', type: 'bench-driver', z: tab.id, x: 100, y: 40, name: 'driver', outputs: Math.max(devices, 1), wires: driverWires });
   flows.push({ id: 'complete', type: 'complete', z: tab.id, x: 100, y: 100, scope: outIds, uncaught: false, wires: [['driver']] });
   flows.push({ id: 'catch', type: 'catch', z: tab.id, x: 100, y: 140, scope: outIds, uncaught: false, wires: [['driver']] });
   return { flows, outIds, configIds, driverId: 'driver' };

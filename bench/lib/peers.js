@@ -145,3 +145,21 @@ async function startCounter(port, topic) {
 }
 
 module.exports = { have, startMosquitto, startCounter, stop, stopAll, track, waitForLine, freeTcpPort, freeUdpPortPair };
+
+/**
+ * libcoap's coap-server-notls (or -openssl with DTLS on port + 1 when `dtls` is given:
+ * {cert, key, caFile}); -d lets the POSTs create their resource, as ThingsBoard accepts them.
+ */
+async function startCoapServer(dtls) {
+  const port = await freeUdpPortPair();
+  const args = ['-A', '127.0.0.1', '-p', String(port), '-d', '100'];
+  if (dtls) args.push('-c', dtls.cert, '-j', dtls.key, '-R', dtls.caFile, '-n');
+  const child = track(spawn(dtls ? 'coap-server-openssl' : 'coap-server-notls', args, { stdio: ['ignore', 'ignore', 'pipe'] }));
+  let errText = '';
+  child.stderr.on('data', (d) => { errText = (errText + d).slice(-2000); });
+  await new Promise((r) => setTimeout(r, 300));
+  if (child.exitCode !== null) throw new Error(`coap server exited: ${errText}`);
+  return { port, dtlsPort: port + 1, child, stop: () => stop(child) };
+}
+
+module.exports.startCoapServer = startCoapServer;

@@ -15,9 +15,11 @@ scenario(async ({ side, port, devices = 1, count, window, warmup = 500, qos = 1 
   let counter;
   try {
     if (side === 'ours' && !nr.hasType('thingsboard-out')) throw new Error('thingsboard-out is not built');
-    const { flows, driverId } = buildFlow(side, { devices, port, qos });
+    const { flows, driverId, configIds } = buildFlow(side, { devices, port, qos });
     await nr.deploy(flows);
     await waitForConnections(port, devices);
+    // Core mqtt out drops (without done) what arrives before CONNACK: wait for it on every config.
+    if (side === 'core') await waitUntil(() => configIds.every((id) => nr.getNode(id).connected), 60000, 'CONNACK on every mqtt-broker');
     const driver = nr.getNode(driverId);
     const payload = reading;
     // Warm-up: connections settled, code paths JIT-compiled, before anything is counted.
@@ -41,6 +43,14 @@ scenario(async ({ side, port, devices = 1, count, window, warmup = 500, qos = 1 
     await nr.stop();
   }
 });
+
+async function waitUntil(test, ms, what) {
+  const until = Date.now() + ms;
+  while (!test()) {
+    if (Date.now() > until) throw new Error(`no ${what} within ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
 
 function withTimeout(promise, ms, what) {
   let timer;

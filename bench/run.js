@@ -1,0 +1,298 @@
+'use strict';
+// `npm run bench`: every figure of issue 6 next to its baseline, measured in this same run on this
+// machine, as one table (plus how cost grows with the number of devices). Each measurement runs
+// in its own child process (bench/scenarios/*); every peer the bench starts is stopped by PID.
+//
+// Environment:
+//   BENCH_QUICK=1        smaller counts, one repeat (for iterating; figures are noisier)
+//   BENCH_ONLY=a,b       only these sections: mqtt, latency, scale, memory, coap, coaps
+//   BENCH_WINDOW=100     messages unfinished at once in the MQTT throughput runs
+//   BENCH_NO_BUILD=1     do not run `node scripts/build.js` first
+//   BENCH_OUT=file.json  where the raw results go (default: $TMPDIR/tb-bench-last.json)
+//   BENCH_PROFILE=dir    also profile our MQTT flow run with --cpu-prof into dir
+const { spawnSync } = require('node:child_process');
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+const { runScenario } = require('./lib/child.js');
+const peers = require('./lib/peers.js');
+const { available } = require('./lib/ours.js');
+const { median } = require('./lib/stats.js');
+
+const root = path.join(__dirname, '..');
+const QUICK = process.env.BENCH_QUICK === '1';
+const ONLY = process.env.BENCH_ONLY ? new Set(process.env.BENCH_ONLY.split(',')) : null;
+const want = (section) => !ONLY || ONLY.has(section);
+
+const cfg = {
+  mqttCount: QUICK ? 5000 : 20000,
+  window: Number(process.env.BENCH_WINDOW || 100),
+  repeats: QUICK ? 1 : 3,
+  latencyCount: QUICK ? 500 : 2000,
+  scaleDevices: [1, 10, 100, 1000],
+  scaleCount: QUICK ? 3000 : 10000,
+  memoryDevices: [1, 10, 100, 1000],
+  coapCount: QUICK ? 1000 : 4000,
+  coapInFlight: 4, // our CoAP transport's default maxInFlight (src/transports/coap.ts)
+  handshakeRepeat: QUICK ? 5 : 15,
+};
+
+const NA = 'n/a (not built yet)';
+const results = { machine: machineFacts(), config: { ...cfg, quick: QUICK }, startedAt: new Date().toISOString(), sections: {} };
+const rows = [];
+const scale = [];
+const notes = [];
+
+async function main() {
+  const t0 = Date.now();
+  if (process.env.BENCH_NO_BUILD !== '1') {
+    // tsc emits even when someone else's file has type errors; measure what was emitted.
+    const b = spawnSync(process.execPath, [path.join(root, 'scripts', 'build.js')], { cwd: root, encoding: 'utf8' });
+    if (b.status !== 0) notes.push('build reported TypeScript errors (measured what tsc emitted)');
+  }
+  const ours = available();
+  results.available = ours;
+  for (const cmd of ['mosquitto', 'mosquitto_sub', 'coap-server-openssl', 'coap-client-openssl']) {
+    if (!peers.have(cmd)) notes.push(`${cmd} missing: apt-get install mosquitto mosquitto-clients libcoap3-bin`);
+  }
+
+  const broker = await peers.startMosquitto();
+  try {
+    if (want('mqtt')) await mqttThroughput(broker.port, ours);
+    if (want('latency')) await mqttLatency(broker.port, ours);
+    if (want('memory')) await memory(broker.port, ours);
+    if (want('scale')) await scaling(broker.port, ours);
+  } finally {
+    await broker.stop();
+  }
+  if (want('coap') || want('coaps')) await coap(ours);
+
+  results.rows = rows;
+  results.scale = scale;
+  results.notes = notes;
+  results.elapsedSec = (Date.now() - t0) / 1000;
+  const out = process.env.BENCH_OUT || path.join(os.tmpdir(), 'tb-bench-last.json');
+  fs.writeFileSync(out, JSON.stringify(results, null, 2));
+  printReport(out);
+}
+
+// ---- sections ---------------------------------------------------------------------------------
+
+/** Runs a scenario; on failure returns {error} instead of a number, never a made-up figure. */
+async function attempt(name, args, opts) {
+  try {
+    return await runScenario(name, args, opts);
+  } catch (err) {
+    const text = String(err.message || err).split('\n')[0];
+    if (/is not built/.test(text)) return { error: NA };
+    notes.push(`${name} ${JSON.stringify(args).slice(0, 80)}: ${text.slice(0, 300)}`);
+    return { error: `failed (${text.slice(0, 60)})` };
+  }
+}
+
+/** Median of a figure over repeats; an error in any repeat wins (no partial medians). */
+function med(runs, key) {
+  const bad = runs.find((r) => r.error);
+  if (bad) return { error: bad.error };
+  const values = runs.map((r) => r[key]);
+  if (values.some((v) => v === null || v === undefined || Number.isNaN(v))) return { error: 'incomplete (see notes)' };
+  return { value: median(values), values };
+}
+
+async function mqttThroughput(port, ours) {
+  const runs = { raw: [], core: [], ours: [] };
+  for (let r = 0; r < cfg.repeats; r++) {
+    // Interleaved, so drift in machine load hits every side alike.
+    runs.raw.push(await attempt('mqtt-raw', { port, count: cfg.mqttCount, window: cfg.window }));
+    runs.core.push(await attempt('mqtt-flow', { side: 'core', port, count: cfg.mqttCount, window: cfg.window }));
+    runs.ours.push(ours.nodes ? await attempt('mqtt-flow', { side: 'ours', port, count: cfg.mqttCount, window: cfg.window }, profileOpts('mqtt-flow-ours'))
+      : { error: NA });
+  }
+  results.sections.mqtt = runs;
+  const raw = med(runs.raw, 'msgsPerSec');
+  const core = med(runs.core, 'msgsPerSec');
+  const our = med(runs.ours, 'msgsPerSec');
+  const label = `MQTT QoS 1 msgs/s, flow, ${cfg.mqttCount} msgs, window ${cfg.window}`;
+  rows.push(row(`${label}: vs core mqtt out`, our, core, 'higher', 1.5, 'msgs/s'));
+  rows.push(row(`${label}: vs raw mqtt.js loop`, our, raw, 'higher', 0.8, 'msgs/s'));
+}
+
+async function mqttLatency(port, ours) {
+  const runs = { core: [], ours: [] };
+  for (let r = 0; r < cfg.repeats; r++) {
+    runs.core.push(await attempt('mqtt-flow', { side: 'core', port, count: cfg.latencyCount, window: 1, warmup: 300 }));
+    runs.ours.push(ours.nodes ? await attempt('mqtt-flow', { side: 'ours', port, count: cfg.latencyCount, window: 1, warmup: 300 }) : { error: NA });
+  }
+  results.sections.latency = runs;
+  for (const p of ['p50', 'p99']) {
+    rows.push(row(`MQTT ${p} send→done latency, one at a time (${cfg.latencyCount} msgs)`, med(runs.ours, p), med(runs.core, p), 'lower', 1.0, 'ms'));
+  }
+  // Latency under load (window 100) from the throughput runs, for context.
+  const mq = results.sections.mqtt;
+  if (mq) {
+    for (const p of ['p50', 'p99']) {
+      rows.push(row(`MQTT ${p} send→done latency under load (window ${cfg.window}) [context]`, med(mq.ours, p), med(mq.core, p), 'lower', null, 'ms'));
+    }
+  }
+}
+
+async function memory(port, ours) {
+  const per = { core: {}, ours: {} };
+  for (const d of cfg.memoryDevices) {
+    per.core[d] = await attempt('memory', { side: 'core', port, devices: d }, { execArgv: ['--expose-gc'] });
+    per.ours[d] = ours.nodes ? await attempt('memory', { side: 'ours', port, devices: d }, { execArgv: ['--expose-gc'] }) : { error: NA };
+  }
+  results.sections.memory = per;
+  const d = 1000;
+  for (const [key, name] of [['heapPerConn', 'heap'], ['rssPerConn', 'RSS']]) {
+    const r = row(`${name} per idle device connection, ${d} config nodes`, pick(per.ours[d], key), pick(per.core[d], key), 'lower', 1.0, 'KB');
+    const v = pick(per.ours[d], key).value;
+    if (v !== undefined) {
+      r.met = r.met === 'yes' && v / 1024 <= 150 ? 'yes' : 'no';
+      r.goal += ', ≤ 150 KB';
+    } else {
+      r.goal += ', ≤ 150 KB';
+    }
+    rows.push(r);
+  }
+}
+
+async function scaling(port, ours) {
+  const per = { core: {}, ours: {} };
+  for (const d of cfg.scaleDevices) {
+    const count = Math.max(cfg.scaleCount, d * 5);
+    per.core[d] = await attempt('mqtt-flow', { side: 'core', port, devices: d, count, window: cfg.window, warmup: Math.max(300, d) });
+    per.ours[d] = ours.nodes ? await attempt('mqtt-flow', { side: 'ours', port, devices: d, count, window: cfg.window, warmup: Math.max(300, d) }) : { error: NA };
+  }
+  results.sections.scale = per;
+  const mem = results.sections.memory || { core: {}, ours: {} };
+  for (const d of cfg.scaleDevices) {
+    scale.push({
+      devices: d,
+      oursMsgs: pick(per.ours[d], 'msgsPerSec'), coreMsgs: pick(per.core[d], 'msgsPerSec'),
+      oursHeap: pick(mem.ours[d], 'heapPerConn'), coreHeap: pick(mem.core[d], 'heapPerConn'),
+      oursRss: pick(mem.ours[d], 'rssPerConn'), coreRss: pick(mem.core[d], 'rssPerConn'),
+    });
+  }
+}
+
+async function coap(ours) {
+  const { createCA, createLeaf, writePki } = require(path.join(root, 'test', 'support', 'pki.js'));
+  const ca = await createCA({ name: 'Bench Root', keyType: 'ec-p256' });
+  const leaf = await createLeaf({ issuer: ca, keyType: 'ec-p256' });
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tb-bench-pki-'));
+  const files = writePki(dir, { 'ca.pem': ca.certPem, 'leaf.pem': leaf.certPem, 'leaf.key': leaf.keyPem });
+  // One libcoap server for every CoAP figure: plain CoAP on port, DTLS on port + 1.
+  const server = await peers.startCoapServer({ cert: files['leaf.pem'], key: files['leaf.key'], caFile: files['ca.pem'] });
+  try {
+    const runs = { raw: [], transport: [], flow: [], coaps: [] };
+    for (let r = 0; r < cfg.repeats; r++) {
+      runs.raw.push(await attempt('coap-raw', { port: server.port, count: cfg.coapCount, concurrency: cfg.coapInFlight }));
+      runs.transport.push(ours.coapTransport
+        ? await attempt('coap-transport', { mode: 'throughput', transport: 'coap', port: server.port, count: cfg.coapCount, maxInFlight: cfg.coapInFlight })
+        : { error: NA });
+      runs.flow.push(ours.nodes && ours.coapTransport
+        ? await attempt('coap-flow', { port: server.port, count: cfg.coapCount, window: cfg.window })
+        : { error: NA });
+      if (want('coaps')) {
+        runs.coaps.push(ours.coapTransport && ours.dtls
+          ? await attempt('coap-transport', { mode: 'throughput', transport: 'coaps', port: server.dtlsPort, caCert: ca.certPem, count: cfg.coapCount, maxInFlight: cfg.coapInFlight })
+          : { error: NA });
+      }
+    }
+    results.sections.coap = runs;
+    const raw = med(runs.raw, 'msgsPerSec');
+    rows.push(row(`CoAP CON POST msgs/s, flow (thingsboard-out), in flight ${cfg.coapInFlight}: vs raw coap Agent`, med(runs.flow, 'msgsPerSec'), raw, 'higher', 0.9, 'msgs/s'));
+    rows.push(row(`CoAP CON POST msgs/s, transport API, in flight ${cfg.coapInFlight}: vs raw coap Agent`, med(runs.transport, 'msgsPerSec'), raw, 'higher', 0.9, 'msgs/s'));
+    if (want('coaps')) {
+      rows.push(row(`CoAPS msgs/s on an established session: vs our plain CoAP`, med(runs.coaps, 'msgsPerSec'), med(runs.transport, 'msgsPerSec'), 'higher', 0.8, 'msgs/s'));
+      const hs = ours.coapTransport && ours.dtls
+        ? await attempt('coap-transport', { mode: 'handshake', transport: 'coaps', port: server.dtlsPort, caCert: ca.certPem, repeat: cfg.handshakeRepeat })
+        : { error: NA };
+      const oneshot = await attempt('coaps-oneshot', { port: server.dtlsPort, caCert: ca.certPem, repeat: cfg.handshakeRepeat });
+      results.sections.handshake = { ours: hs, oneshot };
+      rows.push(row(`CoAPS handshake + first POST, wall (median of ${cfg.handshakeRepeat}): vs coap-client-openssl one-shot`, pick(hs, 'medianMs'), pick(oneshot, 'medianMs'), 'lower', 1.0, 'ms'));
+      if (!hs.error) rows.push(row('CoAPS handshake + first POST, first one in a fresh process [context]', { value: hs.walls[0] }, pick(oneshot, 'medianMs'), 'lower', null, 'ms'));
+    }
+  } finally {
+    await server.stop();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+// ---- table ------------------------------------------------------------------------------------
+
+function pick(result, key) {
+  if (!result) return { error: 'not run' };
+  if (result.error) return { error: result.error };
+  const v = result[key];
+  return v === null || v === undefined ? { error: 'incomplete (see notes)' } : { value: v };
+}
+
+/** better: 'higher' → ratio = ours / baseline must be ≥ goal; 'lower' → ≤ goal. */
+function row(figure, ours, base, better, goal, unit) {
+  const r = { figure, unit, ours: ours.error ?? ours.value, baseline: base.error ?? base.value };
+  if (ours.error || base.error) {
+    r.ratio = null;
+    r.met = goal === null ? '' : 'n/a';
+  } else {
+    r.ratio = ours.value / base.value;
+    r.met = goal === null ? '' : (better === 'higher' ? r.ratio >= goal : r.ratio <= goal) ? 'yes' : 'no';
+  }
+  r.goal = goal === null ? '(context)' : `${better === 'higher' ? '≥' : '≤'} ${goal.toFixed(1)}×`;
+  return r;
+}
+
+function fmt(v, unit) {
+  if (typeof v === 'string') return v;
+  if (v === null || v === undefined) return '';
+  if (unit === 'KB') return `${(v / 1024).toFixed(1)} KB`;
+  if (unit === 'ms') return `${v.toFixed(v < 10 ? 3 : 1)} ms`;
+  return `${Math.round(v).toLocaleString('en-US')} ${unit}`;
+}
+
+function printReport(out) {
+  const lines = [];
+  lines.push('| figure | ours | baseline (same run) | ratio | goal | met? |');
+  lines.push('|---|---|---|---|---|---|');
+  for (const r of rows) {
+    lines.push(`| ${r.figure} | ${fmt(r.ours, r.unit)} | ${fmt(r.baseline, r.unit)} | ${r.ratio === null ? '—' : `${r.ratio.toFixed(2)}×`} | ${r.goal} | ${r.met} |`);
+  }
+  if (scale.length) {
+    lines.push('');
+    lines.push('How cost grows (MQTT QoS 1; msgs/s over all devices, round robin; memory per idle connection):');
+    lines.push('');
+    lines.push('| devices | ours msgs/s | core msgs/s | ours heap/conn | core heap/conn | ours RSS/conn | core RSS/conn |');
+    lines.push('|---|---|---|---|---|---|---|');
+    for (const s of scale) {
+      const c = (x, unit) => fmt(x.error ?? x.value, unit);
+      lines.push(`| ${s.devices} | ${c(s.oursMsgs, 'msgs/s')} | ${c(s.coreMsgs, 'msgs/s')} | ${c(s.oursHeap, 'KB')} | ${c(s.coreHeap, 'KB')} | ${c(s.oursRss, 'KB')} | ${c(s.coreRss, 'KB')} |`);
+    }
+  }
+  const m = results.machine;
+  lines.push('');
+  lines.push(`machine: ${m.cpu}, ${m.nproc} cores, ${m.memGiB} GiB, node ${m.node}, ${m.os}; ${QUICK ? 'BENCH_QUICK=1 (small counts, 1 repeat)' : `medians of ${cfg.repeats} repeats`}; ${results.elapsedSec.toFixed(0)} s; raw results: ${out}`);
+  for (const n of notes) lines.push(`note: ${n}`);
+  console.log(lines.join('\n'));
+}
+
+function machineFacts() {
+  let cpu = 'unknown CPU';
+  try {
+    const m = /^model name\s*:\s*(.+)$/m.exec(fs.readFileSync('/proc/cpuinfo', 'utf8'));
+    if (m) cpu = m[1].trim();
+  } catch { /* not Linux */ }
+  return { cpu, nproc: os.availableParallelism ? os.availableParallelism() : os.cpus().length, memGiB: Math.round(os.totalmem() / 2 ** 30), node: process.version, os: `${os.type()} ${os.release()}` };
+}
+
+function profileOpts(name) {
+  const dir = process.env.BENCH_PROFILE;
+  if (!dir) return {};
+  fs.mkdirSync(dir, { recursive: true });
+  return { execArgv: ['--cpu-prof', `--cpu-prof-dir=${path.resolve(dir)}`, `--cpu-prof-name=${name}-${Date.now()}.cpuprofile`] };
+}
+
+main().catch((err) => {
+  console.error(err && err.stack ? err.stack : err);
+  process.exitCode = 1;
+}).finally(() => peers.stopAll());

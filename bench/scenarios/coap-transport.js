@@ -1,0 +1,51 @@
+'use strict';
+// Our CoAP transport (src/transports/coap.ts) used directly, the way the device layer drives it:
+// `maxInFlight` sends outstanding, the next one when one resolves. mode 'throughput' measures an
+// established endpoint (CoAP or CoAPS after its handshake); mode 'handshake' measures, `repeat`
+// times, a fresh transport's connect() (DTLS handshake) plus its first POST, wall clock.
+const { scenario } = require('../lib/child.js');
+const { reading, tokenFor } = require('../lib/flows.js');
+const { connectionSettings, createCoapTransport } = require('../lib/ours.js');
+const { percentile, median } = require('../lib/stats.js');
+
+scenario(async ({ mode, transport, port, caCert, count, maxInFlight = 4, warmup = 300, repeat = 10 }) => {
+  const settings = connectionSettings({ transport, port, accessToken: tokenFor(0), caCert, maxInFlight });
+  const body = (seq) => Buffer.from(JSON.stringify(reading(seq)));
+  if (mode === 'handshake') {
+    const walls = [];
+    for (let i = 0; i < repeat; i++) {
+      const t = createCoapTransport(settings);
+      const t0 = performance.now();
+      await t.connect();
+      await t.send({ kind: 'telemetry', body: body(i), qos: 1 });
+      walls.push(performance.now() - t0);
+      await t.close();
+    }
+    return { mode, transport, repeat, medianMs: median(walls), walls };
+  }
+  const t = createCoapTransport(settings);
+  await t.connect();
+  try {
+    const loop = (n) => new Promise((resolve, reject) => {
+      const lat = new Float64Array(n);
+      let next = 0;
+      let finished = 0;
+      const t0 = performance.now();
+      const one = () => {
+        const seq = next++;
+        const s = performance.now();
+        t.send({ kind: 'telemetry', body: body(seq), qos: 1 }).then(() => {
+          lat[seq] = performance.now() - s;
+          if (++finished === n) return resolve({ ms: performance.now() - t0, lat });
+          if (next < n) one();
+        }, reject);
+      };
+      for (let i = 0; i < Math.min(t.maxInFlight, n); i++) one();
+    });
+    await loop(warmup);
+    const run = await loop(count);
+    return { mode, transport, count, concurrency: t.maxInFlight, msgsPerSec: count / (run.ms / 1000), p50: percentile(run.lat, 50), p99: percentile(run.lat, 99) };
+  } finally {
+    await t.close();
+  }
+});
