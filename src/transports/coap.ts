@@ -2,8 +2,9 @@
 // Content-Format application/json, on the `coap` library's Agent (its message IDs, tokens,
 // confirmable retransmission with ACK_TIMEOUT/ACK_RANDOM_FACTOR/MAX_RETRANSMIT from
 // `coap.parameters`, Block1 segmentation). One Agent over ONE datagram socket per transport,
-// shared by every message; the socket is a plain UDP socket, or — for CoAPS — whatever
-// `options.createSocket` returns (a DTLS session implementing SocketLike, see datagram.ts).
+// shared by every message; the socket is a plain UDP socket, or — for CoAPS — a DTLS session
+// from src/dtls (coaps-socket.ts) implementing SocketLike (datagram.ts); `options.createSocket`
+// replaces either (tests, other datagram layers).
 //
 // What "connected" means for connectionless CoAP:
 //   connect() resolves once the host name is resolved and the socket is bound (for CoAPS: the
@@ -33,6 +34,7 @@ import { type ConnectionSettings, type OutboundMessage, type Transport, type Tra
 import { redact } from './redact';
 import { createUdpSocket, type CreateSocket, type DatagramPeer, type DatagramRemoteInfo, type SocketLike } from './datagram';
 import { diagnosticText, errorForCode } from './coap-codes';
+import { dtlsSocketFactory } from './coaps-socket';
 
 export interface CoapTransportOptions {
   /** Makes the datagram socket (CoAPS: a DTLS session). Default: a plain UDP socket. */
@@ -74,13 +76,13 @@ export class CoapTransport extends EventEmitter implements Transport {
   private connecting?: Promise<void>;
   /** Bumped by close() so a connect() that is still resolving or handshaking gives up. */
   private generation = 0;
-  private readonly createSocket?: CreateSocket;
+  private readonly createSocket: CreateSocket;
 
   constructor(private readonly settings: ConnectionSettings, options: CoapTransportOptions = {}) {
     super();
     this.name = settings.transport === 'coaps' ? 'coaps' : 'coap';
     this.maxInFlight = Math.max(1, Math.floor(settings.coap?.maxInFlight || 4));
-    this.createSocket = options.createSocket ?? (this.name === 'coap' ? createUdpSocket : undefined);
+    this.createSocket = options.createSocket ?? (this.name === 'coaps' ? dtlsSocketFactory(settings) : createUdpSocket);
   }
 
   connect(): Promise<void> {
@@ -160,10 +162,6 @@ export class CoapTransport extends EventEmitter implements Transport {
     this.emit('phase', 'connecting');
     const peer = await this.resolve();
     if (givenUp()) throw this.error('closed while connecting', 'closed', 'CLOSED');
-    if (!this.createSocket) {
-      // TODO(coaps): the lead wires src/dtls's client in as options.createSocket (src/transports/index.ts).
-      throw this.error('CoAPS not wired yet: no DTLS socket factory was given', 'unreachable', 'COAPS_NOT_WIRED');
-    }
     if (this.name === 'coaps') this.emit('phase', 'securing');
     let socket: SocketLike;
     try {
@@ -214,8 +212,11 @@ export class CoapTransport extends EventEmitter implements Transport {
     socket.on('error', (err: Error) => {
       this.goDown(this.error(`socket error towards ${hostPort(peer)}: ${errorText(err)}`, 'unreachable', 'SOCKET'));
     });
-    socket.on('close', () => {
-      if (this.socket === socket) this.goDown(this.error(`connection to ${hostPort(peer)} closed by the other side`, 'unreachable', 'SOCKET_CLOSED'));
+    socket.on('close', (cause?: Error) => {
+      // Only a socket that ends on its own (a DTLS session: alert, close_notify) — teardown()
+      // forgets the socket before closing it.
+      const why = cause ? `: ${errorText(cause)}` : '';
+      if (this.socket === socket) this.goDown(this.error(`connection to ${hostPort(peer)} closed by the other side${why}`, 'unreachable', 'SOCKET_CLOSED'));
     });
     const agent = new Agent({ socket: guard as unknown as dgram.Socket });
     agent.on('error', () => { /* socket errors are handled above */ });

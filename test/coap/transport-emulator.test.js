@@ -187,14 +187,6 @@ test('connect() after close() works again (redeploy reuses nothing stale)', asyn
   await t.close();
 });
 
-test('coaps without a DTLS socket factory fails clearly', async () => {
-  const t = new CoapTransport(settings(emu.port, { transport: 'coaps' }));
-  assert.equal(t.name, 'coaps');
-  const r = await outcome(t.connect(), texts);
-  if (r.ok) { await t.close(); return; } // wired by now: covered by the CoAPS tests
-  assert.match(r.err.message, /CoAPS/);
-});
-
 function countResources(name) {
   return process.getActiveResourcesInfo().filter((r) => r === name).length;
 }

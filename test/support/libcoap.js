@@ -22,12 +22,14 @@ function coapPing(port, host = '127.0.0.1', ms = 200) {
 }
 
 /**
- * Starts `coap-server-notls -A host -p PORT -d 100 -v 7` and waits until it answers a ping.
+ * Starts `coap-server-notls -A host -p PORT -d 100 -v 7` (or `command`, e.g. coap-server-openssl
+ * with its -c/-j/-R/-n in extraArgs) and waits until it answers a ping on PORT.
  * @returns {Promise<{ port: number, host: string, pid: number, log: () => string, stop: () => Promise<void> }>}
  */
-async function startCoapServer({ host = '127.0.0.1', port, extraArgs = [] } = {}) {
+async function startCoapServer({ host = '127.0.0.1', port, extraArgs = [], command = 'coap-server-notls' } = {}) {
   const chosen = port || await freeUdpPortPair();
-  const child = spawn('coap-server-notls', ['-A', host, '-p', String(chosen), '-d', '100', '-v', '7', ...extraArgs], {
+  // coap-server-openssl / -gnutls serve plain CoAP on PORT too, and DTLS on PORT + 1.
+  const child = spawn(command, ['-A', host, '-p', String(chosen), '-d', '100', '-v', '7', ...extraArgs], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
@@ -50,7 +52,7 @@ async function startCoapServer({ host = '127.0.0.1', port, extraArgs = [] } = {}
     if (await coapPing(chosen, host)) return { port: chosen, host, pid: child.pid, log: () => output, stop };
   }
   await stop();
-  throw new Error(`coap-server-notls did not start on ${host}:${chosen}:\n${output.slice(-2000)}`);
+  throw new Error(`${command} did not start on ${host}:${chosen}:\n${output.slice(-2000)}`);
 }
 
 /** Runs coap-client-notls with args; resolves { code, stdout, stderr } (it exits 0 even on errors). */

@@ -1,0 +1,37 @@
+// The CoAPS datagram socket: a DTLS 1.2 session from src/dtls, shaped as SocketLike, so the CoAP
+// transport runs over it unchanged. DTLS failures become TransportErrors: a certificate problem
+// is 'certificate' (permanent: the token is never sent), anything else 'unreachable' (retry).
+import { connectDtls, DtlsDgramSocket, DtlsError } from '../dtls';
+import type { ConnectionSettings } from './transport';
+import { TransportError } from './transport';
+import type { CreateSocket, SocketLike } from './datagram';
+
+const CERTIFICATE_CODES = new Set(['UNKNOWN_CA', 'CERT_EXPIRED', 'HOST_MISMATCH', 'BAD_CERTIFICATE', 'BAD_SIGNATURE']);
+
+/** A CreateSocket that runs the DTLS handshake to the resolved peer, checking the configured name. */
+export function dtlsSocketFactory(settings: ConnectionSettings): CreateSocket {
+  return async (peer) => {
+    try {
+      const connection = await connectDtls({
+        host: peer.address, // already resolved: no second DNS lookup
+        port: peer.port,
+        ca: settings.caCert || undefined,
+        verify: settings.verifyServer !== false,
+        // The certificate must name what the user configured (or the explicit server name).
+        serverName: settings.serverName || peer.host,
+      });
+      return new DtlsDgramSocket(connection) as unknown as SocketLike;
+    } catch (err) {
+      throw dtlsToTransportError(err, `${peer.host}:${peer.port}`);
+    }
+  };
+}
+
+export function dtlsToTransportError(err: unknown, where: string): TransportError {
+  if (err instanceof DtlsError) {
+    if (CERTIFICATE_CODES.has(err.code)) return new TransportError(`DTLS: ${err.message}`, 'certificate', err.code);
+    return new TransportError(`DTLS handshake with ${where} failed: ${err.message}`, 'unreachable', err.code);
+  }
+  const text = err instanceof Error ? err.message : String(err);
+  return new TransportError(`DTLS handshake with ${where} failed: ${text}`, 'unreachable', 'DTLS');
+}
