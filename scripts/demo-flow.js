@@ -57,6 +57,15 @@ function demoFlow({ host, targets, caPem = '', tabLabel = 'ThingsBoard demo', in
       transport: t,
       verifyServer: true,
       serverName: '',
+      // Every property the editor knows, at its default, so the editor shows the node as valid.
+      clientId: '',
+      keepalive: 60,
+      cleanSession: true,
+      protocolVersion: 4,
+      maxPayloadBytes: 65536,
+      queueSize: 1000,
+      confirmable: true,
+      maxInFlight: 4,
       credentials: { accessToken: target.token, caCert: secure ? caPem : '' },
     });
     add({
@@ -96,7 +105,7 @@ function demoFlow({ host, targets, caPem = '', tabLabel = 'ThingsBoard demo', in
       name: `telemetry over ${label}`,
       device: configId,
       kind: 'telemetry',
-      qos: '1',
+      qos: 1,
       key: '',
       x: 570,
       y,
@@ -129,7 +138,7 @@ function demoFlow({ host, targets, caPem = '', tabLabel = 'ThingsBoard demo', in
       name: `client attributes over ${LABELS[first.transport]}`,
       device: `${ID_PREFIX}device-${first.transport}`,
       kind: 'attributes',
-      qos: '1',
+      qos: 1,
       key: '',
       x: 590,
       y,

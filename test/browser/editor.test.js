@@ -15,8 +15,8 @@ const { launchBrowser, settled, shot, tempDir, waitFor, root } = require('./supp
 const TOKEN = 'browser-secret-token-7f3a9c';
 const pkgName = require(path.join(root, 'package.json')).name;
 
-async function openEditor(browser, t, url) {
-  const context = await browser.newContext({ viewport: { width: 1400, height: 900 } });
+async function openEditor(browser, t, url, colorScheme = 'light') {
+  const context = await browser.newContext({ viewport: { width: 1400, height: 900 }, colorScheme });
   t.after(() => context.close());
   const page = await context.newPage();
   const errors = [];
@@ -59,7 +59,7 @@ test('editor: add, configure and deploy through the dialogs; green status; readi
     const box = await paletteItem.boundingBox();
     const still = box && previous && box.x === previous.x && box.y === previous.y;
     previous = box;
-    return still && box.y > 0 && box.y < 400 ? box : null;
+    return still && box.y > 0 && box.y + box.height < 850 ? box : null; // in view (node-red 5 puts the palette lower)
   }, 15000, 250);
   await page.screenshot({ path: shot('editor-palette') });
   const canvas = await page.locator('#red-ui-workspace-chart').boundingBox();
@@ -128,8 +128,9 @@ test('editor: add, configure and deploy through the dialogs; green status; readi
   assert.equal('accessToken' in creds, false);
   assert.ok(!JSON.stringify((await nr.get('flows')).body).includes(TOKEN));
 
-  // A fresh editor (as after a reload) receives the token in no response at all.
-  const fresh = await openEditor(browser, t, nr.url);
+  // A fresh editor (as after a reload) receives the token in no response at all. This one
+  // prefers a dark theme (node-red 5 follows it) for the screenshot.
+  const fresh = await openEditor(browser, t, nr.url, 'dark');
   await fresh.page.evaluate((id) => RED.editor.editConfig('', 'thingsboard-device', id), configId);
   await fresh.page.waitForSelector('#node-config-input-accessToken', { state: 'visible' });
   await waitFor('the credentials request', () => fresh.bodies.some((b) => b.url.includes('/credentials/thingsboard-device/')));
@@ -165,11 +166,18 @@ test('editor: every examples/*.json is listed under Import → Examples and impo
 
     const result = await page.evaluate((nodes) => {
       try {
-        const before = new Set(RED.nodes.filterNodes({}).map((n) => n.id));
+        const all = () => {
+          const list = [];
+          RED.nodes.eachNode((n) => { list.push(n); });
+          RED.nodes.eachConfig((n) => { list.push(n); });
+          return list;
+        };
+        const before = new Set(all().map((n) => n.id));
         RED.view.importNodes(nodes, { generateIds: true, addFlow: true, touchImport: true });
-        const added = RED.nodes.filterNodes({}).filter((n) => !before.has(n.id));
+        const added = all().filter((n) => !before.has(n.id));
+        const invalid = added.filter((n) => n.valid === false).map((n) => `${n.type} "${n.name || n.id}": ${(n.validationErrors || []).join('; ')}`);
         const unknown = nodes.filter((n) => n.type !== 'tab' && n.type !== 'group' && !/^subflow/.test(n.type) && !RED.nodes.getType(n.type)).map((n) => n.type);
-        return { added: added.length, unknown };
+        return { added: added.length, unknown, invalid };
       } catch (err) {
         return { error: String(err && err.stack || err) };
       }
@@ -177,6 +185,7 @@ test('editor: every examples/*.json is listed under Import → Examples and impo
     assert.equal(result.error, undefined, `${file}: ${result.error}`);
     assert.deepEqual(result.unknown, [], `${file} uses unknown node types`);
     assert.ok(result.added > 0, `${file} added nodes`);
+    assert.deepEqual(result.invalid, [], `${file}: nodes the editor marks invalid`);
     await page.screenshot({ path: shot(`example-${name}`) });
   }
   assert.deepEqual(errors, []);
