@@ -17,7 +17,7 @@ async function startNodeRed() {
   RED.init({
     userDir,
     flowFile: 'flows.json',
-    credentialSecret: false,
+    credentialSecret: 'bench-only-secret',
     httpAdminRoot: false,
     httpNodeRoot: false,
     disableEditor: true,
@@ -25,12 +25,27 @@ async function startNodeRed() {
     logging: { console: { level: process.env.BENCH_NR_LOG || 'error', metrics: false, audit: false } },
     // Keep the runtime as a user runs it: default settings otherwise.
   });
+  // RED.start() resolves before the initial (empty) flow file is loaded; that load resets the
+  // credential store, so a deploy must wait for it.
+  const started = flowsStarted(RED);
   await RED.start();
+  await started;
   return {
     RED,
-    /** Full deploy; resolves when the runtime has started the flows. */
+    /** Full deploy; resolves when the runtime has started the flows. A node's `credentials`
+     * go in the separate map the runtime API takes (only the admin HTTP API extracts them). */
     async deploy(flows) {
-      await RED.runtime.flows.setFlows({ flows: { flows }, deploymentType: 'full' });
+      const credentials = {};
+      const nodes = flows.map((n) => {
+        if (!n.credentials) return n;
+        const { credentials: c, ...rest } = n;
+        credentials[n.id] = c;
+        return rest;
+      });
+      // setFlows resolves before the new flows have started.
+      const started = flowsStarted(RED);
+      await RED.runtime.flows.setFlows({ flows: { flows: nodes, credentials }, deploymentType: 'full' });
+      await started;
     },
     getNode: (id) => RED.nodes.getNode(id),
     /** Types the runtime registered (to tell whether our nodes loaded). */
@@ -41,6 +56,13 @@ async function startNodeRed() {
       fs.rmSync(userDir, { recursive: true, force: true });
     },
   };
+}
+
+function flowsStarted(RED, timeoutMs = 120000) {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('flows did not start')), timeoutMs);
+    RED.events.once('flows:started', () => { clearTimeout(timer); resolve(); });
+  });
 }
 
 module.exports = { startNodeRed };
