@@ -74,7 +74,7 @@ function describe(emu, devices) {
   if (emu.ports.mqtt) row('MQTT', `mqtt://${emu.host}:${emu.ports.mqtt}`);
   if (emu.ports.mqtts) row('MQTTS', `mqtts://${emu.host}:${emu.ports.mqtts}`);
   if (emu.ports.coap) row('CoAP', `coap://${emu.host}:${emu.ports.coap}`);
-  row('CoAPS', emu.ports.coaps ? `coaps://${emu.host}:${emu.ports.coaps}` : 'not available yet');
+  row('CoAPS', emu.ports.coaps ? `coaps://${emu.host}:${emu.ports.coaps}` : 'off (see the note above)');
   if (emu.caFile) row('CA file', emu.caFile);
   if (emu.webUrl) row('page', emu.webUrl);
   row('devices', devices.map((d) => `${d.name} (token ${d.token})`).join(', '));

@@ -186,7 +186,7 @@ async function main() {
     say(`  Emulator page      ${emu.webUrl}   (latest telemetry, charts, rejected requests)`);
     for (const t of TRANSPORTS) {
       const target = flowTarget.targets.find((x) => x.transport === t);
-      say(`  ${LABELS[t].padEnd(6)}             ${target ? `${emu.host}:${target.port}  → ${target.deviceName}, token ${target.token}` : 'not available yet'}`);
+      say(`  ${LABELS[t].padEnd(6)}             ${target ? `${emu.host}:${target.port}  → ${target.deviceName}, token ${target.token}` : 'off (see the note below)'}`);
     }
     say(`  CA certificate     ${emu.caFile}`);
     say('                     (paste it into a config node\'s CA field for MQTTS/CoAPS)');
