@@ -9,7 +9,8 @@
 //   BENCH_WINDOW=100     messages unfinished at once in the MQTT throughput runs
 //   BENCH_NO_BUILD=1     do not run `node scripts/build.js` first
 //   BENCH_OUT=file.json  where the raw results go (default: $TMPDIR/tb-bench-last.json)
-//   BENCH_PROFILE=dir    also profile our MQTT flow run with --cpu-prof into dir
+//   BENCH_PROFILE=dir    V8 CPU profiles of the measured MQTT flow runs (ours, core) into dir;
+//                        summarise with `node bench/profile-summary.js dir/x.cpuprofile`
 const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
@@ -105,8 +106,12 @@ async function mqttThroughput(port, ours) {
     // Interleaved, so drift in machine load hits every side alike.
     runs.raw.push(await attempt('mqtt-raw', { port, count: cfg.mqttCount, window: cfg.window }));
     runs.core.push(await attempt('mqtt-flow', { side: 'core', port, count: cfg.mqttCount, window: cfg.window }));
-    runs.ours.push(ours.nodes ? await attempt('mqtt-flow', { side: 'ours', port, count: cfg.mqttCount, window: cfg.window }, profileOpts('mqtt-flow-ours'))
+    runs.ours.push(ours.nodes ? await attempt('mqtt-flow', { side: 'ours', port, count: cfg.mqttCount, window: cfg.window, profile: profileFile(`mqtt-flow-ours-${r}`) })
       : { error: NA });
+    if (process.env.BENCH_PROFILE && r === 0) {
+      // The baseline's profile too, to compare where the time goes.
+      await attempt('mqtt-flow', { side: 'core', port, count: cfg.mqttCount, window: cfg.window, profile: profileFile('mqtt-flow-core') });
+    }
   }
   results.sections.mqtt = runs;
   const raw = med(runs.raw, 'msgsPerSec');
@@ -115,6 +120,9 @@ async function mqttThroughput(port, ours) {
   const label = `MQTT QoS 1 msgs/s, flow, ${cfg.mqttCount} msgs, window ${cfg.window}`;
   rows.push(row(`${label}: vs core mqtt out`, our, core, 'higher', 1.5, 'msgs/s'));
   rows.push(row(`${label}: vs raw mqtt.js loop`, our, raw, 'higher', 0.8, 'msgs/s'));
+  // CPU per message of the sending process: less sensitive to other load on the machine.
+  rows.push(row('MQTT CPU time per message in the Node-RED process, vs core [context]', med(runs.ours, 'cpuUsPerMsg'), med(runs.core, 'cpuUsPerMsg'), 'lower', null, 'µs'));
+  rows.push(row('MQTT CPU time per message, vs raw mqtt.js process [context]', med(runs.ours, 'cpuUsPerMsg'), med(runs.raw, 'cpuUsPerMsg'), 'lower', null, 'µs'));
 }
 
 async function mqttLatency(port, ours) {
@@ -247,6 +255,7 @@ function fmt(v, unit) {
   if (typeof v === 'string') return v;
   if (v === null || v === undefined) return '';
   if (unit === 'KB') return `${(v / 1024).toFixed(1)} KB`;
+  if (unit === 'µs') return `${v.toFixed(1)} µs`;
   if (unit === 'ms') return `${v.toFixed(v < 10 ? 3 : 1)} ms`;
   return `${Math.round(v).toLocaleString('en-US')} ${unit}`;
 }
@@ -285,11 +294,12 @@ function machineFacts() {
   return { cpu, nproc: os.availableParallelism ? os.availableParallelism() : os.cpus().length, memGiB: Math.round(os.totalmem() / 2 ** 30), node: process.version, os: `${os.type()} ${os.release()}` };
 }
 
-function profileOpts(name) {
+/** BENCH_PROFILE=dir: a V8 CPU profile of the measured run (not of start-up) goes to dir. */
+function profileFile(name) {
   const dir = process.env.BENCH_PROFILE;
-  if (!dir) return {};
+  if (!dir) return undefined;
   fs.mkdirSync(dir, { recursive: true });
-  return { execArgv: ['--cpu-prof', `--cpu-prof-dir=${path.resolve(dir)}`, `--cpu-prof-name=${name}-${Date.now()}.cpuprofile`] };
+  return path.resolve(dir, `${name}.cpuprofile`);
 }
 
 main().catch((err) => {

@@ -10,11 +10,12 @@ const { startCounter } = require('../lib/peers.js');
 const { waitForConnections } = require('../lib/sockets.js');
 const { percentile } = require('../lib/stats.js');
 
-scenario(async ({ side, port, devices = 1, count, window, warmup = 500, qos = 1 }) => {
+scenario(async ({ side, port, devices = 1, count, window, warmup = 500, qos = 1, profile }) => {
   const nr = await startNodeRed();
   let counter;
   try {
     if (side === 'ours' && !nr.hasType('thingsboard-out')) throw new Error('thingsboard-out is not built');
+    if (side === 'ours' && process.env.BENCH_EXPERIMENT_INFLIGHT) overrideInFlight(Number(process.env.BENCH_EXPERIMENT_INFLIGHT));
     const { flows, driverId, configIds } = buildFlow(side, { devices, port, qos });
     await nr.deploy(flows);
     await waitForConnections(port, devices);
@@ -27,7 +28,11 @@ scenario(async ({ side, port, devices = 1, count, window, warmup = 500, qos = 1 
     if (warm.failed) throw new Error(`warm-up: ${warm.failed} messages failed`);
     await new Promise((r) => setTimeout(r, 300));
     counter = await startCounter(port, TELEMETRY_TOPIC);
+    const profiler = profile ? await startProfiler() : null;
+    const cpu0 = process.cpuUsage();
     const run = await withTimeout(driver.run({ count, window, outputs: devices, payload }), 120000, 'run');
+    const cpu = process.cpuUsage(cpu0);
+    if (profiler) await profiler.stopInto(profile);
     const got = await counter.settle(count);
     const lat = run.latenciesMs;
     return {
@@ -37,12 +42,50 @@ scenario(async ({ side, port, devices = 1, count, window, warmup = 500, qos = 1 
       msgsPerSec: got.entries >= count ? count / ((got.lastAt - run.startedAt) / 1000) : null,
       doneMsgsPerSec: count / ((run.endedAt - run.startedAt) / 1000),
       p50: percentile(lat, 50), p99: percentile(lat, 99),
+      // CPU time of this whole process per message: robust when other load shares the machine.
+      cpuUsPerMsg: (cpu.user + cpu.system) / count,
     };
   } finally {
     if (counter) await counter.stop();
     await nr.stop();
   }
 });
+
+/**
+ * Experiment only (never in the table): what if our transports allowed `n` sends in flight?
+ * Wraps the factory the config node calls, so the published code is measured unchanged otherwise.
+ */
+function overrideInFlight(n) {
+  const index = require(require('node:path').join(__dirname, '..', '..', 'nodes', 'lib', 'transports', 'index.js'));
+  const create = index.createTransport;
+  index.createTransport = (settings) => {
+    const t = create(settings);
+    Object.defineProperty(t, 'maxInFlight', { value: n });
+    return t;
+  };
+}
+
+/**
+ * The V8 CPU profiler (what --cpu-prof uses) around the measured run only: a whole-process
+ * --cpu-prof is dominated by Node-RED's start-up (module loading), not by the message path.
+ */
+async function startProfiler() {
+  const inspector = require('node:inspector');
+  const fs = require('node:fs');
+  const session = new inspector.Session();
+  session.connect();
+  const post = (method, params) => new Promise((resolve, reject) => session.post(method, params, (err, res) => (err ? reject(err) : resolve(res))));
+  await post('Profiler.enable');
+  await post('Profiler.setSamplingInterval', { interval: 100 });
+  await post('Profiler.start');
+  return {
+    async stopInto(file) {
+      const { profile } = await post('Profiler.stop');
+      fs.writeFileSync(file, JSON.stringify(profile));
+      session.disconnect();
+    },
+  };
+}
 
 async function waitUntil(test, ms, what) {
   const until = Date.now() + ms;

@@ -33,7 +33,9 @@ scenario(async ({ port, count, window, warmup = 500, qos = 1 }) => {
     await loop(warmup);
     await new Promise((r) => setTimeout(r, 300));
     counter = await startCounter(port, TELEMETRY_TOPIC);
+    const cpu0 = process.cpuUsage();
     const run = await loop(count);
+    const cpu = process.cpuUsage(cpu0);
     const got = await counter.settle(count);
     return {
       side: 'raw', count, window, ok: count, failed: 0,
@@ -41,6 +43,7 @@ scenario(async ({ port, count, window, warmup = 500, qos = 1 }) => {
       msgsPerSec: got.entries >= count ? count / ((got.lastAt - run.startedAt) / 1000) : null,
       doneMsgsPerSec: count / ((run.endedAt - run.startedAt) / 1000),
       p50: percentile(run.lat, 50), p99: percentile(run.lat, 99),
+      cpuUsPerMsg: (cpu.user + cpu.system) / count,
     };
   } finally {
     if (counter) await counter.stop();
