@@ -50,8 +50,15 @@ async function startCoapsEmulator({ host = '127.0.0.1', port = 0, coapPort, cert
     ipv6 ? 'pf=ip6' : 'pf=ip4',
   ].join(',');
   const target = `udp:${ipv6 ? `[${host}]` : host}:${coapPort}`;
-  // Own process group, so close() also ends the per-session children socat forked.
-  const child = spawn('socat', ['-d', '-d', '-T', '600', listen, target], { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
+  // socat runs under a small shell in a process group of its own: close() ends the group (socat
+  // and the per-session children it forked), and the shell ends it too if this Node.js process
+  // dies without closing (a SIGKILL), so no DTLS listener is left behind.
+  const watchdog = 'socat "$@" & while kill -0 "$NODE_PID" 2>/dev/null && kill -0 $! 2>/dev/null; do sleep 1; done; kill -TERM 0';
+  const child = spawn('sh', ['-c', watchdog, 'sh', '-d', '-d', '-T', '600', listen, target], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+    detached: true,
+    env: { ...process.env, NODE_PID: String(process.pid) },
+  });
   let log = '';
   child.stderr.setEncoding('utf8');
   const stats = { sessions: 0 };

@@ -14,7 +14,7 @@ const fs = require('node:fs');
 const net = require('node:net');
 const path = require('node:path');
 const { spawnSync } = require('node:child_process');
-const { demoFlow, mergeDemo, DEFAULT_PORTS } = require('./demo-flow');
+const { demoFlow, mergeDemo, DEFAULT_PORTS, ID_PREFIX } = require('./demo-flow');
 const { startNodeRed } = require('./node-red-embedded');
 
 const root = path.join(__dirname, '..');
@@ -34,6 +34,12 @@ function envPort(name) {
   const n = Number(v);
   if (!Number.isInteger(n) || n < 0 || n > 65535) fail(`${name}=${v} is not a port number`);
   return n;
+}
+
+/** A path relative to the repo when it is inside it, else absolute. */
+function shortPath(p) {
+  const rel = path.relative(root, p);
+  return rel && !rel.startsWith('..') && !path.isAbsolute(rel) ? rel : p;
 }
 
 /** The newest modification time under a folder (files only). */
@@ -76,6 +82,22 @@ function credentialSecret() {
     fs.writeFileSync(file, crypto.randomBytes(24).toString('hex'), { mode: 0o600 });
   }
   return fs.readFileSync(file, 'utf8').trim();
+}
+
+/**
+ * The demo tab saved by the last start points at that start's ports; take it out of the flow file
+ * before Node-RED starts, so it does not first try them (the new demo is deployed right after).
+ */
+function pruneOldDemo(flowFile) {
+  let flows;
+  try {
+    flows = JSON.parse(fs.readFileSync(flowFile, 'utf8'));
+  } catch {
+    return; // first start, or a file Node-RED will report on itself
+  }
+  if (!Array.isArray(flows)) return;
+  const kept = flows.filter((n) => !String(n.id).startsWith(ID_PREFIX));
+  if (kept.length !== flows.length) fs.writeFileSync(flowFile, JSON.stringify(kept, null, 4));
 }
 
 /** The real-ThingsBoard target from TB_* variables, or null for the emulator. */
@@ -158,6 +180,7 @@ async function main() {
   if (nrPort && !(await tcpPortFree('127.0.0.1', nrPort))) {
     nrPort = 0;
   }
+  pruneOldDemo(path.join(dataDir, 'node-red', 'flows.json'));
   const nr = await startNodeRed({
     userDir: path.join(dataDir, 'node-red'),
     port: nrPort,
@@ -181,7 +204,7 @@ async function main() {
   say('');
   say('  node-red-contrib-thingsboard-device: try it');
   say('  ──────────────────────────────────────────');
-  say(`  Node-RED editor    ${nr.url}   (node-red ${nr.version}, userDir ${path.relative(root, path.join(dataDir, 'node-red')) || '.'})`);
+  say(`  Node-RED editor    ${nr.url}   (node-red ${nr.version}, userDir ${shortPath(path.join(dataDir, 'node-red'))})`);
   if (emu) {
     say(`  Emulator page      ${emu.webUrl}   (latest telemetry, charts, rejected requests)`);
     for (const t of TRANSPORTS) {
