@@ -128,8 +128,8 @@ test('editor: add, configure and deploy through the dialogs; green status; readi
   assert.equal('accessToken' in creds, false);
   assert.ok(!JSON.stringify((await nr.get('flows')).body).includes(TOKEN));
 
-  // A fresh editor (as after a reload) receives the token in no response at all. This one
-  // prefers a dark theme (node-red 5 follows it) for the screenshot.
+  // A fresh editor (as after a reload) receives the token in no response at all. The browser
+  // prefers a dark scheme here (node-red 4.1 and 5.0.7 both still render their light theme).
   const fresh = await openEditor(browser, t, nr.url, 'dark');
   await fresh.page.evaluate((id) => RED.editor.editConfig('', 'thingsboard-device', id), configId);
   await fresh.page.waitForSelector('#node-config-input-accessToken', { state: 'visible' });
