@@ -3,6 +3,8 @@
 // self time per function (top N) and per area (our code by folder, Node-RED runtime, mqtt.js,
 // Node internals, GC, idle), so the hot path's costs can be named.
 //   node bench/profile-summary.js file.cpuprofile [topN]
+//   node bench/profile-summary.js --compare ours.cpuprofile core.cpuprofile messages
+//     (µs of busy CPU per message, by area, side by side)
 const fs = require('node:fs');
 const path = require('node:path');
 
@@ -23,7 +25,37 @@ function area(url, name) {
   return u;
 }
 
+function load(file) {
+  const prof = JSON.parse(fs.readFileSync(file, 'utf8'));
+  const byId = new Map(prof.nodes.map((n) => [n.id, n]));
+  const areas = new Map();
+  for (let i = 0; i < prof.samples.length; i++) {
+    const cf = byId.get(prof.samples[i]).callFrame;
+    if (cf.functionName === '(idle)') continue;
+    const a = area(cf.url, cf.functionName);
+    areas.set(a, (areas.get(a) || 0) + (prof.timeDeltas[i] || 0));
+  }
+  return areas;
+}
+
+function compare(fileA, fileB, messages) {
+  const a = load(fileA);
+  const b = load(fileB);
+  const keys = [...new Set([...a.keys(), ...b.keys()])].sort((x, y) => ((a.get(y) || 0) - (b.get(y) || 0)) - ((a.get(x) || 0) - (b.get(x) || 0)));
+  const per = (m, k) => (m.get(k) || 0) / messages;
+  const sum = (m) => [...m.values()].reduce((x, y) => x + y, 0) / messages;
+  console.log(`µs of CPU per message (${messages} messages): ${path.basename(fileA)} vs ${path.basename(fileB)}`);
+  console.log(`${'area'.padEnd(40)} ${'A'.padStart(7)} ${'B'.padStart(7)} ${'A-B'.padStart(7)}`);
+  for (const k of keys) {
+    const d = per(a, k) - per(b, k);
+    if (Math.abs(d) < 0.05 && per(a, k) < 0.2) continue;
+    console.log(`${k.slice(0, 40).padEnd(40)} ${per(a, k).toFixed(2).padStart(7)} ${per(b, k).toFixed(2).padStart(7)} ${d.toFixed(2).padStart(7)}`);
+  }
+  console.log(`${'total busy'.padEnd(40)} ${sum(a).toFixed(2).padStart(7)} ${sum(b).toFixed(2).padStart(7)} ${(sum(a) - sum(b)).toFixed(2).padStart(7)}`);
+}
+
 function main() {
+  if (process.argv[2] === '--compare') return compare(process.argv[3], process.argv[4], Number(process.argv[5]));
   const file = process.argv[2];
   const top = Number(process.argv[3] || 25);
   const prof = JSON.parse(fs.readFileSync(file, 'utf8'));

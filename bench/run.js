@@ -197,14 +197,14 @@ async function coap(ours) {
     for (let r = 0; r < cfg.repeats; r++) {
       runs.raw.push(await attempt('coap-raw', { port: server.port, count: cfg.coapCount, concurrency: cfg.coapInFlight }));
       runs.transport.push(ours.coapTransport
-        ? await attempt('coap-transport', { mode: 'throughput', transport: 'coap', port: server.port, count: cfg.coapCount, maxInFlight: cfg.coapInFlight })
+        ? await attempt('coap-transport', { mode: 'throughput', transport: 'coap', port: server.port, count: cfg.coapCount, maxInFlight: cfg.coapInFlight, profile: r === 0 ? profileFile('coap-transport') : undefined })
         : { error: NA });
       runs.flow.push(ours.nodes && ours.coapTransport
         ? await attempt('coap-flow', { port: server.port, count: cfg.coapCount, window: cfg.window })
         : { error: NA });
       if (want('coaps')) {
         runs.coaps.push(ours.coapTransport && ours.dtls
-          ? await attempt('coap-transport', { mode: 'throughput', transport: 'coaps', port: server.dtlsPort, caCert: ca.certPem, count: cfg.coapCount, maxInFlight: cfg.coapInFlight })
+          ? await attempt('coap-transport', { mode: 'throughput', transport: 'coaps', port: server.dtlsPort, caCert: ca.certPem, count: cfg.coapCount, maxInFlight: cfg.coapInFlight, profile: r === 0 ? profileFile('coaps-transport') : undefined })
           : { error: NA });
       }
     }
@@ -214,6 +214,7 @@ async function coap(ours) {
     rows.push(row(`CoAP CON POST msgs/s, transport API, in flight ${cfg.coapInFlight}: vs raw coap Agent`, med(runs.transport, 'msgsPerSec'), raw, 'higher', 0.9, 'msgs/s'));
     if (want('coaps')) {
       rows.push(row(`CoAPS msgs/s on an established session: vs our plain CoAP`, med(runs.coaps, 'msgsPerSec'), med(runs.transport, 'msgsPerSec'), 'higher', 0.8, 'msgs/s'));
+      rows.push(row('CoAPS CPU time per message vs plain CoAP (client process) [context]', med(runs.coaps, 'cpuUsPerMsg'), med(runs.transport, 'cpuUsPerMsg'), 'lower', null, 'µs'));
       const hs = ours.coapTransport && ours.dtls
         ? await attempt('coap-transport', { mode: 'handshake', transport: 'coaps', port: server.dtlsPort, caCert: ca.certPem, repeat: cfg.handshakeRepeat })
         : { error: NA };

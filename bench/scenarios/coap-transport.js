@@ -7,8 +7,9 @@ const { scenario } = require('../lib/child.js');
 const { reading, tokenFor } = require('../lib/flows.js');
 const { connectionSettings, createCoapTransport } = require('../lib/ours.js');
 const { percentile, median } = require('../lib/stats.js');
+const { startProfiler } = require('../lib/profiler.js');
 
-scenario(async ({ mode, transport, port, caCert, count, maxInFlight = 4, warmup = 300, repeat = 10 }) => {
+scenario(async ({ mode, transport, port, caCert, count, maxInFlight = 4, warmup = 300, repeat = 10, profile }) => {
   const settings = connectionSettings({ transport, port, accessToken: tokenFor(0), caCert, maxInFlight });
   const body = (seq) => Buffer.from(JSON.stringify(reading(seq)));
   if (mode === 'handshake') {
@@ -43,8 +44,12 @@ scenario(async ({ mode, transport, port, caCert, count, maxInFlight = 4, warmup 
       for (let i = 0; i < Math.min(t.maxInFlight, n); i++) one();
     });
     await loop(warmup);
+    const profiler = profile ? await startProfiler() : null;
+    const cpu0 = process.cpuUsage();
     const run = await loop(count);
-    return { mode, transport, count, concurrency: t.maxInFlight, msgsPerSec: count / (run.ms / 1000), p50: percentile(run.lat, 50), p99: percentile(run.lat, 99) };
+    const cpu = process.cpuUsage(cpu0);
+    if (profiler) await profiler.stopInto(profile);
+    return { mode, transport, count, concurrency: t.maxInFlight, msgsPerSec: count / (run.ms / 1000), p50: percentile(run.lat, 50), p99: percentile(run.lat, 99), cpuUsPerMsg: (cpu.user + cpu.system) / count };
   } finally {
     await t.close();
   }

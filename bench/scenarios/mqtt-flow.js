@@ -9,6 +9,7 @@ const { buildFlow, reading, TELEMETRY_TOPIC } = require('../lib/flows.js');
 const { startCounter } = require('../lib/peers.js');
 const { waitForConnections } = require('../lib/sockets.js');
 const { percentile } = require('../lib/stats.js');
+const { startProfiler } = require('../lib/profiler.js');
 
 scenario(async ({ side, port, devices = 1, count, window, warmup = 500, qos = 1, profile }) => {
   const nr = await startNodeRed();
@@ -62,28 +63,6 @@ function overrideInFlight(n) {
     const t = create(settings);
     Object.defineProperty(t, 'maxInFlight', { value: n });
     return t;
-  };
-}
-
-/**
- * The V8 CPU profiler (what --cpu-prof uses) around the measured run only: a whole-process
- * --cpu-prof is dominated by Node-RED's start-up (module loading), not by the message path.
- */
-async function startProfiler() {
-  const inspector = require('node:inspector');
-  const fs = require('node:fs');
-  const session = new inspector.Session();
-  session.connect();
-  const post = (method, params) => new Promise((resolve, reject) => session.post(method, params, (err, res) => (err ? reject(err) : resolve(res))));
-  await post('Profiler.enable');
-  await post('Profiler.setSamplingInterval', { interval: 100 });
-  await post('Profiler.start');
-  return {
-    async stopInto(file) {
-      const { profile } = await post('Profiler.stop');
-      fs.writeFileSync(file, JSON.stringify(profile));
-      session.disconnect();
-    },
   };
 }
 
