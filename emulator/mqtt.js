@@ -5,6 +5,9 @@
 // it acknowledges it (so a PUBACK means "stored", as with ThingsBoard). A body the store rejects
 // closes the session, which is what ThingsBoard does with a publish it cannot process.
 //
+// Like ThingsBoard, it keeps one session per access token: a second client with the same token
+// closes the first (turn off with oneSessionPerToken: false).
+//
 // It counts what a test needs to prove at the broker: TCP connections accepted, CONNECT packets
 // seen (none must arrive when the client rejected our TLS certificate) and accepted publishes.
 const net = require('node:net');
@@ -24,11 +27,11 @@ function refusal(returnCode, message) {
 
 /**
  * @param {{store: import('./store').DeviceStore, host?: string, port?: number,
- *          tls?: {certPem: string, keyPem: string}}} opts
+ *          tls?: {certPem: string, keyPem: string}, oneSessionPerToken?: boolean}} opts
  * @returns {Promise<{port: number, host: string, close(): Promise<void>, broker: any,
  *          stats: {connects: number, connectAttempts: number, publishes: number}}>}
  */
-async function startMqttEmulator({ store, host = '127.0.0.1', port = 0, tls: tlsOpts } = {}) {
+async function startMqttEmulator({ store, host = '127.0.0.1', port = 0, tls: tlsOpts, oneSessionPerToken = true } = {}) {
   if (!store) throw new Error('startMqttEmulator: a store is required');
   // aedes 1.x is an ES module; a dynamic import keeps this file plain CommonJS.
   const { Aedes } = await import('aedes');
@@ -46,6 +49,12 @@ async function startMqttEmulator({ store, host = '127.0.0.1', port = 0, tls: tls
       const token = username == null ? '' : String(username);
       if (!token) return callback(refusal(4, 'bad user name or password (empty access token)'), false);
       if (!store.authorize(token)) return callback(refusal(5, 'not authorized (unknown access token)'), false);
+      // ThingsBoard keeps one session per device credentials: a new one closes the older one.
+      if (oneSessionPerToken) {
+        for (const other of Object.values(broker.clients)) {
+          if (other !== client && other.tbToken === token) other.close();
+        }
+      }
       client.tbToken = token;
       callback(null, true);
     },
