@@ -9,6 +9,8 @@
 //   BENCH_WINDOW=100     messages unfinished at once in the MQTT throughput runs
 //   BENCH_NO_BUILD=1     do not run `node scripts/build.js` first
 //   BENCH_OUT=file.json  where the raw results go (default: $TMPDIR/tb-bench-last.json)
+//   BENCH_EXPERIMENTS=1  also measure sketches of proposed changes to others' code (bench/lib/
+//                        experiments.js), as rows marked [experiment]; never part of the goals
 //   BENCH_PROFILE=dir    V8 CPU profiles of the measured MQTT flow runs (ours, core) into dir;
 //                        summarise with `node bench/profile-summary.js dir/x.cpuprofile`
 const { spawnSync } = require('node:child_process');
@@ -101,13 +103,17 @@ function med(runs, key) {
 }
 
 async function mqttThroughput(port, ours) {
-  const runs = { raw: [], core: [], ours: [] };
+  const runs = { raw: [], core: [], ours: [], coalesce: [] };
+  const experiments = process.env.BENCH_EXPERIMENTS === '1' && ours.nodes;
   for (let r = 0; r < cfg.repeats; r++) {
     // Interleaved, so drift in machine load hits every side alike.
     runs.raw.push(await attempt('mqtt-raw', { port, count: cfg.mqttCount, window: cfg.window }));
     runs.core.push(await attempt('mqtt-flow', { side: 'core', port, count: cfg.mqttCount, window: cfg.window }));
     runs.ours.push(ours.nodes ? await attempt('mqtt-flow', { side: 'ours', port, count: cfg.mqttCount, window: cfg.window, profile: profileFile(`mqtt-flow-ours-${r}`) })
       : { error: NA });
+    if (experiments) {
+      runs.coalesce.push(await attempt('mqtt-flow', { side: 'ours', port, count: cfg.mqttCount, window: cfg.window }, { env: { BENCH_EXPERIMENT_COALESCE: '1' } }));
+    }
     if (process.env.BENCH_PROFILE && r === 0) {
       // The baseline's profile too, to compare where the time goes.
       await attempt('mqtt-flow', { side: 'core', port, count: cfg.mqttCount, window: cfg.window, profile: profileFile('mqtt-flow-core') });
@@ -123,6 +129,12 @@ async function mqttThroughput(port, ours) {
   // CPU per message of the sending process: less sensitive to other load on the machine.
   rows.push(row('MQTT CPU time per message in the Node-RED process, vs core [context]', med(runs.ours, 'cpuUsPerMsg'), med(runs.core, 'cpuUsPerMsg'), 'lower', null, 'µs'));
   rows.push(row('MQTT CPU time per message, vs raw mqtt.js process [context]', med(runs.ours, 'cpuUsPerMsg'), med(runs.raw, 'cpuUsPerMsg'), 'lower', null, 'µs'));
+  if (experiments) {
+    const co = med(runs.coalesce, 'msgsPerSec');
+    rows.push(row('[experiment] coalescing sketch in the device layer: msgs/s vs core mqtt out', co, core, 'higher', null, 'msgs/s'));
+    rows.push(row('[experiment] coalescing sketch: msgs/s vs raw mqtt.js loop', co, raw, 'higher', null, 'msgs/s'));
+    rows.push(row('[experiment] coalescing sketch: p50 latency under load vs core', med(runs.coalesce, 'p50'), med(runs.core, 'p50'), 'lower', null, 'ms'));
+  }
 }
 
 async function mqttLatency(port, ours) {

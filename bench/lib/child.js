@@ -5,10 +5,11 @@ const { fork } = require('node:child_process');
 const path = require('node:path');
 
 /** Runs bench/scenarios/<name>.js with `args`; resolves its result or rejects on error/timeout. */
-function runScenario(name, args, { execArgv = [], timeoutMs = 180000 } = {}) {
+function runScenario(name, args, { execArgv = [], timeoutMs = 180000, env } = {}) {
   return new Promise((resolve, reject) => {
     const child = fork(path.join(__dirname, '..', 'scenarios', `${name}.js`), [JSON.stringify(args)], {
       execArgv,
+      env: env ? { ...process.env, ...env } : process.env,
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
     let result;

@@ -10,13 +10,14 @@ const { startCounter } = require('../lib/peers.js');
 const { waitForConnections } = require('../lib/sockets.js');
 const { percentile } = require('../lib/stats.js');
 const { startProfiler } = require('../lib/profiler.js');
+const { applyFromEnv } = require('../lib/experiments.js');
 
 scenario(async ({ side, port, devices = 1, count, window, warmup = 500, qos = 1, profile }) => {
   const nr = await startNodeRed();
   let counter;
   try {
     if (side === 'ours' && !nr.hasType('thingsboard-out')) throw new Error('thingsboard-out is not built');
-    if (side === 'ours' && process.env.BENCH_EXPERIMENT_INFLIGHT) overrideInFlight(Number(process.env.BENCH_EXPERIMENT_INFLIGHT));
+    const experiments = side === 'ours' ? applyFromEnv() : [];
     const { flows, driverId, configIds } = buildFlow(side, { devices, port, qos });
     await nr.deploy(flows);
     await waitForConnections(port, devices);
@@ -37,7 +38,7 @@ scenario(async ({ side, port, devices = 1, count, window, warmup = 500, qos = 1,
     const got = await counter.settle(count);
     const lat = run.latenciesMs;
     return {
-      side, devices, count, window,
+      side, devices, count, window, experiments,
       ok: run.ok, failed: run.failed,
       brokerEntries: got.entries, brokerPublishes: got.publishes,
       msgsPerSec: got.entries >= count ? count / ((got.lastAt - run.startedAt) / 1000) : null,
@@ -51,20 +52,6 @@ scenario(async ({ side, port, devices = 1, count, window, warmup = 500, qos = 1,
     await nr.stop();
   }
 });
-
-/**
- * Experiment only (never in the table): what if our transports allowed `n` sends in flight?
- * Wraps the factory the config node calls, so the published code is measured unchanged otherwise.
- */
-function overrideInFlight(n) {
-  const index = require(require('node:path').join(__dirname, '..', '..', 'nodes', 'lib', 'transports', 'index.js'));
-  const create = index.createTransport;
-  index.createTransport = (settings) => {
-    const t = create(settings);
-    Object.defineProperty(t, 'maxInFlight', { value: n });
-    return t;
-  };
-}
 
 async function waitUntil(test, ms, what) {
   const until = Date.now() + ms;
