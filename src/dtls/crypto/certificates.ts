@@ -99,7 +99,7 @@ function buildPath(chain: X509Certificate[], anchors: X509Certificate[]): X509Ce
     path.push(next);
     current = next;
   }
-  const selfSigned = issuedBy(current, current);
+  const selfSigned = current.subject === current.issuer;
   const why = selfSigned && current === leaf
     ? `the server's certificate ${describe(leaf)} is self-signed and is not in the CA bundle`
     : `the server's certificate ${describe(leaf)} is not issued by a CA in the CA bundle (chain ends at ${describe(current)}, issuer ${JSON.stringify(current.issuer.replace(/\n/g, ', '))})`;
