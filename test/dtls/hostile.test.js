@@ -1,0 +1,133 @@
+'use strict';
+// A hostile peer: a real server flight (captured from openssl s_server) mutated 100,000 ways and
+// fed straight into DtlsSession.handleDatagram, then mutated flights sent over UDP by a fake
+// server to real connectDtls() calls. Nothing may throw, hang or reject unhandled: every session
+// either ends in a DtlsError or is still waiting (and then closes cleanly).
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const dgram = require('node:dgram');
+const { connectDtls, DtlsError, DtlsSession } = require('../../nodes/lib/dtls');
+const { parseDatagram, encodeRecord } = require('../../nodes/lib/dtls/protocol/record');
+const { seededRandom, startLossyRelay } = require('../support/lossy-relay');
+const { requirePeer } = require('../support/peers');
+const { freeUdpPort } = require('../support/ports');
+const { startSServer } = require('../support/dtls-peers');
+const { makeDtlsPki } = require('./fixtures');
+
+let pki;
+let captured; // datagrams the server sent in one real handshake, in order
+const unhandled = [];
+const onUnhandled = (err) => unhandled.push(err);
+
+test.before(async () => {
+  process.on('unhandledRejection', onUnhandled);
+  pki = await makeDtlsPki();
+  if (!require('../support/peers').havePeer('openssl')) return;
+  const port = await freeUdpPort();
+  const server = await startSServer({ port, cert: pki.files['leaf.pem'], key: pki.files['leaf.key'], chain: pki.files['inter.pem'], mtu: 400 });
+  const toClient = [];
+  const relay = await startLossyRelay({ target: { host: '127.0.0.1', port }, transform: (dir, d) => { if (dir === 'toClient') toClient.push(Buffer.from(d)); return d; } });
+  const conn = await connectDtls({ host: '127.0.0.1', port: relay.port, ca: pki.pem['root.pem'], mtu: 400 });
+  await conn.close();
+  await relay.close();
+  await server.stop();
+  captured = toClient.filter((d) => parseDatagram(d).some((r) => r.type === 22 || r.type === 20));
+});
+test.after(() => {
+  process.off('unhandledRejection', onUnhandled);
+  pki?.remove();
+});
+
+function mutate(datagram, rnd) {
+  const pick = (n) => Math.floor(rnd() * n);
+  const d = Buffer.from(datagram);
+  switch (pick(9)) {
+    case 0: { const n = 1 + pick(4); for (let i = 0; i < n; i++) d[pick(d.length)] ^= 1 << pick(8); return d; }
+    case 1: d[pick(d.length)] = pick(256); return d;
+    case 2: return d.subarray(0, pick(d.length));
+    case 3: return Buffer.concat([d, Buffer.from(Array.from({ length: 1 + pick(40) }, () => pick(256)))]);
+    case 4: { // mutate a length field inside a record: record length, handshake length, fragment fields
+      const records = parseDatagram(d);
+      if (!records.length) return d;
+      const r = records[pick(records.length)];
+      const body = Buffer.from(r.body);
+      if (body.length >= 12) body.writeUIntBE(pick(1 << 24), [1, 6, 9][pick(3)], 3); else if (body.length) body[0] = pick(256);
+      return Buffer.concat(records.map((x) => encodeRecord(x === r ? { ...x, body } : x)));
+    }
+    case 5: { // change epoch or sequence of a record
+      const records = parseDatagram(d);
+      if (!records.length) return d;
+      const r = records[pick(records.length)];
+      return Buffer.concat(records.map((x) => encodeRecord(x === r ? { ...x, epoch: pick(3), sequence: pick(2 ** 20) } : x)));
+    }
+    case 6: return Buffer.from(Array.from({ length: pick(200) }, () => pick(256)));
+    case 7: { // a random handshake record with a plausible header
+      const body = Buffer.from(Array.from({ length: 12 + pick(100) }, () => pick(256)));
+      body[0] = [1, 2, 3, 11, 12, 13, 14, 20][pick(8)];
+      return Buffer.concat([d, encodeRecord({ type: 22, version: 0xfefd, epoch: 0, sequence: pick(100), body })]);
+    }
+    default: { // change content type of a record
+      const records = parseDatagram(d);
+      if (!records.length) return d;
+      const r = records[pick(records.length)];
+      return Buffer.concat(records.map((x) => encodeRecord(x === r ? { ...x, type: 20 + pick(4) } : x)));
+    }
+  }
+}
+
+test('100,000 mutated server flights fed into the record and handshake processing: only clean DtlsErrors', async (t) => {
+  if (!requirePeer(t, 'openssl')) return;
+  assert.ok(captured && captured.length >= 3, 'a real server flight was captured');
+  const rnd = seededRandom(2024);
+  const outcomes = new Map();
+  const ITERATIONS = 100000;
+  for (let i = 0; i < ITERATIONS; i++) {
+    const session = new DtlsSession({ identity: '127.0.0.1', anchors: [], verify: false, mtu: 400, handshakeTimeoutMs: 60000 }, { send() {} });
+    let failure = null;
+    session.handshake().catch((err) => { failure = err; });
+    session.on('close', (err) => { if (err) failure = err; });
+    // Replay the captured datagrams with one, two or three of them mutated (and sometimes reordered).
+    const flight = captured.slice();
+    const n = 1 + Math.floor(rnd() * 3);
+    for (let k = 0; k < n; k++) { const j = Math.floor(rnd() * flight.length); flight[j] = mutate(flight[j], rnd); }
+    if (rnd() < 0.2) flight.reverse();
+    for (const datagram of flight) {
+      assert.doesNotThrow(() => session.handleDatagram(datagram));
+      if (session.state === 'closed') break;
+    }
+    if (session.state !== 'closed') session.close();
+    await null; // let the handshake promise settle
+    if (failure) {
+      assert.ok(failure instanceof DtlsError, `iteration ${i}: ${failure}`);
+      assert.ok(failure.message.length > 10);
+      outcomes.set(failure.code, (outcomes.get(failure.code) ?? 0) + 1);
+    }
+  }
+  t.diagnostic(`outcomes: ${JSON.stringify(Object.fromEntries(outcomes))}`);
+  // The client random differs from the captured handshake, so an intact flight ends at the signature.
+  assert.ok(outcomes.get('BAD_SIGNATURE') > 0);
+  assert.ok(outcomes.get('PROTOCOL') > 0);
+  assert.deepEqual(unhandled, []);
+});
+
+test('a fake UDP server answering every datagram with mutated flights: 200 real connections all end in a DtlsError', async (t) => {
+  if (!requirePeer(t, 'openssl')) return;
+  const rnd = seededRandom(99);
+  const server = dgram.createSocket('udp4');
+  server.on('message', (msg, rinfo) => {
+    for (const d of captured) server.send(rnd() < 0.5 ? mutate(d, rnd) : d, rinfo.port, rinfo.address);
+  });
+  await new Promise((resolve) => server.bind(0, '127.0.0.1', resolve));
+  const port = server.address().port;
+  const results = await Promise.allSettled(Array.from({ length: 200 }, () =>
+    connectDtls({ host: '127.0.0.1', port, ca: pki.pem['root.pem'], handshakeTimeoutMs: 1500, initialRetransmitMs: 200, mtu: 400 })));
+  await new Promise((resolve) => server.close(resolve));
+  const codes = {};
+  for (const r of results) {
+    assert.equal(r.status, 'rejected', 'no connection can succeed against a replayed, foreign handshake');
+    assert.ok(r.reason instanceof DtlsError, String(r.reason));
+    codes[r.reason.code] = (codes[r.reason.code] ?? 0) + 1;
+  }
+  t.diagnostic(`outcomes: ${JSON.stringify(codes)}`);
+  assert.deepEqual(unhandled, []);
+});
