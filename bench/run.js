@@ -31,6 +31,7 @@ const cfg = {
   mqttCount: QUICK ? 5000 : 20000,
   window: Number(process.env.BENCH_WINDOW || 100),
   repeats: QUICK ? 1 : 3,
+  mqttRepeats: QUICK ? 1 : 5,
   latencyCount: QUICK ? 500 : 2000,
   scaleDevices: [1, 10, 100, 1000],
   scaleCount: QUICK ? 3000 : 10000,
@@ -105,7 +106,7 @@ function med(runs, key) {
 async function mqttThroughput(port, ours) {
   const runs = { raw: [], core: [], ours: [], coalesce: [] };
   const experiments = process.env.BENCH_EXPERIMENTS === '1' && ours.nodes;
-  for (let r = 0; r < cfg.repeats; r++) {
+  for (let r = 0; r < cfg.mqttRepeats; r++) {
     // Interleaved, so drift in machine load hits every side alike.
     runs.raw.push(await attempt('mqtt-raw', { port, count: cfg.mqttCount, window: cfg.window }));
     runs.core.push(await attempt('mqtt-flow', { side: 'core', port, count: cfg.mqttCount, window: cfg.window }));
@@ -158,14 +159,26 @@ async function mqttLatency(port, ours) {
 
 async function memory(port, ours) {
   const per = { core: {}, ours: {} };
-  for (const d of cfg.memoryDevices) {
-    per.core[d] = await attempt('memory', { side: 'core', port, devices: d }, { execArgv: ['--expose-gc'] });
-    per.ours[d] = ours.nodes ? await attempt('memory', { side: 'ours', port, devices: d }, { execArgv: ['--expose-gc'] }) : { error: NA };
+  const d = 1000;
+  const repeats = { core: [], ours: [] };
+  for (const n of cfg.memoryDevices) {
+    // The headline point (1,000) is repeated and its median used; the others are for the trend.
+    for (let r = 0; r < (n === d ? cfg.repeats : 1); r++) {
+      const c = await attempt('memory', { side: 'core', port, devices: n }, { execArgv: ['--expose-gc'] });
+      const o = ours.nodes ? await attempt('memory', { side: 'ours', port, devices: n }, { execArgv: ['--expose-gc'] }) : { error: NA };
+      if (n === d) { repeats.core.push(c); repeats.ours.push(o); }
+      per.core[n] = c;
+      per.ours[n] = o;
+    }
+  }
+  for (const side of ['core', 'ours']) {
+    const h = med(repeats[side], 'heapPerConn');
+    const rs = med(repeats[side], 'rssPerConn');
+    per[side][d] = h.error ? { error: h.error } : { ...per[side][d], heapPerConn: h.value, rssPerConn: rs.value, repeats: repeats[side] };
   }
   results.sections.memory = per;
-  const d = 1000;
   for (const [key, name] of [['heapPerConn', 'heap'], ['rssPerConn', 'RSS']]) {
-    const r = row(`${name} per idle device connection, ${d} config nodes`, pick(per.ours[d], key), pick(per.core[d], key), 'lower', 1.0, 'KB');
+    const r = row(`${name} per idle device connection, ${d} config nodes (median of ${cfg.repeats})`, pick(per.ours[d], key), pick(per.core[d], key), 'lower', 1.0, 'KB');
     const v = pick(per.ours[d], key).value;
     if (v !== undefined) {
       r.met = r.met === 'yes' && v / 1024 <= 150 ? 'yes' : 'no';
@@ -190,6 +203,7 @@ async function scaling(port, ours) {
     scale.push({
       devices: d,
       oursMsgs: pick(per.ours[d], 'msgsPerSec'), coreMsgs: pick(per.core[d], 'msgsPerSec'),
+      oursCpu: pick(per.ours[d], 'cpuUsPerMsg'), coreCpu: pick(per.core[d], 'cpuUsPerMsg'),
       oursHeap: pick(mem.ours[d], 'heapPerConn'), coreHeap: pick(mem.core[d], 'heapPerConn'),
       oursRss: pick(mem.ours[d], 'rssPerConn'), coreRss: pick(mem.core[d], 'rssPerConn'),
     });
@@ -282,13 +296,13 @@ function printReport(out) {
   }
   if (scale.length) {
     lines.push('');
-    lines.push('How cost grows (MQTT QoS 1; msgs/s over all devices, round robin; memory per idle connection):');
+    lines.push('How cost grows (MQTT QoS 1, one run each: msgs/s over all devices, round robin; CPU µs per message of the Node-RED process; memory per idle connection):');
     lines.push('');
-    lines.push('| devices | ours msgs/s | core msgs/s | ours heap/conn | core heap/conn | ours RSS/conn | core RSS/conn |');
-    lines.push('|---|---|---|---|---|---|---|');
+    lines.push('| devices | ours msgs/s | core msgs/s | ours CPU/msg | core CPU/msg | ours heap/conn | core heap/conn | ours RSS/conn | core RSS/conn |');
+    lines.push('|---|---|---|---|---|---|---|---|---|');
     for (const s of scale) {
       const c = (x, unit) => fmt(x.error ?? x.value, unit);
-      lines.push(`| ${s.devices} | ${c(s.oursMsgs, 'msgs/s')} | ${c(s.coreMsgs, 'msgs/s')} | ${c(s.oursHeap, 'KB')} | ${c(s.coreHeap, 'KB')} | ${c(s.oursRss, 'KB')} | ${c(s.coreRss, 'KB')} |`);
+      lines.push(`| ${s.devices} | ${c(s.oursMsgs, 'msgs/s')} | ${c(s.coreMsgs, 'msgs/s')} | ${c(s.oursCpu, 'µs')} | ${c(s.coreCpu, 'µs')} | ${c(s.oursHeap, 'KB')} | ${c(s.coreHeap, 'KB')} | ${c(s.oursRss, 'KB')} | ${c(s.coreRss, 'KB')} |`);
     }
   }
   const m = results.machine;
