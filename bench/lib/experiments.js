@@ -71,8 +71,25 @@ function coalesceInDeviceLayer() {
   };
 }
 
+/**
+ * The `coap` Agent calls socket.address() on every datagram it receives; on a dgram socket that
+ * is a getsockname() system call. The bound address never changes: cache it per socket.
+ */
+function cacheSocketAddress() {
+  const dgram = require('node:dgram');
+  const address = dgram.Socket.prototype.address;
+  dgram.Socket.prototype.address = function cachedAddress() {
+    if (!this.__benchAddress) this.__benchAddress = address.call(this);
+    return this.__benchAddress;
+  };
+}
+
 function applyFromEnv() {
   const applied = [];
+  if (process.env.BENCH_EXPERIMENT_CACHE_ADDRESS === '1') {
+    cacheSocketAddress();
+    applied.push('cache-address');
+  }
   if (process.env.BENCH_EXPERIMENT_INFLIGHT) {
     overrideInFlight(Number(process.env.BENCH_EXPERIMENT_INFLIGHT));
     applied.push(`inflight=${process.env.BENCH_EXPERIMENT_INFLIGHT}`);

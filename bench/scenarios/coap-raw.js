@@ -38,8 +38,10 @@ scenario(async ({ port, count, concurrency, warmup = 300 }) => {
   });
   try {
     await loop(warmup);
+    const cpu0 = process.cpuUsage();
     const run = await loop(count);
-    return { side: 'raw', count, concurrency, msgsPerSec: count / (run.ms / 1000), p50: percentile(run.lat, 50), p99: percentile(run.lat, 99) };
+    const cpu = process.cpuUsage(cpu0);
+    return { side: 'raw', count, concurrency, msgsPerSec: count / (run.ms / 1000), p50: percentile(run.lat, 50), p99: percentile(run.lat, 99), cpuUsPerMsg: (cpu.user + cpu.system) / count };
   } finally {
     agent.close();
   }
