@@ -43,6 +43,9 @@ export class DtlsConnection extends EventEmitter {
   /** The negotiated cipher suite, e.g. 'TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256'. */
   get cipherSuite(): string { return this.session.cipherSuite?.name ?? ''; }
 
+  /** Whether the session uses the extended master secret (RFC 7627). */
+  get extendedMasterSecret(): boolean { return this.session.extendedMasterSecret; }
+
   /** The server's certificate chain as received (leaf first). */
   get peerCertificates() { return this.session.peerCertificates; }
 

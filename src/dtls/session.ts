@@ -79,7 +79,8 @@ export class DtlsSession extends EventEmitter {
   private helloVerifyCount = 0;
   private nextSendSeq = 0;
   private transcript: Buffer[] = [];
-  private extendedMasterSecret = false;
+  /** Whether the extended master secret (RFC 7627) was negotiated. */
+  extendedMasterSecret = false;
   private serverKey: KeyObject | null = null;
   private certificateRequested = false;
   private ephemeralGroup = 0;

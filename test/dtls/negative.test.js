@@ -130,6 +130,15 @@ test('no answer at all → HANDSHAKE_TIMEOUT after ClientHello retransmissions w
   for (const d of seen) assert.equal(parseDatagram(d)[0].body[0], 1, 'each is a ClientHello');
 });
 
+test('an AbortSignal stops a handshake in progress with CLOSED', async () => {
+  const hole = dgram.createSocket('udp4');
+  await new Promise((resolve) => hole.bind(0, '127.0.0.1', resolve));
+  cleanups.push(() => new Promise((resolve) => hole.close(resolve)));
+  const controller = new AbortController();
+  hole.once('message', () => controller.abort());
+  await assert.rejects(connectDtls({ host: '127.0.0.1', port: hole.address().port, ca: pki.pem['root.pem'], signal: controller.signal }), { code: 'CLOSED', message: /aborted/ });
+});
+
 test('configuration errors: no CA, unreadable CA, bad port', async () => {
   await assert.rejects(connectDtls({ host: '127.0.0.1', port: 5684 }), { code: 'UNKNOWN_CA', message: /no CA certificate configured/ });
   await assert.rejects(connectDtls({ host: '127.0.0.1', port: 5684, ca: '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----' }), { code: 'UNKNOWN_CA', message: /cannot be read/ });

@@ -75,6 +75,46 @@ test('openssl s_server: every offered cipher suite and group completes a handsha
   }
 });
 
+test('openssl s_server: every signature algorithm family verifies (ECDSA SHA-256/384/512, RSA PKCS#1 v1.5 and PSS)', async (t) => {
+  if (!requirePeer(t, 'openssl')) return;
+  const cases = [
+    ['ECDSA+SHA256', 'ec', 'ecdsa_secp256r1_sha256'], ['ECDSA+SHA384', 'ec', 'ecdsa_secp384r1_sha384'], ['ECDSA+SHA512', 'ec', 'ecdsa_secp521r1_sha512'],
+    ['RSA+SHA256', 'rsa', 'rsa_pkcs1_sha256'], ['RSA+SHA512', 'rsa', 'rsa_pkcs1_sha512'], ['RSA-PSS+SHA256', 'rsa', 'rsa_pss_rsae_sha256'], ['RSA-PSS+SHA384', 'rsa', 'rsa_pss_rsae_sha384'],
+  ];
+  for (const [sigalgs, kind, traced] of cases) {
+    const port = await freeUdpPort();
+    const cert = kind === 'rsa' ? pki.files['rsa-leaf.pem'] : pki.files['leaf.pem'];
+    const key = kind === 'rsa' ? pki.files['rsa-leaf.key'] : pki.files['leaf.key'];
+    const server = await track(startSServer({ port, cert, key, chain: kind === 'rsa' ? undefined : pki.files['inter.pem'], sigalgs, mtu: 1200, extra: ['-trace'] }));
+    const conn = await connectDtls({ host: '127.0.0.1', port, ca: pki.pem['root.pem'] + pki.pem['rsa-root.pem'] });
+    await conn.send(Buffer.from(`signed with ${sigalgs}\n`));
+    await server.waitFor(new RegExp(`signed with ${sigalgs.replace('+', '\\+')}`));
+    assert.match(server.output(), new RegExp(`ServerKeyExchange[\\s\\S]*Signature Algorithm: ${traced} `), 'the server really signed with it');
+    await conn.close();
+    await server.stop();
+    running.delete(server);
+  }
+});
+
+test('extended master secret is used when the server supports it, and the classic one when it does not', async (t) => {
+  if (!requirePeer(t, 'openssl')) return;
+  const fs = require('node:fs');
+  const path = require('node:path');
+  const conf = path.join(pki.dir, 'no-ems.cnf');
+  fs.writeFileSync(conf, 'openssl_conf = conf\n[conf]\nssl_conf = ssl\n[ssl]\nsystem_default = sys\n[sys]\nOptions = -ExtendedMasterSecret\n');
+  for (const [env, expected] of [[undefined, true], [{ OPENSSL_CONF: conf }, false]]) {
+    const port = await freeUdpPort();
+    const server = await track(startSServer({ port, cert: pki.files['leaf.pem'], key: pki.files['leaf.key'], chain: pki.files['inter.pem'], env }));
+    const conn = await connectDtls({ host: '127.0.0.1', port, ca: pki.pem['root.pem'] });
+    assert.equal(conn.extendedMasterSecret, expected);
+    await conn.send(Buffer.from(`ems ${expected}\n`));
+    await server.waitFor(new RegExp(`ems ${expected}`));
+    await conn.close();
+    await server.stop();
+    running.delete(server);
+  }
+});
+
 async function coapsRoundTrip(t, { flavor, cert, key, serverCa, ca, posts = 20 }) {
   if (!requirePeer(t, `coap-server-${flavor}`)) return;
   const port = await freeUdpPortPair();

@@ -6,8 +6,8 @@ const { spawn } = require('node:child_process');
 const dgram = require('node:dgram');
 
 /** Spawns `cmd args`, collecting stdout+stderr; returns { proc, output(), waitFor(re, ms), stop() }. */
-function startProcess(cmd, args, { keepStdinOpen = false } = {}) {
-  const proc = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+function startProcess(cmd, args, { keepStdinOpen = false, env } = {}) {
+  const proc = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'], env: env ? { ...process.env, ...env } : process.env });
   let out = '';
   const waiters = new Set();
   const onData = (chunk) => {
@@ -45,13 +45,14 @@ function startProcess(cmd, args, { keepStdinOpen = false } = {}) {
  * openssl s_server -dtls1_2 on `port`: asks for (but does not require) a client certificate,
  * like ThingsBoard, and prints the application data it receives. Resolves once it listens.
  */
-async function startSServer({ port, cert, key, chain, mtu = 400, cipher, groups, extra = [] }) {
+async function startSServer({ port, cert, key, chain, mtu = 400, cipher, groups, sigalgs, extra = [], env }) {
   const args = ['s_server', '-dtls1_2', '-listen', '-accept', String(port), '-cert', cert, '-key', key, '-verify', '1', '-mtu', String(mtu)];
   if (chain) args.push('-cert_chain', chain);
   if (cipher) args.push('-cipher', cipher);
   if (groups) args.push('-groups', groups);
+  if (sigalgs) args.push('-sigalgs', sigalgs);
   args.push(...extra);
-  const p = startProcess('openssl', args, { keepStdinOpen: true });
+  const p = startProcess('openssl', args, { keepStdinOpen: true, env });
   await p.waitFor(/ACCEPT/);
   return p;
 }
