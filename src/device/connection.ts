@@ -96,6 +96,7 @@ export class DeviceConnection {
   private attempts = 0;
   private retryTimer: NodeJS.Timeout | undefined;
   private retryInSeconds = 0;
+  private retryInMs = 0;
   private statusTimer: NodeJS.Timeout | undefined;
   private connectedAt = 0;
   private quickDrops = 0;
@@ -106,6 +107,8 @@ export class DeviceConnection {
   private session = 0;
   private stopping: Promise<void> | undefined;
   private detach: () => void = () => {};
+  /** Send one message at a time (set after a drop with messages in flight). */
+  private cautious = false;
 
   constructor(
     readonly settings: ConnectionSettings,
@@ -151,6 +154,7 @@ export class DeviceConnection {
       state: this.state,
       queued: this.queue.length + this.inFlight.size,
       retryInSeconds: this.state === 'reconnecting' ? this.retryInSeconds : undefined,
+      retryInMs: this.state === 'reconnecting' ? this.retryInMs : undefined,
       code,
       unverified: (this.settings.transport === 'mqtts' || this.settings.transport === 'coaps') && !this.settings.verifyServer,
     };
@@ -230,7 +234,9 @@ export class DeviceConnection {
   private pump(): void {
     const transport = this.transport;
     if (this.state !== 'connected' || !transport) return;
-    const limit = Math.max(1, transport.maxInFlight || 1);
+    // After a drop with messages in flight, one at a time until one is acknowledged: a message
+    // the server answers by closing the session then cannot take innocent ones down with it.
+    const limit = this.cautious ? 1 : Math.max(1, transport.maxInFlight || 1);
     const session = this.session;
     while (this.queue.length > 0 && this.inFlight.size < limit) {
       const entry = this.queue.shift() as Entry;
@@ -244,6 +250,7 @@ export class DeviceConnection {
       sending.then(
         () => {
           this.inFlight.delete(entry);
+          this.cautious = false;
           entry.resolve();
           this.queueChanged();
           if (session === this.session) this.pump();
@@ -275,6 +282,7 @@ export class DeviceConnection {
       case 'closed':
       case 'unreachable':
       default:
+        this.cautious = true;
         entry.resends++;
         if (entry.resends > this.timing.maxResends) {
           entry.reject(
@@ -422,6 +430,7 @@ export class DeviceConnection {
   private scheduleRetry(session: number, delayMs: number): void {
     if (session !== this.session || this.closed) return;
     if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryInMs = delayMs;
     this.retryInSeconds = Math.max(1, Math.ceil(delayMs / 1000));
     this.retryTimer = setTimeout(() => void this.attempt(session), delayMs);
     if (!this.permanentError) this.setState('reconnecting');

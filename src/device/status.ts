@@ -16,6 +16,8 @@ export interface DeviceStatus {
   queued: number;
   /** reconnecting: seconds until the next attempt. */
   retryInSeconds?: number;
+  /** reconnecting: the exact delay chosen (backoff with jitter). */
+  retryInMs?: number;
   /** The failure's code (TransportError.code), e.g. HOST_MISMATCH, CONNACK_5. */
   code?: string;
   /** TLS/DTLS with certificate verification turned off. */

@@ -1,0 +1,93 @@
+'use strict';
+// Config node properties (editor text or hand-written numbers/booleans) → ConnectionSettings,
+// and device status → Node-RED status (colour, shape, i18n key).
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const path = require('node:path');
+const fs = require('node:fs');
+
+const root = path.join(__dirname, '..', '..');
+const { parseDeviceConfig, defaultClientId, DEFAULT_PORTS } = require(path.join(root, 'nodes/lib/device/settings.js'));
+const { statusView } = require(path.join(root, 'nodes/lib/device/status.js'));
+
+const creds = { accessToken: 'T0KEN_abc', caCert: '' };
+
+test('empty port → the transport default; text and numbers both accepted', () => {
+  for (const transport of ['mqtt', 'mqtts', 'coap', 'coaps']) {
+    const { settings, problems } = parseDeviceConfig({ host: 'tb.example', port: '', transport }, creds, 'n1');
+    assert.deepEqual(problems, []);
+    assert.equal(settings.port, DEFAULT_PORTS[transport]);
+  }
+  assert.deepEqual([1883, 8883, 5683, 5684], Object.values(DEFAULT_PORTS));
+  assert.equal(parseDeviceConfig({ host: 'h', port: '1884' }, creds).settings.port, 1884);
+  assert.equal(parseDeviceConfig({ host: 'h', port: 1885 }, creds).settings.port, 1885);
+});
+
+test('defaults: verify on, clean session, MQTT 3.1.1, keepalive 60, 64 KiB, queue 1000, CON, 4 in flight', () => {
+  const { settings, queueSize, problems } = parseDeviceConfig({ host: 'h' }, creds, 'abc.123');
+  assert.deepEqual(problems, []);
+  assert.equal(settings.transport, 'mqtt');
+  assert.equal(settings.verifyServer, true);
+  assert.equal(settings.mqtt.cleanSession, true);
+  assert.equal(settings.mqtt.protocolVersion, 4);
+  assert.equal(settings.mqtt.keepaliveSeconds, 60);
+  assert.equal(settings.maxPayloadBytes, 65536);
+  assert.equal(queueSize, 1000);
+  assert.equal(settings.coap.confirmable, true);
+  assert.equal(settings.coap.maxInFlight, 4);
+  assert.equal(settings.mqtt.clientId, 'nr-tb-abc123', 'stable id from the node id');
+  assert.equal(defaultClientId('abc.123'), settings.mqtt.clientId);
+});
+
+test('strings and booleans from hand-written flows', () => {
+  const { settings } = parseDeviceConfig(
+    { host: ' [::1] ', transport: 'mqtts', verifyServer: 'false', cleanSession: false, protocolVersion: 5, keepalive: 30, clientId: ' mine ', serverName: 'tb.local', confirmable: 'false' },
+    { accessToken: ' tok ', caCert: 'PEM' },
+  );
+  assert.equal(settings.host, '::1');
+  assert.equal(settings.verifyServer, false);
+  assert.equal(settings.mqtt.cleanSession, false);
+  assert.equal(settings.mqtt.protocolVersion, 5);
+  assert.equal(settings.mqtt.keepaliveSeconds, 30);
+  assert.equal(settings.mqtt.clientId, 'mine');
+  assert.equal(settings.serverName, 'tb.local');
+  assert.equal(settings.accessToken, 'tok');
+  assert.equal(settings.caCert, 'PEM');
+  assert.equal(settings.coap.confirmable, false);
+  assert.equal(parseDeviceConfig({ host: 'h', protocolVersion: '5' }, creds).settings.mqtt.protocolVersion, 5);
+});
+
+test('problems: no host, scheme in host, bad port, no token, bad transport, bad numbers', () => {
+  const p = (config, c = creds) => parseDeviceConfig(config, c).problems.join(' | ');
+  assert.match(p({ host: '' }), /host is empty/);
+  assert.match(p({ host: 'mqtt://tb.example' }), /without a scheme/);
+  assert.match(p({ host: 'h', port: '70000' }), /port/);
+  assert.match(p({ host: 'h', port: 'abc' }), /port/);
+  assert.match(p({ host: 'h' }, {}), /access token is empty/);
+  assert.match(p({ host: 'h', transport: 'http' }), /transport/);
+  assert.match(p({ host: 'h', keepalive: '-1' }), /keepalive/);
+  assert.match(p({ host: 'h', queueSize: '0' }), /queue size/);
+  assert.match(p({ host: 'h', protocolVersion: '3' }), /protocol version/);
+  assert.ok(!p({ host: 'h' }, { accessToken: 'SECRET_x' }).includes('SECRET_x'));
+});
+
+test('status view: colours, shapes and keys the locale file defines', () => {
+  const base = { queued: 0, unverified: false };
+  assert.equal(statusView({ ...base, state: 'idle' }), undefined);
+  assert.deepEqual(statusView({ ...base, state: 'connecting' }), { fill: 'yellow', shape: 'ring', key: 'connecting', queued: 0 });
+  assert.deepEqual(statusView({ ...base, state: 'connected' }), { fill: 'green', shape: 'dot', key: 'connected', queued: 0 });
+  assert.equal(statusView({ ...base, state: 'connected', unverified: true }).key, 'connectedUnverified');
+  assert.deepEqual(statusView({ ...base, state: 'reconnecting', retryInSeconds: 4, queued: 3 }), { fill: 'red', shape: 'ring', key: 'reconnecting', params: { seconds: 4 }, queued: 3 });
+  assert.equal(statusView({ ...base, state: 'unauthorized' }).key, 'unauthorized');
+  assert.equal(statusView({ ...base, state: 'certificate', code: 'HOST_MISMATCH' }).key, 'hostMismatch');
+  assert.equal(statusView({ ...base, state: 'certificate', code: 'EXPIRED' }).key, 'certificateExpired');
+  assert.equal(statusView({ ...base, state: 'certificate', code: 'UNKNOWN_CA' }).key, 'certificateUntrusted');
+  const catalog = JSON.parse(fs.readFileSync(path.join(root, 'nodes/locales/en-US/thingsboard-out.json'), 'utf8'));
+  for (const key of ['connecting', 'connected', 'connectedUnverified', 'reconnecting', 'unauthorized', 'hostMismatch', 'certificateExpired', 'certificateUntrusted', 'queued', 'configError', 'noDevice']) {
+    assert.equal(typeof catalog.status[key], 'string', `status.${key} in thingsboard-out.json`);
+  }
+  assert.match(catalog.status.reconnecting, /__seconds__/);
+  assert.match(catalog.status.queued, /__count__/);
+  const device = JSON.parse(fs.readFileSync(path.join(root, 'nodes/locales/en-US/thingsboard-device.json'), 'utf8'));
+  assert.match(device.warnings.configProblems, /__problems__/);
+});
