@@ -160,7 +160,8 @@ export class MqttTransport extends EventEmitter implements Transport {
       });
       client.on('error', (err: Error & { code?: string | number }) => {
         if (!current()) return;
-        const failure = typeof err.code === 'number'
+        // A numeric code before CONNACK is the CONNACK's refusal; later it is a protocol error.
+        const failure = typeof err.code === 'number' && !settled
           ? classifyConnack(err.code)
           : new TransportError(`MQTT connection error: ${err.message}`, 'closed', String(err.code || 'MQTT_ERROR'));
         this.lastError = this.fail(failure);
@@ -169,6 +170,13 @@ export class MqttTransport extends EventEmitter implements Transport {
           this.teardown();
           reject(this.lastError);
         }
+      });
+      // MQTT 5: the server says why it ends the session (0x8E: another client took it over).
+      client.on('disconnect', (packet: { reasonCode?: number }) => {
+        if (!current()) return;
+        const code = packet.reasonCode ?? 0;
+        const why = code === 0x8e ? 'session taken over by another client using the same access token' : `reason code ${code}`;
+        this.lastError = new TransportError(`the server ended the session (${why})`, 'closed', `DISCONNECT_${code}`);
       });
       client.on('close', () => {
         if (!current()) return;

@@ -88,7 +88,11 @@ export interface Transport extends EventEmitter {
   readonly name: TransportName;
   /** How many send() calls may be outstanding at once. */
   readonly maxInFlight: number;
-  /** Connects (MQTT CONNACK, DTLS handshake, UDP bind). Rejects with TransportError. */
+  /**
+   * Connects (MQTT CONNACK, DTLS handshake, UDP bind). Rejects with TransportError. The device
+   * layer keeps one transport from start to stop and calls connect() again after a rejection or
+   * a 'down' (never concurrently); after close() it makes a new transport.
+   */
   connect(): Promise<void>;
   /** Resolves when ThingsBoard has the message (PUBACK, 2.xx, or written for QoS 0 / NON). */
   send(message: OutboundMessage): Promise<void>;
