@@ -21,6 +21,8 @@ export interface DtlsConnectOptions {
   handshakeTimeoutMs?: number;
   /** First retransmission timeout in ms (default 1000; doubled on each retransmission). */
   initialRetransmitMs?: number;
+  /** Longest single retransmission interval in ms (default 10000): doubling stops there. */
+  maxRetransmitMs?: number;
   /** Largest datagram we send (default 1200). */
   mtu?: number;
   /** Aborts the handshake (rejects with code 'CLOSED'). */
@@ -115,6 +117,7 @@ export async function connectDtls(options: DtlsConnectOptions): Promise<DtlsConn
     mtu: options.mtu ?? 1200,
     handshakeTimeoutMs: options.handshakeTimeoutMs ?? 60000,
     initialRetransmitMs: options.initialRetransmitMs ?? 1000,
+    maxRetransmitMs: options.maxRetransmitMs ?? 10000,
     peerLabel,
   }, {
     send(datagram) {

@@ -13,7 +13,7 @@
 // server does not send), verify (default true; false = encrypt without checking chain/dates/host,
 // ServerKeyExchange signature and Finished are still checked), serverName (name the certificate
 // must carry, and SNI when not an IP; an IP is never sent as SNI), handshakeTimeoutMs (default
-// 60000), initialRetransmitMs (default 1000, doubling), mtu (default 1200), signal (AbortSignal),
+// 60000), initialRetransmitMs (default 1000, doubling up to maxRetransmitMs, default 10000), mtu (default 1200), signal (AbortSignal),
 // createSocket (tests).
 //
 // Errors: connectDtls rejects, and 'close' carries, a DtlsError with `code`:

@@ -408,10 +408,8 @@ export class DtlsSession extends EventEmitter {
     this.cipherSuite = suite;
     this.transcript.push(encodeHandshakeMessage(m));
     this.state = 'wait_server_hello_done';
-    // The server has answered our flight: stop retransmitting it.
-    this.flight = [];
-    if (this.retransmitTimer) clearTimeout(this.retransmitTimer);
-    this.retransmitTimer = null;
+    // Our ClientHello stays armed until flight 4 is complete: repeating it makes the server
+    // repeat its flight when fragments of it were lost (RFC 6347 4.2.4).
     this.expect = [HandshakeType.certificate];
   }
 
