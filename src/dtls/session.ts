@@ -89,6 +89,7 @@ export class DtlsSession extends EventEmitter {
   private expectedServerFinished: Buffer = Buffer.alloc(0);
   private flight: FlightItem[] = [];
   private earlyRecords: DtlsRecord[] = [];
+  private earlyData: Buffer[] = [];
   private retransmitTimer: NodeJS.Timeout | null = null;
   private deadlineTimer: NodeJS.Timeout | null = null;
   private retransmitMs: number;
@@ -158,6 +159,7 @@ export class DtlsSession extends EventEmitter {
     this.clearTimers();
     this.flight = [];
     this.earlyRecords = [];
+    this.earlyData = [];
     this.reassembler.clear();
     if (this.settle) {
       const { reject } = this.settle;
@@ -323,7 +325,10 @@ export class DtlsSession extends EventEmitter {
         return false;
       }
       case ContentType.application_data: {
-        if (this.state === 'connected' && record.epoch > 0) this.emit('message', plaintext);
+        if (record.epoch === 0) return false; // never accept unprotected data
+        if (this.state === 'connected') this.emit('message', plaintext);
+        // Data the server sent right after its Finished that overtook it: deliver once verified.
+        else if (this.state === 'wait_finished' && this.earlyData.length < MAX_EARLY_RECORDS) this.earlyData.push(plaintext);
         return false;
       }
       default:
@@ -506,6 +511,10 @@ export class DtlsSession extends EventEmitter {
     const settle = this.settle;
     this.settle = null;
     settle?.resolve();
+    const early = this.earlyData;
+    this.earlyData = [];
+    // After the caller's `await` has attached its 'message' listener.
+    if (early.length) setImmediate(() => { for (const d of early) if (this.state === 'connected') this.emit('message', d); });
   }
 }
 

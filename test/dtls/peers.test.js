@@ -11,6 +11,7 @@ const { connectDtls, DtlsDgramSocket } = require('../../nodes/lib/dtls');
 const { requirePeer } = require('../support/peers');
 const { freeUdpPort, freeUdpPortPair } = require('../support/ports');
 const { startSServer, startCoapServer, coapExchange, CoapCode } = require('../support/dtls-peers');
+const { startLossyRelay } = require('../support/lossy-relay');
 const { makeDtlsPki } = require('./fixtures');
 
 let pki;
@@ -188,6 +189,20 @@ test('the coap package Agent over DtlsDgramSocket POSTs and GETs through coap-se
   await new Promise((resolve) => socket.close(resolve));
   await closed;
   agent.close(); // with a socket it was given, the Agent never calls close's callback
+});
+
+test('every server datagram arrives twice (handshake and data): the handshake completes and each record is delivered once', async (t) => {
+  if (!requirePeer(t, 'coap-server-openssl')) return;
+  const port = await freeUdpPortPair();
+  await track(startCoapServer({ flavor: 'openssl', port, cert: pki.files['leaf.pem'], key: pki.files['leaf.key'], ca: pki.files['root+inter.pem'] }));
+  const relay = await startLossyRelay({ target: { host: '127.0.0.1', port: port + 1 }, transform: (dir, d) => (dir === 'toClient' ? Buffer.concat([d, d]) : d) });
+  running.add({ stop: () => relay.close() });
+  const conn = await connectDtls({ host: '127.0.0.1', port: relay.port, ca: pki.pem['root.pem'] });
+  const received = [];
+  conn.on('message', (m) => received.push(m));
+  for (let i = 0; i < 5; i++) await post(conn, `{"dup":${i}}`);
+  assert.equal(received.length, 5, 'one CoAP response per request: the replayed copies were dropped');
+  await conn.close();
 });
 
 test('serverName: a certificate that only names device-api.example is accepted for 127.0.0.1 with serverName, rejected without', async (t) => {
