@@ -49,6 +49,7 @@ const notes = [];
 
 async function main() {
   const t0 = Date.now();
+  results.loadBefore = os.loadavg();
   if (process.env.BENCH_NO_BUILD !== '1') {
     // tsc emits even when someone else's file has type errors; measure what was emitted.
     const b = spawnSync(process.execPath, [path.join(root, 'scripts', 'build.js')], { cwd: root, encoding: 'utf8' });
@@ -75,6 +76,7 @@ async function main() {
   results.scale = scale;
   results.notes = notes;
   results.elapsedSec = (Date.now() - t0) / 1000;
+  results.loadAfter = os.loadavg();
   const out = process.env.BENCH_OUT || path.join(os.tmpdir(), 'tb-bench-last.json');
   fs.writeFileSync(out, JSON.stringify(results, null, 2));
   printReport(out);
@@ -140,7 +142,7 @@ async function mqttThroughput(port, ours) {
 
 async function mqttLatency(port, ours) {
   const runs = { core: [], ours: [] };
-  for (let r = 0; r < cfg.repeats; r++) {
+  for (let r = 0; r < cfg.mqttRepeats; r++) {
     runs.core.push(await attempt('mqtt-flow', { side: 'core', port, count: cfg.latencyCount, window: 1, warmup: 300 }));
     runs.ours.push(ours.nodes ? await attempt('mqtt-flow', { side: 'ours', port, count: cfg.latencyCount, window: 1, warmup: 300 }) : { error: NA });
   }
@@ -308,7 +310,9 @@ function printReport(out) {
   }
   const m = results.machine;
   lines.push('');
-  lines.push(`machine: ${m.cpu}, ${m.nproc} cores, ${m.memGiB} GiB, node ${m.node}, ${m.os}; ${QUICK ? 'BENCH_QUICK=1 (small counts, 1 repeat)' : `medians of ${cfg.repeats} repeats`}; ${results.elapsedSec.toFixed(0)} s; raw results: ${out}`);
+  const load = (l) => l.map((x) => x.toFixed(1)).join('/');
+  lines.push(`machine: ${m.cpu}, ${m.nproc} cores, ${m.memGiB} GiB, node ${m.node}, node-red ${m.nodeRed}, ${m.os}; load average ${load(results.loadBefore)} before, ${load(results.loadAfter)} after (other work on the machine)`);
+  lines.push(`${QUICK ? 'BENCH_QUICK=1 (small counts, 1 repeat)' : `medians of ${cfg.mqttRepeats} (MQTT) / ${cfg.repeats} (others) interleaved repeats`}; ${results.elapsedSec.toFixed(0)} s; raw results: ${out}`);
   for (const n of notes) lines.push(`note: ${n}`);
   console.log(lines.join('\n'));
 }
@@ -319,7 +323,9 @@ function machineFacts() {
     const m = /^model name\s*:\s*(.+)$/m.exec(fs.readFileSync('/proc/cpuinfo', 'utf8'));
     if (m) cpu = m[1].trim();
   } catch { /* not Linux */ }
-  return { cpu, nproc: os.availableParallelism ? os.availableParallelism() : os.cpus().length, memGiB: Math.round(os.totalmem() / 2 ** 30), node: process.version, os: `${os.type()} ${os.release()}` };
+  let nodeRed = '?';
+  try { nodeRed = require(require.resolve('node-red/package.json', { paths: [root] })).version; } catch { /* not installed */ }
+  return { cpu, nodeRed, nproc: os.availableParallelism ? os.availableParallelism() : os.cpus().length, memGiB: Math.round(os.totalmem() / 2 ** 30), node: process.version, os: `${os.type()} ${os.release()}` };
 }
 
 /** BENCH_PROFILE=dir: a V8 CPU profile of the measured run (not of start-up) goes to dir. */
