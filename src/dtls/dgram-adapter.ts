@@ -50,8 +50,12 @@ export class DtlsDgramSocket extends EventEmitter {
     );
   }
 
+  private local?: { address: string; family: string; port: number };
+
+  /** The Agent asks on every received datagram: ask the kernel once (the socket never rebinds). */
   address(): { address: string; family: string; port: number } {
-    return this.connection.localAddress();
+    if (!this.local) this.local = this.connection.localAddress();
+    return { ...this.local };
   }
 
   /** The DTLS session is already bound and connected: nothing to do. */
