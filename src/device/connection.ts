@@ -323,6 +323,7 @@ export class DeviceConnection {
     this.session++;
     this.attempts = 0;
     this.quickDrops = 0;
+    this.cautious = false;
     this.permanentError = undefined;
     this.lastError = undefined;
     const transport = this.options.createTransport(this.settings);
