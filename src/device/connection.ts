@@ -14,6 +14,7 @@
 // Every text that leaves this file (status codes aside) goes through redact().
 import { redact } from '../transports/redact';
 import { TransportError, type ConnectionSettings, type OutboundMessage, type Transport } from '../transports/transport';
+import { batchable, batchCount, buildBatchBody } from './batch';
 import type { DeviceState, DeviceStatus } from './status';
 
 export class DeviceError extends Error {
@@ -68,12 +69,16 @@ export interface ConnectionOptions {
   random?: () => number;
 }
 
+/** Called exactly once per message: no argument when ThingsBoard has it. */
+export type DoneCallback = (err?: DeviceError) => void;
+
 interface Entry {
   seq: number;
   message: OutboundMessage;
-  resolve(): void;
-  reject(err: DeviceError): void;
+  done: DoneCallback;
   resends: number;
+  /** Send alone: its batch was rejected, so its own answer must say whether it is the bad one. */
+  solo: boolean;
 }
 
 const ANOTHER_CLIENT_WARNING =
@@ -83,7 +88,11 @@ const ANOTHER_CLIENT_WARNING =
 export class DeviceConnection {
   private readonly users = new Set<DeviceUser>();
   private readonly queue: Entry[] = [];
-  private readonly inFlight = new Set<Entry>();
+  /** Sends (publishes) outstanding, and the messages in them (a batch is one send). */
+  private inFlightSends = 0;
+  private inFlightMessages = 0;
+  /** The last status given to users, so an unchanged one is not sent again. */
+  private lastStatus: DeviceStatus | undefined;
   private readonly timing: Timing;
   private readonly random: () => number;
   private transport: Transport | undefined;
@@ -152,7 +161,10 @@ export class DeviceConnection {
     const code = this.state === 'unauthorized' || this.state === 'certificate' ? this.permanentError?.code : this.lastError?.code;
     return {
       state: this.state,
-      queued: this.queue.length + this.inFlight.size,
+      // While connected, messages in flight are not "queued" (they are being delivered): only
+      // those waiting behind the in-flight window count, so a flowing connection shows a steady
+      // "connected" instead of a count that changes with every acknowledgement.
+      queued: this.state === 'connected' ? this.queue.length : this.queue.length + this.inFlightMessages,
       retryInSeconds: this.state === 'reconnecting' ? this.retryInSeconds : undefined,
       retryInMs: this.state === 'reconnecting' ? this.retryInMs : undefined,
       code,
@@ -176,6 +188,9 @@ export class DeviceConnection {
       this.statusTimer = undefined;
     }
     const status = this.status();
+    // 1,000 devices each tick this every 250 ms while messages flow: skip when nothing changed.
+    if (this.lastStatus && sameStatus(this.lastStatus, status)) return;
+    this.lastStatus = status;
     for (const user of this.users) this.safeStatus(user, status);
   }
 
@@ -204,27 +219,38 @@ export class DeviceConnection {
 
   /** Resolves when ThingsBoard has the message; rejects with a DeviceError saying why not. */
   send(message: OutboundMessage): Promise<void> {
+    return new Promise<void>((resolve, reject) => this.submit(message, (err) => (err ? reject(err) : resolve())));
+  }
+
+  /**
+   * send() without a promise (the nodes' hot path): `done` is called exactly once, with no
+   * argument when ThingsBoard has the message, else with a DeviceError saying why not
+   * (synchronously when it cannot even be queued). A message that carries `receivedAt` and
+   * `batchShape` may go out in one array publish with the telemetry queued next to it.
+   */
+  submit(message: OutboundMessage, done: DoneCallback): void {
     if (this.closed || this.users.size === 0) {
-      return Promise.reject(new DeviceError('not sent: the device connection is stopped', 'STOPPED'));
+      done(new DeviceError('not sent: the device connection is stopped', 'STOPPED'));
+      return;
     }
     if (this.permanentError) {
-      return Promise.reject(this.permanentFailure(this.permanentError));
+      done(this.permanentFailure(this.permanentError));
+      return;
     }
-    const waiting = this.queue.length + this.inFlight.size;
+    const waiting = this.queue.length + this.inFlightMessages;
     if (waiting >= this.options.queueSize) {
       const why = this.state === 'connected' ? 'ThingsBoard is acknowledging more slowly than messages arrive' : `the connection is ${this.state}`;
-      return Promise.reject(
+      done(
         new DeviceError(
           `not sent: the queue is full (${waiting} messages waiting; ${why}). Raise "queue size" or send less often.`,
           'QUEUE_FULL',
         ),
       );
+      return;
     }
-    return new Promise<void>((resolve, reject) => {
-      this.queue.push({ seq: this.seq++, message, resolve, reject, resends: 0 });
-      this.pump();
-      this.queueChanged();
-    });
+    this.queue.push({ seq: this.seq++, message, done, resends: 0, solo: false });
+    this.pump();
+    this.queueChanged();
   }
 
   private permanentFailure(err: TransportError): DeviceError {
@@ -233,86 +259,151 @@ export class DeviceConnection {
 
   private pump(): void {
     const transport = this.transport;
-    if (this.state !== 'connected' || !transport) return;
-    // After a drop with messages in flight, one at a time until one is acknowledged: a message
-    // the server answers by closing the session then cannot take innocent ones down with it.
-    const limit = this.cautious ? 1 : Math.max(1, transport.maxInFlight || 1);
     const session = this.session;
-    while (this.queue.length > 0 && this.inFlight.size < limit) {
-      const entry = this.queue.shift() as Entry;
-      this.inFlight.add(entry);
-      let sending: Promise<void>;
-      try {
-        sending = transport.send(entry.message);
-      } catch (err) {
-        sending = Promise.reject(err);
+    // Re-checked every round: a transport may answer synchronously, and that can drop the session.
+    while (this.state === 'connected' && transport && this.transport === transport && session === this.session && this.queue.length > 0) {
+      // After a drop with messages in flight, one at a time until one is acknowledged: a message
+      // the server answers by closing the session then cannot take innocent ones down with it.
+      const limit = this.cautious ? 1 : Math.max(1, transport.maxInFlight || 1);
+      if (this.inFlightSends >= limit) return;
+      const count = this.cautious ? 1 : this.batchSize();
+      if (count === 1) {
+        const entry = this.queue.shift() as Entry;
+        this.inFlightSends++;
+        this.inFlightMessages++;
+        this.transmit(transport, entry.message, (err) => this.onSent(entry, session, err));
+      } else {
+        // Messages queued behind the in-flight window: one ThingsBoard array for all of them.
+        const batch = this.queue.splice(0, count);
+        const first = batch[0].message;
+        const body = buildBatchBody(batch, count);
+        this.inFlightSends++;
+        this.inFlightMessages += count;
+        this.transmit(transport, { kind: 'telemetry', body, qos: first.qos }, (err) => this.onSent(batch, session, err));
       }
-      sending.then(
-        () => {
-          this.inFlight.delete(entry);
-          this.cautious = false;
-          entry.resolve();
-          this.queueChanged();
-          if (session === this.session) this.pump();
-        },
-        (err: unknown) => this.onSendFailure(entry, asTransportError(err), session),
-      );
     }
   }
 
-  private onSendFailure(entry: Entry, err: TransportError, session: number): void {
-    this.inFlight.delete(entry);
+  /** How many queued messages, from the head, go out together in one array publish (≥ 1). */
+  private batchSize(): number {
+    const queue = this.queue;
+    const first = queue[0];
+    if (queue.length < 2 || first.solo || !batchable(first.message)) return 1;
+    const qos = first.message.qos;
+    let run = 1;
+    while (run < queue.length) {
+      const next = queue[run];
+      if (next.solo || next.message.qos !== qos || !batchable(next.message)) break;
+      run++;
+    }
+    return run === 1 ? 1 : batchCount(queue, run, this.settings.maxPayloadBytes);
+  }
+
+  private transmit(transport: Transport, message: OutboundMessage, callback: (err?: unknown) => void): void {
+    if (transport.sendWithCallback) {
+      transport.sendWithCallback(message, callback);
+      return;
+    }
+    let sending: Promise<void>;
+    try {
+      sending = transport.send(message);
+    } catch (err) {
+      sending = Promise.reject(err);
+    }
+    sending.then(() => callback(), callback);
+  }
+
+  /** One send ended: `sent` is a message sent alone or the messages of one array publish. */
+  private onSent(sent: Entry | Entry[], session: number, failure: unknown): void {
+    const count = Array.isArray(sent) ? sent.length : 1;
+    this.inFlightSends--;
+    this.inFlightMessages -= count;
     this.queueChanged();
+    if (failure === undefined || failure === null) {
+      this.cautious = false;
+      if (Array.isArray(sent)) for (const entry of sent) entry.done();
+      else sent.done();
+      if (session === this.session) this.pump();
+      return;
+    }
+    const err = asTransportError(failure);
+    const entries = Array.isArray(sent) ? sent : [sent];
     if (session !== this.session || this.closed) {
-      // stop() already failed everything that was queued; this one was in flight then.
-      entry.reject(new DeviceError('not sent: the connection was stopped while the message was in flight', 'STOPPED'));
+      // stop() already failed everything that was queued; these were in flight then.
+      for (const entry of entries) entry.done(new DeviceError('not sent: the connection was stopped while the message was in flight', 'STOPPED'));
       return;
     }
     switch (err.kind) {
       case 'rejected':
-      case 'timeout':
-        entry.reject(new DeviceError(this.redact(`not sent: ${err.message}`), err.code));
+        if (count > 1) {
+          // Which message is the bad one? Each goes again on its own and gets its own answer.
+          for (const entry of entries) entry.solo = true;
+          this.putBack(entries);
+        } else {
+          entries[0].done(new DeviceError(this.redact(`not sent: ${err.message}`), err.code));
+        }
         this.pump();
         return;
+      case 'timeout': {
+        // No answer at all: the same for every message of the array (resending them one by one
+        // would only multiply the wait when the peer is gone).
+        const error = new DeviceError(this.redact(`not sent: ${err.message}`), err.code);
+        for (const entry of entries) entry.done(error);
+        this.pump();
+        return;
+      }
       case 'unauthorized':
       case 'certificate':
-        this.putBack(entry);
+        this.putBack(entries);
         this.enterPermanent(err);
         return;
       case 'closed':
       case 'unreachable':
-      default:
+      default: {
         this.cautious = true;
-        entry.resends++;
-        if (entry.resends > this.timing.maxResends) {
-          entry.reject(
-            new DeviceError(
-              this.redact(
-                `not sent: the connection closed every time this message was in flight (${entry.resends} times); ` +
-                  `ThingsBoard may be refusing it (payload too large for the server, rate limits). Last error: ${err.message}`,
+        const again: Entry[] = [];
+        for (const entry of entries) {
+          entry.resends++;
+          // Judged alone from now on: an innocent message must not share a poison one's resends.
+          if (count > 1) entry.solo = true;
+          if (entry.resends > this.timing.maxResends) {
+            entry.done(
+              new DeviceError(
+                this.redact(
+                  `not sent: the connection closed every time this message was in flight (${entry.resends} times); ` +
+                    `ThingsBoard may be refusing it (payload too large for the server, rate limits). Last error: ${err.message}`,
+                ),
+                'RESENDS_EXHAUSTED',
               ),
-              'RESENDS_EXHAUSTED',
-            ),
-          );
-        } else {
-          this.putBack(entry);
+            );
+          } else {
+            again.push(entry);
+          }
         }
+        this.putBack(again);
         // The transport normally emits 'down' first; if it did not, the connection is gone anyway.
         if (this.state === 'connected') this.onDown(err);
         else this.pump();
+      }
     }
   }
 
-  /** At-least-once: a message whose connection closed goes back in its original place. */
-  private putBack(entry: Entry): void {
+  /**
+   * At-least-once: messages whose send failed go back in their original places (`entries` are
+   * in order; the queue is always in seq order).
+   */
+  private putBack(entries: Entry[]): void {
     let i = 0;
-    while (i < this.queue.length && this.queue[i].seq < entry.seq) i++;
-    this.queue.splice(i, 0, entry);
+    for (const entry of entries) {
+      while (i < this.queue.length && this.queue[i].seq < entry.seq) i++;
+      this.queue.splice(i, 0, entry);
+      i++;
+    }
   }
 
   private failQueued(error: DeviceError): void {
     const entries = this.queue.splice(0, this.queue.length);
-    for (const entry of entries) entry.reject(error);
+    for (const entry of entries) entry.done(error);
     this.queueChanged();
   }
 
@@ -480,4 +571,15 @@ function asTransportError(err: unknown): TransportError {
   }
   const message = err instanceof Error ? err.message : String(err);
   return new TransportError(message, 'closed', 'UNEXPECTED');
+}
+
+function sameStatus(a: DeviceStatus, b: DeviceStatus): boolean {
+  return (
+    a.state === b.state &&
+    a.queued === b.queued &&
+    a.retryInSeconds === b.retryInSeconds &&
+    a.retryInMs === b.retryInMs &&
+    a.code === b.code &&
+    a.unverified === b.unverified
+  );
 }

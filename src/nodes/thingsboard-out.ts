@@ -1,11 +1,12 @@
 // The `thingsboard-out` node: msg → ThingsBoard telemetry or client attributes through the
 // shared connection of its `thingsboard-device` config node. done() when ThingsBoard has the
 // message (PUBACK for QoS 1, written for QoS 0, 2.xx for CoAP), done(err) saying why not.
-import type { DeviceUser } from '../device/connection';
+import { batchShapeOf } from '../device/batch';
+import type { DeviceError, DeviceUser } from '../device/connection';
 import { statusView, type DeviceStatus } from '../device/status';
 import { shapePayload, type PayloadMessage } from '../payload';
 import { redact } from '../transports/redact';
-import type { DataKind } from '../transports/transport';
+import type { DataKind, OutboundMessage } from '../transports/transport';
 import type { Node, NodeStatus, RED, ThingsboardDeviceNode } from './red';
 
 interface OutConfig {
@@ -28,14 +29,33 @@ export = function (RED: RED) {
     const connection = device?.connection;
     const token = () => String(device?.credentials?.accessToken ?? '');
 
-    const statusText = (status: DeviceStatus): NodeStatus => {
-      const view = statusView(status);
-      if (!view) return {};
-      let text = RED._(`status.${view.key}`, view.params);
-      if (view.queued > 0) text += ` · ${RED._('status.queued', { count: view.queued })}`;
-      return { fill: view.fill, shape: view.shape, text: redact(text, token()) };
+    // Translating (i18next) costs ~17 µs: texts are cached per key and parameter, and
+    // node.status is only called when what it shows changes.
+    const texts = new Map<string, string>();
+    const translate = (key: string, params?: Record<string, string | number>): string => {
+      const id = params ? `${key}|${Object.values(params).join('|')}` : key;
+      let text = texts.get(id);
+      if (text === undefined) {
+        if (texts.size >= 64) texts.clear(); // counts and seconds vary: keep it small
+        text = RED._(`status.${key}`, params);
+        texts.set(id, text);
+      }
+      return text;
     };
-    const user: DeviceUser = { onStatus: (status) => node.status(statusText(status)) };
+    let shown: NodeStatus | undefined;
+    const showStatus = (status: DeviceStatus): void => {
+      const view = statusView(status);
+      let next: NodeStatus = {};
+      if (view) {
+        let text = translate(view.key, view.params);
+        if (view.queued > 0) text += ` · ${translate('queued', { count: view.queued })}`;
+        next = { fill: view.fill, shape: view.shape, text: redact(text, token()) };
+      }
+      if (shown && shown.fill === next.fill && shown.shape === next.shape && shown.text === next.text) return;
+      shown = next;
+      node.status(next);
+    };
+    const user: DeviceUser = { onStatus: showStatus };
 
     let configError: string | undefined;
     if (!device) {
@@ -54,17 +74,22 @@ export = function (RED: RED) {
         done(new Error(configError));
         return;
       }
-      let body: Buffer;
+      // A message without a ts of its own that goes out in an array publish carries this one.
+      const receivedAt = Date.now();
+      let message: OutboundMessage;
       try {
-        body = shapePayload(msg as unknown as PayloadMessage, { kind, key, maxBytes: device.maxPayloadBytes }).body;
+        const shaped = shapePayload(msg as unknown as PayloadMessage, { kind, key, maxBytes: device.maxPayloadBytes });
+        // Only the shape of `value` is kept: it may be the user's object (see device/batch.ts).
+        const batchShape = kind === 'telemetry' ? batchShapeOf(shaped.value) : undefined;
+        message = { kind, body: shaped.body, qos, receivedAt, batchShape };
       } catch (err) {
         done(new Error(redact(err instanceof Error ? err.message : String(err), token())));
         return;
       }
-      connection.send({ kind, body, qos }).then(
-        () => done(),
-        (err: unknown) => done(new Error(redact(err instanceof Error ? err.message : String(err), token()))),
-      );
+      connection.submit(message, (err?: DeviceError) => {
+        if (err) done(new Error(redact(err.message, token())));
+        else done();
+      });
     });
 
     node.on('close', (_removed, done) => {

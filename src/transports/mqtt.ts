@@ -12,7 +12,7 @@ import tls from 'node:tls';
 import { MqttClient, type IClientOptions } from 'mqtt';
 import { classifyConnack, classifySocketError, type Where } from './mqtt-errors';
 import { redact } from './redact';
-import { TransportError, type ConnectionSettings, type DataKind, type OutboundMessage, type Transport } from './transport';
+import { TransportError, type ConnectionSettings, type DataKind, type OutboundMessage, type SendCallback, type Transport } from './transport';
 
 export const TOPICS: Record<DataKind, string> = {
   telemetry: 'v1/devices/me/telemetry',
@@ -23,9 +23,14 @@ const CONNECT_TIMEOUT_MS = 30_000;
 /** MQTT pipelines publishes on one ordered TCP stream; a few in flight keeps throughput up. */
 const MQTT_MAX_IN_FLIGHT = 16;
 
-interface Pending {
-  resolve(): void;
-  reject(err: TransportError): void;
+/** mqtt.js copies the options it is given, so two shared objects serve every publish. */
+const QOS_0 = Object.freeze({ qos: 0 as const });
+const QOS_1 = Object.freeze({ qos: 1 as const });
+/** Passed to a pending publish's callback when the connection closed before its PUBACK. */
+const CLOSED = Symbol('closed');
+
+function closedBeforeAck(): TransportError {
+  return new TransportError('connection closed before the broker acknowledged the message', 'closed', 'CLOSED');
 }
 
 export class MqttTransport extends EventEmitter implements Transport {
@@ -36,7 +41,8 @@ export class MqttTransport extends EventEmitter implements Transport {
   private connected = false;
   private closing = false;
   private lastError: TransportError | undefined;
-  private readonly pending = new Set<Pending>();
+  /** Publishes not yet acknowledged (QoS 1) or written (QoS 0): their mqtt.js callbacks. */
+  private readonly pending = new Set<(err?: typeof CLOSED) => void>();
 
   constructor(private readonly settings: ConnectionSettings) {
     super();
@@ -207,40 +213,36 @@ export class MqttTransport extends EventEmitter implements Transport {
   }
 
   send(message: OutboundMessage): Promise<void> {
-    const client = this.client;
-    if (!client || !this.connected || this.closing) {
-      return Promise.reject(new TransportError('not connected', 'closed', 'NOT_CONNECTED'));
-    }
     return new Promise<void>((resolve, reject) => {
-      let done = false;
-      const entry: Pending = {
-        resolve: () => {
-          if (done) return;
-          done = true;
-          this.pending.delete(entry);
-          resolve();
-        },
-        reject: (err) => {
-          if (done) return;
-          done = true;
-          this.pending.delete(entry);
-          reject(err);
-        },
-      };
-      this.pending.add(entry);
-      client.publish(TOPICS[message.kind], message.body, { qos: message.qos }, (err?: Error & { code?: number }) => {
-        if (!err) return entry.resolve();
-        if (!this.connected) return entry.reject(new TransportError('connection closed before the broker acknowledged the message', 'closed', 'CLOSED'));
-        // MQTT 5 PUBACK with a failure reason code: this message only.
-        entry.reject(new TransportError(this.redactText(`ThingsBoard refused the message: ${err.message}`), 'rejected', `PUBACK_${err.code ?? 'ERROR'}`));
-      });
+      this.sendWithCallback(message, (err) => (err ? reject(err) : resolve()));
     });
   }
 
-  private rejectPending(): void {
-    for (const entry of [...this.pending]) {
-      entry.reject(new TransportError('connection closed before the broker acknowledged the message', 'closed', 'CLOSED'));
+  /**
+   * The hot path: per publish one closure, which is both mqtt.js's callback and the key in
+   * `pending` (so a close can fail what mqtt.js may never call back), no promise.
+   */
+  sendWithCallback(message: OutboundMessage, callback: SendCallback): void {
+    const client = this.client;
+    if (!client || !this.connected || this.closing) {
+      process.nextTick(callback, new TransportError('not connected', 'closed', 'NOT_CONNECTED'));
+      return;
     }
+    const pending = this.pending;
+    const onPublished = (err?: (Error & { code?: number }) | typeof CLOSED): void => {
+      if (!pending.delete(onPublished)) return; // settled already (closed, then a late callback)
+      if (!err) return callback();
+      if (err === CLOSED || !this.connected) return callback(closedBeforeAck());
+      // MQTT 5 PUBACK with a failure reason code: this message only.
+      callback(new TransportError(this.redactText(`ThingsBoard refused the message: ${err.message}`), 'rejected', `PUBACK_${err.code ?? 'ERROR'}`));
+    };
+    pending.add(onPublished);
+    client.publish(TOPICS[message.kind], message.body, message.qos === 1 ? QOS_1 : QOS_0, onPublished);
+  }
+
+  private rejectPending(): void {
+    // Copied first: each call removes itself from the set.
+    for (const onPublished of [...this.pending]) onPublished(CLOSED);
   }
 
   /** Drops mqtt.js and the socket without waiting; their timers go with them. */

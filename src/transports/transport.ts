@@ -41,7 +41,24 @@ export interface OutboundMessage {
   body: Buffer;
   /** MQTT QoS; CoAP ignores it (confirmable or not is a connection setting). */
   qos: 0 | 1;
+  /**
+   * Device layer only (transports ignore both and send `body`): when the node received the
+   * message, epoch ms, and how the body can join a ThingsBoard array `[{ts, values}, ...]` when
+   * telemetry backs up (see src/device/batch.ts). Without them the message always goes alone.
+   */
+  receivedAt?: number;
+  batchShape?: BatchShape;
 }
+
+/**
+ * How a telemetry body joins an array publish: `wrap` = the body is one values object, sent as
+ * `{"ts":receivedAt,"values":body}`; `entry` = the body is one `{ts, values}` entry, sent as is;
+ * `entries` = the body is an array of `{ts, values}` entries, sent without its brackets.
+ */
+export type BatchShape = 'wrap' | 'entry' | 'entries';
+
+/** Called exactly once per send: no argument when ThingsBoard has the message. */
+export type SendCallback = (err?: TransportError) => void;
 
 /**
  * How the device layer must react to a failure:
@@ -96,6 +113,11 @@ export interface Transport extends EventEmitter {
   connect(): Promise<void>;
   /** Resolves when ThingsBoard has the message (PUBACK, 2.xx, or written for QoS 0 / NON). */
   send(message: OutboundMessage): Promise<void>;
+  /**
+   * Optional, the same as send() without a promise per message (the hot path: MQTT). Never
+   * throws; calls `callback` exactly once, never synchronously (so a caller's loop stays sane).
+   */
+  sendWithCallback?(message: OutboundMessage, callback: SendCallback): void;
   /** Closes gracefully; outstanding sends reject with kind 'closed'. Safe to call twice. */
   close(): Promise<void>;
 }

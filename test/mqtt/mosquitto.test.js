@@ -69,9 +69,15 @@ test('mosquitto restarted: messages sent meanwhile arrive after the reconnect', 
   await broker.startBroker();
   const ended = await Promise.all(during);
   assert.deepEqual(ended.map((r) => r.ok), [true, true, true]);
-  // An observer started after the restart could miss them: count in mosquitto's own log.
-  const received = broker.log().split('\n').filter((l) => /Received PUBLISH from nr-tb-dev/.test(l)).length;
-  assert.ok(received >= 3, `mosquitto received the 3 queued messages after the restart (${received})`);
+  // An observer started after the restart could miss them: read mosquitto's own log after the
+  // restart. The 3 messages waited for the connection, so they may arrive as ONE array publish
+  // (issue 6 coalescing): count the bytes, not the packets.
+  const log = broker.log();
+  const afterRestart = log.slice(log.lastIndexOf('mosquitto version'));
+  const publishes = afterRestart.split('\n').filter((l) => /Received PUBLISH from nr-tb-dev/.test(l));
+  const bytes = publishes.reduce((sum, l) => sum + Number((/\((\d+) bytes\)/.exec(l) || [0, 0])[1]), 0);
+  const oneBody = Buffer.byteLength(JSON.stringify({ during: 1 }));
+  assert.ok(publishes.length >= 1 && bytes >= 3 * oneBody, `mosquitto received the 3 queued messages after the restart (${publishes.length} publishes, ${bytes} bytes)`);
 });
 
 test('mosquitto MQTTS: right CA connects; wrong CA → certificate error and no CONNECT; host name mismatch', async (t) => {
