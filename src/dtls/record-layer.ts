@@ -1,6 +1,10 @@
 // Record protection state per direction and epoch: sequence numbers, AEAD keys, replay windows.
-import { CipherSuite, aeadOpen, aeadSeal, additionalData } from './crypto/ciphersuites';
-import { DTLS_1_2, DtlsRecord, encodeRecord } from './protocol/record';
+// This is the per-record hot path of an established session, so each epoch's key is prepared
+// once (RecordKey: KeyObject + nonce buffer), the additional data is written into one buffer per
+// direction, and a sealed record is built in a single buffer (header, explicit nonce,
+// ciphertext, tag) instead of being concatenated from pieces.
+import { ADDITIONAL_DATA_LENGTH, CipherSuite, EXPLICIT_NONCE_LENGTH, RecordKey, writeAdditionalData } from './crypto/ciphersuites';
+import { DTLS_1_2, DtlsRecord, RECORD_HEADER_LENGTH, writeRecordHeader } from './protocol/record';
 import { ReplayWindow } from './replay-window';
 import { DtlsError } from './errors';
 
@@ -8,38 +12,57 @@ export interface EpochKeys { suite: CipherSuite; key: Buffer; salt: Buffer }
 
 const MAX_SEQUENCE = 2 ** 48 - 1;
 
+interface WriteState { sequence: number; key: RecordKey | null }
+interface ReadState { window: ReplayWindow; key: RecordKey | null }
+
 export class RecordLayer {
-  private writeSeq = new Map<number, number>([[0, 0]]);
-  private writeKeys = new Map<number, EpochKeys>();
-  private readKeys = new Map<number, EpochKeys>();
-  private windows = new Map<number, ReplayWindow>([[0, new ReplayWindow()]]);
+  private readonly writers = new Map<number, WriteState>([[0, { sequence: 0, key: null }]]);
+  private readonly readers = new Map<number, ReadState>([[0, { window: new ReplayWindow(), key: null }]]);
+  /** Reused for every record: setAAD copies it before seal/open returns. */
+  private readonly writeAad = Buffer.alloc(ADDITIONAL_DATA_LENGTH);
+  private readonly readAad = Buffer.alloc(ADDITIONAL_DATA_LENGTH);
   /** Epoch the peer's records are expected in (raised by its ChangeCipherSpec). */
   readEpoch = 0;
 
-  setWriteKeys(epoch: number, keys: EpochKeys): void { this.writeKeys.set(epoch, keys); this.writeSeq.set(epoch, 0); }
-  setReadKeys(epoch: number, keys: EpochKeys): void { this.readKeys.set(epoch, keys); this.windows.set(epoch, new ReplayWindow()); }
-  hasReadKeys(epoch: number): boolean { return epoch === 0 || this.readKeys.has(epoch); }
+  setWriteKeys(epoch: number, keys: EpochKeys): void {
+    this.writers.set(epoch, { sequence: 0, key: new RecordKey(keys.suite, keys.key, keys.salt) });
+  }
+
+  setReadKeys(epoch: number, keys: EpochKeys): void {
+    this.readers.set(epoch, { window: new ReplayWindow(), key: new RecordKey(keys.suite, keys.key, keys.salt) });
+  }
+
+  hasReadKeys(epoch: number): boolean { return epoch === 0 || this.readers.has(epoch); }
 
   /** One encoded record in `epoch` with the next sequence number of that epoch. */
   seal(type: number, epoch: number, plaintext: Buffer): Buffer {
-    const sequence = this.writeSeq.get(epoch) ?? 0;
+    const state = this.writers.get(epoch);
+    if (!state) throw new DtlsError('PROTOCOL', `no keys for epoch ${epoch}`);
+    const sequence = state.sequence;
     if (sequence >= MAX_SEQUENCE) throw new DtlsError('PROTOCOL', 'DTLS sequence numbers exhausted; a new handshake is needed');
-    this.writeSeq.set(epoch, sequence + 1);
-    if (epoch === 0) return encodeRecord({ type, version: DTLS_1_2, epoch, sequence, body: plaintext });
-    const keys = this.writeKeys.get(epoch);
-    if (!keys) throw new DtlsError('PROTOCOL', `no keys for epoch ${epoch}`);
-    const explicitNonce = Buffer.alloc(8);
-    explicitNonce.writeUInt16BE(epoch, 0);
-    explicitNonce.writeUIntBE(sequence, 2, 6);
-    const aad = additionalData(epoch, sequence, type, DTLS_1_2, plaintext.length);
-    const body = aeadSeal(keys.suite, keys.key, keys.salt, explicitNonce, aad, plaintext);
-    return encodeRecord({ type, version: DTLS_1_2, epoch, sequence, body });
+    state.sequence = sequence + 1;
+    const key = state.key;
+    if (!key) {
+      const record = Buffer.allocUnsafe(RECORD_HEADER_LENGTH + plaintext.length);
+      writeRecordHeader(record, 0, type, DTLS_1_2, epoch, sequence, plaintext.length);
+      plaintext.copy(record, RECORD_HEADER_LENGTH);
+      return record;
+    }
+    const bodyLength = EXPLICIT_NONCE_LENGTH + plaintext.length + key.tagLength;
+    // Every byte is written below (RecordKey.sealInto checks its part), so no zero-fill.
+    const record = Buffer.allocUnsafe(RECORD_HEADER_LENGTH + bodyLength);
+    writeRecordHeader(record, 0, type, DTLS_1_2, epoch, sequence, bodyLength);
+    // The explicit nonce is the record's own epoch + sequence (header bytes 3..10).
+    record.copy(record, RECORD_HEADER_LENGTH, 3, 3 + EXPLICIT_NONCE_LENGTH);
+    writeAdditionalData(this.writeAad, 0, epoch, sequence, type, DTLS_1_2, plaintext.length);
+    key.sealInto(record, RECORD_HEADER_LENGTH, this.writeAad, plaintext);
+    return record;
   }
 
   /** Bytes a record in `epoch` adds around its plaintext. */
   overhead(epoch: number): number {
-    const keys = this.writeKeys.get(epoch);
-    return 13 + (epoch === 0 || !keys ? 0 : 8 + keys.suite.tagLength);
+    const key = this.writers.get(epoch)?.key;
+    return RECORD_HEADER_LENGTH + (epoch === 0 || !key ? 0 : EXPLICIT_NONCE_LENGTH + key.tagLength);
   }
 
   /**
@@ -47,18 +70,20 @@ export class RecordLayer {
    * keys (yet) for its epoch, or (epoch > 0) not authentic. Only authentic records move the replay window.
    */
   open(record: DtlsRecord): Buffer | 'no-keys' | 'replayed' | 'forged' {
-    const window = this.windows.get(record.epoch);
-    if (!window) return 'no-keys';
-    if (!window.check(record.sequence)) return 'replayed';
+    const state = this.readers.get(record.epoch);
+    if (!state) return 'no-keys';
+    if (!state.window.check(record.sequence)) return 'replayed';
     let plaintext: Buffer | null = record.body;
     if (record.epoch > 0) {
-      const keys = this.readKeys.get(record.epoch);
-      if (!keys) return 'no-keys';
-      plaintext = aeadOpen(keys.suite, keys.key, keys.salt, record.body,
-        (length) => additionalData(record.epoch, record.sequence, record.type, record.version, length));
+      const key = state.key;
+      if (!key) return 'no-keys';
+      const length = key.ciphertextLength(record.body);
+      if (length < 0) return 'forged';
+      writeAdditionalData(this.readAad, 0, record.epoch, record.sequence, record.type, record.version, length);
+      plaintext = key.open(record.body, this.readAad);
       if (!plaintext) return 'forged';
     }
-    window.mark(record.sequence);
+    state.window.mark(record.sequence);
     return plaintext;
   }
 }

@@ -1,7 +1,7 @@
 // The cipher suites we offer (all AEAD, all ECDHE) and their record protection
 // (RFC 5288 GCM, RFC 6655 / 7251 CCM and CCM_8): nonce = 4-byte salt + 8-byte explicit part,
 // additional data = epoch|seq (8) + type + version + plaintext length.
-import { createCipheriv, createDecipheriv, CipherGCMTypes, CipherCCMTypes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createSecretKey, KeyObject, CipherGCMTypes, CipherCCMTypes } from 'node:crypto';
 import { PrfHash } from './prf';
 
 export type AuthType = 'ecdsa' | 'rsa';
@@ -34,61 +34,139 @@ export function suiteById(id: number): CipherSuite | undefined {
 
 export const IMPLICIT_IV_LENGTH = 4;
 export const EXPLICIT_NONCE_LENGTH = 8;
+export const ADDITIONAL_DATA_LENGTH = 13;
 
 function algorithm(suite: CipherSuite): string {
   return `aes-${suite.keyLength * 8}-${suite.mode}`;
 }
 
+/** Writes the AEAD additional data at `out[offset..offset+13]`: seq_num (epoch + sequence) + type + version + length. */
+export function writeAdditionalData(out: Buffer, offset: number, epoch: number, sequence: number, type: number, version: number, length: number): void {
+  out.writeUInt16BE(epoch, offset);
+  // 48-bit sequence as 16 + 32 bits: exact for any integer below 2^48 (ToUint32 is modulo 2^32).
+  out.writeUInt16BE(Math.floor(sequence / 0x100000000), offset + 2);
+  out.writeUInt32BE(sequence >>> 0, offset + 4);
+  out[offset + 8] = type;
+  out.writeUInt16BE(version, offset + 9);
+  out.writeUInt16BE(length, offset + 11);
+}
+
 /** Additional data for AEAD: seq_num (epoch + sequence) + type + version + length. */
 export function additionalData(epoch: number, sequence: number, type: number, version: number, length: number): Buffer {
-  const ad = Buffer.alloc(13);
-  ad.writeUInt16BE(epoch, 0);
-  ad.writeUIntBE(sequence, 2, 6);
-  ad.writeUInt8(type, 8);
-  ad.writeUInt16BE(version, 9);
-  ad.writeUInt16BE(length, 11);
+  const ad = Buffer.alloc(ADDITIONAL_DATA_LENGTH);
+  writeAdditionalData(ad, 0, epoch, sequence, type, version, length);
   return ad;
 }
 
-/** Protects one record body: returns explicit_nonce + ciphertext + tag. */
-export function aeadSeal(suite: CipherSuite, key: Buffer, salt: Buffer, explicitNonce: Buffer, aad: Buffer, plaintext: Buffer): Buffer {
-  const nonce = Buffer.concat([salt, explicitNonce]);
-  if (suite.mode === 'gcm') {
-    const c = createCipheriv(algorithm(suite) as CipherGCMTypes, key, nonce);
-    c.setAAD(aad);
-    const body = Buffer.concat([c.update(plaintext), c.final()]);
-    return Buffer.concat([explicitNonce, body, c.getAuthTag()]);
+/**
+ * A zero-length buffer with a real data pointer. Some empty Buffers (e.g. randomBytes(0)) have a
+ * null one, and OpenSSL reads a CCM update with a null input as "set the length", so sealing an
+ * empty record failed with "tag not set".
+ */
+const NON_NULL_EMPTY = Buffer.alloc(1).subarray(0, 0);
+
+/**
+ * One direction's record key of one epoch, prepared once for every record it protects.
+ * node:crypto cannot give a GCM/CCM cipher object a new nonce, so each record still needs its
+ * own cipher object; what can be shared is shared: the key as a KeyObject (createCipheriv then
+ * skips importing raw key bytes per record), the algorithm name, and one nonce buffer whose
+ * 4-byte salt is written once (createCipheriv/createDecipheriv copy the IV synchronously, so the
+ * next record may overwrite its explicit part).
+ */
+export class RecordKey {
+  readonly tagLength: number;
+  private readonly algorithm: string;
+  private readonly key: KeyObject;
+  private readonly ccm: boolean;
+  private readonly nonce: Buffer;
+
+  constructor(suite: CipherSuite, key: Buffer | KeyObject, salt: Buffer) {
+    if (salt.length !== IMPLICIT_IV_LENGTH) throw new RangeError(`the implicit nonce (salt) is ${IMPLICIT_IV_LENGTH} bytes, not ${salt.length}`);
+    this.tagLength = suite.tagLength;
+    this.algorithm = algorithm(suite);
+    this.key = key instanceof KeyObject ? key : createSecretKey(key);
+    this.ccm = suite.mode === 'ccm';
+    this.nonce = Buffer.alloc(IMPLICIT_IV_LENGTH + EXPLICIT_NONCE_LENGTH);
+    salt.copy(this.nonce, 0);
   }
-  const c = createCipheriv(algorithm(suite) as CipherCCMTypes, key, nonce, { authTagLength: suite.tagLength });
-  c.setAAD(aad, { plaintextLength: plaintext.length });
-  const body = Buffer.concat([c.update(plaintext), c.final()]);
-  return Buffer.concat([explicitNonce, body, c.getAuthTag()]);
+
+  /**
+   * Seals in place: `out[bodyOffset..+8]` already holds the explicit nonce; the ciphertext and
+   * the tag are written right after it (plaintext.length + tagLength bytes).
+   */
+  sealInto(out: Buffer, bodyOffset: number, aad: Buffer, plaintext: Buffer): void {
+    out.copy(this.nonce, IMPLICIT_IV_LENGTH, bodyOffset, bodyOffset + EXPLICIT_NONCE_LENGTH);
+    let at = bodyOffset + EXPLICIT_NONCE_LENGTH;
+    if (this.ccm) {
+      const c = createCipheriv(this.algorithm as CipherCCMTypes, this.key, this.nonce, { authTagLength: this.tagLength });
+      c.setAAD(aad, { plaintextLength: plaintext.length });
+      at += c.update(plaintext.length ? plaintext : NON_NULL_EMPTY).copy(out, at);
+      at += c.final().copy(out, at);
+      at += c.getAuthTag().copy(out, at);
+    } else {
+      const c = createCipheriv(this.algorithm as CipherGCMTypes, this.key, this.nonce);
+      c.setAAD(aad);
+      at += c.update(plaintext).copy(out, at);
+      at += c.final().copy(out, at);
+      at += c.getAuthTag().copy(out, at);
+    }
+    // allocUnsafe'd records must be written in full: never send uninitialised memory.
+    if (at !== bodyOffset + EXPLICIT_NONCE_LENGTH + plaintext.length + this.tagLength) throw new Error('AEAD output has an unexpected length');
+  }
+
+  /**
+   * Opens one record body (explicit nonce + ciphertext + tag) whose additional data is `aad`
+   * (built for `ciphertextLength(body)`). Returns null when it does not authenticate.
+   */
+  open(body: Buffer, aad: Buffer): Buffer | null {
+    const length = this.ciphertextLength(body);
+    if (length < 0) return null;
+    body.copy(this.nonce, IMPLICIT_IV_LENGTH, 0, EXPLICIT_NONCE_LENGTH);
+    const ciphertext = body.subarray(EXPLICIT_NONCE_LENGTH, EXPLICIT_NONCE_LENGTH + length);
+    const tag = body.subarray(EXPLICIT_NONCE_LENGTH + length);
+    try {
+      if (this.ccm) {
+        const d = createDecipheriv(this.algorithm as CipherCCMTypes, this.key, this.nonce, { authTagLength: this.tagLength });
+        d.setAuthTag(tag);
+        d.setAAD(aad, { plaintextLength: length });
+        const out = d.update(ciphertext); // CCM authenticates here (throws when forged)
+        d.final();
+        return out;
+      }
+      const d = createDecipheriv(this.algorithm as CipherGCMTypes, this.key, this.nonce);
+      d.setAuthTag(tag);
+      d.setAAD(aad);
+      const out = d.update(ciphertext);
+      const rest = d.final(); // GCM authenticates here (throws when forged); empty for a stream mode
+      return rest.length ? Buffer.concat([out, rest]) : out;
+    } catch {
+      return null;
+    }
+  }
+
+  /** Plaintext length of a record body, or -1 when it is too short to be one. */
+  ciphertextLength(body: Buffer): number {
+    const length = body.length - EXPLICIT_NONCE_LENGTH - this.tagLength;
+    return length < 0 ? -1 : length;
+  }
+}
+
+/** Protects one record body: returns explicit_nonce + ciphertext + tag. */
+export function aeadSeal(suite: CipherSuite, key: Buffer | KeyObject, salt: Buffer, explicitNonce: Buffer, aad: Buffer, plaintext: Buffer): Buffer {
+  const recordKey = new RecordKey(suite, key, salt);
+  const out = Buffer.alloc(EXPLICIT_NONCE_LENGTH + plaintext.length + suite.tagLength);
+  explicitNonce.copy(out, 0, 0, EXPLICIT_NONCE_LENGTH);
+  recordKey.sealInto(out, 0, aad, plaintext);
+  return out;
 }
 
 /**
  * Opens one record body (explicit_nonce + ciphertext + tag). Returns null when it does not
  * authenticate. `aadFor(plaintextLength)` builds the additional data.
  */
-export function aeadOpen(suite: CipherSuite, key: Buffer, salt: Buffer, body: Buffer, aadFor: (plaintextLength: number) => Buffer): Buffer | null {
-  if (body.length < EXPLICIT_NONCE_LENGTH + suite.tagLength) return null;
-  const nonce = Buffer.concat([salt, body.subarray(0, EXPLICIT_NONCE_LENGTH)]);
-  const ciphertext = body.subarray(EXPLICIT_NONCE_LENGTH, body.length - suite.tagLength);
-  const tag = body.subarray(body.length - suite.tagLength);
-  const aad = aadFor(ciphertext.length);
-  try {
-    if (suite.mode === 'gcm') {
-      const d = createDecipheriv(algorithm(suite) as CipherGCMTypes, key, nonce);
-      d.setAuthTag(tag);
-      d.setAAD(aad);
-      return Buffer.concat([d.update(ciphertext), d.final()]);
-    }
-    const d = createDecipheriv(algorithm(suite) as CipherCCMTypes, key, nonce, { authTagLength: suite.tagLength });
-    d.setAuthTag(tag);
-    d.setAAD(aad, { plaintextLength: ciphertext.length });
-    const out = d.update(ciphertext);
-    d.final();
-    return out;
-  } catch {
-    return null;
-  }
+export function aeadOpen(suite: CipherSuite, key: Buffer | KeyObject, salt: Buffer, body: Buffer, aadFor: (plaintextLength: number) => Buffer): Buffer | null {
+  const recordKey = new RecordKey(suite, key, salt);
+  const length = recordKey.ciphertextLength(body);
+  if (length < 0) return null;
+  return recordKey.open(body, aadFor(length));
 }

@@ -1,5 +1,5 @@
 // DTLS record layer framing (RFC 6347 4.1): 13-byte header, several records per datagram.
-import { ByteReader, u16, u48, u8 } from './bytes';
+import { ByteReader } from './bytes';
 
 export enum ContentType {
   change_cipher_spec = 20,
@@ -23,12 +23,28 @@ export interface DtlsRecord {
   body: Buffer;
 }
 
+/** Writes a 13-byte record header at `out[offset..]`. */
+export function writeRecordHeader(out: Buffer, offset: number, type: number, version: number, epoch: number, sequence: number, length: number): void {
+  out[offset] = type;
+  out.writeUInt16BE(version, offset + 1);
+  out.writeUInt16BE(epoch, offset + 3);
+  // 48-bit sequence as 16 + 32 bits: exact for any integer below 2^48 (ToUint32 is modulo 2^32).
+  out.writeUInt16BE(Math.floor(sequence / 0x100000000), offset + 5);
+  out.writeUInt32BE(sequence >>> 0, offset + 7);
+  out.writeUInt16BE(length, offset + 11);
+}
+
 export function encodeRecordHeader(type: number, version: number, epoch: number, sequence: number, length: number): Buffer {
-  return Buffer.concat([u8(type), u16(version), u16(epoch), u48(sequence), u16(length)]);
+  const header = Buffer.alloc(RECORD_HEADER_LENGTH);
+  writeRecordHeader(header, 0, type, version, epoch, sequence, length);
+  return header;
 }
 
 export function encodeRecord(r: DtlsRecord): Buffer {
-  return Buffer.concat([encodeRecordHeader(r.type, r.version, r.epoch, r.sequence, r.body.length), r.body]);
+  const out = Buffer.alloc(RECORD_HEADER_LENGTH + r.body.length);
+  writeRecordHeader(out, 0, r.type, r.version, r.epoch, r.sequence, r.body.length);
+  r.body.copy(out, RECORD_HEADER_LENGTH);
+  return out;
 }
 
 /**
