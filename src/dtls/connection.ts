@@ -60,11 +60,22 @@ export class DtlsConnection extends EventEmitter {
 
   /** Encrypts `data` as one record and sends it. Rejects with a DtlsError when the session is gone. */
   send(data: Buffer): Promise<void> {
-    return new Promise((resolve, reject) => {
-      if (!this.isOpen) return reject(new DtlsError('CLOSED', 'the DTLS session is closed; make a new connection'));
-      try { this.session.sendApplicationData(data); } catch (err) { return reject(err); }
-      resolve();
-    });
+    try {
+      this.write(data);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return Promise.resolve();
+  }
+
+  /**
+   * send() without a promise, for per-datagram callers (the dgram adapter): encrypts `data` as
+   * one record (synchronously: the caller may reuse `data` afterwards) and hands it to the
+   * socket. Throws a DtlsError when the session is gone; later socket errors end the session.
+   */
+  write(data: Buffer): void {
+    if (!this.isOpen) throw new DtlsError('CLOSED', 'the DTLS session is closed; make a new connection');
+    this.session.sendApplicationData(data);
   }
 
   /** Sends close_notify and closes the socket. */
@@ -120,12 +131,12 @@ export async function connectDtls(options: DtlsConnectOptions): Promise<DtlsConn
     maxRetransmitMs: options.maxRetransmitMs ?? 10000,
     peerLabel,
   }, {
-    send(datagram) {
-      socket.send(datagram, (err) => {
-        if (err) session.fail(new DtlsError('NETWORK', `cannot send to ${peerLabel}: ${err.message}`, { cause: err }));
-      });
-    },
+    send(datagram) { socket.send(datagram, afterSend); },
   });
+  // One callback for every datagram (not a closure per send).
+  const afterSend = (err: Error | null) => {
+    if (err) session.fail(new DtlsError('NETWORK', `cannot send to ${peerLabel}: ${err.message}`, { cause: err }));
+  };
 
   socket.on('message', (msg, rinfo) => {
     // A connected socket only delivers the peer's datagrams; the check guards injected sockets.

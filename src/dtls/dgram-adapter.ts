@@ -36,26 +36,34 @@ export class DtlsDgramSocket extends EventEmitter {
     });
   }
 
-  /** send(buf, cb), send(buf, port, address, cb) or send(buf, offset, length, port, address, cb). */
-  send(buf: Buffer | Uint8Array | string, ...rest: unknown[]): void {
-    const cb = typeof rest[rest.length - 1] === 'function' ? (rest.pop() as SendCallback) : undefined;
+  /**
+   * send(buf, cb), send(buf, port, address, cb) or send(buf, offset, length, port, address, cb).
+   * Encrypted synchronously (so `buf` is not copied: the Agent may retransmit the same buffer);
+   * the callback follows on the next tick, as dgram's does, with an Error when the session is gone.
+   */
+  send(buf: Buffer | Uint8Array | string, a1?: unknown, a2?: unknown, a3?: unknown, a4?: unknown, a5?: unknown): void {
+    const cb = (typeof a1 === 'function' ? a1 : typeof a2 === 'function' ? a2 : typeof a3 === 'function' ? a3
+      : typeof a4 === 'function' ? a4 : typeof a5 === 'function' ? a5 : undefined) as SendCallback | undefined;
     let data = Buffer.isBuffer(buf) ? buf : Buffer.from(buf as Uint8Array);
-    if (typeof rest[0] === 'number' && typeof rest[1] === 'number' && rest.length >= 3) {
-      data = data.subarray(rest[0], rest[0] + rest[1]);
+    if (typeof a1 === 'number' && typeof a2 === 'number') data = data.subarray(a1, a1 + a2);
+    try {
+      this.connection.write(data);
+    } catch (err) {
+      if (cb) process.nextTick(cb, err as Error);
+      return;
     }
-    const length = data.length;
-    this.connection.send(Buffer.from(data)).then(
-      () => cb?.(null, length),
-      (err: Error) => { if (cb) cb(err); },
-    );
+    if (cb) process.nextTick(cb, null, data.length);
   }
 
-  private local?: { address: string; family: string; port: number };
+  private local?: Readonly<{ address: string; family: string; port: number }>;
 
-  /** The Agent asks on every received datagram: ask the kernel once (the socket never rebinds). */
+  /**
+   * The Agent asks on every received datagram: ask the kernel once (the socket never rebinds),
+   * and hand out the same frozen object (the Agent only reads it).
+   */
   address(): { address: string; family: string; port: number } {
-    if (!this.local) this.local = this.connection.localAddress();
-    return { ...this.local };
+    if (!this.local) this.local = Object.freeze({ ...this.connection.localAddress() });
+    return this.local;
   }
 
   /** The DTLS session is already bound and connected: nothing to do. */

@@ -67,6 +67,18 @@ export const createUdpSocket: CreateSocket = (peer) =>
     socket.once('error', onError);
     socket.bind(0, () => {
       socket.off('error', onError);
+      cacheAddress(socket);
       resolve(socket as unknown as SocketLike);
     });
   });
+
+/**
+ * The `coap` Agent calls address() on every datagram it receives, and on a dgram socket each call
+ * is a getsockname() system call (plus a new object). A bound socket never moves, so ask once and
+ * hand out the same frozen object (the Agent only reads it). After close() the real address()
+ * would throw; the Agent no longer receives anything then, and the transport never asks.
+ */
+function cacheAddress(socket: dgram.Socket): void {
+  const local = Object.freeze(socket.address());
+  socket.address = () => local;
+}
