@@ -77,6 +77,7 @@ export class CoapTransport extends EventEmitter implements Transport {
   /** Bumped by close() so a connect() that is still resolving or handshaking gives up. */
   private generation = 0;
   private readonly createSocket: CreateSocket;
+  private readonly uriPaths = new Map<string, Buffer[]>();
 
   constructor(private readonly settings: ConnectionSettings, options: CoapTransportOptions = {}) {
     super();
@@ -110,7 +111,7 @@ export class CoapTransport extends EventEmitter implements Transport {
         options: { 'Content-Format': 'application/json' },
       });
       // Uri-Path set as raw segments: the token is one segment whatever characters it holds.
-      req.setOption('Uri-Path', ['api', 'v1', this.settings.accessToken, message.kind].map((s) => Buffer.from(s, 'utf8')));
+      req.setOption('Uri-Path', this.uriPath(message.kind));
       // The library segments the body when a Block1 option is present; its first byte is the SZX.
       if (blockwise) req.setOption('Block1', Buffer.of(BLOCK_SZX));
 
@@ -144,6 +145,19 @@ export class CoapTransport extends EventEmitter implements Transport {
         this.settle(ex, this.error(`cannot send: ${errorText(err)}`, 'rejected', 'COAP_ENCODE'));
       }
     });
+  }
+
+  /**
+   * The Uri-Path segments for `kind`, encoded once per transport (the token never changes): the
+   * library only reads option values, so every request can share the same Buffers.
+   */
+  private uriPath(kind: string): Buffer[] {
+    let segments = this.uriPaths.get(kind);
+    if (!segments) {
+      segments = ['api', 'v1', this.settings.accessToken, kind].map((s) => Buffer.from(s, 'utf8'));
+      this.uriPaths.set(kind, segments);
+    }
+    return segments;
   }
 
   async close(): Promise<void> {
