@@ -1,0 +1,102 @@
+'use strict';
+// Redeploys of CoAP and CoAPS flows leave nothing behind: after many partial and full redeploys
+// (config node changed and not), the process's active resources (UDP sockets, timers) and process
+// listeners are back to what one deployed flow had, and messages still arrive. The servers run in
+// their own processes (an in-process CoAP server keeps a timer per request for deduplication,
+// which would hide or fake a leak): libcoap's coap-server-notls for CoAP, coap-server-openssl for
+// CoAPS (a new DTLS session, with its handshake, each time the connection restarts, so fewer
+// rounds).
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+const { helper, allModules, deviceConfig, outsWithProbes, probe, waitFor } = require('../nodes/common');
+const { requirePeer } = require('../support/peers');
+const { startCoapServer, coapGet } = require('../support/libcoap');
+const { createCA, createLeaf, writePki } = require('../support/pki');
+
+const TOKEN = 'LeakTestT0ken9x';
+
+function snapshot() {
+  const resources = {};
+  for (const r of process.getActiveResourcesInfo()) resources[r] = (resources[r] || 0) + 1;
+  const processListeners = process.eventNames().reduce((sum, e) => sum + process.listenerCount(e), 0);
+  return { resources, processListeners };
+}
+
+/** Deploys `rounds` times and checks that resources return to the one-flow baseline. */
+async function redeployRounds({ rounds, config, creds, delivered }) {
+  const flowFor = (i) => [
+    { id: 'tab', type: 'tab' },
+    // Every 4th deploy changes the config node (its endpoint restarts); the others change only an
+    // out node (it deregisters; the last-user logic stops and restarts the endpoint).
+    deviceConfig({ ...config, maxInFlight: String(4 + (Math.floor(i / 4) % 2)) }),
+    ...outsWithProbes([['a', { name: `a${i % 2}` }], ['b', { kind: 'attributes' }]]),
+  ];
+  await helper.load(allModules(), flowFor(0), creds);
+  assert.equal((await probe('a').send({ payload: { i: 0 } })).ok, true, 'first send');
+  const before = snapshot();
+
+  for (let i = 1; i <= rounds; i++) {
+    await helper.setFlows(flowFor(i), i % 3 === 0 ? 'full' : 'nodes', creds);
+    if (i % 10 === 0) assert.equal((await probe('a').send({ payload: { i } })).ok, true, `send after redeploy ${i}`);
+  }
+  const last = await probe('a').send({ payload: { i: rounds } });
+  assert.equal(last.ok, true, `last send: ${last.error}`);
+  assert.equal(await delivered(), rounds, 'the server has the last reading');
+
+  // UDP sockets close asynchronously: wait for the counts to settle, then compare.
+  let after;
+  try {
+    await waitFor(() => {
+      after = snapshot();
+      return JSON.stringify(after) === JSON.stringify(before);
+    }, 'resources back to the baseline', 10000);
+  } catch {
+    assert.deepEqual(after, before, 'active resources and process listeners after the redeploys');
+  }
+  return before;
+}
+
+/** libcoap -d creates the resource on POST; a plain GET on PORT reads back the last reading. */
+const lastReading = (server) => async () => JSON.parse(await coapGet(server.port, `api/v1/${TOKEN}/telemetry`)).i;
+
+test('200 CoAP redeploys leak no sockets, timers or listeners', async (t) => {
+  if (!requirePeer(t, 'coap-server-notls')) return;
+  const server = await startCoapServer();
+  t.after(async () => {
+    await helper.unload();
+    await server.stop();
+  });
+  const baseline = await redeployRounds({
+    rounds: 200,
+    config: { transport: 'coap', port: String(server.port) },
+    creds: { dev: { accessToken: TOKEN } },
+    delivered: lastReading(server),
+  });
+  t.diagnostic(`baseline ${JSON.stringify(baseline)}`);
+});
+
+test('40 CoAPS redeploys (a DTLS session each) leak no sockets, timers or listeners', async (t) => {
+  if (!requirePeer(t, 'coap-server-openssl')) return;
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'coaps-leaks-'));
+  const root = await createCA({ name: 'Leak Test Root' });
+  const leaf = await createLeaf({ issuer: root, commonName: 'localhost' });
+  const files = writePki(dir, { 'ca.pem': root.certPem, 'leaf.pem': leaf.certPem, 'leaf.key': leaf.keyPem });
+  const server = await startCoapServer({
+    command: 'coap-server-openssl',
+    extraArgs: ['-c', files['leaf.pem'], '-j', files['leaf.key'], '-R', files['ca.pem'], '-n'],
+  });
+  t.after(async () => {
+    await helper.unload();
+    await server.stop();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+  await redeployRounds({
+    rounds: 40,
+    config: { transport: 'coaps', port: String(server.port + 1) },
+    creds: { dev: { accessToken: TOKEN, caCert: root.certPem } },
+    delivered: lastReading(server),
+  });
+});
