@@ -63,7 +63,12 @@ export function batchCount(messages: readonly { message: OutboundMessage }[], li
   return Math.max(1, count);
 }
 
-/** The array body of `messages` (batchable, count ≥ 2, sized with batchCount): one allocation. */
+/** True when `message` as a one-entry array fits in maxBytes. */
+export function fitsAlone(message: OutboundMessage, maxBytes: number): boolean {
+  return BRACKETS + entryBytes(message) <= maxBytes;
+}
+
+/** The array body of messages[0..count) (batchable, sized with batchCount): one allocation. */
 export function buildBatchBody(messages: readonly { message: OutboundMessage }[], count: number): Buffer {
   let total = BRACKETS + (count - 1) * COMMA;
   for (let i = 0; i < count; i++) total += entryBytes(messages[i].message);

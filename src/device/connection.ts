@@ -14,7 +14,7 @@
 // Every text that leaves this file (status codes aside) goes through redact().
 import { redact } from '../transports/redact';
 import { TransportError, type ConnectionSettings, type OutboundMessage, type Transport } from '../transports/transport';
-import { batchable, batchCount, buildBatchBody } from './batch';
+import { batchable, batchCount, buildBatchBody, fitsAlone } from './batch';
 import type { DeviceState, DeviceStatus } from './status';
 
 export class DeviceError extends Error {
@@ -271,7 +271,11 @@ export class DeviceConnection {
         const entry = this.queue.shift() as Entry;
         this.inFlightSends++;
         this.inFlightMessages++;
-        this.transmit(transport, entry.message, (err) => this.onSent(entry, session, err));
+        // Out of an array that failed, it keeps the ts it had there (a one-entry array).
+        const message = entry.solo && batchable(entry.message) && fitsAlone(entry.message, this.settings.maxPayloadBytes)
+          ? { kind: entry.message.kind, body: buildBatchBody([entry], 1), qos: entry.message.qos }
+          : entry.message;
+        this.transmit(transport, message, (err) => this.onSent(entry, session, err));
       } else {
         // Messages queued behind the in-flight window: one ThingsBoard array for all of them.
         const batch = this.queue.splice(0, count);

@@ -261,3 +261,36 @@ test('MQTTS through the nodes: wrong CA → certificate status and done(err); ve
     await tlsEmu.close();
   }
 });
+
+test('a burst is coalesced into array publishes: each message stamped when the node received it, msg.ts kept, the object sent as it was on input', async () => {
+  await helper.load(allModules(), flow(), creds());
+  await connected('out1');
+  const out = probe('out1');
+  const entries = [];
+  let publishes = 0;
+  const onTelemetry = (e) => {
+    publishes++;
+    entries.push(...e.entries);
+  };
+  store.on('telemetry', onTelemetry);
+  try {
+    const own = Date.UTC(2024, 0, 1);
+    const shared = { burst: -1 }; // one object, changed after every send (a function node's state)
+    const before = Date.now();
+    const ends = [];
+    for (let i = 0; i < 300; i++) {
+      shared.burst = i;
+      ends.push(out.send(i === 150 ? { payload: { burst: i }, ts: own } : { payload: shared }));
+    }
+    shared.burst = 'changed after the last send';
+    const results = await Promise.all(ends);
+    const after = Date.now();
+    assert.ok(results.every((r) => r.ok && r.count === 1), 'each message done once');
+    assert.deepEqual(entries.map((e) => e.values.burst), Array.from({ length: 300 }, (_, i) => i), 'in order, values as on input');
+    assert.ok(publishes < 300, `coalesced (${publishes} publishes for 300 messages)`);
+    assert.equal(entries[150].ts, own, 'msg.ts kept');
+    for (const e of entries) if (e !== entries[150]) assert.ok(e.ts >= before && e.ts <= after, 'stamped with the time of input');
+  } finally {
+    store.removeListener('telemetry', onTelemetry);
+  }
+});
