@@ -7,6 +7,7 @@
 //   conn.on('message', (plaintext: Buffer) => ...);      // one decrypted record
 //   conn.on('close', (err?: DtlsError) => ...);         // session over: make a new connectDtls()
 //   await conn.send(Buffer.from(coapBytes));            // one encrypted record
+//   conn.write(coapBytes);                              // the same without a promise (throws when closed)
 //   await conn.close();                                 // close_notify
 //
 // Options (DtlsConnectOptions): host, port, ca (PEM bundle: the root, and any intermediate the
