@@ -17,6 +17,9 @@ interface OutConfig {
   key?: unknown;
 }
 
+/** Stands for the number in the translated "queued" text (no translation contains it). */
+const COUNT_MARK = '\u0000#';
+
 export = function (RED: RED) {
   function ThingsboardOut(this: Node, config: OutConfig) {
     RED.nodes.createNode(this, config);
@@ -42,13 +45,19 @@ export = function (RED: RED) {
       }
       return text;
     };
+    // The queue count changes all the time under load: translate its text once, fill in the number.
+    let queuedTemplate: string | undefined;
+    const queuedText = (count: number): string => {
+      if (queuedTemplate === undefined) queuedTemplate = RED._('status.queued', { count: COUNT_MARK });
+      return queuedTemplate.includes(COUNT_MARK) ? queuedTemplate.replace(COUNT_MARK, String(count)) : RED._('status.queued', { count });
+    };
     let shown: NodeStatus | undefined;
     const showStatus = (status: DeviceStatus): void => {
       const view = statusView(status);
       let next: NodeStatus = {};
       if (view) {
         let text = translate(view.key, view.params);
-        if (view.queued > 0) text += ` · ${translate('queued', { count: view.queued })}`;
+        if (view.queued > 0) text += ` · ${queuedText(view.queued)}`;
         next = { fill: view.fill, shape: view.shape, text: redact(text, token()) };
       }
       if (shown && shown.fill === next.fill && shown.shape === next.shape && shown.text === next.text) return;
