@@ -8,6 +8,14 @@
 // `value` may be the user's object, which a flow may change after handing it over (a function
 // node that keeps its state object); a queued message must send what it was given. It also
 // saves a second JSON.stringify per message, and nothing holds on to `value` at all.
+//
+// Not coalesced: attributes (merging objects would be safe only without repeated keys, and one
+// publish per message keeps one answer per message), different QoS next to each other, a
+// message whose array items have no ts, and anything while the connection is "cautious" after a
+// drop. Failures (src/device/connection.ts): an array the server rejects goes again message by
+// message; an array whose connection closed goes back to the queue in order, each message then
+// alone (as a one-entry array, keeping its ts) so a poison message cannot exhaust others'
+// resends; a timeout fails the array's messages (the peer did not answer any of them).
 import { isTimeseries } from '../payload/shape';
 import type { BatchShape, OutboundMessage } from '../transports/transport';
 
