@@ -9,8 +9,9 @@
 //   BENCH_WINDOW=100     messages unfinished at once in the MQTT throughput runs
 //   BENCH_NO_BUILD=1     do not run `node scripts/build.js` first
 //   BENCH_OUT=file.json  where the raw results go (default: $TMPDIR/tb-bench-last.json)
-//   BENCH_EXPERIMENTS=1  also measure sketches of proposed changes to others' code (bench/lib/
-//                        experiments.js), as rows marked [experiment]; never part of the goals
+//   BENCH_EXPERIMENTS=1  also measure what is NOT shipped (bench/lib/experiments.js): ours with
+//                        MQTT in-flight limits other than the shipped 16, as rows marked
+//                        [experiment]; never part of the goals
 //   BENCH_PROFILE=dir    V8 CPU profiles of the measured MQTT flow runs (ours, core) into dir;
 //                        summarise with `node bench/profile-summary.js dir/x.cpuprofile`
 const { spawnSync } = require('node:child_process');
@@ -26,6 +27,9 @@ const root = path.join(__dirname, '..');
 const QUICK = process.env.BENCH_QUICK === '1';
 const ONLY = process.env.BENCH_ONLY ? new Set(process.env.BENCH_ONLY.split(',')) : null;
 const want = (section) => !ONLY || ONLY.has(section);
+
+/** In-flight limits the experiment compares with the shipped MQTT_MAX_IN_FLIGHT (16). */
+const EXPERIMENT_INFLIGHT = [8, 64];
 
 const cfg = {
   mqttCount: QUICK ? 5000 : 20000,
@@ -106,8 +110,9 @@ function med(runs, key) {
 }
 
 async function mqttThroughput(port, ours) {
-  const runs = { raw: [], core: [], ours: [], coalesce: [] };
+  const runs = { raw: [], core: [], ours: [] };
   const experiments = process.env.BENCH_EXPERIMENTS === '1' && ours.nodes;
+  if (experiments) for (const n of EXPERIMENT_INFLIGHT) runs[`inflight${n}`] = [];
   for (let r = 0; r < cfg.mqttRepeats; r++) {
     // Interleaved, so drift in machine load hits every side alike.
     runs.raw.push(await attempt('mqtt-raw', { port, count: cfg.mqttCount, window: cfg.window }));
@@ -115,7 +120,9 @@ async function mqttThroughput(port, ours) {
     runs.ours.push(ours.nodes ? await attempt('mqtt-flow', { side: 'ours', port, count: cfg.mqttCount, window: cfg.window, profile: profileFile(`mqtt-flow-ours-${r}`) })
       : { error: NA });
     if (experiments) {
-      runs.coalesce.push(await attempt('mqtt-flow', { side: 'ours', port, count: cfg.mqttCount, window: cfg.window }, { env: { BENCH_EXPERIMENT_COALESCE: '1' } }));
+      for (const n of EXPERIMENT_INFLIGHT) {
+        runs[`inflight${n}`].push(await attempt('mqtt-flow', { side: 'ours', port, count: cfg.mqttCount, window: cfg.window }, { env: { BENCH_EXPERIMENT_INFLIGHT: String(n) } }));
+      }
     }
     if (process.env.BENCH_PROFILE && r === 0) {
       // The baseline's profile too, to compare where the time goes.
@@ -133,10 +140,11 @@ async function mqttThroughput(port, ours) {
   rows.push(row('MQTT CPU time per message in the Node-RED process, vs core [context]', med(runs.ours, 'cpuUsPerMsg'), med(runs.core, 'cpuUsPerMsg'), 'lower', null, 'µs'));
   rows.push(row('MQTT CPU time per message, vs raw mqtt.js process [context]', med(runs.ours, 'cpuUsPerMsg'), med(runs.raw, 'cpuUsPerMsg'), 'lower', null, 'µs'));
   if (experiments) {
-    const co = med(runs.coalesce, 'msgsPerSec');
-    rows.push(row('[experiment] coalescing sketch in the device layer: msgs/s vs core mqtt out', co, core, 'higher', null, 'msgs/s'));
-    rows.push(row('[experiment] coalescing sketch: msgs/s vs raw mqtt.js loop', co, raw, 'higher', null, 'msgs/s'));
-    rows.push(row('[experiment] coalescing sketch: p50 latency under load vs core', med(runs.coalesce, 'p50'), med(runs.core, 'p50'), 'lower', null, 'ms'));
+    for (const n of EXPERIMENT_INFLIGHT) {
+      const x = runs[`inflight${n}`];
+      rows.push(row(`[experiment] MQTT in flight ${n} (shipped: 16): msgs/s vs core mqtt out`, med(x, 'msgsPerSec'), core, 'higher', null, 'msgs/s'));
+      rows.push(row(`[experiment] MQTT in flight ${n}: CPU per message vs shipped ours`, med(x, 'cpuUsPerMsg'), med(runs.ours, 'cpuUsPerMsg'), 'lower', null, 'µs'));
+    }
   }
 }
 

@@ -9,7 +9,7 @@ function runScenario(name, args, { execArgv = [], timeoutMs = 180000, env } = {}
   return new Promise((resolve, reject) => {
     const child = fork(path.join(__dirname, '..', 'scenarios', `${name}.js`), [JSON.stringify(args)], {
       execArgv,
-      env: env ? { ...process.env, ...env } : process.env,
+      env: { ...measuredEnv(), ...env },
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
     let result;
@@ -25,6 +25,13 @@ function runScenario(name, args, { execArgv = [], timeoutMs = 180000, env } = {}
       reject(new Error(`${name} exited (${code ?? signal}) without a result`));
     });
   });
+}
+
+/** The parent's environment without BENCH_EXPERIMENT_*: only runs that ask for one get it. */
+function measuredEnv() {
+  const env = { ...process.env };
+  for (const key of Object.keys(env)) if (key.startsWith('BENCH_EXPERIMENT_')) delete env[key];
+  return env;
 }
 
 /** Inside a scenario: parse args, run main, send the result or the error, then exit. */

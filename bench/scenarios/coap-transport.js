@@ -8,10 +8,8 @@ const { reading, tokenFor } = require('../lib/flows.js');
 const { connectionSettings, createCoapTransport } = require('../lib/ours.js');
 const { percentile, median } = require('../lib/stats.js');
 const { startProfiler } = require('../lib/profiler.js');
-const { applyFromEnv } = require('../lib/experiments.js');
 
 scenario(async ({ mode, transport, port, caCert, count, maxInFlight = 4, warmup = 300, repeat = 10, profile }) => {
-  const experiments = applyFromEnv();
   const settings = connectionSettings({ transport, port, accessToken: tokenFor(0), caCert, maxInFlight });
   const body = (seq) => Buffer.from(JSON.stringify(reading(seq)));
   if (mode === 'handshake') {
@@ -51,7 +49,7 @@ scenario(async ({ mode, transport, port, caCert, count, maxInFlight = 4, warmup 
     const run = await loop(count);
     const cpu = process.cpuUsage(cpu0);
     if (profiler) await profiler.stopInto(profile);
-    return { mode, transport, experiments, count, concurrency: t.maxInFlight, msgsPerSec: count / (run.ms / 1000), p50: percentile(run.lat, 50), p99: percentile(run.lat, 99), cpuUsPerMsg: (cpu.user + cpu.system) / count };
+    return { mode, transport, count, concurrency: t.maxInFlight, msgsPerSec: count / (run.ms / 1000), p50: percentile(run.lat, 50), p99: percentile(run.lat, 99), cpuUsPerMsg: (cpu.user + cpu.system) / count };
   } finally {
     await t.close();
   }
