@@ -430,12 +430,21 @@ export class DeviceConnection {
     const onWarning = (text: unknown) => {
       if (session === this.session) this.options.log.warn(this.redact(String(text)));
     };
+    // 'securing': the TLS/DTLS handshake runs (a CoAPS handshake can take seconds on a lossy
+    // link); a standing permanent failure keeps its status until a connect succeeds.
+    const onPhase = (phase: unknown) => {
+      if (session === this.session && phase === 'securing' && this.state === 'connecting' && !this.permanentError) {
+        this.setState('securing');
+      }
+    };
     transport.on('down', onDown);
     transport.on('warning', onWarning);
+    transport.on('phase', onPhase);
     // Only the listeners added here are removed again (the transport may have its own).
     this.detach = () => {
       transport.removeListener('down', onDown);
       transport.removeListener('warning', onWarning);
+      transport.removeListener('phase', onPhase);
     };
     if (this.status().unverified && !this.warnedUnverified) {
       this.warnedUnverified = true;

@@ -4,6 +4,7 @@
 export type DeviceState =
   | 'idle'
   | 'connecting'
+  | 'securing'
   | 'connected'
   | 'reconnecting'
   | 'unauthorized'
@@ -43,6 +44,8 @@ export function statusView(s: DeviceStatus): StatusView | undefined {
       return undefined;
     case 'connecting':
       return { fill: 'yellow', shape: 'ring', key: 'connecting', queued };
+    case 'securing':
+      return { fill: 'yellow', shape: 'ring', key: 'securing', queued };
     case 'connected':
       return s.unverified
         ? { fill: 'yellow', shape: 'dot', key: 'connectedUnverified', queued }
@@ -53,22 +56,8 @@ export function statusView(s: DeviceStatus): StatusView | undefined {
       return { fill: 'red', shape: 'dot', key: 'unauthorized', queued };
     case 'certificate':
       if (s.code === 'HOST_MISMATCH') return { fill: 'red', shape: 'dot', key: 'hostMismatch', queued };
-      if (s.code === 'EXPIRED' || s.code === 'NOT_YET_VALID') return { fill: 'red', shape: 'dot', key: 'certificateExpired', queued };
+      // MQTTS (mqtt-errors.ts) and CoAPS (src/dtls) name an out-of-date certificate differently.
+      if (s.code === 'EXPIRED' || s.code === 'NOT_YET_VALID' || s.code === 'CERT_EXPIRED') return { fill: 'red', shape: 'dot', key: 'certificateExpired', queued };
       return { fill: 'red', shape: 'dot', key: 'certificateUntrusted', queued };
   }
 }
-
-/** English texts of the status keys (the locale file holds the same; used outside Node-RED). */
-export const STATUS_TEXT: Record<string, string> = {
-  connecting: 'connecting',
-  connected: 'connected',
-  connectedUnverified: 'connected — server certificate NOT verified',
-  reconnecting: 'reconnecting in __seconds__ s',
-  unauthorized: 'unauthorized — check access token',
-  certificateUntrusted: 'server certificate not trusted',
-  hostMismatch: 'server certificate host name mismatch',
-  certificateExpired: 'server certificate expired or not yet valid',
-  queued: 'queued: __count__',
-  configError: 'configuration: __problem__',
-  noDevice: 'no device configured',
-};
