@@ -9,8 +9,8 @@
  *   keep it after the message is done.
  * - `PayloadError`: `.message` is for users (names the path, says what to do), `.path` is where,
  *   e.g. `payload.a.b`, `payload[3].values.x`, `msg.ts`, `msg.topic`.
- * - `toTimeseries(value, receivedAt)`, `coalesceTelemetry(items, maxBytes)`: batching of queued
- *   telemetry (issue 6), see coalesce.ts. Pass only values from shapePayload with kind telemetry.
+ * - Batching of queued telemetry into one array publish (issue 6) is the device layer's, from the
+ *   bodies made here: src/device/batch.ts.
  *
  * The message contract (README/help tables follow this):
  * | msg.payload                                  | telemetry sends                    | attributes sends |
@@ -48,6 +48,5 @@
  */
 export { PayloadError } from './errors';
 export { shapePayload, type ShapedPayload, type ShapeOptions, type PayloadMessage } from './shape';
-export { toTimeseries, coalesceTelemetry, type CoalesceItem, type TimeseriesEntry } from './coalesce';
 export { parseTimestamp } from './timestamp';
 export { MAX_DEPTH } from './json-value';

@@ -3,10 +3,12 @@
 // - every valid value round-trips: JSON.parse(body) equals the JSON of what was given, whether
 //   given as an object, as JSON text or as a Buffer;
 // - a bad value planted anywhere is refused with exactly the path where it was planted;
-// - draining a random queue with coalesceTelemetry sends every entry once, in order, within limits.
+// - draining a random queue into array publishes (src/device/batch.ts) sends every entry once, in
+//   order, with its own ts, each body within the limit.
 const test = require('node:test');
 const assert = require('node:assert/strict');
-const { shapePayload, coalesceTelemetry, toTimeseries, PayloadError } = require('../../nodes/lib/payload/index.js');
+const { shapePayload, PayloadError } = require('../../nodes/lib/payload/index.js');
+const { batchShapeOf, batchable, batchCount, fitsAlone, buildBatchBody } = require('../../nodes/lib/device/batch.js');
 
 const SEED = Number(process.env.TB_PAYLOAD_SEED || 0x7b5eed);
 const ROUNDS = 2000;
@@ -197,10 +199,11 @@ test('a fault planted anywhere is refused with exactly its path', () => {
   }
 });
 
-// ---- coalescing ------------------------------------------------------------------------------
+// ---- coalescing (src/device/batch.ts, fed with shapePayload's output as the out node does) ----
 
-test('draining random queues: every entry once, in order, each batch within the limit', () => {
+test('draining random queues into array publishes: every entry once, in order, its own ts, each body within the limit', () => {
   const r = rng(SEED + 4);
+  let arrays = 0;
   for (let round = 0; round < 200; round++) {
     const maxBytes = 64 + r.int(4000);
     const queue = [];
@@ -215,26 +218,33 @@ test('draining random queues: every entry once, in order, each batch within the 
         if (err instanceof PayloadError && /bytes as JSON/.test(err.message)) continue; // too big alone: never queued
         throw err;
       }
-      queue.push({ value: shaped.value, receivedAt: T0 + i, body: shaped.body });
+      const message = { kind: 'telemetry', qos: 1, body: shaped.body, receivedAt: T0 + i, batchShape: batchShapeOf(shaped.value) };
+      if (batchable(message)) queue.push({ message }); // the device layer sends the others alone
     }
-    if (queue.length === 0) continue;
-    const expected = queue.flatMap((q) => viaJson(toTimeseries(q.value, q.receivedAt)));
+    // What ThingsBoard must store: each message's entries, a plain object stamped with receivedAt.
+    const entriesOf = ({ message: m }) => {
+      const v = JSON.parse(m.body);
+      return m.batchShape === 'wrap' ? [{ ts: m.receivedAt, values: v }] : m.batchShape === 'entry' ? [v] : v;
+    };
+    const expected = [];
     const sent = [];
     for (let rest = queue; rest.length > 0; ) {
-      const batch = coalesceTelemetry(rest, maxBytes);
-      assert.ok(batch.count >= 1 && batch.count <= rest.length);
-      const alone = Buffer.byteLength(JSON.stringify(toTimeseries(rest[0].value, rest[0].receivedAt)));
-      if (alone > maxBytes) {
-        // The fallback: one item whose stamped form is too big goes in its own (fitting) form.
-        assert.equal(batch.count, 1);
-        assert.deepEqual(batch.body, rest[0].body);
-        sent.push(...viaJson(toTimeseries(rest[0].value, rest[0].receivedAt)));
+      const count = batchCount(rest, rest.length, maxBytes);
+      assert.ok(count >= 1 && count <= rest.length);
+      if (count === 1 && !fitsAlone(rest[0].message, maxBytes)) {
+        // Too big once stamped: the device layer sends it alone, exactly as shaped.
+        expected.push(JSON.parse(rest[0].message.body));
+        sent.push(JSON.parse(rest[0].message.body));
       } else {
-        assert.ok(batch.body.length <= maxBytes, `${batch.body.length} > ${maxBytes}`);
-        sent.push(...JSON.parse(batch.body));
+        const body = buildBatchBody(rest, count);
+        assert.ok(body.length <= maxBytes, `${body.length} > ${maxBytes}`);
+        expected.push(...rest.slice(0, count).flatMap(entriesOf));
+        sent.push(...JSON.parse(body)); // strict JSON, or this throws
+        if (count > 1) arrays++;
       }
-      rest = rest.slice(batch.count);
+      rest = rest.slice(count);
     }
     assert.deepEqual(sent, expected);
   }
+  assert.ok(arrays > 100, `only ${arrays} multi-message arrays: the property was hardly exercised`);
 });
