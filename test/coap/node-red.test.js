@@ -9,6 +9,8 @@ const { startCoapServer, coapGet } = require('../support/libcoap');
 const { freeUdpPort } = require('../support/ports');
 const { DeviceStore } = require('../../emulator/store');
 const { startCoapEmulator } = require('../../emulator/coap');
+const { lastStatus } = require('../nodes/common');
+const { waitFor } = require('../support/wait');
 const { helper, nodeModules } = require('../support/node-red');
 const { fastTiming } = require('./common');
 
@@ -75,21 +77,6 @@ function probe(id) {
       });
     },
   };
-}
-
-function lastStatus(id) {
-  const node = helper.getNode(id);
-  const spy = helper._NodePrototype.status;
-  for (let i = spy.args.length - 1; i >= 0; i--) if (spy.thisValues[i] === node) return spy.args[i][0];
-  return undefined;
-}
-
-async function waitFor(fn, what, ms = 20000) {
-  const end = Date.now() + ms;
-  while (!(await fn())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }
 
 async function connected(id) {

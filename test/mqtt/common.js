@@ -2,6 +2,7 @@
 // Shared pieces of the MQTT tests: ConnectionSettings for the emulator or mosquitto, a test PKI
 // (root CA, server leaf for 127.0.0.1/localhost, an unrelated CA, an expired leaf, a leaf for
 // another host name), and the emulator with a store.
+const { waitFor } = require('../support/wait');
 const path = require('node:path');
 const { createCA, createLeaf } = require('../support/pki');
 const { DeviceStore } = require('../../emulator/store');
@@ -71,15 +72,5 @@ function deferred() {
   return { promise, resolve, reject };
 }
 
-/** Waits until fn() is truthy (polling); fails with `what` after `ms`. Not a timing assertion. */
-async function waitFor(fn, what, ms = 20000) {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 module.exports = { lib, TOKEN, TOKEN2, mqttSettings, testPki, emulator, deferred, waitFor, root };

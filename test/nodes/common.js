@@ -2,6 +2,7 @@
 // Flows for node-red-node-test-helper: a thingsboard-device config node, thingsboard-out nodes,
 // and per out node a Catch and a Complete node feeding helper sinks, so a test sees exactly how
 // each message ended (done() → Complete, done(err) → Catch).
+const { waitFor } = require('../support/wait');
 const { helper, nodeModules } = require('../support/node-red');
 const { collectTexts, assertNoSecrets } = require('../support/scan');
 
@@ -116,15 +117,6 @@ function lastStatus(id) {
   return undefined;
 }
 
-async function waitFor(fn, what, ms = 20000) {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 /** Scans everything captured in this helper run for the tokens; returns how many texts. */
 function scanForTokens(extraTexts, tokens) {
