@@ -101,6 +101,8 @@ export class DeviceConnection {
   /** Set while the last connect attempt failed for a reason waiting will not fix. */
   private permanentError: TransportError | undefined;
   private lastError: TransportError | undefined;
+  /** Code of the last message refused or unanswered on a working connection (status). */
+  private lastMessageFailure: string | undefined;
   private lastLoggedCode: string | undefined;
   private attempts = 0;
   private retryTimer: NodeJS.Timeout | undefined;
@@ -169,6 +171,7 @@ export class DeviceConnection {
       retryInMs: this.state === 'reconnecting' ? this.retryInMs : undefined,
       code,
       unverified: (this.settings.transport === 'mqtts' || this.settings.transport === 'coaps') && !this.settings.verifyServer,
+      lastFailure: this.state === 'connected' ? this.lastMessageFailure : undefined,
     };
   }
 
@@ -303,6 +306,13 @@ export class DeviceConnection {
     return run === 1 ? 1 : batchCount(queue, run, this.settings.maxPayloadBytes);
   }
 
+  /** The status shows the last refused or unanswered message until one is delivered again. */
+  private noteMessageFailure(code: string): void {
+    if (this.lastMessageFailure === code) return;
+    this.lastMessageFailure = code;
+    this.publishStatus();
+  }
+
   private transmit(transport: Transport, message: OutboundMessage, callback: (err?: unknown) => void): void {
     if (transport.sendWithCallback) {
       transport.sendWithCallback(message, callback);
@@ -325,6 +335,10 @@ export class DeviceConnection {
     this.queueChanged();
     if (failure === undefined || failure === null) {
       this.cautious = false;
+      if (this.lastMessageFailure !== undefined) {
+        this.lastMessageFailure = undefined;
+        this.publishStatus();
+      }
       if (Array.isArray(sent)) for (const entry of sent) entry.done();
       else sent.done();
       if (session === this.session) this.pump();
@@ -345,6 +359,7 @@ export class DeviceConnection {
           this.putBack(entries);
         } else {
           entries[0].done(new DeviceError(this.redact(`not sent: ${err.message}`), err.code));
+          this.noteMessageFailure(err.code);
         }
         this.pump();
         return;
@@ -353,6 +368,7 @@ export class DeviceConnection {
         // would only multiply the wait when the peer is gone).
         const error = new DeviceError(this.redact(`not sent: ${err.message}`), err.code);
         for (const entry of entries) entry.done(error);
+        this.noteMessageFailure(err.code);
         this.pump();
         return;
       }
@@ -421,6 +437,7 @@ export class DeviceConnection {
     this.cautious = false;
     this.permanentError = undefined;
     this.lastError = undefined;
+    this.lastMessageFailure = undefined;
     const transport = this.options.createTransport(this.settings);
     this.transport = transport;
     const session = this.session;
@@ -593,6 +610,7 @@ function sameStatus(a: DeviceStatus, b: DeviceStatus): boolean {
     a.retryInSeconds === b.retryInSeconds &&
     a.retryInMs === b.retryInMs &&
     a.code === b.code &&
-    a.unverified === b.unverified
+    a.unverified === b.unverified &&
+    a.lastFailure === b.lastFailure
   );
 }

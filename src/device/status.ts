@@ -23,6 +23,11 @@ export interface DeviceStatus {
   code?: string;
   /** TLS/DTLS with certificate verification turned off. */
   unverified: boolean;
+  /**
+   * The code of the last message the server refused or never answered (e.g. COAP_4.00,
+   * COAP_TIMEOUT) while the connection itself is fine; cleared by the next delivered message.
+   */
+  lastFailure?: string;
 }
 
 export interface StatusView {
@@ -33,6 +38,8 @@ export interface StatusView {
   params?: Record<string, string | number>;
   /** Shown after the main text when messages wait: key "queued" with {count}. */
   queued: number;
+  /** Shown after the main text while connected: key "lastFailed" with {code}. */
+  lastFailure?: string;
 }
 
 export function statusView(s: DeviceStatus): StatusView | undefined {
@@ -46,10 +53,17 @@ export function statusView(s: DeviceStatus): StatusView | undefined {
       return { fill: 'yellow', shape: 'ring', key: 'connecting', queued };
     case 'securing':
       return { fill: 'yellow', shape: 'ring', key: 'securing', queued };
-    case 'connected':
-      return s.unverified
+    case 'connected': {
+      const view: StatusView = s.unverified
         ? { fill: 'yellow', shape: 'dot', key: 'connectedUnverified', queued }
         : { fill: 'green', shape: 'dot', key: 'connected', queued };
+      // A refused or unanswered message turns the dot yellow until the next one is delivered.
+      if (s.lastFailure) {
+        view.fill = 'yellow';
+        view.lastFailure = readableCode(s.lastFailure);
+      }
+      return view;
+    }
     case 'reconnecting':
       return { fill: 'red', shape: 'ring', key: 'reconnecting', params: { seconds: s.retryInSeconds ?? 0 }, queued };
     case 'unauthorized':
@@ -60,4 +74,11 @@ export function statusView(s: DeviceStatus): StatusView | undefined {
       if (s.code === 'EXPIRED' || s.code === 'NOT_YET_VALID' || s.code === 'CERT_EXPIRED') return { fill: 'red', shape: 'dot', key: 'certificateExpired', queued };
       return { fill: 'red', shape: 'dot', key: 'certificateUntrusted', queued };
   }
+}
+
+/** COAP_4.00 → 4.00, COAP_TIMEOUT → no response; other codes as they are. */
+function readableCode(code: string | undefined): string | undefined {
+  if (!code) return undefined;
+  if (code === 'COAP_TIMEOUT') return 'no response';
+  return code.startsWith('COAP_') ? code.slice(5) : code;
 }

@@ -58,6 +58,7 @@ export = function (RED: RED) {
       if (view) {
         let text = translate(view.key, view.params);
         if (view.queued > 0) text += ` · ${queuedText(view.queued)}`;
+        if (view.lastFailure) text += ` · ${translate('lastFailed', { code: view.lastFailure })}`;
         next = { fill: view.fill, shape: view.shape, text: redact(text, token()) };
       }
       if (shown && shown.fill === next.fill && shown.shape === next.shape && shown.text === next.text) return;

@@ -23,7 +23,8 @@ let store;
 
 test.before(async () => {
   store = new DeviceStore({ devices: [{ name: 'dev1', token: TOKEN }] });
-  emu = await startCoapEmulator({ store });
+  // A body holding "refuse" is answered 4.00, as ThingsBoard answers a payload it cannot parse.
+  emu = await startCoapEmulator({ store, override: ({ body }) => (body.includes('refuse') ? '4.00' : undefined) });
   if (havePeer('coap-server-notls')) server = await startCoapServer();
 });
 
@@ -117,6 +118,21 @@ test('unknown token → Catch with "unauthorized — check access token", status
   assert.match(r.error, /unauthorized — check access token/);
   await waitFor(() => /unauthori/i.test(JSON.stringify(lastStatus('out1') || {})), 'unauthorized status');
   caught.push(r.error);
+});
+
+test('a refused message: Catch names 4.00, the status shows it until the next message is delivered', async () => {
+  await helper.load(allModules(), flow(emu.port), creds());
+  await connected('out1');
+  const out = probe('out1');
+  const refused = await out.send({ payload: { note: 'refuse' } });
+  assert.equal(refused.ok, false);
+  assert.match(refused.error, /4\.00/);
+  caught.push(refused.error);
+  await waitFor(() => /status\.lastFailed/.test((lastStatus('out1') || {}).text || ''), 'last failure in the status');
+  assert.equal(lastStatus('out1').fill, 'yellow');
+  assert.equal((await out.send({ payload: { a: 1 } })).ok, true);
+  await waitFor(() => (lastStatus('out1') || {}).text === 'status.connected', 'plain connected again');
+  assert.equal(lastStatus('out1').fill, 'green');
 });
 
 test('no server listening → Catch with "no response from HOST:PORT", never a hang', async () => {
