@@ -5,6 +5,7 @@ const coap = require('coap');
 const { scenario } = require('../lib/child.js');
 const { reading, tokenFor } = require('../lib/flows.js');
 const { percentile } = require('../lib/stats.js');
+const { closedLoop } = require('../lib/closed-loop.js');
 
 scenario(async ({ port, count, concurrency, warmup = 300 }) => {
   const agent = new coap.Agent({ type: 'udp4' });
@@ -20,22 +21,7 @@ scenario(async ({ port, count, concurrency, warmup = 300 }) => {
     req.once('error', reject);
     req.end(JSON.stringify(reading(seq)));
   });
-  const loop = (n) => new Promise((resolve, reject) => {
-    const lat = new Float64Array(n);
-    let next = 0;
-    let finished = 0;
-    const t0 = performance.now();
-    const one = () => {
-      const seq = next++;
-      const s = performance.now();
-      post(seq).then(() => {
-        lat[seq] = performance.now() - s;
-        if (++finished === n) return resolve({ ms: performance.now() - t0, lat });
-        if (next < n) one();
-      }, reject);
-    };
-    for (let i = 0; i < Math.min(concurrency, n); i++) one();
-  });
+  const loop = (n) => closedLoop(n, concurrency, (seq, done) => post(seq).then(() => done(), done));
   try {
     await loop(warmup);
     const cpu0 = process.cpuUsage();

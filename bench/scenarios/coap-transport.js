@@ -8,6 +8,7 @@ const { reading, tokenFor } = require('../lib/flows.js');
 const { connectionSettings, createCoapTransport } = require('../lib/ours.js');
 const { percentile, median } = require('../lib/stats.js');
 const { startProfiler } = require('../lib/profiler.js');
+const { closedLoop } = require('../lib/closed-loop.js');
 
 scenario(async ({ mode, transport, port, caCert, count, maxInFlight = 4, warmup = 300, repeat = 10, profile }) => {
   const settings = connectionSettings({ transport, port, accessToken: tokenFor(0), caCert, maxInFlight });
@@ -27,22 +28,7 @@ scenario(async ({ mode, transport, port, caCert, count, maxInFlight = 4, warmup 
   const t = createCoapTransport(settings);
   await t.connect();
   try {
-    const loop = (n) => new Promise((resolve, reject) => {
-      const lat = new Float64Array(n);
-      let next = 0;
-      let finished = 0;
-      const t0 = performance.now();
-      const one = () => {
-        const seq = next++;
-        const s = performance.now();
-        t.send({ kind: 'telemetry', body: body(seq), qos: 1 }).then(() => {
-          lat[seq] = performance.now() - s;
-          if (++finished === n) return resolve({ ms: performance.now() - t0, lat });
-          if (next < n) one();
-        }, reject);
-      };
-      for (let i = 0; i < Math.min(t.maxInFlight, n); i++) one();
-    });
+    const loop = (n) => closedLoop(n, t.maxInFlight, (seq, done) => t.send({ kind: 'telemetry', body: body(seq), qos: 1 }).then(() => done(), done));
     await loop(warmup);
     const profiler = profile ? await startProfiler() : null;
     const cpu0 = process.cpuUsage();

@@ -7,29 +7,14 @@ const { scenario } = require('../lib/child.js');
 const { reading, tokenFor, TELEMETRY_TOPIC } = require('../lib/flows.js');
 const { startCounter } = require('../lib/peers.js');
 const { percentile } = require('../lib/stats.js');
+const { closedLoop } = require('../lib/closed-loop.js');
 
 scenario(async ({ port, count, window, warmup = 500, qos = 1 }) => {
   const client = mqtt.connect({ host: '127.0.0.1', port, username: tokenFor(0), clientId: `bench-raw-${process.pid}`, protocolVersion: 4, reconnectPeriod: 0 });
   await new Promise((resolve, reject) => { client.once('connect', resolve); client.once('error', reject); });
   let counter;
   try {
-    const loop = (n) => new Promise((resolve, reject) => {
-      const lat = new Float64Array(n);
-      let next = 0;
-      let finished = 0;
-      const startedAt = Date.now();
-      const one = () => {
-        const seq = next++;
-        const t0 = performance.now();
-        client.publish(TELEMETRY_TOPIC, JSON.stringify(reading(seq)), { qos }, (err) => {
-          if (err) return reject(err);
-          lat[seq] = performance.now() - t0;
-          if (++finished === n) return resolve({ startedAt, endedAt: Date.now(), lat });
-          if (next < n) one();
-        });
-      };
-      for (let i = 0; i < Math.min(window, n); i++) one();
-    });
+    const loop = (n) => closedLoop(n, window, (seq, done) => client.publish(TELEMETRY_TOPIC, JSON.stringify(reading(seq)), { qos }, done));
     await loop(warmup);
     await new Promise((r) => setTimeout(r, 300));
     counter = await startCounter(port, TELEMETRY_TOPIC);
