@@ -237,7 +237,7 @@ test('a dead session is detected: the server goes away → close with NETWORK; a
   const conn = await connectDtls({ host: '127.0.0.1', port: port + 1, ca: pki.pem['root.pem'] });
   assert.equal((await post(conn, '{"before":1}')).code, '2.01');
   // A crash: no close_notify. The next record meets a closed port (ICMP port unreachable).
-  process.kill(server.proc.pid, 'SIGKILL');
+  process.kill(server.pid, 'SIGKILL');
   await server.stop();
   running.delete(server);
   const closed = new Promise((resolve) => conn.once('close', resolve));

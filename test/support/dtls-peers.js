@@ -3,7 +3,7 @@
 // 127.0.0.1 and stopped by PID; plus a minimal CoAP message codec so a test can speak CoAP over
 // a DtlsConnection without any CoAP library.
 const { spawn } = require('node:child_process');
-const dgram = require('node:dgram');
+const { startCoapServer: startLibcoapServer } = require('./libcoap');
 
 /** Spawns `cmd args`, collecting stdout+stderr; returns { proc, output(), waitFor(re, ms), stop() }. */
 function startProcess(cmd, args, { keepStdinOpen = false, env } = {}) {
@@ -58,36 +58,13 @@ async function startSServer({ port, cert, key, chain, mtu = 400, cipher, groups,
 }
 
 /**
- * coap-server-openssl / coap-server-gnutls: plain CoAP on `port`, CoAPS (DTLS) on `port + 1`,
- * -d 100 lets a POST create a resource that a GET then returns. Resolves once it answers.
+ * coap-server-openssl / coap-server-gnutls with a PKI certificate (test/support/libcoap.js starts
+ * and stops it): plain CoAP on `port`, CoAPS (DTLS) on `port + 1`, -d lets a POST create a
+ * resource that a GET then returns. `-n`: no client certificate demanded (ThingsBoard's WANTED).
  */
-async function startCoapServer({ flavor = 'openssl', port, cert, key, ca, extra = [] }) {
-  const args = ['-A', '127.0.0.1', '-p', String(port), '-c', cert, '-j', key, '-n', '-d', '100', '-v', '6'];
-  if (ca) args.push('-R', ca);
-  args.push(...extra);
-  const p = startProcess(`coap-server-${flavor}`, args);
-  await waitForCoap(port);
-  return p;
-}
-
-/** Polls a plain CoAP port with a GET until any answer comes back. */
-async function waitForCoap(port, ms = 10000) {
-  const deadline = Date.now() + ms;
-  const sock = dgram.createSocket('udp4');
-  try {
-    while (Date.now() < deadline) {
-      const answered = await new Promise((resolve) => {
-        const timer = setTimeout(() => { sock.off('message', onMsg); resolve(false); }, 200);
-        const onMsg = () => { clearTimeout(timer); sock.off('message', onMsg); resolve(true); };
-        sock.on('message', onMsg);
-        sock.send(encodeCoap({ code: 1, messageId: 1, path: ['.well-known', 'core'] }), port, '127.0.0.1');
-      });
-      if (answered) return;
-    }
-    throw new Error(`CoAP server on port ${port} did not answer within ${ms} ms`);
-  } finally {
-    sock.close();
-  }
+function startCoapServer({ flavor = 'openssl', port, cert, key, ca, extra = [] }) {
+  const extraArgs = ['-c', cert, '-j', key, '-n', ...(ca ? ['-R', ca] : []), ...extra];
+  return startLibcoapServer({ port, command: `coap-server-${flavor}`, extraArgs });
 }
 
 // ---- a minimal CoAP (RFC 7252) codec -----------------------------------------------------------
@@ -160,4 +137,4 @@ function coapExchange(conn, request, { retryMs = 1000, timeoutMs = 20000 } = {})
   });
 }
 
-module.exports = { startProcess, startSServer, startCoapServer, waitForCoap, encodeCoap, decodeCoap, coapExchange, CoapCode };
+module.exports = { startProcess, startSServer, startCoapServer, encodeCoap, decodeCoap, coapExchange, CoapCode };
