@@ -33,7 +33,7 @@ function node22() {
   if (works()) return bin;
   console.log('test/run: installing Node.js 22 (npm package node@22) into .cache/node22 for the node-red 5 run ...');
   fs.mkdirSync(prefix, { recursive: true });
-  spawnSync('npm', ['install', '--no-save', '--no-package-lock', '--prefix', prefix, 'node@22'], { stdio: 'inherit' });
+  spawnSync('npm', ['install', '--no-save', '--no-package-lock', '--no-audit', '--no-fund', '--loglevel=error', '--prefix', prefix, 'node@22'], { stdio: 'inherit' });
   return works() ? bin : null;
 }
 
