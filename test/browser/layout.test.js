@@ -74,7 +74,7 @@ test('help: every node help fits the help sidebar at its default width', { timeo
     // Screenshots of each section that used to be a table, scrolled into view.
     const sections = await page.evaluate((sel) => [...document.querySelectorAll(`${sel} h3`)].map((h) => h.textContent.trim()), helpRoot);
     for (const [i, title] of sections.entries()) {
-      if (!/message contract|status|inputs|connection/i.test(title)) continue;
+      if (!/message contract|status|inputs|connection|security|advanced/i.test(title)) continue;
       await page.evaluate(([sel, n]) => document.querySelectorAll(`${sel} h3`)[n].scrollIntoView({ block: 'start' }), [helpRoot, i]);
       await page.locator('#red-ui-sidebar').screenshot({ path: shot(`help-${type}-${title.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/-+$/, '')}`) });
     }
@@ -212,6 +212,7 @@ test('device dialog: whole placeholders, one-line labels, tips inside the form, 
       ['tb.example.com:8883', /^Host takes no port: write tb\.example\.com and put 8883 in Port\.$/],
       ['http://tb.example.com/api', /^Host takes no scheme or path: write tb\.example\.com$/],
       ['https://user@tb.example.com:443/x', /^Host takes no scheme, path, user name or port: write tb\.example\.com and put 443 in Port\.$/],
+      ['beef:8883', /^Host takes no port: write beef and put 8883 in Port\.$/],
       ['tb example', /no spaces/i],
     ];
     for (const [value, reason] of cases) {
@@ -229,6 +230,10 @@ test('device dialog: whole placeholders, one-line labels, tips inside the form, 
       });
       assert.ok(placement.gap >= 0 && placement.gap < 20 && Math.abs(placement.left) <= 1, `the reason sits right under the host field: ${JSON.stringify(placement)}`);
       if (value === 'mqtt://x:1883') await page.locator('.red-ui-tray').last().screenshot({ path: shot(`dialog-device-${transport}-bad-host`) });
+    }
+    for (const good of ['::1', '192.168.1.10']) {
+      await page.fill('#node-config-input-host', good);
+      assert.equal(await page.evaluate(() => document.querySelector('#tb-host-check').getBoundingClientRect().height), 0, `no reason shown for ${good}`);
     }
     await page.fill('#node-config-input-host', 'tb.example.com');
     await waitFor('the reason to go for a good host', () => page.evaluate(() => {

@@ -19,11 +19,14 @@ function summary(t, args, env = process.env) {
   const child = spawn(process.execPath, [cli, '--data-dir', dataDir, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   t.after(() => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL'); });
   let out = '';
+  let stopped = false;
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`no summary within 20 s:\n${out}`)), 20000);
     const onData = (c) => {
       out += c;
-      if (/Ctrl-C stops it/.test(out)) {
+      // One Ctrl-C: a second one means "stop now" (exit 130).
+      if (!stopped && /Ctrl-C stops it/.test(out)) {
+        stopped = true;
         child.kill('SIGINT');
       }
     };
