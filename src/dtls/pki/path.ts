@@ -2,8 +2,8 @@
 // X509_verify_cert as Node's `tls` runs it for a client (purpose "ssl_server", security level 1,
 // trusted-first, no partial chains unless asked): paths are built from the server's certificates
 // (any order; the root may or may not be included) and the user's bundle, and end at a
-// SELF-SIGNED certificate of the bundle, or — only with allowPartialChain — at any bundle
-// certificate. Every rule that fails throws a DtlsError naming the certificate and the rule.
+// SELF-SIGNED certificate of the bundle, or — only with allowPartialChain — at the first bundle
+// certificate reached. Every rule that fails throws a DtlsError naming the certificate and the rule.
 import { DtlsError, DtlsErrorCode } from '../errors';
 import { AlertDescription } from '../protocol/alert';
 import { Certificate, KU, publicKeyOf } from './certificate';
@@ -81,8 +81,9 @@ export function buildAndValidate(leaf: Certificate, opts: PathOptions): Certific
   const walk = (path: Certificate[]): Certificate[] | null => {
     if (++steps > MAX_STEPS || paths >= MAX_PATHS) return null;
     const top = path[path.length - 1];
-    if (trusted(top) && selfSigned(top)) return tryPath(path);
-    if (trusted(top) && opts.allowPartialChain && !opts.anchors.some((a) => !same(a, top) && mayHaveIssued(a, top))) return tryPath(path);
+    // With partial chains, OpenSSL stops at the first bundle certificate it reaches: nothing above
+    // it (not even an expired root that is also in the bundle) is looked at.
+    if (trusted(top) && (selfSigned(top) || opts.allowPartialChain)) return tryPath(path);
     if (path.length >= MAX_PATH_LENGTH) { tooLong = true; return null; }
     for (const issuer of issuersOf(top, path)) {
       const found = walk([...path, issuer]);
