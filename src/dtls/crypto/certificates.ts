@@ -74,9 +74,17 @@ export interface VerifyOptions {
 export function verifyServerChain(chain: X509Certificate[], opts: VerifyOptions): Certificate[] {
   const certs = chain.map((c, i) => strictCertificate(c, i === 0 ? "the server's certificate" : `certificate ${i + 1} of the server's chain`));
   const anchors = opts.anchors.map((a, i) => strictCertificate(a, `certificate ${i + 1} of the CA bundle`));
-  const path = buildAndValidate(certs[0], {
-    anchors, untrusted: certs.slice(1), now: (opts.now ?? new Date()).getTime(), allowPartialChain: opts.allowPartialChain === true,
-  });
+  let path: Certificate[];
+  try {
+    path = buildAndValidate(certs[0], {
+      anchors, untrusted: certs.slice(1), now: (opts.now ?? new Date()).getTime(), allowPartialChain: opts.allowPartialChain === true,
+    });
+  } catch (err) {
+    // A field read lazily (e.g. RSASSA-PSS parameters, an odd key) can still be malformed: a
+    // certificate error, never an internal one.
+    if (err instanceof DtlsError) throw err;
+    throw badCertificate(`the server's certificate chain cannot be checked: ${(err as Error).message}`);
+  }
   checkIdentity(chain[0], certs[0], opts.identity);
   return path;
 }
