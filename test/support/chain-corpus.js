@@ -158,11 +158,15 @@ async function buildCorpus(pki) {
   c('leafCnNcOrg', { key: 'ecL', cn: NAME, issuer: 'NC permits .example.org', ext: LEAF('') });
   // Trust: wrong CA, forged signature, a loop of cross-signed CAs.
   c('fakeRoot', { key: 'ecR2', cn: 'Test Root', ext: CA() });
-  c('leafForged', { key: 'ecL', cn: NAME, issuer: 'fakeRoot', ext: LEAF().replace('authorityKeyIdentifier=keyid:always\n', '') });
+  c('leafForged', { key: 'ecL', cn: NAME, issuer: 'fakeRoot', ext: LEAF().replace('authorityKeyIdentifier=keyid:always', 'authorityKeyIdentifier=none') });
+  c('leafForgedAkid', { key: 'ecL', cn: NAME, issuer: 'fakeRoot', ext: LEAF() });
   c('loopA0', { key: 'ecI', cn: 'Loop A', ext: CA() });
   c('loopB', { key: 'ecI2', cn: 'Loop B', issuer: 'loopA0', ext: CA() });
   c('loopA', { key: 'ecI', cn: 'Loop A', issuer: 'loopB', ext: CA() });
   c('leafLoop', { key: 'ecL', cn: NAME, issuer: 'loopA', ext: LEAF() });
+  // Eleven intermediates: within OpenSSL's depth limit (100), beyond ours (10 certificates).
+  for (let i = 1; i <= 11; i++) c(`deep${i}`, { key: i % 2 ? 'ecI' : 'ecI2', cn: `Deep ${i}`, issuer: i === 1 ? 'root' : `deep${i - 1}`, ext: CA() });
+  c('leafDeep', { key: 'ecL', cn: NAME, issuer: 'deep11', ext: LEAF() });
   // RSA leaf whose keyUsage lacks digitalSignature (a documented stricter choice of ours).
   c('rsaLeafKeyEncOnly', { key: 'rsaL', cn: NAME, issuer: 'rsaRoot', ext: LEAF(undefined, '', 'critical,keyEncipherment') });
 
@@ -259,6 +263,7 @@ async function buildCorpus(pki) {
     k('server sends its root, which is not in the bundle', 'leaf', ['inter', 'root'], ['root2'], R),
     k('self-signed leaf not in the bundle', 'selfLeaf', [], ['root'], R),
     k('forged signature (issuer name of the root, another key)', 'leafForged', [], ['root'], R),
+    k('issuer name of the root, another key, authority key id says so', 'leafForgedAkid', [], ['root'], R),
     k('a loop of cross-signed CAs', 'leafLoop', ['loopA', 'loopB'], ['root'], R),
     k('intermediate alone in the bundle', 'leaf', ['inter'], ['inter'], R),
     k('intermediate alone in the bundle, partial chains allowed', 'leaf', ['inter'], ['inter'], A, { partial: true }),
@@ -268,6 +273,7 @@ async function buildCorpus(pki) {
     k('non-self-signed leaf pinned alone, partial chains allowed', 'leafR', [], ['leafR'], A, { partial: true }),
     k('intermediate under an expired root, bundle holds only the intermediate, partial chains allowed', 'leafUnderInterUnderRootExpired', [], ['interUnderRootExpired'], A, { partial: true }),
     k('RSA leaf with keyUsage keyEncipherment only', 'rsaLeafKeyEncOnly', [], ['rsaRoot'], A),
+    k('a chain of 13 certificates (11 intermediates)', 'leafDeep', Array.from({ length: 11 }, (_, i) => `deep${11 - i}`), ['root'], A),
   ];
 }
 
@@ -278,6 +284,8 @@ async function buildCorpus(pki) {
 const STRICTER = {
   'RSA leaf with keyUsage keyEncipherment only':
     'the leaf key signs the ECDHE key exchange, so we require digitalSignature when keyUsage is present (OpenSSL checks that only for ECDSA certificates)',
+  'a chain of 13 certificates (11 intermediates)':
+    'our depth guard stops at 10 certificates (OpenSSL allows 100); no real ThingsBoard chain has more than 4',
 };
 
 module.exports = { buildCorpus, STRICTER };

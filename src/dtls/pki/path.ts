@@ -62,13 +62,19 @@ export function buildAndValidate(leaf: Certificate, opts: PathOptions): Certific
   let paths = 0;
   let firstError: unknown = null;
   let tooLong = false;
+  let loop: { at: Certificate; back: Certificate } | null = null; // an issuer that is already in the path
   let untrustedTop: Certificate | null = null; // the highest certificate of the longest untrusted path
   let untrustedDepth = -1;
   let trustedDeadEnd: Certificate | null = null; // a bundle certificate that is not self-signed and has no issuer
 
   const issuersOf = (c: Certificate, path: Certificate[]): Certificate[] => {
     // Trusted first (as OpenSSL), time-valid before expired, never a certificate already in the path.
-    const pick = (list: Certificate[]): Certificate[] => list.filter((i) => mayHaveIssued(i, c) && !path.some((p) => same(p, i)));
+    const pick = (list: Certificate[]): Certificate[] => list.filter((i) => {
+      if (!mayHaveIssued(i, c)) return false;
+      if (!path.some((p) => same(p, i))) return true;
+      if (!same(i, c)) loop ??= { at: c, back: i };
+      return false;
+    });
     const all = [...pick(opts.anchors), ...pick(opts.untrusted).filter((u) => !trusted(u))];
     return all.filter(timeValid).concat(all.filter((x) => !timeValid(x)));
   };
@@ -104,6 +110,10 @@ export function buildAndValidate(leaf: Certificate, opts: PathOptions): Certific
   if (top === leaf && selfSigned(leaf)) {
     fail('UNKNOWN_CA', `untrusted certificate: the server's certificate ${q(leaf)} is self-signed and is not in the CA bundle (paste this certificate itself as the CA to pin it)`, AlertDescription.unknown_ca);
   }
+  const looped = loop as { at: Certificate; back: Certificate } | null;
+  if (looped && !trustedDeadEnd) {
+    fail('UNKNOWN_CA', `untrusted certificate: the server's chain loops (${q(looped.at)} is issued by ${q(looped.back)}, which is already in the path) and reaches no CA of the bundle`, AlertDescription.unknown_ca);
+  }
   const dead = trustedDeadEnd as Certificate | null;
   if (dead) {
     fail('UNKNOWN_CA', `untrusted certificate: the CA bundle holds ${q(dead)}, which is not self-signed, but not the root CA above it (issuer "${issuerLabel(dead, opts)}"); add that root to the bundle, or turn on "allow partial chain" to trust a certificate that is not a root`, AlertDescription.unknown_ca);
@@ -111,7 +121,11 @@ export function buildAndValidate(leaf: Certificate, opts: PathOptions): Certific
   if (selfSigned(top)) {
     fail('UNKNOWN_CA', `untrusted certificate: the server's chain ends at the root ${q(top)}, which is not in the CA bundle`, AlertDescription.unknown_ca);
   }
-  fail('UNKNOWN_CA', `untrusted certificate: the server's certificate ${q(leaf)} is not issued by a CA in the CA bundle (the chain ends at ${q(top)}, whose issuer is not in the bundle)`, AlertDescription.unknown_ca);
+  const sameName = opts.anchors.find((a) => a.subject === top.issuer);
+  const why = sameName
+    ? `its issuer "${sameName.label}" is in the CA bundle, but with another key (authority key identifier mismatch)`
+    : `the issuer "${issuerLabel(top, opts)}" of ${top === leaf ? 'it' : q(top)} is not in the CA bundle`;
+  fail('UNKNOWN_CA', `untrusted certificate: the server's certificate ${q(leaf)} is not issued by a CA in the CA bundle: ${why}`, AlertDescription.unknown_ca);
 }
 
 function issuerLabel(c: Certificate, opts: PathOptions): string {
@@ -214,6 +228,6 @@ export function checkKey(cert: Certificate, role: string, whose: string): void {
   if (!key) fail('BAD_CERTIFICATE', `the public key of ${role} cannot be decoded (unsupported algorithm or curve)`, AlertDescription.unsupported_certificate);
   const s = keyStrength(key);
   if (s.bits < MIN_BITS) {
-    fail('BAD_CERTIFICATE', `${role} has a ${s.name} key, too small for ${whose} (${s.bits} bits of security; at least ${MIN_BITS} are required: RSA 1024 bits or more, EC curves of 160 bits or more)`, AlertDescription.insufficient_security);
+    fail('BAD_CERTIFICATE', `${role} has a key too weak for ${whose} (${s.name}, ${s.bits} bits of security): at least ${MIN_BITS} bits are required, i.e. RSA keys of 1024 bits or more, EC curves of 160 bits or more`, AlertDescription.insufficient_security);
   }
 }
