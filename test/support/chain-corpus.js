@@ -155,6 +155,12 @@ async function buildCorpus(pki) {
   under('leafNcIpExcl127', 'NC excludes IP 127.0.0.0-8');
   under('leafNcComTwoNames', 'NC permits .example.com', 'DNS:tb.example.com,DNS:evil.other.net');
   under('leafNcComWild', 'NC permits .example.com', 'DNS:*.example.com');
+  c('NC permits dirName O=Example', { key: 'ecI', cn: 'NC permits dirName O=Example', issuer: 'root', ext: `${CA('nameConstraints=critical,permitted;dirName:dir_sect\n')}\n[dir_sect]\nO=Example\n` });
+  c('leafDirOk', { key: 'ecL', o: 'example', cn: NAME, issuer: 'NC permits dirName O=Example', ext: LEAF() });
+  c('leafDirBad', { key: 'ecL', o: 'Other', cn: NAME, issuer: 'NC permits dirName O=Example', ext: LEAF() });
+  nc('NC permits email .example.com', 'permitted;email:.example.com');
+  c('leafEmailBad', { key: 'ecL', subject: `/CN=${NAME}/emailAddress=admin@evil.net`, issuer: 'NC permits email .example.com', ext: LEAF() });
+  c('leafEmailOk', { key: 'ecL', subject: `/CN=${NAME}/emailAddress=admin@mail.example.com`, issuer: 'NC permits email .example.com', ext: LEAF() });
   c('leafCnNcOrg', { key: 'ecL', cn: NAME, issuer: 'NC permits .example.org', ext: LEAF('') });
   // Trust: wrong CA, forged signature, a loop of cross-signed CAs.
   c('fakeRoot', { key: 'ecR2', cn: 'Test Root', ext: CA() });
@@ -258,6 +264,10 @@ async function buildCorpus(pki) {
     k('NC permits .example.com, leaf also names evil.other.net', 'leafNcComTwoNames', ['NC permits .example.com'], ['root'], R),
     k('NC permits .example.com, wildcard leaf', 'leafNcComWild', ['NC permits .example.com'], ['root'], A),
     k('NC permits .example.org, CN-only leaf (CN checked as a DNS name)', 'leafCnNcOrg', ['NC permits .example.org'], ['root'], R),
+    k('NC permits dirName O=Example, leaf O=example (names compare case-folded)', 'leafDirOk', ['NC permits dirName O=Example'], ['root'], A),
+    k('NC permits dirName O=Example, leaf O=Other', 'leafDirBad', ['NC permits dirName O=Example'], ['root'], R),
+    k('NC permits email .example.com, subject emailAddress admin@evil.net', 'leafEmailBad', ['NC permits email .example.com'], ['root'], R),
+    k('NC permits email .example.com, subject emailAddress admin@mail.example.com', 'leafEmailOk', ['NC permits email .example.com'], ['root'], A),
     // trust anchors, partial chains
     k('wrong CA', 'leaf', ['inter'], ['root2'], R),
     k('server sends its root, which is not in the bundle', 'leaf', ['inter', 'root'], ['root2'], R),

@@ -31,10 +31,10 @@ new_certs_dir = .
 serial = serial
 policy = pol
 unique_subject = no
-email_in_dn = no
 [ pol ]
-commonName = optional
 organizationName = optional
+commonName = optional
+emailAddress = optional
 `;
 
 let serial = 0x1000;
@@ -56,7 +56,7 @@ async function opensslPki() {
   }
 
   /**
-   * A certificate. issuer: a certificate name (its key signs) or absent for self-signed.
+   * A certificate (subject: /CN=cn, or /O=o/CN=cn, or `subject` as given). issuer: a certificate name (its key signs) or absent for self-signed.
    * start/end: YYYYMMDDHHMMSSZ (default 2020 → 2040), md: digest, ext: extension text or null (v1).
    * signKey: sign with this key name instead of the issuer's (a forged signature).
    */
@@ -67,7 +67,7 @@ async function opensslPki() {
     return p;
   }
 
-  async function makeCert(name, { key: keyName, cn, o, issuer, ext, start = '20200101000000Z', end = '20400101000000Z', md = 'sha256', sigopt = [], signKey }) {
+  async function makeCert(name, { key: keyName, cn, o, subject, issuer, ext, start = '20200101000000Z', end = '20400101000000Z', md = 'sha256', sigopt = [], signKey }) {
     const work = path.join(dir, `ca-${n++}`);
     fs.mkdirSync(work);
     fs.writeFileSync(path.join(work, 'ca.cnf'), CA_CNF);
@@ -76,7 +76,7 @@ async function opensslPki() {
     const keyFile = await keys.get(keyName);
     if (!keyFile) throw new Error(`openssl-pki: no key ${keyName}`);
     const csr = path.join(work, 'req.csr');
-    const subj = `${o ? `/O=${o}` : ''}${cn !== undefined ? `/CN=${cn}` : ''}` || '/';
+    const subj = subject ?? (`${o ? `/O=${o}` : ''}${cn !== undefined ? `/CN=${cn}` : ''}` || '/');
     await run(['req', '-new', '-key', keyFile, '-subj', subj, '-out', csr], work);
     const out = path.join(dir, `${name}.pem`);
     const args = ['ca', '-batch', '-config', 'ca.cnf', '-in', csr, '-out', out, '-startdate', start, '-enddate', end, '-md', md, '-notext', '-preserveDN'];

@@ -22,7 +22,8 @@ const CRITICAL_OK = new Set([
 export type GeneralName =
   | { type: 'dns' | 'email' | 'uri'; value: string }
   | { type: 'ip'; value: Buffer }
-  | { type: 'dir'; value: Buffer }
+  /** rdns: each RDN in canonical form (OpenSSL compares names case-folded, spaces collapsed); label for messages. */
+  | { type: 'dir'; rdns: string[]; label: string }
   | { type: 'other'; tag: number };
 
 export interface Subtree { base: GeneralName; minMax: boolean }
@@ -36,7 +37,9 @@ export interface Certificate {
   tbs: Buffer;
   sigAlg: { oid: string; params: Buffer | null };
   issuer: string; subject: string; // canonical forms, for comparison only
-  subjectDer: Buffer;
+  subjectRdns: string[];
+  /** emailAddress attributes of the subject (name constraints treat them as rfc822 names). */
+  subjectEmails: string[];
   /** Printable subject, e.g. CN=tb.example.com, O=Example. */
   label: string;
   commonNames: string[];
@@ -92,7 +95,7 @@ export function parseCertificate(der: Buffer): Certificate {
   const subject = readName(subjectTlv);
   const cert: Certificate = {
     der, x509, version, tbs: whole(tbsTlv), sigAlg,
-    issuer: readName(issuerTlv).canonical, subject: subject.canonical, subjectDer: whole(subjectTlv),
+    issuer: readName(issuerTlv).canonical, subject: subject.canonical, subjectRdns: subject.rdns, subjectEmails: subject.emails,
     label: subject.label || '(empty subject)', commonNames: subject.commonNames,
     notBefore: readTime(validity[0]), notAfter: readTime(validity[1]),
     basicConstraints: null, keyUsage: null, extKeyUsage: null, nsCertType: null, subjectAltNames: null,
@@ -123,8 +126,8 @@ function decodeString(t: Tlv): string {
 }
 
 /** A Name's canonical form (OpenSSL compares names case-folded with spaces collapsed) and a label for messages. */
-function readName(t: Tlv): { canonical: string; label: string; commonNames: string[] } {
-  const canon: string[] = []; const label: string[] = []; const commonNames: string[] = [];
+function readName(t: Tlv): { canonical: string; rdns: string[]; label: string; commonNames: string[]; emails: string[] } {
+  const canon: string[] = []; const label: string[] = []; const commonNames: string[] = []; const emails: string[] = [];
   for (const rdn of children(t)) {
     expect(rdn, Tag.SET, 'RelativeDistinguishedName');
     const parts: string[] = [];
@@ -136,10 +139,11 @@ function readName(t: Tlv): { canonical: string; label: string; commonNames: stri
       parts.push(`${type}=${STRING_TAGS.has(value.tag) ? text.trim().replace(/\s+/g, ' ').toLowerCase() : '#' + text}`);
       label.push(`${SHORT_NAMES[type] ?? type}=${text}`);
       if (type === OID.commonName) commonNames.push(text);
+      if (type === OID.emailAddress) emails.push(text);
     }
     canon.push(parts.sort().join('+'));
   }
-  return { canonical: canon.join('/'), label: label.reverse().join(', '), commonNames };
+  return { canonical: canon.join('/'), rdns: canon, label: label.reverse().join(', '), commonNames, emails };
 }
 
 function readExtensions(cert: Certificate, list: Tlv[]): void {
@@ -199,7 +203,12 @@ export function readGeneralName(t: Tlv): GeneralName {
     case 0x82: return { type: 'dns', value: contents(t).toString('latin1') };
     case 0x86: return { type: 'uri', value: contents(t).toString('latin1') };
     case 0x87: return { type: 'ip', value: Buffer.from(contents(t)) };
-    case 0xa4: { const name = children(t); if (name.length !== 1) throw new Asn1Error('bad directoryName'); readName(name[0]); return { type: 'dir', value: Buffer.from(whole(name[0])) }; }
+    case 0xa4: {
+      const name = children(t);
+      if (name.length !== 1) throw new Asn1Error('bad directoryName');
+      const n = readName(name[0]);
+      return { type: 'dir', rdns: n.rdns, label: n.label };
+    }
     default: return { type: 'other', tag: t.tag };
   }
 }

@@ -48,18 +48,15 @@ export function ipMatches(addr: Buffer, base: Buffer): boolean {
   return true;
 }
 
-/** directoryName: the constraint's RDNs must be a prefix of the name's (compared as DER). */
-function dirMatches(name: Buffer, base: Buffer): boolean {
-  // Both are DER SEQUENCEs of RDNs: compare the contents, skipping each outer header.
-  const strip = (b: Buffer): Buffer => b.subarray(b[1] & 0x80 ? 2 + (b[1] & 0x7f) : 2);
-  const n = strip(name); const c = strip(base);
-  return n.length >= c.length && n.subarray(0, c.length).equals(c);
+/** directoryName: the constraint's RDNs must be the first RDNs of the name (canonical forms). */
+export function dirMatches(name: string[], base: string[]): boolean {
+  return base.length <= name.length && base.every((rdn, i) => rdn === name[i]);
 }
 
 export function describeName(n: GeneralName): string {
   switch (n.type) {
     case 'ip': return `IP ${formatIp(n.value)}`;
-    case 'dir': return 'directory name';
+    case 'dir': return `directory name "${n.label}"`;
     case 'other': return `name of type [${n.tag & 0x1f}]`;
     default: return `${n.type.toUpperCase()} "${n.value}"`;
   }
@@ -88,7 +85,7 @@ function matches(name: GeneralName, base: GeneralName): boolean {
     case 'email': return emailMatches(name.value, (base as { value: string }).value);
     case 'uri': return uriMatches(name.value, (base as { value: string }).value);
     case 'ip': return ipMatches(name.value, (base as { value: Buffer }).value);
-    case 'dir': return dirMatches(name.value, (base as { value: Buffer }).value);
+    case 'dir': return dirMatches(name.rdns, (base as { rdns: string[] }).rdns);
     default: return false;
   }
 }
@@ -131,7 +128,8 @@ export function commonNameAsDns(cn: string): string | null {
 /** Every name of `cert` (subject, emails in the subject, SANs; the leaf's CN when it has no DNS SAN) against `nc`. */
 export function checkCertificateNames(cert: Certificate, nc: NameConstraints, isLeaf: boolean): NameCheck {
   const names: GeneralName[] = [];
-  if (cert.label !== '(empty subject)') names.push({ type: 'dir', value: cert.subjectDer });
+  if (cert.subjectRdns.length) names.push({ type: 'dir', rdns: cert.subjectRdns, label: cert.label });
+  for (const email of cert.subjectEmails) names.push({ type: 'email', value: email });
   names.push(...(cert.subjectAltNames ?? []));
   if (isLeaf && !(cert.subjectAltNames ?? []).some((n) => n.type === 'dns')) {
     for (const cn of cert.commonNames) { const dns = commonNameAsDns(cn); if (dns) names.push({ type: 'dns', value: dns }); }
