@@ -156,11 +156,15 @@ test('every corruption of a certificate ends in a certificate DtlsError, never a
   assert.equal(accepted, 0, 'a changed certificate must never verify');
 });
 
-test('the CA bundle is read strictly: a malformed certificate in it is a clear configuration error', (t) => {
+test('a malformed certificate in the CA bundle is never an anchor, does not spoil the others, and is named when no path is found', (t) => {
   if (!requirePeer(t, 'openssl')) return;
   const bad = Buffer.from(rootDer);
   const at = bad.indexOf(Buffer.from('200101000000Z', 'latin1'));
   bad.write('2001010000X0Z', at, 'latin1');
-  const pem = `-----BEGIN CERTIFICATE-----\n${bad.toString('base64').replace(/.{64}/g, '$&\n')}\n-----END CERTIFICATE-----\n`;
-  assert.throws(() => parseCaBundle(rootPem + pem), (err) => err.code === 'UNKNOWN_CA' && /certificate 2 of the CA bundle cannot be read/.test(err.message));
+  const badPem = `-----BEGIN CERTIFICATE-----\n${bad.toString('base64').replace(/.{64}/g, '$&\n')}\n-----END CERTIFICATE-----\n`;
+  const chain = parseServerChain([leafDer]);
+  assert.equal(verifyServerChain(chain, { anchors: parseCaBundle(badPem + rootPem), identity: 'tb.example.com' }).length, 2);
+  assert.throws(() => verifyServerChain(chain, { anchors: parseCaBundle(badPem), identity: 'tb.example.com' }),
+    (err) => err.code === 'UNKNOWN_CA' && /certificate 1 of the CA bundle \("CN=Unit Root"\) is not used: it is malformed \(time "2001010000X0Z"/.test(err.message));
+  assert.throws(() => parseCaBundle('-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----'), (err) => err.code === 'UNKNOWN_CA' && /cannot be read/.test(err.message));
 });

@@ -14,18 +14,25 @@ import { buildAndValidate, checkKey } from '../pki/path';
 import { formatIp } from '../pki/names';
 
 const parsed = new WeakMap<X509Certificate, Certificate>();
+/** Bundle certificates OpenSSL reads but the strict reading refuses: never anchors, named on failure. */
+const unusable = new WeakMap<X509Certificate, string>();
 
-/** Parses every CERTIFICATE block of a PEM bundle, strictly (as the verifier will read it). */
+/**
+ * Parses every CERTIFICATE block of a PEM bundle. One OpenSSL cannot read is a configuration
+ * error; one that breaks a stricter rule (e.g. a malformed time) is kept out of the anchors, so a
+ * large bundle with one odd old root still works, and is named if no path is found.
+ */
 export function parseCaBundle(pem: string): X509Certificate[] {
   const blocks = String(pem ?? '').match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
   return blocks.map((block, i) => {
-    try {
-      const x509 = new X509Certificate(block);
-      parsed.set(x509, parseCertificate(x509.raw));
-      return x509;
-    } catch (err) {
+    let x509: X509Certificate;
+    try { x509 = new X509Certificate(block); } catch (err) {
       throw new DtlsError('UNKNOWN_CA', `certificate ${i + 1} of the CA bundle cannot be read: ${(err as Error).message}`);
     }
+    try { parsed.set(x509, parseCertificate(x509.raw)); } catch (err) {
+      unusable.set(x509, `certificate ${i + 1} of the CA bundle ("${x509.subject.split('\n').reverse().join(', ')}") is not used: it is malformed (${(err as Error).message})`);
+    }
+    return x509;
   });
 }
 
@@ -73,13 +80,24 @@ export interface VerifyOptions {
 /** Throws a DtlsError naming the reason unless `chain` is a valid server chain for `identity`. */
 export function verifyServerChain(chain: X509Certificate[], opts: VerifyOptions): Certificate[] {
   const certs = chain.map((c, i) => strictCertificate(c, i === 0 ? "the server's certificate" : `certificate ${i + 1} of the server's chain`));
-  const anchors = opts.anchors.map((a, i) => strictCertificate(a, `certificate ${i + 1} of the CA bundle`));
+  const anchors: Certificate[] = [];
+  const skipped: string[] = [];
+  opts.anchors.forEach((a, i) => {
+    const why = unusable.get(a);
+    if (why) skipped.push(why);
+    else {
+      try { anchors.push(strictCertificate(a, `certificate ${i + 1} of the CA bundle`)); } catch (err) { skipped.push((err as Error).message); }
+    }
+  });
   let path: Certificate[];
   try {
     path = buildAndValidate(certs[0], {
       anchors, untrusted: certs.slice(1), now: (opts.now ?? new Date()).getTime(), allowPartialChain: opts.allowPartialChain === true,
     });
   } catch (err) {
+    if (err instanceof DtlsError && err.code === 'UNKNOWN_CA' && skipped.length) {
+      throw new DtlsError('UNKNOWN_CA', `${err.message}; ${skipped.join('; ')}`, { sendAlert: err.sendAlert });
+    }
     // A field read lazily (e.g. RSASSA-PSS parameters, an odd key) can still be malformed: a
     // certificate error, never an internal one.
     if (err instanceof DtlsError) throw err;
