@@ -4,6 +4,12 @@
 // (any order; the root may or may not be included) and the user's bundle, and end at a
 // SELF-SIGNED certificate of the bundle, or — only with allowPartialChain — at the first bundle
 // certificate reached. Every rule that fails throws a DtlsError naming the certificate and the rule.
+//
+// Why not pkijs (PeculiarVentures, maintained): its CertificateChainValidationEngine is async
+// (WebCrypto) while the handshake verifies synchronously; it does not check extendedKeyUsage, key
+// sizes or digests, accepts any bundle certificate as an anchor (no self-signed rule), refuses a
+// self-signed server certificate as its own anchor, and its errors do not name the certificate.
+// What we would still keep from it (DER reading) is small; node:crypto (OpenSSL) does the rest.
 import { DtlsError, DtlsErrorCode } from '../errors';
 import { AlertDescription } from '../protocol/alert';
 import { Certificate, KU, publicKeyOf } from './certificate';
