@@ -7,8 +7,8 @@
 //
 // Why not pkijs (PeculiarVentures, maintained): its CertificateChainValidationEngine is async
 // (WebCrypto) while the handshake verifies synchronously; it does not check extendedKeyUsage, key
-// sizes or digests, accepts any bundle certificate as an anchor (no self-signed rule), refuses a
-// self-signed server certificate as its own anchor, and its errors do not name the certificate.
+// sizes or digests, trusts a path whose self-signed top is untrusted when any certificate in it is in the
+// bundle, refuses a self-signed server certificate (not a CA) as its own anchor, and its errors do not name the certificate.
 // What we would still keep from it (DER reading) is small; node:crypto (OpenSSL) does the rest.
 import { DtlsError, DtlsErrorCode } from '../errors';
 import { AlertDescription } from '../protocol/alert';
