@@ -7,9 +7,10 @@
 //
 // Why not pkijs (PeculiarVentures, maintained): its CertificateChainValidationEngine is async
 // (WebCrypto) while the handshake verifies synchronously; it does not check extendedKeyUsage, key
-// sizes or digests, trusts a path whose self-signed top is untrusted when any certificate in it is in the
-// bundle, refuses a self-signed server certificate (not a CA) as its own anchor, and its errors do not name the certificate.
-// What we would still keep from it (DER reading) is small; node:crypto (OpenSSL) does the rest.
+// sizes or digests; it trusts a path whose self-signed top is untrusted when any certificate in it
+// is in the bundle; it refuses a self-signed server certificate (not a CA) as its own anchor; its
+// errors do not name the certificate. What we would keep from it (DER reading) is small, and
+// node:crypto (OpenSSL) does signatures, keys and host names.
 import { DtlsError, DtlsErrorCode } from '../errors';
 import { AlertDescription } from '../protocol/alert';
 import { Certificate, KU, publicKeyOf } from './certificate';
