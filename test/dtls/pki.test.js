@@ -168,3 +168,19 @@ test('a malformed certificate in the CA bundle is never an anchor, does not spoi
     (err) => err.code === 'UNKNOWN_CA' && /certificate 1 of the CA bundle \("CN=Unit Root"\) is not used: it is malformed \(time "2001010000X0Z"/.test(err.message));
   assert.throws(() => parseCaBundle('-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----'), (err) => err.code === 'UNKNOWN_CA' && /cannot be read/.test(err.message));
 });
+
+test('path building is bounded: 60 certificates that could all issue each other end quickly with a message that says so', () => {
+  const { buildAndValidate } = require('../../nodes/lib/dtls/pki/path');
+  const fake = (i, subject, issuer) => ({
+    der: Buffer.from(`cert-${i}`), subject, issuer, label: `CN=${subject} #${i}`, authorityKeyId: null, subjectKeyId: null,
+    notBefore: 0, notAfter: Date.now() + 1e9, x509: { issuer: `CN=${issuer}` },
+  });
+  const leaf = fake(0, 'leaf', 'x');
+  const untrusted = Array.from({ length: 60 }, (_, i) => fake(i + 1, 'x', 'x'));
+  const anchors = [fake(100, 'root', 'root')];
+  const started = process.hrtime.bigint();
+  assert.throws(() => buildAndValidate(leaf, { anchors, untrusted, now: Date.now() }),
+    (err) => err instanceof DtlsError && err.code === 'UNKNOWN_CA' && /within 10 certificates \(the chain is too long or loops\)/.test(err.message));
+  const ms = Number(process.hrtime.bigint() - started) / 1e6;
+  assert.ok(ms < 200, `took ${ms} ms`);
+});
