@@ -17,6 +17,7 @@ export function dtlsSocketFactory(settings: ConnectionSettings): CreateSocket {
         port: peer.port,
         ca: settings.caCert || undefined,
         verify: settings.verifyServer !== false,
+        allowPartialChain: settings.allowPartialChain === true,
         // The certificate must name what the user configured (or the explicit server name).
         serverName: settings.serverName || peer.host,
       });
