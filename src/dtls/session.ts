@@ -103,8 +103,11 @@ export class DtlsSession extends EventEmitter {
       for (const record of parseDatagram(datagram)) {
         if (this.processRecord(record)) sawOldHandshake = true;
         if (this.isClosed()) return;
+        // Record by record: a handshake message and a ChangeCipherSpec in one datagram are
+        // handled in their order (a plaintext Finished before the CCS is caught as such).
+        this.driveHandshake();
+        if (this.isClosed()) return;
       }
-      this.driveHandshake();
       if (sawOldHandshake && this.isHandshaking() && !this.flight.isEmpty) this.flight.send();
     } catch (err) {
       this.fail(err instanceof DtlsError ? err : new DtlsError('PROTOCOL', `internal error while processing a DTLS record: ${(err as Error)?.message}`, { sendAlert: AlertDescription.internal_error, cause: err }));

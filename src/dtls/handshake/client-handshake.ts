@@ -165,10 +165,16 @@ export class ClientHandshake {
         throw protocolError('renegotiation_info is not empty in an initial handshake', AlertDescription.handshake_failure);
       }
     }
-    // A ServerHello without renegotiation_info (a server that does not know RFC 5746) is
-    // accepted, as OpenSSL's DTLS client does by default: we never renegotiate (a HelloRequest
-    // is ignored, a server's ClientHello-triggering renegotiation cannot happen), so the
-    // renegotiation splicing attack RFC 5746 prevents has no second handshake to splice into.
+    // A ServerHello without renegotiation_info comes from a server that does not do RFC 5746
+    // secure renegotiation. We refuse it, as OpenSSL 3's client does by default ("unsafe legacy
+    // renegotiation disabled", handshake_failure; checked against `openssl s_client -dtls1_2`
+    // in test/dtls/hostile-server.test.js): such a server could have spliced an attacker's
+    // session in front of ours by renegotiating it with our handshake (RFC 5746 1). We never
+    // renegotiate ourselves, but only the server's answer shows it is not a legacy server.
+    // Californium (ThingsBoard), OpenSSL, GnuTLS and mbed TLS servers all send it.
+    if (!hello.extensions.some((e) => e.type === ExtensionType.renegotiation_info)) {
+      throw protocolError('the server did not send renegotiation_info: it does not support secure renegotiation (RFC 5746), which we require as OpenSSL does; update the server\'s DTLS library', AlertDescription.handshake_failure);
+    }
     this.extendedMasterSecret = hello.extensions.some((e) => e.type === ExtensionType.extended_master_secret);
     this.serverRandom = Buffer.from(hello.random);
     this.cipherSuite = suite;
