@@ -18,7 +18,7 @@ import { X509Certificate } from 'node:crypto';
 import { DtlsError, protocolError } from './errors';
 import { AlertDescription, AlertLevel, alertName, decodeAlert, encodeAlert } from './protocol/alert';
 import { ContentType, parseDatagram, DtlsRecord } from './protocol/record';
-import { HandshakeType, parseHandshakeFragments } from './protocol/handshake';
+import { HandshakeFragment, HandshakeType, parseHandshakeFragments } from './protocol/handshake';
 import { HandshakeReassembler } from './handshake/reassembler';
 import { FlightSender } from './handshake/flight';
 import { ClientHandshake, HandshakeContext, SessionOptions, SessionState } from './handshake/client-handshake';
@@ -31,6 +31,14 @@ export interface SessionIo { send(datagram: Buffer): void }
 
 /** Records of the next epoch that arrived before the ChangeCipherSpec that opens it. */
 const MAX_EARLY_RECORDS = 16;
+/**
+ * Handshake fragments looked at per datagram. A real flight needs a handful per datagram (one
+ * per record, a few records per MTU); a flood of tiny fragments is cut off here, so the work
+ * per datagram stays bounded whatever its size. What is skipped comes again with a retransmission.
+ */
+export const MAX_FRAGMENTS_PER_DATAGRAM = 64;
+/** Records looked at per datagram, for the same reason (a real datagram carries a few). */
+export const MAX_RECORDS_PER_DATAGRAM = 64;
 
 export class DtlsSession extends EventEmitter {
   state: SessionState = 'idle';
@@ -43,6 +51,8 @@ export class DtlsSession extends EventEmitter {
   private earlyData: Buffer[] = [];
   /** Records of epoch 1 that failed authentication while we waited for the server's Finished. */
   private forgedAfterCcs = 0;
+  /** Fragments the current datagram may still have processed (MAX_FRAGMENTS_PER_DATAGRAM). */
+  private fragmentBudget = 0;
   private deadlineTimer: NodeJS.Timeout | null = null;
   private settle: { resolve: () => void; reject: (e: DtlsError) => void } | null = null;
 
@@ -100,7 +110,8 @@ export class DtlsSession extends EventEmitter {
     if (this.state === 'closed' || this.state === 'idle') return;
     try {
       let sawOldHandshake = false;
-      for (const record of parseDatagram(datagram)) {
+      this.fragmentBudget = MAX_FRAGMENTS_PER_DATAGRAM;
+      for (const record of parseDatagram(datagram, MAX_RECORDS_PER_DATAGRAM)) {
         if (this.processRecord(record)) sawOldHandshake = true;
         if (this.isClosed()) return;
         // Record by record: a handshake message and a ChangeCipherSpec in one datagram are
@@ -184,7 +195,7 @@ export class DtlsSession extends EventEmitter {
       // After the server's ChangeCipherSpec an unprotected record can only be a repeated server
       // flight (our flight 5 was lost: resend it). Once connected, nothing unprotected counts.
       if (record.epoch !== 0 || record.type !== ContentType.handshake || !this.isHandshaking()) return false;
-      return parseHandshakeFragmentsSafe(record.body).some((f) => f.messageSeq < this.reassembler.nextSeq);
+      return this.takeFragments(record.body, true).some((f) => f.messageSeq < this.reassembler.nextSeq);
     }
     const plaintext = this.records.open(record);
     if (plaintext === 'forged') {
@@ -200,7 +211,7 @@ export class DtlsSession extends EventEmitter {
       case ContentType.handshake: {
         if (this.state === 'connected') return false; // no renegotiation; repeated Finished is harmless
         let old = false;
-        for (const fragment of parseHandshakeFragments(plaintext)) {
+        for (const fragment of this.takeFragments(plaintext, false)) {
           if (this.reassembler.add(fragment, record.epoch) === 'old') old = true;
         }
         return old;
@@ -233,6 +244,20 @@ export class DtlsSession extends EventEmitter {
       default:
         return false;
     }
+  }
+
+  /** The fragments of a record body, within what is left of this datagram's budget. */
+  private takeFragments(body: Buffer, lenient: boolean): HandshakeFragment[] {
+    if (this.fragmentBudget <= 0) return [];
+    let fragments: HandshakeFragment[];
+    try {
+      fragments = parseHandshakeFragments(body, this.fragmentBudget);
+    } catch (err) {
+      if (lenient) return [];
+      throw err;
+    }
+    this.fragmentBudget -= fragments.length;
+    return fragments;
   }
 
   private onAlert(level: number, description: number): void {
@@ -278,10 +303,6 @@ export class DtlsSession extends EventEmitter {
     // After the caller's `await` has attached its 'message' listener.
     if (early.length) setImmediate(() => { for (const d of early) if (this.isConnected()) this.emit('message', d); });
   }
-}
-
-function parseHandshakeFragmentsSafe(body: Buffer) {
-  try { return parseHandshakeFragments(body); } catch { return []; }
 }
 
 function hintFor(description: number): string {
