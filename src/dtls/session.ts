@@ -221,8 +221,8 @@ export class DtlsSession extends EventEmitter {
         if (this.state !== 'wait_change_cipher_spec') return false; // early or repeated: ignore
         this.records.readEpoch = 1;
         this.state = 'wait_finished';
-        // Whatever unprotected fragments were stored for messages after ours cannot be the Finished.
-        this.reassembler.dropEpochsBelow(1);
+        // From here on, epoch-0 records reach the reassembler no more, and an epoch-1 fragment
+        // replaces whatever unprotected fragments were stored for its message (reassembler.add).
         const early = this.earlyRecords;
         this.earlyRecords = [];
         for (const r of early) this.processRecord(r);

@@ -12,6 +12,7 @@ const { DtlsSession } = require('../../nodes/lib/dtls');
 const { encodeRecord, MAX_RECORD_BODY } = require('../../nodes/lib/dtls/protocol/record');
 const { encodeFragmentHeader, MAX_HANDSHAKE_MESSAGE } = require('../../nodes/lib/dtls/protocol/handshake');
 const { HandshakeReassembler, MAX_RANGES } = require('../../nodes/lib/dtls/handshake/reassembler');
+const { MAX_FRAGMENTS_PER_DATAGRAM, MAX_RECORDS_PER_DATAGRAM } = require('../../nodes/lib/dtls/session');
 
 const MAX_UDP_PAYLOAD = 65507;
 const DECLARED = MAX_HANDSHAKE_MESSAGE - 1;
@@ -43,7 +44,7 @@ function floodDatagram(first, perRecord = Infinity, type = 2) {
 }
 
 for (const [shape, perRecord] of [['records as large as allowed', Infinity], ['one fragment per record', 1]]) {
-  test(`a flood of 1-byte fragments of 64 KB messages (${shape}): no datagram holds the event loop for more than ${BUDGET_MS} ms`, async () => {
+  test(`a flood of 1-byte fragments of 64 KB messages (${shape}): no datagram holds the event loop for more than ${BUDGET_MS} ms`, async (t) => {
     const DATAGRAMS = 40;
     const flood = [];
     let offset = 0;
@@ -55,6 +56,7 @@ for (const [shape, perRecord] of [['records as large as allowed', Infinity], ['o
       flood.push(d.datagram);
     }
     const session = new DtlsSession({ identity: '127.0.0.1', anchors: [], verify: false, mtu: 1200, handshakeTimeoutMs: 60000 }, { send() {} });
+    t.after(() => session.close()); // also when an assertion fails: no timer keeps the run alive
     const result = session.handshake().then(() => null, (err) => err);
     await new Promise((resolve) => setImmediate(resolve));
     const histogram = monitorEventLoopDelay({ resolution: 1 });
@@ -91,6 +93,47 @@ test(`reassembly keeps at most ${MAX_RANGES} holes per message: fragments openin
   assert.equal(r.add(frag(2000, 2000)), 'stored');
   const m = r.takeNext();
   assert.ok(m && m.body.equals(body), 'the message is whole and correct');
+});
+
+test('reassembly merges exactly touching fragments, in order and in reverse order (how real servers fragment)', () => {
+  const body = Buffer.from(Array.from({ length: 1000 }, (_, i) => (i * 31) & 0xff));
+  for (const order of ['forward', 'reverse']) {
+    const r = new HandshakeReassembler();
+    const offsets = Array.from({ length: 10 }, (_, i) => i * 100);
+    if (order === 'reverse') offsets.reverse();
+    for (const [k, o] of offsets.entries()) {
+      assert.equal(r.takeNext(), null, `${order}: incomplete after ${k} fragments`);
+      assert.equal(r.add({ type: 11, length: 1000, messageSeq: 0, fragmentOffset: o, fragment: body.subarray(o, o + 100) }), 'stored');
+    }
+    const m = r.takeNext();
+    assert.ok(m && m.body.equals(body), `${order}: whole after the last fragment`);
+  }
+});
+
+test(`at most ${MAX_FRAGMENTS_PER_DATAGRAM} fragments and ${MAX_RECORDS_PER_DATAGRAM} records of a datagram are looked at: a ServerHello behind more is handled only when it comes again`, (t) => {
+  const { encodeExtensions } = require('../../nodes/lib/dtls/protocol/extensions');
+  const serverHelloBody = Buffer.concat([Buffer.from([0xfe, 0xfd]), Buffer.alloc(32, 7), Buffer.from([0, 0xc0, 0x2b, 0]),
+    encodeExtensions([{ type: 0xff01, data: Buffer.from([0]) }])]);
+  // A retransmission comes in a record with a new sequence number (RFC 6347 4.2.4).
+  const serverHello = (sequence) => encodeRecord({ type: 22, version: 0xfefd, epoch: 0, sequence,
+    body: Buffer.concat([encodeFragmentHeader(2, serverHelloBody.length, 0, 0, serverHelloBody.length), serverHelloBody]) });
+  const JUNK = 64; // what a datagram may hold in front of the ServerHello to push it past the limits
+  const junkFragments = Array.from({ length: JUNK }, (_, i) => Buffer.concat([encodeFragmentHeader(11, 5000, 3, i * 2, 1), Buffer.from([1])]));
+  const cases = {
+    fragments: encodeRecord({ type: 22, version: 0xfefd, epoch: 0, sequence: 1, body: Buffer.concat(junkFragments) }),
+    records: Buffer.concat(Array.from({ length: JUNK }, (_, i) => encodeRecord({ type: 23, version: 0xfefd, epoch: 0, sequence: 100 + i, body: Buffer.from('x') }))),
+  };
+  for (const [what, junk] of Object.entries(cases)) {
+    const session = new DtlsSession({ identity: '127.0.0.1', anchors: [], verify: false, mtu: 1200, handshakeTimeoutMs: 60000 }, { send() {} });
+    t.after(() => session.close());
+    const result = session.handshake().catch(() => null);
+    session.handleDatagram(Buffer.concat([junk, serverHello(998)]));
+    assert.equal(session.state, 'wait_server_hello', `${what}: the ServerHello behind ${JUNK} ${what} was not looked at`);
+    session.handleDatagram(serverHello(999));
+    assert.equal(session.state, 'wait_server_hello_done', `${what}: the same ServerHello alone is handled`);
+    session.close();
+    void result;
+  }
 });
 
 test('reassembly merges touching and overlapping ranges exactly (checked against a byte map)', () => {

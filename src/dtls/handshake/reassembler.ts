@@ -89,11 +89,6 @@ export class HandshakeReassembler {
     this.nextSeq = seq;
   }
 
-  /** Forgets partial messages that arrived in an epoch below `epoch` (after a ChangeCipherSpec). */
-  dropEpochsBelow(epoch: number): void {
-    for (const [key, p] of [...this.partial]) if (p.epoch < epoch) this.partial.delete(key);
-  }
-
   clear(): void { this.partial.clear(); }
 }
 
