@@ -54,15 +54,35 @@ test('reassembly: out-of-order, duplicate and overlapping fragments give the mes
   r.add(shuffled[3]); // duplicate
   assert.equal(r.takeNext(), null, 'message 0 has not arrived');
   for (const f of f0) r.add(f);
-  assert.deepEqual(r.takeNext(), m0);
+  assert.deepEqual(r.takeNext(), { ...m0, epoch: 0 });
   assert.equal(r.takeNext(), null, 'first fragment of message 1 still missing');
   // an overlapping fragment covering bytes 50..149
   r.add({ type: 11, length: 1500, messageSeq: 1, fragmentOffset: 50, fragment: m1.body.subarray(50, 150) });
   r.add(shuffled[shuffled.length - 1]);
-  assert.deepEqual(r.takeNext(), m1);
+  assert.deepEqual(r.takeNext(), { ...m1, epoch: 0 });
   assert.equal(r.add(f0[0]), 'old', 'a retransmission of a handled message is recognised');
   assert.throws(() => r.add({ type: 12, length: 10, messageSeq: 2, fragmentOffset: 0, fragment: Buffer.alloc(5) }) && r.add({ type: 13, length: 10, messageSeq: 2, fragmentOffset: 5, fragment: Buffer.alloc(5) }), isDtlsError('PROTOCOL'));
   assert.equal(r.add({ type: 12, length: 1, messageSeq: 500, fragmentOffset: 0, fragment: Buffer.alloc(1) }), 'ignored');
+});
+
+test('reassembly by epoch: a protected fragment replaces unprotected ones of the same message; an unprotected one never joins a protected message', () => {
+  const r = new HandshakeReassembler();
+  const good = Buffer.alloc(12, 0x11);
+  // A spoofed plaintext "Finished" of another length, half there, then the real one in epoch 1.
+  assert.equal(r.add({ type: 20, length: 40, messageSeq: 0, fragmentOffset: 0, fragment: Buffer.alloc(20, 0xee) }, 0), 'stored');
+  assert.equal(r.add({ type: 20, length: 12, messageSeq: 0, fragmentOffset: 0, fragment: good.subarray(0, 6) }, 1), 'stored');
+  assert.equal(r.add({ type: 20, length: 12, messageSeq: 0, fragmentOffset: 6, fragment: Buffer.alloc(6, 0xee) }, 0), 'ignored', 'epoch 0 cannot fill a protected message');
+  assert.equal(r.takeNext(), null);
+  assert.equal(r.add({ type: 20, length: 12, messageSeq: 0, fragmentOffset: 6, fragment: good.subarray(6) }, 1), 'stored');
+  assert.deepEqual(r.takeNext(), { type: 20, messageSeq: 0, body: good, epoch: 1 });
+});
+
+test('the handshake refuses a Finished that did not come in epoch 1, and any handshake message before the server\'s ChangeCipherSpec', () => {
+  const { ClientHandshake } = require('../../nodes/lib/dtls/handshake/client-handshake');
+  for (const [state, epoch, why] of [['wait_finished', 0, /not protected by the new keys/], ['wait_change_cipher_spec', 0, /before the server's ChangeCipherSpec/], ['wait_change_cipher_spec', 1, /before the server's ChangeCipherSpec/]]) {
+    const hs = new ClientHandshake({ identity: 'x', anchors: [], verify: false, mtu: 1200, handshakeTimeoutMs: 1000 }, { state, records: null, flight: null });
+    assert.throws(() => hs.handle({ type: 20, messageSeq: 5, body: Buffer.alloc(12), epoch }), (err) => err.code === 'PROTOCOL' && err.sendAlert === 10 && why.test(err.message), `${state}, epoch ${epoch}`);
+  }
 });
 
 test('anti-replay window: new, duplicate, reordered within the window, too old', () => {

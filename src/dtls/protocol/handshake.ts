@@ -58,11 +58,14 @@ export function fragmentHandshakeMessage(m: HandshakeMessage, maxSize: number): 
   return out;
 }
 
-/** Parses the handshake fragments carried in one record body. */
-export function parseHandshakeFragments(recordBody: Buffer): HandshakeFragment[] {
+/**
+ * Parses the handshake fragments carried in one record body; at most `limit` of them (the rest
+ * of the record is not even read: the caller bounds its work per datagram).
+ */
+export function parseHandshakeFragments(recordBody: Buffer, limit = Infinity): HandshakeFragment[] {
   const out: HandshakeFragment[] = [];
   const r = new ByteReader(recordBody, 'handshake fragment');
-  while (r.remaining > 0) {
+  while (r.remaining > 0 && out.length < limit) {
     const type = r.u8();
     const length = r.u24();
     const messageSeq = r.u16();

@@ -49,12 +49,13 @@ export function encodeRecord(r: DtlsRecord): Buffer {
 
 /**
  * Splits a datagram into records. A record with an impossible header ends the parse: the rest of
- * the datagram is dropped (RFC 6347 4.1.2.7: invalid records are discarded, not fatal).
+ * the datagram is dropped (RFC 6347 4.1.2.7: invalid records are discarded, not fatal). At most
+ * `limit` records are returned; the rest of the datagram is not read.
  */
-export function parseDatagram(datagram: Buffer): DtlsRecord[] {
+export function parseDatagram(datagram: Buffer, limit = Infinity): DtlsRecord[] {
   const out: DtlsRecord[] = [];
   const reader = new ByteReader(datagram, 'record');
-  while (reader.remaining >= RECORD_HEADER_LENGTH) {
+  while (reader.remaining >= RECORD_HEADER_LENGTH && out.length < limit) {
     const type = reader.u8();
     const version = reader.u16();
     const epoch = reader.u16();
