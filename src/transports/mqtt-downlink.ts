@@ -138,7 +138,9 @@ export class MqttDownlink {
     granted = new Promise<void>((resolve, reject) => {
       try {
         this.client.subscribe(filter, QOS_1, (err, grants) => {
-          const code = (err as { code?: unknown } | null)?.code ?? grants?.[0]?.qos;
+          // mqtt.js: a failure code arrives as err.packet.granted (or err.code); else as the grant.
+          const failed = err as (Error & { code?: unknown; packet?: { granted?: unknown[] } }) | null;
+          const code = failed ? (failed.packet?.granted?.find((g) => typeof g === 'number' && g >= 0x80) ?? failed.code) : grants?.[0]?.qos;
           if (!err && typeof code === 'number' && code < 0x80) return resolve();
           const refused = typeof code === 'number' && code >= 0x80;
           reject(
