@@ -141,18 +141,24 @@ export class DeviceDownlink {
 
   // ---- exchanges ------------------------------------------------------------------------------
 
-  requestAttributes(query: AttributesQuery, timeoutMs: number): Promise<AttributesAnswer> {
-    return this.exchanges.run('attribute request', timeoutMs, (transport, left) => {
+  /** `owner` (the node) may cancel() what it asked when it closes. */
+  requestAttributes(query: AttributesQuery, timeoutMs: number, owner?: unknown): Promise<AttributesAnswer> {
+    return this.exchanges.run('attribute request', timeoutMs, (transport, left, signal) => {
       if (typeof transport.requestAttributes !== 'function') return Promise.reject(unsupported(transport, 'attribute requests'));
-      return transport.requestAttributes(query, left);
-    });
+      return transport.requestAttributes(query, left, signal);
+    }, owner);
   }
 
-  callRpc(method: string, params: unknown, timeoutMs: number): Promise<unknown> {
-    return this.exchanges.run('client-side RPC', timeoutMs, (transport, left) => {
+  callRpc(method: string, params: unknown, timeoutMs: number, owner?: unknown): Promise<unknown> {
+    return this.exchanges.run('client-side RPC', timeoutMs, (transport, left, signal) => {
       if (typeof transport.callRpc !== 'function') return Promise.reject(unsupported(transport, 'client-side RPC'));
-      return transport.callRpc(method, params, left);
-    });
+      return transport.callRpc(method, params, left, signal);
+    }, owner);
+  }
+
+  /** Fails the requests `owner` made that are still waiting (its node is closing). */
+  cancel(owner: unknown): void {
+    this.exchanges.cancel(owner, new DeviceError('stopped: the node was stopped or redeployed before ThingsBoard answered', 'STOPPED'));
   }
 
   /** Sends the reply to server-side RPC `id` (strict JSON). Resolves when ThingsBoard has it. */

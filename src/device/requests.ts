@@ -26,9 +26,12 @@ export interface ExchangeHost {
   redact(text: string): string;
 }
 
-export type Operation<T> = (transport: Transport, timeoutMs: number) => Promise<T>;
+/** `signal` aborts when the exchange ends another way (timeout, cancel, stop): forget it. */
+export type Operation<T> = (transport: Transport, timeoutMs: number, signal: AbortSignal) => Promise<T>;
 
 interface Pending {
+  /** Whose it is (a node), so the node can cancel its own when it closes. */
+  owner: unknown;
   run(): void;
   fail(err: DeviceError): void;
 }
@@ -51,7 +54,7 @@ export class Exchanges {
    * Runs `op` on the connected transport, waiting for a connection when there is none, until
    * `timeoutMs` has passed. `what` names the exchange in errors ("attribute request").
    */
-  run<T>(what: string, timeoutMs: number, op: Operation<T>): Promise<T> {
+  run<T>(what: string, timeoutMs: number, op: Operation<T>, owner?: unknown): Promise<T> {
     const blocked = this.host.blocked();
     if (blocked) return Promise.reject(blocked);
     if (this.pending.size >= MAX_PENDING) {
@@ -66,12 +69,16 @@ export class Exchanges {
       const deadline = Date.now() + timeoutMs;
       let attempt = 0; // bumped per try: a try that was given up on cannot settle the exchange
       let everSent = false;
+      const controller = new AbortController();
       const finish = (): boolean => {
         if (!this.pending.delete(entry)) return false;
         clearTimeout(timer);
+        // The transport forgets a request still waiting there (its timer, its id).
+        controller.abort();
         return true;
       };
       const entry: Pending = {
+        owner,
         run: () => {
           const transport = this.host.sendingTransport;
           if (!transport) return; // waits for the next connect
@@ -79,7 +86,7 @@ export class Exchanges {
           everSent = true;
           let running: Promise<T>;
           try {
-            running = op(transport, Math.max(1, deadline - Date.now()));
+            running = op(transport, Math.max(1, deadline - Date.now()), controller.signal);
           } catch (err) {
             running = Promise.reject(err);
           }
@@ -116,6 +123,11 @@ export class Exchanges {
   /** A connection is up: every exchange that waits for one goes (again). */
   onConnected(): void {
     for (const entry of [...this.pending]) entry.run();
+  }
+
+  /** Fails the exchanges of `owner` (a node that closes: its timers must not outlive it). */
+  cancel(owner: unknown, err: DeviceError): void {
+    for (const entry of [...this.pending]) if (entry.owner === owner) entry.fail(err);
   }
 
   /** Fails every exchange at once (the connection stopped, or the token was refused). */

@@ -58,7 +58,7 @@ export = function (RED: RED) {
           clientKeys: p.clientKeys !== undefined ? nameList(p.clientKeys) : clientKeys,
           sharedKeys: p.sharedKeys !== undefined ? nameList(p.sharedKeys) : sharedKeys,
         };
-        connection.downlink.requestAttributes(query, timeoutMs).then((a) => {
+        connection.downlink.requestAttributes(query, timeoutMs, node).then((a) => {
           // Both parts always present, so a flow can read msg.payload.shared.x without checks.
           answered({ client: a?.client ?? {}, shared: a?.shared ?? {} });
         }, fail);
@@ -77,11 +77,13 @@ export = function (RED: RED) {
         fail(new Error(`request not sent: ${(err as Error).message}`));
         return;
       }
-      connection.downlink.callRpc(name, params, timeoutMs).then(answered, fail);
+      connection.downlink.callRpc(name, params, timeoutMs, node).then(answered, fail);
     });
 
     node.on('close', (_removed, done) => {
       if (!connection || configError) return done();
+      // Its waiting requests end now (done(err)), not at their timeout after the node is gone.
+      connection.downlink.cancel(node);
       connection.deregister(user).then(
         () => done(),
         () => done(),

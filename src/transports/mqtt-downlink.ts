@@ -56,6 +56,10 @@ interface Waiting {
 
 const QOS_1 = Object.freeze({ qos: 1 as const });
 
+function aborted(): TransportError {
+  return new TransportError('the request was cancelled', 'closed', 'ABORTED');
+}
+
 function closed(): TransportError {
   return new TransportError('the connection closed before ThingsBoard answered', 'closed', 'CLOSED');
 }
@@ -98,17 +102,17 @@ export class MqttDownlink {
     return this.publish(`${DOWNLINK_TOPICS.rpcResponse}${id}`, body);
   }
 
-  async requestAttributes(query: AttributesQuery, timeoutMs: number): Promise<AttributesAnswer> {
+  async requestAttributes(query: AttributesQuery, timeoutMs: number, signal?: AbortSignal): Promise<AttributesAnswer> {
     const request: Record<string, string> = {};
     // ThingsBoard takes comma-separated strings; an empty list is left out (both out = all keys).
     if (query.clientKeys.length > 0) request.clientKeys = query.clientKeys.join(',');
     if (query.sharedKeys.length > 0) request.sharedKeys = query.sharedKeys.join(',');
-    const answer = await this.exchange('attributesResponse', this.attributeAnswers, DOWNLINK_TOPICS.attributesRequest, request, timeoutMs);
+    const answer = await this.exchange('attributesResponse', this.attributeAnswers, DOWNLINK_TOPICS.attributesRequest, request, timeoutMs, signal);
     return answer as AttributesAnswer;
   }
 
-  callRpc(method: string, params: unknown, timeoutMs: number): Promise<unknown> {
-    return this.exchange('rpcResponse', this.rpcAnswers, DOWNLINK_TOPICS.rpcRequest, { method, params }, timeoutMs);
+  callRpc(method: string, params: unknown, timeoutMs: number, signal?: AbortSignal): Promise<unknown> {
+    return this.exchange('rpcResponse', this.rpcAnswers, DOWNLINK_TOPICS.rpcRequest, { method, params }, timeoutMs, signal);
   }
 
   /** The connection is gone: everything waiting on it fails with kind 'closed'. */
@@ -172,19 +176,41 @@ export class MqttDownlink {
     return new Promise((resolve, reject) => this.host.publish(topic, body, 1, (err) => (err ? reject(err) : resolve())));
   }
 
-  private async exchange(need: Need, answers: Map<number, Waiting>, requestTopic: string, request: unknown, timeoutMs: number): Promise<unknown> {
+  private async exchange(
+    need: Need,
+    answers: Map<number, Waiting>,
+    requestTopic: string,
+    request: unknown,
+    timeoutMs: number,
+    signal?: AbortSignal,
+  ): Promise<unknown> {
     const started = Date.now();
     await this.need(need);
+    if (signal?.aborted) throw aborted();
     const id = this.host.nextRequestId();
     const left = Math.max(0, timeoutMs - (Date.now() - started));
     const answer = new Promise<unknown>((resolve, reject) => {
       const timer = setTimeout(() => {
         // Forgotten now: an answer that still comes is dropped in receive().
-        if (answers.delete(id)) {
-          reject(new TransportError(`no answer from ThingsBoard within ${Math.round(timeoutMs / 100) / 10} s`, 'timeout', 'NO_ANSWER'));
-        }
+        const w = answers.get(id);
+        if (!w) return;
+        answers.delete(id);
+        w.reject(new TransportError(`no answer from ThingsBoard within ${Math.round(timeoutMs / 100) / 10} s`, 'timeout', 'NO_ANSWER'));
       }, left);
-      answers.set(id, { resolve, reject, timer });
+      const onAbort = () => {
+        const w = answers.get(id);
+        if (!w) return;
+        answers.delete(id);
+        clearTimeout(w.timer);
+        w.reject(aborted());
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      // Whichever way it ends, the abort listener goes with it.
+      const done = <A extends unknown[]>(fn: (...args: A) => void) => (...args: A) => {
+        signal?.removeEventListener('abort', onAbort);
+        fn(...args);
+      };
+      answers.set(id, { resolve: done(resolve), reject: done(reject), timer });
     });
     this.publish(`${requestTopic}${id}`, Buffer.from(JSON.stringify(request))).catch((err: TransportError) => {
       const w = answers.get(id);

@@ -286,12 +286,12 @@ export class MqttTransport extends EventEmitter implements Transport {
     return this.live().respondRpc(id, body);
   }
 
-  async requestAttributes(query: AttributesQuery, timeoutMs: number): Promise<AttributesAnswer> {
-    return this.live().requestAttributes(query, timeoutMs);
+  async requestAttributes(query: AttributesQuery, timeoutMs: number, signal?: AbortSignal): Promise<AttributesAnswer> {
+    return this.live().requestAttributes(query, timeoutMs, signal);
   }
 
-  async callRpc(method: string, params: unknown, timeoutMs: number): Promise<unknown> {
-    return this.live().callRpc(method, params, timeoutMs);
+  async callRpc(method: string, params: unknown, timeoutMs: number, signal?: AbortSignal): Promise<unknown> {
+    return this.live().callRpc(method, params, timeoutMs, signal);
   }
 
   private endDownlink(): void {
