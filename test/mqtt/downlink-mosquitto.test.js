@@ -8,7 +8,7 @@ const test = require('node:test');
 const assert = require('node:assert/strict');
 const mqtt = require('mqtt');
 const { lastStatus, waitFor, scanForTokens } = require('../nodes/common');
-const { helper, modules, dev, inNode, sink, probes, collect, at } = require('../nodes/downlink-common');
+const { helper, modules, dev, inNode, sink, probes, collect, takeSeenTexts, at } = require('../nodes/downlink-common');
 const { TOKEN } = require('./common');
 const { requirePeer } = require('../support/peers');
 const { startMosquitto } = require('../support/mosquitto');
@@ -16,7 +16,7 @@ const { startMosquitto } = require('../support/mosquitto');
 const creds = { dev: { accessToken: TOKEN } };
 
 test.afterEach(async () => {
-  scanForTokens([], [TOKEN]);
+  scanForTokens(takeSeenTexts(), [TOKEN]);
   await helper.unload();
 });
 

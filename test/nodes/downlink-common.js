@@ -38,11 +38,22 @@ function probes(ids) {
   ];
 }
 
+/** Everything any collect() sink received in this test, as text (for the token scan). */
+const seenTexts = [];
+
 /** Collects every message helper node `id` receives. */
 function collect(id) {
   const messages = [];
-  helper.getNode(id).on('input', (msg) => messages.push(msg));
+  helper.getNode(id).on('input', (msg) => {
+    messages.push(msg);
+    seenTexts.push(JSON.stringify(msg));
+  });
   return messages;
 }
 
-module.exports = { helper, modules, dev, inNode, sink, probes, collect, at };
+/** The texts seen since the last call (the node tests' afterEach scans them for tokens). */
+function takeSeenTexts() {
+  return seenTexts.splice(0);
+}
+
+module.exports = { helper, modules, dev, inNode, sink, probes, collect, takeSeenTexts, at };

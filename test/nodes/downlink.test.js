@@ -8,7 +8,7 @@
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const { lastStatus, waitFor, scanForTokens } = require('./common');
-const { helper, modules, dev, inNode, sink, probes, collect, at } = require('./downlink-common');
+const { helper, modules, dev, inNode, sink, probes, collect, takeSeenTexts, at } = require('./downlink-common');
 const { TOKEN, TOKEN2 } = require('../mqtt/common');
 const { startTbBroker } = require('../support/tb-broker');
 
@@ -20,13 +20,14 @@ test.after(async () => {
   await tb.close();
 });
 test.afterEach(async () => {
-  scanForTokens([], [TOKEN, TOKEN2]);
+  scanForTokens(takeSeenTexts(), [TOKEN, TOKEN2, 'WRONG_TOKEN_zz9']);
   await helper.unload();
   tb.refuse.clear();
   tb.onAttributeRequest = undefined;
   tb.onClientRpc = undefined;
   tb.state.published.length = 0;
   tb.state.subscriptions.length = 0;
+  tb.state.delayAttributesMs = 0;
 });
 
 const creds = { dev: { accessToken: TOKEN }, dev2: { accessToken: TOKEN2 } };
@@ -253,4 +254,52 @@ test('two devices: each reply lands on the device its request came from; a refus
   assert.match(caught[0].error.message, /refused the subscription to v1\/devices\/me\/attributes \(SUBACK 0x80\)/);
   await waitFor(() => (lastStatus('attr') || {}).text === 'status.subscriptionRefused', 'the status of the refused node');
   assert.match(lastStatus('in2').text, /status\.connected/, 'the RPC node of the same device is fine');
+});
+
+test('replies and requests do not wait behind 1000 queued messages (nor hold them up)', async (t) => {
+  tb.state.delayAttributesMs = 30; // a slow server: 1000 messages take seconds
+  tb.onClientRpc = () => ({ pong: true });
+  await helper.load(modules(), [
+    { id: 'tab', type: 'tab' },
+    dev('dev', tb.port),
+    inNode('in', 'dev', { receive: 'rpc' }, [['fn']]),
+    { id: 'fn', type: 'function', z: 'tab', ...at, func: 'msg.payload = "pong"; return msg;', outputs: 1, wires: [['resp']] },
+    { id: 'resp', type: 'thingsboard-rpc-response', z: 'tab', ...at, wires: [] },
+    // Client attributes: never coalesced, so 1000 messages are 1000 publishes.
+    { id: 'out', type: 'thingsboard-out', z: 'tab', ...at, device: 'dev', kind: 'attributes', qos: '1', key: '', wires: [] },
+    { id: 'rr', type: 'thingsboard-request', z: 'tab', ...at, device: 'dev', request: 'rpc', method: 'ping', timeout: '10', wires: [['answers']] },
+    sink('answers'),
+    ...probes(['out']),
+  ], creds);
+  const ok = collect('done-ok');
+  const answers = collect('answers');
+  await waitFor(() => tb.subscribed(TOKEN, 'v1/devices/me/rpc/request/+'), 'subscribed');
+  for (let i = 0; i < 1000; i++) helper.getNode('out').receive({ payload: { i } });
+  await waitFor(() => ok.length >= 1, 'the queue moving');
+  const started = Date.now();
+  const reply = await tb.rpc(TOKEN, 1, 'ping', {});
+  helper.getNode('rr').receive({ payload: {} });
+  await waitFor(() => answers.length === 1, 'the client-side RPC answer');
+  const took = Date.now() - started;
+  const doneWhenAnswered = ok.length;
+  assert.equal(reply, '"pong"');
+  assert.ok(doneWhenAnswered < 700, `the reply and the request went before the queue drained (${doneWhenAnswered} of 1000 done, ${took} ms)`);
+  await waitFor(() => ok.length === 1000, 'every queued message done', 30000);
+  t.diagnostic(`RPC reply and client-side RPC answered in ${took} ms with ${doneWhenAnswered} of 1000 queued messages done; all done ${Date.now() - started} ms after`);
+});
+
+test('a refused token: requests fail at once saying why, in-nodes show it, no token in any text', async () => {
+  await helper.load(modules(), [
+    { id: 'tab', type: 'tab' },
+    dev('dev', tb.port),
+    inNode('in', 'dev', { receive: 'rpc' }, [[]]),
+    { id: 'ra', type: 'thingsboard-request', z: 'tab', ...at, device: 'dev', request: 'attributes', wires: [['out']] },
+    sink('out'),
+    ...probes(['ra']),
+  ], { dev: { accessToken: 'WRONG_TOKEN_zz9' } });
+  const errs = collect('done-err');
+  await waitFor(() => /status\.unauthorized/.test((lastStatus('in') || {}).text || ''), 'the in-node unauthorized');
+  helper.getNode('ra').receive({ payload: {} });
+  await waitFor(() => errs.length === 1, 'the request failed');
+  assert.match(errs[0].error.message, /unauthorized/);
 });

@@ -35,6 +35,8 @@ async function startTbBroker({ tokens }) {
     connects: 0,
     onAttributeRequest: undefined,
     onClientRpc: undefined,
+    /** Client-attribute PUBACKs come this much later each (a slow server, for queue tests). */
+    delayAttributesMs: 0,
   };
   const replyWaiters = new Map(); // `${token} ${id}` → resolve
   let broker;
@@ -69,7 +71,8 @@ async function startTbBroker({ tokens }) {
         // ThingsBoard does not forward device publishes to other subscribers: swallow them
         // (the device still gets its PUBACK).
         packet.topic = `$swallowed/${token}/${topic}`;
-        callback(null);
+        if (state.delayAttributesMs && topic === 'v1/devices/me/attributes') setTimeout(() => callback(null), state.delayAttributesMs);
+        else callback(null);
       },
     });
     server = net.createServer((socket) => {
