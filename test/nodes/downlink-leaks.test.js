@@ -7,7 +7,7 @@
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const { waitFor } = require('./common');
-const { helper, modules, dev, inNode, sink, probes, collect, at } = require('./downlink-common');
+const { helper, modules, dev, inNode, sink, probes, collect, redeploy, at } = require('./downlink-common');
 const { TOKEN } = require('../mqtt/common');
 const { startTbBroker } = require('../support/tb-broker');
 
@@ -60,7 +60,7 @@ test(`${REDEPLOYS} redeploys with in-nodes and requests leak nothing`, async (t)
   for (let i = 1; i <= REDEPLOYS; i++) {
     // A request that will never be answered is pending while the flow is replaced.
     if (i % 7 === 6) helper.getNode('req').receive({ payload: { sharedKeys: 'never' } });
-    await helper.setFlows(flowFor(i), i % 3 === 0 ? 'full' : 'nodes', creds);
+    await redeploy(flowFor(i), i % 3 === 0 ? 'full' : 'nodes', creds);
     if (i % 20 === 0) await roundTrip(i);
   }
   // Last: a request pending (60 s) when only its node is replaced, the connection staying up.
@@ -70,7 +70,7 @@ test(`${REDEPLOYS} redeploys with in-nodes and requests leak nothing`, async (t)
   helper.getNode('req').receive({ payload: { sharedKeys: 'never' } });
   await waitFor(() => nevers() === sentBefore + 1, 'the request at ThingsBoard');
   last.find((n) => n.id === 'req').name = 'req-last';
-  await helper.setFlows(last, 'nodes', creds);
+  await redeploy(last, 'nodes', creds);
   await roundTrip(REDEPLOYS);
 
   let after;
