@@ -30,6 +30,8 @@ const CLIENT_RPC_RULES = {
   getSessionLimits: () => JSON.parse(JSON.stringify(SESSION_LIMITS)),
 };
 
+const copyRecord = (r) => ({ ...r, at: { ...r.at } });
+
 function parseJson(body) {
   const text = Buffer.isBuffer(body) ? body.toString('utf8') : String(body ?? '');
   return JSON.parse(text);
@@ -140,7 +142,7 @@ function installDownlink(DeviceStore) {
     if (!Number.isFinite(ms) || ms < 100 || ms > MAX_RPC_TIMEOUT_MS) {
       throw Object.assign(new Error(`timeout is in milliseconds, 100 .. ${MAX_RPC_TIMEOUT_MS}`), { status: 400 });
     }
-    const record = { id: device.nextRpcId++, method: method.trim(), params, timeout: ms, state: 'QUEUED', created: Date.now(), reply: undefined, transport: null };
+    const record = { id: device.nextRpcId++, method: method.trim(), params, timeout: ms, state: 'QUEUED', created: Date.now(), at: {}, reply: undefined, transport: null };
     let settle;
     const done = new Promise((resolve) => { settle = resolve; });
     Object.defineProperty(record, '_settle', { value: settle, enumerable: false });
@@ -149,9 +151,9 @@ function installDownlink(DeviceStore) {
     Object.defineProperty(record, '_timer', { value: timer, enumerable: false });
     device.rpc.push(record);
     if (device.rpc.length > RECENT) device.rpc.shift();
-    this.emit('rpc', { device: device.name, record: { ...record } });
+    this.emit('rpc', { device: device.name, record: copyRecord(record) });
     this.flushRpc(device);
-    return { record: { ...record }, done };
+    return { record: copyRecord(record), done };
   };
 
   /** Sends every QUEUED call to the sessions that take RPC (all of them, as ThingsBoard does). */
@@ -169,16 +171,17 @@ function installDownlink(DeviceStore) {
   const ORDER = { QUEUED: 0, SENT: 1, DELIVERED: 2, SUCCESSFUL: 3, TIMEOUT: 3 };
   /** Moves a call forward (never back, never out of a final state). */
   proto.rpcState = function rpcState(device, id, state, reply) {
+    // record.at = {sent, delivered, successful | timeout}: when each state was reached.
     const record = device.rpc.find((r) => r.id === id);
     if (!record || ORDER[state] <= ORDER[record.state] || ORDER[record.state] === 3) return false;
     record.state = state;
-    record[state.toLowerCase()] = Date.now();
+    record.at[state.toLowerCase()] = Date.now();
     if (state === 'SUCCESSFUL') record.reply = reply;
     if (ORDER[state] === 3) {
       clearTimeout(record._timer);
-      record._settle({ ...record });
+      record._settle(copyRecord(record));
     }
-    this.emit('rpc', { device: device.name, record: { ...record } });
+    this.emit('rpc', { device: device.name, record: copyRecord(record) });
     return true;
   };
 
@@ -237,7 +240,7 @@ function installDownlink(DeviceStore) {
   proto.downlinkSnapshot = function downlinkSnapshot(device) {
     return {
       shared: { ...device.shared },
-      rpc: device.rpc.map((r) => ({ ...r })),
+      rpc: device.rpc.map(copyRecord),
       clientRpc: device.clientRpc.map((e) => ({ ...e })),
       online: [...device.sessions].map((s) => s.transport),
     };

@@ -188,7 +188,10 @@ async function startMqttEmulator({ store, host = '127.0.0.1', port = 0, tls: tls
     client.tbAwaitingAck = new Map();
     // The PUBACK of a message we sent directly: aedes keeps no outgoing record for clean
     // sessions, so read it from the client's packet parser.
-    client._parser.on('packet', (p) => {
+    client._parser.prependListener('packet', (p) => {
+      // ThingsBoard grants QoS 2 requests as QoS 1; aedes takes the granted QoS from the packet
+      // before authorizeSubscribe, so lower it here, ahead of aedes' own listener.
+      if (p.cmd === 'subscribe') for (const sub of p.subscriptions || []) sub.qos = Math.min(sub.qos || 0, 1);
       if (p.cmd !== 'puback') return;
       const onAck = client.tbAwaitingAck.get(p.messageId);
       client.tbAwaitingAck.delete(p.messageId);
