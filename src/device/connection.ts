@@ -9,10 +9,13 @@
 //   not acceptable) fails every queued and every new message at once, naming the reason, and
 //   keeps retrying slowly so that fixing it on the server side recovers without a redeploy.
 // - Status: one DeviceStatus fanned out to every user, deduplicated and throttled.
+// - The downlink (downlink.ts: subscriptions, pushes, requests that wait for answers) is told
+//   here when a transport is made, when a connection is up and when it is gone.
 //
 // Every text that leaves this file (status codes aside) goes through redact().
 import { redact } from '../transports/redact';
 import type { TransportError, ConnectionSettings, OutboundMessage, Transport } from '../transports/transport';
+import { DeviceDownlink } from './downlink';
 import { asTransportError, DeviceError, type DoneCallback } from './errors';
 import { Outbox, type OutboxHost } from './outbox';
 import type { DeviceState, DeviceStatus } from './status';
@@ -44,6 +47,8 @@ const ANOTHER_CLIENT_WARNING =
   '(ThingsBoard allows one session per device; each new one closes the previous). Give every client its own device or token.';
 
 export class DeviceConnection implements OutboxHost {
+  /** Receiving (thingsboard-in) and request/answer exchanges (thingsboard-request, replies). */
+  readonly downlink: DeviceDownlink;
   private readonly users: DeviceUsers;
   private readonly outbox: Outbox;
   private readonly timing: Timing;
@@ -77,6 +82,19 @@ export class DeviceConnection implements OutboxHost {
     this.users = new DeviceUsers(() => this.status(), this.timing.statusThrottleMs);
     this.backoff = new Backoff(this.timing, options.random ?? Math.random);
     this.outbox = new Outbox(this, settings.maxPayloadBytes, this.timing.maxResends);
+    // eslint-disable-next-line @typescript-eslint/no-this-alias
+    const connection = this;
+    this.downlink = new DeviceDownlink({
+      get sendingTransport() {
+        return connection.sendingTransport;
+      },
+      blocked: () => {
+        if (this.closed || this.users.size === 0) return new DeviceError('not sent: the device connection is stopped', 'STOPPED');
+        return this.permanentError ? this.permanentFailure(this.permanentError) : undefined;
+      },
+      redact: (text) => this.redact(text),
+      warn: (text) => this.options.log.warn(this.redact(text)),
+    });
   }
 
   // ---- users --------------------------------------------------------------------------------
@@ -253,8 +271,10 @@ export class DeviceConnection implements OutboxHost {
     transport.on('down', onDown);
     transport.on('warning', onWarning);
     transport.on('phase', onPhase);
+    const detachDownlink = this.downlink.attach(transport);
     // Only the listeners added here are removed again (the transport may have its own).
     this.detach = () => {
+      detachDownlink();
       transport.removeListener('down', onDown);
       transport.removeListener('warning', onWarning);
       transport.removeListener('phase', onPhase);
@@ -291,6 +311,7 @@ export class DeviceConnection implements OutboxHost {
     if (recovered) this.options.log.info(`connected to ${this.settings.host}:${this.settings.port} again`);
     this.setState('connected');
     this.outbox.pump();
+    this.downlink.connected(transport);
   }
 
   private onConnectFailure(err: TransportError, session: number): void {
@@ -308,6 +329,7 @@ export class DeviceConnection implements OutboxHost {
     this.permanentError = err;
     this.logOnce(err, err.message);
     this.outbox.failQueued(this.permanentFailure(err));
+    this.downlink.stopped(this.permanentFailure(err));
     this.setState(err.kind === 'unauthorized' ? 'unauthorized' : 'certificate');
     // Try again rarely: the fix (a new token, a new certificate) is made on a server. A transport
     // that is still open (CoAP after a 4.01) stays open: the retry then is the next message.
@@ -329,6 +351,7 @@ export class DeviceConnection implements OutboxHost {
       this.quickDrops = 0;
     }
     this.lastError = err;
+    this.downlink.down();
     this.options.log.info(this.redact(`connection to ${this.settings.host}:${this.settings.port} lost: ${err.message}`));
     // Whatever was in flight comes back through onSendFailure ('closed') and is put back.
     this.scheduleRetry(session, this.backoff.next());
@@ -356,6 +379,7 @@ export class DeviceConnection implements OutboxHost {
     this.retryTimer = undefined;
     this.users.cancel();
     this.outbox.failQueued(new DeviceError(reason, 'STOPPED'));
+    this.downlink.stopped(new DeviceError('stopped: the flow was stopped or redeployed before ThingsBoard answered', 'STOPPED'));
     // failQueued asked for a status update: a stopped connection sends none.
     this.users.cancel();
     this.state = this.closed ? 'stopped' : 'idle';

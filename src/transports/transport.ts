@@ -97,12 +97,56 @@ export class TransportError extends Error {
   }
 }
 
+// ---------------------------------------------------------------------------------------------
+// Receive side (issue 10): what ThingsBoard pushes to a device, and request/answer exchanges.
+// Every method below is optional so a transport without a receive side still compiles; the
+// device layer (src/device/downlink.ts) checks `typeof transport.subscribe === 'function'` and
+// fails the nodes that need it with a clear error otherwise.
+// ---------------------------------------------------------------------------------------------
+
+/** What ThingsBoard pushes to a device. */
+export type DownlinkChannel = 'attributes' | 'rpc';
+
+/** A shared-attribute change: the changed keys, and `deleted` when ThingsBoard says keys were removed. */
+export interface AttributesUpdate {
+  values: Record<string, unknown>;
+  deleted?: string[];
+}
+
+/** A server-side RPC command (MQTT topic id or CoAP body "id"). */
+export interface RpcRequest {
+  id: number;
+  method: string;
+  params: unknown;
+}
+
+/** Keys to ask for; an empty list is omitted from the request (ThingsBoard then sends none of that scope). */
+export interface AttributesQuery {
+  clientKeys: string[];
+  sharedKeys: string[];
+}
+
+/** ThingsBoard's answer to an attribute request; a part may be missing. */
+export interface AttributesAnswer {
+  client?: Record<string, unknown>;
+  shared?: Record<string, unknown>;
+}
+
 /**
  * One connection to ThingsBoard for one device. Events:
  * - 'phase' (phase: 'connecting' | 'securing'): progress while connect() runs, for status.
  * - 'down' (err: TransportError): an open connection dropped on its own (not after close()).
  *   In-flight sends reject with kind 'closed' before or after this event.
  * - 'warning' (text: string): something the user should see once in the log (already redacted).
+ * Receive side (only from a transport that implements subscribe()):
+ * - 'attributes' (update: AttributesUpdate): a shared-attribute push.
+ * - 'rpc' (request: RpcRequest): a server-side RPC command. The transport delivers one command
+ *   id once per connection (MQTT DUP / CoAP retransmitted notification suppressed).
+ * - 'resubscribed' (channel: DownlinkChannel): CoAP only: an observation was re-registered within
+ *   the same connection (periodic refresh / DTLS re-handshake), so the device layer can fetch
+ *   initial values again.
+ * Bodies that are not valid JSON are dropped with a 'warning' (redacted), never thrown. All
+ * texts are redacted (the CoAP URI holds the token).
  */
 export interface Transport extends EventEmitter {
   readonly name: TransportName;
@@ -123,4 +167,40 @@ export interface Transport extends EventEmitter {
   sendWithCallback?(message: OutboundMessage, callback: SendCallback): void;
   /** Closes gracefully; outstanding sends reject with kind 'closed'. Safe to call twice. */
   close(): Promise<void>;
+
+  /**
+   * Start receiving a channel. Resolves when ThingsBoard accepted it (MQTT: SUBACK granted QoS
+   * 0/1 for v1/devices/me/attributes or v1/devices/me/rpc/request/+; CoAP: the first response of
+   * the Observe registration GET /api/v1/$TOKEN/attributes or /rpc). Rejects with TransportError
+   * kind 'rejected' (SUBACK failure 0x80, CoAP 4.xx/5.xx), 'unauthorized' (4.01) or 'closed'.
+   * Subscriptions do NOT survive a reconnect: the device layer calls subscribe() again after
+   * every successful connect(). Within one connection the transport keeps them alive itself
+   * (CoAP: re-registers observations periodically and after a DTLS re-handshake, and emits
+   * 'resubscribed' (channel) so the device layer can fetch initial values again).
+   * Idempotent: subscribing twice to one channel is one subscription.
+   */
+  subscribe?(channel: DownlinkChannel): Promise<void>;
+  /** Stop receiving (the last node that needed it is gone). Never rejects. */
+  unsubscribe?(channel: DownlinkChannel): Promise<void>;
+  /** Reply to server-side RPC `id` (body: strict JSON). Resolves on PUBACK (QoS 1) / CoAP 2.xx. */
+  respondRpc?(id: number, body: Buffer): Promise<void>;
+  /**
+   * Attribute request. MQTT: publish v1/devices/me/attributes/request/{n} with
+   * {"clientKeys":"a,b","sharedKeys":"c"} (keys omitted when the list is empty) and take the
+   * answer from .../attributes/response/{n} (the transport subscribes attributes/response/+ on
+   * first use per connection). CoAP: GET /api/v1/$TOKEN/attributes?clientKeys=..&sharedKeys=..
+   * (4.04 = nothing found → resolves {}). Rejects with kind 'timeout', code 'NO_ANSWER', after
+   * timeoutMs; a late answer is dropped. Request ids are unique per connection.
+   * `signal` (optional): when it aborts, the request is forgotten at once (its timer cleared, a
+   * late answer dropped) and the promise rejects with kind 'closed', code 'ABORTED' (the node
+   * that asked was closed; its timers must not outlive it).
+   */
+  requestAttributes?(query: AttributesQuery, timeoutMs: number, signal?: AbortSignal): Promise<AttributesAnswer>;
+  /**
+   * Client-side RPC: MQTT publish v1/devices/me/rpc/request/{n} {"method","params"} and answer on
+   * v1/devices/me/rpc/response/{n} (subscribed on first use); CoAP POST /api/v1/$TOKEN/rpc,
+   * answer = response body (separate CON response after an empty ACK is normal). Resolves with
+   * the parsed JSON answer (or the text when it is not JSON). Timeout and `signal` as above.
+   */
+  callRpc?(method: string, params: unknown, timeoutMs: number, signal?: AbortSignal): Promise<unknown>;
 }
