@@ -151,7 +151,7 @@ function demoFlow({ host, targets, caPem = '', tabLabel = 'ThingsBoard demo', in
     add({
       id: `${ID_PREFIX}sensor-${t}`,
       type: 'function',
-      name: controlled ? 'simulated sensor (controlled)' : 'simulated sensor',
+      name: controlled ? 'sensor (controlled)' : 'simulated sensor',
       func: controlled ? CONTROLLED_SENSOR_CODE.replace('DEFAULT_INTERVAL', String(intervalSeconds)) : SENSOR_CODE,
       outputs: 1,
       timeout: 0,
@@ -240,7 +240,7 @@ function demoFlow({ host, targets, caPem = '', tabLabel = 'ThingsBoard demo', in
 function controlLoop(add, target, y) {
   const device = `${ID_PREFIX}device-${target.transport}`;
   const label = LABELS[target.transport];
-  add({ id: `${ID_PREFIX}control-comment`, type: 'comment', name: `Control from ThingsBoard (the emulator page, ${target.deviceName || 'device'}): RPC setInterval / setLed, shared attribute targetTemperature`, info: '', x: 370, y, wires: [] });
+  add({ id: `${ID_PREFIX}control-comment`, type: 'comment', name: `Control ${target.deviceName || 'the device'} from ThingsBoard: RPC setInterval / setLed, shared targetTemperature`, info: 'On the emulator page, in the card of this device: send RPC setLed (params true or false) or setInterval (params: seconds), or set the shared attribute targetTemperature. The reply appears on the page; the sensor in the first row changes.', x: 430, y, wires: [] });
   y += 50;
   add({ id: `${ID_PREFIX}rpc-in`, type: 'thingsboard-in', name: 'RPC setInterval, setLed', device, receive: 'rpc', keys: '', initial: true, methods: 'setInterval,setLed', x: 160, y, wires: [[`${ID_PREFIX}command`]] });
   add({ id: `${ID_PREFIX}command`, type: 'function', name: 'apply to the sensor', func: COMMAND_CODE, outputs: 2, timeout: 0, noerr: 0, initialize: '', finalize: '', libs: [], x: 390, y, wires: [[`${ID_PREFIX}rpc-reply`], [`${ID_PREFIX}state-out`]] });
