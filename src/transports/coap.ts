@@ -35,10 +35,14 @@ import { redact } from './redact';
 import { createUdpSocket, type CreateSocket, type DatagramPeer, type DatagramRemoteInfo, type SocketLike } from './datagram';
 import { diagnosticText, errorForCode } from './coap-codes';
 import { dtlsSocketFactory } from './coaps-socket';
+import { CoapDownlink, type CoapDownlinkOptions } from './coap-downlink';
+import type { AttributesAnswer, AttributesQuery, DownlinkChannel } from './transport';
 
 export interface CoapTransportOptions {
   /** Makes the datagram socket (CoAPS: a DTLS session). Default: a plain UDP socket. */
   createSocket?: CreateSocket;
+  /** Receive side: observation renewal period, answer timeout (coap-downlink.ts). */
+  downlink?: CoapDownlinkOptions;
 }
 
 /** Confirmable messages in a row that got no answer at all before the transport goes 'down'. */
@@ -78,13 +82,28 @@ export class CoapTransport extends EventEmitter implements Transport {
   private generation = 0;
   private readonly createSocket: CreateSocket;
   private readonly uriPaths = new Map<string, Buffer[]>();
+  private readonly downlink: CoapDownlink;
 
   constructor(private readonly settings: ConnectionSettings, options: CoapTransportOptions = {}) {
     super();
     this.name = settings.transport === 'coaps' ? 'coaps' : 'coap';
     this.maxInFlight = Math.max(1, Math.floor(settings.coap?.maxInFlight || 4));
     this.createSocket = options.createSocket ?? (this.name === 'coaps' ? dtlsSocketFactory(settings) : createUdpSocket);
+    // The receive side borrows the open Agent/socket/peer; its texts are redacted there.
+    this.downlink = new CoapDownlink({
+      endpoint: () => (this.state === 'open' && this.agent && this.socket && this.peer
+        ? { agent: this.agent, socket: this.socket, peer: this.peer, secure: this.name === 'coaps' } : undefined),
+      accessToken: settings.accessToken,
+      emit: (event, ...args) => this.emit(event, ...args),
+    }, options.downlink);
   }
+
+  // ---- receive side (coap-downlink.ts) --------------------------------------------------------
+  subscribe(channel: DownlinkChannel): Promise<void> { return this.downlink.subscribe(channel); }
+  unsubscribe(channel: DownlinkChannel): Promise<void> { return this.downlink.unsubscribe(channel); }
+  respondRpc(id: number, body: Buffer): Promise<void> { return this.downlink.respondRpc(id, body); }
+  requestAttributes(query: AttributesQuery, timeoutMs: number): Promise<AttributesAnswer> { return this.downlink.requestAttributes(query, timeoutMs); }
+  callRpc(method: string, params: unknown, timeoutMs: number): Promise<unknown> { return this.downlink.callRpc(method, params, timeoutMs); }
 
   connect(): Promise<void> {
     if (this.state === 'open') return Promise.resolve();
@@ -163,7 +182,9 @@ export class CoapTransport extends EventEmitter implements Transport {
   async close(): Promise<void> {
     this.generation++;
     if (this.state === 'closed') return;
+    const deregistered = this.downlink.close(); // Observe=1 while the socket is still open
     this.state = 'closed';
+    await deregistered;
     await this.teardown(this.error('connection closed while the message was in flight', 'closed', 'CLOSED'));
   }
 
@@ -374,6 +395,7 @@ export class CoapTransport extends EventEmitter implements Transport {
 
   private async teardown(reason: TransportError): Promise<void> {
     this.cancelPing?.();
+    this.downlink.onTeardown(reason);
     for (const ex of [...this.exchanges]) {
       this.finish(ex);
       this.settle(ex, reason);

@@ -1,0 +1,407 @@
+// The receive side of the CoAP transport (issue 10; contract in transport.ts): Observe
+// registrations on /api/v1/$TOKEN/attributes and /rpc, RPC replies, attribute requests and
+// client-side RPC, all on the transport's one Agent and socket (plain UDP or DTLS).
+//
+// ThingsBoard's behaviour, from its sources (DefaultCoapClientContext, JsonCoapAdaptor):
+// - A registration (GET, Observe=0, confirmable) is answered with a first response that carries
+//   an Observe number: for attributes 2.05 with ALL current shared attributes (ThingsBoard runs a
+//   shared-only attribute request for it), for rpc 2.03 Valid with no payload. Notifications
+//   follow as CON messages (because the registration was CON) with increasing Observe numbers,
+//   each registration counting from its own start. The library ACKs every CON notification.
+// - The first response of an attributes registration is NOT emitted as an 'attributes' update:
+//   it is the whole state, not a change, and MQTT sends nothing like it. The device layer asks
+//   for initial values itself after connect and after 'resubscribed'.
+// - A new registration with a new CoAP token replaces the device's previous one, whose exchange
+//   then gets 2.02 Deleted; a registration with the same token is ignored ("duplicate") and
+//   never answered. So every re-registration uses a fresh token, and the old observation is
+//   forgotten once the new one is confirmed: a later notification on the old token finds no
+//   request in the Agent, which rejects it with RST (RFC 7641 §3.6: that cancels it too).
+// - Deregistration: GET with Observe=1 and the registration's token. ThingsBoard may only ACK it.
+// - ThingsBoard cannot tell a dead observer, and observations drop silently (its issues #12406,
+//   #5263): each observation is renewed every `refreshMs` within a connection, which emits
+//   'resubscribed'. The default stays under the 2-minute UDP mapping lifetime NATs must keep at
+//   least (RFC 4787 REQ-5), so a device behind NAT that sends nothing keeps receiving.
+// - Subscriptions do not survive a reconnect (contract): a teardown forgets everything; the device
+//   layer subscribes again after connect(). Our DTLS client never re-handshakes inside a session:
+//   a lost session ends the connection ('down'), and the new one is a new connect().
+//
+// Delivery: a notification counts only when its Observe number is newer than the last one of its
+// observation (RFC 7641 §3.4: a retransmitted or reordered notification is dropped), and an RPC
+// command id is delivered once per connection (ThingsBoard resends persistent RPC with the same
+// id when it saw no ACK). Every text is redacted: the URI holds the access token.
+import { parameters, type Agent, type IncomingMessage, type OutgoingMessage } from 'coap';
+import {
+  TransportError,
+  type AttributesAnswer,
+  type AttributesQuery,
+  type DownlinkChannel,
+  type FailureKind,
+} from './transport';
+import { redact } from './redact';
+import type { SocketLike } from './datagram';
+import { diagnosticText, errorForCode } from './coap-codes';
+import { acknowledged, exchange, startRequest, type ExchangeRequest, type ExchangeTarget, type PendingExchange } from './coap-exchange';
+import { PayloadError, isFresher, observeNumber, parseAttributesAnswer, parseAttributesUpdate, parseRpcAnswer, parseRpcRequest } from './coap-notifications';
+
+export interface DownlinkEndpoint extends ExchangeTarget {
+  socket: SocketLike;
+}
+
+/** What the transport (coap.ts) lends the receive side. */
+export interface DownlinkHost {
+  /** The Agent, socket and peer while the transport is open; undefined otherwise. */
+  endpoint(): DownlinkEndpoint | undefined;
+  readonly accessToken: string;
+  /** The transport's own emit: 'attributes', 'rpc', 'resubscribed', 'warning'. */
+  emit(event: string, ...args: unknown[]): boolean;
+}
+
+export interface CoapDownlinkOptions {
+  /** Renew each observation this often within a connection. Default DEFAULT_REFRESH_MS. */
+  refreshMs?: number;
+  /** Give up on an Observe registration, or an RPC reply, without an answer after this. */
+  answerTimeoutMs?: number;
+}
+
+export const DEFAULT_REFRESH_MS = 100_000;
+/** After ThingsBoard ended an observation with an error, try again this soon (at most refreshMs). */
+const RETRY_AFTER_ERROR_MS = 5_000;
+/** ThingsBoard's `transport.coap.timeout`: how long it gives itself to answer a request. */
+const SERVER_ANSWER_MS = 10_000;
+/** How long close()/unsubscribe() wait for ThingsBoard to acknowledge a deregistration. */
+const DEREGISTER_WAIT_MS = 1_000;
+/** RPC ids remembered per connection for duplicate suppression. */
+const REMEMBERED_RPC_IDS = 1024;
+
+interface Observation {
+  channel: DownlinkChannel;
+  agent: Agent;
+  req: OutgoingMessage;
+  token?: Buffer;
+  lastSeq?: number;
+  lastTime: number;
+  /** Forgotten: aborted in the Agent (once), its notifications ignored. */
+  dropped: boolean;
+}
+
+interface ChannelState {
+  wanted: boolean;
+  current?: Observation;
+  registering?: Promise<void>;
+  timer?: NodeJS.Timeout;
+}
+
+export class CoapDownlink {
+  private readonly channels = new Map<DownlinkChannel, ChannelState>();
+  private readonly pending = new Set<PendingExchange>();
+  private readonly deliveredRpcIds = new Set<number>();
+  private readonly refreshMs: number;
+  private readonly answerTimeoutOption?: number;
+
+  constructor(private readonly host: DownlinkHost, options: CoapDownlinkOptions = {}) {
+    this.refreshMs = Math.max(50, options.refreshMs ?? DEFAULT_REFRESH_MS);
+    this.answerTimeoutOption = options.answerTimeoutMs;
+  }
+
+  // ---- the contract's methods ---------------------------------------------------------------
+
+  subscribe(channel: DownlinkChannel): Promise<void> {
+    const state = this.state(channel);
+    state.wanted = true;
+    if (state.current) return Promise.resolve();
+    return state.registering ?? this.startRegistration(channel, false);
+  }
+
+  async unsubscribe(channel: DownlinkChannel): Promise<void> {
+    const state = this.channels.get(channel);
+    if (!state) return;
+    state.wanted = false;
+    clearTimeout(state.timer);
+    const obs = state.current;
+    state.current = undefined;
+    if (obs) await this.deregister(obs, this.host.endpoint());
+    // A registration still in flight is dropped and deregistered when it completes (register()).
+  }
+
+  async respondRpc(id: number, body: Buffer): Promise<void> {
+    if (!Number.isSafeInteger(id) || id < 0) throw this.error(`cannot reply to RPC ${String(id)}: not a ThingsBoard RPC id`, 'rejected', 'BAD_RPC_ID');
+    const res = await this.request({ method: 'POST', path: this.path('rpc', String(id)), body }, this.answerTimeoutMs(), `the reply to RPC ${id}`);
+    this.throwUnlessSuccess(res, `the reply to RPC ${id}`);
+  }
+
+  async requestAttributes(query: AttributesQuery, timeoutMs: number): Promise<AttributesAnswer> {
+    const params: string[] = [];
+    if (query.clientKeys.length) params.push(`clientKeys=${query.clientKeys.join(',')}`);
+    if (query.sharedKeys.length) params.push(`sharedKeys=${query.sharedKeys.join(',')}`);
+    const res = await this.request({ method: 'GET', path: this.path('attributes'), query: params }, timeoutMs, 'the attribute request');
+    if (res.code === '4.04') return {}; // ThingsBoard: none of the keys exist
+    this.throwUnlessSuccess(res, 'the attribute request');
+    try {
+      return parseAttributesAnswer(res.payload);
+    } catch (err) {
+      throw this.error(`ThingsBoard's answer to the attribute request is unusable: ${(err as Error).message}`, 'rejected', 'BAD_ANSWER');
+    }
+  }
+
+  async callRpc(method: string, params: unknown, timeoutMs: number): Promise<unknown> {
+    const body = Buffer.from(JSON.stringify({ method, params: params === undefined ? {} : params }));
+    const res = await this.request({ method: 'POST', path: this.path('rpc'), body }, timeoutMs, `the RPC call "${method}"`);
+    this.throwUnlessSuccess(res, `the RPC call "${method}"`);
+    return parseRpcAnswer(res.payload);
+  }
+
+  // ---- hooks for coap.ts --------------------------------------------------------------------
+
+  /** close(): deregisters every observation (bounded wait) while the socket is still open. */
+  close(): Promise<void> {
+    const endpoint = this.host.endpoint();
+    const observations: Observation[] = [];
+    for (const state of this.channels.values()) {
+      state.wanted = false;
+      clearTimeout(state.timer);
+      if (state.current) observations.push(state.current);
+      state.current = undefined;
+    }
+    return Promise.all(observations.map((obs) => this.deregister(obs, endpoint))).then(() => undefined);
+  }
+
+  /** The socket is going away: every pending request fails with `reason`, observations are forgotten. */
+  onTeardown(reason: TransportError): void {
+    for (const p of [...this.pending]) p.fail(reason);
+    for (const state of this.channels.values()) {
+      clearTimeout(state.timer);
+      if (state.current) this.drop(state.current);
+      state.current = undefined;
+      state.wanted = false;
+    }
+    this.channels.clear();
+    this.deliveredRpcIds.clear();
+  }
+
+  // ---- observations -------------------------------------------------------------------------
+
+  private state(channel: DownlinkChannel): ChannelState {
+    let state = this.channels.get(channel);
+    if (!state) {
+      state = { wanted: false };
+      this.channels.set(channel, state);
+    }
+    return state;
+  }
+
+  /** Registers (or re-registers) `channel`; a renewal warns on failure and tries again later. */
+  private startRegistration(channel: DownlinkChannel, renewal: boolean): Promise<void> {
+    const state = this.state(channel);
+    const registering = this.register(channel, state).finally(() => {
+      if (state.registering === registering) state.registering = undefined;
+    });
+    state.registering = registering;
+    if (renewal) {
+      registering.then(
+        () => this.host.emit('resubscribed', channel),
+        (err: TransportError) => {
+          if (err.kind === 'closed') return;
+          this.warn(`could not renew the ${channel} observation: ${err.message}`);
+          if (state.wanted) this.schedule(channel, state.current ? this.refreshMs : Math.min(this.refreshMs, RETRY_AFTER_ERROR_MS));
+        },
+      );
+    }
+    return registering;
+  }
+
+  private register(channel: DownlinkChannel, state: ChannelState): Promise<void> {
+    const endpoint = this.host.endpoint();
+    if (!endpoint) return Promise.reject(this.error('CoAP endpoint is not connected', 'closed', 'NOT_CONNECTED'));
+    return new Promise<void>((resolve, reject) => {
+      let req: OutgoingMessage;
+      try {
+        req = startRequest(endpoint, { method: 'GET', path: this.path(channel), observe: 0 });
+      } catch (err) {
+        reject(this.rethrow(err));
+        return;
+      }
+      const obs: Observation = { channel, agent: endpoint.agent, req, lastTime: 0, dropped: false };
+      let settled = false;
+      const settle = (err?: TransportError) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        this.pending.delete(pending);
+        if (err) {
+          this.drop(obs);
+          reject(err);
+        } else resolve();
+      };
+      const pending: PendingExchange = { req, fail: (err) => settle(err) };
+      this.pending.add(pending);
+      const timer = setTimeout(() => settle(this.error(`no answer to the ${channel} Observe registration within ${seconds(this.answerTimeoutMs())} s`, 'timeout', 'NO_ANSWER')), this.answerTimeoutMs());
+
+      req.on('response', (res: IncomingMessage) => {
+        if (settled) return;
+        if (!res.code.startsWith('2.')) return settle(this.codeError(res, `the ${channel} Observe registration`));
+        const seq = observeNumber((res as unknown as { options?: ObserveOptions }).options);
+        if (seq === undefined) {
+          return settle(this.error(`the server does not offer observation of ${channel} (no Observe option in its ${res.code} answer)`, 'rejected', 'NOT_OBSERVABLE'));
+        }
+        obs.token = req._packet.token;
+        obs.lastSeq = seq;
+        obs.lastTime = Date.now();
+        // Every later notification of this token is handed to the stream's append(): take them
+        // here, with their code and Observe number (the library's stream hides both).
+        const stream = res as unknown as { append?: (packet: NotificationPacket) => void; resume(): void };
+        stream.append = (packet) => this.onNotification(obs, packet);
+        stream.resume(); // drop the first payload the stream buffered
+        if (!state.wanted) {
+          // unsubscribe()d or torn down while registering.
+          settle();
+          void this.deregister(obs, this.host.endpoint());
+          return;
+        }
+        const previous = state.current;
+        state.current = obs;
+        if (previous && previous !== obs) this.drop(previous);
+        if (channel === 'rpc' && res.payload && res.payload.length) this.deliver(obs, res.payload);
+        this.schedule(channel, this.refreshMs);
+        settle();
+      });
+      req.on('error', (err: Error) => settle(this.error(`cannot send the ${channel} Observe registration: ${err.message}`, 'closed', 'SEND_FAILED')));
+      // The library gave up without any ACK and has forgotten the request itself.
+      req.on('timeout', () => { obs.dropped = true; settle(this.error(`no answer to the ${channel} Observe registration`, 'timeout', 'COAP_TIMEOUT')); });
+      try {
+        req.end();
+      } catch (err) {
+        settle(this.error(`cannot send the ${channel} Observe registration: ${(err as Error).message}`, 'rejected', 'COAP_ENCODE'));
+      }
+    });
+  }
+
+  private schedule(channel: DownlinkChannel, ms: number): void {
+    const state = this.state(channel);
+    clearTimeout(state.timer);
+    state.timer = setTimeout(() => {
+      state.timer = undefined;
+      if (!state.wanted || state.registering || !this.host.endpoint()) return;
+      this.startRegistration(channel, true).catch(() => { /* warned in startRegistration */ });
+    }, ms);
+    state.timer.unref?.();
+  }
+
+  private onNotification(obs: Observation, packet: NotificationPacket): void {
+    if (obs.dropped) return;
+    const state = this.channels.get(obs.channel);
+    const seq = observeNumber(packet.options);
+    if (!packet.code.startsWith('2.') || packet.code === '2.02' || seq === undefined) {
+      // The server ended this observation (RFC 7641 §3.2, §4.2). ThingsBoard: 2.02 Deleted when
+      // the device registered again with another token — maybe another client with this token.
+      if (state?.current === obs) state.current = undefined;
+      this.drop(obs);
+      // Our own renewal replaced it: ThingsBoard's 2.02 for the old registration is expected.
+      if (packet.code === '2.02' && state?.registering) return;
+      const why = packet.code === '2.02' ? '2.02 Deleted: did another client observe with this access token?' : `${packet.code}${diagnostic(packet)}`;
+      this.warn(`ThingsBoard ended the ${obs.channel} observation (${why}); registering again`);
+      if (state?.wanted) this.schedule(obs.channel, packet.code === '2.02' ? this.refreshMs : Math.min(this.refreshMs, RETRY_AFTER_ERROR_MS));
+      return;
+    }
+    const now = Date.now();
+    if (obs.lastSeq !== undefined && !isFresher(obs.lastSeq, obs.lastTime, seq, now)) return; // retransmitted or reordered
+    obs.lastSeq = seq;
+    obs.lastTime = now;
+    this.deliver(obs, packet.payload);
+  }
+
+  private deliver(obs: Observation, payload: Buffer | undefined): void {
+    try {
+      if (obs.channel === 'attributes') {
+        this.host.emit('attributes', parseAttributesUpdate(payload));
+        return;
+      }
+      const rpc = parseRpcRequest(payload);
+      if (this.deliveredRpcIds.has(rpc.id)) return; // ThingsBoard resent it: delivered once
+      this.deliveredRpcIds.add(rpc.id);
+      if (this.deliveredRpcIds.size > REMEMBERED_RPC_IDS) {
+        this.deliveredRpcIds.delete(this.deliveredRpcIds.values().next().value as number);
+      }
+      this.host.emit('rpc', rpc);
+    } catch (err) {
+      // A bad body is dropped, never thrown into the library's datagram handler.
+      const what = err instanceof PayloadError ? err.message : `a listener failed on a ${obs.channel} notification: ${(err as Error)?.message ?? String(err)}`;
+      this.warn(`ignored ${what}`);
+    }
+  }
+
+  /** Forgets an observation in the Agent (once), so its later notifications are answered with RST. */
+  private drop(obs: Observation): void {
+    if (obs.dropped) return;
+    obs.dropped = true;
+    obs.agent.abort(obs.req);
+  }
+
+  /** GET Observe=1 with the registration's token; resolves when acknowledged or after DEREGISTER_WAIT_MS. */
+  private deregister(obs: Observation, endpoint: DownlinkEndpoint | undefined): Promise<void> {
+    this.drop(obs);
+    if (!endpoint || !obs.token || endpoint.agent !== obs.agent) return Promise.resolve();
+    return acknowledged(endpoint, { method: 'GET', path: this.path(obs.channel), observe: 1, token: obs.token }, DEREGISTER_WAIT_MS);
+  }
+
+  // ---- requests -----------------------------------------------------------------------------
+
+  private request(spec: ExchangeRequest, timeoutMs: number, what: string): Promise<IncomingMessage> {
+    const endpoint = this.host.endpoint();
+    if (!endpoint) return Promise.reject(this.error(`cannot send ${what}: CoAP endpoint is not connected`, 'closed', 'NOT_CONNECTED'));
+    const ms = Math.max(1, Math.floor(timeoutMs));
+    return exchange(endpoint, spec, ms, () => this.error(`no answer from ThingsBoard to ${what} within ${seconds(ms)} s`, 'timeout', 'NO_ANSWER'), this.pending)
+      .catch((err) => { throw this.rethrow(err); });
+  }
+
+  private throwUnlessSuccess(res: IncomingMessage, what: string): void {
+    if (!res.code.startsWith('2.')) throw this.codeError(res, what);
+  }
+
+  private codeError(res: IncomingMessage, what: string): TransportError {
+    if (res.code === '0.00') return this.error(`the server reset ${what} (RST): it does not serve this CoAP resource`, 'rejected', 'COAP_RST');
+    const e = errorForCode(res.code, diagnosticText(res.payload));
+    return this.error(`${what}: ${e.message}`, e.kind, e.code);
+  }
+
+  private answerTimeoutMs(): number {
+    // RFC 7252 MAX_TRANSMIT_WAIT (giving up on an ACK) plus the time ThingsBoard takes to answer.
+    const maxTransmitWaitMs = parameters.ackTimeout * (2 ** (parameters.maxRetransmit + 1) - 1) * parameters.ackRandomFactor * 1000;
+    return this.answerTimeoutOption ?? maxTransmitWaitMs + SERVER_ANSWER_MS;
+  }
+
+  private path(...rest: string[]): Buffer[] {
+    return ['api', 'v1', this.host.accessToken, ...rest].map((s) => Buffer.from(s, 'utf8'));
+  }
+
+  private warn(text: string): void {
+    this.host.emit('warning', redact(text, this.host.accessToken));
+  }
+
+  private rethrow(err: unknown): TransportError {
+    if (err instanceof TransportError) return this.error(err.message, err.kind, err.code);
+    return this.error(String((err as Error)?.message ?? err), 'rejected', 'COAP_ERROR');
+  }
+
+  private error(message: string, kind: FailureKind, code?: string): TransportError {
+    return new TransportError(redact(message, this.host.accessToken), kind, code);
+  }
+}
+
+type ObserveOptions = ReadonlyArray<{ name: string | number; value: unknown }>;
+
+/** What the Agent hands to an Observe stream's append(): a parsed coap-packet. */
+interface NotificationPacket {
+  code: string;
+  messageId: number;
+  options?: ObserveOptions;
+  payload?: Buffer;
+}
+
+function diagnostic(packet: NotificationPacket): string {
+  const text = diagnosticText(packet.payload);
+  return text ? ` — server says: ${text}` : '';
+}
+
+function seconds(ms: number): string {
+  return String(Math.round(ms / 100) / 10);
+}

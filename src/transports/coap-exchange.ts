@@ -1,0 +1,229 @@
+// One CoAP request of the receive side (attribute request, client-side RPC, RPC reply, Observe
+// (de)registration) on the transport's Agent, with its own deadline and the datagram-size rule.
+//
+// Why not the transport's send(): those requests go to other resources (`rpc/{id}`, query
+// strings, Observe) and have different deadlines: an answer may come as a separate CON response
+// long after the empty ACK (ThingsBoard acknowledges after `piggyback_timeout` 500 ms and answers
+// when the rule chain has), and the library itself never gives up after an empty ACK.
+//
+// Datagram sizes: ThingsBoard's CoAPS server (Scandium, max_fragment_length 1024) reads at most
+// 1130 bytes per datagram and silently drops a longer one (reference dtls-coaps.md). A body that
+// does not fit in one datagram with this request's header, token and options goes block-wise
+// (Block1, RFC 7959) in the largest block size that fits; a request without a body that does not
+// fit (a very long key list) is refused with a clear error instead of being lost on the wire.
+import type { Agent, IncomingMessage, OutgoingMessage } from 'coap';
+import { TransportError } from './transport';
+import type { DatagramPeer, SocketLike } from './datagram';
+
+/** Largest payload per message: ThingsBoard's MAX_MESSAGE_SIZE / PREFERRED_BLOCK_SIZE. */
+const MAX_PAYLOAD = 1024;
+/** What ThingsBoard's DTLS server reads of one datagram. */
+export const COAPS_MAX_DATAGRAM = 1130;
+/** DTLS 1.2 record around each CoAP message: 13-byte header, 8-byte explicit nonce, 16-byte AEAD tag (GCM/CCM). */
+const DTLS_RECORD_OVERHEAD = 13 + 8 + 16;
+/** The Agent gives every new request an 8-byte CoAP token. */
+const TOKEN_BYTES = 8;
+
+const OPT = { observe: 6, uriPath: 11, contentFormat: 12, uriQuery: 15, block1: 27 } as const;
+
+export interface ExchangeRequest {
+  method: 'GET' | 'POST';
+  /** Uri-Path segments, token included (never logged). */
+  path: Buffer[];
+  query?: string[];
+  /** 0 registers, 1 deregisters (RFC 7641). */
+  observe?: 0 | 1;
+  /** Reuse a CoAP token (deregistration names the registration's token). */
+  token?: Buffer;
+  body?: Buffer;
+}
+
+/** What a caller needs to know about the wire: the peer and whether datagrams are DTLS records. */
+export interface ExchangeTarget {
+  agent: Agent;
+  peer: DatagramPeer;
+  secure: boolean;
+}
+
+/**
+ * Builds and sends one confirmable request. Returns the library's request (its token identifies
+ * the exchange; for an Observe registration, every notification). Throws a 'rejected'
+ * TransportError when the request cannot fit in one datagram.
+ */
+export function startRequest(target: ExchangeTarget, spec: ExchangeRequest): OutgoingMessage {
+  const body = spec.body ?? Buffer.alloc(0);
+  const szx = blockPlan(spec, body.length, target.secure);
+  const req = target.agent.request({
+    hostname: target.peer.address,
+    port: target.peer.port,
+    method: spec.method,
+    confirmable: true,
+    ...(spec.observe !== undefined ? { observe: spec.observe } : {}),
+    ...(spec.token ? { token: spec.token } : {}),
+    ...(spec.body ? { options: { 'Content-Format': 'application/json' } } : {}),
+  });
+  // Uri-Path as raw segments: the access token is one segment whatever characters it holds.
+  req.setOption('Uri-Path', spec.path);
+  if (spec.query && spec.query.length) req.setOption('Uri-Query', spec.query.map((q) => Buffer.from(q, 'utf8')));
+  // The library segments the body when a Block1 option is present; its first byte is the SZX.
+  if (szx !== undefined) req.setOption('Block1', Buffer.of(szx));
+  return req;
+}
+
+/**
+ * undefined: the whole request fits in one datagram; otherwise the Block1 SZX (block = 16 << SZX)
+ * whose every block fits. Plain CoAP: only ThingsBoard's 1024-byte payload rule applies.
+ */
+export function blockPlan(spec: ExchangeRequest, bodyLength: number, secure: boolean): number | undefined {
+  const limit = secure ? COAPS_MAX_DATAGRAM - DTLS_RECORD_OVERHEAD : Infinity;
+  const fixed = headerBytes(spec, bodyLength > 0);
+  const payload = (n: number) => (n > 0 ? 1 + n : 0);
+  if (bodyLength <= MAX_PAYLOAD && fixed + payload(bodyLength) <= limit) return undefined;
+  if (bodyLength === 0 || spec.method !== 'POST') {
+    throw new TransportError(
+      `the request does not fit in one ${COAPS_MAX_DATAGRAM}-byte CoAPS datagram (${fixed} bytes of header and options): ask for fewer keys at once`,
+      'rejected',
+      'COAP_TOO_LONG',
+    );
+  }
+  for (let szx = 6; szx >= 0; szx--) {
+    const block = 16 << szx;
+    const lastNum = Math.ceil(bodyLength / block) - 1;
+    // Block1 (27) follows Content-Format (12) or Uri-Query (15); its value grows with the block number.
+    const block1 = optionBytes(OPT.block1 - lastOption(spec, true), lastNum >= 4096 ? 3 : lastNum >= 16 ? 2 : 1);
+    if (fixed + block1 + payload(block) <= limit) return szx;
+  }
+  throw new TransportError(
+    `the access token is too long: a CoAP request with it does not fit in a ${COAPS_MAX_DATAGRAM}-byte datagram even in 16-byte blocks`,
+    'rejected',
+    'COAP_TOO_LONG',
+  );
+}
+
+/** CoAP header, token and every option except Block1 (RFC 7252 §3, §3.1). */
+function headerBytes(spec: ExchangeRequest, hasBody: boolean): number {
+  const options: Array<[number, number]> = [];
+  if (spec.observe !== undefined) options.push([OPT.observe, spec.observe === 0 ? 0 : 1]);
+  for (const segment of spec.path) options.push([OPT.uriPath, segment.length]);
+  if (hasBody) options.push([OPT.contentFormat, 1]);
+  for (const q of spec.query ?? []) options.push([OPT.uriQuery, Buffer.byteLength(q)]);
+  let n = 4 + (spec.token?.length ?? TOKEN_BYTES);
+  let last = 0;
+  for (const [number, length] of options) {
+    n += optionBytes(number - last, length);
+    last = number;
+  }
+  return n;
+}
+
+function lastOption(spec: ExchangeRequest, hasBody: boolean): number {
+  if (spec.query && spec.query.length) return OPT.uriQuery;
+  return hasBody ? OPT.contentFormat : OPT.uriPath;
+}
+
+function optionBytes(delta: number, length: number): number {
+  const ext = (v: number) => (v < 13 ? 0 : v < 269 ? 1 : 2);
+  return 1 + ext(delta) + ext(length) + length;
+}
+
+export interface PendingExchange {
+  req: OutgoingMessage;
+  /** Rejects the caller's promise (teardown: 'closed') and stops the library's work. */
+  fail(err: TransportError): void;
+}
+
+/**
+ * Sends `spec` and resolves with the response, whenever it comes (piggybacked or as a separate
+ * CON response after an empty ACK: the library ACKs that one). After `timeoutMs` without an
+ * answer it rejects with `onTimeout()` and forgets the request in the Agent, so a late answer
+ * finds no request: the library rejects it with RST and nothing is delivered.
+ * `track` sees the exchange while it is pending (so a teardown can fail it).
+ */
+export function exchange(
+  target: ExchangeTarget,
+  spec: ExchangeRequest,
+  timeoutMs: number,
+  onTimeout: () => TransportError,
+  track: Set<PendingExchange>,
+): Promise<IncomingMessage> {
+  return new Promise<IncomingMessage>((resolve, reject) => {
+    let req: OutgoingMessage;
+    try {
+      req = startRequest(target, spec);
+    } catch (err) {
+      reject(err);
+      return;
+    }
+    let done = false;
+    const finish = (abort: boolean): boolean => {
+      if (done) return false;
+      done = true;
+      clearTimeout(timer);
+      track.delete(pending);
+      // Once only: a second abort corrupts the Agent's counters (see coap.ts finish()).
+      if (abort) target.agent.abort(req);
+      return true;
+    };
+    const pending: PendingExchange = {
+      req,
+      fail: (err) => { if (finish(true)) reject(err); },
+    };
+    const timer = setTimeout(() => { if (finish(true)) reject(onTimeout()); }, timeoutMs);
+    track.add(pending);
+    // A non-Observe answer makes the Agent forget the request itself; an Observe=1 one does not.
+    req.on('response', (res: IncomingMessage) => { if (finish(spec.observe === 1)) resolve(res); });
+    req.on('error', (err: Error) => {
+      if (finish(true)) reject(new TransportError(`cannot send: ${err.message}`, 'closed', 'SEND_FAILED'));
+    });
+    // The library's own give-up (no ACK within EXCHANGE_LIFETIME): it has aborted the request.
+    req.on('timeout', () => { if (finish(false)) reject(onTimeout()); });
+    try {
+      req.end(spec.body);
+    } catch (err) {
+      if (finish(true)) reject(new TransportError(`cannot send: ${(err as Error).message}`, 'rejected', 'COAP_ENCODE'));
+    }
+  });
+}
+
+/**
+ * Sends `spec` and resolves once the server acknowledged or answered it, or after `waitMs`
+ * (never rejects): for a deregistration, which ThingsBoard may only ACK. The ACK is seen on the
+ * socket (the library drops empty ACKs without telling), and the request is then forgotten.
+ */
+export function acknowledged(target: ExchangeTarget & { socket: SocketLike }, spec: ExchangeRequest, waitMs: number): Promise<void> {
+  return new Promise<void>((resolve) => {
+    let req: OutgoingMessage;
+    try {
+      req = startRequest(target, spec);
+    } catch {
+      resolve();
+      return;
+    }
+    let messageId = -1;
+    let finished = false;
+    const finish = (abort = true) => {
+      if (finished) return;
+      finished = true;
+      clearTimeout(timer);
+      target.socket.off('message', onMessage);
+      // Once: an Observe=1 answer is not cleaned up by the Agent itself; its own give-up is.
+      if (abort) target.agent.abort(req);
+      resolve();
+    };
+    const onMessage = (msg: Buffer) => {
+      const type = (msg[0] >> 4) & 0x03; // 2 = ACK, 3 = RST
+      if (msg.length >= 4 && (type === 2 || type === 3) && msg.readUInt16BE(2) === messageId) finish();
+    };
+    const timer = setTimeout(() => finish(), waitMs);
+    req.sender.on('sending', (datagram: Buffer) => { messageId = datagram.readUInt16BE(2); });
+    target.socket.on('message', onMessage);
+    req.on('response', () => finish());
+    req.on('error', () => finish());
+    req.on('timeout', () => finish(false));
+    try {
+      req.end();
+    } catch {
+      finish();
+    }
+  });
+}
