@@ -82,6 +82,14 @@ async function startMqttEmulator({ store, host = '127.0.0.1', port = 0, tls: tls
     heartbeatInterval: 60 * 60 * 1000,
     preConnect(client, packet, callback) {
       stats.connects++;
+      // ThingsBoard grants a QoS 2 subscription as QoS 1; aedes takes the granted QoS from the
+      // SUBSCRIBE packet before authorizeSubscribe sees it, so lower it as the packet is parsed
+      // (ahead of aedes' own listener), also in a SUBSCRIBE that came in with the CONNECT.
+      const lower = (p) => {
+        if (p && p.cmd === 'subscribe') for (const sub of p.subscriptions || []) sub.qos = Math.min(sub.qos || 0, 1);
+      };
+      client._parser.prependListener('packet', lower);
+      for (const queued of client._parser._queue || []) lower(queued);
       callback(null, true);
     },
     authenticate(client, username, password, callback) {
@@ -188,10 +196,7 @@ async function startMqttEmulator({ store, host = '127.0.0.1', port = 0, tls: tls
     client.tbAwaitingAck = new Map();
     // The PUBACK of a message we sent directly: aedes keeps no outgoing record for clean
     // sessions, so read it from the client's packet parser.
-    client._parser.prependListener('packet', (p) => {
-      // ThingsBoard grants QoS 2 requests as QoS 1; aedes takes the granted QoS from the packet
-      // before authorizeSubscribe, so lower it here, ahead of aedes' own listener.
-      if (p.cmd === 'subscribe') for (const sub of p.subscriptions || []) sub.qos = Math.min(sub.qos || 0, 1);
+    client._parser.on('packet', (p) => {
       if (p.cmd !== 'puback') return;
       const onAck = client.tbAwaitingAck.get(p.messageId);
       client.tbAwaitingAck.delete(p.messageId);

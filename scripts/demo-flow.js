@@ -4,6 +4,13 @@
 // as the admin API accepts them), one row of client attributes, and a Catch → debug so failed
 // deliveries show in the sidebar. Every id starts with `tb-demo-`, so a restart replaces the
 // demo tab and leaves the user's own tabs alone. The browser tests deploy the same flow.
+//
+// The first row's sensor is under control from ThingsBoard (the emulator page): server-side RPC
+// `setInterval` (params: seconds) and `setLed` (params: true/false) arrive at a thingsboard-in
+// (rpc), change the sensor and are answered through thingsboard-rpc-response; the new state is
+// reported as client attributes (interval, led). The shared attribute `targetTemperature`
+// (thingsboard-in, attributes, initial values at connect) makes that sensor's temperature move
+// towards it.
 const DEFAULT_PORTS = { mqtt: 1883, mqtts: 8883, coap: 5683, coaps: 5684 };
 const LABELS = { mqtt: 'MQTT', mqtts: 'MQTTS', coap: 'CoAP', coaps: 'CoAPS' };
 const ID_PREFIX = 'tb-demo-';
@@ -18,6 +25,62 @@ const SENSOR_CODE = [
   "context.set('state', s);",
   'msg.payload = { temperature: s.temperature, humidity: s.humidity };',
   'return msg;',
+].join('\n');
+
+// The controlled sensor: ticks every second, sends when its interval (flow context, set by
+// setInterval) is due; the temperature approaches the shared attribute targetTemperature.
+const CONTROLLED_SENSOR_CODE = [
+  '// A simulated sensor under control: interval from RPC setInterval, target from the shared',
+  '// attribute targetTemperature (see the nodes below).',
+  "const every = flow.get('interval') || DEFAULT_INTERVAL;",
+  "const last = context.get('last') || 0;",
+  'if (Date.now() - last < every * 1000 - 100) return null;',
+  "context.set('last', Date.now());",
+  "const s = context.get('state') || { temperature: 20 + Math.random() * 3, humidity: 40 + Math.random() * 10 };",
+  "const target = flow.get('targetTemperature');",
+  "const pull = typeof target === 'number' ? (target - s.temperature) * 0.25 : 0;",
+  's.temperature = Math.round((s.temperature + pull + (Math.random() - 0.5) * 0.6) * 100) / 100;',
+  's.humidity = Math.min(100, Math.max(0, Math.round((s.humidity + (Math.random() - 0.5) * 2) * 10) / 10));',
+  "context.set('state', s);",
+  "node.status({ fill: flow.get('led') ? 'yellow' : 'grey', shape: 'dot', text: `every ${every} s · led ${flow.get('led') ? 'on' : 'off'}${typeof target === 'number' ? ` · target ${target}` : ''}` });",
+  'msg.payload = { temperature: s.temperature, humidity: s.humidity };',
+  'return msg;',
+].join('\n');
+
+// RPC from ThingsBoard → new sensor settings; output 1 is the reply (to thingsboard-rpc-response),
+// output 2 the device's new state as client attributes.
+const COMMAND_CODE = [
+  '// setInterval: params = seconds (a number, or {"seconds": n}); setLed: params = true/false.',
+  "const p = msg.payload !== null && typeof msg.payload === 'object' ? (msg.payload.seconds ?? msg.payload.on ?? msg.payload.value) : msg.payload;",
+  "if (msg.topic === 'setInterval') {",
+  '  const seconds = Number(p);',
+  '  if (!Number.isFinite(seconds) || seconds < 1 || seconds > 3600) {',
+  "    msg.payload = { error: 'setInterval takes the seconds between readings, 1 to 3600' };",
+  '    return [msg, null];',
+  '  }',
+  "  flow.set('interval', seconds);",
+  '  msg.payload = { interval: seconds };',
+  "} else if (msg.topic === 'setLed') {",
+  "  const on = p === true || p === 'true' || p === 1 || p === 'on';",
+  "  flow.set('led', on);",
+  '  msg.payload = { led: on };',
+  '} else {',
+  '  msg.payload = { error: `unknown method ${msg.topic}` };',
+  '  return [msg, null];',
+  '}',
+  'return [msg, { payload: { ...msg.payload } }];',
+].join('\n');
+
+// Shared attribute → the sensor's target (msg.deleted: the attribute was removed).
+const TARGET_CODE = [
+  "if (Array.isArray(msg.deleted) && msg.deleted.includes('targetTemperature')) flow.set('targetTemperature', undefined);",
+  "if (msg.payload && 'targetTemperature' in msg.payload) {",
+  '  const t = Number(msg.payload.targetTemperature);',
+  "  flow.set('targetTemperature', Number.isFinite(t) ? t : undefined);",
+  '}',
+  "const now = flow.get('targetTemperature');",
+  "node.status({ fill: 'blue', shape: 'ring', text: now === undefined ? 'no target' : `target ${now}${msg.initial ? ' (at connect)' : ''}` });",
+  'return null;',
 ].join('\n');
 
 /**
@@ -45,6 +108,7 @@ function demoFlow({ host, targets, caPem = '', tabLabel = 'ThingsBoard demo', in
   let y = 100;
   targets.forEach((target, i) => {
     const t = target.transport;
+    const controlled = i === 0;
     const secure = t === 'mqtts' || t === 'coaps';
     const configId = `${ID_PREFIX}device-${t}`;
     const label = LABELS[t];
@@ -71,9 +135,9 @@ function demoFlow({ host, targets, caPem = '', tabLabel = 'ThingsBoard demo', in
     add({
       id: `${ID_PREFIX}tick-${t}`,
       type: 'inject',
-      name: `every ${intervalSeconds} s`,
+      name: controlled ? 'every second' : `every ${intervalSeconds} s`,
       props: [{ p: 'payload' }],
-      repeat: String(intervalSeconds),
+      repeat: controlled ? '1' : String(intervalSeconds),
       crontab: '',
       once: true,
       onceDelay: 0.5 + i * 0.2,
@@ -87,8 +151,8 @@ function demoFlow({ host, targets, caPem = '', tabLabel = 'ThingsBoard demo', in
     add({
       id: `${ID_PREFIX}sensor-${t}`,
       type: 'function',
-      name: 'simulated sensor',
-      func: SENSOR_CODE,
+      name: controlled ? 'sensor (controlled)' : 'simulated sensor',
+      func: controlled ? CONTROLLED_SENSOR_CODE.replace('DEFAULT_INTERVAL', String(intervalSeconds)) : SENSOR_CODE,
       outputs: 1,
       timeout: 0,
       noerr: 0,
@@ -147,6 +211,8 @@ function demoFlow({ host, targets, caPem = '', tabLabel = 'ThingsBoard demo', in
     y += 60;
   }
 
+  if (targets.length) y = controlLoop(add, targets[0], y);
+
   add({ id: `${ID_PREFIX}catch`, type: 'catch', name: 'failed deliveries', scope: null, uncaught: false, x: 150, y: y + 20, wires: [[`${ID_PREFIX}debug`]] });
   add({
     id: `${ID_PREFIX}debug`,
@@ -165,6 +231,25 @@ function demoFlow({ host, targets, caPem = '', tabLabel = 'ThingsBoard demo', in
     wires: [],
   });
   return nodes;
+}
+
+/**
+ * RPC setInterval / setLed and the shared attribute targetTemperature for the first row's
+ * device: thingsboard-in → function → thingsboard-rpc-response (+ the state as client attributes).
+ */
+function controlLoop(add, target, y) {
+  const device = `${ID_PREFIX}device-${target.transport}`;
+  const label = LABELS[target.transport];
+  add({ id: `${ID_PREFIX}control-comment`, type: 'comment', name: `Control ${target.deviceName || 'the device'} from ThingsBoard: RPC setInterval / setLed, shared targetTemperature`, info: 'On the emulator page, in the card of this device: send RPC setLed (params true or false) or setInterval (params: seconds), or set the shared attribute targetTemperature. The reply appears on the page; the sensor in the first row changes.', x: 430, y, wires: [] });
+  y += 50;
+  add({ id: `${ID_PREFIX}rpc-in`, type: 'thingsboard-in', name: 'RPC setInterval, setLed', device, receive: 'rpc', keys: '', initial: true, methods: 'setInterval,setLed', x: 160, y, wires: [[`${ID_PREFIX}command`]] });
+  add({ id: `${ID_PREFIX}command`, type: 'function', name: 'apply to the sensor', func: COMMAND_CODE, outputs: 2, timeout: 0, noerr: 0, initialize: '', finalize: '', libs: [], x: 390, y, wires: [[`${ID_PREFIX}rpc-reply`], [`${ID_PREFIX}state-out`]] });
+  add({ id: `${ID_PREFIX}rpc-reply`, type: 'thingsboard-rpc-response', name: 'reply', x: 610, y: y - 20, wires: [] });
+  add({ id: `${ID_PREFIX}state-out`, type: 'thingsboard-out', name: `state as client attributes (${label})`, device, kind: 'attributes', qos: 1, key: '', x: 660, y: y + 20, wires: [] });
+  y += 70;
+  add({ id: `${ID_PREFIX}shared-in`, type: 'thingsboard-in', name: 'shared targetTemperature', device, receive: 'attributes', keys: 'targetTemperature', initial: true, methods: '', x: 170, y, wires: [[`${ID_PREFIX}target`]] });
+  add({ id: `${ID_PREFIX}target`, type: 'function', name: 'set the sensor\'s target', func: TARGET_CODE, outputs: 1, timeout: 0, noerr: 0, initialize: '', finalize: '', libs: [], x: 410, y, wires: [[]] });
+  return y + 60;
 }
 
 /** Replaces the demo nodes in a deployed flow (array from GET /flows) by `demo`, keeping the rest. */

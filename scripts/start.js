@@ -1,7 +1,8 @@
 'use strict';
 // `npm start`: try the package in two commands (`npm install && npm start`).
 //   1. the local ThingsBoard device-API emulator (MQTT 1883, MQTTS 8883, CoAP 5683, page 1881),
-//      demo devices with tokens demo-token-1.., a CA made at first start in .emulator/pki;
+//      demo devices with tokens demo-token-1.. (and example-token-N for the example flows), a CA
+//      made at first start in .emulator/pki;
 //   2. Node-RED (the devDependency) on 127.0.0.1:1880, userDir .emulator/node-red, this package
 //      linked into it, and a ready flow that sends simulated readings over every transport.
 // Point the ready flow at a real ThingsBoard instead (no emulator then):
@@ -206,14 +207,16 @@ async function main() {
   say('  ──────────────────────────────────────────');
   say(`  Node-RED editor    ${nr.url}   (node-red ${nr.version}, userDir ${shortPath(path.join(dataDir, 'node-red'))})`);
   if (emu) {
-    say(`  Emulator page      ${emu.webUrl}   (latest telemetry, charts, rejected requests)`);
+    say(`  Emulator page      ${emu.webUrl}   (telemetry, charts, shared attributes, RPC, rejected requests)`);
     for (const t of TRANSPORTS) {
       const target = flowTarget.targets.find((x) => x.transport === t);
       say(`  ${LABELS[t].padEnd(6)}             ${target ? `${emu.host}:${target.port}  → ${target.deviceName}, token ${target.token}` : 'off (see the note below)'}`);
     }
     say(`  CA certificate     ${emu.caFile}`);
     say('                     (paste it into a config node\'s CA field for MQTTS/CoAPS)');
-    say('  More devices       demo-token-1 .. demo-token-4 all work; any other token is refused');
+    say('  More devices       demo-token-1 .. demo-token-4, and example-token-1 .. 99 (the examples); other tokens are refused');
+    const first = flowTarget.targets[0];
+    if (first) say(`  Try the downlink   on the page's ${first.deviceName} card: RPC setLed (true) or setInterval (seconds), shared attribute targetTemperature`);
   } else {
     const t = flowTarget.targets[0];
     say(`  ThingsBoard        ${t.transport}://${flowTarget.host}:${t.port}  (from TB_HOST/TB_TRANSPORT/TB_PORT)`);

@@ -1,6 +1,7 @@
 'use strict';
 // `npm start` seen as a newcomer sees it: the editor shows the ready demo tab with every
-// thingsboard-out node green, and the emulator page fills with the readings. Screenshots of both.
+// thingsboard-out node green, and the emulator page fills with the readings; an RPC clicked on
+// the page is answered by the flow, and a shared attribute set there reaches it. Screenshots.
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
@@ -51,6 +52,25 @@ test('npm start: the demo tab is green in the editor and the emulator page shows
   // A few more ticks so the charts have a line to show.
   await waitFor('several readings on the page', async () => Number((await page.locator('article[data-device="demo-device-1"] .count').textContent()).split(' ')[0]) >= 4, 30000, 500);
   await page.screenshot({ path: shot('npm-start-emulator-page'), fullPage: true });
+
+  // The control loop as a new user tries it: click RPC on the page, the flow answers.
+  const card = page.locator('article.device[data-device="demo-device-1"]');
+  await card.locator('form.rpc-form input[name="method"]').fill('setLed');
+  await card.locator('form.rpc-form input[name="params"]').fill('true');
+  await card.locator('form.rpc-form button[type="submit"]').click();
+  await waitFor('the flow\'s reply on the page', async () => /setLed → \{"led":true\}/.test(await card.locator('.rpc-result.ok').textContent({ timeout: 500 })), 20000);
+  assert.equal(await card.locator('table.rpc tbody tr').first().locator('td.state').textContent(), 'SUCCESSFUL');
+  // The new state comes back as a client attribute; a shared attribute set on the page reaches
+  // the flow (the target function's status says so in the editor).
+  await waitFor('led as a client attribute', async () => (await card.locator('table.attributes tr[data-key="led"] td.value').textContent({ timeout: 500 })) === 'true');
+  await card.locator('form.shared-form input[name="key"]').fill('targetTemperature');
+  await card.locator('form.shared-form input[name="value"]').fill('30');
+  await card.locator('form.shared-form button[type="submit"]').click();
+  await waitFor('the target in the flow', () => editor.evaluate(() => {
+    const n = RED.nodes.node('tb-demo-target');
+    return n && n.status && n.status.text === 'target 30';
+  }), 20000);
+  await card.screenshot({ path: shot('npm-start-rpc-reply') });
 
   run.child.kill('SIGINT');
   assert.equal((await run.exited).code, 0, run.output());

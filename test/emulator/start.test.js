@@ -49,6 +49,32 @@ test('npm start: emulator + Node-RED + ready flow deliver over every transport; 
   if (transports.includes('CoAPS')) assert.deepEqual(received['demo-device-4'], ['humidity', 'temperature']);
   assert.equal(state.devices[0].attributes.model, 'Node-RED demo sensor');
   assert.deepEqual(state.rejected, []);
+  // The control loop: RPC from "ThingsBoard" (the emulator's HTTP API, what the page's RPC
+  // button calls) is answered by the flow, and the new state comes back as client attributes.
+  const rpc = async (method, params) => {
+    const res = await fetch(new URL('api/devices/demo-device-1/rpc', page), { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ method, params, timeout: 10000 }) });
+    return { status: res.status, body: await res.json() };
+  };
+  assert.deepEqual(await rpc('setLed', true), { status: 200, body: { id: 1, state: 'SUCCESSFUL', reply: { led: true } } });
+  assert.deepEqual((await rpc('setInterval', 1)).body.reply, { interval: 1 });
+  assert.match(JSON.stringify((await rpc('setInterval', 'soon')).body.reply), /setInterval takes the seconds/);
+  for (let i = 0; i < 100; i++) {
+    state = await (await fetch(new URL('api/state', page))).json();
+    if (state.devices[0].attributes.interval === 1) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.equal(state.devices[0].attributes.led, true);
+  assert.equal(state.devices[0].attributes.interval, 1);
+  // A shared attribute reaches the flow: the controlled sensor's temperature moves to it.
+  await fetch(new URL('api/devices/demo-device-1/shared', page), { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ targetTemperature: 60 }) });
+  let temperature = 0;
+  for (let i = 0; i < 200 && temperature < 40; i++) {
+    state = await (await fetch(new URL('api/state', page))).json();
+    temperature = state.devices[0].telemetry.temperature.at(-1).value;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.ok(temperature >= 40, `the temperature went to ${temperature}, not towards the target 60`);
+
   // The demo tab is deployed; the token is not readable through the admin API.
   const flows = await (await fetch(new URL('flows', editor))).json();
   assert.ok(flows.some((n) => n.type === 'tab' && n.id === 'tb-demo-tab'));
