@@ -121,7 +121,11 @@ test('registration refused or unauthorized: subscribe rejects with the kind; an 
     downlink: { refreshMs: 400 },
     peerOptions: {
       handle: (req, p) => {
-        if (req.path[3] === 'attributes' && req.observe === 0 && p.refuse) { p.respond(req, p.refuse); return true; }
+        if (req.path[3] === 'attributes' && req.observe === 0 && p.refuse) {
+          // A diagnostic payload that echoes the URI (with the token): it must come out redacted.
+          p.respond(req, p.refuse, `no session for /api/v1/${TOKEN}/attributes`);
+          return true;
+        }
         return false;
       },
     },
@@ -133,6 +137,7 @@ test('registration refused or unauthorized: subscribe rejects with the kind; an 
   const r2 = await outcome(tr.subscribe('attributes'), texts);
   assert.equal(r2.err.kind, 'rejected');
   assert.equal(r2.err.code, 'COAP_5.00');
+  assert.match(r2.err.message, /no session for \/api\/v1\/\*\*\*\/attributes/);
   peer.refuse = undefined;
   await tr.subscribe('attributes');
   const n = peer.registrations.length;
