@@ -50,13 +50,14 @@ function udpPortFree(host, port) {
  * @param {string} [opts.dataDir] where the CA and server certificate live (needed for MQTTS/CoAPS)
  * @param {{certPem: string, keyPem: string, caFile?: string}} [opts.tls] certificates to use instead of dataDir's
  * @param {DeviceStore} [opts.store]
+ * @param {boolean} [opts.exampleTokens] accept example-token-1..99 (the example flows' devices); default true
  * @param {(line: string) => void} [opts.log]
  */
 async function startEmulator(opts = {}) {
   const host = opts.host || '127.0.0.1';
   const wanted = { ...DEFAULT_PORTS };
   for (const [name, port] of Object.entries(opts.ports || {})) if (port !== undefined && port !== null) wanted[name] = port;
-  const store = opts.store || new DeviceStore({ devices: opts.devices || demoDevices() });
+  const store = opts.store || new DeviceStore({ devices: opts.devices || demoDevices(), exampleTokens: opts.exampleTokens !== false });
   const notes = [];
   const running = []; // { name, close }
   const ports = { mqtt: null, mqtts: null, coap: null, coaps: null, web: null };
@@ -107,10 +108,9 @@ async function startEmulator(opts = {}) {
       coapsOffReason = certs.certFile ? coapsUnavailable() : 'needs certificate files (pass dataDir)';
       if (coapsOffReason) notes.push(`CoAPS is off: it ${coapsOffReason}`);
       else {
-        // A CoAP emulator of its own behind socat, so the store records these requests as
-        // 'coaps' (emulator/coap.js names its transport 'coap' and calls only store.accept).
-        const coapsStore = { accept: (token, kind, body) => store.accept(token, kind, body, 'coaps'), authorize: (token) => store.authorize(token) };
-        const inner = await startCoapEmulator({ store: coapsStore, host, port: 0 });
+        // A CoAP emulator of its own behind socat, so the store records these requests and
+        // sessions as 'coaps'.
+        const inner = await startCoapEmulator({ store, host, port: 0, transport: 'coaps' });
         running.push({ name: 'coaps-inner', close: () => inner.close() });
         started('coaps', await startCoapsEmulator({ host, port: await choosePort('coaps', true), coapPort: inner.port, certs }));
       }
@@ -141,6 +141,7 @@ async function startEmulator(opts = {}) {
         await fe.close();
       } catch { /* closing the rest matters more */ }
     }
+    store.closeDownlink();
   }
 
   const host6 = host.includes(':') ? `[${host}]` : host;

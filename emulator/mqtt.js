@@ -8,6 +8,16 @@
 // Like ThingsBoard, it keeps one session per access token: a second client with the same token
 // closes the first (turn off with oneSessionPerToken: false).
 //
+// Downlink, as ThingsBoard's MqttTransportHandler does it:
+//   - SUBSCRIBE: only the filters in SUBSCRIBE_FILTERS are granted (QoS at most 1); anything
+//     else (`#`, `v1/devices/me/rpc/response/1`, ...) gets the failure return code 0x80;
+//   - `v1/devices/me/...` names the device of the connection, so nothing is routed between
+//     clients the way a broker would: authorizeForward refuses every broker-routed message, and
+//     the emulator publishes to one client directly (client.publish) — shared-attribute pushes
+//     and RPC commands only to sessions that subscribed, answers to the requester;
+//   - device publishes on .../attributes/request/N, .../rpc/request/N (client-side RPC) and
+//     .../rpc/response/N (reply to a server-side RPC) are answered / taken by the store.
+//
 // It counts what a test needs to prove at the broker: TCP connections accepted, CONNECT packets
 // seen (none must arrive when the client rejected our TLS certificate) and accepted publishes.
 const net = require('node:net');
@@ -16,7 +26,31 @@ const tls = require('node:tls');
 const TOPIC_KIND = {
   'v1/devices/me/telemetry': 'telemetry',
   'v1/devices/me/attributes': 'attributes',
+  'v2/t': 'telemetry',
+  'v2/a': 'attributes',
 };
+
+/** ThingsBoard's subscription filters (MqttTopics.java): filter → what it gives the session. */
+const SUBSCRIBE_FILTERS = {
+  'v1/devices/me/attributes': { channel: 'attributes', style: 'v1' },
+  'v1/devices/me/attributes/response/+': { channel: 'attributes-response', style: 'v1' },
+  'v1/devices/me/rpc/request/+': { channel: 'rpc', style: 'v1' },
+  'v1/devices/me/rpc/response/+': { channel: 'rpc-response', style: 'v1' },
+  'v2/a': { channel: 'attributes', style: 'v2' },
+  'v2/a/res/+': { channel: 'attributes-response', style: 'v2' },
+  'v2/r/req/+': { channel: 'rpc', style: 'v2' },
+  'v2/r/res/+': { channel: 'rpc-response', style: 'v2' },
+};
+
+/** Topics a device publishes to for the downlink, and where the answer goes (v1 and short v2). */
+const REQUEST_TOPICS = [
+  { re: /^v1\/devices\/me\/attributes\/request\/(\d+)$/, kind: 'attributes-request', answer: (id) => `v1/devices/me/attributes/response/${id}`, channel: 'attributes-response' },
+  { re: /^v2\/a\/req\/(\d+)$/, kind: 'attributes-request', answer: (id) => `v2/a/res/${id}`, channel: 'attributes-response' },
+  { re: /^v1\/devices\/me\/rpc\/request\/(\d+)$/, kind: 'client-rpc', answer: (id) => `v1/devices/me/rpc/response/${id}`, channel: 'rpc-response' },
+  { re: /^v2\/r\/req\/(\d+)$/, kind: 'client-rpc', answer: (id) => `v2/r/res/${id}`, channel: 'rpc-response' },
+  { re: /^v1\/devices\/me\/rpc\/response\/(\d+)$/, kind: 'rpc-reply' },
+  { re: /^v2\/r\/res\/(\d+)$/, kind: 'rpc-reply' },
+];
 
 /** A ThingsBoard-like CONNACK refusal: aedes sends err.returnCode in the CONNACK. */
 function refusal(returnCode, message) {
@@ -37,6 +71,11 @@ async function startMqttEmulator({ store, host = '127.0.0.1', port = 0, tls: tls
   const { Aedes } = await import('aedes');
   const transport = tlsOpts ? 'mqtts' : 'mqtt';
   const stats = { connects: 0, connectAttempts: 0, publishes: 0 };
+
+  // Messages the emulator addresses to one client, by payload Buffer (aedes passes it on
+  // unchanged) → the message id to use; every other message is broker routing, which
+  // ThingsBoard has none of.
+  const direct = new WeakMap();
 
   const broker = await Aedes.createBroker({
     // A generous heartbeat: the default 60 s interval would be a timer a test has to wait for.
@@ -59,17 +98,144 @@ async function startMqttEmulator({ store, host = '127.0.0.1', port = 0, tls: tls
       callback(null, true);
     },
     authorizePublish(client, packet, callback) {
+      if (!client || !client.tbToken) return callback(null);
       const kind = TOPIC_KIND[packet.topic];
+      if (kind) {
+        const result = store.accept(client.tbToken, kind, packet.payload, transport);
+        if (!result.ok) return callback(new Error(result.reason));
+        stats.publishes++;
+        return callback(null);
+      }
+      const request = REQUEST_TOPICS.map((r) => ({ r, m: r.re.exec(packet.topic) })).find((x) => x.m);
       // ThingsBoard ignores topics it does not serve for a device; accept without storing.
-      if (!kind || !client || !client.tbToken) return callback(null);
-      const result = store.accept(client.tbToken, kind, packet.payload, transport);
-      if (!result.ok) return callback(new Error(result.reason));
-      stats.publishes++;
-      callback(null);
+      if (!request) return callback(null);
+      const failure = handleRequest(client, request.r, Number(request.m[1]), packet.payload);
+      callback(failure ? new Error(failure) : null);
     },
     authorizeSubscribe(client, sub, callback) {
-      callback(null, sub);
+      const known = SUBSCRIBE_FILTERS[sub.topic];
+      // null = SUBACK return code 0x80 for this filter (the others of the packet still count).
+      if (!known) return callback(null, null);
+      callback(null, { ...sub, qos: Math.min(sub.qos || 0, 1) });
     },
+    authorizeForward(client, packet) {
+      const mark = direct.get(packet.payload);
+      if (!mark) return null;
+      // aedes drops the message id of a published packet and numbers QoS 1 itself unless the
+      // forwarded packet has one: set ours, so the PUBACK can be matched to the RPC it confirms.
+      if (mark.messageId) packet.messageId = mark.messageId;
+      return packet;
+    },
+  });
+
+  /** Publishes to one client only; QoS 1 is acknowledged by onPuback. */
+  function sendTo(client, topic, body, qos, onAck) {
+    const payload = Buffer.from(typeof body === 'string' ? body : JSON.stringify(body), 'utf8');
+    const mark = {};
+    direct.set(payload, mark);
+    const message = { cmd: 'publish', topic, payload, qos, retain: false, dup: false };
+    if (qos > 0) {
+      // Our own message ids: aedes routes nothing else to this client, so they cannot collide.
+      const id = client.tbNextId = (client.tbNextId % 65535) + 1;
+      mark.messageId = id;
+      if (onAck) client.tbAwaitingAck.set(id, onAck);
+    }
+    client.publish(message, () => {
+      if (qos === 0 && onAck) onAck();
+    });
+  }
+
+  /** The granted QoS of the session's filter for a channel, or undefined when not subscribed. */
+  function grant(client, channel) {
+    const s = client.tbSession;
+    return s && s.grants.get(channel);
+  }
+
+  /** @returns {string|undefined} a reason to close the session (ThingsBoard does) */
+  function handleRequest(client, route, id, payload) {
+    const device = store.authorize(client.tbToken);
+    if (!device) return 'unknown device';
+    if (route.kind === 'rpc-reply') {
+      store.rpcReply(device, id, payload);
+      return undefined;
+    }
+    let answer;
+    if (route.kind === 'attributes-request') {
+      let query;
+      try {
+        query = JSON.parse(payload.toString('utf8') || '{}');
+      } catch (err) {
+        store.reject(transport, 'bad-request', `${device.name}: attribute request is not valid JSON (${err.message})`);
+        return 'bad attribute request';
+      }
+      answer = store.attributesAnswer(device, query && query.clientKeys, query && query.sharedKeys);
+    } else {
+      const result = store.clientRpc(device, payload, transport);
+      if (!result.ok) return result.reason;
+      answer = result.answer;
+    }
+    // ThingsBoard answers on the matching response topic whether or not the device subscribed
+    // it (then at QoS 0); after the PUBACK of the request, so it arrives in that order.
+    const qos = grant(client, route.channel) ?? 0;
+    setImmediate(() => { if (!client.closed) sendTo(client, route.answer(id), answer, qos); });
+    return undefined;
+  }
+
+  broker.on('clientReady', (client) => {
+    const device = client.tbToken && store.authorize(client.tbToken);
+    if (!device) return;
+    client.tbNextId = 0;
+    client.tbAwaitingAck = new Map();
+    // The PUBACK of a message we sent directly: aedes keeps no outgoing record for clean
+    // sessions, so read it from the client's packet parser.
+    client._parser.prependListener('packet', (p) => {
+      // ThingsBoard grants QoS 2 requests as QoS 1; aedes takes the granted QoS from the packet
+      // before authorizeSubscribe, so lower it here, ahead of aedes' own listener.
+      if (p.cmd === 'subscribe') for (const sub of p.subscriptions || []) sub.qos = Math.min(sub.qos || 0, 1);
+      if (p.cmd !== 'puback') return;
+      const onAck = client.tbAwaitingAck.get(p.messageId);
+      client.tbAwaitingAck.delete(p.messageId);
+      if (onAck) onAck();
+    });
+    const styles = new Map(); // channel → 'v1' | 'v2'
+    const session = store.openSession(device, transport, {
+      attributes(update) {
+        const body = { ...update.values };
+        if (update.deleted) body.deleted = update.deleted;
+        sendTo(client, styles.get('attributes') === 'v2' ? 'v2/a' : 'v1/devices/me/attributes', body, grant(client, 'attributes') ?? 0);
+      },
+      rpc(command) {
+        const topic = styles.get('rpc') === 'v2' ? `v2/r/req/${command.id}` : `v1/devices/me/rpc/request/${command.id}`;
+        sendTo(client, topic, { method: command.method, params: command.params }, grant(client, 'rpc') ?? 0, () => session.delivered(command.id));
+      },
+    });
+    session.grants = new Map();
+    session.styles = styles;
+    client.tbSession = session;
+  });
+  broker.on('subscribe', (subs, client) => {
+    const session = client.tbSession;
+    if (!session) return;
+    for (const sub of subs) {
+      const known = SUBSCRIBE_FILTERS[sub.topic];
+      if (!known || sub.qos === 128) continue;
+      session.grants.set(known.channel, sub.qos);
+      session.styles.set(known.channel, known.style);
+      if (known.channel === 'attributes' || known.channel === 'rpc') session.subscribe(known.channel);
+    }
+  });
+  broker.on('unsubscribe', (topics, client) => {
+    const session = client.tbSession;
+    if (!session) return;
+    for (const topic of topics) {
+      const known = SUBSCRIBE_FILTERS[topic];
+      if (!known) continue;
+      session.grants.delete(known.channel);
+      session.unsubscribe(known.channel);
+    }
+  });
+  broker.on('clientDisconnect', (client) => {
+    if (client.tbSession) client.tbSession.close();
   });
 
   const sockets = new Set();
@@ -101,6 +267,7 @@ async function startMqttEmulator({ store, host = '127.0.0.1', port = 0, tls: tls
   async function close() {
     if (closed) return;
     closed = true;
+    for (const client of Object.values(broker.clients)) if (client.tbSession) client.tbSession.close();
     const serverClosed = new Promise((resolve) => server.close(() => resolve()));
     for (const socket of sockets) socket.destroy();
     await new Promise((resolve) => broker.close(() => resolve()));
@@ -110,4 +277,4 @@ async function startMqttEmulator({ store, host = '127.0.0.1', port = 0, tls: tls
   return { port: server.address().port, host, close, broker, stats };
 }
 
-module.exports = { startMqttEmulator, TOPIC_KIND };
+module.exports = { startMqttEmulator, TOPIC_KIND, SUBSCRIBE_FILTERS };

@@ -4,13 +4,19 @@
 // requests it rejected (with the reason). The MQTT and CoAP front ends call accept*/reject; tests
 // and the web page read it. Tokens are secrets here too: rejections never echo a token.
 const { EventEmitter } = require('node:events');
+const { installDownlink } = require('./downlink');
 
 const HISTORY = 200;
 
 class DeviceStore extends EventEmitter {
-  /** @param {{devices?: {name: string, token: string}[]}} [opts] */
+  /**
+   * @param {{devices?: {name: string, token: string}[], exampleTokens?: boolean}} [opts]
+   *   exampleTokens: also accept `example-token-N` (N = 1..99) as device `example-N`, made on
+   *   first use, so each imported example flow has a device (and a page card) of its own.
+   */
   constructor(opts = {}) {
     super();
+    this.exampleTokens = Boolean(opts.exampleTokens);
     this.byToken = new Map();
     this.devices = new Map(); // name → { name, telemetry: Map<key, {ts, value}[]>, attributes: {}, received }
     this.rejected = []; // { time, transport, reason }
@@ -19,6 +25,7 @@ class DeviceStore extends EventEmitter {
 
   addDevice(name, token) {
     const device = { name, telemetry: new Map(), attributes: {}, received: 0, messages: 0 };
+    this.initDownlink(device);
     this.devices.set(name, device);
     this.byToken.set(token, device);
     return device;
@@ -26,7 +33,13 @@ class DeviceStore extends EventEmitter {
 
   /** The device for a token, or undefined (ThingsBoard: CONNACK 5 / CoAP 4.01). */
   authorize(token) {
-    return this.byToken.get(token);
+    const known = this.byToken.get(token);
+    if (known || !this.exampleTokens) return known;
+    const m = /^example-token-([1-9][0-9]?)$/.exec(String(token));
+    if (!m) return undefined;
+    const device = this.addDevice(`example-${m[1]}`, token);
+    this.emit('device', this.deviceSnapshot(device));
+    return device;
   }
 
   /**
@@ -94,16 +107,23 @@ class DeviceStore extends EventEmitter {
   /** A JSON-friendly snapshot for the web page (no tokens). */
   snapshot() {
     return {
-      devices: [...this.devices.values()].map((d) => ({
-        name: d.name,
-        messages: d.messages,
-        telemetry: Object.fromEntries([...d.telemetry].map(([k, s]) => [k, s.slice(-50)])),
-        attributes: d.attributes,
-      })),
+      devices: [...this.devices.values()].map((d) => this.deviceSnapshot(d)),
       rejected: this.rejected.slice(-50),
     };
   }
+
+  deviceSnapshot(d) {
+    return {
+      name: d.name,
+      messages: d.messages,
+      telemetry: Object.fromEntries([...d.telemetry].map(([k, s]) => [k, s.slice(-50)])),
+      attributes: d.attributes,
+      ...this.downlinkSnapshot(d),
+    };
+  }
 }
+
+installDownlink(DeviceStore);
 
 function isObject(v) {
   return v !== null && typeof v === 'object' && !Array.isArray(v);

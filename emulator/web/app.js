@@ -35,6 +35,22 @@
     return JSON.stringify(v);
   }
 
+  /**
+   * A value as text that wraps only at spaces and after commas (a <wbr> there), never inside a
+   * number or a word; what still does not fit ends in an ellipsis (style.css), the whole value
+   * in the tooltip.
+   */
+  function valueText(v) {
+    const text = formatValue(v);
+    const span = el('span', { class: 'v', title: text });
+    const parts = text.split(/(?<=,)/);
+    parts.forEach((part, i) => {
+      span.append(part);
+      if (i < parts.length - 1) span.append(el('wbr'));
+    });
+    return span;
+  }
+
   /** A small line chart of the numeric points of a series (booleans count as 0/1). */
   function sparkline(series) {
     const pts = series
@@ -73,12 +89,14 @@
     } else ca.hidden = true;
   }
 
-  function deviceCard(device, flashKeys) {
+  /** What the device sent: heading, telemetry and client attributes (re-rendered on each reading). */
+  function uplinkPart(device, flashKeys) {
     const keys = Object.keys(device.telemetry).sort();
     const lastTs = Math.max(0, ...keys.map((k) => device.telemetry[k].at(-1)?.ts || 0));
-    const card = el('article', { class: 'card device', 'data-device': device.name });
+    const card = el('div', { class: 'uplink' });
+    const online = (device.online || []).length ? `online: ${device.online.join(', ')}` : 'no session subscribed';
     card.append(el('h2', {}, device.name, el('span', { class: 'count', title: 'messages accepted' }, `${device.messages} msgs`)));
-    card.append(el('div', { class: 'meta' }, lastTs ? `last telemetry ${formatTime(lastTs)}` : 'no telemetry yet'));
+    card.append(el('div', { class: 'meta' }, lastTs ? `last telemetry ${formatTime(lastTs)}` : 'no telemetry yet', ' · ', el('span', { class: 'online' }, online)));
 
     card.append(el('h3', {}, 'Latest telemetry'));
     const table = el('table', { class: 'telemetry' }, el('thead', {}, el('tr', {}, el('th', {}, 'Key'), el('th', {}, 'Last update'), el('th', {}, 'Value'), el('th', {}, 'Chart'))));
@@ -90,7 +108,7 @@
       const row = el('tr', { 'data-key': key, class: flashKeys.has(key) ? 'flash' : '' },
         el('td', { class: 'key' }, key),
         el('td', { class: 'time' }, formatTime(last.ts)),
-        el('td', { class: 'value' }, formatValue(last.value)),
+        el('td', { class: 'value' }, valueText(last.value)),
         el('td', { class: 'chart' }, sparkline(series)));
       body.append(row);
     }
@@ -102,18 +120,27 @@
     const at = el('table', { class: 'attributes' }, el('thead', {}, el('tr', {}, el('th', {}, 'Key'), el('th', {}, 'Value'))));
     const ab = el('tbody');
     if (attrs.length === 0) ab.append(el('tr', { class: 'empty' }, el('td', { colspan: 2 }, 'None.')));
-    for (const key of attrs) ab.append(el('tr', { 'data-key': key }, el('td', { class: 'key' }, key), el('td', { class: 'value' }, formatValue(device.attributes[key]))));
+    for (const key of attrs) ab.append(el('tr', { 'data-key': key }, el('td', { class: 'key' }, key), el('td', { class: 'value' }, valueText(device.attributes[key]))));
     at.append(ab);
     card.append(at);
     return card;
   }
 
-  function renderDevice(name, flashKeys = new Set()) {
+  /**
+   * A device's card: the uplink part is redrawn on every reading; the downlink part (page/downlink.js)
+   * keeps its forms, so typing is never interrupted, and redraws only its lists.
+   */
+  function renderDevice(name, flashKeys = new Set(), what = 'all') {
     const device = state.devices.get(name);
-    const card = deviceCard(device, flashKeys);
-    const old = document.querySelector(`article.device[data-device="${CSS.escape(name)}"]`);
-    if (old) old.replaceWith(card);
-    else $('devices').append(card);
+    let card = document.querySelector(`article.device[data-device="${CSS.escape(name)}"]`);
+    if (!card) {
+      card = el('article', { class: 'card device', 'data-device': name }, uplinkPart(device, flashKeys));
+      card.append(window.TbDownlink.build(device));
+      $('devices').append(card);
+      return;
+    }
+    if (what === 'all' || what === 'uplink') card.querySelector('.uplink').replaceWith(uplinkPart(device, flashKeys));
+    if (what === 'all' || what === 'downlink') window.TbDownlink.update(card, device);
   }
 
   function renderRejected() {
@@ -135,7 +162,7 @@
 
   function deviceNamed(name) {
     let d = state.devices.get(name);
-    if (!d) state.devices.set(name, (d = { name, messages: 0, telemetry: {}, attributes: {} }));
+    if (!d) state.devices.set(name, (d = { name, messages: 0, telemetry: {}, attributes: {}, shared: {}, rpc: [], clientRpc: [], online: [] }));
     return d;
   }
 
@@ -161,14 +188,48 @@
         changed.add(key);
       }
     }
-    renderDevice(device, changed);
+    renderDevice(device, changed, 'uplink');
   }
 
   function applyAttributes({ device, values }) {
     const d = deviceNamed(device);
     d.messages++;
     Object.assign(d.attributes, values);
-    renderDevice(device);
+    renderDevice(device, undefined, 'uplink');
+  }
+
+  function applyDevice(snapshot) {
+    if (state.devices.has(snapshot.name)) return;
+    state.devices.set(snapshot.name, snapshot);
+    renderDevice(snapshot.name);
+  }
+
+  function applyShared({ device, shared }) {
+    deviceNamed(device).shared = shared;
+    renderDevice(device, undefined, 'downlink');
+  }
+
+  function applyRpc({ device, record }) {
+    const d = deviceNamed(device);
+    const i = d.rpc.findIndex((r) => r.id === record.id);
+    if (i >= 0) d.rpc[i] = record;
+    else {
+      d.rpc.push(record);
+      if (d.rpc.length > 20) d.rpc.shift();
+    }
+    renderDevice(device, undefined, 'downlink');
+  }
+
+  function applyClientRpc({ device, entry }) {
+    const d = deviceNamed(device);
+    d.clientRpc.push(entry);
+    if (d.clientRpc.length > 20) d.clientRpc.shift();
+    renderDevice(device, undefined, 'downlink');
+  }
+
+  function applySessions({ device, online }) {
+    deviceNamed(device).online = online;
+    renderDevice(device, undefined, 'uplink');
   }
 
   function applyRejected(entry) {
@@ -187,7 +248,13 @@
     on('telemetry', applyTelemetry);
     on('attributes', applyAttributes);
     on('rejected', applyRejected);
+    on('device', applyDevice);
+    on('shared', applyShared);
+    on('rpc', applyRpc);
+    on('client-rpc', applyClientRpc);
+    on('sessions', applySessions);
   }
 
+  window.TbPage = { el, formatTime, formatValue, valueText };
   connect();
 })();

@@ -9,6 +9,8 @@
  *   keep it after the message is done.
  * - `PayloadError`: `.message` is for users (names the path, says what to do), `.path` is where,
  *   e.g. `payload.a.b`, `payload[3].values.x`, `msg.ts`, `msg.topic`.
+ * - `encodeJsonValue(value, maxBytes, what)` → strict JSON Buffer of any JSON value (RPC replies,
+ *   client-side RPC params), by the same value rules; a string becomes a JSON string.
  * - Batching of queued telemetry into one array publish (issue 6) is the device layer's, from the
  *   bodies made here: src/device/batch.ts.
  *
@@ -47,6 +49,7 @@
  *   string length limits (a server setting).
  */
 export { PayloadError } from './errors';
+export { encodeJsonValue } from './json-body';
 export { shapePayload, type ShapedPayload, type ShapeOptions, type PayloadMessage } from './shape';
 export { parseTimestamp } from './timestamp';
 export { MAX_DEPTH } from './json-value';

@@ -1,5 +1,6 @@
 // MQTT and MQTTS to ThingsBoard with mqtt.js: CONNECT with username = access token (no password),
-// publish to v1/devices/me/telemetry | attributes at QoS 0 or 1.
+// publish to v1/devices/me/telemetry | attributes at QoS 0 or 1. The receive side (subscriptions,
+// server-side RPC, attribute requests, client-side RPC) is in mqtt-downlink.ts, one per connection.
 //
 // The socket is opened here, not by mqtt.js, and handed over only once it is connected (and, for
 // MQTTS, once the server certificate has been verified): the CONNECT packet carries the token, so
@@ -10,9 +11,20 @@ import { EventEmitter } from 'node:events';
 import net from 'node:net';
 import tls from 'node:tls';
 import { MqttClient, type IClientOptions } from 'mqtt';
+import { MqttDownlink } from './mqtt-downlink';
 import { classifyConnack, classifySocketError, type Where } from './mqtt-errors';
 import { redact } from './redact';
-import { TransportError, type ConnectionSettings, type DataKind, type OutboundMessage, type SendCallback, type Transport } from './transport';
+import {
+  TransportError,
+  type AttributesAnswer,
+  type AttributesQuery,
+  type ConnectionSettings,
+  type DataKind,
+  type DownlinkChannel,
+  type OutboundMessage,
+  type SendCallback,
+  type Transport,
+} from './transport';
 
 export const TOPICS: Record<DataKind, string> = {
   telemetry: 'v1/devices/me/telemetry',
@@ -43,6 +55,10 @@ export class MqttTransport extends EventEmitter implements Transport {
   private lastError: TransportError | undefined;
   /** Publishes not yet acknowledged (QoS 1) or written (QoS 0): their mqtt.js callbacks. */
   private readonly pending = new Set<(err?: typeof CLOSED) => void>();
+  /** The receive side of the current connection (undefined while not connected). */
+  private downlink: MqttDownlink | undefined;
+  /** Attribute-request and client-side RPC ids: never reused for this transport's life. */
+  private requestSeq = 0;
 
   constructor(private readonly settings: ConnectionSettings) {
     super();
@@ -162,6 +178,12 @@ export class MqttTransport extends EventEmitter implements Transport {
         if (settled || !current()) return;
         settled = true;
         this.connected = true;
+        this.downlink = new MqttDownlink(client, {
+          emit: (event: string, value: unknown) => this.emit(event, value),
+          publish: (topic, body, qos, callback) => this.publish(topic, body, qos, callback),
+          nextRequestId: () => ++this.requestSeq,
+          redact: (text) => this.redactText(text),
+        });
         resolve();
       });
       client.on('error', (err: Error & { code?: string | number }) => {
@@ -188,6 +210,7 @@ export class MqttTransport extends EventEmitter implements Transport {
         if (!current()) return;
         const wasConnected = this.connected;
         this.connected = false;
+        this.endDownlink();
         this.rejectPending();
         if (!settled) {
           settled = true;
@@ -223,6 +246,10 @@ export class MqttTransport extends EventEmitter implements Transport {
    * `pending` (so a close can fail what mqtt.js may never call back), no promise.
    */
   sendWithCallback(message: OutboundMessage, callback: SendCallback): void {
+    this.publish(TOPICS[message.kind], message.body, message.qos, callback);
+  }
+
+  private publish(topic: string, body: Buffer, qos: 0 | 1, callback: SendCallback): void {
     const client = this.client;
     if (!client || !this.connected || this.closing) {
       process.nextTick(callback, new TransportError('not connected', 'closed', 'NOT_CONNECTED'));
@@ -237,7 +264,40 @@ export class MqttTransport extends EventEmitter implements Transport {
       callback(new TransportError(this.redactText(`ThingsBoard refused the message: ${err.message}`), 'rejected', `PUBACK_${err.code ?? 'ERROR'}`));
     };
     pending.add(onPublished);
-    client.publish(TOPICS[message.kind], message.body, message.qos === 1 ? QOS_1 : QOS_0, onPublished);
+    client.publish(topic, body, qos === 1 ? QOS_1 : QOS_0, onPublished);
+  }
+
+  // ---- receive side (see mqtt-downlink.ts and transport.ts) ---------------------------------
+
+  private live(): MqttDownlink {
+    if (!this.downlink || !this.connected || this.closing) throw new TransportError('not connected', 'closed', 'NOT_CONNECTED');
+    return this.downlink;
+  }
+
+  async subscribe(channel: DownlinkChannel): Promise<void> {
+    return this.live().subscribe(channel);
+  }
+
+  async unsubscribe(channel: DownlinkChannel): Promise<void> {
+    if (this.downlink && this.connected && !this.closing) await this.downlink.unsubscribe(channel);
+  }
+
+  async respondRpc(id: number, body: Buffer): Promise<void> {
+    return this.live().respondRpc(id, body);
+  }
+
+  async requestAttributes(query: AttributesQuery, timeoutMs: number, signal?: AbortSignal): Promise<AttributesAnswer> {
+    return this.live().requestAttributes(query, timeoutMs, signal);
+  }
+
+  async callRpc(method: string, params: unknown, timeoutMs: number, signal?: AbortSignal): Promise<unknown> {
+    return this.live().callRpc(method, params, timeoutMs, signal);
+  }
+
+  private endDownlink(): void {
+    const downlink = this.downlink;
+    this.downlink = undefined;
+    downlink?.end();
   }
 
   private rejectPending(): void {
@@ -260,6 +320,7 @@ export class MqttTransport extends EventEmitter implements Transport {
     const client = this.client;
     const wasConnected = this.connected;
     this.connected = false;
+    this.endDownlink();
     this.rejectPending();
     if (client && wasConnected) {
       // A DISCONNECT tells ThingsBoard the session ended on purpose; do not wait long for it.

@@ -188,13 +188,16 @@ export interface Transport extends EventEmitter {
    * first use per connection). CoAP: GET /api/v1/$TOKEN/attributes?clientKeys=..&sharedKeys=..
    * (4.04 = nothing found → resolves {}). Rejects with kind 'timeout', code 'NO_ANSWER', after
    * timeoutMs; a late answer is dropped. Request ids are unique per connection.
+   * `signal` (optional): when it aborts, the request is forgotten at once (its timer cleared, a
+   * late answer dropped) and the promise rejects with kind 'closed', code 'ABORTED' (the node
+   * that asked was closed; its timers must not outlive it).
    */
-  requestAttributes?(query: AttributesQuery, timeoutMs: number): Promise<AttributesAnswer>;
+  requestAttributes?(query: AttributesQuery, timeoutMs: number, signal?: AbortSignal): Promise<AttributesAnswer>;
   /**
    * Client-side RPC: MQTT publish v1/devices/me/rpc/request/{n} {"method","params"} and answer on
    * v1/devices/me/rpc/response/{n} (subscribed on first use); CoAP POST /api/v1/$TOKEN/rpc,
    * answer = response body (separate CON response after an empty ACK is normal). Resolves with
-   * the parsed JSON answer (or the text when it is not JSON). Timeout as above.
+   * the parsed JSON answer (or the text when it is not JSON). Timeout and `signal` as above.
    */
-  callRpc?(method: string, params: unknown, timeoutMs: number): Promise<unknown>;
+  callRpc?(method: string, params: unknown, timeoutMs: number, signal?: AbortSignal): Promise<unknown>;
 }

@@ -76,3 +76,99 @@ test('the emulator page shows devices, live readings, attributes and rejections'
   }
   assert.deepEqual(errors, []);
 });
+
+/** Per word of a value cell: on how many lines it is drawn (must be 1), and how many lines the cell has. */
+function wrapReport(page, selector) {
+  return page.evaluate((sel) => {
+    const cell = document.querySelector(sel);
+    if (!cell) return null;
+    const tops = (rects) => new Set([...rects].filter((r) => r.width > 0).map((r) => Math.round(r.top)));
+    const words = [];
+    const walker = document.createTreeWalker(cell, NodeFilter.SHOW_TEXT);
+    for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+      const re = /[^\s,]+/g;
+      for (let m = re.exec(node.data); m; m = re.exec(node.data)) {
+        const range = document.createRange();
+        range.setStart(node, m.index);
+        range.setEnd(node, m.index + m[0].length);
+        words.push({ word: m[0], lines: tops(range.getClientRects()).size });
+      }
+    }
+    const all = document.createRange();
+    all.selectNodeContents(cell);
+    return { words, lines: tops(all.getClientRects()).size, overflowing: cell.scrollWidth > cell.clientWidth };
+  }, selector);
+}
+
+test('the emulator page sends shared attributes and RPC to a device and shows its reply or the timeout; long values never break inside a number', { timeout: 120000 }, async (t) => {
+  const browser = await launchBrowser(t);
+  if (!browser) return;
+  const emu = await startEmulator({ ports: { mqtt: 0, mqtts: false, coap: false, coaps: false, web: 0 } });
+  t.after(() => emu.close());
+
+  // The device: an MQTT client that takes RPC and shared attributes like a ThingsBoard device.
+  const device = mqtt.connect(`mqtt://127.0.0.1:${emu.ports.mqtt}`, { username: 'demo-token-1', reconnectPeriod: 0 });
+  t.after(() => device.end(true));
+  await new Promise((resolve, reject) => { device.once('connect', resolve); device.once('error', reject); });
+  const shared = [];
+  device.on('message', (topic, payload) => {
+    const body = JSON.parse(payload.toString());
+    const m = /^v1\/devices\/me\/rpc\/request\/(\d+)$/.exec(topic);
+    if (m) device.publish(`v1/devices/me/rpc/response/${m[1]}`, JSON.stringify({ led: body.params, method: body.method }), { qos: 1 });
+    else shared.push(body);
+  });
+  await device.subscribeAsync(['v1/devices/me/rpc/request/+', 'v1/devices/me/attributes'], { qos: 1 });
+  const samples = Array.from({ length: 40 }, (_, i) => Math.round((20 + Math.sin(i) * 3) * 1000) / 1000);
+  await device.publishAsync('v1/devices/me/telemetry', JSON.stringify({ samples }), { qos: 1 });
+  await device.publishAsync('v1/devices/me/attributes', JSON.stringify({ serial: '4278139512345678901234567890123456789012345678901234567890', note: 'a note with several ordinary words that has to wrap over more than one line in the card' }), { qos: 1 });
+
+  const context = await browser.newContext({ viewport: { width: 1280, height: 1000 } });
+  t.after(() => context.close());
+  const page = await context.newPage();
+  const errors = [];
+  page.on('pageerror', (err) => errors.push(err.message));
+  await page.goto(emu.webUrl);
+  await page.waitForSelector('#live.on');
+  const card = page.locator('article.device[data-device="demo-device-1"]');
+  await waitFor('the samples on the page', async () => (await card.locator('tr[data-key="samples"]').count()) === 1);
+
+  // Server-side RPC from the form, answered by the device.
+  await card.locator('form.rpc-form input[name="method"]').fill('setLed');
+  await card.locator('form.rpc-form input[name="params"]').fill('true');
+  await card.locator('form.rpc-form button[type="submit"]').click();
+  await waitFor('the reply on the page', async () => /setLed → \{"led":true,"method":"setLed"\}/.test(await card.locator('.rpc-result.ok').textContent({ timeout: 500 })));
+  await waitFor('the call listed as SUCCESSFUL', async () => (await card.locator('table.rpc tr[data-rpc="1"] td.state').textContent({ timeout: 500 })) === 'SUCCESSFUL');
+
+  // No device takes RPC on demo-device-2: the page shows the timeout.
+  const other = page.locator('article.device[data-device="demo-device-2"]');
+  await other.locator('form.rpc-form input[name="method"]').fill('reboot');
+  await other.locator('form.rpc-form input[name="timeout"]').fill('1');
+  await other.locator('form.rpc-form button[type="submit"]').click();
+  await waitFor('the timeout on the page', async () => /reboot: timeout, no reply from the device within 1000 ms/.test(await other.locator('.rpc-result.bad').textContent({ timeout: 500 })), 10000);
+  assert.equal(await other.locator('table.rpc tr[data-rpc="1"] td.state').textContent(), 'TIMEOUT');
+
+  // A shared attribute from the form reaches the device; delete sends {"deleted": [...]}.
+  await card.locator('form.shared-form input[name="key"]').fill('targetTemperature');
+  await card.locator('form.shared-form input[name="value"]').fill('22.5');
+  await card.locator('form.shared-form button[type="submit"]').click();
+  await waitFor('the shared attribute at the device', () => shared.length === 1);
+  assert.deepEqual(shared[0], { targetTemperature: 22.5 });
+  await waitFor('the shared attribute listed', async () => (await card.locator('table.shared tr[data-key="targetTemperature"] td.value').textContent({ timeout: 500 })) === '22.5');
+  await card.locator('table.shared tr[data-key="targetTemperature"] button').click();
+  await waitFor('the deletion at the device', () => shared.length === 2);
+  assert.deepEqual(shared[1], { deleted: ['targetTemperature'] });
+
+  // Client-side RPC from the device shows in the log.
+  await device.publishAsync('v1/devices/me/rpc/request/1', JSON.stringify({ method: 'getCurrentTime', params: {} }), { qos: 1 });
+  await waitFor('the client-side RPC listed', async () => (await card.locator('table.client-rpc tbody tr td.key').first().textContent({ timeout: 500 })) === 'getCurrentTime');
+
+  // Item 10: values wrap at spaces and after commas only — never inside a number or a word.
+  for (const [what, selector] of [['samples (a JSON array)', 'tr[data-key="samples"] td.value'], ['a 58-digit serial', 'table.attributes tr[data-key="serial"] td.value'], ['a sentence', 'table.attributes tr[data-key="note"] td.value']]) {
+    const report = await wrapReport(page, `article.device[data-device="demo-device-1"] ${selector}`);
+    const broken = report.words.filter((w) => w.lines !== 1);
+    assert.deepEqual(broken, [], `${what}: words broken across lines`);
+    if (what !== 'a 58-digit serial') assert.ok(report.lines > 1, `${what} wraps (${report.lines} lines): the check above is not vacuous`);
+  }
+  await card.screenshot({ path: shot('emulator-page-downlink') });
+  assert.deepEqual(errors, []);
+});

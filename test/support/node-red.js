@@ -10,7 +10,8 @@ helper.init(require.resolve(nodeRedModule, { paths: [path.join(__dirname, '..', 
 const root = path.join(__dirname, '..', '..');
 /** The compiled node modules, loaded the way Node-RED loads them (nodes/<type>.js). */
 function nodeModules() {
-  return [require(path.join(root, 'nodes', 'thingsboard-device.js')), require(path.join(root, 'nodes', 'thingsboard-out.js'))];
+  const types = ['thingsboard-device', 'thingsboard-out', 'thingsboard-in', 'thingsboard-rpc-response', 'thingsboard-request'];
+  return types.map((type) => require(path.join(root, 'nodes', `${type}.js`)));
 }
 
 module.exports = { helper, nodeModules, nodeRedModule };

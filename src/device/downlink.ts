@@ -1,0 +1,302 @@
+// The downlink of one device connection (issue 10): what ThingsBoard pushes to the device and
+// the exchanges that wait for its answers. It lives beside the connection (connection.ts), which
+// tells it when a transport is made (attach), when a connection is up (connected) and when it is
+// gone (down / stopped); transports implement the receive side of transport.ts.
+//
+// - Listeners (thingsboard-in nodes) register per channel. A channel is subscribed while at
+//   least one listener needs it, on every connect again (subscriptions do not survive a
+//   reconnect), and unsubscribed when the last one goes. A refused subscription is an error on
+//   exactly the listeners of that channel.
+// - Shared attributes: every listener gets the keys it asked for (all when it named none).
+//   Listeners with `initial` get the current values after every (re)connect (and after a CoAP
+//   re-registration), fetched with one attribute request for all of them, marked initial.
+// - Server-side RPC: delivered once (rpc-book.ts) to every listener that takes the method; a
+//   method no listener takes is logged once per method and left unanswered, so ThingsBoard
+//   times it out as it would for a device that does not know it. Replies go through reply().
+// - Attribute requests, client-side RPC and replies are exchanges (requests.ts): they wait for a
+//   connection until their deadline and bypass the telemetry queue.
+import type { AttributesAnswer, AttributesQuery, AttributesUpdate, DownlinkChannel, RpcRequest, Transport } from '../transports/transport';
+import { asTransportError, DeviceError } from './errors';
+import { Exchanges, type ExchangeHost } from './requests';
+import { RpcBook } from './rpc-book';
+
+export interface DownlinkListener {
+  channel: DownlinkChannel;
+  /** attributes: the shared keys to pass on; rpc: the methods. Empty = all. */
+  names: string[];
+  /** attributes: fetch the current values of `names` on every (re)connect. */
+  initial?: boolean;
+  onAttributes?(values: Record<string, unknown>, deleted: string[] | undefined, initial: boolean): void;
+  onRpc?(request: RpcRequest): void;
+  /** The channel works now (its subscription was granted). */
+  onReady?(): void;
+  /** Something this listener needs failed (subscription refused, initial values not fetched). */
+  onError(err: DeviceError): void;
+}
+
+export interface DownlinkHost extends ExchangeHost {
+  warn(text: string): void;
+}
+
+/** How long the initial-values request may take before the listeners are told it failed. */
+export const INITIAL_TIMEOUT_MS = 10_000;
+/** How long a reply waits for a connection (ThingsBoard's own RPC timeout is 10 s by default). */
+export const REPLY_TIMEOUT_MS = 10_000;
+
+const CHANNEL_TEXT: Record<DownlinkChannel, string> = {
+  attributes: 'shared-attribute updates',
+  rpc: 'server-side RPC',
+};
+
+export class DeviceDownlink {
+  private readonly listeners = new Set<DownlinkListener>();
+  private readonly exchanges: Exchanges;
+  private readonly rpcBook = new RpcBook();
+  private readonly unknownMethodsLogged = new Set<string>();
+  /** Bumped per connection (and on down): work for an older connection does nothing. */
+  private generation = 0;
+  private live: Transport | undefined;
+
+  constructor(private readonly host: DownlinkHost) {
+    this.exchanges = new Exchanges(host);
+  }
+
+  // ---- listeners ----------------------------------------------------------------------------
+
+  listen(listener: DownlinkListener): void {
+    this.listeners.add(listener);
+    const transport = this.live;
+    if (!transport) return; // subscribed on the next connect
+    const generation = this.generation;
+    void this.subscribe(transport, listener.channel, generation).then((ok) => {
+      if (ok && listener.channel === 'attributes' && listener.initial && this.listeners.has(listener)) {
+        void this.fetchInitial([listener], generation);
+      }
+    });
+  }
+
+  unlisten(listener: DownlinkListener): void {
+    if (!this.listeners.delete(listener)) return;
+    const transport = this.live;
+    if (transport && !this.needed(listener.channel) && typeof transport.unsubscribe === 'function') {
+      void transport.unsubscribe(listener.channel).catch(() => {});
+    }
+  }
+
+  get listenerCount(): number {
+    return this.listeners.size;
+  }
+
+  // ---- what the connection tells the downlink -------------------------------------------------
+
+  /** A new transport was made: listen to its pushes. Returns the detach function. */
+  attach(transport: Transport): () => void {
+    const onAttributes = (update: AttributesUpdate) => {
+      if (this.live === transport) this.deliverAttributes(update);
+    };
+    const onRpc = (request: RpcRequest) => {
+      if (this.live === transport) this.deliverRpc(request);
+    };
+    const onResubscribed = (channel: unknown) => {
+      if (this.live !== transport || channel !== 'attributes') return;
+      const initial = this.ofChannel('attributes').filter((l) => l.initial);
+      if (initial.length > 0) void this.fetchInitial(initial, this.generation);
+    };
+    transport.on('attributes', onAttributes);
+    transport.on('rpc', onRpc);
+    transport.on('resubscribed', onResubscribed);
+    return () => {
+      transport.removeListener('attributes', onAttributes);
+      transport.removeListener('rpc', onRpc);
+      transport.removeListener('resubscribed', onResubscribed);
+    };
+  }
+
+  /** The connection is up: subscribe what is needed, fetch initial values, run waiting exchanges. */
+  connected(transport: Transport): void {
+    const generation = ++this.generation;
+    this.live = transport;
+    this.exchanges.onConnected();
+    for (const channel of ['attributes', 'rpc'] as const) {
+      if (!this.needed(channel)) continue;
+      void this.subscribe(transport, channel, generation).then((ok) => {
+        if (!ok || channel !== 'attributes') return;
+        const initial = this.ofChannel('attributes').filter((l) => l.initial);
+        if (initial.length > 0) void this.fetchInitial(initial, generation);
+      });
+    }
+  }
+
+  /** The connection dropped (it will be back): exchanges wait for it. */
+  down(): void {
+    this.generation++;
+    this.live = undefined;
+  }
+
+  /** Stopped or refused for good: every exchange fails with `err`. */
+  stopped(err: DeviceError): void {
+    this.down();
+    this.exchanges.failAll(err);
+  }
+
+  // ---- exchanges ------------------------------------------------------------------------------
+
+  /** `owner` (the node) may cancel() what it asked when it closes. */
+  requestAttributes(query: AttributesQuery, timeoutMs: number, owner?: unknown): Promise<AttributesAnswer> {
+    return this.exchanges.run('attribute request', timeoutMs, (transport, left, signal) => {
+      if (typeof transport.requestAttributes !== 'function') return Promise.reject(unsupported(transport, 'attribute requests'));
+      return transport.requestAttributes(query, left, signal);
+    }, owner);
+  }
+
+  callRpc(method: string, params: unknown, timeoutMs: number, owner?: unknown): Promise<unknown> {
+    return this.exchanges.run('client-side RPC', timeoutMs, (transport, left, signal) => {
+      if (typeof transport.callRpc !== 'function') return Promise.reject(unsupported(transport, 'client-side RPC'));
+      return transport.callRpc(method, params, left, signal);
+    }, owner);
+  }
+
+  /** Fails the requests `owner` made that are still waiting (its node is closing). */
+  cancel(owner: unknown): void {
+    this.exchanges.cancel(owner, new DeviceError('stopped: the node was stopped or redeployed before ThingsBoard answered', 'STOPPED'));
+  }
+
+  /** Sends the reply to server-side RPC `id` (strict JSON). Resolves when ThingsBoard has it. */
+  async reply(id: number, body: Buffer): Promise<void> {
+    const check = this.rpcBook.beginReply(id);
+    if (!check.ok) throw new DeviceError(`reply not sent: ${check.reason}`, check.code);
+    try {
+      await this.exchanges.run('RPC reply', REPLY_TIMEOUT_MS, (transport) => {
+        if (typeof transport.respondRpc !== 'function') return Promise.reject(unsupported(transport, 'RPC replies'));
+        return transport.respondRpc(id, body);
+      });
+    } catch (err) {
+      this.rpcBook.endReply(id, false);
+      const e = err as DeviceError;
+      if (e.code === 'NO_ANSWER') {
+        throw new DeviceError(`reply not sent: the connection to ThingsBoard was down for ${REPLY_TIMEOUT_MS / 1000} s`, 'NOT_CONNECTED');
+      }
+      throw e;
+    }
+    this.rpcBook.endReply(id, true);
+  }
+
+  // ---- internals ------------------------------------------------------------------------------
+
+  private ofChannel(channel: DownlinkChannel): DownlinkListener[] {
+    return [...this.listeners].filter((l) => l.channel === channel);
+  }
+
+  private needed(channel: DownlinkChannel): boolean {
+    for (const l of this.listeners) if (l.channel === channel) return true;
+    return false;
+  }
+
+  /** Resolves true when the channel is subscribed on this connection. */
+  private async subscribe(transport: Transport, channel: DownlinkChannel, generation: number): Promise<boolean> {
+    if (typeof transport.subscribe !== 'function') {
+      this.failChannel(channel, unsupported(transport, CHANNEL_TEXT[channel]));
+      return false;
+    }
+    try {
+      await transport.subscribe(channel);
+    } catch (err) {
+      const e = asTransportError(err);
+      // Cut off by a drop: the next connect subscribes again.
+      if (e.kind === 'closed' || generation !== this.generation) return false;
+      this.failChannel(channel, new DeviceError(this.host.redact(`cannot receive ${CHANNEL_TEXT[channel]}: ${e.message}`), e.code));
+      return false;
+    }
+    if (generation !== this.generation) return false;
+    for (const l of this.ofChannel(channel)) safe(() => l.onReady?.());
+    return true;
+  }
+
+  private failChannel(channel: DownlinkChannel, err: DeviceError): void {
+    for (const l of this.ofChannel(channel)) safe(() => l.onError(err));
+  }
+
+  /** One attribute request for every listener given: their keys, or all keys if one has none. */
+  private async fetchInitial(listeners: DownlinkListener[], generation: number): Promise<void> {
+    const all = listeners.some((l) => l.names.length === 0);
+    const sharedKeys = all ? [] : [...new Set(listeners.flatMap((l) => l.names))];
+    let answer: AttributesAnswer;
+    try {
+      const transport = this.live;
+      if (!transport || typeof transport.requestAttributes !== 'function') {
+        if (transport) throw unsupported(transport, 'attribute requests');
+        return;
+      }
+      // Straight to the transport, not an exchange: values fetched for an older connection
+      // are not wanted, the next connect fetches again.
+      answer = await transport.requestAttributes({ clientKeys: [], sharedKeys }, INITIAL_TIMEOUT_MS);
+    } catch (err) {
+      if (generation !== this.generation) return;
+      const e = asTransportError(err);
+      if (e.kind === 'closed' && !(err instanceof DeviceError)) return;
+      const error = new DeviceError(this.host.redact(`initial shared attributes not fetched: ${e.message}`), err instanceof DeviceError ? err.code : e.code);
+      for (const l of listeners) if (this.listeners.has(l)) safe(() => l.onError(error));
+      return;
+    }
+    if (generation !== this.generation) return;
+    const shared = isRecord(answer?.shared) ? answer.shared : {};
+    for (const l of listeners) {
+      if (!this.listeners.has(l)) continue;
+      const values = pick(shared, l.names);
+      // Keys ThingsBoard does not have are not sent: an empty object would only look like a change.
+      if (Object.keys(values).length > 0) safe(() => l.onAttributes?.(values, undefined, true));
+    }
+  }
+
+  private deliverAttributes(update: AttributesUpdate): void {
+    for (const l of this.ofChannel('attributes')) {
+      const values = pick(update.values, l.names);
+      const deleted = update.deleted && (l.names.length === 0 ? update.deleted : update.deleted.filter((k) => l.names.includes(k)));
+      const hasDeleted = !!deleted && deleted.length > 0;
+      if (Object.keys(values).length === 0 && !hasDeleted) continue;
+      safe(() => l.onAttributes?.(values, hasDeleted ? deleted : undefined, false));
+    }
+  }
+
+  private deliverRpc(request: RpcRequest): void {
+    const takers = this.ofChannel('rpc').filter((l) => l.names.length === 0 || l.names.includes(request.method));
+    if (takers.length === 0) {
+      if (!this.unknownMethodsLogged.has(request.method)) {
+        if (this.unknownMethodsLogged.size >= 100) this.unknownMethodsLogged.clear();
+        this.unknownMethodsLogged.add(request.method);
+        this.host.warn(
+          this.host.redact(
+            `server-side RPC "${request.method}" left unanswered: no thingsboard-in node of this device takes that method ` +
+              '(ThingsBoard will time it out). Add it to a node\'s Methods, or leave Methods empty to take all. Logged once per method.',
+          ),
+        );
+      }
+      return;
+    }
+    if (!this.rpcBook.arrived(request)) return; // the flow has it already
+    for (const l of takers) safe(() => l.onRpc?.(request));
+  }
+}
+
+function unsupported(transport: Transport, what: string): DeviceError {
+  return new DeviceError(`${transport.name.toUpperCase()} cannot do ${what} in this version`, 'UNSUPPORTED');
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return !!v && typeof v === 'object' && !Array.isArray(v);
+}
+
+function pick(values: Record<string, unknown>, names: string[]): Record<string, unknown> {
+  if (names.length === 0) return { ...values };
+  const out: Record<string, unknown> = {};
+  for (const name of names) if (Object.prototype.hasOwnProperty.call(values, name)) out[name] = values[name];
+  return out;
+}
+
+function safe(fn: () => void): void {
+  try {
+    fn();
+  } catch {
+    // A listener's failure must not break delivery to the others.
+  }
+}

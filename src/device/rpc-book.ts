@@ -1,0 +1,97 @@
+// Server-side RPC commands a device was given and what became of them: delivered to the flow
+// and waiting for its reply (open), being answered, or answered. It decides
+// - whether a command that arrives is new or a repeat of one the flow already has (ThingsBoard
+//   sends a persistent RPC again after a reconnect, with the same id): a repeat is not
+//   delivered twice. ThingsBoard numbers RPCs per device and may start again from 1 after it
+//   restarts, so a repeat is the same id with the same method and params, not the id alone;
+//   the same id with another command is a new command;
+// - whether a reply may go: only to an open command, once ("already answered" otherwise).
+// Entries expire (an RPC ThingsBoard gave up on long ago cannot be answered) and are bounded.
+import type { RpcRequest } from '../transports/transport';
+
+/** A command older than this can no longer be answered (ThingsBoard's own RPC timeouts are shorter). */
+export const RPC_LIFETIME_MS = 10 * 60_000;
+/** At most this many commands are remembered per device (open and answered). */
+export const RPC_MEMORY = 1000;
+
+type State = 'open' | 'answering' | 'answered';
+
+interface Command {
+  state: State;
+  /** method + params, to tell a repeat from a new command with a reused id. */
+  fingerprint: string;
+  at: number;
+}
+
+export type ReplyCheck = { ok: true } | { ok: false; code: 'ALREADY_ANSWERED' | 'UNKNOWN_RPC'; reason: string };
+
+export class RpcBook {
+  private readonly commands = new Map<number, Command>();
+
+  constructor(private readonly now: () => number = Date.now) {}
+
+  /** True when `request` is new (deliver it); false for a repeat of one the flow has had. */
+  arrived(request: RpcRequest): boolean {
+    this.prune();
+    const fingerprint = fingerprintOf(request);
+    const known = this.commands.get(request.id);
+    if (known && known.fingerprint === fingerprint) return false;
+    // Re-inserted at the end: the Map's order is the age order prune() relies on.
+    this.commands.delete(request.id);
+    this.commands.set(request.id, { state: 'open', fingerprint, at: this.now() });
+    return true;
+  }
+
+  /** Whether a reply to `id` may go now; if so, it is marked as being answered. */
+  beginReply(id: number): ReplyCheck {
+    this.prune();
+    const command = this.commands.get(id);
+    if (!command) {
+      return {
+        ok: false,
+        code: 'UNKNOWN_RPC',
+        reason:
+          `this device has no open RPC request ${id}: msg.rpc must come unchanged from a thingsboard-in node of the same device, ` +
+          `within ${RPC_LIFETIME_MS / 60_000} minutes`,
+      };
+    }
+    if (command.state !== 'open') {
+      return { ok: false, code: 'ALREADY_ANSWERED', reason: `RPC request ${id} was already answered (a request takes one reply)` };
+    }
+    command.state = 'answering';
+    return { ok: true };
+  }
+
+  /** The reply reached ThingsBoard (true) or did not (false: it may be answered again). */
+  endReply(id: number, sent: boolean): void {
+    const command = this.commands.get(id);
+    if (!command || command.state !== 'answering') return;
+    command.state = sent ? 'answered' : 'open';
+  }
+
+  get size(): number {
+    return this.commands.size;
+  }
+
+  clear(): void {
+    this.commands.clear();
+  }
+
+  private prune(): void {
+    const oldest = this.now() - RPC_LIFETIME_MS;
+    for (const [id, command] of this.commands) {
+      if (command.at >= oldest && this.commands.size <= RPC_MEMORY) break;
+      this.commands.delete(id);
+    }
+  }
+}
+
+function fingerprintOf(request: RpcRequest): string {
+  let params: string;
+  try {
+    params = JSON.stringify(request.params) ?? 'undefined';
+  } catch {
+    params = String(request.params);
+  }
+  return `${request.method}\u0000${params}`;
+}

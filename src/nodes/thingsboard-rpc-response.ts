@@ -1,0 +1,57 @@
+// The `thingsboard-rpc-response` node (like core `http response`): sends msg.payload as the reply
+// to the server-side RPC in msg.rpc, over the connection of the device it came from (msg.rpc.device,
+// the config node's id), so it needs no device setting. done() when ThingsBoard has the reply
+// (PUBACK / 2.xx), done(err) saying why not.
+import type { DeviceError } from '../device/connection';
+import { encodeJsonValue } from '../payload';
+import { redact } from '../transports/redact';
+import type { Node, RED, ThingsboardDeviceNode } from './red';
+
+interface RpcInfo {
+  id: number;
+  device: string;
+}
+
+function rpcInfo(value: unknown): RpcInfo | undefined {
+  if (!value || typeof value !== 'object') return undefined;
+  const { id, device } = value as { id?: unknown; device?: unknown };
+  if (typeof id !== 'number' || !Number.isSafeInteger(id) || id < 0) return undefined;
+  if (typeof device !== 'string' || device === '') return undefined;
+  return { id, device };
+}
+
+export = function (RED: RED) {
+  function ThingsboardRpcResponse(this: Node, config: { name?: string }) {
+    RED.nodes.createNode(this, config);
+    const node = this;
+    node.name = config.name;
+
+    node.on('input', (msg, _send, done) => {
+      const rpc = rpcInfo(msg.rpc);
+      if (!rpc) {
+        done(new Error(RED._(msg.rpc === undefined ? 'errors.noRpc' : 'errors.badRpc')));
+        return;
+      }
+      const device = RED.nodes.getNode(rpc.device) as ThingsboardDeviceNode | null;
+      const connection = device?.connection;
+      if (!device || !connection || typeof connection.downlink?.reply !== 'function') {
+        done(new Error(RED._('errors.deviceGone', { id: rpc.id })));
+        return;
+      }
+      const token = String(device.credentials?.accessToken ?? '');
+      let body: Buffer;
+      try {
+        body = encodeJsonValue(msg.payload, device.maxPayloadBytes, 'RPC reply');
+      } catch (err) {
+        done(new Error(redact(`reply not sent: ${(err as Error).message}`, token)));
+        return;
+      }
+      connection.downlink.reply(rpc.id, body).then(
+        () => done(),
+        (err: DeviceError) => done(new Error(redact(err.message, token))),
+      );
+    });
+  }
+
+  RED.nodes.registerType('thingsboard-rpc-response', ThingsboardRpcResponse);
+};

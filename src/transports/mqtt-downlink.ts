@@ -1,0 +1,302 @@
+// The MQTT receive side (issue 10): what ThingsBoard pushes to a device on one connection, and
+// the request/answer exchanges (attribute requests, client-side RPC) that ride on it.
+//
+// ThingsBoard accepts only a fixed list of subscription filters (thingsboard-device-api.md,
+// "Downlink"), so exactly these four are used, each only once something needs it, at QoS 1 (a
+// server-side RPC counts as DELIVERED when the device PUBACKs it). One MqttDownlink lives as
+// long as one MQTT connection: subscriptions, seen RPC ids and answers waited for all end with
+// it (the device layer subscribes again after a reconnect and re-issues requests that were cut
+// off). Request ids come from the transport, which never reuses one, so an answer that arrives
+// late — even on a later connection with a persistent session — cannot match another request.
+import type { MqttClient } from 'mqtt';
+import {
+  TransportError,
+  type AttributesAnswer,
+  type AttributesQuery,
+  type AttributesUpdate,
+  type DownlinkChannel,
+  type RpcRequest,
+  type SendCallback,
+} from './transport';
+
+export const DOWNLINK_TOPICS = {
+  attributes: 'v1/devices/me/attributes',
+  attributesRequest: 'v1/devices/me/attributes/request/',
+  attributesResponse: 'v1/devices/me/attributes/response/',
+  rpcRequest: 'v1/devices/me/rpc/request/',
+  rpcResponse: 'v1/devices/me/rpc/response/',
+} as const;
+
+/** The subscription filter each need maps to (ThingsBoard's list, nothing else). */
+const FILTERS = {
+  attributes: DOWNLINK_TOPICS.attributes,
+  rpc: `${DOWNLINK_TOPICS.rpcRequest}+`,
+  attributesResponse: `${DOWNLINK_TOPICS.attributesResponse}+`,
+  rpcResponse: `${DOWNLINK_TOPICS.rpcResponse}+`,
+} as const;
+type Need = keyof typeof FILTERS;
+
+/** What the downlink needs from its transport. */
+export interface DownlinkHost {
+  emit(event: 'attributes', update: AttributesUpdate): void;
+  emit(event: 'rpc', request: RpcRequest): void;
+  emit(event: 'warning', text: string): void;
+  /** Publish through the transport's tracked path (a close fails it with kind 'closed'). */
+  publish(topic: string, body: Buffer, qos: 0 | 1, callback: SendCallback): void;
+  /** The next request id: unique for the transport's whole life. */
+  nextRequestId(): number;
+  redact(text: string): string;
+}
+
+interface Waiting {
+  resolve(answer: unknown): void;
+  reject(err: TransportError): void;
+  timer: NodeJS.Timeout;
+}
+
+const QOS_1 = Object.freeze({ qos: 1 as const });
+
+function aborted(): TransportError {
+  return new TransportError('the request was cancelled', 'closed', 'ABORTED');
+}
+
+function closed(): TransportError {
+  return new TransportError('the connection closed before ThingsBoard answered', 'closed', 'CLOSED');
+}
+
+export class MqttDownlink {
+  /** Granted (or being granted) subscriptions of this connection, by need. */
+  private readonly subscriptions = new Map<Need, Promise<void>>();
+  /** Server-side RPC ids delivered on this connection (a DUP redelivery is not a new command). */
+  private readonly seenRpc = new Set<number>();
+  private readonly attributeAnswers = new Map<number, Waiting>();
+  private readonly rpcAnswers = new Map<number, Waiting>();
+  private ended = false;
+  private readonly onMessage = (topic: string, payload: Buffer) => this.receive(topic, payload);
+
+  constructor(
+    private readonly client: MqttClient,
+    private readonly host: DownlinkHost,
+  ) {
+    client.on('message', this.onMessage);
+  }
+
+  subscribe(channel: DownlinkChannel): Promise<void> {
+    return this.need(channel);
+  }
+
+  async unsubscribe(channel: DownlinkChannel): Promise<void> {
+    const granted = this.subscriptions.get(channel);
+    if (!granted || this.ended) return;
+    this.subscriptions.delete(channel);
+    await new Promise<void>((resolve) => {
+      try {
+        this.client.unsubscribe(FILTERS[channel], () => resolve());
+      } catch {
+        resolve();
+      }
+    });
+  }
+
+  respondRpc(id: number, body: Buffer): Promise<void> {
+    return this.publish(`${DOWNLINK_TOPICS.rpcResponse}${id}`, body);
+  }
+
+  async requestAttributes(query: AttributesQuery, timeoutMs: number, signal?: AbortSignal): Promise<AttributesAnswer> {
+    const request: Record<string, string> = {};
+    // ThingsBoard takes comma-separated strings; an empty list is left out (both out = all keys).
+    if (query.clientKeys.length > 0) request.clientKeys = query.clientKeys.join(',');
+    if (query.sharedKeys.length > 0) request.sharedKeys = query.sharedKeys.join(',');
+    const answer = await this.exchange('attributesResponse', this.attributeAnswers, DOWNLINK_TOPICS.attributesRequest, request, timeoutMs, signal);
+    return answer as AttributesAnswer;
+  }
+
+  callRpc(method: string, params: unknown, timeoutMs: number, signal?: AbortSignal): Promise<unknown> {
+    return this.exchange('rpcResponse', this.rpcAnswers, DOWNLINK_TOPICS.rpcRequest, { method, params }, timeoutMs, signal);
+  }
+
+  /** The connection is gone: everything waiting on it fails with kind 'closed'. */
+  end(): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.client.removeListener('message', this.onMessage);
+    this.subscriptions.clear();
+    this.seenRpc.clear();
+    for (const answers of [this.attributeAnswers, this.rpcAnswers]) {
+      const waiting = [...answers.values()];
+      answers.clear();
+      for (const w of waiting) {
+        clearTimeout(w.timer);
+        w.reject(closed());
+      }
+    }
+  }
+
+  // ---- internals ----------------------------------------------------------------------------
+
+  private need(need: Need): Promise<void> {
+    if (this.ended) return Promise.reject(closed());
+    let granted = this.subscriptions.get(need);
+    if (granted) return granted;
+    const filter = FILTERS[need];
+    granted = new Promise<void>((resolve, reject) => {
+      try {
+        this.client.subscribe(filter, QOS_1, (err, grants) => {
+          // mqtt.js: a failure code arrives as err.packet.granted (or err.code); else as the grant.
+          const failed = err as (Error & { code?: unknown; packet?: { granted?: unknown[] } }) | null;
+          const code = failed ? (failed.packet?.granted?.find((g) => typeof g === 'number' && g >= 0x80) ?? failed.code) : grants?.[0]?.qos;
+          if (!err && typeof code === 'number' && code < 0x80) return resolve();
+          const refused = typeof code === 'number' && code >= 0x80;
+          reject(
+            refused
+              ? new TransportError(
+                  `ThingsBoard refused the subscription to ${filter} (SUBACK 0x${code.toString(16)}): ` +
+                    'is this a ThingsBoard MQTT endpoint (it accepts only its own device topics), and may this device subscribe?',
+                  'rejected',
+                  `SUBACK_${code}`,
+                )
+              : this.ended
+                ? closed()
+                : new TransportError(this.host.redact(`subscription to ${filter} failed: ${err?.message ?? 'no SUBACK'}`), 'closed', 'SUBSCRIBE_FAILED'),
+          );
+        });
+      } catch (err) {
+        reject(new TransportError(this.host.redact(`subscription to ${filter} failed: ${(err as Error).message}`), 'closed', 'SUBSCRIBE_FAILED'));
+      }
+    });
+    this.subscriptions.set(need, granted);
+    // A refused or failed subscription is not kept: the next use asks again.
+    granted.catch(() => {
+      if (this.subscriptions.get(need) === granted) this.subscriptions.delete(need);
+    });
+    return granted;
+  }
+
+  private publish(topic: string, body: Buffer): Promise<void> {
+    return new Promise((resolve, reject) => this.host.publish(topic, body, 1, (err) => (err ? reject(err) : resolve())));
+  }
+
+  private async exchange(
+    need: Need,
+    answers: Map<number, Waiting>,
+    requestTopic: string,
+    request: unknown,
+    timeoutMs: number,
+    signal?: AbortSignal,
+  ): Promise<unknown> {
+    const started = Date.now();
+    await this.need(need);
+    if (signal?.aborted) throw aborted();
+    const id = this.host.nextRequestId();
+    const left = Math.max(0, timeoutMs - (Date.now() - started));
+    const answer = new Promise<unknown>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        // Forgotten now: an answer that still comes is dropped in receive().
+        const w = answers.get(id);
+        if (!w) return;
+        answers.delete(id);
+        w.reject(new TransportError(`no answer from ThingsBoard within ${Math.round(timeoutMs / 100) / 10} s`, 'timeout', 'NO_ANSWER'));
+      }, left);
+      const onAbort = () => {
+        const w = answers.get(id);
+        if (!w) return;
+        answers.delete(id);
+        clearTimeout(w.timer);
+        w.reject(aborted());
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      // Whichever way it ends, the abort listener goes with it.
+      const done = <A extends unknown[]>(fn: (...args: A) => void) => (...args: A) => {
+        signal?.removeEventListener('abort', onAbort);
+        fn(...args);
+      };
+      answers.set(id, { resolve: done(resolve), reject: done(reject), timer });
+    });
+    this.publish(`${requestTopic}${id}`, Buffer.from(JSON.stringify(request))).catch((err: TransportError) => {
+      const w = answers.get(id);
+      if (!w) return;
+      answers.delete(id);
+      clearTimeout(w.timer);
+      w.reject(err);
+    });
+    return answer;
+  }
+
+  private receive(topic: string, payload: Buffer): void {
+    if (this.ended) return;
+    if (topic === DOWNLINK_TOPICS.attributes) return this.receiveAttributes(payload);
+    if (topic.startsWith(DOWNLINK_TOPICS.rpcRequest)) return this.receiveRpc(topic, payload);
+    if (topic.startsWith(DOWNLINK_TOPICS.attributesResponse)) return this.receiveAnswer(topic, DOWNLINK_TOPICS.attributesResponse, payload, this.attributeAnswers, true);
+    if (topic.startsWith(DOWNLINK_TOPICS.rpcResponse)) return this.receiveAnswer(topic, DOWNLINK_TOPICS.rpcResponse, payload, this.rpcAnswers, false);
+  }
+
+  private parse(topic: string, payload: Buffer): { ok: true; value: unknown } | { ok: false } {
+    try {
+      return { ok: true, value: JSON.parse(payload.toString('utf8')) };
+    } catch {
+      this.host.emit('warning', this.host.redact(`dropped a message on ${topic}: its body is not JSON (${payload.length} bytes)`));
+      return { ok: false };
+    }
+  }
+
+  private receiveAttributes(payload: Buffer): void {
+    const parsed = this.parse(DOWNLINK_TOPICS.attributes, payload);
+    if (!parsed.ok) return;
+    const value = parsed.value;
+    if (!value || typeof value !== 'object' || Array.isArray(value)) {
+      this.host.emit('warning', `dropped a shared-attribute update: not a JSON object`);
+      return;
+    }
+    const values = { ...(value as Record<string, unknown>) };
+    const update: AttributesUpdate = { values };
+    // ThingsBoard lists removed keys under "deleted" (JsonConverter).
+    if (Array.isArray(values.deleted)) {
+      update.deleted = values.deleted.map(String);
+      delete values.deleted;
+    }
+    this.host.emit('attributes', update);
+  }
+
+  private receiveRpc(topic: string, payload: Buffer): void {
+    const id = idOf(topic, DOWNLINK_TOPICS.rpcRequest);
+    if (id === undefined) {
+      this.host.emit('warning', `dropped a server-side RPC on ${topic}: the topic does not end in a request id`);
+      return;
+    }
+    const parsed = this.parse(topic, payload);
+    if (!parsed.ok) return;
+    const body = parsed.value as { method?: unknown; params?: unknown } | null;
+    if (!body || typeof body !== 'object' || typeof body.method !== 'string') {
+      this.host.emit('warning', `dropped server-side RPC ${id}: the body has no "method"`);
+      return;
+    }
+    if (this.seenRpc.has(id)) return; // a redelivery (DUP) of a command the flow has already
+    this.seenRpc.add(id);
+    this.host.emit('rpc', { id, method: body.method, params: body.params });
+  }
+
+  private receiveAnswer(topic: string, prefix: string, payload: Buffer, answers: Map<number, Waiting>, mustBeJson: boolean): void {
+    const id = idOf(topic, prefix);
+    const w = id === undefined ? undefined : answers.get(id);
+    if (id === undefined || !w) return; // late (timed out) or not ours: dropped
+    answers.delete(id);
+    clearTimeout(w.timer);
+    const text = payload.toString('utf8');
+    let value: unknown = text;
+    try {
+      value = JSON.parse(text);
+    } catch {
+      if (mustBeJson) {
+        w.reject(new TransportError(`ThingsBoard answered the attribute request with a body that is not JSON`, 'rejected', 'BAD_ANSWER'));
+        return;
+      }
+    }
+    w.resolve(value);
+  }
+}
+
+function idOf(topic: string, prefix: string): number | undefined {
+  const rest = topic.slice(prefix.length);
+  if (!/^\d{1,15}$/.test(rest)) return undefined;
+  return Number(rest);
+}

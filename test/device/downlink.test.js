@@ -1,0 +1,83 @@
+'use strict';
+// The device layer's downlink without Node-RED: RpcBook's decisions (a repeat vs a new command
+// with a reused id, one reply, expiry, bound) on an injected clock, and DeviceDownlink over the
+// real MQTT transport and aedes as ThingsBoard: the request bound, requests cancelled by their
+// owner, a stopped connection failing what waits, a transport without a receive side.
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const { EventEmitter } = require('node:events');
+const { lib, TOKEN, mqttSettings, waitFor } = require('../mqtt/common');
+const { startTbBroker } = require('../support/tb-broker');
+
+const { DeviceConnection } = lib('device/connection.js');
+const { RpcBook, RPC_LIFETIME_MS, RPC_MEMORY } = lib('device/rpc-book.js');
+const { MAX_PENDING } = lib('device/requests.js');
+const { createTransport } = lib('transports/index.js');
+
+const FAST = { backoffInitialMs: 50, backoffMaxMs: 400, statusThrottleMs: 10 };
+const log = { warn: () => {}, info: () => {} };
+
+test('RpcBook: repeats are not new, a reused id with another command is; one reply; expiry; bound', () => {
+  let now = 0;
+  const book = new RpcBook(() => now);
+  assert.equal(book.arrived({ id: 1, method: 'm', params: { a: 1 } }), true);
+  assert.equal(book.arrived({ id: 1, method: 'm', params: { a: 1 } }), false, 'a repeat');
+  assert.deepEqual(book.beginReply(2), { ok: false, code: 'UNKNOWN_RPC', reason: book.beginReply(2).reason });
+  assert.equal(book.beginReply(1).ok, true);
+  assert.equal(book.beginReply(1).code, 'ALREADY_ANSWERED', 'a second reply while the first is on its way');
+  book.endReply(1, false);
+  assert.equal(book.beginReply(1).ok, true, 'a reply that failed may be sent again');
+  book.endReply(1, true);
+  assert.equal(book.beginReply(1).code, 'ALREADY_ANSWERED');
+  assert.equal(book.arrived({ id: 1, method: 'm', params: { a: 2 } }), true, 'same id, other params: a new command');
+  assert.equal(book.beginReply(1).ok, true);
+  now += RPC_LIFETIME_MS + 1;
+  assert.equal(book.beginReply(1).code, 'UNKNOWN_RPC', 'expired');
+  for (let i = 0; i < RPC_MEMORY + 50; i++) book.arrived({ id: 1000 + i, method: 'm' });
+  assert.ok(book.size <= RPC_MEMORY + 1, `bounded: ${book.size}`);
+  assert.equal(book.beginReply(1000 + RPC_MEMORY + 49).ok, true, 'the newest kept');
+});
+
+test('DeviceDownlink over MQTT: at most MAX_PENDING requests, cancel by owner, stop fails what waits', async (t) => {
+  const tb = await startTbBroker({ tokens: [TOKEN] });
+  t.after(() => tb.close());
+  tb.onAttributeRequest = () => undefined; // never answers
+  const conn = new DeviceConnection(mqttSettings({ port: tb.port }), { createTransport, log, queueSize: 10, timing: FAST });
+  const user = { onStatus() {} };
+  conn.register(user);
+  await waitFor(() => conn.status().state === 'connected', 'connected');
+  const owner = {};
+  const pending = [];
+  for (let i = 0; i < MAX_PENDING; i++) pending.push(conn.downlink.requestAttributes({ clientKeys: [], sharedKeys: ['k'] }, 30_000, i < 10 ? owner : undefined).catch((e) => e));
+  await assert.rejects(conn.downlink.callRpc('m', {}, 1000), (err) => err.code === 'TOO_MANY_REQUESTS' && /100 requests are already waiting/.test(err.message));
+  await waitFor(() => tb.publishedOn(/attributes\/request/).length === MAX_PENDING, 'all sent');
+  conn.downlink.cancel(owner);
+  const cancelled = await Promise.all(pending.slice(0, 10));
+  assert.ok(cancelled.every((e) => e.code === 'STOPPED'), 'the owner\'s ten ended at once');
+  // The transport forgot them too: their answers, should they come, match nothing.
+  const transport = conn.sendingTransport;
+  assert.equal(transport.downlink.attributeAnswers.size, MAX_PENDING - 10);
+  await conn.deregister(user);
+  const rest = await Promise.all(pending.slice(10));
+  assert.ok(rest.every((e) => e.code === 'STOPPED'), 'stopping the connection ends every request');
+  await assert.rejects(conn.downlink.requestAttributes({ clientKeys: [], sharedKeys: [] }, 1000), (err) => err.code === 'STOPPED');
+});
+
+test('a transport without a receive side: listeners get a clear error, requests fail at once', async () => {
+  class SendOnly extends EventEmitter {
+    constructor() { super(); this.name = 'coap'; this.maxInFlight = 1; }
+    async connect() {}
+    async send() {}
+    async close() {}
+  }
+  const conn = new DeviceConnection(mqttSettings(), { createTransport: () => new SendOnly(), log, queueSize: 10, timing: FAST });
+  const errors = [];
+  conn.downlink.listen({ channel: 'rpc', names: [], onError: (e) => errors.push(e) });
+  const user = { onStatus() {} };
+  conn.register(user);
+  await waitFor(() => errors.length === 1, 'the listener told');
+  assert.equal(errors[0].code, 'UNSUPPORTED');
+  assert.match(errors[0].message, /COAP cannot do server-side RPC/);
+  await assert.rejects(conn.downlink.requestAttributes({ clientKeys: [], sharedKeys: [] }, 1000), (err) => err.code === 'UNSUPPORTED');
+  await conn.close();
+});

@@ -1,0 +1,80 @@
+'use strict';
+// Pieces of the downlink tests through Node-RED: flows with thingsboard-in / -rpc-response /
+// -request nodes, the core function node (loaded from the node-red under test), sinks that
+// collect what the nodes send, and Catch/Complete probes for the nodes with inputs.
+const path = require('node:path');
+const { helper, nodeModules, nodeRedModule } = require('../support/node-red');
+const { deviceConfig } = require('./common');
+
+const root = path.join(__dirname, '..', '..');
+const nodesDir = path.dirname(require.resolve('@node-red/nodes/package.json', { paths: [path.dirname(require.resolve(nodeRedModule, { paths: [root] }))] }));
+const functionNode = require(path.join(nodesDir, 'core', 'function', '10-function.js'));
+
+function modules() {
+  return [...nodeModules(), functionNode];
+}
+
+const at = { x: 100, y: 100 };
+
+function dev(id, port, overrides = {}) {
+  return deviceConfig({ id, port: String(port), ...overrides });
+}
+
+function inNode(id, device, overrides = {}, wires = [[`${id}-sink`]]) {
+  return { id, type: 'thingsboard-in', z: 'tab', ...at, name: id, device, receive: 'attributes', keys: '', initial: true, methods: '', wires, ...overrides };
+}
+
+function sink(id) {
+  return { id, type: 'helper', z: 'tab', ...at, wires: [] };
+}
+
+/** Catch + Complete scoped to `ids`, feeding helper nodes `done-ok` / `done-err`. */
+function probes(ids) {
+  return [
+    { id: 'probe-complete', type: 'complete', z: 'tab', ...at, scope: ids, uncaught: false, wires: [['done-ok']] },
+    { id: 'probe-catch', type: 'catch', z: 'tab', ...at, scope: ids, uncaught: false, wires: [['done-err']] },
+    sink('done-ok'),
+    sink('done-err'),
+  ];
+}
+
+/** Everything any collect() sink received in this test, as text (for the token scan). */
+const seenTexts = [];
+
+/** Collects every message helper node `id` receives. */
+function collect(id) {
+  const messages = [];
+  helper.getNode(id).on('input', (msg) => {
+    messages.push(msg);
+    seenTexts.push(JSON.stringify(msg));
+  });
+  return messages;
+}
+
+/** The texts seen since the last call (the node tests' afterEach scans them for tokens). */
+function takeSeenTexts() {
+  return seenTexts.splice(0);
+}
+
+/**
+ * helper.setFlows, without its race: the helper starts listening for 'flows:started' only after
+ * the deploy and gives it 300 ms, which a loaded machine misses. Here the listener is there first.
+ */
+async function redeploy(flow, type, credentials) {
+  const started = new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      helper._events.off('flows:started', onStarted);
+      reject(new Error(`redeploy (${type}): flows did not start within 15 s`));
+    }, 15000);
+    function onStarted() {
+      clearTimeout(timer);
+      helper._events.off('flows:started', onStarted);
+      resolve();
+    }
+    helper._events.on('flows:started', onStarted);
+  });
+  await helper._redNodes.setFlows(flow, credentials || {}, type);
+  await started;
+}
+
+module.exports = { redeploy, helper, modules, dev, inNode, sink, probes, collect, takeSeenTexts, at };
