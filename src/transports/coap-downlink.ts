@@ -17,6 +17,8 @@
 //   forgotten once the new one is confirmed: a later notification on the old token finds no
 //   request in the Agent, which rejects it with RST (RFC 7641 §3.6: that cancels it too).
 // - Deregistration: GET with Observe=1 and the registration's token. ThingsBoard may only ACK it.
+//   A renewal deregisters the replaced registration too (harmless for ThingsBoard, needed by
+//   servers that keep one observation per token).
 // - ThingsBoard cannot tell a dead observer, and observations drop silently (its issues #12406,
 //   #5263): each observation is renewed every `refreshMs` within a connection, which emits
 //   'resubscribed'. The default stays under the 2-minute UDP mapping lifetime NATs must keep at
@@ -259,7 +261,9 @@ export class CoapDownlink {
         }
         const previous = state.current;
         state.current = obs;
-        if (previous && previous !== obs) this.drop(previous);
+        // Say so explicitly too: ThingsBoard has already replaced it (and only ACKs this), but
+        // servers that key observations by token (libcoap, older ThingsBoard) keep it otherwise.
+        if (previous && previous !== obs) void this.deregister(previous, endpoint);
         if (channel === 'rpc' && res.payload && res.payload.length) this.deliver(obs, res.payload);
         this.schedule(channel, this.refreshMs);
         settle();

@@ -92,6 +92,13 @@ test('observations are renewed periodically with a fresh token: resubscribed, ol
   // It keeps going.
   const count = peer.registrations.length;
   await waitFor(() => peer.registrations.length >= count + 2, 'another renewal', 3000);
+  // Each replaced registration ended: by ThingsBoard's 2.02 (as here), or else by our Observe=1
+  // (the emulator test covers that case).
+  for (const [channel, token] of firstTokens) {
+    const ended = peer.log.some((e) => e.dir === 'out' && e.msg.code === '2.02' && e.msg.token.equals(token));
+    const deregistered = peer.deregistrations.some((d) => d.channel === channel && d.token.equals(token));
+    assert.ok(ended || deregistered, `${channel}: the old registration ended`);
+  }
   // ThingsBoard's 2.02 Deleted for each replaced registration is expected, not worth a warning.
   assert.ok(peer.log.some((e) => e.dir === 'out' && e.msg.code === '2.02'));
   assert.deepEqual(texts, []);
