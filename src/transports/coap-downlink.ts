@@ -287,7 +287,6 @@ export class CoapDownlink {
       if (!state.wanted || state.registering || !this.host.endpoint()) return;
       this.startRegistration(channel, true).catch(() => { /* warned in startRegistration */ });
     }, ms);
-    state.timer.unref?.();
   }
 
   private onNotification(obs: Observation, packet: NotificationPacket): void {
