@@ -131,11 +131,11 @@ export class CoapDownlink {
     this.throwUnlessSuccess(res, `the reply to RPC ${id}`);
   }
 
-  async requestAttributes(query: AttributesQuery, timeoutMs: number): Promise<AttributesAnswer> {
+  async requestAttributes(query: AttributesQuery, timeoutMs: number, signal?: AbortSignal): Promise<AttributesAnswer> {
     const params: string[] = [];
     if (query.clientKeys.length) params.push(`clientKeys=${query.clientKeys.join(',')}`);
     if (query.sharedKeys.length) params.push(`sharedKeys=${query.sharedKeys.join(',')}`);
-    const res = await this.request({ method: 'GET', path: this.path('attributes'), query: params }, timeoutMs, 'the attribute request');
+    const res = await this.request({ method: 'GET', path: this.path('attributes'), query: params }, timeoutMs, 'the attribute request', signal);
     if (res.code === '4.04') return {}; // ThingsBoard: none of the keys exist
     this.throwUnlessSuccess(res, 'the attribute request');
     try {
@@ -145,9 +145,9 @@ export class CoapDownlink {
     }
   }
 
-  async callRpc(method: string, params: unknown, timeoutMs: number): Promise<unknown> {
+  async callRpc(method: string, params: unknown, timeoutMs: number, signal?: AbortSignal): Promise<unknown> {
     const body = Buffer.from(JSON.stringify({ method, params: params === undefined ? {} : params }));
-    const res = await this.request({ method: 'POST', path: this.path('rpc'), body }, timeoutMs, `the RPC call "${method}"`);
+    const res = await this.request({ method: 'POST', path: this.path('rpc'), body }, timeoutMs, `the RPC call "${method}"`, signal);
     this.throwUnlessSuccess(res, `the RPC call "${method}"`);
     return parseRpcAnswer(res.payload);
   }
@@ -348,11 +348,11 @@ export class CoapDownlink {
 
   // ---- requests -----------------------------------------------------------------------------
 
-  private request(spec: ExchangeRequest, timeoutMs: number, what: string): Promise<IncomingMessage> {
+  private request(spec: ExchangeRequest, timeoutMs: number, what: string, signal?: AbortSignal): Promise<IncomingMessage> {
     const endpoint = this.host.endpoint();
     if (!endpoint) return Promise.reject(this.error(`cannot send ${what}: CoAP endpoint is not connected`, 'closed', 'NOT_CONNECTED'));
     const ms = Math.max(1, Math.floor(timeoutMs));
-    return exchange(endpoint, spec, ms, () => this.error(`no answer from ThingsBoard to ${what} within ${seconds(ms)} s`, 'timeout', 'NO_ANSWER'), this.pending)
+    return exchange(endpoint, spec, ms, () => this.error(`no answer from ThingsBoard to ${what} within ${seconds(ms)} s`, 'timeout', 'NO_ANSWER'), this.pending, signal)
       .catch((err) => { throw this.rethrow(err); });
   }
 

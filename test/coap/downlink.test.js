@@ -208,6 +208,19 @@ test('no answer in time: NO_ANSWER after timeoutMs; a late answer is dropped (RS
   assert.ok(took >= 380 && took < 1500, `took ${took} ms`);
   const r2 = await outcome(tr.requestAttributes({ clientKeys: ['a'], sharedKeys: [] }, 300), texts);
   assert.equal(r2.err.code, 'NO_ANSWER');
+  // The asking node closed (AbortSignal): rejected at once, forgotten like a timed-out request.
+  const controller = new AbortController();
+  const asked = outcome(tr.callRpc('cancelled', {}, 10000, controller.signal), texts);
+  await waitFor(() => held.length === 3, 'the third request at the peer', 3000);
+  const t1 = Date.now();
+  controller.abort();
+  const r3 = await asked;
+  assert.equal(r3.err.code, 'ABORTED');
+  assert.equal(r3.err.kind, 'closed');
+  assert.ok(Date.now() - t1 < 100);
+  const r4 = await outcome(tr.requestAttributes({ clientKeys: ['a'], sharedKeys: [] }, 1000, controller.signal));
+  assert.equal(r4.err.code, 'ABORTED', 'an already aborted signal sends nothing');
+  assert.equal(held.length, 3);
   // The late answers arrive now: refused with RST, and nothing resolves twice or elsewhere.
   const lateMids = held.map((req) => peer.respondSeparately(req, '2.05', '{"late":true}').readUInt16BE(2));
   await waitFor(() => lateMids.every((mid) => peer.received((m) => m.type === TYPES.RST && m.messageId === mid).length), 'RSTs for late answers', 3000);
