@@ -253,6 +253,10 @@ export class CoapDownlink {
         const stream = res as unknown as { append?: (packet: NotificationPacket) => void; resume(): void };
         stream.append = (packet) => this.onNotification(obs, packet);
         stream.resume(); // drop the first payload the stream buffered
+        // A notification larger than one block comes block-wise (RFC 7959 §3.4): the library
+        // fetches the remaining blocks with this request's options, which must then be a plain
+        // GET, not another registration (libcoap answers that with 4.00, and it loses the change).
+        req._packet.options = (req._packet.options ?? []).filter((o) => o.name !== 'Observe');
         if (!state.wanted) {
           // unsubscribe()d or torn down while registering.
           settle();
@@ -293,6 +297,13 @@ export class CoapDownlink {
     if (obs.dropped) return;
     const state = this.channels.get(obs.channel);
     const seq = observeNumber(packet.options);
+    if (packet.code.startsWith('2.') && seq === undefined && hasOption(packet, 'Block2')) {
+      // The last block of a block-wise notification: the library joined the blocks, and the
+      // Observe number was on the first one, which it kept to itself. Delivered as new (an RPC
+      // id is still delivered only once).
+      this.deliver(obs, packet.payload);
+      return;
+    }
     if (!packet.code.startsWith('2.') || packet.code === '2.02' || seq === undefined) {
       // The server ended this observation (RFC 7641 §3.2, §4.2). ThingsBoard: 2.02 Deleted when
       // the device registered again with another token — maybe another client with this token.
@@ -398,6 +409,10 @@ interface NotificationPacket {
   messageId: number;
   options?: ObserveOptions;
   payload?: Buffer;
+}
+
+function hasOption(packet: NotificationPacket, name: string): boolean {
+  return !!packet.options?.some((o) => o.name === name);
 }
 
 function diagnostic(packet: NotificationPacket): string {

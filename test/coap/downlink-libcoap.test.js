@@ -130,3 +130,21 @@ test('libcoap restarted: the renewal finds the forgotten observation; after goin
     await own.stop();
   }
 });
+
+test('libcoap: a notification larger than one block arrives whole (Block2), and the observation goes on', async (t) => {
+  if (!requirePeer(t, 'coap-server-notls')) return;
+  await put(server.port, 'attributes', { small: 1 });
+  const { tr, texts, events } = transport(server.port);
+  await tr.connect();
+  await tr.subscribe('attributes');
+  const big = { config: 'c'.repeat(3000), version: 7 };
+  const { stderr } = await coapClient(['-m', 'put', '-B', '5', '-t', 'json', '-e', JSON.stringify(big), uri(server.port, 'attributes')]);
+  assert.equal(stderr.trim(), '');
+  await waitFor(() => events.attributes.length === 1, 'the block-wise notification', 5000);
+  assert.deepEqual(events.attributes[0], { values: big });
+  await put(server.port, 'attributes', { small: 2 });
+  await waitFor(() => events.attributes.length === 2, 'the next notification', 5000);
+  assert.deepEqual(events.attributes[1], { values: { small: 2 } });
+  assert.deepEqual(texts, []);
+  await tr.close();
+});
