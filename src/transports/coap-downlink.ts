@@ -17,6 +17,8 @@
 //   forgotten once the new one is confirmed: a later notification on the old token finds no
 //   request in the Agent, which rejects it with RST (RFC 7641 §3.6: that cancels it too).
 // - Deregistration: GET with Observe=1 and the registration's token. ThingsBoard may only ACK it.
+//   A renewal deregisters the replaced registration too (harmless for ThingsBoard, needed by
+//   servers that keep one observation per token).
 // - ThingsBoard cannot tell a dead observer, and observations drop silently (its issues #12406,
 //   #5263): each observation is renewed every `refreshMs` within a connection, which emits
 //   'resubscribed'. The default stays under the 2-minute UDP mapping lifetime NATs must keep at
@@ -129,11 +131,11 @@ export class CoapDownlink {
     this.throwUnlessSuccess(res, `the reply to RPC ${id}`);
   }
 
-  async requestAttributes(query: AttributesQuery, timeoutMs: number): Promise<AttributesAnswer> {
+  async requestAttributes(query: AttributesQuery, timeoutMs: number, signal?: AbortSignal): Promise<AttributesAnswer> {
     const params: string[] = [];
     if (query.clientKeys.length) params.push(`clientKeys=${query.clientKeys.join(',')}`);
     if (query.sharedKeys.length) params.push(`sharedKeys=${query.sharedKeys.join(',')}`);
-    const res = await this.request({ method: 'GET', path: this.path('attributes'), query: params }, timeoutMs, 'the attribute request');
+    const res = await this.request({ method: 'GET', path: this.path('attributes'), query: params }, timeoutMs, 'the attribute request', signal);
     if (res.code === '4.04') return {}; // ThingsBoard: none of the keys exist
     this.throwUnlessSuccess(res, 'the attribute request');
     try {
@@ -143,9 +145,9 @@ export class CoapDownlink {
     }
   }
 
-  async callRpc(method: string, params: unknown, timeoutMs: number): Promise<unknown> {
+  async callRpc(method: string, params: unknown, timeoutMs: number, signal?: AbortSignal): Promise<unknown> {
     const body = Buffer.from(JSON.stringify({ method, params: params === undefined ? {} : params }));
-    const res = await this.request({ method: 'POST', path: this.path('rpc'), body }, timeoutMs, `the RPC call "${method}"`);
+    const res = await this.request({ method: 'POST', path: this.path('rpc'), body }, timeoutMs, `the RPC call "${method}"`, signal);
     this.throwUnlessSuccess(res, `the RPC call "${method}"`);
     return parseRpcAnswer(res.payload);
   }
@@ -251,6 +253,10 @@ export class CoapDownlink {
         const stream = res as unknown as { append?: (packet: NotificationPacket) => void; resume(): void };
         stream.append = (packet) => this.onNotification(obs, packet);
         stream.resume(); // drop the first payload the stream buffered
+        // A notification larger than one block comes block-wise (RFC 7959 §3.4): the library
+        // fetches the remaining blocks with this request's options, which must then be a plain
+        // GET, not another registration (libcoap answers that with 4.00, and it loses the change).
+        req._packet.options = (req._packet.options ?? []).filter((o) => o.name !== 'Observe');
         if (!state.wanted) {
           // unsubscribe()d or torn down while registering.
           settle();
@@ -259,7 +265,9 @@ export class CoapDownlink {
         }
         const previous = state.current;
         state.current = obs;
-        if (previous && previous !== obs) this.drop(previous);
+        // Say so explicitly too: ThingsBoard has already replaced it (and only ACKs this), but
+        // servers that key observations by token (libcoap, older ThingsBoard) keep it otherwise.
+        if (previous && previous !== obs) void this.deregister(previous, endpoint);
         if (channel === 'rpc' && res.payload && res.payload.length) this.deliver(obs, res.payload);
         this.schedule(channel, this.refreshMs);
         settle();
@@ -283,13 +291,19 @@ export class CoapDownlink {
       if (!state.wanted || state.registering || !this.host.endpoint()) return;
       this.startRegistration(channel, true).catch(() => { /* warned in startRegistration */ });
     }, ms);
-    state.timer.unref?.();
   }
 
   private onNotification(obs: Observation, packet: NotificationPacket): void {
     if (obs.dropped) return;
     const state = this.channels.get(obs.channel);
     const seq = observeNumber(packet.options);
+    if (packet.code.startsWith('2.') && seq === undefined && hasOption(packet, 'Block2')) {
+      // The last block of a block-wise notification: the library joined the blocks, and the
+      // Observe number was on the first one, which it kept to itself. Delivered as new (an RPC
+      // id is still delivered only once).
+      this.deliver(obs, packet.payload);
+      return;
+    }
     if (!packet.code.startsWith('2.') || packet.code === '2.02' || seq === undefined) {
       // The server ended this observation (RFC 7641 §3.2, §4.2). ThingsBoard: 2.02 Deleted when
       // the device registered again with another token — maybe another client with this token.
@@ -345,11 +359,11 @@ export class CoapDownlink {
 
   // ---- requests -----------------------------------------------------------------------------
 
-  private request(spec: ExchangeRequest, timeoutMs: number, what: string): Promise<IncomingMessage> {
+  private request(spec: ExchangeRequest, timeoutMs: number, what: string, signal?: AbortSignal): Promise<IncomingMessage> {
     const endpoint = this.host.endpoint();
     if (!endpoint) return Promise.reject(this.error(`cannot send ${what}: CoAP endpoint is not connected`, 'closed', 'NOT_CONNECTED'));
     const ms = Math.max(1, Math.floor(timeoutMs));
-    return exchange(endpoint, spec, ms, () => this.error(`no answer from ThingsBoard to ${what} within ${seconds(ms)} s`, 'timeout', 'NO_ANSWER'), this.pending)
+    return exchange(endpoint, spec, ms, () => this.error(`no answer from ThingsBoard to ${what} within ${seconds(ms)} s`, 'timeout', 'NO_ANSWER'), this.pending, signal)
       .catch((err) => { throw this.rethrow(err); });
   }
 
@@ -395,6 +409,10 @@ interface NotificationPacket {
   messageId: number;
   options?: ObserveOptions;
   payload?: Buffer;
+}
+
+function hasOption(packet: NotificationPacket, name: string): boolean {
+  return !!packet.options?.some((o) => o.name === name);
 }
 
 function diagnostic(packet: NotificationPacket): string {

@@ -137,7 +137,8 @@ export interface PendingExchange {
  * CON response after an empty ACK: the library ACKs that one). After `timeoutMs` without an
  * answer it rejects with `onTimeout()` and forgets the request in the Agent, so a late answer
  * finds no request: the library rejects it with RST and nothing is delivered.
- * `track` sees the exchange while it is pending (so a teardown can fail it).
+ * `track` sees the exchange while it is pending (so a teardown can fail it). `signal` aborting
+ * rejects at once with kind 'closed', code 'ABORTED', and forgets the request the same way.
  */
 export function exchange(
   target: ExchangeTarget,
@@ -145,8 +146,13 @@ export function exchange(
   timeoutMs: number,
   onTimeout: () => TransportError,
   track: Set<PendingExchange>,
+  signal?: AbortSignal,
 ): Promise<IncomingMessage> {
   return new Promise<IncomingMessage>((resolve, reject) => {
+    if (signal?.aborted) {
+      reject(cancelled());
+      return;
+    }
     let req: OutgoingMessage;
     try {
       req = startRequest(target, spec);
@@ -160,6 +166,7 @@ export function exchange(
       done = true;
       clearTimeout(timer);
       track.delete(pending);
+      signal?.removeEventListener('abort', onAbort);
       // Once only: a second abort corrupts the Agent's counters (see coap.ts finish()).
       if (abort) target.agent.abort(req);
       return true;
@@ -169,6 +176,9 @@ export function exchange(
       fail: (err) => { if (finish(true)) reject(err); },
     };
     const timer = setTimeout(() => { if (finish(true)) reject(onTimeout()); }, timeoutMs);
+    // The asker is gone (contract): forget the request now; a late answer then gets RST.
+    const onAbort = () => { if (finish(true)) reject(cancelled()); };
+    signal?.addEventListener('abort', onAbort, { once: true });
     track.add(pending);
     // A non-Observe answer makes the Agent forget the request itself; an Observe=1 one does not.
     req.on('response', (res: IncomingMessage) => { if (finish(spec.observe === 1)) resolve(res); });
@@ -183,6 +193,10 @@ export function exchange(
       if (finish(true)) reject(new TransportError(`cannot send: ${(err as Error).message}`, 'rejected', 'COAP_ENCODE'));
     }
   });
+}
+
+function cancelled(): TransportError {
+  return new TransportError('the request was cancelled', 'closed', 'ABORTED');
 }
 
 /**

@@ -102,8 +102,8 @@ export class CoapTransport extends EventEmitter implements Transport {
   subscribe(channel: DownlinkChannel): Promise<void> { return this.downlink.subscribe(channel); }
   unsubscribe(channel: DownlinkChannel): Promise<void> { return this.downlink.unsubscribe(channel); }
   respondRpc(id: number, body: Buffer): Promise<void> { return this.downlink.respondRpc(id, body); }
-  requestAttributes(query: AttributesQuery, timeoutMs: number): Promise<AttributesAnswer> { return this.downlink.requestAttributes(query, timeoutMs); }
-  callRpc(method: string, params: unknown, timeoutMs: number): Promise<unknown> { return this.downlink.callRpc(method, params, timeoutMs); }
+  requestAttributes(query: AttributesQuery, timeoutMs: number, signal?: AbortSignal): Promise<AttributesAnswer> { return this.downlink.requestAttributes(query, timeoutMs, signal); }
+  callRpc(method: string, params: unknown, timeoutMs: number, signal?: AbortSignal): Promise<unknown> { return this.downlink.callRpc(method, params, timeoutMs, signal); }
 
   connect(): Promise<void> {
     if (this.state === 'open') return Promise.resolve();

@@ -92,6 +92,13 @@ test('observations are renewed periodically with a fresh token: resubscribed, ol
   // It keeps going.
   const count = peer.registrations.length;
   await waitFor(() => peer.registrations.length >= count + 2, 'another renewal', 3000);
+  // Each replaced registration ended: by ThingsBoard's 2.02 (as here), or else by our Observe=1
+  // (the emulator test covers that case).
+  for (const [channel, token] of firstTokens) {
+    const ended = peer.log.some((e) => e.dir === 'out' && e.msg.code === '2.02' && e.msg.token.equals(token));
+    const deregistered = peer.deregistrations.some((d) => d.channel === channel && d.token.equals(token));
+    assert.ok(ended || deregistered, `${channel}: the old registration ended`);
+  }
   // ThingsBoard's 2.02 Deleted for each replaced registration is expected, not worth a warning.
   assert.ok(peer.log.some((e) => e.dir === 'out' && e.msg.code === '2.02'));
   assert.deepEqual(texts, []);
@@ -121,7 +128,11 @@ test('registration refused or unauthorized: subscribe rejects with the kind; an 
     downlink: { refreshMs: 400 },
     peerOptions: {
       handle: (req, p) => {
-        if (req.path[3] === 'attributes' && req.observe === 0 && p.refuse) { p.respond(req, p.refuse); return true; }
+        if (req.path[3] === 'attributes' && req.observe === 0 && p.refuse) {
+          // A diagnostic payload that echoes the URI (with the token): it must come out redacted.
+          p.respond(req, p.refuse, `no session for /api/v1/${TOKEN}/attributes`);
+          return true;
+        }
         return false;
       },
     },
@@ -133,6 +144,7 @@ test('registration refused or unauthorized: subscribe rejects with the kind; an 
   const r2 = await outcome(tr.subscribe('attributes'), texts);
   assert.equal(r2.err.kind, 'rejected');
   assert.equal(r2.err.code, 'COAP_5.00');
+  assert.match(r2.err.message, /no session for \/api\/v1\/\*\*\*\/attributes/);
   peer.refuse = undefined;
   await tr.subscribe('attributes');
   const n = peer.registrations.length;
@@ -196,6 +208,19 @@ test('no answer in time: NO_ANSWER after timeoutMs; a late answer is dropped (RS
   assert.ok(took >= 380 && took < 1500, `took ${took} ms`);
   const r2 = await outcome(tr.requestAttributes({ clientKeys: ['a'], sharedKeys: [] }, 300), texts);
   assert.equal(r2.err.code, 'NO_ANSWER');
+  // The asking node closed (AbortSignal): rejected at once, forgotten like a timed-out request.
+  const controller = new AbortController();
+  const asked = outcome(tr.callRpc('cancelled', {}, 10000, controller.signal), texts);
+  await waitFor(() => held.length === 3, 'the third request at the peer', 3000);
+  const t1 = Date.now();
+  controller.abort();
+  const r3 = await asked;
+  assert.equal(r3.err.code, 'ABORTED');
+  assert.equal(r3.err.kind, 'closed');
+  assert.ok(Date.now() - t1 < 100);
+  const r4 = await outcome(tr.requestAttributes({ clientKeys: ['a'], sharedKeys: [] }, 1000, controller.signal));
+  assert.equal(r4.err.code, 'ABORTED', 'an already aborted signal sends nothing');
+  assert.equal(held.length, 3);
   // The late answers arrive now: refused with RST, and nothing resolves twice or elsewhere.
   const lateMids = held.map((req) => peer.respondSeparately(req, '2.05', '{"late":true}').readUInt16BE(2));
   await waitFor(() => lateMids.every((mid) => peer.received((m) => m.type === TYPES.RST && m.messageId === mid).length), 'RSTs for late answers', 3000);
