@@ -16,6 +16,9 @@ const { requirePeer } = require('../support/peers');
 const { waitFor } = require('../support/wait');
 
 const TOKEN = 'dl-coap-token-7';
+// coap.request() uses the library's global Agent, whose UDP socket stays open (and keeps the test
+// process alive) until the Agent is closed.
+test.after(() => new Promise((resolve) => coap.globalAgent.close(() => resolve())));
 
 function request(port, opts, body) {
   return new Promise((resolve, reject) => {
