@@ -21,6 +21,7 @@ export interface DeviceConfig {
   port?: unknown;
   transport?: unknown;
   verifyServer?: unknown;
+  allowPartialChain?: unknown;
   serverName?: unknown;
   clientId?: unknown;
   keepalive?: unknown;
@@ -106,6 +107,7 @@ export function parseDeviceConfig(config: DeviceConfig, credentials: DeviceCrede
     accessToken,
     caCert: credentials?.caCert === undefined || credentials?.caCert === null ? '' : String(credentials.caCert),
     verifyServer: bool(config.verifyServer, true),
+    allowPartialChain: bool(config.allowPartialChain, false),
     serverName: text(config.serverName),
     maxPayloadBytes: integer(config.maxPayloadBytes, DEFAULTS.maxPayloadBytes, 16, 256 * 1024 * 1024, 'max payload size', problems),
     mqtt: {

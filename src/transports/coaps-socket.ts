@@ -18,6 +18,7 @@ export function dtlsSocketFactory(settings: ConnectionSettings): CreateSocket {
         port: peer.port,
         ca: settings.caCert || undefined,
         verify: settings.verifyServer !== false,
+        allowPartialChain: settings.allowPartialChain === true,
         // The certificate must name what the user configured (or the explicit server name).
         serverName: settings.serverName || peer.host,
         // Handshake flights too stay within what ThingsBoard's DTLS server reads per datagram.

@@ -56,6 +56,12 @@ export function classifySocketError(err: NodeJS.ErrnoException & { reason?: stri
           : 'the server certificate was not issued by a CA in the configured CA certificate';
     return new TransportError(`server certificate not trusted (${code}): ${what}. ${FIX_CA}`, 'certificate', 'UNKNOWN_CA');
   }
+  if (where.tls && code === 'UNSPECIFIED') {
+    // node:tls names only some X509 verification results; the others (name constraints, a key or
+    // digest too weak, an unknown critical extension, a CA without keyCertSign) arrive as
+    // UNSPECIFIED with OpenSSL's text. They are certificate failures too: waiting will not help.
+    return new TransportError(`server certificate refused (${err.message || code}): the server's certificate chain breaks a rule of certificate path validation. Fix the chain on the server.`, 'certificate', 'BAD_CERTIFICATE');
+  }
   if (DATES.has(code)) {
     const when = code === 'CERT_NOT_YET_VALID' ? 'is not valid yet' : 'has expired';
     return new TransportError(

@@ -101,6 +101,8 @@ export class MqttTransport extends EventEmitter implements Transport {
         };
         // Several concatenated PEM certificates in one string are all trusted by node:tls.
         if (caCert && caCert.trim()) options.ca = caCert;
+        // Same trust rule as CoAPS: a non-root CA ends the chain only when the user allows it (Node >= 20.18 / 22.9).
+        if (this.settings.allowPartialChain) options.allowPartialTrustChain = true;
         socket = tls.connect(options);
         this.emit('phase', 'securing');
       } else {

@@ -28,6 +28,8 @@ test('defaults: verify on, clean session, MQTT 3.1.1, keepalive 60, 64 KiB, queu
   assert.deepEqual(problems, []);
   assert.equal(settings.transport, 'mqtt');
   assert.equal(settings.verifyServer, true);
+  assert.equal(settings.allowPartialChain, false, 'partial chains off unless asked');
+  assert.equal(parseDeviceConfig({ host: 'h', allowPartialChain: 'true' }, creds).settings.allowPartialChain, true);
   assert.equal(settings.mqtt.cleanSession, true);
   assert.equal(settings.mqtt.protocolVersion, 4);
   assert.equal(settings.mqtt.keepaliveSeconds, 60);
