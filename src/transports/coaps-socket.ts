@@ -12,6 +12,14 @@ const CERTIFICATE_CODES = new Set(['UNKNOWN_CA', 'CERT_EXPIRED', 'HOST_MISMATCH'
 /** A CreateSocket that runs the DTLS handshake to the resolved peer, checking the configured name. */
 export function dtlsSocketFactory(settings: ConnectionSettings): CreateSocket {
   return async (peer) => {
+    if (settings.verifyServer !== false && !settings.caCert.trim()) {
+      // A configuration problem, not an untrusted server: nothing was sent anywhere.
+      throw new TransportError(
+        "CoAPS needs the CA certificate of your ThingsBoard server: paste it in the device's CA certificate field",
+        'certificate',
+        'NO_CA',
+      );
+    }
     try {
       const connection = await connectDtls({
         host: peer.address, // already resolved: no second DNS lookup
