@@ -46,6 +46,9 @@ export interface ParsedDevice {
   problems: string[];
 }
 
+export const COAPS_NEEDS_CA =
+  "CoAPS needs the CA certificate of your ThingsBoard server: paste it in the device's CA certificate field";
+
 const TRANSPORTS: readonly TransportName[] = ['mqtt', 'mqtts', 'coap', 'coaps'];
 
 function text(value: unknown): string {
@@ -121,6 +124,8 @@ export function parseDeviceConfig(config: DeviceConfig, credentials: DeviceCrede
       maxInFlight: integer(config.maxInFlight, DEFAULTS.maxInFlight, 1, 64, 'max in flight', problems),
     },
   };
+  // DTLS has no system trust store to fall back on (unlike MQTTS): without a CA it can never connect.
+  if (transport === 'coaps' && settings.verifyServer && !settings.caCert.trim()) problems.push(COAPS_NEEDS_CA);
   const queueSize = integer(config.queueSize, DEFAULTS.queueSize, 1, 1_000_000, 'queue size', problems);
   return { settings, queueSize, problems };
 }

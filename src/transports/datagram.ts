@@ -19,8 +19,10 @@
 // not emit 'message' after close(), and should call send's callback with an Error when the
 // session cannot send (closed, fatal alert) instead of throwing.
 import dgram from 'node:dgram';
+import dns from 'node:dns';
 import type { EventEmitter } from 'node:events';
 import type { AddressInfo } from 'node:net';
+import type { DatagramLimit } from './coap-blocks';
 
 export interface DatagramRemoteInfo {
   address: string;
@@ -41,6 +43,8 @@ export interface SocketLike extends EventEmitter {
   ): void;
   address(): AddressInfo;
   close(callback?: () => void): void;
+  /** What fits in one datagram (CoAPS: ThingsBoard's 1130 bytes, with the DTLS record's overhead). */
+  readonly datagramLimit?: DatagramLimit;
 }
 
 /** Where the transport sends: the configured host name and the address it resolved to. */
@@ -56,7 +60,12 @@ export interface DatagramPeer {
 /** Makes the socket for one connection; for CoAPS this runs the DTLS handshake. */
 export type CreateSocket = (peer: DatagramPeer) => Promise<SocketLike>;
 
-/** The plain-UDP socket: bound to an ephemeral port on every interface of the peer's family. */
+/**
+ * The plain-UDP socket: bound to an ephemeral port and connected to the peer, so that ICMP port
+ * unreachable (nothing listens there) comes back as an 'error' (ECONNREFUSED) instead of silence,
+ * and only the peer's datagrams are delivered. A connected dgram socket refuses a destination in
+ * send(), so send() ignores the port and address the Agent passes (always the peer's).
+ */
 export const createUdpSocket: CreateSocket = (peer) =>
   new Promise((resolve, reject) => {
     const socket = dgram.createSocket(peer.family === 6 ? 'udp6' : 'udp4');
@@ -66,11 +75,19 @@ export const createUdpSocket: CreateSocket = (peer) =>
     };
     socket.once('error', onError);
     socket.bind(0, () => {
-      socket.off('error', onError);
-      cacheAddress(socket);
-      resolve(socket as unknown as SocketLike);
+      socket.connect(peer.port, peer.address, () => {
+        socket.off('error', onError);
+        cacheAddress(socket);
+        sendToPeer(socket);
+        resolve(socket as unknown as SocketLike);
+      });
     });
   });
+
+function sendToPeer(socket: dgram.Socket): void {
+  const send = socket.send.bind(socket) as (msg: Buffer, offset: number, length: number, callback?: (err: Error | null, bytes: number) => void) => void;
+  (socket as unknown as SocketLike).send = (msg, offset, length, _port, _address, callback) => send(msg, offset, length, callback);
+}
 
 /**
  * The `coap` Agent calls address() on every datagram it receives, and on a dgram socket each call
@@ -81,4 +98,29 @@ export const createUdpSocket: CreateSocket = (peer) =>
 function cacheAddress(socket: dgram.Socket): void {
   const local = Object.freeze(socket.address());
   socket.address = () => local;
+}
+
+/** The configured host (an IPv6 literal may come in brackets) resolved; rejects "cannot resolve host …". */
+export async function resolvePeer(configuredHost: string, port: number): Promise<DatagramPeer> {
+  const host = configuredHost.trim().replace(/^\[(.*)\]$/, '$1');
+  try {
+    // IPv4 first when a name has both: servers bound to 127.0.0.1 answer 'localhost' too.
+    const { address, family } = await dns.promises.lookup(host, { verbatim: false });
+    return { host, address, family: family === 6 ? 6 : 4, port };
+  } catch (err) {
+    throw new Error(`cannot resolve host ${host}: ${(err as NodeJS.ErrnoException).code ?? errorText(err)}`);
+  }
+}
+
+/** host:port for texts ([v6]:port). */
+export function hostPort(peer: DatagramPeer): string {
+  return peer.host.includes(':') ? `[${peer.host}]:${peer.port}` : `${peer.host}:${peer.port}`;
+}
+
+export function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+export function closeQuietly(socket: SocketLike): void {
+  try { socket.close(); } catch { /* already closed */ }
 }

@@ -70,7 +70,7 @@ export class MqttTransport extends EventEmitter implements Transport {
 
   private get where(): Where {
     const { host, port, serverName } = this.settings;
-    return { host, port, checkedName: serverName || host, tls: this.name === 'mqtts' };
+    return { host, port, checkedName: serverName || host, tls: this.name === 'mqtts', caConfigured: this.settings.caCert.trim() !== '' };
   }
 
   private redactText(text: string): string {

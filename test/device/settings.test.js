@@ -14,7 +14,8 @@ const creds = { accessToken: 'T0KEN_abc', caCert: '' };
 
 test('empty port → the transport default; text and numbers both accepted', () => {
   for (const transport of ['mqtt', 'mqtts', 'coap', 'coaps']) {
-    const { settings, problems } = parseDeviceConfig({ host: 'tb.example', port: '', transport }, creds, 'n1');
+    const withCa = transport === 'coaps' ? { ...creds, caCert: '-----BEGIN CERTIFICATE-----' } : creds;
+    const { settings, problems } = parseDeviceConfig({ host: 'tb.example', port: '', transport }, withCa, 'n1');
     assert.deepEqual(problems, []);
     assert.equal(settings.port, DEFAULT_PORTS[transport]);
   }
@@ -92,4 +93,16 @@ test('status view: colours, shapes and keys the locale file defines', () => {
   assert.match(catalog.status.queued, /__count__/);
   const device = JSON.parse(fs.readFileSync(path.join(root, 'nodes/locales/en-US/thingsboard-device.json'), 'utf8'));
   assert.match(device.warnings.configProblems, /__problems__/);
+});
+
+test('CoAPS without a CA is a configuration problem (DTLS has no system CAs); verification off or MQTTS is not', () => {
+  const { COAPS_NEEDS_CA } = require(path.join(root, 'nodes/lib/device/settings.js'));
+  assert.match(COAPS_NEEDS_CA, /^CoAPS needs the CA certificate of your ThingsBoard server: paste it in the device's CA certificate field/);
+  for (const caCert of ['', '  \n']) {
+    assert.deepEqual(parseDeviceConfig({ host: 'h', transport: 'coaps' }, { ...creds, caCert }).problems, [COAPS_NEEDS_CA]);
+  }
+  assert.deepEqual(parseDeviceConfig({ host: 'h', transport: 'coaps', verifyServer: false }, creds).problems, []);
+  assert.deepEqual(parseDeviceConfig({ host: 'h', transport: 'mqtts' }, creds).problems, []);
+  // The transport says the same if it is ever reached without one (status: its own key).
+  assert.equal(statusView({ state: 'certificate', queued: 0, code: 'NO_CA', unverified: false }).key, 'caMissing');
 });
