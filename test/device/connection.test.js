@@ -131,17 +131,28 @@ test('a message the server keeps refusing by closing the session fails after a f
   await conn.close();
 });
 
-test('backoff doubles from the initial delay up to the maximum, with jitter of at most 25 %', async (t) => {
+test('backoff doubles from the initial delay up to the maximum, with jitter of at most 25 %', { timeout: 30000 }, async (t) => {
   const port = await freeTcpPort();
   const rec = recorder();
   const timing = { ...FAST, backoffInitialMs: 40, backoffMaxMs: 320 };
-  const conn = connection(mqttSettings({ port }), rec, { timing, random: () => 0.9999 });
+  // Several random values, both bounds included: 0 must give 75 % of the cap (not less: a wider
+  // jitter fails here), 0.9999 the cap itself (a narrower one fails), the others lie in between.
+  const randoms = [0.9999, 0, 0.5, 0.25, 0.9999, 0, 0.75, 0.1];
+  let call = 0;
+  const conn = connection(mqttSettings({ port }), rec, { timing, random: () => randoms[call++ % randoms.length] });
+  t.after(() => conn.close());
   conn.register(rec.user);
-  await waitFor(() => rec.statuses.filter((s) => s.state === 'reconnecting').length >= 6, '6 retries');
-  const delays = rec.statuses.filter((s) => s.state === 'reconnecting').map((s) => s.retryInMs).slice(0, 6);
-  assert.deepEqual(delays, [40, 80, 160, 320, 320, 320]);
+  await waitFor(() => rec.statuses.filter((s) => s.state === 'reconnecting').length >= randoms.length, `${randoms.length} retries`);
+  const delays = rec.statuses.filter((s) => s.state === 'reconnecting').map((s) => s.retryInMs).slice(0, randoms.length);
+  const caps = [40, 80, 160, 320, 320, 320, 320, 320];
+  delays.forEach((d, i) => {
+    assert.ok(d >= caps[i] * 0.75 && d <= caps[i], `retry ${i + 1}: ${d} ms is not within 75-100 % of ${caps[i]} ms (random ${randoms[i]})`);
+  });
+  assert.equal(delays[0], 40, 'random 0.9999: the cap');
+  assert.equal(delays[1], 60, 'random 0: 75 % of the cap (80 ms)');
+  assert.equal(delays[5], 240, 'random 0: 75 % of the maximum (320 ms)');
+  assert.ok(delays[2] > 120 && delays[2] < 160, `random 0.5 lies strictly between the bounds: ${delays[2]}`);
   assert.equal(rec.warnings.filter((w) => /ECONNREFUSED|refused/.test(w)).length, 1, 'logged once');
-  await conn.close();
   t.diagnostic(`delays ${delays.join(', ')}`);
 });
 

@@ -183,6 +183,11 @@ test('MQTTS against a plain MQTT port → unreachable "did not answer with TLS"'
   const { emu } = await plainEmulator();
   const err = await connectError(mqttSettings({ transport: 'mqtts', port: emu.port, caCert: '' }));
   assert.ok(['unreachable'].includes(err.kind), err.message);
+  // The diagnosis, not only the kind: the user is told this port speaks plain MQTT, and which.
+  assert.equal(err.code, 'NOT_TLS', err.message);
+  assert.match(err.message, /plain MQTT/, err.message);
+  assert.match(err.message, new RegExp(`\\b${emu.port}\\b`), err.message);
+  assertNoToken(err.message);
   assert.equal(emu.stats.connects, 0, 'a plain broker must not receive the token either');
 });
 
