@@ -3,30 +3,25 @@
 // - Users register and deregister; the first one starts the connection, the last one stops it
 //   (a stopped connection can start again: a partial redeploy may remove every user of a config
 //   node that stays, then add new ones).
-// - Messages go through ONE bounded, ordered queue; at most transport.maxInFlight are sent at
-//   once. A message ends exactly once: resolved when ThingsBoard has it, rejected with a
-//   DeviceError saying why not. None is dropped silently.
+// - Messages go through the outbox (outbox.ts): one bounded, ordered queue, ended exactly once.
 // - A transient failure (network, broker restart, timeout) keeps messages queued and reconnects
-//   with exponential backoff and jitter. A permanent one (token refused, certificate not
-//   acceptable) fails every queued and every new message at once, naming the reason, and keeps
-//   retrying slowly so that fixing it on the server side recovers without a redeploy.
+//   with exponential backoff and jitter (timing.ts). A permanent one (token refused, certificate
+//   not acceptable) fails every queued and every new message at once, naming the reason, and
+//   keeps retrying slowly so that fixing it on the server side recovers without a redeploy.
+// - Status: one DeviceStatus fanned out to every user, deduplicated and throttled.
 //
 // Every text that leaves this file (status codes aside) goes through redact().
 import { redact } from '../transports/redact';
-import { TransportError, type ConnectionSettings, type OutboundMessage, type Transport } from '../transports/transport';
-import { batchable, batchCount, buildBatchBody, fitsAlone } from './batch';
+import type { TransportError, ConnectionSettings, OutboundMessage, Transport } from '../transports/transport';
+import { asTransportError, DeviceError, type DoneCallback } from './errors';
+import { Outbox, type OutboxHost } from './outbox';
 import type { DeviceState, DeviceStatus } from './status';
+import { Backoff, DEFAULT_TIMING, type Timing } from './timing';
+import { DeviceUsers, type DeviceUser } from './users';
 
-export class DeviceError extends Error {
-  constructor(message: string, readonly code: string) {
-    super(message);
-    this.name = 'DeviceError';
-  }
-}
-
-export interface DeviceUser {
-  onStatus(status: DeviceStatus): void;
-}
+export { DeviceError, type DoneCallback } from './errors';
+export { DEFAULT_TIMING, type Timing } from './timing';
+export type { DeviceUser } from './users';
 
 export interface DeviceLog {
   /** Shown once per event in the Node-RED log as a warning. Already redacted. */
@@ -34,31 +29,6 @@ export interface DeviceLog {
   /** Informational (connection lost/restored). Already redacted. */
   info(text: string): void;
 }
-
-export interface Timing {
-  backoffInitialMs: number;
-  backoffMaxMs: number;
-  /** A connection that lived this long resets the backoff. */
-  stableAfterMs: number;
-  /** A drop this soon after connecting counts as "dropped right after connect". */
-  quickDropMs: number;
-  /** That many quick drops in a row → the "token used by another client?" warning. */
-  quickDropsForWarning: number;
-  /** At most one status update per this many ms for queue-length changes alone. */
-  statusThrottleMs: number;
-  /** A message whose connection closed while in flight this many times fails (poison message). */
-  maxResends: number;
-}
-
-export const DEFAULT_TIMING: Timing = {
-  backoffInitialMs: 1000,
-  backoffMaxMs: 60_000,
-  stableAfterMs: 30_000,
-  quickDropMs: 10_000,
-  quickDropsForWarning: 3,
-  statusThrottleMs: 250,
-  maxResends: 5,
-};
 
 export interface ConnectionOptions {
   createTransport: (settings: ConnectionSettings) => Transport;
@@ -69,32 +39,15 @@ export interface ConnectionOptions {
   random?: () => number;
 }
 
-/** Called exactly once per message: no argument when ThingsBoard has it. */
-export type DoneCallback = (err?: DeviceError) => void;
-
-interface Entry {
-  seq: number;
-  message: OutboundMessage;
-  done: DoneCallback;
-  resends: number;
-  /** Send alone: its batch was rejected, so its own answer must say whether it is the bad one. */
-  solo: boolean;
-}
-
 const ANOTHER_CLIENT_WARNING =
   'the connection keeps dropping right after it is established: the access token may be used by another client ' +
   '(ThingsBoard allows one session per device; each new one closes the previous). Give every client its own device or token.';
 
-export class DeviceConnection {
-  private readonly users = new Set<DeviceUser>();
-  private readonly queue: Entry[] = [];
-  /** Sends (publishes) outstanding, and the messages in them (a batch is one send). */
-  private inFlightSends = 0;
-  private inFlightMessages = 0;
-  /** The last status given to users, so an unchanged one is not sent again. */
-  private lastStatus: DeviceStatus | undefined;
+export class DeviceConnection implements OutboxHost {
+  private readonly users: DeviceUsers;
+  private readonly outbox: Outbox;
   private readonly timing: Timing;
-  private readonly random: () => number;
+  private readonly backoff: Backoff;
   private transport: Transport | undefined;
   private state: DeviceState = 'idle';
   private closed = false;
@@ -104,29 +57,26 @@ export class DeviceConnection {
   /** Code of the last message refused or unanswered on a working connection (status). */
   private lastMessageFailure: string | undefined;
   private lastLoggedCode: string | undefined;
-  private attempts = 0;
   private retryTimer: NodeJS.Timeout | undefined;
   private retryInSeconds = 0;
   private retryInMs = 0;
-  private statusTimer: NodeJS.Timeout | undefined;
   private connectedAt = 0;
   private quickDrops = 0;
   private warnedAnotherClient = false;
   private warnedUnverified = false;
-  private seq = 0;
   /** Bumped on every start/stop so callbacks from an older session do nothing. */
-  private session = 0;
+  private sessionNo = 0;
   private stopping: Promise<void> | undefined;
   private detach: () => void = () => {};
-  /** Send one message at a time (set after a drop with messages in flight). */
-  private cautious = false;
 
   constructor(
     readonly settings: ConnectionSettings,
     private readonly options: ConnectionOptions,
   ) {
     this.timing = { ...DEFAULT_TIMING, ...options.timing };
-    this.random = options.random ?? Math.random;
+    this.users = new DeviceUsers(() => this.status(), this.timing.statusThrottleMs);
+    this.backoff = new Backoff(this.timing, options.random ?? Math.random);
+    this.outbox = new Outbox(this, settings.maxPayloadBytes, this.timing.maxResends);
   }
 
   // ---- users --------------------------------------------------------------------------------
@@ -138,7 +88,6 @@ export class DeviceConnection {
   register(user: DeviceUser): void {
     if (this.closed) return;
     this.users.add(user);
-    this.safeStatus(user, this.status());
     if (this.users.size === 1 && (this.state === 'idle' || this.state === 'stopped')) void this.start();
   }
 
@@ -166,7 +115,7 @@ export class DeviceConnection {
       // While connected, messages in flight are not "queued" (they are being delivered): only
       // those waiting behind the in-flight window count, so a flowing connection shows a steady
       // "connected" instead of a count that changes with every acknowledgement.
-      queued: this.state === 'connected' ? this.queue.length : this.queue.length + this.inFlightMessages,
+      queued: this.state === 'connected' ? this.outbox.queued : this.outbox.waiting,
       retryInSeconds: this.state === 'reconnecting' ? this.retryInSeconds : undefined,
       retryInMs: this.state === 'reconnecting' ? this.retryInMs : undefined,
       code,
@@ -186,35 +135,14 @@ export class DeviceConnection {
   }
 
   private publishStatus(): void {
-    if (this.statusTimer) {
-      clearTimeout(this.statusTimer);
-      this.statusTimer = undefined;
-    }
-    const status = this.status();
-    // 1,000 devices each tick this every 250 ms while messages flow: skip when nothing changed.
-    if (this.lastStatus && sameStatus(this.lastStatus, status)) return;
-    this.lastStatus = status;
-    for (const user of this.users) this.safeStatus(user, status);
+    this.users.publish();
   }
 
-  /** Queue-length changes alone: throttled, so 5,000 messages are not 5,000 status updates. */
-  private queueChanged(): void {
-    if (this.statusTimer || this.users.size === 0) return;
-    this.statusTimer = setTimeout(() => {
-      this.statusTimer = undefined;
-      this.publishStatus();
-    }, this.timing.statusThrottleMs);
+  queueChanged(): void {
+    this.users.publishSoon();
   }
 
-  private safeStatus(user: DeviceUser, status: DeviceStatus): void {
-    try {
-      user.onStatus(status);
-    } catch {
-      // A user's status handler must not break the connection for the others.
-    }
-  }
-
-  private redact(text: string): string {
+  redact(text: string): string {
     return redact(text, this.settings.accessToken);
   }
 
@@ -240,7 +168,7 @@ export class DeviceConnection {
       done(this.permanentFailure(this.permanentError));
       return;
     }
-    const waiting = this.queue.length + this.inFlightMessages;
+    const waiting = this.outbox.waiting;
     if (waiting >= this.options.queueSize) {
       const why = this.state === 'connected' ? 'ThingsBoard is acknowledging more slowly than messages arrive' : `the connection is ${this.state}`;
       done(
@@ -251,190 +179,58 @@ export class DeviceConnection {
       );
       return;
     }
-    this.queue.push({ seq: this.seq++, message, done, resends: 0, solo: false });
-    this.pump();
-    this.queueChanged();
+    this.outbox.enqueue(message, done);
   }
 
   private permanentFailure(err: TransportError): DeviceError {
     return new DeviceError(this.redact(`not sent: ${err.message}`), err.code);
   }
 
-  private pump(): void {
-    const transport = this.transport;
-    const session = this.session;
-    // Re-checked every round: a transport may answer synchronously, and that can drop the session.
-    while (this.state === 'connected' && transport && this.transport === transport && session === this.session && this.queue.length > 0) {
-      // After a drop with messages in flight, one at a time until one is acknowledged: a message
-      // the server answers by closing the session then cannot take innocent ones down with it.
-      const limit = this.cautious ? 1 : Math.max(1, transport.maxInFlight || 1);
-      if (this.inFlightSends >= limit) return;
-      const count = this.cautious ? 1 : this.batchSize();
-      if (count === 1) {
-        const entry = this.queue.shift() as Entry;
-        this.inFlightSends++;
-        this.inFlightMessages++;
-        // Out of an array that failed, it keeps the ts it had there (a one-entry array).
-        const message = entry.solo && batchable(entry.message) && fitsAlone(entry.message, this.settings.maxPayloadBytes)
-          ? { kind: entry.message.kind, body: buildBatchBody([entry], 1), qos: entry.message.qos }
-          : entry.message;
-        this.transmit(transport, message, (err) => this.onSent(entry, session, err));
-      } else {
-        // Messages queued behind the in-flight window: one ThingsBoard array for all of them.
-        const batch = this.queue.splice(0, count);
-        const first = batch[0].message;
-        const body = buildBatchBody(batch, count);
-        this.inFlightSends++;
-        this.inFlightMessages += count;
-        this.transmit(transport, { kind: 'telemetry', body, qos: first.qos }, (err) => this.onSent(batch, session, err));
-      }
-    }
+  // ---- what the outbox reports (OutboxHost) -------------------------------------------------
+
+  get session(): number {
+    return this.sessionNo;
   }
 
-  /** How many queued messages, from the head, go out together in one array publish (≥ 1). */
-  private batchSize(): number {
-    const queue = this.queue;
-    const first = queue[0];
-    if (queue.length < 2 || first.solo || !batchable(first.message)) return 1;
-    const qos = first.message.qos;
-    let run = 1;
-    while (run < queue.length) {
-      const next = queue[run];
-      if (next.solo || next.message.qos !== qos || !batchable(next.message)) break;
-      run++;
-    }
-    return run === 1 ? 1 : batchCount(queue, run, this.settings.maxPayloadBytes);
+  get sendingTransport(): Transport | undefined {
+    return this.state === 'connected' ? this.transport : undefined;
+  }
+
+  isCurrent(session: number): boolean {
+    return session === this.session && !this.closed;
+  }
+
+  delivered(): void {
+    if (this.lastMessageFailure === undefined) return;
+    this.lastMessageFailure = undefined;
+    this.publishStatus();
   }
 
   /** The status shows the last refused or unanswered message until one is delivered again. */
-  private noteMessageFailure(code: string): void {
+  messageFailed(code: string): void {
     if (this.lastMessageFailure === code) return;
     this.lastMessageFailure = code;
     this.publishStatus();
   }
 
-  private transmit(transport: Transport, message: OutboundMessage, callback: (err?: unknown) => void): void {
-    if (transport.sendWithCallback) {
-      transport.sendWithCallback(message, callback);
-      return;
-    }
-    let sending: Promise<void>;
-    try {
-      sending = transport.send(message);
-    } catch (err) {
-      sending = Promise.reject(err);
-    }
-    sending.then(() => callback(), callback);
+  permanent(err: TransportError): void {
+    this.enterPermanent(err);
   }
 
-  /** One send ended: `sent` is a message sent alone or the messages of one array publish. */
-  private onSent(sent: Entry | Entry[], session: number, failure: unknown): void {
-    const count = Array.isArray(sent) ? sent.length : 1;
-    this.inFlightSends--;
-    this.inFlightMessages -= count;
-    this.queueChanged();
-    if (failure === undefined || failure === null) {
-      this.cautious = false;
-      if (this.lastMessageFailure !== undefined) {
-        this.lastMessageFailure = undefined;
-        this.publishStatus();
-      }
-      if (Array.isArray(sent)) for (const entry of sent) entry.done();
-      else sent.done();
-      if (session === this.session) this.pump();
-      return;
-    }
-    const err = asTransportError(failure);
-    const entries = Array.isArray(sent) ? sent : [sent];
-    if (session !== this.session || this.closed) {
-      // stop() already failed everything that was queued; these were in flight then.
-      for (const entry of entries) entry.done(new DeviceError('not sent: the connection was stopped while the message was in flight', 'STOPPED'));
-      return;
-    }
-    switch (err.kind) {
-      case 'rejected':
-        if (count > 1) {
-          // Which message is the bad one? Each goes again on its own and gets its own answer.
-          for (const entry of entries) entry.solo = true;
-          this.putBack(entries);
-        } else {
-          entries[0].done(new DeviceError(this.redact(`not sent: ${err.message}`), err.code));
-          this.noteMessageFailure(err.code);
-        }
-        this.pump();
-        return;
-      case 'timeout': {
-        // No answer at all: the same for every message of the array (resending them one by one
-        // would only multiply the wait when the peer is gone).
-        const error = new DeviceError(this.redact(`not sent: ${err.message}`), err.code);
-        for (const entry of entries) entry.done(error);
-        this.noteMessageFailure(err.code);
-        this.pump();
-        return;
-      }
-      case 'unauthorized':
-      case 'certificate':
-        this.putBack(entries);
-        this.enterPermanent(err);
-        return;
-      case 'closed':
-      case 'unreachable':
-      default: {
-        this.cautious = true;
-        const again: Entry[] = [];
-        for (const entry of entries) {
-          entry.resends++;
-          // Judged alone from now on: an innocent message must not share a poison one's resends.
-          if (count > 1) entry.solo = true;
-          if (entry.resends > this.timing.maxResends) {
-            entry.done(
-              new DeviceError(
-                this.redact(
-                  `not sent: the connection closed every time this message was in flight (${entry.resends} times); ` +
-                    `ThingsBoard may be refusing it (payload too large for the server, rate limits). Last error: ${err.message}`,
-                ),
-                'RESENDS_EXHAUSTED',
-              ),
-            );
-          } else {
-            again.push(entry);
-          }
-        }
-        this.putBack(again);
-        // The transport normally emits 'down' first; if it did not, the connection is gone anyway.
-        if (this.state === 'connected') this.onDown(err);
-        else this.pump();
-      }
-    }
-  }
-
-  /**
-   * At-least-once: messages whose send failed go back in their original places (`entries` are
-   * in order; the queue is always in seq order).
-   */
-  private putBack(entries: Entry[]): void {
-    let i = 0;
-    for (const entry of entries) {
-      while (i < this.queue.length && this.queue[i].seq < entry.seq) i++;
-      this.queue.splice(i, 0, entry);
-      i++;
-    }
-  }
-
-  private failQueued(error: DeviceError): void {
-    const entries = this.queue.splice(0, this.queue.length);
-    for (const entry of entries) entry.done(error);
-    this.queueChanged();
+  lost(err: TransportError): void {
+    // The transport normally emits 'down' first; if it did not, the connection is gone anyway.
+    if (this.state === 'connected') this.onDown(err);
+    else this.outbox.pump();
   }
 
   // ---- connecting ---------------------------------------------------------------------------
 
   private start(): void {
     if (this.closed) return;
-    this.session++;
-    this.attempts = 0;
+    this.sessionNo++;
+    this.backoff.reset();
     this.quickDrops = 0;
-    this.cautious = false;
+    this.outbox.restart();
     this.permanentError = undefined;
     this.lastError = undefined;
     this.lastMessageFailure = undefined;
@@ -494,7 +290,7 @@ export class DeviceConnection {
     this.connectedAt = Date.now();
     if (recovered) this.options.log.info(`connected to ${this.settings.host}:${this.settings.port} again`);
     this.setState('connected');
-    this.pump();
+    this.outbox.pump();
   }
 
   private onConnectFailure(err: TransportError, session: number): void {
@@ -504,25 +300,25 @@ export class DeviceConnection {
     }
     this.lastError = err;
     this.logOnce(err, `cannot connect: ${err.message}`);
-    this.scheduleRetry(session, this.nextDelay());
+    this.scheduleRetry(session, this.backoff.next());
   }
 
   private enterPermanent(err: TransportError): void {
     const session = this.session;
     this.permanentError = err;
     this.logOnce(err, err.message);
-    this.failQueued(this.permanentFailure(err));
+    this.outbox.failQueued(this.permanentFailure(err));
     this.setState(err.kind === 'unauthorized' ? 'unauthorized' : 'certificate');
     // Try again rarely: the fix (a new token, a new certificate) is made on a server. A transport
     // that is still open (CoAP after a 4.01) stays open: the retry then is the next message.
-    this.scheduleRetry(session, this.jitter(this.timing.backoffMaxMs));
+    this.scheduleRetry(session, this.backoff.jitter(this.timing.backoffMaxMs));
   }
 
   private onDown(err: TransportError): void {
     if (this.state !== 'connected' || this.closed) return;
     const session = this.session;
     const lived = Date.now() - this.connectedAt;
-    if (lived >= this.timing.stableAfterMs) this.attempts = 0;
+    if (lived >= this.timing.stableAfterMs) this.backoff.reset();
     if (lived < this.timing.quickDropMs) {
       this.quickDrops++;
       if (this.quickDrops >= this.timing.quickDropsForWarning && !this.warnedAnotherClient) {
@@ -535,18 +331,7 @@ export class DeviceConnection {
     this.lastError = err;
     this.options.log.info(this.redact(`connection to ${this.settings.host}:${this.settings.port} lost: ${err.message}`));
     // Whatever was in flight comes back through onSendFailure ('closed') and is put back.
-    this.scheduleRetry(session, this.nextDelay());
-  }
-
-  private nextDelay(): number {
-    const cap = Math.min(this.timing.backoffMaxMs, this.timing.backoffInitialMs * 2 ** Math.min(this.attempts, 30));
-    this.attempts++;
-    return this.jitter(cap);
-  }
-
-  /** 75–100 % of the cap: spreads reconnects of many devices after a server restart. */
-  private jitter(capMs: number): number {
-    return Math.round(capMs * (0.75 + 0.25 * this.random()));
+    this.scheduleRetry(session, this.backoff.next());
   }
 
   private scheduleRetry(session: number, delayMs: number): void {
@@ -566,14 +351,13 @@ export class DeviceConnection {
   }
 
   private stop(reason: string): Promise<void> {
-    this.session++;
+    this.sessionNo++;
     if (this.retryTimer) clearTimeout(this.retryTimer);
     this.retryTimer = undefined;
-    if (this.statusTimer) clearTimeout(this.statusTimer);
-    this.statusTimer = undefined;
-    this.failQueued(new DeviceError(reason, 'STOPPED'));
-    if (this.statusTimer) clearTimeout(this.statusTimer);
-    this.statusTimer = undefined;
+    this.users.cancel();
+    this.outbox.failQueued(new DeviceError(reason, 'STOPPED'));
+    // failQueued asked for a status update: a stopped connection sends none.
+    this.users.cancel();
     this.state = this.closed ? 'stopped' : 'idle';
     this.permanentError = undefined;
     const transport = this.transport;
@@ -591,26 +375,4 @@ export class DeviceConnection {
     this.stopping = stopping;
     return stopping;
   }
-}
-
-function asTransportError(err: unknown): TransportError {
-  if (err instanceof TransportError) return err;
-  if (err && typeof err === 'object' && 'kind' in err && typeof (err as { kind: unknown }).kind === 'string') {
-    const e = err as { message?: string; kind: TransportError['kind']; code?: string };
-    return new TransportError(String(e.message ?? e.kind), e.kind, e.code ?? e.kind);
-  }
-  const message = err instanceof Error ? err.message : String(err);
-  return new TransportError(message, 'closed', 'UNEXPECTED');
-}
-
-function sameStatus(a: DeviceStatus, b: DeviceStatus): boolean {
-  return (
-    a.state === b.state &&
-    a.queued === b.queued &&
-    a.retryInSeconds === b.retryInSeconds &&
-    a.retryInMs === b.retryInMs &&
-    a.code === b.code &&
-    a.unverified === b.unverified &&
-    a.lastFailure === b.lastFailure
-  );
 }

@@ -1,0 +1,241 @@
+// The outbound half of a device connection: ONE bounded, ordered queue; at most
+// transport.maxInFlight sends at once; telemetry that backs up goes out as one array publish
+// (batch.ts). A message ends exactly once: done() when ThingsBoard has it, done(err) saying why
+// not. What to do about the connection itself (reconnect, permanent failure) is the host's
+// (connection.ts) decision; the outbox only reports what a send showed.
+import type { OutboundMessage, Transport, TransportError } from '../transports/transport';
+import { batchable, batchCount, buildBatchBody, fitsAlone } from './batch';
+import { asTransportError, DeviceError, type DoneCallback } from './errors';
+
+export interface Entry {
+  seq: number;
+  message: OutboundMessage;
+  done: DoneCallback;
+  resends: number;
+  /** Send alone: its batch was rejected, so its own answer must say whether it is the bad one. */
+  solo: boolean;
+}
+
+/** What the outbox needs from the connection that owns it. */
+export interface OutboxHost {
+  /** The transport messages may go out on now: undefined unless connected. */
+  readonly sendingTransport: Transport | undefined;
+  /** Bumped on every start/stop, so answers from an older session are told apart. */
+  readonly session: number;
+  /** `session` is still the current one and the connection is not closed. */
+  isCurrent(session: number): boolean;
+  redact(text: string): string;
+  /** The number of waiting messages changed (status is throttled). */
+  queueChanged(): void;
+  /** A message was delivered (clears the "last message failed" status). */
+  delivered(): void;
+  /** One message was refused or got no answer (the status shows the code). */
+  messageFailed(code: string): void;
+  /** ThingsBoard refused the token or the certificate while messages were in flight. */
+  permanent(err: TransportError): void;
+  /** The connection closed while messages were in flight (they are back in the queue). */
+  lost(err: TransportError): void;
+}
+
+export class Outbox {
+  private readonly queue: Entry[] = [];
+  /** Sends (publishes) outstanding, and the messages in them (a batch is one send). */
+  private inFlightSends = 0;
+  private inFlightMessagesCount = 0;
+  private seq = 0;
+  /** Send one message at a time (set after a drop with messages in flight). */
+  private cautious = false;
+
+  constructor(
+    private readonly host: OutboxHost,
+    private readonly maxPayloadBytes: number,
+    private readonly maxResends: number,
+  ) {}
+
+  /** Messages waiting behind the in-flight window. */
+  get queued(): number {
+    return this.queue.length;
+  }
+
+  get inFlightMessages(): number {
+    return this.inFlightMessagesCount;
+  }
+
+  /** Every message not yet ended: queued plus in flight. */
+  get waiting(): number {
+    return this.queue.length + this.inFlightMessagesCount;
+  }
+
+  /** A new connection session sends with the full window again. */
+  restart(): void {
+    this.cautious = false;
+  }
+
+  enqueue(message: OutboundMessage, done: DoneCallback): void {
+    this.queue.push({ seq: this.seq++, message, done, resends: 0, solo: false });
+    this.pump();
+    this.host.queueChanged();
+  }
+
+  /** Ends every queued (not in-flight) message with `error`. */
+  failQueued(error: DeviceError): void {
+    const entries = this.queue.splice(0, this.queue.length);
+    for (const entry of entries) entry.done(error);
+    this.host.queueChanged();
+  }
+
+  pump(): void {
+    const host = this.host;
+    const transport = host.sendingTransport;
+    const session = host.session;
+    // Re-checked every round: a transport may answer synchronously, and that can drop the session.
+    while (transport && host.sendingTransport === transport && session === host.session && this.queue.length > 0) {
+      // After a drop with messages in flight, one at a time until one is acknowledged: a message
+      // the server answers by closing the session then cannot take innocent ones down with it.
+      const limit = this.cautious ? 1 : Math.max(1, transport.maxInFlight || 1);
+      if (this.inFlightSends >= limit) return;
+      const count = this.cautious ? 1 : this.batchSize();
+      if (count === 1) {
+        const entry = this.queue.shift() as Entry;
+        this.inFlightSends++;
+        this.inFlightMessagesCount++;
+        // Out of an array that failed, it keeps the ts it had there (a one-entry array).
+        const message = entry.solo && batchable(entry.message) && fitsAlone(entry.message, this.maxPayloadBytes)
+          ? { kind: entry.message.kind, body: buildBatchBody([entry], 1), qos: entry.message.qos }
+          : entry.message;
+        transmit(transport, message, (err) => this.onSent(entry, session, err));
+      } else {
+        // Messages queued behind the in-flight window: one ThingsBoard array for all of them.
+        const batch = this.queue.splice(0, count);
+        const first = batch[0].message;
+        const body = buildBatchBody(batch, count);
+        this.inFlightSends++;
+        this.inFlightMessagesCount += count;
+        transmit(transport, { kind: 'telemetry', body, qos: first.qos }, (err) => this.onSent(batch, session, err));
+      }
+    }
+  }
+
+  /** How many queued messages, from the head, go out together in one array publish (≥ 1). */
+  private batchSize(): number {
+    const queue = this.queue;
+    const first = queue[0];
+    if (queue.length < 2 || first.solo || !batchable(first.message)) return 1;
+    const qos = first.message.qos;
+    let run = 1;
+    while (run < queue.length) {
+      const next = queue[run];
+      if (next.solo || next.message.qos !== qos || !batchable(next.message)) break;
+      run++;
+    }
+    return run === 1 ? 1 : batchCount(queue, run, this.maxPayloadBytes);
+  }
+
+  /** One send ended: `sent` is a message sent alone or the messages of one array publish. */
+  private onSent(sent: Entry | Entry[], session: number, failure: unknown): void {
+    const host = this.host;
+    const count = Array.isArray(sent) ? sent.length : 1;
+    this.inFlightSends--;
+    this.inFlightMessagesCount -= count;
+    host.queueChanged();
+    if (failure === undefined || failure === null) {
+      this.cautious = false;
+      host.delivered();
+      if (Array.isArray(sent)) for (const entry of sent) entry.done();
+      else sent.done();
+      if (session === host.session) this.pump();
+      return;
+    }
+    const err = asTransportError(failure);
+    const entries = Array.isArray(sent) ? sent : [sent];
+    if (!host.isCurrent(session)) {
+      // stop() already failed everything that was queued; these were in flight then.
+      for (const entry of entries) entry.done(new DeviceError('not sent: the connection was stopped while the message was in flight', 'STOPPED'));
+      return;
+    }
+    switch (err.kind) {
+      case 'rejected':
+        if (count > 1) {
+          // Which message is the bad one? Each goes again on its own and gets its own answer.
+          for (const entry of entries) entry.solo = true;
+          this.putBack(entries);
+        } else {
+          entries[0].done(new DeviceError(host.redact(`not sent: ${err.message}`), err.code));
+          host.messageFailed(err.code);
+        }
+        this.pump();
+        return;
+      case 'timeout': {
+        // No answer at all: the same for every message of the array (resending them one by one
+        // would only multiply the wait when the peer is gone).
+        const error = new DeviceError(host.redact(`not sent: ${err.message}`), err.code);
+        for (const entry of entries) entry.done(error);
+        host.messageFailed(err.code);
+        this.pump();
+        return;
+      }
+      case 'unauthorized':
+      case 'certificate':
+        this.putBack(entries);
+        host.permanent(err);
+        return;
+      case 'closed':
+      case 'unreachable':
+      default:
+        this.cautious = true;
+        this.putBack(this.countResend(entries, count > 1, err));
+        host.lost(err);
+    }
+  }
+
+  /** The entries that may go again after their connection closed; the others fail (poison). */
+  private countResend(entries: Entry[], fromBatch: boolean, err: TransportError): Entry[] {
+    const again: Entry[] = [];
+    for (const entry of entries) {
+      entry.resends++;
+      // Judged alone from now on: an innocent message must not share a poison one's resends.
+      if (fromBatch) entry.solo = true;
+      if (entry.resends > this.maxResends) {
+        entry.done(
+          new DeviceError(
+            this.host.redact(
+              `not sent: the connection closed every time this message was in flight (${entry.resends} times); ` +
+                `ThingsBoard may be refusing it (payload too large for the server, rate limits). Last error: ${err.message}`,
+            ),
+            'RESENDS_EXHAUSTED',
+          ),
+        );
+      } else {
+        again.push(entry);
+      }
+    }
+    return again;
+  }
+
+  /**
+   * At-least-once: messages whose send failed go back in their original places (`entries` are
+   * in order; the queue is always in seq order).
+   */
+  private putBack(entries: Entry[]): void {
+    let i = 0;
+    for (const entry of entries) {
+      while (i < this.queue.length && this.queue[i].seq < entry.seq) i++;
+      this.queue.splice(i, 0, entry);
+      i++;
+    }
+  }
+}
+
+function transmit(transport: Transport, message: OutboundMessage, callback: (err?: unknown) => void): void {
+  if (transport.sendWithCallback) {
+    transport.sendWithCallback(message, callback);
+    return;
+  }
+  let sending: Promise<void>;
+  try {
+    sending = transport.send(message);
+  } catch (err) {
+    sending = Promise.reject(err);
+  }
+  sending.then(() => callback(), callback);
+}
