@@ -1,0 +1,187 @@
+'use strict';
+// The reviewed list of deliberate breaks `npm run mutants` (scripts/mutants.js) applies, one at a
+// time. Each: `id`, `file` (under src/), `find` (the exact original text: it must occur exactly
+// once, or the row is STALE/AMBIGUOUS), `replace`, `tests` (the test files that cover the module,
+// fastest and most specific first: the run stops at the first one that fails), and `why` (the
+// promise it breaks). Keep each break small and plausible: a bug someone could write.
+//
+// When code moves and a row goes STALE, update its `find` to the new text of the same promise —
+// never delete a row because it survives: write the test that kills it.
+
+module.exports = [
+  // ---- redaction ------------------------------------------------------------------------------
+  {
+    id: 'redact-noop',
+    file: 'src/transports/redact.ts',
+    find: 'if (!token) return text;',
+    replace: 'return text;',
+    tests: ['test/transports/redact.test.js', 'test/coap/redaction.test.js'],
+    why: 'redact() returns the text unchanged: the token reaches errors, status and logs',
+  },
+  {
+    id: 'redact-no-encoded',
+    file: 'src/transports/redact.ts',
+    find: 'if (encoded !== token) out = out.split(encoded).join(REDACTED);',
+    replace: '',
+    tests: ['test/transports/redact.test.js', 'test/coap/redaction.test.js'],
+    why: 'the URI-encoded form of the token is not redacted',
+  },
+
+  // ---- MQTT: certificate checks, diagnosis, connect/close ----------------------------------------
+  {
+    id: 'mqtts-no-verify',
+    file: 'src/transports/mqtt.ts',
+    find: 'rejectUnauthorized: verifyServer,',
+    replace: 'rejectUnauthorized: false,',
+    tests: ['test/mqtt/transport.test.js'],
+    why: 'MQTTS accepts a server certificate from an unknown CA',
+  },
+  {
+    id: 'mqtts-no-hostname',
+    file: 'src/transports/mqtt.ts',
+    find: 'checkServerIdentity: (_hostname, cert) => (verifyServer ? tls.checkServerIdentity(checkedName, cert) : undefined),',
+    replace: 'checkServerIdentity: () => undefined,',
+    tests: ['test/mqtt/transport.test.js'],
+    why: 'MQTTS accepts a trusted certificate for another host name',
+  },
+  {
+    id: 'mqtts-not-tls-diagnosis',
+    file: 'src/transports/mqtt-errors.ts',
+    find: 'if (where.tls && /wrong version number|packet length too long|unknown protocol/i.test(String(err.message))) {',
+    replace: 'if (false) {',
+    tests: ['test/mqtt/transport.test.js'],
+    why: 'MQTTS to a plain-MQTT port no longer says "this port speaks plain MQTT"',
+  },
+  {
+    id: 'mqtt-close-keeps-pending',
+    file: 'src/transports/mqtt.ts',
+    find: '    this.connected = false;\n    this.rejectPending();\n    if (client && wasConnected) {',
+    replace: '    this.connected = false;\n    if (client && wasConnected) {',
+    tests: ['test/mqtt/transport.test.js', 'test/device/connection.test.js'],
+    why: 'close() leaves in-flight publishes without an answer (their messages never end)',
+  },
+  {
+    id: 'mqtt-connect-after-close',
+    file: 'src/transports/mqtt.ts',
+    find: "    if (this.closing) throw new TransportError('transport closed', 'closed', 'CLOSED');\n",
+    replace: '',
+    tests: ['test/mqtt/transport.test.js', 'test/device/connection.test.js', 'test/nodes/leaks.test.js'],
+    why: 'connect() after close() opens a new connection nobody will close',
+  },
+  {
+    id: 'mqtt-close-no-teardown',
+    file: 'src/transports/mqtt.ts',
+    find: '          resolve();\n        });\n      });\n    }\n    this.teardown();',
+    replace: '          resolve();\n        });\n      });\n    }',
+    tests: ['test/mqtt/transport.test.js', 'test/nodes/leaks.test.js'],
+    why: 'close() of a connection that never got CONNACK leaves its socket open',
+  },
+
+  // ---- device layer: queue and done semantics (src/device/outbox.ts) ----------------------------
+  {
+    id: 'outbox-closed-fails-instead-of-resend',
+    file: 'src/device/outbox.ts',
+    find: '        this.putBack(this.countResend(entries, count > 1, err));',
+    replace: "        for (const entry of this.countResend(entries, count > 1, err)) entry.done(new DeviceError('not sent: connection lost', 'CLOSED'));",
+    tests: ['test/device/connection.test.js', 'test/nodes/restart.test.js'],
+    why: 'messages in flight when the connection drops fail instead of being sent again (at-least-once)',
+  },
+  {
+    id: 'outbox-batch-done-skips-one',
+    file: 'src/device/outbox.ts',
+    find: '      if (Array.isArray(sent)) for (const entry of sent) entry.done();',
+    replace: '      if (Array.isArray(sent)) for (const entry of sent.slice(1)) entry.done();',
+    tests: ['test/device/coalesce.test.js', 'test/nodes/restart.test.js'],
+    why: 'the first message of an array publish never ends (done() not called)',
+  },
+  {
+    id: 'outbox-done-before-sent',
+    file: 'src/device/outbox.ts',
+    find: '    this.queue.push({ seq: this.seq++, message, done, resends: 0, solo: false });',
+    replace: '    done();\n    this.queue.push({ seq: this.seq++, message, done: () => {}, resends: 0, solo: false });',
+    tests: ['test/device/connection.test.js'],
+    why: 'done() is called when the message is queued, not when ThingsBoard has it',
+  },
+  {
+    id: 'outbox-stop-forgets-queued',
+    file: 'src/device/outbox.ts',
+    find: '    for (const entry of entries) entry.done(error);\n    this.host.queueChanged();',
+    replace: '    this.host.queueChanged();',
+    tests: ['test/device/connection.test.js', 'test/nodes/out.test.js'],
+    why: 'stop/permanent failure drops queued messages without done(err)',
+  },
+  {
+    id: 'outbox-poison-resent-forever',
+    file: 'src/device/outbox.ts',
+    find: '      if (entry.resends > this.maxResends) {',
+    replace: '      if (false) {',
+    tests: ['test/device/connection.test.js'],
+    why: 'a message the server answers by closing the session is resent forever',
+  },
+  {
+    id: 'outbox-window-plus-one',
+    file: 'src/device/outbox.ts',
+    find: '      if (this.inFlightSends >= limit) return;',
+    replace: '      if (this.inFlightSends > limit) return;',
+    tests: ['test/device/connection.test.js'],
+    why: 'one more send in flight than transport.maxInFlight allows',
+  },
+  {
+    id: 'outbox-stale-session-answer',
+    file: 'src/device/outbox.ts',
+    find: '    if (!host.isCurrent(session)) {',
+    replace: '    if (false) {',
+    tests: ['test/device/connection.test.js', 'test/nodes/out.test.js'],
+    why: 'an answer from a stopped session puts its messages back in the new queue',
+  },
+  {
+    id: 'outbox-putback-at-front',
+    file: 'src/device/outbox.ts',
+    find: '      while (i < this.queue.length && this.queue[i].seq < entry.seq) i++;',
+    replace: '',
+    tests: ['test/device/connection.test.js', 'test/device/coalesce.test.js'],
+    why: 'messages put back after a drop lose their order',
+  },
+
+  // ---- device layer: connection lifecycle and backoff --------------------------------------------
+  {
+    id: 'backoff-jitter-wide',
+    file: 'src/device/timing.ts',
+    find: 'return Math.round(capMs * (0.75 + 0.25 * this.random()));',
+    replace: 'return Math.round(capMs * this.random());',
+    tests: ['test/device/connection.test.js'],
+    why: 'reconnect jitter widened from 25 % to 0-100 %',
+  },
+  {
+    id: 'backoff-no-doubling',
+    file: 'src/device/timing.ts',
+    find: 'this.timing.backoffInitialMs * 2 ** Math.min(this.attempts, 30)',
+    replace: 'this.timing.backoffInitialMs',
+    tests: ['test/device/connection.test.js'],
+    why: 'the backoff does not grow',
+  },
+  {
+    id: 'connection-no-reconnect-after-drop',
+    file: 'src/device/connection.ts',
+    find: '    // Whatever was in flight comes back through onSendFailure (\'closed\') and is put back.\n    this.scheduleRetry(session, this.backoff.next());',
+    replace: '',
+    tests: ['test/device/connection.test.js', 'test/nodes/restart.test.js'],
+    why: 'a connection that drops is never reconnected',
+  },
+  {
+    id: 'connection-permanent-as-transient',
+    file: 'src/device/connection.ts',
+    find: '    if (err.permanent) {\n      this.enterPermanent(err);',
+    replace: '    if (false) {\n      this.enterPermanent(err);',
+    tests: ['test/device/connection.test.js'],
+    why: 'a refused token is retried fast like a network error, messages wait instead of failing',
+  },
+  {
+    id: 'connection-stop-keeps-transport',
+    file: 'src/device/connection.ts',
+    find: '    const stopping = transport\n      .close()',
+    replace: '    const stopping = Promise.resolve()',
+    tests: ['test/device/connection.test.js', 'test/nodes/leaks.test.js'],
+    why: 'stopping the connection (redeploy) does not close the transport: sockets leak',
+  },
+];
