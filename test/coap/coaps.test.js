@@ -41,7 +41,7 @@ after(async () => {
 
 const coapsSettings = (overrides) => settings(server.port + 1, { transport: 'coaps', accessToken: TOKEN, caCert: pki.root.certPem, ...overrides });
 
-test('coaps: telemetry (small and block-wise) arrives over DTLS', async (t) => {
+test('coaps: telemetry (small and block-wise) arrives over DTLS', { timeout: 60000 }, async (t) => {
   if (!requirePeer(t, 'coap-server-openssl')) return;
   for (const host of ['127.0.0.1', 'localhost']) {
     const tr = new CoapTransport(coapsSettings({ host }));
@@ -59,7 +59,7 @@ test('coaps: telemetry (small and block-wise) arrives over DTLS', async (t) => {
   assert.ok(server.log().includes(TOKEN), 'the server log shows request paths (so the scan below means something)');
 });
 
-test('coaps: an untrusted server certificate is a certificate failure; the token is never sent', async (t) => {
+test('coaps: an untrusted server certificate is a certificate failure; the token is never sent', { timeout: 60000 }, async (t) => {
   if (!requirePeer(t, 'coap-server-openssl')) return;
   const tr = new CoapTransport(coapsSettings({ caCert: pki.other.certPem, accessToken: 'NeverSentTok3n' }));
   const r = await outcome(tr.connect());

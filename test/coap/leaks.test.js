@@ -62,7 +62,7 @@ async function redeployRounds({ rounds, config, creds, delivered }) {
 /** libcoap -d creates the resource on POST; a plain GET on PORT reads back the last reading. */
 const lastReading = (server) => async () => JSON.parse(await coapGet(server.port, `api/v1/${TOKEN}/telemetry`)).i;
 
-test('200 CoAP redeploys leak no sockets, timers or listeners', async (t) => {
+test('200 CoAP redeploys leak no sockets, timers or listeners', { timeout: 180000 }, async (t) => {
   if (!requirePeer(t, 'coap-server-notls')) return;
   const server = await startCoapServer();
   t.after(async () => {
@@ -78,7 +78,7 @@ test('200 CoAP redeploys leak no sockets, timers or listeners', async (t) => {
   t.diagnostic(`baseline ${JSON.stringify(baseline)}`);
 });
 
-test('40 CoAPS redeploys (a DTLS session each) leak no sockets, timers or listeners', async (t) => {
+test('40 CoAPS redeploys (a DTLS session each) leak no sockets, timers or listeners', { timeout: 180000 }, async (t) => {
   if (!requirePeer(t, 'coap-server-openssl')) return;
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'coaps-leaks-'));
   const root = await createCA({ name: 'Leak Test Root' });

@@ -23,7 +23,7 @@ after(async () => {
   if (server) await server.stop();
 });
 
-test('POST telemetry and attributes to coap-server-notls; GET returns the same bytes', async (t) => {
+test('POST telemetry and attributes to coap-server-notls; GET returns the same bytes', { timeout: 60000 }, async (t) => {
   if (!requirePeer(t, 'coap-server-notls')) return;
   const tr = new CoapTransport(settings(server.port, { accessToken: TOKEN }));
   await tr.connect();
@@ -37,7 +37,7 @@ test('POST telemetry and attributes to coap-server-notls; GET returns the same b
   await tr.close();
 });
 
-test('Block1: 20 KB and 100 KB bodies arrive whole at coap-server-notls', async (t) => {
+test('Block1: 20 KB and 100 KB bodies arrive whole at coap-server-notls', { timeout: 60000 }, async (t) => {
   if (!requirePeer(t, 'coap-server-notls')) return;
   const tr = new CoapTransport(settings(server.port, { accessToken: TOKEN }));
   await tr.connect();
@@ -51,7 +51,7 @@ test('Block1: 20 KB and 100 KB bodies arrive whole at coap-server-notls', async 
   await tr.close();
 });
 
-test('NON and several in flight to coap-server-notls', async (t) => {
+test('NON and several in flight to coap-server-notls', { timeout: 60000 }, async (t) => {
   if (!requirePeer(t, 'coap-server-notls')) return;
   const tr = new CoapTransport(settings(server.port, { accessToken: TOKEN, coap: { confirmable: false } }));
   await tr.connect();
@@ -71,7 +71,7 @@ test('NON and several in flight to coap-server-notls', async (t) => {
   await con.close();
 });
 
-test("the seed's command works against the emulator: coap-client-notls -m POST ... -t json", async (t) => {
+test("the seed's command works against the emulator: coap-client-notls -m POST ... -t json", { timeout: 60000 }, async (t) => {
   if (!requirePeer(t, 'coap-client-notls')) return;
   const store = new DeviceStore({ devices: [{ name: 'seed', token: TOKEN }] });
   const emu = await startCoapEmulator({ store });

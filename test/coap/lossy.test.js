@@ -45,7 +45,7 @@ async function sendAll(transport, messages) {
   return { outcomes, reconnects };
 }
 
-test('20% loss each way to the emulator: all settle, every success stored once', async (tc) => {
+test('20% loss each way to the emulator: all settle, every success stored once', { timeout: 60000 }, async (tc) => {
   const store = new DeviceStore({ devices: [{ name: 'dev', token: TOKEN }] });
   const emu = await startCoapEmulator({ store });
   const relay = await startLossyRelay({ target: { host: '127.0.0.1', port: emu.port }, dropToServer: 0.2, dropToClient: 0.2, random: seededRandom(2024) });
@@ -81,7 +81,7 @@ test('20% loss each way to the emulator: all settle, every success stored once',
   assertNoToken(assert, texts);
 });
 
-test('20% loss each way to coap-server-notls: all settle, each success is what the server holds', async (t) => {
+test('20% loss each way to coap-server-notls: all settle, each success is what the server holds', { timeout: 60000 }, async (t) => {
   if (!requirePeer(t, 'coap-server-notls')) return;
   const server = await startCoapServer();
   const relay = await startLossyRelay({ target: { host: '127.0.0.1', port: server.port }, dropToServer: 0.2, dropToClient: 0.2, random: seededRandom(7) });
@@ -116,7 +116,7 @@ test('20% loss each way to coap-server-notls: all settle, each success is what t
   }
 });
 
-test('Block1 with any one datagram lost: retransmissions are byte-identical, the body arrives whole', async () => {
+test('Block1 with any one datagram lost: retransmissions are byte-identical, the body arrives whole', { timeout: 60000 }, async () => {
   const store = new DeviceStore({ devices: [{ name: 'dev', token: TOKEN }] });
   const emu = await startCoapEmulator({ store });
   const body = { blob: distinctText(3000) }; // 3 blocks of 1024, each different

@@ -24,7 +24,7 @@ async function blackHole() {
   return { port: sock.address().port, arrivals, close: () => new Promise((r) => sock.close(r)) };
 }
 
-test('a lost message ends with timeout after 1 + MAX_RETRANSMIT transmissions, then down', async () => {
+test('a lost message ends with timeout after 1 + MAX_RETRANSMIT transmissions, then down', { timeout: 60000 }, async () => {
   const hole = await blackHole();
   const texts = [];
   const t = new CoapTransport(settings(hole.port));
@@ -70,7 +70,7 @@ test('a lost message ends with timeout after 1 + MAX_RETRANSMIT transmissions, t
   assert.ok(budgetMs > 0);
 });
 
-test('in-flight messages reject with closed when the run of timeouts takes the transport down', async () => {
+test('in-flight messages reject with closed when the run of timeouts takes the transport down', { timeout: 60000 }, async () => {
   const hole = await blackHole();
   const t = new CoapTransport(settings(hole.port, { coap: { maxInFlight: 4 } }));
   const downs = [];
@@ -86,7 +86,7 @@ test('in-flight messages reject with closed when the run of timeouts takes the t
   await hole.close();
 });
 
-test('server comes back: the reconnect ping succeeds and messages flow again', async () => {
+test('server comes back: the reconnect ping succeeds and messages flow again', { timeout: 60000 }, async () => {
   const port = await freeUdpPort();
   const store = new DeviceStore({ devices: [{ name: 'dev', token: TOKEN }] });
   const t = new CoapTransport(settings(port));
@@ -107,7 +107,7 @@ test('server comes back: the reconnect ping succeeds and messages flow again', a
   await emu.close();
 });
 
-test('close() during the reconnect ping ends it with closed', async () => {
+test('close() during the reconnect ping ends it with closed', { timeout: 60000 }, async () => {
   const hole = await blackHole();
   const t = new CoapTransport(settings(hole.port));
   await t.connect();

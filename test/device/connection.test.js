@@ -36,7 +36,7 @@ function connection(settings, rec, extra = {}) {
 
 const tele = (obj, qos = 1) => ({ kind: 'telemetry', body: Buffer.from(JSON.stringify(obj)), qos });
 
-test('messages sent while connecting wait and go out in order; status connecting → connected', async (t) => {
+test('messages sent while connecting wait and go out in order; status connecting → connected', { timeout: 60000 }, async (t) => {
   const { store, emu } = await emulator();
   t.after(() => emu.close());
   const rec = recorder();
@@ -53,7 +53,7 @@ test('messages sent while connecting wait and go out in order; status connecting
   await assert.rejects(conn.send(tele({ late: 1 })), (err) => err instanceof DeviceError && err.code === 'STOPPED');
 });
 
-test('broker restart: queued messages wait, in-flight ones are resent, order of first arrival kept', async (t) => {
+test('broker restart: queued messages wait, in-flight ones are resent, order of first arrival kept', { timeout: 60000 }, async (t) => {
   const port = await freeTcpPort();
   let { store, emu } = await emulator({ port });
   t.after(() => emu.close());
@@ -75,7 +75,7 @@ test('broker restart: queued messages wait, in-flight ones are resent, order of 
   await conn.close();
 });
 
-test('unauthorized: queued and new messages fail at once; fixing the token on the server recovers', async (t) => {
+test('unauthorized: queued and new messages fail at once; fixing the token on the server recovers', { timeout: 60000 }, async (t) => {
   const { store, emu } = await emulator();
   t.after(() => emu.close());
   const rec = recorder();
@@ -98,7 +98,7 @@ test('unauthorized: queued and new messages fail at once; fixing the token on th
   await conn.close();
 });
 
-test('two clients with one token kick each other off: one "used by another client" warning', async (t) => {
+test('two clients with one token kick each other off: one "used by another client" warning', { timeout: 60000 }, async (t) => {
   const { emu } = await emulator();
   t.after(() => emu.close());
   const recA = recorder();
@@ -116,7 +116,7 @@ test('two clients with one token kick each other off: one "used by another clien
   assert.match(all[0], /one session per device/);
 });
 
-test('a message the server keeps refusing by closing the session fails after a few resends; the next one goes through', async (t) => {
+test('a message the server keeps refusing by closing the session fails after a few resends; the next one goes through', { timeout: 60000 }, async (t) => {
   const { store, emu } = await emulator();
   t.after(() => emu.close());
   const rec = recorder();
@@ -156,7 +156,7 @@ test('backoff doubles from the initial delay up to the maximum, with jitter of a
   t.diagnostic(`delays ${delays.join(', ')}`);
 });
 
-test('at most transport.maxInFlight messages are outstanding at once', async (t) => {
+test('at most transport.maxInFlight messages are outstanding at once', { timeout: 60000 }, async (t) => {
   const store = new (require('../../emulator/store').DeviceStore)({ devices: [{ name: 'dev1', token: TOKEN }] });
   const emu = await startMqttEmulator({ store });
   t.after(() => emu.close());
@@ -181,7 +181,7 @@ test('at most transport.maxInFlight messages are outstanding at once', async (t)
   await conn.close();
 });
 
-test('queue full rejects at once with QUEUE_FULL, the others still go out', async (t) => {
+test('queue full rejects at once with QUEUE_FULL, the others still go out', { timeout: 60000 }, async (t) => {
   const port = await freeTcpPort();
   const rec = recorder();
   const conn = connection(mqttSettings({ port }), rec, { queueSize: 5 });
@@ -221,7 +221,7 @@ class ScriptedTransport extends EventEmitter {
   }
 }
 
-test('rejected and timeout fail only that message; unauthorized mid-session fails the queue', async () => {
+test('rejected and timeout fail only that message; unauthorized mid-session fails the queue', { timeout: 60000 }, async () => {
   const transport = new ScriptedTransport((body) => {
     if (body.bad) return new TransportError('ThingsBoard answered 4.00 Bad Request', 'rejected', 'COAP_4.00');
     if (body.slow) return new TransportError('no answer', 'timeout', 'TIMEOUT');
@@ -248,7 +248,7 @@ test('rejected and timeout fail only that message; unauthorized mid-session fail
   assert.equal(transport.listenerCount('down'), 0, 'its listeners removed');
 });
 
-test('a status handler that throws does not break the others', async () => {
+test('a status handler that throws does not break the others', { timeout: 60000 }, async () => {
   const transport = new ScriptedTransport(() => undefined);
   const rec = recorder();
   const conn = new DeviceConnection(mqttSettings(), { createTransport: () => transport, log: rec.log, queueSize: 10, timing: FAST });

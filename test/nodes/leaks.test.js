@@ -16,7 +16,7 @@ function snapshot() {
   return { resources, processListeners };
 }
 
-test(`${REDEPLOYS} redeploys leak no sockets, timers or listeners`, async (t) => {
+test(`${REDEPLOYS} redeploys leak no sockets, timers or listeners`, { timeout: 180000 }, async (t) => {
   const { emu, store } = await emulator();
   t.after(async () => {
     await helper.unload();

@@ -8,7 +8,7 @@ const path = require('node:path');
 
 const { redact, REDACTED } = require(path.join(__dirname, '..', '..', 'nodes', 'lib', 'transports', 'redact'));
 
-test('the plain token is replaced everywhere it occurs, and nothing else changes', () => {
+test('the plain token is replaced everywhere it occurs, and nothing else changes', { timeout: 30000 }, () => {
   const token = 'A1b2C3d4E5f6G7h8';
   const text = `coap://127.0.0.1:5683/api/v1/${token}/telemetry failed; retry /api/v1/${token}/attributes`;
   assert.equal(redact(text, token), `coap://127.0.0.1:5683/api/v1/${REDACTED}/telemetry failed; retry /api/v1/${REDACTED}/attributes`);
@@ -18,7 +18,7 @@ test('the plain token is replaced everywhere it occurs, and nothing else changes
   assert.equal(redact(`${token}XYZ`, token), `${REDACTED}XYZ`);
 });
 
-test('the URI-encoded token is replaced too, next to the plain one', () => {
+test('the URI-encoded token is replaced too, next to the plain one', { timeout: 30000 }, () => {
   const token = 'Tok3n/odd+chars A1b2=C3ü%';
   const encoded = encodeURIComponent(token);
   assert.notEqual(encoded, token);
@@ -30,6 +30,6 @@ test('the URI-encoded token is replaced too, next to the plain one', () => {
   assert.equal(redact(`${encoded}|${encoded}`, token), `${REDACTED}|${REDACTED}`);
 });
 
-test('an empty token leaves the text as it is (no "***" between every character)', () => {
+test('an empty token leaves the text as it is (no "***" between every character)', { timeout: 30000 }, () => {
   assert.equal(redact('connection refused', ''), 'connection refused');
 });
