@@ -184,4 +184,38 @@ module.exports = [
     tests: ['test/device/connection.test.js', 'test/nodes/leaks.test.js'],
     why: 'stopping the connection (redeploy) does not close the transport: sockets leak',
   },
+
+  // ---- leaks: what a redeploy must not leave behind ----------------------------------------------
+  {
+    id: 'leak-unref-interval-per-start',
+    file: 'src/device/connection.ts',
+    find: '    const transport = this.options.createTransport(this.settings);\n    this.transport = transport;',
+    replace: '    setInterval(() => {}, 60_000).unref();\n    const transport = this.options.createTransport(this.settings);\n    this.transport = transport;',
+    tests: ['test/nodes/leaks.test.js', 'test/coap/leaks.test.js'],
+    why: "an unref'd interval is left behind by every connection start (invisible to getActiveResourcesInfo)",
+  },
+  {
+    id: 'leak-process-listener-per-start',
+    file: 'src/device/connection.ts',
+    find: '    const transport = this.options.createTransport(this.settings);\n    this.transport = transport;',
+    replace: "    process.on('warning', () => {});\n    const transport = this.options.createTransport(this.settings);\n    this.transport = transport;",
+    tests: ['test/nodes/leaks.test.js', 'test/coap/leaks.test.js'],
+    why: 'a listener on process (a shared emitter) is added by every connection start',
+  },
+  {
+    id: 'leak-mqtt-socket-left-open',
+    file: 'src/transports/mqtt.ts',
+    find: '    this.rejectPending();\n    if (client && wasConnected) {',
+    replace: '    this.rejectPending();\n    return;\n    if (client && wasConnected) {',
+    tests: ['test/nodes/leaks.test.js'],
+    why: "close() leaves the MQTT connection open (the broker's session takeover would close it for us)",
+  },
+  {
+    id: 'leak-coap-socket-left-open',
+    file: 'src/transports/coap.ts',
+    find: '          socket.close(() => resolve());',
+    replace: '          resolve();',
+    tests: ['test/coap/leaks.test.js'],
+    why: 'closing the CoAP transport leaves its UDP socket open',
+  },
 ];

@@ -91,11 +91,14 @@ function emit(dir, rel, source) {
   return target;
 }
 
-/** Runs one test file; resolves { failed, name, timedOut, ms }. */
+/**
+ * Runs one test file; resolves { failed, name, timedOut, ms }. --test-force-exit: a mutant that
+ * fails a test often also leaves a socket open, and the file would then wait for its timeout.
+ */
 function runTestFile(dir, file) {
   return new Promise((resolve) => {
     const started = Date.now();
-    const child = spawn(process.execPath, ['--test', '--test-reporter=tap', file], {
+    const child = spawn(process.execPath, ['--test', '--test-reporter=tap', '--test-force-exit', file], {
       cwd: dir,
       env: { ...process.env, TB_NODE_RED: 'node-red', TB_TEST_RUNTIMES: '4' },
       detached: true,
