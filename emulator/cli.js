@@ -1,11 +1,14 @@
 #!/usr/bin/env node
 'use strict';
-// Runs the ThingsBoard device-API emulator on its own (no Node-RED):
-//   node emulator/cli.js [--host 127.0.0.1] [--mqtt 1883] [--mqtts 8883] [--coap 5683] [--web 1881]
-//                        [--devices 4] [--data-dir .emulator] [--json]
-// A port of 0 picks a free one; `--mqtts off` turns a front end off. With --json the first line
-// on stdout is {"ports": {...}, "caFile": ..., "webUrl": ...} (for the benchmarks and scripts).
-// Ctrl-C (SIGINT) or SIGTERM stops it.
+// Runs the ThingsBoard device-API emulator on its own (no Node-RED), so it can be stopped and
+// started again while Node-RED keeps running (watch the nodes queue, then deliver):
+//   node emulator/cli.js [--host 127.0.0.1] [--mqtt 1883] [--mqtts 8883] [--coap 5683]
+//                        [--coaps 5684] [--web 1881] [--devices 4] [--data-dir .emulator] [--json]
+// A port of 0 picks a free one, `off` turns that front end off (e.g. `--coaps off`); a busy port
+// is replaced by a free one, and said so. Devices demo-device-N have tokens demo-token-N. The CA
+// and server certificate are made once in <data-dir>/pki and kept, so a restart needs no new CA.
+// CoAPS needs Debian's socat. With --json the first line on stdout is {"ports": {...},
+// "caFile": ..., "webUrl": ...} (for the benchmarks and scripts). Ctrl-C or SIGTERM stops it.
 const path = require('node:path');
 const { startEmulator, demoDevices, DEFAULT_PORTS } = require('./index');
 
@@ -43,7 +46,9 @@ async function main() {
     process.exit(2);
   }
   if (args.help) {
-    console.log(require('node:fs').readFileSync(__filename, 'utf8').split('\n').slice(2, 8).map((l) => l.replace(/^\/\/ ?/, '')).join('\n'));
+    // The usage is the comment at the top of this file, between the shebang and the code.
+    const lines = require('node:fs').readFileSync(__filename, 'utf8').split('\n');
+    console.log(lines.slice(2, lines.findIndex((l) => l.startsWith('const '))).map((l) => l.replace(/^\/\/ ?/, '')).join('\n'));
     return;
   }
   const devices = demoDevices(args.devices);
@@ -51,8 +56,10 @@ async function main() {
   if (args.json) {
     console.log(JSON.stringify({ ports: emu.ports, caFile: emu.caFile, webUrl: emu.webUrl, devices }));
   } else {
-    for (const note of emu.notes) console.log(`emulator: ${note}`);
-    console.log(describe(emu, devices));
+    // Notes that describe() says in its own rows (why a front end is off) are not repeated.
+    for (const note of emu.notes) if (!offReason(emu, note)) console.log(`emulator: ${note}`);
+    console.log(describe(emu, devices, args.ports));
+    console.log('\nCtrl-C stops it; start it again with the same options and clients reconnect.');
   }
 
   let stopping = false;
@@ -67,17 +74,39 @@ async function main() {
   process.on('SIGTERM', () => stop('SIGTERM'));
 }
 
-/** A short, readable summary of where everything is (also used by scripts/start.js). */
-function describe(emu, devices) {
+const LABELS = { mqtt: 'MQTT', mqtts: 'MQTTS', coap: 'CoAP', coaps: 'CoAPS', web: 'page' };
+
+/** The reason given in a note such as "CoAPS is off: it needs socat ...", or null. */
+function offReason(emu, note) {
+  const m = /^(MQTTS?|CoAPS?|page) is off: (.*)$/.exec(note);
+  return m ? { label: m[1], reason: m[2] } : null;
+}
+
+/**
+ * A short, readable summary of where everything is. A front end that is off says why on its
+ * own row: turned off by its option, or the emulator's reason (no socat for CoAPS, ...).
+ */
+function describe(emu, devices, wantedPorts = {}) {
   const lines = ['ThingsBoard device-API emulator'];
   const row = (label, value) => lines.push(`  ${label.padEnd(9)} ${value}`);
-  if (emu.ports.mqtt) row('MQTT', `mqtt://${emu.host}:${emu.ports.mqtt}`);
-  if (emu.ports.mqtts) row('MQTTS', `mqtts://${emu.host}:${emu.ports.mqtts}`);
-  if (emu.ports.coap) row('CoAP', `coap://${emu.host}:${emu.ports.coap}`);
-  row('CoAPS', emu.ports.coaps ? `coaps://${emu.host}:${emu.ports.coaps}` : 'off (see the note above)');
+  const reasons = {};
+  for (const note of emu.notes || []) {
+    const off = offReason(emu, note);
+    if (off) reasons[off.label] = off.reason;
+  }
+  for (const name of ['mqtt', 'mqtts', 'coap', 'coaps']) {
+    const label = LABELS[name];
+    if (emu.ports[name]) row(label, `${name}://${emu.host}:${emu.ports[name]}`);
+    else if (wantedPorts[name] === false) row(label, `off (--${name} off)`);
+    else row(label, `off: ${reasons[label] || 'not started'}`);
+  }
   if (emu.caFile) row('CA file', emu.caFile);
   if (emu.webUrl) row('page', emu.webUrl);
-  row('devices', devices.map((d) => `${d.name} (token ${d.token})`).join(', '));
+  else if (wantedPorts.web === false) row('page', 'off (--web off)');
+  const first = devices[0];
+  const last = devices[devices.length - 1];
+  if (devices.length === 1) row('device', `${first.name} (token ${first.token})`);
+  else if (devices.length > 1) row('devices', `${first.name} … ${last.name}, tokens ${first.token} … ${last.token}`);
   return lines.join('\n');
 }
 

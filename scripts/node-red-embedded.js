@@ -10,6 +10,8 @@ const fs = require('node:fs');
 const http = require('node:http');
 const path = require('node:path');
 
+const { nodeRedMain } = require('./node-red-runtimes');
+
 const root = path.join(__dirname, '..');
 const pkg = require(path.join(root, 'package.json'));
 
@@ -36,7 +38,8 @@ function linkPackage(userDir) {
  * @param {string} opts.userDir
  * @param {number} [opts.port] 0 → a free port
  * @param {string} [opts.host]
- * @param {string} [opts.nodeRedModule] 'node-red' (4.1.x) or 'node-red-5'; default env TB_NODE_RED or 'node-red'
+ * @param {string} [opts.nodeRedModule] 'node-red' (4.1.x) or 'node-red-5' (5.0.x, installed into .cache/ by test/run.js;
+ *   see scripts/node-red-runtimes.js); default env TB_NODE_RED or 'node-red'
  * @param {string} [opts.logLevel] Node-RED console log level (default 'warn')
  * @param {string|false} [opts.credentialSecret]
  * @param {object} [opts.settings] extra Node-RED settings
@@ -44,7 +47,7 @@ function linkPackage(userDir) {
 async function startNodeRed(opts) {
   const host = opts.host || '127.0.0.1';
   const nodeRedModule = opts.nodeRedModule || process.env.TB_NODE_RED || 'node-red';
-  const main = require.resolve(nodeRedModule, { paths: [root] });
+  const main = nodeRedMain(nodeRedModule);
   const nodeRedDir = path.dirname(path.dirname(main)); // .../node_modules/<node-red>/lib/red.js
   const RED = require(main);
   const express = require(require.resolve('express', { paths: [nodeRedDir] }));

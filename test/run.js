@@ -1,13 +1,17 @@
 'use strict';
 // `npm test`: runs every test/**/*.test.js file with node's test runner, twice:
 //   1. on this Node.js (20 on our machines) with node-red 4.1.x (devDependency `node-red`);
-//   2. on Node.js 22 with node-red 5.0.x (devDependency `node-red-5`), since node-red 5 needs
-//      Node >= 22.9. Node 22 comes from the npm package `node@22`, installed on first use into
-//      .cache/node22 (not a devDependency: its `node` bin would shadow ours in every npm script).
+//   2. on Node.js 22 with node-red 5.0.x, since node-red 5 needs Node >= 22.9. Neither is a
+//      devDependency (Node 22's `node` bin would shadow ours in every npm script; node-red 5's
+//      engines made every `npm install` on Node 20 print EBADENGINE): both are installed on
+//      first use, Node 22 (npm package `node@22`) into .cache/node22 and node-red 5 into
+//      .cache/node-red-5 (scripts/node-red-runtimes.js), and reused after that.
 // Set TB_TEST_RUNTIMES=4 or =5 to run one of them; pass file paths to run only those files.
 const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const path = require('node:path');
+
+const { ensureNodeRed5, nodeRedDir } = require('../scripts/node-red-runtimes');
 
 const root = path.join(__dirname, '..');
 const inCI = process.env.CI === 'true' || process.env.CI === '1';
@@ -29,7 +33,7 @@ function node22() {
   if (works()) return bin;
   console.log('test/run: installing Node.js 22 (npm package node@22) into .cache/node22 for the node-red 5 run ...');
   fs.mkdirSync(prefix, { recursive: true });
-  spawnSync('npm', ['install', '--no-save', '--no-package-lock', '--prefix', prefix, 'node@22'], { stdio: 'inherit' });
+  spawnSync('npm', ['install', '--no-save', '--no-package-lock', '--no-audit', '--no-fund', '--loglevel=error', '--prefix', prefix, 'node@22'], { stdio: 'inherit' });
   return works() ? bin : null;
 }
 
@@ -43,15 +47,16 @@ for (const runtime of wanted) {
   if (runtime === '5') {
     nodeRed = 'node-red-5';
     exe = node22();
-    if (!exe) {
-      const msg = 'test/run: !!! Node.js 22 could not be installed: the node-red 5 run is SKIPPED !!!';
+    const missing = !exe ? 'Node.js 22' : !ensureNodeRed5(exe) ? 'node-red 5' : null;
+    if (missing) {
+      const msg = `test/run: !!! ${missing} could not be installed: the node-red 5 run is SKIPPED !!!`;
       console.error(msg);
       if (inCI) failed = true;
       continue;
     }
   }
   const version = spawnSync(exe, ['--version'], { encoding: 'utf8' }).stdout.trim();
-  const nrVersion = require(path.join(root, 'node_modules', nodeRed, 'package.json')).version;
+  const nrVersion = require(path.join(nodeRedDir(nodeRed), 'package.json')).version;
   console.log(`\n=== node-red ${nrVersion} on Node.js ${version} (${files.length} test files) ===\n`);
   // A default timeout for every test that does not set its own: a test that waits for something
   // that never happens fails instead of hanging the run.

@@ -11,6 +11,8 @@
 // - Status: one DeviceStatus fanned out to every user, deduplicated and throttled.
 //
 // Every text that leaves this file (status codes aside) goes through redact().
+import { Countdown } from './countdown';
+import { forgetRefused, judgedPerRequest, refusedCode, rememberRefused } from './refused-tokens';
 import { redact } from '../transports/redact';
 import type { TransportError, ConnectionSettings, OutboundMessage, Transport } from '../transports/transport';
 import { asTransportError, DeviceError, type DoneCallback } from './errors';
@@ -59,6 +61,13 @@ export class DeviceConnection implements OutboxHost {
   private lastLoggedCode: string | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
   private retryInSeconds = 0;
+  private readonly countdown = new Countdown((seconds) => {
+    if (this.state !== 'reconnecting') return;
+    this.retryInSeconds = seconds;
+    this.publishStatus();
+  });
+  /** CoAP: the code of a 4.01 not yet followed by a delivered message (refused-tokens.ts). */
+  private refused: string | undefined;
   private retryInMs = 0;
   private connectedAt = 0;
   private quickDrops = 0;
@@ -77,6 +86,7 @@ export class DeviceConnection implements OutboxHost {
     this.users = new DeviceUsers(() => this.status(), this.timing.statusThrottleMs);
     this.backoff = new Backoff(this.timing, options.random ?? Math.random);
     this.outbox = new Outbox(this, settings.maxPayloadBytes, this.timing.maxResends);
+    this.refused = judgedPerRequest(settings) ? refusedCode(settings) : undefined;
   }
 
   // ---- users --------------------------------------------------------------------------------
@@ -109,6 +119,11 @@ export class DeviceConnection implements OutboxHost {
   // ---- status -------------------------------------------------------------------------------
 
   status(): DeviceStatus {
+    // CoAP after a 4.01: connected to a server that refuses the token is "unauthorized" until a
+    // message is delivered; messages are still sent (one that succeeds clears it).
+    if (this.state === 'connected' && this.refused) {
+      return { state: 'unauthorized', queued: this.outbox.waiting, code: this.refused, unverified: this.unverified };
+    }
     const code = this.state === 'unauthorized' || this.state === 'certificate' ? this.permanentError?.code : this.lastError?.code;
     return {
       state: this.state,
@@ -119,9 +134,13 @@ export class DeviceConnection implements OutboxHost {
       retryInSeconds: this.state === 'reconnecting' ? this.retryInSeconds : undefined,
       retryInMs: this.state === 'reconnecting' ? this.retryInMs : undefined,
       code,
-      unverified: (this.settings.transport === 'mqtts' || this.settings.transport === 'coaps') && !this.settings.verifyServer,
+      unverified: this.unverified,
       lastFailure: this.state === 'connected' ? this.lastMessageFailure : undefined,
     };
+  }
+
+  private get unverified(): boolean {
+    return (this.settings.transport === 'mqtts' || this.settings.transport === 'coaps') && !this.settings.verifyServer;
   }
 
   /** The reason the last attempt failed, redacted (for logs and tests). */
@@ -201,6 +220,11 @@ export class DeviceConnection implements OutboxHost {
   }
 
   delivered(): void {
+    if (this.refused) {
+      this.refused = undefined;
+      forgetRefused(this.settings);
+      this.publishStatus();
+    }
     if (this.lastMessageFailure === undefined) return;
     this.lastMessageFailure = undefined;
     this.publishStatus();
@@ -271,6 +295,7 @@ export class DeviceConnection implements OutboxHost {
 
   private async attempt(session: number): Promise<void> {
     this.retryTimer = undefined;
+    this.countdown.stop();
     const transport = this.transport;
     if (session !== this.session || !transport || this.closed) return;
     // While a permanent failure stands, keep showing it (messages still fail at once).
@@ -306,6 +331,10 @@ export class DeviceConnection implements OutboxHost {
   private enterPermanent(err: TransportError): void {
     const session = this.session;
     this.permanentError = err;
+    if (err.kind === 'unauthorized' && judgedPerRequest(this.settings)) {
+      this.refused = err.code;
+      rememberRefused(this.settings, err.code);
+    }
     this.logOnce(err, err.message);
     this.outbox.failQueued(this.permanentFailure(err));
     this.setState(err.kind === 'unauthorized' ? 'unauthorized' : 'certificate');
@@ -340,7 +369,10 @@ export class DeviceConnection implements OutboxHost {
     this.retryInMs = delayMs;
     this.retryInSeconds = Math.max(1, Math.ceil(delayMs / 1000));
     this.retryTimer = setTimeout(() => void this.attempt(session), delayMs);
-    if (!this.permanentError) this.setState('reconnecting');
+    if (!this.permanentError) {
+      this.countdown.start(delayMs);
+      this.setState('reconnecting');
+    }
   }
 
   /** Logs a failure once per distinct code, so a retry loop does not flood the log. */
@@ -354,6 +386,7 @@ export class DeviceConnection implements OutboxHost {
     this.sessionNo++;
     if (this.retryTimer) clearTimeout(this.retryTimer);
     this.retryTimer = undefined;
+    this.countdown.stop();
     this.users.cancel();
     this.outbox.failQueued(new DeviceError(reason, 'STOPPED'));
     // failQueued asked for a status update: a stopped connection sends none.

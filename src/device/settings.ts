@@ -21,6 +21,7 @@ export interface DeviceConfig {
   port?: unknown;
   transport?: unknown;
   verifyServer?: unknown;
+  allowPartialChain?: unknown;
   serverName?: unknown;
   clientId?: unknown;
   keepalive?: unknown;
@@ -44,6 +45,9 @@ export interface ParsedDevice {
   /** Why this configuration cannot connect; empty when it can. */
   problems: string[];
 }
+
+export const COAPS_NEEDS_CA =
+  "CoAPS needs the CA certificate of your ThingsBoard server: paste it in the device's CA certificate field";
 
 const TRANSPORTS: readonly TransportName[] = ['mqtt', 'mqtts', 'coap', 'coaps'];
 
@@ -106,6 +110,7 @@ export function parseDeviceConfig(config: DeviceConfig, credentials: DeviceCrede
     accessToken,
     caCert: credentials?.caCert === undefined || credentials?.caCert === null ? '' : String(credentials.caCert),
     verifyServer: bool(config.verifyServer, true),
+    allowPartialChain: bool(config.allowPartialChain, false),
     serverName: text(config.serverName),
     maxPayloadBytes: integer(config.maxPayloadBytes, DEFAULTS.maxPayloadBytes, 16, 256 * 1024 * 1024, 'max payload size', problems),
     mqtt: {
@@ -119,6 +124,8 @@ export function parseDeviceConfig(config: DeviceConfig, credentials: DeviceCrede
       maxInFlight: integer(config.maxInFlight, DEFAULTS.maxInFlight, 1, 64, 'max in flight', problems),
     },
   };
+  // DTLS has no system trust store to fall back on (unlike MQTTS): without a CA it can never connect.
+  if (transport === 'coaps' && settings.verifyServer && !settings.caCert.trim()) problems.push(COAPS_NEEDS_CA);
   const queueSize = integer(config.queueSize, DEFAULTS.queueSize, 1, 1_000_000, 'queue size', problems);
   return { settings, queueSize, problems };
 }

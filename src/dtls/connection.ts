@@ -15,6 +15,8 @@ export interface DtlsConnectOptions {
   ca?: string;
   /** Verify the server's certificate chain and host name (default true). false still encrypts and still checks the ServerKeyExchange signature and Finished. */
   verify?: boolean;
+  /** Trust a path that ends at a CA-bundle certificate that is not self-signed, e.g. an intermediate alone (default false, like OpenSSL without X509_V_FLAG_PARTIAL_CHAIN). */
+  allowPartialChain?: boolean;
   /** The name the certificate must carry, when it differs from `host` (also sent as SNI unless it is an IP address). */
   serverName?: string;
   /** Whole-handshake budget in ms (default 60000). */
@@ -125,6 +127,7 @@ export async function connectDtls(options: DtlsConnectOptions): Promise<DtlsConn
     identity: options.serverName || options.host,
     anchors,
     verify,
+    allowPartialChain: options.allowPartialChain === true,
     mtu: options.mtu ?? 1200,
     handshakeTimeoutMs: options.handshakeTimeoutMs ?? 60000,
     initialRetransmitMs: options.initialRetransmitMs ?? 1000,

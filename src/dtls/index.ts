@@ -12,14 +12,18 @@
 //
 // Options (DtlsConnectOptions): host, port, ca (PEM bundle: the root, and any intermediate the
 // server does not send), verify (default true; false = encrypt without checking chain/dates/host,
-// ServerKeyExchange signature and Finished are still checked), serverName (name the certificate
+// ServerKeyExchange signature and Finished are still checked), allowPartialChain (default false:
+// the path must end at a self-signed certificate of `ca`; true: at the first `ca` certificate
+// reached, like OpenSSL's X509_V_FLAG_PARTIAL_CHAIN), serverName (name the certificate
 // must carry, and SNI when not an IP; an IP is never sent as SNI), handshakeTimeoutMs (default
 // 60000), initialRetransmitMs (default 1000, doubling up to maxRetransmitMs, default 10000), mtu (default 1200), signal (AbortSignal),
 // createSocket (tests).
 //
 // Errors: connectDtls rejects, and 'close' carries, a DtlsError with `code`:
-//   UNKNOWN_CA, CERT_EXPIRED (also "not yet valid"), HOST_MISMATCH, BAD_CERTIFICATE (unparsable,
-//   wrong key usage / EKU / key type), BAD_SIGNATURE (ServerKeyExchange), BAD_FINISHED,
+//   UNKNOWN_CA (no path to a trust anchor), CERT_EXPIRED (also "not yet valid"), HOST_MISMATCH,
+//   BAD_CERTIFICATE (malformed, or a path validation rule broken: CA flag, pathLen, key usage, EKU,
+//   name constraints, critical extension, weak key or digest, signature; src/dtls/pki/path.ts),
+//   BAD_SIGNATURE (ServerKeyExchange), BAD_FINISHED,
 //   HANDSHAKE_TIMEOUT, ALERT_RECEIVED (`alert` = description name, e.g. 'handshake_failure';
 //   also 'close_notify' when the server closes), PROTOCOL (malformed / unexpected messages),
 //   NETWORK (DNS, socket errors, ICMP port unreachable: nothing listens), CLOSED (aborted, or

@@ -43,6 +43,8 @@ export interface SessionOptions {
   anchors: X509Certificate[];
   /** false: skip chain, date and host checks (the ServerKeyExchange signature and Finished are still checked). */
   verify: boolean;
+  /** Trust a path ending at a bundle certificate that is not self-signed (X509_V_FLAG_PARTIAL_CHAIN). */
+  allowPartialChain?: boolean;
   /** Largest datagram we send. */
   mtu: number;
   /** The whole handshake must finish within this time. */
@@ -431,7 +433,7 @@ export class DtlsSession extends EventEmitter {
     this.checkOrder(m);
     const chain = parseServerChain(parseCertificate(m.body));
     const suite = this.cipherSuite as CipherSuite;
-    if (this.options.verify) verifyServerChain(chain, { anchors: this.options.anchors, identity: this.options.identity });
+    if (this.options.verify) verifyServerChain(chain, { anchors: this.options.anchors, identity: this.options.identity, allowPartialChain: this.options.allowPartialChain });
     this.serverKey = serverPublicKey(chain[0], suite.auth);
     this.peerCertificates = chain;
     this.transcript.push(encodeHandshakeMessage(m));

@@ -6,35 +6,39 @@
 // from src/dtls (coaps-socket.ts) implementing SocketLike (datagram.ts); `options.createSocket`
 // replaces either (tests, other datagram layers).
 //
-// What "connected" means for connectionless CoAP:
-//   connect() resolves once the host name is resolved and the socket is bound (for CoAPS: the
-//   DTLS handshake finished). No request is made, so a server that is not running is found out
-//   by the first messages, which fail with 'timeout' (each within the retransmission budget).
-//   While open, the transport stays "connected" as long as the server answers: any answer,
-//   even an error code, proves it is there. DOWN_AFTER_TIMEOUTS confirmable messages in a row
-//   without any answer → 'down' (kind 'unreachable'): the device layer shows reconnecting and
-//   queues. A connect() after such a 'down' must prove the server is back: it sends a CoAP ping
-//   (empty CON, answered by RST) and fails with 'unreachable' when nothing answers.
-//   In non-confirmable mode nothing is acknowledged, so "connected" is only "socket bound".
+// What "connected" means for connectionless CoAP (coap-liveness.ts): the server answered.
+//   connect() resolves once the host name is resolved, the socket is bound and connected to the
+//   server's address (so ICMP port unreachable comes back as an error), and — plain CoAP — a
+//   CoAP ping was answered; for CoAPS the DTLS handshake is that proof (and a ping follows it after
+//   a 'down'). While open, the transport stays "connected" as long as the server answers: any
+//   answer, even an error code, proves it is there. DOWN_AFTER_TIMEOUTS confirmable messages in a
+//   row without any answer, or an ICMP error → 'down' (kind 'unreachable'): the device layer shows
+//   reconnecting and queues. CoAPS also goes 'down' early when the DTLS session looks forgotten
+//   (see coap-liveness.ts): in-flight messages come back as 'closed' and are sent again.
+//   In non-confirmable mode nothing is acknowledged, so "connected" is "the ping was answered".
 //
 // Messages: confirmable (CON) by default; settings.coap.confirmable=false sends NON and resolves
 // once the datagram is written, then listens for a short while for an error answer (reported as
-// a 'warning', or 'down' for 4.01). Bodies larger than BLOCK_BYTES go block-wise (Block1,
-// RFC 7959), always confirmable. Every message has a deadline of MAX_TRANSMIT_WAIT (RFC 7252
-// §4.8.2, from the library's parameters) after its last new datagram: the library itself only
-// gives up after EXCHANGE_LIFETIME (247 s), and never after an empty ACK of a separate response.
+// a 'warning', or 'down' for 4.01). Bodies that do not fit one message go block-wise (Block1,
+// RFC 7959), always confirmable, in blocks sized so every datagram fits ThingsBoard's limits
+// (coap-blocks.ts). Every message has a deadline of MAX_TRANSMIT_WAIT (RFC 7252 §4.8.2, from the
+// library's parameters) after its last new datagram: the library itself only gives up after
+// EXCHANGE_LIFETIME (247 s), and never after an empty ACK of a separate response.
 //
 // Every text that leaves this file goes through redact(): the token is in the URI.
-import crypto from 'node:crypto';
 import dns from 'node:dns';
 import { EventEmitter } from 'node:events';
 import type dgram from 'node:dgram';
-import { Agent, parameters, type IncomingMessage, type OutgoingMessage } from 'coap';
+import { Agent, type IncomingMessage, type OutgoingMessage } from 'coap';
 import { type ConnectionSettings, type OutboundMessage, type Transport, type TransportName, TransportError, type FailureKind } from './transport';
 import { redact } from './redact';
 import { createUdpSocket, type CreateSocket, type DatagramPeer, type DatagramRemoteInfo, type SocketLike } from './datagram';
 import { diagnosticText, errorForCode } from './coap-codes';
 import { dtlsSocketFactory } from './coaps-socket';
+import { AgentSocket } from './coap-agent-socket';
+import { planBlocks, MAX_MESSAGE_PAYLOAD } from './coap-blocks';
+import { coapPing, ackTimeoutWindowMs, SESSION_SUSPECT_RETRANSMISSIONS, type PingFailure } from './coap-liveness';
+import { maxTransmitWaitMs, restartBackoff, transmissions } from './coap-timing';
 
 export interface CoapTransportOptions {
   /** Makes the datagram socket (CoAPS: a DTLS session). Default: a plain UDP socket. */
@@ -43,9 +47,8 @@ export interface CoapTransportOptions {
 
 /** Confirmable messages in a row that got no answer at all before the transport goes 'down'. */
 export const DOWN_AFTER_TIMEOUTS = 2;
-/** Block1 size: SZX 6 = 1024 bytes, the payload size RFC 7252 §4.6 recommends per datagram. */
-const BLOCK_SZX = 6;
-export const BLOCK_BYTES = 1024;
+/** Plain CoAP: bodies larger than this go block-wise, in blocks of this size (coap-blocks.ts). */
+export const BLOCK_BYTES = MAX_MESSAGE_PAYLOAD;
 const DEFAULT_PORTS: Record<string, number> = { coap: 5683, coaps: 5684 };
 
 interface Exchange {
@@ -58,6 +61,10 @@ interface Exchange {
   finished: boolean;
   deadline?: NodeJS.Timeout;
   lastMessageId: number;
+  /** Transmissions of the current message ID (its first send and retransmissions). */
+  sends: number;
+  /** `received` when the current message ID was first sent (session check, CoAPS). */
+  receivedAtFirstSend: number;
 }
 
 type State = 'idle' | 'connecting' | 'open' | 'closed';
@@ -71,7 +78,10 @@ export class CoapTransport extends EventEmitter implements Transport {
   private peer?: DatagramPeer;
   private readonly exchanges = new Set<Exchange>();
   private timeoutsInARow = 0;
-  private mustPing = false;
+  /** Plain CoAP proves the server at every connect; CoAPS (handshake) only after a 'down'. */
+  private mustPing: boolean;
+  /** Datagrams received over the current socket (CoAPS session check). */
+  private received = 0;
   private cancelPing?: () => void;
   private connecting?: Promise<void>;
   /** Bumped by close() so a connect() that is still resolving or handshaking gives up. */
@@ -84,6 +94,7 @@ export class CoapTransport extends EventEmitter implements Transport {
     this.name = settings.transport === 'coaps' ? 'coaps' : 'coap';
     this.maxInFlight = Math.max(1, Math.floor(settings.coap?.maxInFlight || 4));
     this.createSocket = options.createSocket ?? (this.name === 'coaps' ? dtlsSocketFactory(settings) : createUdpSocket);
+    this.mustPing = this.name === 'coap';
   }
 
   connect(): Promise<void> {
@@ -101,7 +112,16 @@ export class CoapTransport extends EventEmitter implements Transport {
       return Promise.reject(this.error('CoAP endpoint is not connected', 'closed', 'NOT_CONNECTED'));
     }
     return new Promise<void>((resolve, reject) => {
-      const blockwise = message.body.length > BLOCK_BYTES;
+      const uriPath = this.uriPath(message.kind);
+      let szx: number | undefined;
+      try {
+        szx = planBlocks(message.body.length, uriPath, this.socket?.datagramLimit);
+      } catch (err) {
+        const e = err instanceof TransportError ? err : new TransportError(errorText(err), 'rejected', 'COAP_ENCODE');
+        reject(this.error(e.message, e.kind, e.code));
+        return;
+      }
+      const blockwise = szx !== undefined;
       const confirmable = this.settings.coap?.confirmable !== false || blockwise;
       const req = agent.request({
         hostname: peer.address,
@@ -111,11 +131,11 @@ export class CoapTransport extends EventEmitter implements Transport {
         options: { 'Content-Format': 'application/json' },
       });
       // Uri-Path set as raw segments: the token is one segment whatever characters it holds.
-      req.setOption('Uri-Path', this.uriPath(message.kind));
+      req.setOption('Uri-Path', uriPath);
       // The library segments the body when a Block1 option is present; its first byte is the SZX.
-      if (blockwise) req.setOption('Block1', Buffer.of(BLOCK_SZX));
+      if (blockwise) req.setOption('Block1', Buffer.of(szx as number));
 
-      const ex: Exchange = { req, resolve, reject, settled: false, finished: false, lastMessageId: -1 };
+      const ex: Exchange = { req, resolve, reject, settled: false, finished: false, lastMessageId: -1, sends: 0, receivedAtFirstSend: 0 };
       this.exchanges.add(ex);
 
       req.on('response', (res: IncomingMessage) => this.onResponse(ex, res));
@@ -127,7 +147,14 @@ export class CoapTransport extends EventEmitter implements Transport {
         if (messageId !== ex.lastMessageId) {
           if (ex.lastMessageId !== -1) restartBackoff(req);
           ex.lastMessageId = messageId;
+          ex.sends = 0;
+          ex.receivedAtFirstSend = this.received;
           this.armDeadline(ex, maxTransmitWaitMs());
+        }
+        ex.sends++;
+        if (this.name === 'coaps' && ex.sends > SESSION_SUSPECT_RETRANSMISSIONS && this.received === ex.receivedAtFirstSend) {
+          // Not from inside the library's send: it is still working on this request.
+          process.nextTick(() => this.sessionLost(ex));
         }
       });
       if (!confirmable) {
@@ -135,7 +162,7 @@ export class CoapTransport extends EventEmitter implements Transport {
           if (err) return; // 'error' follows and rejects
           this.settle(ex);
           // Stay registered for one ACK_TIMEOUT span so an error answer is still noticed.
-          this.armDeadline(ex, parameters.ackTimeout * parameters.ackRandomFactor * 1000);
+          this.armDeadline(ex, ackTimeoutWindowMs());
         });
       }
       try {
@@ -200,7 +227,7 @@ export class CoapTransport extends EventEmitter implements Transport {
       }
       if (givenUp()) throw this.error('closed while connecting', 'closed', 'CLOSED');
     }
-    this.mustPing = false;
+    this.mustPing = this.name === 'coap';
     this.timeoutsInARow = 0;
     this.state = 'open';
   }
@@ -222,10 +249,12 @@ export class CoapTransport extends EventEmitter implements Transport {
   /** Puts the Agent on the socket through a guard that contains the library's exceptions. */
   private attach(socket: SocketLike, peer: DatagramPeer): void {
     const guard = new AgentSocket(socket, (err, datagram) => this.onAgentException(err, datagram));
-    socket.on('message', (msg: Buffer, rinfo: DatagramRemoteInfo) => guard.deliver(msg, rinfo));
-    socket.on('error', (err: Error) => {
-      this.goDown(this.error(`socket error towards ${hostPort(peer)}: ${errorText(err)}`, 'unreachable', 'SOCKET'));
+    socket.on('message', (msg: Buffer, rinfo: DatagramRemoteInfo) => {
+      this.received++;
+      guard.deliver(msg, rinfo);
     });
+    // A datagram refused by ICMP while open (the server stopped): down at once, not after timeouts.
+    socket.on('error', this.onSocketErrorWhileOpen);
     socket.on('close', (cause?: Error) => {
       // Only a socket that ends on its own (a DTLS session: alert, close_notify) — teardown()
       // forgets the socket before closing it.
@@ -237,46 +266,31 @@ export class CoapTransport extends EventEmitter implements Transport {
     this.socket = socket;
     this.agent = agent;
     this.peer = peer;
+    this.received = 0;
   }
 
-  /** CoAP ping (RFC 7252 §4.3): an empty CON, which any CoAP endpoint answers with RST. */
-  private ping(socket: SocketLike, peer: DatagramPeer): Promise<void> {
-    const messageId = crypto.randomInt(0, 0x10000);
-    const datagram = Buffer.from([0x40, 0x00, messageId >> 8, messageId & 0xff]);
-    const attempts = parameters.maxRetransmit + 1;
-    return new Promise<void>((resolve, reject) => {
-      let interval = initialAckTimeoutMs();
-      let sent = 0;
-      let timer: NodeJS.Timeout | undefined;
-      const onMessage = (msg: Buffer) => {
-        const type = (msg[0] >> 4) & 0x03; // 2 = ACK, 3 = RST
-        if (msg.length >= 4 && (type === 2 || type === 3) && msg.readUInt16BE(2) === messageId) done();
-      };
-      const done = (err?: TransportError) => {
-        clearTimeout(timer);
-        socket.off('message', onMessage);
-        this.cancelPing = undefined;
-        if (err) reject(err);
-        else resolve();
-      };
-      const transmit = () => {
-        sent++;
-        socket.send(datagram, 0, datagram.length, peer.port, peer.address, (err) => {
-          if (err) done(this.error(`cannot send to ${hostPort(peer)}: ${errorText(err)}`, 'unreachable', 'SEND_FAILED'));
-        });
-        timer = setTimeout(() => {
-          if (sent < attempts) {
-            interval *= 2;
-            transmit();
-          } else {
-            done(this.error(`no response from ${hostPort(peer)} to a CoAP ping after ${attempts} attempts`, 'unreachable', 'COAP_TIMEOUT'));
-          }
-        }, interval);
-      };
-      socket.on('message', onMessage);
-      this.cancelPing = () => done(this.error('closed while connecting', 'closed', 'CLOSED'));
-      transmit();
-    });
+  private readonly onSocketErrorWhileOpen = (err: NodeJS.ErrnoException): void => {
+    const peer = this.peer;
+    const where = peer ? hostPort(peer) : this.settings.host;
+    const why = err.code === 'ECONNREFUSED' ? `nothing listens on ${where} any more (ICMP port unreachable)` : `socket error towards ${where}: ${errorText(err)}`;
+    this.goDown(this.error(why, 'unreachable', err.code === 'ECONNREFUSED' ? 'ECONNREFUSED' : 'SOCKET'));
+  };
+
+  /** CoAP ping (coap-liveness.ts): resolves once the server answered, else 'unreachable'. */
+  private async ping(socket: SocketLike, peer: DatagramPeer): Promise<void> {
+    const ping = coapPing(socket, peer);
+    this.cancelPing = ping.cancel;
+    try {
+      await ping.answered;
+    } catch (err) {
+      const failure = err as PingFailure;
+      if (failure.why === 'refused') throw this.error(`nothing listens on ${hostPort(peer)} (ICMP port unreachable): is the CoAP server running on port ${peer.port}?`, 'unreachable', 'ECONNREFUSED');
+      if (failure.why === 'silent') throw this.error(`no response from ${hostPort(peer)} to a CoAP ping after ${transmissions()} attempts`, 'unreachable', 'COAP_TIMEOUT');
+      if (failure.detail === 'closed') throw this.error('closed while connecting', 'closed', 'CLOSED');
+      throw this.error(`cannot send to ${hostPort(peer)}: ${failure.detail}`, 'unreachable', 'SEND_FAILED');
+    } finally {
+      this.cancelPing = undefined;
+    }
   }
 
   // ---- per-message outcomes -----------------------------------------------------------------
@@ -305,7 +319,7 @@ export class CoapTransport extends EventEmitter implements Transport {
     if (this.exchanges.has(ex)) this.finish(ex);
     if (ex.settled) return; // NON: the listening window ended without an answer, as expected
     const peer = this.peer;
-    const attempts = parameters.maxRetransmit + 1;
+    const attempts = transmissions();
     this.settle(ex, this.error(`no response from ${peer ? hostPort(peer) : this.settings.host} after ${attempts} attempts`, 'timeout', 'COAP_TIMEOUT'));
     if (++this.timeoutsInARow >= DOWN_AFTER_TIMEOUTS) {
       this.goDown(this.error(`no response from ${peer ? hostPort(peer) : this.settings.host} to ${this.timeoutsInARow} messages in a row`, 'unreachable', 'COAP_TIMEOUT'));
@@ -334,6 +348,17 @@ export class CoapTransport extends EventEmitter implements Transport {
       }
     }
     this.emit('warning', redact(`ignored a CoAP datagram the library could not handle: ${errorText(err)}`, this.settings.accessToken));
+  }
+
+  /** CoAPS: a message went unanswered with the session silent (see coap-liveness.ts). */
+  private sessionLost(ex: Exchange): void {
+    if (!this.exchanges.has(ex) || this.received !== ex.receivedAtFirstSend) return;
+    const where = this.peer ? hostPort(this.peer) : this.settings.host;
+    this.goDown(this.error(
+      `no answer over the DTLS session with ${where} after ${ex.sends} transmissions: the server may have forgotten the session (restart); making a new handshake`,
+      'unreachable',
+      'DTLS_SESSION_LOST',
+    ));
   }
 
   private armDeadline(ex: Exchange, ms: number): void {
@@ -398,76 +423,6 @@ export class CoapTransport extends EventEmitter implements Transport {
   private error(message: string, kind: FailureKind, code?: string): TransportError {
     return new TransportError(redact(message, this.settings.accessToken), kind, code);
   }
-}
-
-/**
- * What the Agent sees as its socket: forwards to the real one, and keeps an exception thrown by
- * the Agent's datagram handler from escaping into the socket's 'message' event (where it would
- * crash Node-RED) — the transport fails the matching exchange instead.
- */
-class AgentSocket extends EventEmitter {
-  constructor(private readonly inner: SocketLike, private readonly onException: (err: unknown, datagram: Buffer) => void) {
-    super();
-  }
-
-  get type(): 'udp4' | 'udp6' {
-    return this.inner.type;
-  }
-
-  deliver(msg: Buffer, rinfo: DatagramRemoteInfo): void {
-    try {
-      this.emit('message', msg, rinfo);
-    } catch (err) {
-      this.onException(err, msg);
-    }
-  }
-
-  send(msg: Buffer, offset: number, length: number, port: number, address: string, callback?: (err: Error | null, bytes: number) => void): void {
-    try {
-      this.inner.send(msg, offset, length, port, address, callback);
-    } catch (err) {
-      // A closed socket throws synchronously: report it like any other send failure.
-      const error = err instanceof Error ? err : new Error(String(err));
-      if (callback) process.nextTick(callback, error, 0);
-    }
-  }
-
-  address(): { address: string; family: string; port: number } {
-    try {
-      return this.inner.address();
-    } catch {
-      return { address: '', family: '', port: 0 };
-    }
-  }
-
-  close(callback?: () => void): void {
-    // The Agent never closes a socket it was given; the transport closes the real one.
-    if (callback) process.nextTick(callback);
-  }
-}
-
-/**
- * coap 1.5's RetrySend keeps doubling one retransmission timeout for the whole request and never
- * resets it when the next Block1 block (a new exchange) starts, so after a lossy block the next
- * ones would retransmit far less often than RFC 7252 §4.2 says. Each block gets a fresh initial
- * timeout here; the first retransmission timer (just armed with the stale value) is re-armed.
- */
-function restartBackoff(req: OutgoingMessage): void {
-  const sender = req.sender;
-  sender._currentTime = initialAckTimeoutMs();
-  if (sender._bOffTimer) {
-    clearTimeout(sender._bOffTimer);
-    sender._bOffTimer = setTimeout(sender._bOff, sender._currentTime);
-  }
-}
-
-function initialAckTimeoutMs(): number {
-  return parameters.ackTimeout * (1 + (parameters.ackRandomFactor - 1) * Math.random()) * 1000;
-}
-
-/** RFC 7252 MAX_TRANSMIT_WAIT: first transmission → giving up on an ACK or answer. */
-function maxTransmitWaitMs(): number {
-  return parameters.ackTimeout * (2 ** (parameters.maxRetransmit + 1) - 1) * parameters.ackRandomFactor * 1000;
 }
 
 function hostPort(peer: DatagramPeer): string {

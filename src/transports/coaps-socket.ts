@@ -1,7 +1,8 @@
 // The CoAPS datagram socket: a DTLS 1.2 session from src/dtls, shaped as SocketLike, so the CoAP
 // transport runs over it unchanged. DTLS failures become TransportErrors: a certificate problem
 // is 'certificate' (permanent: the token is never sent), anything else 'unreachable' (retry).
-import { connectDtls, DtlsDgramSocket, DtlsError } from '../dtls';
+import { CIPHER_SUITES, connectDtls, DtlsDgramSocket, DtlsError } from '../dtls';
+import { COAPS_MAX_DATAGRAM, type DatagramLimit } from './coap-blocks';
 import type { ConnectionSettings } from './transport';
 import { TransportError } from './transport';
 import type { CreateSocket, SocketLike } from './datagram';
@@ -11,20 +12,39 @@ const CERTIFICATE_CODES = new Set(['UNKNOWN_CA', 'CERT_EXPIRED', 'HOST_MISMATCH'
 /** A CreateSocket that runs the DTLS handshake to the resolved peer, checking the configured name. */
 export function dtlsSocketFactory(settings: ConnectionSettings): CreateSocket {
   return async (peer) => {
+    if (settings.verifyServer !== false && !settings.caCert.trim()) {
+      // A configuration problem, not an untrusted server: nothing was sent anywhere.
+      throw new TransportError(
+        "CoAPS needs the CA certificate of your ThingsBoard server: paste it in the device's CA certificate field",
+        'certificate',
+        'NO_CA',
+      );
+    }
     try {
       const connection = await connectDtls({
         host: peer.address, // already resolved: no second DNS lookup
         port: peer.port,
         ca: settings.caCert || undefined,
         verify: settings.verifyServer !== false,
+        allowPartialChain: settings.allowPartialChain === true,
         // The certificate must name what the user configured (or the explicit server name).
         serverName: settings.serverName || peer.host,
+        // Handshake flights too stay within what ThingsBoard's DTLS server reads per datagram.
+        mtu: COAPS_MAX_DATAGRAM,
       });
-      return new DtlsDgramSocket(connection) as unknown as SocketLike;
+      const socket = new DtlsDgramSocket(connection) as unknown as SocketLike & { datagramLimit?: DatagramLimit };
+      socket.datagramLimit = { maxDatagramBytes: COAPS_MAX_DATAGRAM, recordOverheadBytes: recordOverhead(connection.cipherSuite) };
+      return socket;
     } catch (err) {
       throw dtlsToTransportError(err, `${peer.host}:${peer.port}`);
     }
   };
+}
+
+/** A DTLS 1.2 AEAD record: 13-byte header, 8-byte explicit nonce, the suite's tag (16, CCM_8: 8). */
+export function recordOverhead(suiteName: string): number {
+  const suite = CIPHER_SUITES.find((s) => s.name === suiteName);
+  return 13 + 8 + (suite ? suite.tagLength : 16);
 }
 
 export function dtlsToTransportError(err: unknown, where: string): TransportError {

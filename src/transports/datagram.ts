@@ -21,6 +21,7 @@
 import dgram from 'node:dgram';
 import type { EventEmitter } from 'node:events';
 import type { AddressInfo } from 'node:net';
+import type { DatagramLimit } from './coap-blocks';
 
 export interface DatagramRemoteInfo {
   address: string;
@@ -41,6 +42,8 @@ export interface SocketLike extends EventEmitter {
   ): void;
   address(): AddressInfo;
   close(callback?: () => void): void;
+  /** What fits in one datagram (CoAPS: ThingsBoard's 1130 bytes, with the DTLS record's overhead). */
+  readonly datagramLimit?: DatagramLimit;
 }
 
 /** Where the transport sends: the configured host name and the address it resolved to. */
@@ -56,7 +59,12 @@ export interface DatagramPeer {
 /** Makes the socket for one connection; for CoAPS this runs the DTLS handshake. */
 export type CreateSocket = (peer: DatagramPeer) => Promise<SocketLike>;
 
-/** The plain-UDP socket: bound to an ephemeral port on every interface of the peer's family. */
+/**
+ * The plain-UDP socket: bound to an ephemeral port and connected to the peer, so that ICMP port
+ * unreachable (nothing listens there) comes back as an 'error' (ECONNREFUSED) instead of silence,
+ * and only the peer's datagrams are delivered. A connected dgram socket refuses a destination in
+ * send(), so send() ignores the port and address the Agent passes (always the peer's).
+ */
 export const createUdpSocket: CreateSocket = (peer) =>
   new Promise((resolve, reject) => {
     const socket = dgram.createSocket(peer.family === 6 ? 'udp6' : 'udp4');
@@ -66,11 +74,19 @@ export const createUdpSocket: CreateSocket = (peer) =>
     };
     socket.once('error', onError);
     socket.bind(0, () => {
-      socket.off('error', onError);
-      cacheAddress(socket);
-      resolve(socket as unknown as SocketLike);
+      socket.connect(peer.port, peer.address, () => {
+        socket.off('error', onError);
+        cacheAddress(socket);
+        sendToPeer(socket);
+        resolve(socket as unknown as SocketLike);
+      });
     });
   });
+
+function sendToPeer(socket: dgram.Socket): void {
+  const send = socket.send.bind(socket) as (msg: Buffer, offset: number, length: number, callback?: (err: Error | null, bytes: number) => void) => void;
+  (socket as unknown as SocketLike).send = (msg, offset, length, _port, _address, callback) => send(msg, offset, length, callback);
+}
 
 /**
  * The `coap` Agent calls address() on every datagram it receives, and on a dgram socket each call

@@ -32,6 +32,13 @@ export interface Where {
   /** The name checked against the certificate (server name, else host). */
   checkedName: string;
   tls: boolean;
+  /** A CA certificate was pasted (else the system's trusted CAs were used). */
+  caConfigured?: boolean;
+}
+
+/** The hint for a TLS handshake that a plain-MQTT listener ended (it reads ClientHello as garbage). */
+function plainPortHint(port: number): string {
+  return `this port probably speaks plain MQTT (1883), not MQTTS (usually 8883): use the server's MQTTS port${port === 1883 ? '' : ` instead of ${port}`}, or choose the MQTT transport`;
 }
 
 /** A connect-stage error from node:net / node:tls. */
@@ -47,6 +54,14 @@ export function classifySocketError(err: NodeJS.ErrnoException & { reason?: stri
       'HOST_MISMATCH',
     );
   }
+  if (UNTRUSTED_CHAIN.has(code) && where.caConfigured === false) {
+    return new TransportError(
+      `server certificate not trusted (${code}): no CA certificate is configured, so the system's trusted CAs were used, and none of them issued the server certificate (a private or self-signed CA?). ` +
+        'Paste the CA certificate that issued the server certificate (the root, and any intermediate the server does not send) into the CA certificate field.',
+      'certificate',
+      'UNKNOWN_CA',
+    );
+  }
   if (UNTRUSTED_CHAIN.has(code)) {
     const what =
       code === 'DEPTH_ZERO_SELF_SIGNED_CERT'
@@ -55,6 +70,12 @@ export function classifySocketError(err: NodeJS.ErrnoException & { reason?: stri
           ? 'the server certificate chain ends in a root CA that is not in the configured CA certificate'
           : 'the server certificate was not issued by a CA in the configured CA certificate';
     return new TransportError(`server certificate not trusted (${code}): ${what}. ${FIX_CA}`, 'certificate', 'UNKNOWN_CA');
+  }
+  if (where.tls && code === 'UNSPECIFIED') {
+    // node:tls names only some X509 verification results; the others (name constraints, a key or
+    // digest too weak, an unknown critical extension, a CA without keyCertSign) arrive as
+    // UNSPECIFIED with OpenSSL's text. They are certificate failures too: waiting will not help.
+    return new TransportError(`server certificate refused (${err.message || code}): the server's certificate chain breaks a rule of certificate path validation. Fix the chain on the server.`, 'certificate', 'BAD_CERTIFICATE');
   }
   if (DATES.has(code)) {
     const when = code === 'CERT_NOT_YET_VALID' ? 'is not valid yet' : 'has expired';
@@ -66,9 +87,16 @@ export function classifySocketError(err: NodeJS.ErrnoException & { reason?: stri
   }
   if (where.tls && /wrong version number|packet length too long|unknown protocol/i.test(String(err.message))) {
     return new TransportError(
-      `${at} did not answer with TLS: is ${where.port} the MQTTS port (usually 8883) and not plain MQTT (1883)?`,
+      `${at} did not answer with TLS: ${plainPortHint(where.port)}.`,
       'unreachable',
       'NOT_TLS',
+    );
+  }
+  if (where.tls && /alert/i.test(String(err.message))) {
+    return new TransportError(
+      `TLS handshake with ${at} failed (${err.message}): does the server accept TLS 1.2 or 1.3 and these ciphers?`,
+      'unreachable',
+      'TLS_ALERT',
     );
   }
   switch (code) {
@@ -89,11 +117,12 @@ export function classifySocketError(err: NodeJS.ErrnoException & { reason?: stri
       return new TransportError(`${at} cannot be reached from this machine (${code}): check the network.`, 'unreachable', code);
     case 'ECONNRESET':
     case 'EPIPE':
-      return new TransportError(
-        `${at} closed the connection (${code})${where.tls ? ' during the TLS handshake (does the server accept this TLS version and these ciphers?)' : ''}.`,
-        'unreachable',
-        code,
-      );
+      // A bare close during the handshake (no TLS alert) is what a plain-MQTT listener does with
+      // a ClientHello; a TLS server that dislikes our versions or ciphers sends an alert instead.
+      if (where.tls) {
+        return new TransportError(`${at} closed the connection during the TLS handshake without a TLS answer (${code}): ${plainPortHint(where.port)}.`, 'unreachable', 'NOT_TLS');
+      }
+      return new TransportError(`${at} closed the connection (${code}).`, 'unreachable', code);
     default:
       return new TransportError(`cannot connect to ${at}: ${err.message || code || 'unknown error'}`, 'unreachable', code || 'NETWORK');
   }

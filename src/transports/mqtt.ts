@@ -54,7 +54,7 @@ export class MqttTransport extends EventEmitter implements Transport {
 
   private get where(): Where {
     const { host, port, serverName } = this.settings;
-    return { host, port, checkedName: serverName || host, tls: this.name === 'mqtts' };
+    return { host, port, checkedName: serverName || host, tls: this.name === 'mqtts', caConfigured: this.settings.caCert.trim() !== '' };
   }
 
   private redactText(text: string): string {
@@ -101,6 +101,8 @@ export class MqttTransport extends EventEmitter implements Transport {
         };
         // Several concatenated PEM certificates in one string are all trusted by node:tls.
         if (caCert && caCert.trim()) options.ca = caCert;
+        // Same trust rule as CoAPS: a non-root CA ends the chain only when the user allows it (Node >= 20.18 / 22.9).
+        if (this.settings.allowPartialChain) options.allowPartialTrustChain = true;
         socket = tls.connect(options);
         this.emit('phase', 'securing');
       } else {

@@ -18,6 +18,9 @@ export interface ConnectionSettings {
   caCert: string;
   /** Verify the server certificate (chain, dates, host name). Default true. */
   verifyServer: boolean;
+  /** Trust a chain that ends at a CA-PEM certificate that is not self-signed (an intermediate or the
+   *  server's own certificate), like OpenSSL's X509_V_FLAG_PARTIAL_CHAIN. Default false. */
+  allowPartialChain: boolean;
   /** Name checked against the certificate and sent as SNI (for connecting by IP); empty → host. */
   serverName: string;
   /** Largest body ThingsBoard accepts (MQTT: NETTY_MAX_PAYLOAD_SIZE, default 65536). */

@@ -64,4 +64,25 @@ function assertNoToken(assert, texts) {
   }
 }
 
-module.exports = { CoapTransport, TransportError, DOWN_AFTER_TIMEOUTS, BLOCK_BYTES, TOKEN, fastTiming, settings, telemetry, attributes, recordTexts, outcome, assertNoToken };
+/**
+ * A CoAP endpoint that answers pings (empty CON → RST, so connect() succeeds) and nothing else:
+ * a server that is there but never answers requests. `arrivals` lists every other datagram.
+ */
+async function pingOnlyServer() {
+  const dgram = require('node:dgram');
+  const sock = dgram.createSocket('udp4');
+  const arrivals = [];
+  let pings = 0;
+  sock.on('message', (msg, rinfo) => {
+    if (msg.length === 4 && msg[1] === 0 && ((msg[0] >> 4) & 3) === 0) {
+      pings++;
+      sock.send(Buffer.from([0x70, 0x00, msg[2], msg[3]]), rinfo.port, rinfo.address);
+      return;
+    }
+    arrivals.push({ at: Date.now(), messageId: msg.readUInt16BE(2) });
+  });
+  await new Promise((r) => sock.bind(0, '127.0.0.1', r));
+  return { port: sock.address().port, arrivals, pings: () => pings, close: () => new Promise((r) => sock.close(r)) };
+}
+
+module.exports = { pingOnlyServer, CoapTransport, TransportError, DOWN_AFTER_TIMEOUTS, BLOCK_BYTES, TOKEN, fastTiming, settings, telemetry, attributes, recordTexts, outcome, assertNoToken };

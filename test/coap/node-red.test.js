@@ -136,13 +136,33 @@ test('a refused message: Catch names 4.00, the status shows it until the next me
   assert.equal(lastStatus('out1').fill, 'green');
 });
 
+<<<<<<< HEAD
 test('no server listening → Catch with "no response from HOST:PORT", never a hang', { timeout: 60000 }, async () => {
+=======
+test('no server listening: never "connected"; reconnecting within seconds, the message waits and arrives later', async () => {
+>>>>>>> coap-honest
   const port = await freeUdpPort();
   await helper.load(allModules(), flow(port), creds());
-  await connected('out1');
+  const started = Date.now();
+  await waitFor(() => /status\.reconnecting/.test((lastStatus('out1') || {}).text || ''), 'reconnecting status', 3000);
+  assert.ok(Date.now() - started < 3000);
   const out = probe('out1');
-  const r = await out.send({ payload: { a: 1 } });
-  assert.equal(r.ok, false);
-  assert.match(r.error, new RegExp(`no response from 127\\.0\\.0\\.1:${port} after 5 attempts`));
-  caught.push(r.error);
+  const pending = out.send({ payload: { waited: 1 } });
+  await waitFor(() => /queued/.test((lastStatus('out1') || {}).text || ''), 'queued in the status', 3000);
+  // Wait through at least one more failed attempt: no attempt ever shows "connected".
+  await new Promise((r) => setTimeout(r, 1500));
+  const beforeServer = helper._NodePrototype.status.args.length;
+  // The server appears: the next reconnect's ping is answered, the queued reading is delivered.
+  const late = await startCoapEmulator({ store, port });
+  try {
+    const r = await pending;
+    assert.equal(r.ok, true, r.error);
+    assert.equal(store.latest('dev1').waited.value, 1);
+  } finally {
+    await late.close();
+  }
+  const shown = helper._NodePrototype.status.args.map((a) => a[0].text || '');
+  const isConnected = (text) => /status\.connected(?![A-Za-z])/.test(text);
+  assert.deepEqual(shown.slice(0, beforeServer).filter(isConnected), [], `connected shown with no server: ${shown.join(' | ')}`);
+  assert.ok(shown.slice(beforeServer).some(isConnected), 'connected once the server answered');
 });

@@ -4,12 +4,15 @@
 // the token never in any text. Real datagrams on loopback; nothing is mocked.
 const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
+<<<<<<< HEAD
 const dgram = require('node:dgram');
 const { distinctText, assertSameText } = require('../support/bodies');
+=======
+>>>>>>> coap-honest
 const { DeviceStore } = require('../../emulator/store');
 const { startCoapEmulator } = require('../../emulator/coap');
 const {
-  CoapTransport, TransportError, BLOCK_BYTES, TOKEN, fastTiming, settings, telemetry, attributes,
+  CoapTransport, TransportError, BLOCK_BYTES, TOKEN, fastTiming, settings, telemetry, attributes, pingOnlyServer,
   recordTexts, outcome, assertNoToken,
 } = require('./common');
 
@@ -160,19 +163,25 @@ test('an unknown host name fails connect() with unreachable', { timeout: 60000 }
   assert.match(r.err.message, /cannot resolve host no-such-host\.invalid/);
 });
 
+<<<<<<< HEAD
 test('close() with requests outstanding rejects them with closed, and leaves no socket open', { timeout: 60000 }, async () => {
   // A server that never answers: requests stay outstanding until close().
   const silent = dgram.createSocket('udp4');
   let received = 0;
   silent.on('message', () => { received++; });
   await new Promise((r) => silent.bind(0, '127.0.0.1', r));
+=======
+test('close() with requests outstanding rejects them with closed, and leaves no socket open', async () => {
+  // A server that answers the connect ping but no request: they stay outstanding until close().
+  const silent = await pingOnlyServer();
+>>>>>>> coap-honest
   const udpBefore = countResources('UDPWrap');
-  const t = new CoapTransport(settings(silent.address().port));
+  const t = new CoapTransport(settings(silent.port));
   recordTexts(t, texts);
   await t.connect();
   assert.equal(countResources('UDPWrap'), udpBefore + 1);
   const pending = [1, 2, 3].map((i) => outcome(t.send(telemetry({ i })), texts));
-  await waitFor(() => received >= 3);
+  await waitFor(() => silent.arrivals.length >= 3);
   await t.close();
   for (const r of await Promise.all(pending)) {
     assert.equal(r.ok, false);
@@ -182,7 +191,7 @@ test('close() with requests outstanding rejects them with closed, and leaves no 
   await waitFor(() => countResources('UDPWrap') === udpBefore);
   const after = await outcome(t.send(telemetry({ late: 1 })), texts);
   assert.equal(after.err.kind, 'closed');
-  await new Promise((r) => silent.close(r));
+  await silent.close();
 });
 
 test('connect() after close() works again (redeploy reuses nothing stale)', { timeout: 60000 }, async () => {

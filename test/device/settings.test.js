@@ -14,7 +14,8 @@ const creds = { accessToken: 'T0KEN_abc', caCert: '' };
 
 test('empty port → the transport default; text and numbers both accepted', { timeout: 30000 }, () => {
   for (const transport of ['mqtt', 'mqtts', 'coap', 'coaps']) {
-    const { settings, problems } = parseDeviceConfig({ host: 'tb.example', port: '', transport }, creds, 'n1');
+    const withCa = transport === 'coaps' ? { ...creds, caCert: '-----BEGIN CERTIFICATE-----' } : creds;
+    const { settings, problems } = parseDeviceConfig({ host: 'tb.example', port: '', transport }, withCa, 'n1');
     assert.deepEqual(problems, []);
     assert.equal(settings.port, DEFAULT_PORTS[transport]);
   }
@@ -28,6 +29,8 @@ test('defaults: verify on, clean session, MQTT 3.1.1, keepalive 60, 64 KiB, queu
   assert.deepEqual(problems, []);
   assert.equal(settings.transport, 'mqtt');
   assert.equal(settings.verifyServer, true);
+  assert.equal(settings.allowPartialChain, false, 'partial chains off unless asked');
+  assert.equal(parseDeviceConfig({ host: 'h', allowPartialChain: 'true' }, creds).settings.allowPartialChain, true);
   assert.equal(settings.mqtt.cleanSession, true);
   assert.equal(settings.mqtt.protocolVersion, 4);
   assert.equal(settings.mqtt.keepaliveSeconds, 60);
@@ -90,4 +93,16 @@ test('status view: colours, shapes and keys the locale file defines', { timeout:
   assert.match(catalog.status.queued, /__count__/);
   const device = JSON.parse(fs.readFileSync(path.join(root, 'nodes/locales/en-US/thingsboard-device.json'), 'utf8'));
   assert.match(device.warnings.configProblems, /__problems__/);
+});
+
+test('CoAPS without a CA is a configuration problem (DTLS has no system CAs); verification off or MQTTS is not', () => {
+  const { COAPS_NEEDS_CA } = require(path.join(root, 'nodes/lib/device/settings.js'));
+  assert.match(COAPS_NEEDS_CA, /^CoAPS needs the CA certificate of your ThingsBoard server: paste it in the device's CA certificate field/);
+  for (const caCert of ['', '  \n']) {
+    assert.deepEqual(parseDeviceConfig({ host: 'h', transport: 'coaps' }, { ...creds, caCert }).problems, [COAPS_NEEDS_CA]);
+  }
+  assert.deepEqual(parseDeviceConfig({ host: 'h', transport: 'coaps', verifyServer: false }, creds).problems, []);
+  assert.deepEqual(parseDeviceConfig({ host: 'h', transport: 'mqtts' }, creds).problems, []);
+  // The transport says the same if it is ever reached without one (status: its own key).
+  assert.equal(statusView({ state: 'certificate', queued: 0, code: 'NO_CA', unverified: false }).key, 'caMissing');
 });

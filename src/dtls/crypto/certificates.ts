@@ -1,42 +1,71 @@
-// Server certificate verification (RFC 5280 path validation, reduced to what a DTLS client needs;
-// RFC 6125 identity check): chain to a CA in the user's PEM bundle, validity dates, key usage and
-// extended key usage for a TLS server, and the host name or IP address against subjectAltName.
+// Server certificate verification for the DTLS client: the user's CA bundle and the server's chain
+// are read here, and the path is validated by src/dtls/pki (RFC 5280 §6 with OpenSSL's semantics,
+// as Node's `tls` applies them), then the identity is checked (RFC 6125) the way Node's
+// tls.checkServerIdentity does: DNS names and IP addresses of subjectAltName, the CN only when the
+// certificate has no DNS name. Every failure is a DtlsError whose code the transports map to a
+// 'certificate' failure and whose message names the certificate and the rule.
 import { X509Certificate, KeyObject } from 'node:crypto';
 import { isIP } from 'node:net';
 import { DtlsError } from '../errors';
 import { AlertDescription } from '../protocol/alert';
-import { KeyUsage, keyUsageBits } from './der';
+import { Asn1Error, readTlv } from '../pki/asn1';
+import { Certificate, parseCertificate } from '../pki/certificate';
+import { buildAndValidate, checkKey } from '../pki/path';
+import { formatIp } from '../pki/names';
 
-const MAX_CHAIN_DEPTH = 10;
-const SERVER_AUTH = '1.3.6.1.5.5.7.3.1';
-const ANY_EKU = '2.5.29.37.0';
+const parsed = new WeakMap<X509Certificate, Certificate>();
+/** Bundle certificates OpenSSL reads but the strict reading refuses: never anchors, named on failure. */
+const unusable = new WeakMap<X509Certificate, string>();
 
-/** Parses every CERTIFICATE block of a PEM bundle. */
+/**
+ * Parses every CERTIFICATE block of a PEM bundle. One OpenSSL cannot read is a configuration
+ * error; one that breaks a stricter rule (e.g. a malformed time) is kept out of the anchors, so a
+ * large bundle with one odd old root still works, and is named if no path is found.
+ */
 export function parseCaBundle(pem: string): X509Certificate[] {
   const blocks = String(pem ?? '').match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
   return blocks.map((block, i) => {
-    try { return new X509Certificate(block); } catch (err) {
+    let x509: X509Certificate;
+    try { x509 = new X509Certificate(block); } catch (err) {
       throw new DtlsError('UNKNOWN_CA', `certificate ${i + 1} of the CA bundle cannot be read: ${(err as Error).message}`);
     }
+    try { parsed.set(x509, parseCertificate(x509.raw)); } catch (err) {
+      unusable.set(x509, `certificate ${i + 1} of the CA bundle ("${x509.subject.split('\n').reverse().join(', ')}") is not used: it is malformed (${(err as Error).message})`);
+    }
+    return x509;
   });
 }
 
-function describe(cert: X509Certificate): string {
-  return `"${cert.subject.replace(/\n/g, ', ')}"`;
+function badCertificate(message: string, alert = AlertDescription.bad_certificate): DtlsError {
+  return new DtlsError('BAD_CERTIFICATE', message, { sendAlert: alert });
 }
 
-function badCertificate(message: string): DtlsError {
-  return new DtlsError('BAD_CERTIFICATE', message, { sendAlert: AlertDescription.bad_certificate });
-}
-
-/** Parses the server's chain (leaf first). Any unreadable certificate is BAD_CERTIFICATE. */
+/** Parses the server's chain (leaf first). An entry that is not exactly one DER certificate is BAD_CERTIFICATE. */
 export function parseServerChain(chain: Buffer[]): X509Certificate[] {
   if (chain.length === 0) throw badCertificate('the server sent no certificate');
   return chain.map((der, i) => {
+    const which = `certificate ${i + 1} of the server's chain`;
+    let end = -1;
+    try { end = readTlv(der, 0).end; } catch (err) { throw badCertificate(`${which} is not DER: ${(err as Error).message}`, AlertDescription.decode_error); }
+    if (end !== der.length) throw badCertificate(`${which} has ${der.length - end} byte(s) after its DER encoding`, AlertDescription.decode_error);
     try { return new X509Certificate(der); } catch {
-      throw badCertificate(`certificate ${i + 1} of the server's chain cannot be parsed`);
+      throw badCertificate(`${which} cannot be parsed`, AlertDescription.decode_error);
     }
   });
+}
+
+/** The strict reading of a certificate, or a BAD_CERTIFICATE naming what is malformed. */
+export function strictCertificate(x509: X509Certificate, which: string): Certificate {
+  const known = parsed.get(x509);
+  if (known) return known;
+  try {
+    const c = parseCertificate(x509.raw);
+    parsed.set(x509, c);
+    return c;
+  } catch (err) {
+    const detail = err instanceof Asn1Error ? err.message : 'unexpected content';
+    throw badCertificate(`${which} is malformed: ${detail}`);
+  }
 }
 
 export interface VerifyOptions {
@@ -44,79 +73,67 @@ export interface VerifyOptions {
   /** Host name or IP address the certificate must name. */
   identity: string;
   now?: Date;
+  /** Accept a path that ends at a bundle certificate that is not self-signed (OpenSSL's X509_V_FLAG_PARTIAL_CHAIN). */
+  allowPartialChain?: boolean;
 }
 
 /** Throws a DtlsError naming the reason unless `chain` is a valid server chain for `identity`. */
-export function verifyServerChain(chain: X509Certificate[], opts: VerifyOptions): void {
-  const now = opts.now ?? new Date();
-  const leaf = chain[0];
-  const path = buildPath(chain, opts.anchors);
-
-  for (const cert of path) {
-    if (now.getTime() > Date.parse(cert.validTo)) {
-      throw new DtlsError('CERT_EXPIRED', `certificate ${describe(cert)} expired on ${new Date(cert.validTo).toISOString()}`, { sendAlert: AlertDescription.certificate_expired });
+export function verifyServerChain(chain: X509Certificate[], opts: VerifyOptions): Certificate[] {
+  const certs = chain.map((c, i) => strictCertificate(c, i === 0 ? "the server's certificate" : `certificate ${i + 1} of the server's chain`));
+  const anchors: Certificate[] = [];
+  const skipped: string[] = [];
+  opts.anchors.forEach((a, i) => {
+    const why = unusable.get(a);
+    if (why) skipped.push(why);
+    else {
+      try { anchors.push(strictCertificate(a, `certificate ${i + 1} of the CA bundle`)); } catch (err) { skipped.push((err as Error).message); }
     }
-    if (now.getTime() < Date.parse(cert.validFrom)) {
-      throw new DtlsError('CERT_EXPIRED', `certificate ${describe(cert)} is not valid before ${new Date(cert.validFrom).toISOString()}`, { sendAlert: AlertDescription.certificate_expired });
+  });
+  let path: Certificate[];
+  try {
+    path = buildAndValidate(certs[0], {
+      anchors, untrusted: certs.slice(1), now: (opts.now ?? new Date()).getTime(), allowPartialChain: opts.allowPartialChain === true,
+    });
+  } catch (err) {
+    if (err instanceof DtlsError && err.code === 'UNKNOWN_CA' && skipped.length) {
+      throw new DtlsError('UNKNOWN_CA', `${err.message}; ${skipped.join('; ')}`, { sendAlert: err.sendAlert });
     }
+    // A field read lazily (e.g. RSASSA-PSS parameters, an odd key) can still be malformed: a
+    // certificate error, never an internal one.
+    if (err instanceof DtlsError) throw err;
+    throw badCertificate(`the server's certificate chain cannot be checked: ${(err as Error).message}`);
   }
-
-  let usage: number | null;
-  try { usage = keyUsageBits(leaf.raw); } catch { throw badCertificate(`the key usage of certificate ${describe(leaf)} cannot be parsed`); }
-  if (usage !== null && !(usage & KeyUsage.digitalSignature)) {
-    throw badCertificate(`certificate ${describe(leaf)} may not be used for signatures (keyUsage lacks digitalSignature), so it cannot authenticate a DTLS server`);
-  }
-  const eku = leaf.keyUsage; // node: the extendedKeyUsage OIDs, undefined when absent
-  if (Array.isArray(eku) && !eku.includes(SERVER_AUTH) && !eku.includes(ANY_EKU)) {
-    throw badCertificate(`certificate ${describe(leaf)} is not for TLS servers (extendedKeyUsage lacks serverAuth)`);
-  }
-  checkIdentity(leaf, opts.identity);
+  checkIdentity(chain[0], certs[0], opts.identity);
+  return path;
 }
 
-function isAnchor(cert: X509Certificate, anchors: X509Certificate[]): boolean {
-  return anchors.some((a) => a.fingerprint256 === cert.fingerprint256);
-}
-
-function issuedBy(cert: X509Certificate, issuer: X509Certificate): boolean {
-  try { return cert.checkIssued(issuer) && cert.verify(issuer.publicKey); } catch { return false; }
-}
-
-/** Leaf → ... → trust anchor, using the certificates the server sent as intermediates. */
-function buildPath(chain: X509Certificate[], anchors: X509Certificate[]): X509Certificate[] {
-  const leaf = chain[0];
-  const path = [leaf];
-  let current = leaf;
-  for (let depth = 0; depth < MAX_CHAIN_DEPTH; depth++) {
-    if (isAnchor(current, anchors)) return path;
-    const anchor = anchors.find((a) => issuedBy(current, a));
-    if (anchor) {
-      if (!anchor.ca && anchor.fingerprint256 !== current.fingerprint256) break;
-      path.push(anchor);
-      return path;
-    }
-    const next = chain.find((c) => !path.includes(c) && c.ca && issuedBy(current, c));
-    if (!next) break;
-    path.push(next);
-    current = next;
-  }
-  const selfSigned = current.subject === current.issuer;
-  const why = selfSigned && current === leaf
-    ? `the server's certificate ${describe(leaf)} is self-signed and is not in the CA bundle`
-    : `the server's certificate ${describe(leaf)} is not issued by a CA in the CA bundle (chain ends at ${describe(current)}, issuer ${JSON.stringify(current.issuer.replace(/\n/g, ', '))})`;
-  throw new DtlsError('UNKNOWN_CA', `untrusted certificate: ${why}`, { sendAlert: AlertDescription.unknown_ca });
-}
-
-function checkIdentity(leaf: X509Certificate, identity: string): void {
-  const ok = isIP(identity) ? leaf.checkIP(identity) !== undefined : leaf.checkHost(identity, { subject: 'default', wildcards: true, partialWildcards: false }) !== undefined;
+function checkIdentity(leaf: X509Certificate, cert: Certificate, identity: string): void {
+  let ok = false;
+  try {
+    ok = isIP(identity) ? leaf.checkIP(identity) !== undefined : leaf.checkHost(identity, { subject: 'default', wildcards: true, partialWildcards: false }) !== undefined;
+  } catch { ok = false; }
   if (!ok) {
-    const names = leaf.subjectAltName ?? `no subjectAltName, subject ${leaf.subject.replace(/\n/g, ', ')}`;
-    throw new DtlsError('HOST_MISMATCH', `the server's certificate is not valid for "${identity}" (it names ${names})`, { sendAlert: AlertDescription.bad_certificate });
+    const names: string[] = [];
+    for (const n of cert.subjectAltNames ?? []) {
+      if (n.type === 'ip') names.push(`IP ${formatIp(n.value)}`);
+      else if (n.type === 'dns') names.push(`DNS ${n.value}`);
+    }
+    const what = names.length ? names.join(', ') : `no DNS name or IP address in subjectAltName, subject "${cert.label}"`;
+    throw new DtlsError('HOST_MISMATCH', `the server's certificate is not valid for "${identity}" (it names ${what})`, { sendAlert: AlertDescription.bad_certificate });
   }
+}
+
+/** Throws unless the leaf's key (the key that signs ServerKeyExchange) meets the security level. */
+export function checkServerKey(leaf: X509Certificate): void {
+  checkKey(strictCertificate(leaf, "the server's certificate"), `the server's certificate "${strictCertificate(leaf, "the server's certificate").label}"`, 'the server');
 }
 
 /** The leaf's public key, checked against what the cipher suite needs. */
 export function serverPublicKey(leaf: X509Certificate, auth: 'ecdsa' | 'rsa'): KeyObject {
-  const key = leaf.publicKey;
+  let key: KeyObject;
+  try { key = leaf.publicKey; } catch {
+    throw badCertificate("the public key of the server's certificate cannot be decoded (unsupported algorithm or curve)", AlertDescription.unsupported_certificate);
+  }
   const want = auth === 'ecdsa' ? 'ec' : 'rsa';
   if (key.asymmetricKeyType !== want) {
     throw new DtlsError('BAD_CERTIFICATE', `the server's certificate has a ${key.asymmetricKeyType} key but the negotiated cipher suite needs ${want.toUpperCase()}`, { sendAlert: AlertDescription.unsupported_certificate });

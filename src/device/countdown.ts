@@ -1,0 +1,37 @@
+// "reconnecting in N s" that counts down: one timer per connection, re-armed once a second while
+// a retry is pending (aligned to the retry time, so the number changes when a second passes),
+// cleared when the attempt starts or the connection stops.
+export class Countdown {
+  private timer: NodeJS.Timeout | undefined;
+  private at = 0;
+
+  constructor(private readonly onTick: (seconds: number) => void) {}
+
+  /** Whole seconds left until `at` (at least 1 while pending). */
+  get seconds(): number {
+    return Math.max(1, Math.ceil((this.at - Date.now()) / 1000));
+  }
+
+  start(delayMs: number): void {
+    this.stop();
+    this.at = Date.now() + delayMs;
+    this.arm();
+  }
+
+  stop(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+
+  private arm(): void {
+    const left = this.at - Date.now();
+    if (left <= 1000) return; // the attempt itself comes next
+    // Wake when the shown number drops: at the next whole second before `at`.
+    const untilNext = left % 1000 || 1000;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.onTick(this.seconds);
+      this.arm();
+    }, untilNext);
+  }
+}

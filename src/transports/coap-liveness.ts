@@ -1,0 +1,87 @@
+// Is the CoAP server there? Connectionless CoAP has no handshake, so "connected" is defined as
+// "the server answered": connect() sends a CoAP ping (RFC 7252 §4.3, an empty CON that any CoAP
+// endpoint answers with RST). A live server answers within one round trip; a closed port answers
+// with ICMP port unreachable, which the connected UDP socket reports at once as ECONNREFUSED;
+// silence (a firewall that drops) ends after the RFC retransmissions.
+//
+// CoAPS adds a failure plain CoAP cannot have: a DTLS server that forgot the session (restart on
+// the same port, eviction, NAT rebinding) discards our records without an alert, so requests just
+// go unanswered. Waiting for their retransmission budget (93 s with RFC timing) before noticing
+// would also fail them; instead, once one confirmable message has been retransmitted
+// SESSION_SUSPECT_RETRANSMISSIONS times with nothing at all received over the session since it was
+// first sent, the session is taken as lost: the transport goes 'down' (in-flight messages reject
+// with 'closed', so the device layer queues them again) and the next connect() makes a fresh
+// handshake, which tells a live server (it answers the handshake) from a dead one.
+import crypto from 'node:crypto';
+import { parameters } from 'coap';
+import type { DatagramPeer, SocketLike } from './datagram';
+import { initialAckTimeoutMs, transmissions } from './coap-timing';
+
+/** CoAPS: retransmissions of one message, nothing received meanwhile → the session is lost. */
+export const SESSION_SUSPECT_RETRANSMISSIONS = 2;
+
+export type PingFailure = { why: 'refused' | 'silent' | 'send'; detail: string };
+
+export interface Ping {
+  /** Resolves when the server answered (RST or ACK); rejects with a PingFailure. */
+  readonly answered: Promise<void>;
+  /** Ends the ping without an answer (rejects `answered` with why 'send', detail 'closed'). */
+  cancel(): void;
+}
+
+/** Pings over `socket`, retransmitting like a confirmable message (1 + MAX_RETRANSMIT sends). */
+export function coapPing(socket: SocketLike, peer: DatagramPeer): Ping {
+  const messageId = crypto.randomInt(0, 0x10000);
+  const datagram = Buffer.from([0x40, 0x00, messageId >> 8, messageId & 0xff]);
+  const attempts = transmissions();
+  let cancel: () => void = () => {};
+  const answered = new Promise<void>((resolve, reject) => {
+    let interval = initialAckTimeoutMs();
+    let sent = 0;
+    let timer: NodeJS.Timeout | undefined;
+    let over = false;
+    const onMessage = (msg: Buffer) => {
+      const type = (msg[0] >> 4) & 0x03; // 2 = ACK, 3 = RST
+      if (msg.length >= 4 && (type === 2 || type === 3) && msg.readUInt16BE(2) === messageId) done();
+    };
+    const onError = (err: NodeJS.ErrnoException) => {
+      if (err.code === 'ECONNREFUSED') done({ why: 'refused', detail: 'ICMP port unreachable' });
+      else done({ why: 'send', detail: err.message });
+    };
+    const done = (failure?: PingFailure) => {
+      if (over) return;
+      over = true;
+      clearTimeout(timer);
+      socket.off('message', onMessage);
+      socket.off('error', onError);
+      if (failure) reject(failure);
+      else resolve();
+    };
+    const transmit = () => {
+      sent++;
+      socket.send(datagram, 0, datagram.length, peer.port, peer.address, (err) => {
+        if (!err) return;
+        if ((err as NodeJS.ErrnoException).code === 'ECONNREFUSED') done({ why: 'refused', detail: 'ICMP port unreachable' });
+        else done({ why: 'send', detail: err.message });
+      });
+      timer = setTimeout(() => {
+        if (sent < attempts) {
+          interval *= 2;
+          transmit();
+        } else {
+          done({ why: 'silent', detail: `no answer to a CoAP ping after ${attempts} attempts` });
+        }
+      }, interval);
+    };
+    socket.on('message', onMessage);
+    socket.on('error', onError);
+    cancel = () => done({ why: 'send', detail: 'closed' });
+    transmit();
+  });
+  return { answered, cancel: () => cancel() };
+}
+
+/** For messages: the parameters are read at call time (tests change them). */
+export function ackTimeoutWindowMs(): number {
+  return parameters.ackTimeout * parameters.ackRandomFactor * 1000;
+}

@@ -1,0 +1,90 @@
+'use strict';
+// What the status says over CoAP (issue 11, items 3 and 7), with the real CoapTransport and the
+// in-process CoAP emulator: after a 4.01 the state stays "unauthorized" — across the slow retry
+// and across a redeploy (a new DeviceConnection for the same device) — until a message is
+// delivered; and "reconnecting in N s" counts down once a second, with no timer left after stop.
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const path = require('node:path');
+const { DeviceStore } = require('../../emulator/store');
+const { startCoapEmulator } = require('../../emulator/coap');
+const { freeUdpPort } = require('../support/ports');
+const { waitFor } = require('../support/wait');
+const { settings, fastTiming } = require('../coap/common');
+
+const root = path.join(__dirname, '..', '..');
+const { DeviceConnection } = require(path.join(root, 'nodes', 'lib', 'device', 'connection'));
+const { createTransport } = require(path.join(root, 'nodes', 'lib', 'transports'));
+
+fastTiming(0.05);
+const FAST = { backoffInitialMs: 50, backoffMaxMs: 300, stableAfterMs: 60_000, quickDropMs: 5000, statusThrottleMs: 10 };
+const tele = (obj) => ({ kind: 'telemetry', body: Buffer.from(JSON.stringify(obj)), qos: 1 });
+
+function recorder() {
+  const statuses = [];
+  return { statuses, user: { onStatus: (s) => statuses.push(s) }, log: { warn: () => {}, info: () => {} }, states: () => statuses.map((s) => s.state) };
+}
+
+test('CoAP 4.01: "unauthorized" stays through retries and a redeploy until a message is delivered', async (t) => {
+  const store = new DeviceStore({ devices: [] });
+  const emu = await startCoapEmulator({ store });
+  t.after(() => emu.close());
+  const token = 'NotYetKnownTok3n';
+  const s = settings(emu.port, { accessToken: token });
+  const rec = recorder();
+  const conn = new DeviceConnection(s, { createTransport, log: rec.log, queueSize: 100, timing: FAST });
+  conn.register(rec.user);
+  await waitFor(() => rec.states().at(-1) === 'connected', 'connected (the server answered the ping)');
+  await assert.rejects(conn.send(tele({ a: 1 })), /unauthorized/);
+  const firstRefusal = rec.states().lastIndexOf('unauthorized');
+  assert.ok(firstRefusal >= 0);
+  // Several slow retries (backoffMax 300 ms): each reconnects, none shows "connected".
+  await new Promise((r) => setTimeout(r, 1000));
+  await assert.rejects(conn.send(tele({ a: 2 })), /unauthorized/); // sent again after a retry, refused again
+  await new Promise((r) => setTimeout(r, 700));
+  assert.deepEqual(rec.states().slice(firstRefusal).filter((st) => st === 'connected'), [], rec.states().join(' '));
+  assert.equal(rec.statuses.at(-1).code, 'COAP_4.01');
+
+  // A redeploy: a new connection for the same device starts out "unauthorized", not green.
+  await conn.close();
+  const rec2 = recorder();
+  const conn2 = new DeviceConnection(s, { createTransport, log: rec2.log, queueSize: 100, timing: FAST });
+  conn2.register(rec2.user);
+  await waitFor(() => rec2.states().includes('unauthorized'), 'unauthorized after the redeploy');
+  assert.ok(!rec2.states().includes('connected'), rec2.states().join(' '));
+
+  // The token is added on the server: the next message is delivered and the status turns green.
+  store.addDevice('late', token);
+  await conn2.send(tele({ a: 3 }));
+  await waitFor(() => rec2.states().at(-1) === 'connected', 'connected once a message was delivered');
+  assert.equal(store.latest('late').a.value, 3);
+  await conn2.close();
+
+  // Delivered means forgotten: a third connection is plainly connected.
+  const rec3 = recorder();
+  const conn3 = new DeviceConnection(s, { createTransport, log: rec3.log, queueSize: 100, timing: FAST });
+  conn3.register(rec3.user);
+  await waitFor(() => rec3.states().at(-1) === 'connected', 'connected');
+  assert.ok(!rec3.states().includes('unauthorized'));
+  await conn3.close();
+});
+
+test('"reconnecting in N s" counts down once a second; stop leaves no timer behind', async () => {
+  const port = await freeUdpPort(); // nothing listens: every connect fails at once (ICMP)
+  const rec = recorder();
+  const conn = new DeviceConnection(settings(port), {
+    createTransport, log: rec.log, queueSize: 100, random: () => 0.999,
+    timing: { ...FAST, backoffInitialMs: 3500, backoffMaxMs: 3500 },
+  });
+  conn.register(rec.user);
+  await waitFor(() => rec.states().at(-1) === 'reconnecting', 'reconnecting');
+  const start = rec.statuses.length - 1;
+  await waitFor(() => rec.states().slice(start).includes('connecting'), 'the next attempt', 6000);
+  const shown = rec.statuses.slice(start).filter((s) => s.state === 'reconnecting').map((s) => s.retryInSeconds);
+  assert.deepEqual(shown.slice(0, 4), [4, 3, 2, 1], `shown: ${shown.join(', ')}`);
+  await waitFor(() => rec.states().at(-1) === 'reconnecting', 'reconnecting again');
+  await conn.close();
+  const count = rec.statuses.length;
+  await new Promise((r) => setTimeout(r, 1500));
+  assert.equal(rec.statuses.length, count, 'no status (no countdown timer) after close');
+});
