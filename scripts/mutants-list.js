@@ -218,4 +218,39 @@ module.exports = [
     tests: ['test/coap/leaks.test.js'],
     why: 'closing the CoAP transport leaves its UDP socket open',
   },
+
+  // ---- DTLS: certificate checks, handshake signature, record layer (on main's tree; the
+  // dtls-records rows are in scripts/mutants-list-dtls.js, see there) ---------------------------
+  {
+    id: 'dtls-no-host-check',
+    file: 'src/dtls/crypto/certificates.ts',
+    find: '  checkIdentity(chain[0], certs[0], opts.identity);\n  return path;',
+    replace: '  return path;',
+    tests: ['test/dtls/negative.test.js', 'test/dtls/peers.test.js', 'test/coap/coaps-node.test.js'],
+    why: 'CoAPS accepts a trusted certificate issued for another host name',
+  },
+  {
+    id: 'dtls-no-chain-check',
+    file: 'src/dtls/session.ts',
+    find: '    if (this.options.verify) verifyServerChain(chain, {',
+    replace: '    if (false) verifyServerChain(chain, {',
+    tests: ['test/dtls/negative.test.js', 'test/dtls/peers.test.js', 'test/coap/coaps.test.js'],
+    why: 'CoAPS accepts a server certificate from an unknown CA (the token then goes to it)',
+  },
+  {
+    id: 'dtls-no-ske-signature',
+    file: 'src/dtls/session.ts',
+    find: '    if (!verifySignature(scheme, this.serverKey as KeyObject, signed, ske.signature)) {',
+    replace: '    if (false) {',
+    tests: ['test/dtls/negative.test.js', 'test/dtls/hostile.test.js'],
+    why: "the ServerKeyExchange signature is not checked (anyone can stand in for the certificate's owner)",
+  },
+  {
+    id: 'dtls-no-replay-check',
+    file: 'src/dtls/record-layer.ts',
+    find: "    if (!state.window.check(record.sequence)) return 'replayed';",
+    replace: '',
+    tests: ['test/dtls/record-layer.test.js'],
+    why: 'a replayed protected record is delivered again',
+  },
 ];
