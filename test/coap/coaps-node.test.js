@@ -63,10 +63,7 @@ test('pasted CA: connecting → securing → connected, and the reading arrives'
   assert.deepEqual(states.slice(0, 3), ['status.connecting', 'status.securing', 'status.connected']);
 });
 
-<<<<<<< HEAD
-test('wrong CA: certificate status, every message fails at once, the server never sees the token', { timeout: 60000 }, async (t) => {
-=======
-test('no CA pasted: a configuration status saying what to paste where (not "not trusted"); the message fails saying so', async (t) => {
+test('no CA pasted: a configuration status saying what to paste where (not "not trusted"); the message fails saying so', { timeout: 60000 }, async (t) => {
   if (!requirePeer(t, 'coap-server-openssl')) return;
   await helper.load(allModules(), flowFor(servers.localhost), { dev: { accessToken: TOKEN, caCert: '' } });
   await waitFor(() => /status\.configError/.test((lastStatus('out1') || {}).text || ''), 'configuration status');
@@ -80,8 +77,7 @@ test('no CA pasted: a configuration status saying what to paste where (not "not 
   assert.match(r.error, /errors\.configProblems/); // done(err) with the configuration problem
 });
 
-test('wrong CA: certificate status, every message fails at once, the server never sees the token', async (t) => {
->>>>>>> coap-honest
+test('wrong CA: certificate status, every message fails at once, the server never sees the token', { timeout: 60000 }, async (t) => {
   if (!requirePeer(t, 'coap-server-openssl')) return;
   const logFrom = servers.localhost.log().length; // the server's log of this test only
   await helper.load(allModules(), flowFor(servers.localhost), { dev: { accessToken: TOKEN, caCert: pki.other.certPem } });

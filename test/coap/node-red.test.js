@@ -136,11 +136,7 @@ test('a refused message: Catch names 4.00, the status shows it until the next me
   assert.equal(lastStatus('out1').fill, 'green');
 });
 
-<<<<<<< HEAD
-test('no server listening → Catch with "no response from HOST:PORT", never a hang', { timeout: 60000 }, async () => {
-=======
-test('no server listening: never "connected"; reconnecting within seconds, the message waits and arrives later', async () => {
->>>>>>> coap-honest
+test('no server listening: never "connected"; reconnecting within seconds, the message waits and arrives later', { timeout: 60000 }, async () => {
   const port = await freeUdpPort();
   await helper.load(allModules(), flow(port), creds());
   const started = Date.now();
