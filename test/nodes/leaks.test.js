@@ -8,7 +8,7 @@
 const { leakSnapshot, settledSnapshot, sharedEmitters } = require('../support/leaks');
 const test = require('node:test');
 const assert = require('node:assert/strict');
-const { helper, allModules, deviceConfig, outsWithProbes, probe, waitFor } = require('./common');
+const { helper, allModules, deviceConfig, outsWithProbes, probe, lastStatus, waitFor } = require('./common');
 const { TOKEN, emulator } = require('../mqtt/common');
 
 const REDEPLOYS = 200;
@@ -45,6 +45,9 @@ test(`${REDEPLOYS} redeploys, each restarting the connection, leak no sockets, t
     await helper.setFlows(flowFor(i), i % 3 === 0 ? 'full' : 'nodes', creds);
     // The restart really happened: one more CONNECT at the broker for every deploy.
     await waitFor(() => emu.stats.connects === i + 1, `the CONNECT after redeploy ${i} (broker saw ${emu.stats.connects})`, 5000);
+    // ... and is up (CONNACK received) before the next deploy stops it: a connection stopped while
+    // its CONNECT is unanswered ends without DISCONNECT, rightly, and would look like a takeover.
+    await waitFor(() => (lastStatus('a') || {}).text === 'status.connected', `connected after redeploy ${i}`, 5000);
     if (i % 10 === 0) assert.equal((await probe('a').send({ payload: { i } })).ok, true, `send after redeploy ${i}`);
   }
   assert.equal((await probe('b').send({ payload: { last: REDEPLOYS } })).ok, true);
