@@ -41,7 +41,21 @@ const option = (name) => {
   return i >= 0 ? args[i + 1] : undefined;
 };
 const BUDGET_MS = 10 * 60 * 1000;
+// A test file that runs this much longer than it did unmutated hangs: it counts as failing (every
+// test has a timeout that would fail it; waiting for it only costs the budget). Without a baseline
+// run, the fixed --file-timeout.
 const FILE_TIMEOUT_MS = Number(option('--file-timeout') || 180000);
+const baselineMs = new Map();
+const fileTimeout = (file) => (baselineMs.has(file) ? Math.max(20000, 3 * baselineMs.get(file)) : FILE_TIMEOUT_MS);
+let running; // the test file child process, killed if we are interrupted
+let copyDir;
+for (const sig of ['SIGINT', 'SIGTERM']) {
+  process.on(sig, () => {
+    if (running) try { process.kill(-running.pid, 'SIGKILL'); } catch { /* gone */ }
+    if (copyDir && !flag('--keep')) fs.rmSync(copyDir, { recursive: true, force: true });
+    process.exit(130);
+  });
+}
 
 const all = require('./mutants-list');
 const only = option('--only');
@@ -104,6 +118,8 @@ function runTestFile(dir, file) {
       detached: true,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
+    running = child;
+    const limit = fileTimeout(file);
     let out = '';
     child.stdout.on('data', (d) => { out += d; });
     child.stderr.on('data', (d) => { out += d; });
@@ -111,7 +127,7 @@ function runTestFile(dir, file) {
     const timer = setTimeout(() => {
       timedOut = true;
       try { process.kill(-child.pid, 'SIGKILL'); } catch { /* gone already */ }
-    }, FILE_TIMEOUT_MS);
+    }, limit);
     child.on('close', (code) => {
       clearTimeout(timer);
       // The innermost failing test: the most indented `not ok` line.
@@ -123,7 +139,8 @@ function runTestFile(dir, file) {
           name = m[2];
         }
       }
-      resolve({ failed: timedOut || code !== 0, name: timedOut ? `timed out after ${FILE_TIMEOUT_MS / 1000} s` : name, timedOut, ms: Date.now() - started, out });
+      running = undefined;
+      resolve({ failed: timedOut || code !== 0, name: timedOut ? `hangs: still running after ${(limit / 1000).toFixed(0)} s (3× its unmutated time)` : name, timedOut, ms: Date.now() - started, out });
     });
   });
 }
@@ -138,12 +155,14 @@ async function main() {
   checkList();
   const started = Date.now();
   const dir = makeCopy();
+  copyDir = dir;
   console.log(`mutants: ${mutants.length} of ${all.length} listed, in ${dir}`);
 
   if (!flag('--no-baseline')) {
     const files = [...new Set(mutants.flatMap((m) => m.tests))];
     for (const file of files) {
       const r = await runTestFile(dir, file);
+      baselineMs.set(file, r.ms);
       console.log(`  baseline ${file}: ${r.failed ? 'FAILS' : 'passes'} (${(r.ms / 1000).toFixed(1)} s)`);
       if (r.failed) {
         console.error(r.out.slice(-4000));

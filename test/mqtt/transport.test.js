@@ -225,12 +225,31 @@ test('broker going away: in-flight sends reject "closed", then "down"; connect()
 test('close() while connecting rejects connect() with "closed"', { timeout: 60000 }, async () => {
   // A server that accepts TCP and never answers CONNECT.
   const sockets = new Set();
-  const server = net.createServer((s) => sockets.add(s));
+  let closedAtServer = 0;
+  const server = net.createServer((s) => {
+    sockets.add(s);
+    s.on('error', () => {});
+    s.resume(); // read (and drop) the CONNECT, so the FIN is seen
+    s.on('close', () => { closedAtServer++; });
+  });
   await new Promise((r) => server.listen(0, '127.0.0.1', r));
   closers.push(() => new Promise((r) => { for (const s of sockets) s.destroy(); server.close(r); }));
   const t = new MqttTransport(mqttSettings({ port: server.address().port }));
   const connecting = t.connect();
   await waitFor(() => sockets.size === 1, 'the TCP connection');
   await t.close();
+  // close() closed the socket itself (not mqtt.js's CONNECT timeout, seconds later).
+  await waitFor(() => closedAtServer === 1, 'the socket closed at the server right after close()', 2000);
   await assert.rejects(connecting, (err) => err.kind === 'closed');
+});
+
+test('connect() after close() rejects with "closed" and opens no connection', { timeout: 60000 }, async () => {
+  const { emu } = await plainEmulator();
+  const t = new MqttTransport(mqttSettings({ port: emu.port }));
+  await t.connect();
+  await t.close();
+  const attempts = emu.stats.connectAttempts;
+  await assert.rejects(t.connect(), (err) => err.kind === 'closed');
+  await new Promise((r) => setTimeout(r, 100));
+  assert.equal(emu.stats.connectAttempts, attempts, 'no new TCP connection after close()');
 });
