@@ -258,3 +258,22 @@ test('a status handler that throws does not break the others', { timeout: 60000 
   assert.ok(rec.states().includes('connected'));
   await conn.close();
 });
+
+test('stopping with a message in flight ends it with STOPPED at once; it is not kept for a later session', { timeout: 60000 }, async (t) => {
+  const { emu } = await emulator();
+  t.after(() => emu.close());
+  const rec = recorder();
+  const conn = connection(mqttSettings({ port: emu.port }), rec);
+  t.after(() => conn.close());
+  conn.register(rec.user);
+  await conn.send(tele({ warm: 1 }));
+  // The broker holds the PUBACK: the message is in flight when the last user leaves.
+  const held = [];
+  emu.broker.authorizePublish = (client, packet, cb) => held.push(cb);
+  const inFlight = conn.send(tele({ n: 1 })).then(() => 'done', (err) => err);
+  await waitFor(() => held.length === 1, 'the publish at the broker');
+  await conn.deregister(rec.user);
+  const ended = await Promise.race([inFlight, new Promise((r) => setTimeout(() => r('still waiting after 3 s'), 3000))]);
+  assert.ok(ended instanceof Error, `the in-flight message ended with an error, not: ${ended}`);
+  assert.equal(ended.code, 'STOPPED', ended.message);
+});
