@@ -26,13 +26,12 @@
 // EXCHANGE_LIFETIME (247 s), and never after an empty ACK of a separate response.
 //
 // Every text that leaves this file goes through redact(): the token is in the URI.
-import dns from 'node:dns';
 import { EventEmitter } from 'node:events';
 import type dgram from 'node:dgram';
 import { Agent, type IncomingMessage, type OutgoingMessage } from 'coap';
 import { type ConnectionSettings, type OutboundMessage, type Transport, type TransportName, TransportError, type FailureKind } from './transport';
 import { redact } from './redact';
-import { createUdpSocket, type CreateSocket, type DatagramPeer, type DatagramRemoteInfo, type SocketLike } from './datagram';
+import { closeQuietly, createUdpSocket, errorText, hostPort, resolvePeer, type CreateSocket, type DatagramPeer, type DatagramRemoteInfo, type SocketLike } from './datagram';
 import { diagnosticText, errorForCode } from './coap-codes';
 import { dtlsSocketFactory } from './coaps-socket';
 import { AgentSocket } from './coap-agent-socket';
@@ -233,16 +232,11 @@ export class CoapTransport extends EventEmitter implements Transport {
   }
 
   private async resolve(): Promise<DatagramPeer> {
-    const host = this.settings.host.trim().replace(/^\[(.*)\]$/, '$1');
-    const port = this.settings.port || DEFAULT_PORTS[this.name];
     try {
-      // IPv4 first when a name has both: servers bound to 127.0.0.1 answer 'localhost' too.
-      const { address, family } = await dns.promises.lookup(host, { verbatim: false });
-      return { host, address, family: family === 6 ? 6 : 4, port };
+      return await resolvePeer(this.settings.host, this.settings.port || DEFAULT_PORTS[this.name]);
     } catch (err) {
       this.state = 'idle';
-      const code = (err as NodeJS.ErrnoException).code ?? errorText(err);
-      throw this.error(`cannot resolve host ${host}: ${code}`, 'unreachable', 'DNS');
+      throw this.error(errorText(err), 'unreachable', 'DNS');
     }
   }
 
@@ -423,16 +417,4 @@ export class CoapTransport extends EventEmitter implements Transport {
   private error(message: string, kind: FailureKind, code?: string): TransportError {
     return new TransportError(redact(message, this.settings.accessToken), kind, code);
   }
-}
-
-function hostPort(peer: DatagramPeer): string {
-  return peer.host.includes(':') ? `[${peer.host}]:${peer.port}` : `${peer.host}:${peer.port}`;
-}
-
-function errorText(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}
-
-function closeQuietly(socket: SocketLike): void {
-  try { socket.close(); } catch { /* already closed */ }
 }

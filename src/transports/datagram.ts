@@ -19,6 +19,7 @@
 // not emit 'message' after close(), and should call send's callback with an Error when the
 // session cannot send (closed, fatal alert) instead of throwing.
 import dgram from 'node:dgram';
+import dns from 'node:dns';
 import type { EventEmitter } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import type { DatagramLimit } from './coap-blocks';
@@ -97,4 +98,29 @@ function sendToPeer(socket: dgram.Socket): void {
 function cacheAddress(socket: dgram.Socket): void {
   const local = Object.freeze(socket.address());
   socket.address = () => local;
+}
+
+/** The configured host (an IPv6 literal may come in brackets) resolved; rejects "cannot resolve host …". */
+export async function resolvePeer(configuredHost: string, port: number): Promise<DatagramPeer> {
+  const host = configuredHost.trim().replace(/^\[(.*)\]$/, '$1');
+  try {
+    // IPv4 first when a name has both: servers bound to 127.0.0.1 answer 'localhost' too.
+    const { address, family } = await dns.promises.lookup(host, { verbatim: false });
+    return { host, address, family: family === 6 ? 6 : 4, port };
+  } catch (err) {
+    throw new Error(`cannot resolve host ${host}: ${(err as NodeJS.ErrnoException).code ?? errorText(err)}`);
+  }
+}
+
+/** host:port for texts ([v6]:port). */
+export function hostPort(peer: DatagramPeer): string {
+  return peer.host.includes(':') ? `[${peer.host}]:${peer.port}` : `${peer.host}:${peer.port}`;
+}
+
+export function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+export function closeQuietly(socket: SocketLike): void {
+  try { socket.close(); } catch { /* already closed */ }
 }
