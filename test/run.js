@@ -58,7 +58,9 @@ for (const runtime of wanted) {
   const version = spawnSync(exe, ['--version'], { encoding: 'utf8' }).stdout.trim();
   const nrVersion = require(path.join(nodeRedDir(nodeRed), 'package.json')).version;
   console.log(`\n=== node-red ${nrVersion} on Node.js ${version} (${files.length} test files) ===\n`);
-  const res = spawnSync(exe, ['--test', '--test-reporter=spec', ...files], {
+  // A default timeout for every test that does not set its own: a test that waits for something
+  // that never happens fails instead of hanging the run.
+  const res = spawnSync(exe, ['--test', '--test-reporter=spec', '--test-timeout=300000', ...files], {
     stdio: 'inherit',
     cwd: root,
     env: { ...process.env, TB_NODE_RED: nodeRed },

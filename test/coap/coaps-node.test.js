@@ -52,7 +52,7 @@ function flowFor(server, overrides = {}) {
   return [{ id: 'tab', type: 'tab' }, deviceConfig({ transport: 'coaps', port: String(server.port + 1), ...overrides }), ...outsWithProbes([['out1', {}]])];
 }
 
-test('pasted CA: connecting → securing → connected, and the reading arrives', async (t) => {
+test('pasted CA: connecting → securing → connected, and the reading arrives', { timeout: 60000 }, async (t) => {
   if (!requirePeer(t, 'coap-server-openssl')) return;
   await helper.load(allModules(), flowFor(servers.localhost), { dev: { accessToken: TOKEN, caCert: pki.root.certPem } });
   const r = await probe('out1').send({ payload: { temperature: 21.5 } });
@@ -63,7 +63,7 @@ test('pasted CA: connecting → securing → connected, and the reading arrives'
   assert.deepEqual(states.slice(0, 3), ['status.connecting', 'status.securing', 'status.connected']);
 });
 
-test('no CA pasted: a configuration status saying what to paste where (not "not trusted"); the message fails saying so', async (t) => {
+test('no CA pasted: a configuration status saying what to paste where (not "not trusted"); the message fails saying so', { timeout: 60000 }, async (t) => {
   if (!requirePeer(t, 'coap-server-openssl')) return;
   await helper.load(allModules(), flowFor(servers.localhost), { dev: { accessToken: TOKEN, caCert: '' } });
   await waitFor(() => /status\.configError/.test((lastStatus('out1') || {}).text || ''), 'configuration status');
@@ -77,7 +77,7 @@ test('no CA pasted: a configuration status saying what to paste where (not "not 
   assert.match(r.error, /errors\.configProblems/); // done(err) with the configuration problem
 });
 
-test('wrong CA: certificate status, every message fails at once, the server never sees the token', async (t) => {
+test('wrong CA: certificate status, every message fails at once, the server never sees the token', { timeout: 60000 }, async (t) => {
   if (!requirePeer(t, 'coap-server-openssl')) return;
   const logFrom = servers.localhost.log().length; // the server's log of this test only
   await helper.load(allModules(), flowFor(servers.localhost), { dev: { accessToken: TOKEN, caCert: pki.other.certPem } });
@@ -91,7 +91,7 @@ test('wrong CA: certificate status, every message fails at once, the server neve
   assert.ok(!servers.localhost.log().slice(logFrom).includes(TOKEN), 'the token never reached the server');
 });
 
-test('certificate for another name: host-name mismatch; Server name fixes it when connecting by IP', async (t) => {
+test('certificate for another name: host-name mismatch; Server name fixes it when connecting by IP', { timeout: 60000 }, async (t) => {
   if (!requirePeer(t, 'coap-server-openssl')) return;
   const creds = { dev: { accessToken: TOKEN, caCert: pki.root.certPem } };
   const logFrom = servers.named.log().length;
@@ -108,7 +108,7 @@ test('certificate for another name: host-name mismatch; Server name fixes it whe
   assert.deepEqual(await stored(servers.named), { named: 1 });
 });
 
-test('verification off (explicit): still encrypted and delivered, with the yellow warning status', async (t) => {
+test('verification off (explicit): still encrypted and delivered, with the yellow warning status', { timeout: 60000 }, async (t) => {
   if (!requirePeer(t, 'coap-server-openssl')) return;
   await helper.load(allModules(), flowFor(servers.localhost, { verifyServer: false }), { dev: { accessToken: TOKEN } });
   const r = await probe('out1').send({ payload: { unverified: 1 } });

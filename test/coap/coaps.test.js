@@ -8,6 +8,7 @@ const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const { requirePeer, havePeer } = require('../support/peers');
+const { distinctText, assertSameText } = require('../support/bodies');
 const { startCoapServer, coapGet } = require('../support/libcoap');
 const { createCA, createLeaf, writePki } = require('../support/pki');
 const { CoapTransport, fastTiming, settings, telemetry, outcome } = require('./common');
@@ -40,7 +41,7 @@ after(async () => {
 
 const coapsSettings = (overrides) => settings(server.port + 1, { transport: 'coaps', accessToken: TOKEN, caCert: pki.root.certPem, ...overrides });
 
-test('coaps: telemetry (small and block-wise) arrives over DTLS', async (t) => {
+test('coaps: telemetry (small and block-wise) arrives over DTLS', { timeout: 60000 }, async (t) => {
   if (!requirePeer(t, 'coap-server-openssl')) return;
   for (const host of ['127.0.0.1', 'localhost']) {
     const tr = new CoapTransport(coapsSettings({ host }));
@@ -50,15 +51,15 @@ test('coaps: telemetry (small and block-wise) arrives over DTLS', async (t) => {
     assert.deepEqual(phases, ['connecting', 'securing']);
     await tr.send(telemetry({ secure: host }));
     assert.equal(await coapGet(server.port, `api/v1/${TOKEN}/telemetry`), JSON.stringify({ secure: host }));
-    const body = JSON.stringify({ big: 's'.repeat(12000) });
+    const body = JSON.stringify({ big: distinctText(12000) }); // different in every block
     await tr.send({ kind: 'telemetry', body: Buffer.from(body), qos: 1 });
-    assert.equal(await coapGet(server.port, `api/v1/${TOKEN}/telemetry`), body);
+    assertSameText(assert, await coapGet(server.port, `api/v1/${TOKEN}/telemetry`), body, `12 KB over DTLS to ${host}`);
     await tr.close();
   }
   assert.ok(server.log().includes(TOKEN), 'the server log shows request paths (so the scan below means something)');
 });
 
-test('coaps: an untrusted server certificate is a certificate failure; the token is never sent', async (t) => {
+test('coaps: an untrusted server certificate is a certificate failure; the token is never sent', { timeout: 60000 }, async (t) => {
   if (!requirePeer(t, 'coap-server-openssl')) return;
   const tr = new CoapTransport(coapsSettings({ caCert: pki.other.certPem, accessToken: 'NeverSentTok3n' }));
   const r = await outcome(tr.connect());

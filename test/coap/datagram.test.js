@@ -6,7 +6,7 @@ const assert = require('node:assert/strict');
 const dgram = require('node:dgram');
 const { createUdpSocket } = require('../../nodes/lib/transports/datagram');
 
-test('plain UDP socket: the cached address() is the bound port a peer sees, one frozen object', async () => {
+test('plain UDP socket: the cached address() is the bound port a peer sees, one frozen object', { timeout: 60000 }, async () => {
   const peer = dgram.createSocket('udp4');
   await new Promise((resolve) => peer.bind(0, '127.0.0.1', resolve));
   const socket = await createUdpSocket({ host: '127.0.0.1', address: '127.0.0.1', family: 4, port: peer.address().port });

@@ -1,11 +1,14 @@
 'use strict';
 // Redeploys of CoAP and CoAPS flows leave nothing behind: after many partial and full redeploys
-// (config node changed and not), the process's active resources (UDP sockets, timers) and process
-// listeners are back to what one deployed flow had, and messages still arrive. The servers run in
+// (config node changed and not), each of which really restarts the endpoint (a new UDP socket
+// each time, counted), every timer and socket alive (async_hooks: ref'd or not, in any state),
+// the ref'd active resources and the listeners on process, RED.events and the coap global agent
+// are back to what one deployed flow had (test/support/leaks.js), and messages still arrive. The servers run in
 // their own processes (an in-process CoAP server keeps a timer per request for deduplication,
 // which would hide or fake a leak): libcoap's coap-server-notls for CoAP, coap-server-openssl for
 // CoAPS (a new DTLS session, with its handshake, each time the connection restarts, so fewer
 // rounds).
+const { leakSnapshot, settledSnapshot, sharedEmitters, createdCount } = require('../support/leaks');
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
@@ -18,33 +21,32 @@ const { createCA, createLeaf, writePki } = require('../support/pki');
 
 const TOKEN = 'LeakTestT0ken9x';
 
-function snapshot() {
-  const resources = {};
-  for (const r of process.getActiveResourcesInfo()) resources[r] = (resources[r] || 0) + 1;
-  const processListeners = process.eventNames().reduce((sum, e) => sum + process.listenerCount(e), 0);
-  return { resources, processListeners };
-}
+const snapshot = () => leakSnapshot(sharedEmitters(helper));
 
 /** Deploys `rounds` times and checks that resources return to the one-flow baseline. */
 async function redeployRounds({ rounds, config, creds, delivered }) {
   const flowFor = (i) => [
     { id: 'tab', type: 'tab' },
-    // Every 4th deploy changes the config node (its endpoint restarts); the others change only an
-    // out node (it deregisters; the last-user logic stops and restarts the endpoint).
+    // Every 4th deploy changes the config node (its endpoint restarts); the others change both
+    // out nodes (both deregister; the last-user logic stops the endpoint, the new nodes start it).
     deviceConfig({ ...config, maxInFlight: String(4 + (Math.floor(i / 4) % 2)) }),
-    ...outsWithProbes([['a', { name: `a${i % 2}` }], ['b', { kind: 'attributes' }]]),
+    ...outsWithProbes([['a', { name: `a${i}` }], ['b', { kind: 'attributes', name: `b${i}` }]]),
   ];
   await helper.load(allModules(), flowFor(0), creds);
   assert.equal((await probe('a').send({ payload: { i: 0 } })).ok, true, 'first send');
-  const before = snapshot();
+  const before = await settledSnapshot(() => sharedEmitters(helper));
+  const socketsBefore = createdCount('UDPWRAP');
 
   for (let i = 1; i <= rounds; i++) {
     await helper.setFlows(flowFor(i), i % 3 === 0 ? 'full' : 'nodes', creds);
+    // The endpoint really restarted: one new UDP socket per deploy.
+    await waitFor(() => createdCount('UDPWRAP') - socketsBefore >= i, `the new socket after redeploy ${i}`, 5000);
     if (i % 10 === 0) assert.equal((await probe('a').send({ payload: { i } })).ok, true, `send after redeploy ${i}`);
   }
   const last = await probe('a').send({ payload: { i: rounds } });
   assert.equal(last.ok, true, `last send: ${last.error}`);
   assert.equal(await delivered(), rounds, 'the server has the last reading');
+  assert.equal(createdCount('UDPWRAP') - socketsBefore, rounds, 'one endpoint restart (new socket) per deploy');
 
   // UDP sockets close asynchronously: wait for the counts to settle, then compare.
   let after;
@@ -54,7 +56,7 @@ async function redeployRounds({ rounds, config, creds, delivered }) {
       return JSON.stringify(after) === JSON.stringify(before);
     }, 'resources back to the baseline', 10000);
   } catch {
-    assert.deepEqual(after, before, 'active resources and process listeners after the redeploys');
+    assert.deepEqual(after, before, 'timers and sockets alive, active resources and shared listeners after the redeploys');
   }
   return before;
 }
@@ -62,7 +64,7 @@ async function redeployRounds({ rounds, config, creds, delivered }) {
 /** libcoap -d creates the resource on POST; a plain GET on PORT reads back the last reading. */
 const lastReading = (server) => async () => JSON.parse(await coapGet(server.port, `api/v1/${TOKEN}/telemetry`)).i;
 
-test('200 CoAP redeploys leak no sockets, timers or listeners', async (t) => {
+test('200 CoAP redeploys leak no sockets, timers or listeners', { timeout: 180000 }, async (t) => {
   if (!requirePeer(t, 'coap-server-notls')) return;
   const server = await startCoapServer();
   t.after(async () => {
@@ -78,7 +80,7 @@ test('200 CoAP redeploys leak no sockets, timers or listeners', async (t) => {
   t.diagnostic(`baseline ${JSON.stringify(baseline)}`);
 });
 
-test('40 CoAPS redeploys (a DTLS session each) leak no sockets, timers or listeners', async (t) => {
+test('40 CoAPS redeploys (a DTLS session each) leak no sockets, timers or listeners', { timeout: 180000 }, async (t) => {
   if (!requirePeer(t, 'coap-server-openssl')) return;
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'coaps-leaks-'));
   const root = await createCA({ name: 'Leak Test Root' });

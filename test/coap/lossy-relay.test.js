@@ -27,7 +27,7 @@ async function client() {
 
 const settle = () => new Promise((r) => setTimeout(r, 100));
 
-test('forwards both ways with one upstream socket per client', async () => {
+test('forwards both ways with one upstream socket per client', { timeout: 60000 }, async () => {
   const server = await echoServer();
   const relay = await startLossyRelay({ target: { host: '127.0.0.1', port: server.port } });
   const a = await client();
@@ -44,7 +44,7 @@ test('forwards both ways with one upstream socket per client', async () => {
   await Promise.all([a.close(), b.close(), relay.close(), server.close()]);
 });
 
-test('drops at the requested rate, reproducibly with a seed', async () => {
+test('drops at the requested rate, reproducibly with a seed', { timeout: 60000 }, async () => {
   const server = await echoServer();
   const run = async () => {
     const relay = await startLossyRelay({ target: { host: '127.0.0.1', port: server.port }, dropToServer: 0.5, random: seededRandom(7) });
@@ -64,7 +64,7 @@ test('drops at the requested rate, reproducibly with a seed', async () => {
   await server.close();
 });
 
-test('transform rewrites or drops datagrams per direction', async () => {
+test('transform rewrites or drops datagrams per direction', { timeout: 60000 }, async () => {
   const server = await echoServer();
   const relay = await startLossyRelay({
     target: { host: '127.0.0.1', port: server.port },

@@ -6,6 +6,7 @@ const { test } = require('node:test');
 const assert = require('node:assert/strict');
 const { startLossyRelay, seededRandom } = require('../support/lossy-relay');
 const { requirePeer } = require('../support/peers');
+const { distinctText, assertSameText } = require('../support/bodies');
 const { startCoapServer, coapGet } = require('../support/libcoap');
 const { DeviceStore } = require('../../emulator/store');
 const { startCoapEmulator } = require('../../emulator/coap');
@@ -44,19 +45,30 @@ async function sendAll(transport, messages) {
   return { outcomes, reconnects };
 }
 
-test('20% loss each way to the emulator: all settle, every success stored once', async () => {
+test('20% loss each way to the emulator: all settle, every success stored once', { timeout: 60000 }, async (tc) => {
   const store = new DeviceStore({ devices: [{ name: 'dev', token: TOKEN }] });
   const emu = await startCoapEmulator({ store });
   const relay = await startLossyRelay({ target: { host: '127.0.0.1', port: emu.port }, dropToServer: 0.2, dropToClient: 0.2, random: seededRandom(2024) });
   const t = new CoapTransport(settings(relay.port));
+  // Also when an assertion fails (close() is idempotent): nothing may keep the process alive.
+  tc.after(async () => { await t.close(); await relay.close(); await emu.close(); });
   const texts = recordTexts(t);
   await t.connect();
-  const messages = Array.from({ length: 40 }, (_, seq) => telemetry(seq % 10 === 9 ? { seq, pad: 'p'.repeat(6000) } : { seq }));
+  // Every 10th message goes block-wise, with a pad that differs in every block (and per message).
+  const pad = (seq) => distinctText(6000, `s${seq}`);
+  const messages = Array.from({ length: 40 }, (_, seq) => telemetry(seq % 10 === 9 ? { seq, pad: pad(seq) } : { seq }));
   const { outcomes } = await sendAll(t, messages);
 
   assert.equal(outcomes.filter(Boolean).length, messages.length, 'every message settled');
   const stored = store.devices.get('dev').telemetry.get('seq').map((e) => e.value);
   assert.equal(new Set(stored).size, stored.length, `no duplicates: ${stored}`);
+  const pads = (store.devices.get('dev').telemetry.get('pad') || []).map((e) => e.value);
+  for (const seq of [9, 19, 29, 39]) {
+    if (!outcomes[seq].ok) continue;
+    const arrived = pads.find((p) => p.startsWith(pad(seq).slice(0, 8)));
+    assert.ok(arrived, `block-wise message ${seq} resolved but its pad is not at the server`);
+    assertSameText(assert, arrived, pad(seq), `pad of message ${seq}`);
+  }
   outcomes.forEach((o, seq) => {
     if (o.ok) assert.ok(stored.includes(seq), `message ${seq} resolved but is not at the server`);
     else {
@@ -67,12 +79,9 @@ test('20% loss each way to the emulator: all settle, every success stored once',
   assert.ok(relay.stats.toServer.dropped > 0 && relay.stats.toClient.dropped > 0, 'the relay did lose datagrams');
   assert.ok(outcomes.filter((o) => o.ok).length >= messages.length * 0.8, 'most messages get through');
   assertNoToken(assert, texts);
-  await t.close();
-  await relay.close();
-  await emu.close();
 });
 
-test('20% loss each way to coap-server-notls: all settle, each success is what the server holds', async (t) => {
+test('20% loss each way to coap-server-notls: all settle, each success is what the server holds', { timeout: 60000 }, async (t) => {
   if (!requirePeer(t, 'coap-server-notls')) return;
   const server = await startCoapServer();
   const relay = await startLossyRelay({ target: { host: '127.0.0.1', port: server.port }, dropToServer: 0.2, dropToClient: 0.2, random: seededRandom(7) });
@@ -107,10 +116,10 @@ test('20% loss each way to coap-server-notls: all settle, each success is what t
   }
 });
 
-test('Block1 with any one datagram lost: retransmissions are byte-identical, the body arrives whole', async () => {
+test('Block1 with any one datagram lost: retransmissions are byte-identical, the body arrives whole', { timeout: 60000 }, async () => {
   const store = new DeviceStore({ devices: [{ name: 'dev', token: TOKEN }] });
   const emu = await startCoapEmulator({ store });
-  const body = { blob: 'k'.repeat(3000) }; // 3 blocks of 1024
+  const body = { blob: distinctText(3000) }; // 3 blocks of 1024, each different
   const blocks = 3;
   try {
     for (const direction of ['toServer', 'toClient']) {
@@ -127,11 +136,14 @@ test('Block1 with any one datagram lost: retransmissions are byte-identical, the
           },
         });
         const t = new CoapTransport(settings(relay.port));
-        await t.connect();
-        await t.send(telemetry(body));
-        await t.close();
-        await relay.close();
-        assert.equal(store.latest('dev').blob.value, body.blob, `${direction} #${k} lost`);
+        try {
+          await t.connect();
+          await t.send(telemetry(body));
+        } finally {
+          await t.close();
+          await relay.close();
+        }
+        assertSameText(assert, store.latest('dev').blob.value, body.blob, `${direction} #${k} lost`);
         // blocks + 1 retransmission, and that retransmission repeats an earlier datagram exactly.
         assert.equal(sent.length, blocks + 1, `${direction} #${k}`);
         const repeated = sent.filter((d, i) => sent.findIndex((e) => e.equals(d)) !== i);

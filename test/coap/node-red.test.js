@@ -5,6 +5,7 @@
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const { requirePeer, havePeer } = require('../support/peers');
+const { distinctText, assertSameText } = require('../support/bodies');
 const { startCoapServer, coapGet } = require('../support/libcoap');
 const { freeUdpPort } = require('../support/ports');
 const { DeviceStore } = require('../../emulator/store');
@@ -84,7 +85,7 @@ async function connected(id) {
   await waitFor(() => /connected/.test(JSON.stringify(lastStatus(id) || {})), `${id} connected`);
 }
 
-test('delivers telemetry and attributes to coap-server-notls; done() reaches Complete', async (t) => {
+test('delivers telemetry and attributes to coap-server-notls; done() reaches Complete', { timeout: 60000 }, async (t) => {
   if (!requirePeer(t, 'coap-server-notls')) return;
   await helper.load(allModules(), flow(server.port), creds());
   await connected('out1');
@@ -95,12 +96,12 @@ test('delivers telemetry and attributes to coap-server-notls; done() reaches Com
   assert.deepEqual(await attr.send({ payload: { fw: '2.0' } }), { ok: true, count: 1 });
   assert.deepEqual(JSON.parse(await coapGet(server.port, `api/v1/${TOKEN}/attributes`)), { fw: '2.0' });
   // A large value goes block-wise, transparently.
-  const big = 'v'.repeat(10000);
+  const big = distinctText(10000); // different in every block
   assert.equal((await out.send({ payload: { big } })).ok, true);
-  assert.equal(JSON.parse(await coapGet(server.port, `api/v1/${TOKEN}/telemetry`)).big, big);
+  assertSameText(assert, JSON.parse(await coapGet(server.port, `api/v1/${TOKEN}/telemetry`)).big, big, '10 KB value');
 });
 
-test('several messages at once, NON mode: all end in Complete and arrive', async () => {
+test('several messages at once, NON mode: all end in Complete and arrive', { timeout: 60000 }, async () => {
   await helper.load(allModules(), flow(emu.port, { confirmable: false }), creds());
   await connected('out1');
   const out = probe('out1');
@@ -109,7 +110,7 @@ test('several messages at once, NON mode: all end in Complete and arrive', async
   await waitFor(() => store.devices.get('dev1').telemetry.get('n')?.length >= 6, 'all six stored');
 });
 
-test('unknown token → Catch with "unauthorized — check access token", status says so', async () => {
+test('unknown token → Catch with "unauthorized — check access token", status says so', { timeout: 60000 }, async () => {
   await helper.load(allModules(), flow(emu.port), creds('WRONG_coap_tok'));
   await connected('out1');
   const out = probe('out1');
@@ -120,7 +121,7 @@ test('unknown token → Catch with "unauthorized — check access token", status
   caught.push(r.error);
 });
 
-test('a refused message: Catch names 4.00, the status shows it until the next message is delivered', async () => {
+test('a refused message: Catch names 4.00, the status shows it until the next message is delivered', { timeout: 60000 }, async () => {
   await helper.load(allModules(), flow(emu.port), creds());
   await connected('out1');
   const out = probe('out1');
@@ -135,7 +136,7 @@ test('a refused message: Catch names 4.00, the status shows it until the next me
   assert.equal(lastStatus('out1').fill, 'green');
 });
 
-test('no server listening: never "connected"; reconnecting within seconds, the message waits and arrives later', async () => {
+test('no server listening: never "connected"; reconnecting within seconds, the message waits and arrives later', { timeout: 60000 }, async () => {
   const port = await freeUdpPort();
   await helper.load(allModules(), flow(port), creds());
   const started = Date.now();

@@ -26,7 +26,7 @@ async function blackHole() {
   return { port: sock.address().port, arrivals, close: () => new Promise((r) => sock.close(r)) };
 }
 
-test('connect() to a closed port fails at once with unreachable (ICMP), never "connected"', async () => {
+test('connect() to a closed port fails at once with unreachable (ICMP), never "connected"', { timeout: 60000 }, async () => {
   const port = await freeUdpPort();
   const t = new CoapTransport(settings(port));
   const started = Date.now();
@@ -41,7 +41,7 @@ test('connect() to a closed port fails at once with unreachable (ICMP), never "c
   await t.close();
 });
 
-test('connect() to a host that answers nothing fails after the ping retransmissions', async () => {
+test('connect() to a host that answers nothing fails after the ping retransmissions', { timeout: 60000 }, async () => {
   const hole = await blackHole();
   const t = new CoapTransport(settings(hole.port));
   const r = await outcome(t.connect());
@@ -53,7 +53,7 @@ test('connect() to a host that answers nothing fails after the ping retransmissi
   await hole.close();
 });
 
-test('an open transport goes down at once when the server stops (ICMP), in-flight → closed', async () => {
+test('an open transport goes down at once when the server stops (ICMP), in-flight → closed', { timeout: 60000 }, async () => {
   const store = new DeviceStore({ devices: [{ name: 'dev', token: TOKEN }] });
   const emu = await startCoapEmulator({ store, port: 0 });
   const t = new CoapTransport(settings(emu.port));
@@ -69,7 +69,7 @@ test('an open transport goes down at once when the server stops (ICMP), in-fligh
   await t.close();
 });
 
-test('a lost message ends with timeout after 1 + MAX_RETRANSMIT transmissions, then down', async () => {
+test('a lost message ends with timeout after 1 + MAX_RETRANSMIT transmissions, then down', { timeout: 60000 }, async () => {
   const hole = await pingOnlyServer();
   const texts = [];
   const t = new CoapTransport(settings(hole.port));
@@ -113,7 +113,7 @@ test('a lost message ends with timeout after 1 + MAX_RETRANSMIT transmissions, t
   assert.ok(budgetMs > 0);
 });
 
-test('in-flight messages reject with closed when the run of timeouts takes the transport down', async () => {
+test('in-flight messages reject with closed when the run of timeouts takes the transport down', { timeout: 60000 }, async () => {
   const hole = await pingOnlyServer();
   const t = new CoapTransport(settings(hole.port, { coap: { maxInFlight: 4 } }));
   const downs = [];
@@ -129,7 +129,7 @@ test('in-flight messages reject with closed when the run of timeouts takes the t
   await hole.close();
 });
 
-test('server comes back: the reconnect ping succeeds and messages flow again', async () => {
+test('server comes back: the reconnect ping succeeds and messages flow again', { timeout: 60000 }, async () => {
   const port = await freeUdpPort();
   const store = new DeviceStore({ devices: [{ name: 'dev', token: TOKEN }] });
   const t = new CoapTransport(settings(port));
@@ -143,7 +143,7 @@ test('server comes back: the reconnect ping succeeds and messages flow again', a
   await emu.close();
 });
 
-test('close() during the connect ping ends it with closed', async () => {
+test('close() during the connect ping ends it with closed', { timeout: 60000 }, async () => {
   const hole = await blackHole();
   const t = new CoapTransport(settings(hole.port));
   const pending = outcome(t.connect());

@@ -53,7 +53,7 @@ function publishes(store) {
   return list;
 }
 
-test('queued telemetry goes out as arrays, in order across batches, each entry with its own received-at ts, each done once', async (t) => {
+test('queued telemetry goes out as arrays, in order across batches, each entry with its own received-at ts, each done once', { timeout: 60000 }, async (t) => {
   const { store, emu } = await emulator();
   t.after(() => emu.close());
   const seen = publishes(store);
@@ -72,7 +72,7 @@ test('queued telemetry goes out as arrays, in order across batches, each entry w
   await conn.close();
 });
 
-test('a message with its own ts keeps it; {ts, values} arrays join as their entries', async (t) => {
+test('a message with its own ts keeps it; {ts, values} arrays join as their entries', { timeout: 60000 }, async (t) => {
   const { store, emu } = await emulator();
   t.after(() => emu.close());
   const seen = publishes(store);
@@ -96,7 +96,7 @@ test('a message with its own ts keeps it; {ts, values} arrays join as their entr
   await conn.close();
 });
 
-test('no coalescing of attributes, across QoS, or of arrays without ts; an item too big for an array goes alone as it was', async (t) => {
+test('no coalescing of attributes, across QoS, or of arrays without ts; an item too big for an array goes alone as it was', { timeout: 60000 }, async (t) => {
   const { store, emu } = await emulator();
   t.after(() => emu.close());
   const seen = [];
@@ -137,7 +137,7 @@ test('no coalescing of attributes, across QoS, or of arrays without ts; an item 
   await conn.close();
 });
 
-test('a rejected array: its messages go again one by one, the bad one fails alone, order and ts kept (CoAP)', async (t) => {
+test('a rejected array: its messages go again one by one, the bad one fails alone, order and ts kept (CoAP)', { timeout: 60000 }, async (t) => {
   const store = new DeviceStore({ devices: [{ name: 'dev1', token: TOKEN }] });
   const requests = [];
   const emu = await startCoapEmulator({
@@ -163,7 +163,7 @@ test('a rejected array: its messages go again one by one, the bad one fails alon
   await conn.close();
 });
 
-test('the connection drops while arrays are in flight: they go back in order and every message arrives (at least once)', async (t) => {
+test('the connection drops while arrays are in flight: they go back in order and every message arrives (at least once)', { timeout: 60000 }, async (t) => {
   const { store, emu } = await emulator();
   t.after(() => emu.close());
   // The broker holds every publish (no PUBACK) until the connection is cut.

@@ -36,7 +36,7 @@ function connection(settings, rec, extra = {}) {
 
 const tele = (obj, qos = 1) => ({ kind: 'telemetry', body: Buffer.from(JSON.stringify(obj)), qos });
 
-test('messages sent while connecting wait and go out in order; status connecting → connected', async (t) => {
+test('messages sent while connecting wait and go out in order; status connecting → connected', { timeout: 60000 }, async (t) => {
   const { store, emu } = await emulator();
   t.after(() => emu.close());
   const rec = recorder();
@@ -53,7 +53,7 @@ test('messages sent while connecting wait and go out in order; status connecting
   await assert.rejects(conn.send(tele({ late: 1 })), (err) => err instanceof DeviceError && err.code === 'STOPPED');
 });
 
-test('broker restart: queued messages wait, in-flight ones are resent, order of first arrival kept', async (t) => {
+test('broker restart: queued messages wait, in-flight ones are resent, order of first arrival kept', { timeout: 60000 }, async (t) => {
   const port = await freeTcpPort();
   let { store, emu } = await emulator({ port });
   t.after(() => emu.close());
@@ -75,7 +75,7 @@ test('broker restart: queued messages wait, in-flight ones are resent, order of 
   await conn.close();
 });
 
-test('unauthorized: queued and new messages fail at once; fixing the token on the server recovers', async (t) => {
+test('unauthorized: queued and new messages fail at once; fixing the token on the server recovers', { timeout: 60000 }, async (t) => {
   const { store, emu } = await emulator();
   t.after(() => emu.close());
   const rec = recorder();
@@ -98,7 +98,7 @@ test('unauthorized: queued and new messages fail at once; fixing the token on th
   await conn.close();
 });
 
-test('two clients with one token kick each other off: one "used by another client" warning', async (t) => {
+test('two clients with one token kick each other off: one "used by another client" warning', { timeout: 60000 }, async (t) => {
   const { emu } = await emulator();
   t.after(() => emu.close());
   const recA = recorder();
@@ -116,7 +116,7 @@ test('two clients with one token kick each other off: one "used by another clien
   assert.match(all[0], /one session per device/);
 });
 
-test('a message the server keeps refusing by closing the session fails after a few resends; the next one goes through', async (t) => {
+test('a message the server keeps refusing by closing the session fails after a few resends; the next one goes through', { timeout: 60000 }, async (t) => {
   const { store, emu } = await emulator();
   t.after(() => emu.close());
   const rec = recorder();
@@ -131,21 +131,32 @@ test('a message the server keeps refusing by closing the session fails after a f
   await conn.close();
 });
 
-test('backoff doubles from the initial delay up to the maximum, with jitter of at most 25 %', async (t) => {
+test('backoff doubles from the initial delay up to the maximum, with jitter of at most 25 %', { timeout: 30000 }, async (t) => {
   const port = await freeTcpPort();
   const rec = recorder();
   const timing = { ...FAST, backoffInitialMs: 40, backoffMaxMs: 320 };
-  const conn = connection(mqttSettings({ port }), rec, { timing, random: () => 0.9999 });
+  // Several random values, both bounds included: 0 must give 75 % of the cap (not less: a wider
+  // jitter fails here), 0.9999 the cap itself (a narrower one fails), the others lie in between.
+  const randoms = [0.9999, 0, 0.5, 0.25, 0.9999, 0, 0.75, 0.1];
+  let call = 0;
+  const conn = connection(mqttSettings({ port }), rec, { timing, random: () => randoms[call++ % randoms.length] });
+  t.after(() => conn.close());
   conn.register(rec.user);
-  await waitFor(() => rec.statuses.filter((s) => s.state === 'reconnecting').length >= 6, '6 retries');
-  const delays = rec.statuses.filter((s) => s.state === 'reconnecting').map((s) => s.retryInMs).slice(0, 6);
-  assert.deepEqual(delays, [40, 80, 160, 320, 320, 320]);
+  await waitFor(() => rec.statuses.filter((s) => s.state === 'reconnecting').length >= randoms.length, `${randoms.length} retries`);
+  const delays = rec.statuses.filter((s) => s.state === 'reconnecting').map((s) => s.retryInMs).slice(0, randoms.length);
+  const caps = [40, 80, 160, 320, 320, 320, 320, 320];
+  delays.forEach((d, i) => {
+    assert.ok(d >= caps[i] * 0.75 && d <= caps[i], `retry ${i + 1}: ${d} ms is not within 75-100 % of ${caps[i]} ms (random ${randoms[i]})`);
+  });
+  assert.equal(delays[0], 40, 'random 0.9999: the cap');
+  assert.equal(delays[1], 60, 'random 0: 75 % of the cap (80 ms)');
+  assert.equal(delays[5], 240, 'random 0: 75 % of the maximum (320 ms)');
+  assert.ok(delays[2] > 120 && delays[2] < 160, `random 0.5 lies strictly between the bounds: ${delays[2]}`);
   assert.equal(rec.warnings.filter((w) => /ECONNREFUSED|refused/.test(w)).length, 1, 'logged once');
-  await conn.close();
   t.diagnostic(`delays ${delays.join(', ')}`);
 });
 
-test('at most transport.maxInFlight messages are outstanding at once', async (t) => {
+test('at most transport.maxInFlight messages are outstanding at once', { timeout: 60000 }, async (t) => {
   const store = new (require('../../emulator/store').DeviceStore)({ devices: [{ name: 'dev1', token: TOKEN }] });
   const emu = await startMqttEmulator({ store });
   t.after(() => emu.close());
@@ -170,7 +181,7 @@ test('at most transport.maxInFlight messages are outstanding at once', async (t)
   await conn.close();
 });
 
-test('queue full rejects at once with QUEUE_FULL, the others still go out', async (t) => {
+test('queue full rejects at once with QUEUE_FULL, the others still go out', { timeout: 60000 }, async (t) => {
   const port = await freeTcpPort();
   const rec = recorder();
   const conn = connection(mqttSettings({ port }), rec, { queueSize: 5 });
@@ -210,7 +221,7 @@ class ScriptedTransport extends EventEmitter {
   }
 }
 
-test('rejected and timeout fail only that message; unauthorized mid-session fails the queue', async () => {
+test('rejected and timeout fail only that message; unauthorized mid-session fails the queue', { timeout: 60000 }, async () => {
   const transport = new ScriptedTransport((body) => {
     if (body.bad) return new TransportError('ThingsBoard answered 4.00 Bad Request', 'rejected', 'COAP_4.00');
     if (body.slow) return new TransportError('no answer', 'timeout', 'TIMEOUT');
@@ -237,7 +248,7 @@ test('rejected and timeout fail only that message; unauthorized mid-session fail
   assert.equal(transport.listenerCount('down'), 0, 'its listeners removed');
 });
 
-test('a status handler that throws does not break the others', async () => {
+test('a status handler that throws does not break the others', { timeout: 60000 }, async () => {
   const transport = new ScriptedTransport(() => undefined);
   const rec = recorder();
   const conn = new DeviceConnection(mqttSettings(), { createTransport: () => transport, log: rec.log, queueSize: 10, timing: FAST });
@@ -246,4 +257,23 @@ test('a status handler that throws does not break the others', async () => {
   await conn.send(tele({ x: 1 }));
   assert.ok(rec.states().includes('connected'));
   await conn.close();
+});
+
+test('stopping with a message in flight ends it with STOPPED at once; it is not kept for a later session', { timeout: 60000 }, async (t) => {
+  const { emu } = await emulator();
+  t.after(() => emu.close());
+  const rec = recorder();
+  const conn = connection(mqttSettings({ port: emu.port }), rec);
+  t.after(() => conn.close());
+  conn.register(rec.user);
+  await conn.send(tele({ warm: 1 }));
+  // The broker holds the PUBACK: the message is in flight when the last user leaves.
+  const held = [];
+  emu.broker.authorizePublish = (client, packet, cb) => held.push(cb);
+  const inFlight = conn.send(tele({ n: 1 })).then(() => 'done', (err) => err);
+  await waitFor(() => held.length === 1, 'the publish at the broker');
+  await conn.deregister(rec.user);
+  const ended = await Promise.race([inFlight, new Promise((r) => setTimeout(() => r('still waiting after 3 s'), 3000))]);
+  assert.ok(ended instanceof Error, `the in-flight message ended with an error, not: ${ended}`);
+  assert.equal(ended.code, 'STOPPED', ended.message);
 });

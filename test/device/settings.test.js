@@ -12,7 +12,7 @@ const { statusView } = require(path.join(root, 'nodes/lib/device/status.js'));
 
 const creds = { accessToken: 'T0KEN_abc', caCert: '' };
 
-test('empty port → the transport default; text and numbers both accepted', () => {
+test('empty port → the transport default; text and numbers both accepted', { timeout: 30000 }, () => {
   for (const transport of ['mqtt', 'mqtts', 'coap', 'coaps']) {
     const withCa = transport === 'coaps' ? { ...creds, caCert: '-----BEGIN CERTIFICATE-----' } : creds;
     const { settings, problems } = parseDeviceConfig({ host: 'tb.example', port: '', transport }, withCa, 'n1');
@@ -24,7 +24,7 @@ test('empty port → the transport default; text and numbers both accepted', () 
   assert.equal(parseDeviceConfig({ host: 'h', port: 1885 }, creds).settings.port, 1885);
 });
 
-test('defaults: verify on, clean session, MQTT 3.1.1, keepalive 60, 64 KiB, queue 1000, CON, 4 in flight', () => {
+test('defaults: verify on, clean session, MQTT 3.1.1, keepalive 60, 64 KiB, queue 1000, CON, 4 in flight', { timeout: 30000 }, () => {
   const { settings, queueSize, problems } = parseDeviceConfig({ host: 'h' }, creds, 'abc.123');
   assert.deepEqual(problems, []);
   assert.equal(settings.transport, 'mqtt');
@@ -42,7 +42,7 @@ test('defaults: verify on, clean session, MQTT 3.1.1, keepalive 60, 64 KiB, queu
   assert.equal(defaultClientId('abc.123'), settings.mqtt.clientId);
 });
 
-test('strings and booleans from hand-written flows', () => {
+test('strings and booleans from hand-written flows', { timeout: 30000 }, () => {
   const { settings } = parseDeviceConfig(
     { host: ' [::1] ', transport: 'mqtts', verifyServer: 'false', cleanSession: false, protocolVersion: 5, keepalive: 30, clientId: ' mine ', serverName: 'tb.local', confirmable: 'false' },
     { accessToken: ' tok ', caCert: 'PEM' },
@@ -60,7 +60,7 @@ test('strings and booleans from hand-written flows', () => {
   assert.equal(parseDeviceConfig({ host: 'h', protocolVersion: '5' }, creds).settings.mqtt.protocolVersion, 5);
 });
 
-test('problems: no host, scheme in host, bad port, no token, bad transport, bad numbers', () => {
+test('problems: no host, scheme in host, bad port, no token, bad transport, bad numbers', { timeout: 30000 }, () => {
   const p = (config, c = creds) => parseDeviceConfig(config, c).problems.join(' | ');
   assert.match(p({ host: '' }), /host is empty/);
   assert.match(p({ host: 'mqtt://tb.example' }), /without a scheme/);
@@ -74,7 +74,7 @@ test('problems: no host, scheme in host, bad port, no token, bad transport, bad 
   assert.ok(!p({ host: 'h' }, { accessToken: 'SECRET_x' }).includes('SECRET_x'));
 });
 
-test('status view: colours, shapes and keys the locale file defines', () => {
+test('status view: colours, shapes and keys the locale file defines', { timeout: 30000 }, () => {
   const base = { queued: 0, unverified: false };
   assert.equal(statusView({ ...base, state: 'idle' }), undefined);
   assert.deepEqual(statusView({ ...base, state: 'connecting' }), { fill: 'yellow', shape: 'ring', key: 'connecting', queued: 0 });

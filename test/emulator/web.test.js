@@ -46,7 +46,7 @@ function readEvents(url, until) {
   });
 }
 
-test('the page, /api/state and /events show the store, live, without tokens', async (t) => {
+test('the page, /api/state and /events show the store, live, without tokens', { timeout: 60000 }, async (t) => {
   const store = new DeviceStore({ devices: [{ name: 'boiler', token: TOKENS[0] }, { name: 'pump', token: TOKENS[1] }] });
   const web = await startWebServer({ store, info: () => ({ endpoints: [{ name: 'mqtt', label: 'MQTT', host: '127.0.0.1', port: 1883 }], caFile: '/x/ca.pem' }) });
   t.after(() => web.close());
@@ -101,7 +101,7 @@ test('the page, /api/state and /events show the store, live, without tokens', as
   }
 });
 
-test('close() ends open event streams and frees the port', async () => {
+test('close() ends open event streams and frees the port', { timeout: 60000 }, async () => {
   const store = new DeviceStore({ devices: [{ name: 'd', token: TOKENS[0] }] });
   const web = await startWebServer({ store });
   const ended = new Promise((resolve) => {
@@ -120,7 +120,7 @@ test('close() ends open event streams and frees the port', async () => {
   });
 });
 
-test('startEmulator moves off a busy port, says so, and the page lists the endpoints', async (t) => {
+test('startEmulator moves off a busy port, says so, and the page lists the endpoints', { timeout: 60000 }, async (t) => {
   const blocker = net.createServer();
   await new Promise((r) => blocker.listen(0, '127.0.0.1', r));
   const busy = blocker.address().port;

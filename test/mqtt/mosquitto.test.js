@@ -26,7 +26,7 @@ test.afterEach(async () => {
   await helper.unload();
 });
 
-test('mosquitto MQTT: telemetry and attributes arrive with the token as username; two out nodes, one connection', async (t) => {
+test('mosquitto MQTT: telemetry and attributes arrive with the token as username; two out nodes, one connection', { timeout: 60000 }, async (t) => {
   if (!requirePeer(t, 'mosquitto') || !requirePeer(t, 'mosquitto_sub')) return;
   const broker = await startMosquitto({ token: TOKEN });
   t.after(() => broker.close());
@@ -45,7 +45,7 @@ test('mosquitto MQTT: telemetry and attributes arrive with the token as username
   assert.match(broker.log(), /as nr-tb-dev /, 'default client id derived from the config node id');
 });
 
-test('mosquitto MQTT 5', async (t) => {
+test('mosquitto MQTT 5', { timeout: 60000 }, async (t) => {
   if (!requirePeer(t, 'mosquitto') || !requirePeer(t, 'mosquitto_sub')) return;
   const broker = await startMosquitto({ token: TOKEN });
   t.after(() => broker.close());
@@ -56,7 +56,7 @@ test('mosquitto MQTT 5', async (t) => {
   assert.match(broker.log(), /\(p5, c1, k60, u'/);
 });
 
-test('mosquitto restarted: messages sent meanwhile arrive after the reconnect', async (t) => {
+test('mosquitto restarted: messages sent meanwhile arrive after the reconnect', { timeout: 60000 }, async (t) => {
   if (!requirePeer(t, 'mosquitto') || !requirePeer(t, 'mosquitto_sub')) return;
   const broker = await startMosquitto({ token: TOKEN });
   t.after(() => broker.close());
@@ -80,7 +80,7 @@ test('mosquitto restarted: messages sent meanwhile arrive after the reconnect', 
   assert.ok(publishes.length >= 1 && bytes >= 3 * oneBody, `mosquitto received the 3 queued messages after the restart (${publishes.length} publishes, ${bytes} bytes)`);
 });
 
-test('mosquitto MQTTS: right CA connects; wrong CA → certificate error and no CONNECT; host name mismatch', async (t) => {
+test('mosquitto MQTTS: right CA connects; wrong CA → certificate error and no CONNECT; host name mismatch', { timeout: 60000 }, async (t) => {
   if (!requirePeer(t, 'mosquitto') || !requirePeer(t, 'mosquitto_sub')) return;
   const pki = await testPki();
   const broker = await startMosquitto({ token: TOKEN, tls: { caPem: pki.caPem, ...pki.server } });

@@ -44,7 +44,7 @@ function assertNoToken(text) {
   assert.ok(!String(text).includes(TOKEN), `token leaked in: ${text}`);
 }
 
-test('plain MQTT: connect, QoS 1 and QoS 0 telemetry and attributes reach the store', async () => {
+test('plain MQTT: connect, QoS 1 and QoS 0 telemetry and attributes reach the store', { timeout: 60000 }, async () => {
   const { store, emu } = await plainEmulator();
   const t = new MqttTransport(mqttSettings({ port: emu.port }));
   assert.equal(t.name, 'mqtt');
@@ -62,7 +62,7 @@ test('plain MQTT: connect, QoS 1 and QoS 0 telemetry and attributes reach the st
   await assert.rejects(t.send({ kind: 'telemetry', body: Buffer.from('{}'), qos: 1 }), (err) => err.kind === 'closed');
 });
 
-test('CONNACK 5 (unknown token) and 4 (empty token) → unauthorized, token not in the message', async () => {
+test('CONNACK 5 (unknown token) and 4 (empty token) → unauthorized, token not in the message', { timeout: 60000 }, async () => {
   const { emu } = await plainEmulator();
   const err5 = await connectError(mqttSettings({ port: emu.port, accessToken: 'NOT_A_KNOWN_TOKEN_xyz' }));
   assert.ok(err5 instanceof TransportError);
@@ -76,14 +76,14 @@ test('CONNACK 5 (unknown token) and 4 (empty token) → unauthorized, token not 
   assert.equal(err4.code, 'CONNACK_4');
 });
 
-test('CONNACK codes: MQTT 5 0x86/0x87/0x8C are unauthorized; others are retried', () => {
+test('CONNACK codes: MQTT 5 0x86/0x87/0x8C are unauthorized; others are retried', { timeout: 60000 }, () => {
   const { classifyConnack } = lib('transports/mqtt-errors.js');
   for (const code of [4, 5, 134, 135, 140]) assert.equal(classifyConnack(code).kind, 'unauthorized', `code ${code}`);
   for (const code of [1, 2, 3, 136, 137, 151]) assert.equal(classifyConnack(code).kind, 'unreachable', `code ${code}`);
   assert.match(classifyConnack(1).message, /MQTT 3\.1\.1/);
 });
 
-test('connection refused → unreachable with a clear message', async () => {
+test('connection refused → unreachable with a clear message', { timeout: 60000 }, async () => {
   const port = await freeTcpPort();
   const err = await connectError(mqttSettings({ port }));
   assert.equal(err.kind, 'unreachable');
@@ -91,13 +91,13 @@ test('connection refused → unreachable with a clear message', async () => {
   assert.match(err.message, /connection refused by 127\.0\.0\.1:\d+/);
 });
 
-test('unknown host name → unreachable, names the host', async () => {
+test('unknown host name → unreachable, names the host', { timeout: 60000 }, async () => {
   const err = await connectError(mqttSettings({ host: 'no-such-host.invalid', port: 1883 }));
   assert.equal(err.kind, 'unreachable');
   assert.match(err.message, /no-such-host\.invalid/);
 });
 
-test('a TCP server that closes without CONNACK → unreachable', async () => {
+test('a TCP server that closes without CONNACK → unreachable', { timeout: 60000 }, async () => {
   const server = net.createServer((s) => s.destroy());
   await new Promise((r) => server.listen(0, '127.0.0.1', r));
   closers.push(() => new Promise((r) => server.close(r)));
@@ -105,7 +105,7 @@ test('a TCP server that closes without CONNACK → unreachable', async () => {
   assert.equal(err.kind, 'unreachable');
 });
 
-test('MQTTS with the right CA (root only; server sends the intermediate) connects and publishes', async () => {
+test('MQTTS with the right CA (root only; server sends the intermediate) connects and publishes', { timeout: 60000 }, async () => {
   const pki = await testPki();
   const { store, emu } = await tlsEmulator(pki.server);
   const t = new MqttTransport(mqttSettings({ transport: 'mqtts', port: emu.port, caCert: pki.caPem }));
@@ -116,7 +116,7 @@ test('MQTTS with the right CA (root only; server sends the intermediate) connect
   await t.close();
 });
 
-test('MQTTS: a CA bundle with several certificates works when the right one is inside', async () => {
+test('MQTTS: a CA bundle with several certificates works when the right one is inside', { timeout: 60000 }, async () => {
   const pki = await testPki();
   const { emu } = await tlsEmulator(pki.server);
   const t = new MqttTransport(mqttSettings({ transport: 'mqtts', port: emu.port, caCert: pki.otherCaPem + pki.caPem }));
@@ -124,7 +124,7 @@ test('MQTTS: a CA bundle with several certificates works when the right one is i
   await t.close();
 });
 
-test('MQTTS with the wrong CA → certificate error, and the broker never saw a CONNECT', async () => {
+test('MQTTS with the wrong CA → certificate error, and the broker never saw a CONNECT', { timeout: 60000 }, async () => {
   const pki = await testPki();
   const { emu } = await tlsEmulator(pki.server);
   const err = await connectError(mqttSettings({ transport: 'mqtts', port: emu.port, caCert: pki.otherCaPem }));
@@ -138,7 +138,7 @@ test('MQTTS with the wrong CA → certificate error, and the broker never saw a 
   assert.equal(emu.stats.connects, 0, 'no CONNECT (which carries the token) reached the broker');
 });
 
-test('MQTTS with no CA (system trust store) rejects a private CA', async () => {
+test('MQTTS with no CA (system trust store) rejects a private CA', { timeout: 60000 }, async () => {
   const pki = await testPki();
   const { emu } = await tlsEmulator(pki.server);
   const err = await connectError(mqttSettings({ transport: 'mqtts', port: emu.port, caCert: '' }));
@@ -150,7 +150,7 @@ test('MQTTS with no CA (system trust store) rejects a private CA', async () => {
   assert.equal(emu.stats.connects, 0);
 });
 
-test('MQTTS host name mismatch → certificate error HOST_MISMATCH; serverName fixes it', async () => {
+test('MQTTS host name mismatch → certificate error HOST_MISMATCH; serverName fixes it', { timeout: 60000 }, async () => {
   const pki = await testPki();
   const { emu } = await tlsEmulator(pki.wrongHost);
   const err = await connectError(mqttSettings({ transport: 'mqtts', port: emu.port, caCert: pki.caPem }));
@@ -165,7 +165,7 @@ test('MQTTS host name mismatch → certificate error HOST_MISMATCH; serverName f
   assert.equal(emu.stats.connects, 1);
 });
 
-test('MQTTS expired server certificate → certificate error EXPIRED', async () => {
+test('MQTTS expired server certificate → certificate error EXPIRED', { timeout: 60000 }, async () => {
   const pki = await testPki();
   const { emu } = await tlsEmulator(pki.expired);
   const err = await connectError(mqttSettings({ transport: 'mqtts', port: emu.port, caCert: pki.caPem }));
@@ -175,7 +175,7 @@ test('MQTTS expired server certificate → certificate error EXPIRED', async () 
   assert.equal(emu.stats.connects, 0);
 });
 
-test('MQTTS with verification off connects to an untrusted server', async () => {
+test('MQTTS with verification off connects to an untrusted server', { timeout: 60000 }, async () => {
   const pki = await testPki();
   const { emu } = await tlsEmulator(pki.wrongHost);
   const t = new MqttTransport(mqttSettings({ transport: 'mqtts', port: emu.port, caCert: '', verifyServer: false }));
@@ -183,16 +183,20 @@ test('MQTTS with verification off connects to an untrusted server', async () => 
   await t.close();
 });
 
-test('MQTTS against a plain MQTT port → unreachable "did not answer with TLS"', async () => {
+test('MQTTS against a plain MQTT port → unreachable "did not answer with TLS"', { timeout: 60000 }, async () => {
   const { emu } = await plainEmulator();
   const err = await connectError(mqttSettings({ transport: 'mqtts', port: emu.port, caCert: '' }));
   assert.ok(['unreachable'].includes(err.kind), err.message);
+  // The diagnosis, not only the kind: the user is told this port speaks plain MQTT, and which.
+  assert.equal(err.code, 'NOT_TLS', err.message);
   assert.match(err.message, /this port probably speaks plain MQTT \(1883\), not MQTTS \(usually 8883\)/);
+  assert.match(err.message, new RegExp(`\\b${emu.port}\\b`), err.message);
   assert.doesNotMatch(err.message, /cipher|TLS version/i);
+  assertNoToken(err.message);
   assert.equal(emu.stats.connects, 0, 'a plain broker must not receive the token either');
 });
 
-test('broker going away: in-flight sends reject "closed", then "down"; connect() again works', async () => {
+test('broker going away: in-flight sends reject "closed", then "down"; connect() again works', { timeout: 60000 }, async () => {
   const { store, emu } = await plainEmulator();
   const t = new MqttTransport(mqttSettings({ port: emu.port }));
   const down = deferred();
@@ -218,15 +222,36 @@ test('broker going away: in-flight sends reject "closed", then "down"; connect()
   await t.close();
 });
 
-test('close() while connecting rejects connect() with "closed"', async () => {
+test('close() while connecting rejects connect() with "closed"', { timeout: 60000 }, async () => {
   // A server that accepts TCP and never answers CONNECT.
   const sockets = new Set();
-  const server = net.createServer((s) => sockets.add(s));
+  let closedAtServer = 0;
+  const server = net.createServer((s) => {
+    sockets.add(s);
+    s.on('error', () => {});
+    s.resume(); // read (and drop) the CONNECT, so the FIN is seen
+    s.on('close', () => { closedAtServer++; });
+  });
   await new Promise((r) => server.listen(0, '127.0.0.1', r));
   closers.push(() => new Promise((r) => { for (const s of sockets) s.destroy(); server.close(r); }));
   const t = new MqttTransport(mqttSettings({ port: server.address().port }));
   const connecting = t.connect();
+  const outcome = connecting.then(() => null, (err) => err); // handled from the start
   await waitFor(() => sockets.size === 1, 'the TCP connection');
   await t.close();
-  await assert.rejects(connecting, (err) => err.kind === 'closed');
+  // close() closed the socket itself (not mqtt.js's CONNECT timeout, seconds later).
+  await waitFor(() => closedAtServer === 1, 'the socket closed at the server right after close()', 2000);
+  const err = await outcome;
+  assert.ok(err && err.kind === 'closed', `connect() rejects with closed: ${err && err.message}`);
+});
+
+test('connect() after close() rejects with "closed" and opens no connection', { timeout: 60000 }, async () => {
+  const { emu } = await plainEmulator();
+  const t = new MqttTransport(mqttSettings({ port: emu.port }));
+  await t.connect();
+  await t.close();
+  const attempts = emu.stats.connectAttempts;
+  await assert.rejects(t.connect(), (err) => err.kind === 'closed');
+  await new Promise((r) => setTimeout(r, 100));
+  assert.equal(emu.stats.connectAttempts, attempts, 'no new TCP connection after close()');
 });

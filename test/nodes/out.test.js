@@ -41,7 +41,7 @@ async function connected(id) {
   await waitFor(() => /status\.connected/.test((lastStatus(id) || {}).text || ''), `${id} connected`);
 }
 
-test('payload shapes end to end, done() after PUBACK seen by Complete', async () => {
+test('payload shapes end to end, done() after PUBACK seen by Complete', { timeout: 60000 }, async () => {
   await helper.load(allModules(), flow({}, [['out1', {}], ['attr', { kind: 'attributes' }], ['keyed', { key: 'humidity' }]]), creds());
   const out = probe('out1');
   const attr = probe('attr');
@@ -79,7 +79,7 @@ test('payload shapes end to end, done() after PUBACK seen by Complete', async ()
   assert.equal(out.errors.length + attr.errors.length + keyed.errors.length, 0);
 });
 
-test('payload errors: done(err) naming the path, seen by Catch once, nothing sent', async () => {
+test('payload errors: done(err) naming the path, seen by Catch once, nothing sent', { timeout: 60000 }, async () => {
   await helper.load(allModules(), flow(), creds());
   const out = probe('out1');
   await connected('out1');
@@ -107,7 +107,7 @@ test('payload errors: done(err) naming the path, seen by Catch once, nothing sen
   for (const r of out.results) assert.equal(r.count, 1, 'each message ended exactly once');
 });
 
-test('QoS 0 is done once written; QoS 1 once acknowledged; both arrive', async () => {
+test('QoS 0 is done once written; QoS 1 once acknowledged; both arrive', { timeout: 60000 }, async () => {
   await helper.load(allModules(), flow({}, [['q0', { qos: 0 }], ['q1', { qos: '1' }]]), creds());
   const q0 = probe('q0');
   const q1 = probe('q1');
@@ -117,7 +117,7 @@ test('QoS 0 is done once written; QoS 1 once acknowledged; both arrive', async (
   await waitFor(() => store.latest('dev1').q0 && store.latest('dev1').q0.value === 19, 'the last QoS 0 message');
 });
 
-test('two out nodes on one config node share ONE connection at the broker', async () => {
+test('two out nodes on one config node share ONE connection at the broker', { timeout: 60000 }, async () => {
   const connectsBefore = emu.stats.connects;
   await helper.load(allModules(), flow({}, [['a', {}], ['b', { kind: 'attributes' }]]), creds());
   const a = probe('a');
@@ -129,7 +129,7 @@ test('two out nodes on one config node share ONE connection at the broker', asyn
   assert.ok(statusTexts('b').some((t) => /status\.connected/.test(t)), 'status fans out to every user');
 });
 
-test('partial and full redeploys: old connection closed, new one works, never two at once', async () => {
+test('partial and full redeploys: old connection closed, new one works, never two at once', { timeout: 60000 }, async () => {
   const f = flow({}, [['a', {}], ['b', {}]]);
   await helper.load(allModules(), f, creds());
   let a = probe('a');
@@ -164,7 +164,7 @@ test('partial and full redeploys: old connection closed, new one works, never tw
   assert.ok(maxClients <= 1, `at most one connection at any time (saw ${maxClients})`);
 });
 
-test('removing every out node disconnects; adding one back connects again', async () => {
+test('removing every out node disconnects; adding one back connects again', { timeout: 60000 }, async () => {
   const f = flow();
   await helper.load(allModules(), f, creds());
   await connected('out1');
@@ -176,7 +176,7 @@ test('removing every out node disconnects; adding one back connects again', asyn
   assert.equal((await out.send({ payload: { back: 1 } })).ok, true);
 });
 
-test('wrong token: unauthorized status, done(err) naming it, later messages fail at once', async () => {
+test('wrong token: unauthorized status, done(err) naming it, later messages fail at once', { timeout: 60000 }, async () => {
   await helper.load(allModules(), flow(), creds('WRONG_TOKEN_zz9'));
   const out = probe('out1');
   const first = await out.send({ payload: { t: 1 } });
@@ -192,7 +192,7 @@ test('wrong token: unauthorized status, done(err) naming it, later messages fail
   assert.ok(helper.log().args.some((a) => /CONNACK 5/.test(JSON.stringify(a))), 'the reason is logged');
 });
 
-test('queue full → done(err); queued messages end with done(err) when the flow stops', async () => {
+test('queue full → done(err); queued messages end with done(err) when the flow stops', { timeout: 60000 }, async () => {
   const port = await freeTcpPort(); // nothing listens: the connection stays down
   await helper.load(allModules(), flow({ port: String(port), queueSize: '3' }), creds());
   const out = probe('out1');
@@ -211,7 +211,7 @@ test('queue full → done(err); queued messages end with done(err) when the flow
   for (const [err] of failures()) assert.match(String(err && err.message ? err.message : err), /stopped/);
 });
 
-test('configuration problems: status says so and every message gets done(err)', async () => {
+test('configuration problems: status says so and every message gets done(err)', { timeout: 60000 }, async () => {
   await helper.load(allModules(), flow({ host: '' }), { dev: {} });
   const out = probe('out1');
   const r = await out.send({ payload: { x: 1 } });
@@ -221,7 +221,7 @@ test('configuration problems: status says so and every message gets done(err)', 
   assert.ok(helper.log().args.some((a) => /warnings\.configProblems/.test(JSON.stringify(a))));
 });
 
-test('an out node without a device: done(err)', async () => {
+test('an out node without a device: done(err)', { timeout: 60000 }, async () => {
   await helper.load(allModules(), [{ id: 'tab', type: 'tab' }, ...outsWithProbes([['lonely', { device: '' }]])], {});
   const out = probe('lonely');
   const r = await out.send({ payload: { x: 1 } });
@@ -229,13 +229,13 @@ test('an out node without a device: done(err)', async () => {
   assert.match(r.error, /errors\.noDevice/);
 });
 
-test('hand-written flow values: numbers and booleans where the editor writes text', async () => {
+test('hand-written flow values: numbers and booleans where the editor writes text', { timeout: 60000 }, async () => {
   await helper.load(allModules(), flow({ port: emu.port, keepalive: 30, protocolVersion: 4, queueSize: 10, cleanSession: 'true' }, [['n', { qos: 1 }]]), creds());
   const out = probe('n');
   assert.equal((await out.send({ payload: { handWritten: 1 } })).ok, true);
 });
 
-test('MQTTS through the nodes: wrong CA → certificate status and done(err); verification off → warning', async () => {
+test('MQTTS through the nodes: wrong CA → certificate status and done(err); verification off → warning', { timeout: 60000 }, async () => {
   const pki = await testPki();
   const { emu: tlsEmu } = await emulator({ store, tls: pki.server });
   try {
@@ -262,7 +262,7 @@ test('MQTTS through the nodes: wrong CA → certificate status and done(err); ve
   }
 });
 
-test('a burst is coalesced into array publishes: each message stamped when the node received it, msg.ts kept, the object sent as it was on input', async () => {
+test('a burst is coalesced into array publishes: each message stamped when the node received it, msg.ts kept, the object sent as it was on input', { timeout: 60000 }, async () => {
   await helper.load(allModules(), flow(), creds());
   await connected('out1');
   const out = probe('out1');

@@ -92,7 +92,7 @@ function randomObject(r, depth, topLevel) {
 /** What JSON itself makes of v (e.g. -0 → 0), for comparing with the parsed body. */
 const viaJson = (v) => JSON.parse(JSON.stringify(v));
 
-test(`random valid objects round-trip (${ROUNDS} rounds, seed ${SEED})`, () => {
+test(`random valid objects round-trip (${ROUNDS} rounds, seed ${SEED})`, { timeout: 30000 }, () => {
   const r = rng(SEED);
   for (let i = 0; i < ROUNDS; i++) {
     const payload = randomObject(r, 0, true);
@@ -108,7 +108,7 @@ test(`random valid objects round-trip (${ROUNDS} rounds, seed ${SEED})`, () => {
   }
 });
 
-test('random arrays, {ts, values} and msg.ts round-trip', () => {
+test('random arrays, {ts, values} and msg.ts round-trip', { timeout: 30000 }, () => {
   const r = rng(SEED + 1);
   for (let i = 0; i < ROUNDS / 2; i++) {
     const items = [];
@@ -122,7 +122,7 @@ test('random arrays, {ts, values} and msg.ts round-trip', () => {
   }
 });
 
-test('random single values round-trip under their key', () => {
+test('random single values round-trip under their key', { timeout: 30000 }, () => {
   const r = rng(SEED + 2);
   for (let i = 0; i < ROUNDS; i++) {
     const v = r.pick([() => randomNumber(r), () => r.next() < 0.5, () => 'v' + randomString(r)])();
@@ -179,7 +179,7 @@ function plant(r, root, fault) {
   }
 }
 
-test('a fault planted anywhere is refused with exactly its path', () => {
+test('a fault planted anywhere is refused with exactly its path', { timeout: 30000 }, () => {
   const r = rng(SEED + 3);
   for (let i = 0; i < ROUNDS; i++) {
     const payload = randomObject(r, 0, true);
@@ -201,7 +201,7 @@ test('a fault planted anywhere is refused with exactly its path', () => {
 
 // ---- coalescing (src/device/batch.ts, fed with shapePayload's output as the out node does) ----
 
-test('draining random queues into array publishes: every entry once, in order, its own ts, each body within the limit', () => {
+test('draining random queues into array publishes: every entry once, in order, its own ts, each body within the limit', { timeout: 30000 }, () => {
   const r = rng(SEED + 4);
   let arrays = 0;
   for (let round = 0; round < 200; round++) {

@@ -33,7 +33,7 @@ function refuses(msg, options, path, ...patterns) {
   return caught;
 }
 
-test('objects, arrays and {ts, values} pass through as they are', () => {
+test('objects, arrays and {ts, values} pass through as they are', { timeout: 30000 }, () => {
   assert.equal(send({ payload: { temperature: 21.5, on: true, label: 'x', n: null } }), '{"temperature":21.5,"on":true,"label":"x","n":null}');
   assert.equal(send({ payload: { nested: { a: [1, 2, { b: 'c' }], e: {}, f: [] } } }), '{"nested":{"a":[1,2,{"b":"c"}],"e":{},"f":[]}}');
   assert.equal(send({ payload: [{ a: 1 }, { b: 2 }] }), '[{"a":1},{"b":2}]');
@@ -46,14 +46,14 @@ test('objects, arrays and {ts, values} pass through as they are', () => {
   assert.equal(send({ payload: { config: { mode: 'eco', levels: [1, 2] } } }, ATTRIBUTES), '{"config":{"mode":"eco","levels":[1,2]}}');
 });
 
-test('a payload that needs no change is not copied', () => {
+test('a payload that needs no change is not copied', { timeout: 30000 }, () => {
   const payload = { a: 1, b: { c: [1, 2] } };
   assert.equal(shapePayload({ payload }, TELEMETRY).value, payload);
   const arr = [{ a: 1 }, { ts: TS, values: { b: 2 } }];
   assert.equal(shapePayload({ payload: arr }, TELEMETRY).value, arr);
 });
 
-test('single values go under the node key, else msg.topic', () => {
+test('single values go under the node key, else msg.topic', { timeout: 30000 }, () => {
   assert.equal(send({ payload: 25, topic: 'temperature' }), '{"temperature":25}');
   assert.equal(send({ payload: 'on', topic: 'state' }), '{"state":"on"}');
   assert.equal(send({ payload: false, topic: 'door' }), '{"door":false}');
@@ -67,14 +67,14 @@ test('single values go under the node key, else msg.topic', () => {
   assert.equal(send({ payload: 1, topic: '__proto__' }), '{"__proto__":1}', '__proto__ stays an ordinary key');
 });
 
-test('a single value without a key name is refused with what to set', () => {
+test('a single value without a key name is refused with what to set', { timeout: 30000 }, () => {
   refuses({ payload: 25 }, TELEMETRY, 'payload', /single value \(25\)/, /set the node's Key or msg\.topic/);
   refuses({ payload: 'x', topic: '' }, TELEMETRY, 'payload', /node's Key/);
   refuses({ payload: 25, topic: 42 }, TELEMETRY, 'msg.topic', /msg\.topic is 42/, /node's Key/);
   refuses({ payload: 25, topic: { a: 1 } }, ATTRIBUTES, 'msg.topic', /an object/);
 });
 
-test('JSON text: object/array text is parsed; any other text is one string value', () => {
+test('JSON text: object/array text is parsed; any other text is one string value', { timeout: 30000 }, () => {
   assert.equal(send({ payload: '{"a":1,"b":[true]}' }), '{"a":1,"b":[true]}');
   assert.equal(send({ payload: '  \n[{"a":1},{"ts":1714564800000,"values":{"b":2}}]  ' }), `[{"a":1},{"ts":${TS},"values":{"b":2}}]`);
   assert.equal(send({ payload: '\ufeff{"bom":1}' }), '{"bom":1}');
@@ -87,13 +87,13 @@ test('JSON text: object/array text is parsed; any other text is one string value
   assert.equal(send({ payload: ' 25 ', topic: 't' }), '{"t":" 25 "}');
 });
 
-test('JSON text that is broken is refused, not sent as a string', () => {
+test('JSON text that is broken is refused, not sent as a string', { timeout: 30000 }, () => {
   refuses({ payload: '{temperature:25}' }, TELEMETRY, 'payload', /not valid JSON/, /double quotes/);
   refuses({ payload: '[1,2,' , topic: 'k' }, TELEMETRY, 'payload', /not valid JSON/);
   refuses({ payload: '{"a":1,}' }, ATTRIBUTES, 'payload', /not valid JSON/);
 });
 
-test('JSON text is validated like an object: overflowing numbers, empties, shape', () => {
+test('JSON text is validated like an object: overflowing numbers, empties, shape', { timeout: 30000 }, () => {
   refuses({ payload: '{"a":1e400}' }, TELEMETRY, 'payload.a', /is Infinity/);
   refuses({ payload: '{}' }, TELEMETRY, 'payload', /empty object/);
   refuses({ payload: '[]' }, TELEMETRY, 'payload', /empty array/);
@@ -103,7 +103,7 @@ test('JSON text is validated like an object: overflowing numbers, empties, shape
   assert.equal(send({ payload: '{"__proto__":{"x":1},"d":1}' }), '{"__proto__":{"x":1},"d":1}');
 });
 
-test('Buffers: UTF-8 text, handled like strings; binary is refused', () => {
+test('Buffers: UTF-8 text, handled like strings; binary is refused', { timeout: 30000 }, () => {
   assert.equal(send({ payload: Buffer.from('{"a":"é"}') }), '{"a":"é"}');
   assert.equal(send({ payload: Buffer.from('[{"a":1}]') }), '[{"a":1}]');
   assert.equal(send({ payload: Buffer.from('\ufeff{"a":2}') }), '{"a":2}');
@@ -113,7 +113,7 @@ test('Buffers: UTF-8 text, handled like strings; binary is refused', () => {
   refuses({ payload: Buffer.from('{"a":') }, TELEMETRY, 'payload', /not valid JSON/);
 });
 
-test('msg.ts wraps telemetry into {ts, values}; every accepted form', () => {
+test('msg.ts wraps telemetry into {ts, values}; every accepted form', { timeout: 30000 }, () => {
   const expect = `{"ts":${TS},"values":{"a":1}}`;
   assert.equal(send({ payload: { a: 1 }, ts: TS }), expect);
   assert.equal(send({ payload: { a: 1 }, ts: new Date(TS) }), expect);
@@ -135,7 +135,7 @@ test('msg.ts wraps telemetry into {ts, values}; every accepted form', () => {
   assert.equal(send({ payload: { ts: TS + 9, values: { a: 1 } }, ts: TS }), `{"ts":${TS + 9},"values":{"a":1}}`);
 });
 
-test('an invalid msg.ts is refused with the reason', () => {
+test('an invalid msg.ts is refused with the reason', { timeout: 30000 }, () => {
   refuses({ payload: { a: 1 }, ts: 1714564800 }, TELEMETRY, 'msg.ts', /before 1973/, /multiply by 1000/);
   refuses({ payload: { a: 1 }, ts: 1714564800000000 }, TELEMETRY, 'msg.ts', /divide by 1000/);
   refuses({ payload: { a: 1 }, ts: 1714564800000n * 1000000n }, TELEMETRY, 'msg.ts', /nanoseconds/);
@@ -153,7 +153,7 @@ test('an invalid msg.ts is refused with the reason', () => {
   refuses({ payload: { ts: TS, values: { a: 1 } }, ts: 'bad' }, TELEMETRY, 'msg.ts');
 });
 
-test('attributes: msg.ts is ignored, and only one object is accepted', () => {
+test('attributes: msg.ts is ignored, and only one object is accepted', { timeout: 30000 }, () => {
   assert.equal(send({ payload: { a: 1 }, ts: TS }, ATTRIBUTES), '{"a":1}');
   assert.equal(send({ payload: { a: 1 }, ts: 'garbage' }, ATTRIBUTES), '{"a":1}');
   refuses({ payload: [{ a: 1 }] }, ATTRIBUTES, 'payload', /is an array/, /one object of key: value pairs/);
@@ -163,7 +163,7 @@ test('attributes: msg.ts is ignored, and only one object is accepted', () => {
   assert.equal(send({ payload: { ts: 5, fw: '1' } }, ATTRIBUTES), '{"ts":5,"fw":"1"}');
 });
 
-test('{ts, values} is validated', () => {
+test('{ts, values} is validated', { timeout: 30000 }, () => {
   refuses({ payload: { ts: 1714564800, values: { a: 1 } } }, TELEMETRY, 'payload.ts', /multiply by 1000/);
   refuses({ payload: { ts: 'x', values: { a: 1 } } }, TELEMETRY, 'payload.ts', /not a valid date/);
   refuses({ payload: { ts: TS, values: {} } }, TELEMETRY, 'payload.values', /empty object/);
@@ -177,7 +177,7 @@ test('{ts, values} is validated', () => {
   assert.equal(send({ payload: [{ ts: '2024-05-01T12:00:00Z', values: { a: 1 } }] }), `[{"ts":${TS},"values":{"a":1}}]`);
 });
 
-test('values JSON cannot carry are refused with their path and what to do', () => {
+test('values JSON cannot carry are refused with their path and what to do', { timeout: 30000 }, () => {
   refuses({ payload: { a: { b: NaN } } }, TELEMETRY, 'payload.a.b', /^payload\.a\.b is NaN: ThingsBoard stores JSON numbers only; replace it or drop the key$/);
   refuses({ payload: [{ a: 1 }, { b: 1 }, { c: 1 }, { ts: TS, values: { x: Infinity } }] }, TELEMETRY, 'payload[3].values.x', /^payload\[3\]\.values\.x is Infinity: /);
   refuses({ payload: { a: -Infinity } }, ATTRIBUTES, 'payload.a', /is -Infinity/);
@@ -197,12 +197,12 @@ test('values JSON cannot carry are refused with their path and what to do', () =
   refuses({ payload: () => 1, topic: 't' }, TELEMETRY, 'payload', /is a function/);
 });
 
-test('BigInt inside the safe range becomes a number', () => {
+test('BigInt inside the safe range becomes a number', { timeout: 30000 }, () => {
   const max = BigInt(Number.MAX_SAFE_INTEGER);
   assert.equal(send({ payload: { a: max, b: -max, c: [0n] } }), `{"a":${max},"b":${-max},"c":[0]}`);
 });
 
-test('circular references and absurd nesting', () => {
+test('circular references and absurd nesting', { timeout: 30000 }, () => {
   const o = { a: { b: {} } };
   o.a.b.back = o.a;
   refuses({ payload: o }, TELEMETRY, 'payload.a.b.back', /refers back to payload\.a \(a circular reference\)/);
@@ -220,7 +220,7 @@ test('circular references and absurd nesting', () => {
   refuses({ payload: deep }, TELEMETRY, `payload${'.d'.repeat(200)}`, /nested more than 200 levels/);
 });
 
-test('objects JSON would mangle are refused; Dates and boxed values are normalized', () => {
+test('objects JSON would mangle are refused; Dates and boxed values are normalized', { timeout: 30000 }, () => {
   refuses({ payload: { b: Buffer.from('hi') } }, TELEMETRY, 'payload.b', /is a Buffer/, /base64/);
   refuses({ payload: { b: new Uint8Array(2) } }, TELEMETRY, 'payload.b', /Uint8Array/);
   refuses({ payload: { b: new ArrayBuffer(2) } }, TELEMETRY, 'payload.b', /ArrayBuffer/);
@@ -247,7 +247,7 @@ test('objects JSON would mangle are refused; Dates and boxed values are normaliz
   assert.equal(send({ payload: Object.assign(Object.create(null), { a: 1 }) }), '{"a":1}');
 });
 
-test('normalizing copies: the user payload is never modified', () => {
+test('normalizing copies: the user payload is never modified', { timeout: 30000 }, () => {
   const payload = { a: 1, d: new Date(TS), n: 5n, inner: [1, new Date(TS)] };
   const shaped = shapePayload({ payload }, TELEMETRY);
   assert.ok(payload.d instanceof Date);
@@ -257,7 +257,7 @@ test('normalizing copies: the user payload is never modified', () => {
   assert.equal(Object.keys(shaped.value).join(), 'a,d,n,inner', 'key order kept');
 });
 
-test('empty payloads and key names', () => {
+test('empty payloads and key names', { timeout: 30000 }, () => {
   refuses({ payload: {} }, TELEMETRY, 'payload', /empty object/, /at least one key/);
   refuses({ payload: [] }, TELEMETRY, 'payload', /empty array/);
   refuses({ payload: [{ a: 1 }, {}] }, TELEMETRY, 'payload[1]', /empty object/);
@@ -270,7 +270,7 @@ test('empty payloads and key names', () => {
   assert.equal(send({ payload: { cfg: { '': 1 } } }), '{"cfg":{"":1}}');
 });
 
-test('maxBytes: exactly the limit passes, one byte more is refused (bytes, not characters)', () => {
+test('maxBytes: exactly the limit passes, one byte more is refused (bytes, not characters)', { timeout: 30000 }, () => {
   const body = '{"k":"aaaa"}'; // 12 bytes
   assert.equal(send({ payload: { k: 'aaaa' } }, { kind: 'telemetry', maxBytes: 12 }), body);
   refuses({ payload: { k: 'aaaaa' } }, { kind: 'telemetry', maxBytes: 12 }, 'payload', /13 bytes/, /limit of 12 bytes/, /fewer/);
@@ -286,7 +286,7 @@ test('maxBytes: exactly the limit passes, one byte more is refused (bytes, not c
   refuses({ payload: { a: 1 }, ts: TS }, { kind: 'telemetry', maxBytes: wrapped.length - 1 }, 'payload', /bytes/);
 });
 
-test('a message is reusable: errors leave no state behind', () => {
+test('a message is reusable: errors leave no state behind', { timeout: 30000 }, () => {
   assert.throws(() => shapePayload({ payload: { a: { b: NaN } } }, TELEMETRY), PayloadError);
   refuses({ payload: { x: undefined } }, TELEMETRY, 'payload.x');
   assert.equal(send({ payload: { ok: 1 } }), '{"ok":1}');
