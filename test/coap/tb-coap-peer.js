@@ -126,6 +126,8 @@ async function startTbPeer({ token, handle, sharedAttributes = {} } = {}) {
     let msg;
     try { msg = decode(buf); } catch { return; }
     log.push({ dir: 'in', msg, size: buf.length });
+    // A CoAP ping (empty CON) is answered with RST, as every CoAP server (Californium too) does.
+    if (msg.type === TYPES.CON && msg.code === '0.00') return send({ type: TYPES.RST, code: '0.00', messageId: msg.messageId });
     if (!isRequest(msg)) return;
     if (handle && handle(msg, peer)) return;
     if (token && msg.path[2] !== token) return peer.respond(msg, '4.01');
