@@ -5,9 +5,10 @@
 const path = require('node:path');
 const { helper, nodeModules, nodeRedModule } = require('../support/node-red');
 const { deviceConfig } = require('./common');
+const { nodeRedDir } = require('../../scripts/node-red-runtimes');
 
-const root = path.join(__dirname, '..', '..');
-const nodesDir = path.dirname(require.resolve('@node-red/nodes/package.json', { paths: [path.dirname(require.resolve(nodeRedModule, { paths: [root] }))] }));
+// The core function node of the runtime under test (node-red 5 lives in .cache/node-red-5).
+const nodesDir = path.dirname(require.resolve('@node-red/nodes/package.json', { paths: [nodeRedDir(nodeRedModule)] }));
 const functionNode = require(path.join(nodesDir, 'core', 'function', '10-function.js'));
 
 function modules() {
