@@ -53,15 +53,7 @@ async function main() {
   }
   const devices = demoDevices(args.devices);
   const emu = await startEmulator({ host: args.host, ports: args.ports, devices, dataDir: args.dataDir });
-  if (args.json) {
-    console.log(JSON.stringify({ ports: emu.ports, caFile: emu.caFile, webUrl: emu.webUrl, devices }));
-  } else {
-    // Notes that describe() says in its own rows (why a front end is off) are not repeated.
-    for (const note of emu.notes) if (!offReason(emu, note)) console.log(`emulator: ${note}`);
-    console.log(describe(emu, devices, args.ports));
-    console.log('\nCtrl-C stops it; start it again with the same options and clients reconnect.');
-  }
-
+  // Ctrl-C is handled before the summary says it may be pressed.
   let stopping = false;
   const stop = async (signal) => {
     if (stopping) process.exit(130); // a second Ctrl-C: do not wait any longer
@@ -72,6 +64,14 @@ async function main() {
   };
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
+  if (args.json) {
+    console.log(JSON.stringify({ ports: emu.ports, caFile: emu.caFile, webUrl: emu.webUrl, devices }));
+  } else {
+    // Notes that describe() says in its own rows (why a front end is off) are not repeated.
+    for (const note of emu.notes) if (!offReason(emu, note)) console.log(`emulator: ${note}`);
+    console.log(describe(emu, devices, args.ports));
+    console.log('\nCtrl-C stops it; start it again with the same options and clients reconnect.');
+  }
 }
 
 const LABELS = { mqtt: 'MQTT', mqtts: 'MQTTS', coap: 'CoAP', coaps: 'CoAPS', web: 'page' };
