@@ -37,7 +37,7 @@ import { dtlsSocketFactory } from './coaps-socket';
 import { CoapDownlink, type CoapDownlinkOptions } from './coap-downlink';
 import type { AttributesAnswer, AttributesQuery, DownlinkChannel } from './transport';
 import { AgentSocket } from './coap-agent-socket';
-import { planBlocks, MAX_MESSAGE_PAYLOAD } from './coap-blocks';
+import { planBlocks, MAX_MESSAGE_PAYLOAD, COAPS_DEFAULT_LIMIT, type DatagramLimit } from './coap-blocks';
 import { coapPing, ackTimeoutWindowMs, SESSION_SUSPECT_RETRANSMISSIONS, type PingFailure } from './coap-liveness';
 import { maxTransmitWaitMs, restartBackoff, transmissions } from './coap-timing';
 
@@ -98,10 +98,11 @@ export class CoapTransport extends EventEmitter implements Transport {
     this.name = settings.transport === 'coaps' ? 'coaps' : 'coap';
     this.maxInFlight = Math.max(1, Math.floor(settings.coap?.maxInFlight || 4));
     this.createSocket = options.createSocket ?? (this.name === 'coaps' ? dtlsSocketFactory(settings) : createUdpSocket);
-    // The receive side borrows the open Agent/socket/peer; its texts are redacted there.
+    // The receive side borrows the open Agent/socket/peer and sizes its requests by the same
+    // datagram limit as send(); its texts are redacted there.
     this.downlink = new CoapDownlink({
       endpoint: () => (this.state === 'open' && this.agent && this.socket && this.peer
-        ? { agent: this.agent, socket: this.socket, peer: this.peer, secure: this.name === 'coaps' } : undefined),
+        ? { agent: this.agent, socket: this.socket, peer: this.peer, limit: this.datagramLimit } : undefined),
       accessToken: settings.accessToken,
       emit: (event, ...args) => this.emit(event, ...args),
     }, options.downlink);
@@ -190,6 +191,11 @@ export class CoapTransport extends EventEmitter implements Transport {
         this.settle(ex, this.error(`cannot send: ${errorText(err)}`, 'rejected', 'COAP_ENCODE'));
       }
     });
+  }
+
+  /** What fits in one datagram: the socket's limit (CoAPS: its DTLS record), else for CoAPS ThingsBoard's. */
+  private get datagramLimit(): DatagramLimit | undefined {
+    return this.socket?.datagramLimit ?? (this.name === 'coaps' ? COAPS_DEFAULT_LIMIT : undefined);
   }
 
   /**
