@@ -13,8 +13,9 @@
 //   here when a transport is made, when a connection is up and when it is gone.
 //
 // Every text that leaves this file (status codes aside) goes through redact().
-import { Countdown } from './countdown';
-import { forgetRefused, judgedPerRequest, refusedCode, rememberRefused } from './refused-tokens';
+import { RetrySchedule } from './countdown';
+import { RefusedToken } from './refused-tokens';
+import { listenTo } from './transport-events';
 import { redact } from '../transports/redact';
 import type { TransportError, ConnectionSettings, OutboundMessage, Transport } from '../transports/transport';
 import { DeviceDownlink } from './downlink';
@@ -64,16 +65,11 @@ export class DeviceConnection implements OutboxHost {
   /** Code of the last message refused or unanswered on a working connection (status). */
   private lastMessageFailure: string | undefined;
   private lastLoggedCode: string | undefined;
-  private retryTimer: NodeJS.Timeout | undefined;
-  private retryInSeconds = 0;
-  private readonly countdown = new Countdown((seconds) => {
-    if (this.state !== 'reconnecting') return;
-    this.retryInSeconds = seconds;
-    this.publishStatus();
+  private readonly retry = new RetrySchedule(() => {
+    if (this.state === 'reconnecting') this.publishStatus();
   });
-  /** CoAP: the code of a 4.01 not yet followed by a delivered message (refused-tokens.ts). */
-  private refused: string | undefined;
-  private retryInMs = 0;
+  /** CoAP: a 4.01 not yet followed by a delivered message (refused-tokens.ts). */
+  private readonly refused: RefusedToken;
   private connectedAt = 0;
   private quickDrops = 0;
   private warnedAnotherClient = false;
@@ -97,14 +93,11 @@ export class DeviceConnection implements OutboxHost {
       get sendingTransport() {
         return connection.sendingTransport;
       },
-      blocked: () => {
-        if (this.closed || this.users.size === 0) return new DeviceError('not sent: the device connection is stopped', 'STOPPED');
-        return this.permanentError ? this.permanentFailure(this.permanentError) : undefined;
-      },
+      blocked: () => this.refusal(),
       redact: (text) => this.redact(text),
       warn: (text) => this.options.log.warn(this.redact(text)),
     });
-    this.refused = judgedPerRequest(settings) ? refusedCode(settings) : undefined;
+    this.refused = new RefusedToken(settings);
   }
 
   // ---- users --------------------------------------------------------------------------------
@@ -139,8 +132,8 @@ export class DeviceConnection implements OutboxHost {
   status(): DeviceStatus {
     // CoAP after a 4.01: connected to a server that refuses the token is "unauthorized" until a
     // message is delivered; messages are still sent (one that succeeds clears it).
-    if (this.state === 'connected' && this.refused) {
-      return { state: 'unauthorized', queued: this.outbox.waiting, code: this.refused, unverified: this.unverified };
+    if (this.state === 'connected' && this.refused.code) {
+      return { state: 'unauthorized', queued: this.outbox.waiting, code: this.refused.code, unverified: this.unverified };
     }
     const code = this.state === 'unauthorized' || this.state === 'certificate' ? this.permanentError?.code : this.lastError?.code;
     return {
@@ -149,8 +142,8 @@ export class DeviceConnection implements OutboxHost {
       // those waiting behind the in-flight window count, so a flowing connection shows a steady
       // "connected" instead of a count that changes with every acknowledgement.
       queued: this.state === 'connected' ? this.outbox.queued : this.outbox.waiting,
-      retryInSeconds: this.state === 'reconnecting' ? this.retryInSeconds : undefined,
-      retryInMs: this.state === 'reconnecting' ? this.retryInMs : undefined,
+      retryInSeconds: this.state === 'reconnecting' ? this.retry.inSeconds : undefined,
+      retryInMs: this.state === 'reconnecting' ? this.retry.inMs : undefined,
       code,
       unverified: this.unverified,
       lastFailure: this.state === 'connected' ? this.lastMessageFailure : undefined,
@@ -197,12 +190,9 @@ export class DeviceConnection implements OutboxHost {
    * `batchShape` may go out in one array publish with the telemetry queued next to it.
    */
   submit(message: OutboundMessage, done: DoneCallback): void {
-    if (this.closed || this.users.size === 0) {
-      done(new DeviceError('not sent: the device connection is stopped', 'STOPPED'));
-      return;
-    }
-    if (this.permanentError) {
-      done(this.permanentFailure(this.permanentError));
+    const refusal = this.refusal();
+    if (refusal) {
+      done(refusal);
       return;
     }
     const waiting = this.outbox.waiting;
@@ -217,6 +207,12 @@ export class DeviceConnection implements OutboxHost {
       return;
     }
     this.outbox.enqueue(message, done);
+  }
+
+  /** Why nothing can be sent now for a reason waiting will not fix (stopped, token refused). */
+  private refusal(): DeviceError | undefined {
+    if (this.closed || this.users.size === 0) return new DeviceError('not sent: the device connection is stopped', 'STOPPED');
+    return this.permanentError ? this.permanentFailure(this.permanentError) : undefined;
   }
 
   private permanentFailure(err: TransportError): DeviceError {
@@ -238,11 +234,7 @@ export class DeviceConnection implements OutboxHost {
   }
 
   delivered(): void {
-    if (this.refused) {
-      this.refused = undefined;
-      forgetRefused(this.settings);
-      this.publishStatus();
-    }
+    if (this.refused.delivered()) this.publishStatus();
     if (this.lastMessageFailure === undefined) return;
     this.lastMessageFailure = undefined;
     this.publishStatus();
@@ -279,29 +271,19 @@ export class DeviceConnection implements OutboxHost {
     const transport = this.options.createTransport(this.settings);
     this.transport = transport;
     const session = this.session;
-    const onDown = (err: unknown) => {
-      if (session === this.session) this.onDown(asTransportError(err));
-    };
-    const onWarning = (text: unknown) => {
-      if (session === this.session) this.options.log.warn(this.redact(String(text)));
-    };
-    // 'securing': the TLS/DTLS handshake runs (a CoAPS handshake can take seconds on a lossy
-    // link); a standing permanent failure keeps its status until a connect succeeds.
-    const onPhase = (phase: unknown) => {
-      if (session === this.session && phase === 'securing' && this.state === 'connecting' && !this.permanentError) {
-        this.setState('securing');
-      }
-    };
-    transport.on('down', onDown);
-    transport.on('warning', onWarning);
-    transport.on('phase', onPhase);
+    const stopListening = listenTo(transport, () => session === this.session, {
+      down: (err) => this.onDown(asTransportError(err)),
+      warning: (text) => this.options.log.warn(this.redact(String(text))),
+      // 'securing': the TLS/DTLS handshake runs (a CoAPS handshake can take seconds on a lossy
+      // link); a standing permanent failure keeps its status until a connect succeeds.
+      phase: (phase) => {
+        if (phase === 'securing' && this.state === 'connecting' && !this.permanentError) this.setState('securing');
+      },
+    });
     const detachDownlink = this.downlink.attach(transport);
-    // Only the listeners added here are removed again (the transport may have its own).
     this.detach = () => {
       detachDownlink();
-      transport.removeListener('down', onDown);
-      transport.removeListener('warning', onWarning);
-      transport.removeListener('phase', onPhase);
+      stopListening();
     };
     if (this.status().unverified && !this.warnedUnverified) {
       this.warnedUnverified = true;
@@ -314,8 +296,7 @@ export class DeviceConnection implements OutboxHost {
   }
 
   private async attempt(session: number): Promise<void> {
-    this.retryTimer = undefined;
-    this.countdown.stop();
+    this.retry.started();
     const transport = this.transport;
     if (session !== this.session || !transport || this.closed) return;
     // While a permanent failure stands, keep showing it (messages still fail at once).
@@ -352,10 +333,7 @@ export class DeviceConnection implements OutboxHost {
   private enterPermanent(err: TransportError): void {
     const session = this.session;
     this.permanentError = err;
-    if (err.kind === 'unauthorized' && judgedPerRequest(this.settings)) {
-      this.refused = err.code;
-      rememberRefused(this.settings, err.code);
-    }
+    this.refused.failed(err);
     this.logOnce(err, err.message);
     this.outbox.failQueued(this.permanentFailure(err));
     this.downlink.stopped(this.permanentFailure(err));
@@ -388,12 +366,9 @@ export class DeviceConnection implements OutboxHost {
 
   private scheduleRetry(session: number, delayMs: number): void {
     if (session !== this.session || this.closed) return;
-    if (this.retryTimer) clearTimeout(this.retryTimer);
-    this.retryInMs = delayMs;
-    this.retryInSeconds = Math.max(1, Math.ceil(delayMs / 1000));
-    this.retryTimer = setTimeout(() => void this.attempt(session), delayMs);
+    this.retry.schedule(delayMs, () => void this.attempt(session));
     if (!this.permanentError) {
-      this.countdown.start(delayMs);
+      this.retry.countDown(delayMs);
       this.setState('reconnecting');
     }
   }
@@ -407,9 +382,7 @@ export class DeviceConnection implements OutboxHost {
 
   private stop(reason: string): Promise<void> {
     this.sessionNo++;
-    if (this.retryTimer) clearTimeout(this.retryTimer);
-    this.retryTimer = undefined;
-    this.countdown.stop();
+    this.retry.cancel();
     this.users.cancel();
     this.outbox.failQueued(new DeviceError(reason, 'STOPPED'));
     this.downlink.stopped(new DeviceError('stopped: the flow was stopped or redeployed before ThingsBoard answered', 'STOPPED'));

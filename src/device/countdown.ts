@@ -35,3 +35,49 @@ export class Countdown {
     }, untilNext);
   }
 }
+
+/**
+ * The pending reconnect attempt: its timer, its delay and the seconds left for the status
+ * ("reconnecting in N s", counted down by a Countdown while shown).
+ */
+export class RetrySchedule {
+  private timer: NodeJS.Timeout | undefined;
+  private readonly countdown: Countdown;
+  /** Delay of the pending retry (status). */
+  inMs = 0;
+  /** Whole seconds left until the pending retry (status), at least 1. */
+  inSeconds = 0;
+
+  /** `onTick`: the shown number of seconds changed. */
+  constructor(onTick: () => void) {
+    this.countdown = new Countdown((seconds) => {
+      this.inSeconds = seconds;
+      onTick();
+    });
+  }
+
+  /** Runs `attempt` after `delayMs`, replacing a pending retry. */
+  schedule(delayMs: number, attempt: () => void): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.inMs = delayMs;
+    this.inSeconds = Math.max(1, Math.ceil(delayMs / 1000));
+    this.timer = setTimeout(attempt, delayMs);
+  }
+
+  /** Counts the shown seconds down to the pending retry. */
+  countDown(delayMs: number): void {
+    this.countdown.start(delayMs);
+  }
+
+  /** The attempt runs now (its timer fired, or it was started directly). */
+  started(): void {
+    this.timer = undefined;
+    this.countdown.stop();
+  }
+
+  /** No retry any more (the connection stops). */
+  cancel(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.started();
+  }
+}

@@ -5,7 +5,7 @@
 // and token (as a SHA-256 digest, so no token is kept here), "the server refused it", until a
 // request with it succeeds. Bounded: the oldest verdict goes first.
 import crypto from 'node:crypto';
-import type { ConnectionSettings } from '../transports/transport';
+import type { ConnectionSettings, TransportError } from '../transports/transport';
 
 const MAX_ENTRIES = 1000;
 const refused = new Map<string, string>(); // key → the refusal's code (e.g. COAP_4.01)
@@ -33,4 +33,38 @@ export function forgetRefused(settings: ConnectionSettings): void {
 /** The code of the standing refusal, if the server refused this token and accepted nothing since. */
 export function refusedCode(settings: ConnectionSettings): string | undefined {
   return refused.get(keyOf(settings));
+}
+
+/**
+ * One connection's view of the memory: the code of a 4.01 not yet followed by a delivered
+ * message. While it stands, a connected CoAP connection shows "unauthorized" (messages are still
+ * sent: one that succeeds clears it).
+ */
+export class RefusedToken {
+  private standing: string | undefined;
+
+  constructor(private readonly settings: ConnectionSettings) {
+    // A redeploy (a new connection for the same device) keeps showing the refusal.
+    this.standing = judgedPerRequest(settings) ? refusedCode(settings) : undefined;
+  }
+
+  /** The code of the standing refusal (e.g. COAP_4.01), if any. */
+  get code(): string | undefined {
+    return this.standing;
+  }
+
+  /** A permanent failure: remembered when the server refused the token of a per-request transport. */
+  failed(err: TransportError): void {
+    if (err.kind !== 'unauthorized' || !judgedPerRequest(this.settings)) return;
+    this.standing = err.code;
+    rememberRefused(this.settings, err.code);
+  }
+
+  /** A message was delivered: true when that ended a standing refusal (the status changes). */
+  delivered(): boolean {
+    if (!this.standing) return false;
+    this.standing = undefined;
+    forgetRefused(this.settings);
+    return true;
+  }
 }

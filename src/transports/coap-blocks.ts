@@ -21,8 +21,10 @@ export const COAPS_MAX_DATAGRAM = 1130;
 const COAP_TOKEN_BYTES = 8;
 const LARGEST_SZX = 6; // 1024 bytes
 
+const OPTION_OBSERVE = 6;
 const OPTION_URI_PATH = 11;
 const OPTION_CONTENT_FORMAT = 12;
+const OPTION_URI_QUERY = 15;
 const OPTION_BLOCK1 = 27;
 /** application/json = 50: one byte. */
 const CONTENT_FORMAT_BYTES = 1;
@@ -35,22 +37,50 @@ export interface DatagramLimit {
   recordOverheadBytes: number;
 }
 
+/** CoAPS when the socket does not say: ThingsBoard's datagram, a DTLS 1.2 AEAD record with a 16-byte tag. */
+export const COAPS_DEFAULT_LIMIT: DatagramLimit = { maxDatagramBytes: COAPS_MAX_DATAGRAM, recordOverheadBytes: 13 + 8 + 16 };
+
 /** undefined: one message (no Block1); a number: the Block1 SZX to send the body with. */
 export type BlockPlan = number | undefined;
+
+/** The options of a request besides Block1, as far as their sizes matter. */
+export interface RequestShape {
+  /** Uri-Path segments (the access token is one). */
+  segments: readonly Buffer[];
+  /** Uri-Query values. */
+  query?: readonly string[];
+  /** Observe: 0 registers, 1 deregisters (RFC 7641). */
+  observe?: 0 | 1;
+  /** A CoAP token given to the request; default: the Agent's 8-byte one. */
+  tokenBytes?: number;
+  /** Content-Format application/json is set. */
+  contentFormat: boolean;
+}
 
 /**
  * Plans one POST of `bodyLength` bytes to the Uri-Path `segments` (Content-Format JSON).
  * Throws a 'rejected' TransportError when not even 16-byte blocks fit (an absurdly long token).
  */
 export function planBlocks(bodyLength: number, segments: readonly Buffer[], limit?: DatagramLimit): BlockPlan {
-  const fixed = fixedBytes(segments) + (limit?.recordOverheadBytes ?? 0);
+  return planRequest({ segments, contentFormat: true }, bodyLength, limit);
+}
+
+/** True when the request and its whole body fit in one message (no Block1 needed). */
+export function fitsOneMessage(shape: RequestShape, bodyLength: number, limit?: DatagramLimit): boolean {
+  const fixed = headerBytes(shape) + (limit?.recordOverheadBytes ?? 0);
+  return bodyLength <= MAX_MESSAGE_PAYLOAD && fixed + payloadBytes(bodyLength) <= (limit?.maxDatagramBytes ?? Infinity);
+}
+
+/** planBlocks() for any request shape: the one datagram-size rule of the send and receive sides. */
+export function planRequest(shape: RequestShape, bodyLength: number, limit?: DatagramLimit): BlockPlan {
+  if (fitsOneMessage(shape, bodyLength, limit)) return undefined;
+  const fixed = headerBytes(shape) + (limit?.recordOverheadBytes ?? 0);
   const max = limit?.maxDatagramBytes ?? Infinity;
-  if (bodyLength <= MAX_MESSAGE_PAYLOAD && fixed + payloadBytes(bodyLength) <= max) return undefined;
   for (let szx = LARGEST_SZX; szx >= 0; szx--) {
     const block = 16 << szx;
     const lastNum = Math.max(0, Math.ceil(bodyLength / block) - 1);
     // The Block1 value grows with the block number (1, 2 or 3 bytes): size for the last block.
-    const block1 = optionBytes(OPTION_BLOCK1 - OPTION_CONTENT_FORMAT, blockValueBytes(lastNum));
+    const block1 = optionBytes(OPTION_BLOCK1 - lastOptionNumber(shape), blockValueBytes(lastNum));
     if (fixed + block1 + payloadBytes(block) <= max) return szx;
   }
   throw new TransportError(
@@ -60,16 +90,34 @@ export function planBlocks(bodyLength: number, segments: readonly Buffer[], limi
   );
 }
 
-/** Bytes of a request on the wire without its payload and Block1: what every block repeats. */
+/** Bytes of a POST to `segments` on the wire without its payload and Block1: what every block repeats. */
 export function fixedBytes(segments: readonly Buffer[]): number {
-  let n = 4 + COAP_TOKEN_BYTES; // header (version, type, token length, code, message ID) + token
+  return headerBytes({ segments, contentFormat: true });
+}
+
+/** CoAP header, token and every option except Block1 (RFC 7252 §3, §3.1), in option-number order. */
+export function headerBytes(shape: RequestShape): number {
+  const options: Array<[number, number]> = [];
+  if (shape.observe !== undefined) options.push([OPTION_OBSERVE, shape.observe === 0 ? 0 : 1]);
+  for (const segment of shape.segments) options.push([OPTION_URI_PATH, segment.length]);
+  if (shape.contentFormat) options.push([OPTION_CONTENT_FORMAT, CONTENT_FORMAT_BYTES]);
+  for (const q of shape.query ?? []) options.push([OPTION_URI_QUERY, Buffer.byteLength(q)]);
+  // header (version, type, token length, code, message ID) + token
+  let n = 4 + (shape.tokenBytes ?? COAP_TOKEN_BYTES);
   let last = 0;
-  for (const segment of segments) {
-    n += optionBytes(OPTION_URI_PATH - last, segment.length);
-    last = OPTION_URI_PATH;
+  for (const [number, length] of options) {
+    n += optionBytes(number - last, length);
+    last = number;
   }
-  n += optionBytes(OPTION_CONTENT_FORMAT - last, CONTENT_FORMAT_BYTES);
   return n;
+}
+
+/** The option Block1 follows (its delta is counted from it). */
+function lastOptionNumber(shape: RequestShape): number {
+  if (shape.query && shape.query.length) return OPTION_URI_QUERY;
+  if (shape.contentFormat) return OPTION_CONTENT_FORMAT;
+  if (shape.segments.length) return OPTION_URI_PATH;
+  return shape.observe !== undefined ? OPTION_OBSERVE : 0;
 }
 
 /** The payload and its 0xFF marker (absent for an empty payload). */

@@ -31,7 +31,7 @@
 // observation (RFC 7641 §3.4: a retransmitted or reordered notification is dropped), and an RPC
 // command id is delivered once per connection (ThingsBoard resends persistent RPC with the same
 // id when it saw no ACK). Every text is redacted: the URI holds the access token.
-import { parameters, type Agent, type IncomingMessage, type OutgoingMessage } from 'coap';
+import type { Agent, IncomingMessage, OutgoingMessage } from 'coap';
 import {
   TransportError,
   type AttributesAnswer,
@@ -42,8 +42,9 @@ import {
 import { redact } from './redact';
 import type { SocketLike } from './datagram';
 import { diagnosticText, errorForCode } from './coap-codes';
+import { maxTransmitWaitMs } from './coap-timing';
 import { acknowledged, exchange, startRequest, type ExchangeRequest, type ExchangeTarget, type PendingExchange } from './coap-exchange';
-import { PayloadError, isFresher, observeNumber, parseAttributesAnswer, parseAttributesUpdate, parseRpcAnswer, parseRpcRequest } from './coap-notifications';
+import { PayloadError, diagnostic, hasOption, isFresher, observeNumber, parseAttributesAnswer, parseAttributesUpdate, parseRpcAnswer, parseRpcRequest, type NotificationPacket, type ObserveOptions } from './coap-notifications';
 
 export interface DownlinkEndpoint extends ExchangeTarget {
   socket: SocketLike;
@@ -379,8 +380,7 @@ export class CoapDownlink {
 
   private answerTimeoutMs(): number {
     // RFC 7252 MAX_TRANSMIT_WAIT (giving up on an ACK) plus the time ThingsBoard takes to answer.
-    const maxTransmitWaitMs = parameters.ackTimeout * (2 ** (parameters.maxRetransmit + 1) - 1) * parameters.ackRandomFactor * 1000;
-    return this.answerTimeoutOption ?? maxTransmitWaitMs + SERVER_ANSWER_MS;
+    return this.answerTimeoutOption ?? maxTransmitWaitMs() + SERVER_ANSWER_MS;
   }
 
   private path(...rest: string[]): Buffer[] {
@@ -399,25 +399,6 @@ export class CoapDownlink {
   private error(message: string, kind: FailureKind, code?: string): TransportError {
     return new TransportError(redact(message, this.host.accessToken), kind, code);
   }
-}
-
-type ObserveOptions = ReadonlyArray<{ name: string | number; value: unknown }>;
-
-/** What the Agent hands to an Observe stream's append(): a parsed coap-packet. */
-interface NotificationPacket {
-  code: string;
-  messageId: number;
-  options?: ObserveOptions;
-  payload?: Buffer;
-}
-
-function hasOption(packet: NotificationPacket, name: string): boolean {
-  return !!packet.options?.some((o) => o.name === name);
-}
-
-function diagnostic(packet: NotificationPacket): string {
-  const text = diagnosticText(packet.payload);
-  return text ? ` — server says: ${text}` : '';
 }
 
 function seconds(ms: number): string {

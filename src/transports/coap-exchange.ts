@@ -14,17 +14,7 @@
 import type { Agent, IncomingMessage, OutgoingMessage } from 'coap';
 import { TransportError } from './transport';
 import type { DatagramPeer, SocketLike } from './datagram';
-
-/** Largest payload per message: ThingsBoard's MAX_MESSAGE_SIZE / PREFERRED_BLOCK_SIZE. */
-const MAX_PAYLOAD = 1024;
-/** What ThingsBoard's DTLS server reads of one datagram. */
-export const COAPS_MAX_DATAGRAM = 1130;
-/** DTLS 1.2 record around each CoAP message: 13-byte header, 8-byte explicit nonce, 16-byte AEAD tag (GCM/CCM). */
-const DTLS_RECORD_OVERHEAD = 13 + 8 + 16;
-/** The Agent gives every new request an 8-byte CoAP token. */
-const TOKEN_BYTES = 8;
-
-const OPT = { observe: 6, uriPath: 11, contentFormat: 12, uriQuery: 15, block1: 27 } as const;
+import { COAPS_MAX_DATAGRAM, fitsOneMessage, headerBytes, planRequest, type DatagramLimit, type RequestShape } from './coap-blocks';
 
 export interface ExchangeRequest {
   method: 'GET' | 'POST';
@@ -38,11 +28,12 @@ export interface ExchangeRequest {
   body?: Buffer;
 }
 
-/** What a caller needs to know about the wire: the peer and whether datagrams are DTLS records. */
+/** What a caller needs to know about the wire: the peer and what fits in one datagram (CoAPS). */
 export interface ExchangeTarget {
   agent: Agent;
   peer: DatagramPeer;
-  secure: boolean;
+  /** undefined: plain CoAP, only ThingsBoard's 1024-byte payload rule applies. */
+  limit?: DatagramLimit;
 }
 
 /**
@@ -52,7 +43,7 @@ export interface ExchangeTarget {
  */
 export function startRequest(target: ExchangeTarget, spec: ExchangeRequest): OutgoingMessage {
   const body = spec.body ?? Buffer.alloc(0);
-  const szx = blockPlan(spec, body.length, target.secure);
+  const szx = blockPlan(spec, body.length, target.limit);
   const req = target.agent.request({
     hostname: target.peer.address,
     port: target.peer.port,
@@ -72,58 +63,23 @@ export function startRequest(target: ExchangeTarget, spec: ExchangeRequest): Out
 
 /**
  * undefined: the whole request fits in one datagram; otherwise the Block1 SZX (block = 16 << SZX)
- * whose every block fits. Plain CoAP: only ThingsBoard's 1024-byte payload rule applies.
+ * whose every block fits (coap-blocks.ts: the same rule as the send side's).
  */
-export function blockPlan(spec: ExchangeRequest, bodyLength: number, secure: boolean): number | undefined {
-  const limit = secure ? COAPS_MAX_DATAGRAM - DTLS_RECORD_OVERHEAD : Infinity;
-  const fixed = headerBytes(spec, bodyLength > 0);
-  const payload = (n: number) => (n > 0 ? 1 + n : 0);
-  if (bodyLength <= MAX_PAYLOAD && fixed + payload(bodyLength) <= limit) return undefined;
-  if (bodyLength === 0 || spec.method !== 'POST') {
-    throw new TransportError(
-      `the request does not fit in one ${COAPS_MAX_DATAGRAM}-byte CoAPS datagram (${fixed} bytes of header and options): ask for fewer keys at once`,
-      'rejected',
-      'COAP_TOO_LONG',
-    );
-  }
-  for (let szx = 6; szx >= 0; szx--) {
-    const block = 16 << szx;
-    const lastNum = Math.ceil(bodyLength / block) - 1;
-    // Block1 (27) follows Content-Format (12) or Uri-Query (15); its value grows with the block number.
-    const block1 = optionBytes(OPT.block1 - lastOption(spec, true), lastNum >= 4096 ? 3 : lastNum >= 16 ? 2 : 1);
-    if (fixed + block1 + payload(block) <= limit) return szx;
-  }
+export function blockPlan(spec: ExchangeRequest, bodyLength: number, limit?: DatagramLimit): number | undefined {
+  const shape: RequestShape = {
+    segments: spec.path,
+    query: spec.query,
+    observe: spec.observe,
+    tokenBytes: spec.token?.length,
+    contentFormat: bodyLength > 0,
+  };
+  if (bodyLength > 0 && spec.method === 'POST') return planRequest(shape, bodyLength, limit);
+  if (fitsOneMessage(shape, bodyLength, limit)) return undefined;
   throw new TransportError(
-    `the access token is too long: a CoAP request with it does not fit in a ${COAPS_MAX_DATAGRAM}-byte datagram even in 16-byte blocks`,
+    `the request does not fit in one ${COAPS_MAX_DATAGRAM}-byte CoAPS datagram (${headerBytes(shape)} bytes of header and options): ask for fewer keys at once`,
     'rejected',
     'COAP_TOO_LONG',
   );
-}
-
-/** CoAP header, token and every option except Block1 (RFC 7252 §3, §3.1). */
-function headerBytes(spec: ExchangeRequest, hasBody: boolean): number {
-  const options: Array<[number, number]> = [];
-  if (spec.observe !== undefined) options.push([OPT.observe, spec.observe === 0 ? 0 : 1]);
-  for (const segment of spec.path) options.push([OPT.uriPath, segment.length]);
-  if (hasBody) options.push([OPT.contentFormat, 1]);
-  for (const q of spec.query ?? []) options.push([OPT.uriQuery, Buffer.byteLength(q)]);
-  let n = 4 + (spec.token?.length ?? TOKEN_BYTES);
-  let last = 0;
-  for (const [number, length] of options) {
-    n += optionBytes(number - last, length);
-    last = number;
-  }
-  return n;
-}
-
-function lastOption(spec: ExchangeRequest, hasBody: boolean): number {
-  if (spec.query && spec.query.length) return OPT.uriQuery;
-  return hasBody ? OPT.contentFormat : OPT.uriPath;
-}
-
-function optionBytes(delta: number, length: number): number {
-  const ext = (v: number) => (v < 13 ? 0 : v < 269 ? 1 : 2);
-  return 1 + ext(delta) + ext(length) + length;
 }
 
 export interface PendingExchange {

@@ -8,6 +8,7 @@
 // - rpc: `{"id": N, "method": "m", "params": ...}`. The first response of a registration is
 //   2.03 Valid with an empty payload.
 import type { AttributesAnswer, AttributesUpdate, RpcRequest } from './transport';
+import { diagnosticText } from './coap-codes';
 
 /** Why a body was not taken; the caller turns it into a (redacted) 'warning'. */
 export class PayloadError extends Error {}
@@ -69,7 +70,7 @@ export function parseRpcAnswer(payload: Buffer | undefined): unknown {
 }
 
 /** The Observe option's value (0–3 bytes, big-endian; RFC 7641 §2), undefined when absent. */
-export function observeNumber(options: ReadonlyArray<{ name: string | number; value: unknown }> | undefined): number | undefined {
+export function observeNumber(options: ObserveOptions | undefined): number | undefined {
   const option = options?.find((o) => o.name === 'Observe' || o.name === 6);
   if (!option) return undefined;
   // The library converts option values in place once it has read them (Observe → number).
@@ -88,4 +89,25 @@ const WRAP = 1 << 23;
  */
 export function isFresher(v1: number, t1: number, v2: number, t2: number): boolean {
   return (v1 < v2 && v2 - v1 < WRAP) || (v1 > v2 && v1 - v2 > WRAP) || t2 > t1 + 128_000;
+}
+
+/** Options as the library hands them over (names once it has read them, else numbers). */
+export type ObserveOptions = ReadonlyArray<{ name: string | number; value: unknown }>;
+
+/** What the Agent hands to an Observe stream's append(): a parsed coap-packet. */
+export interface NotificationPacket {
+  code: string;
+  messageId: number;
+  options?: ObserveOptions;
+  payload?: Buffer;
+}
+
+export function hasOption(packet: NotificationPacket, name: string): boolean {
+  return !!packet.options?.some((o) => o.name === name);
+}
+
+/** The server's diagnostic payload, for a message. */
+export function diagnostic(packet: NotificationPacket): string {
+  const text = diagnosticText(packet.payload);
+  return text ? ` — server says: ${text}` : '';
 }

@@ -37,7 +37,8 @@ import { dtlsSocketFactory } from './coaps-socket';
 import { CoapDownlink, type CoapDownlinkOptions } from './coap-downlink';
 import type { AttributesAnswer, AttributesQuery, DownlinkChannel } from './transport';
 import { AgentSocket } from './coap-agent-socket';
-import { planBlocks, MAX_MESSAGE_PAYLOAD } from './coap-blocks';
+import { SendExchanges, type Exchange } from './coap-send-exchanges';
+import { planBlocks, MAX_MESSAGE_PAYLOAD, COAPS_DEFAULT_LIMIT, type DatagramLimit } from './coap-blocks';
 import { coapPing, ackTimeoutWindowMs, SESSION_SUSPECT_RETRANSMISSIONS, type PingFailure } from './coap-liveness';
 import { maxTransmitWaitMs, restartBackoff, transmissions } from './coap-timing';
 
@@ -54,22 +55,6 @@ export const DOWN_AFTER_TIMEOUTS = 2;
 export const BLOCK_BYTES = MAX_MESSAGE_PAYLOAD;
 const DEFAULT_PORTS: Record<string, number> = { coap: 5683, coaps: 5684 };
 
-interface Exchange {
-  req: OutgoingMessage;
-  resolve: () => void;
-  reject: (err: TransportError) => void;
-  /** The promise was resolved or rejected. */
-  settled: boolean;
-  /** The Agent has finished its bookkeeping for this request (answered, or we aborted it). */
-  finished: boolean;
-  deadline?: NodeJS.Timeout;
-  lastMessageId: number;
-  /** Transmissions of the current message ID (its first send and retransmissions). */
-  sends: number;
-  /** `received` when the current message ID was first sent (session check, CoAPS). */
-  receivedAtFirstSend: number;
-}
-
 type State = 'idle' | 'connecting' | 'open' | 'closed';
 
 export class CoapTransport extends EventEmitter implements Transport {
@@ -79,7 +64,7 @@ export class CoapTransport extends EventEmitter implements Transport {
   private socket?: SocketLike;
   private agent?: Agent;
   private peer?: DatagramPeer;
-  private readonly exchanges = new Set<Exchange>();
+  private readonly exchanges = new SendExchanges((req) => this.agent?.abort(req), (ex) => this.onTimeout(ex));
   private timeoutsInARow = 0;
   /** Plain CoAP proves the server at every connect; CoAPS (handshake) only after a 'down'. */
   private mustPing: boolean;
@@ -98,10 +83,11 @@ export class CoapTransport extends EventEmitter implements Transport {
     this.name = settings.transport === 'coaps' ? 'coaps' : 'coap';
     this.maxInFlight = Math.max(1, Math.floor(settings.coap?.maxInFlight || 4));
     this.createSocket = options.createSocket ?? (this.name === 'coaps' ? dtlsSocketFactory(settings) : createUdpSocket);
-    // The receive side borrows the open Agent/socket/peer; its texts are redacted there.
+    // The receive side borrows the open Agent/socket/peer and sizes its requests by the same
+    // datagram limit as send(); its texts are redacted there.
     this.downlink = new CoapDownlink({
       endpoint: () => (this.state === 'open' && this.agent && this.socket && this.peer
-        ? { agent: this.agent, socket: this.socket, peer: this.peer, secure: this.name === 'coaps' } : undefined),
+        ? { agent: this.agent, socket: this.socket, peer: this.peer, limit: this.datagramLimit } : undefined),
       accessToken: settings.accessToken,
       emit: (event, ...args) => this.emit(event, ...args),
     }, options.downlink);
@@ -153,8 +139,7 @@ export class CoapTransport extends EventEmitter implements Transport {
       // The library segments the body when a Block1 option is present; its first byte is the SZX.
       if (blockwise) req.setOption('Block1', Buffer.of(szx as number));
 
-      const ex: Exchange = { req, resolve, reject, settled: false, finished: false, lastMessageId: -1, sends: 0, receivedAtFirstSend: 0 };
-      this.exchanges.add(ex);
+      const ex = this.exchanges.start(req, resolve, reject);
 
       req.on('response', (res: IncomingMessage) => this.onResponse(ex, res));
       req.on('error', (err: Error) => this.onSendError(ex, err));
@@ -167,7 +152,7 @@ export class CoapTransport extends EventEmitter implements Transport {
           ex.lastMessageId = messageId;
           ex.sends = 0;
           ex.receivedAtFirstSend = this.received;
-          this.armDeadline(ex, maxTransmitWaitMs());
+          this.exchanges.armDeadline(ex, maxTransmitWaitMs());
         }
         ex.sends++;
         if (this.name === 'coaps' && ex.sends > SESSION_SUSPECT_RETRANSMISSIONS && this.received === ex.receivedAtFirstSend) {
@@ -178,18 +163,23 @@ export class CoapTransport extends EventEmitter implements Transport {
       if (!confirmable) {
         req.sender.once('sent', (err: Error | null) => {
           if (err) return; // 'error' follows and rejects
-          this.settle(ex);
+          this.exchanges.settle(ex);
           // Stay registered for one ACK_TIMEOUT span so an error answer is still noticed.
-          this.armDeadline(ex, ackTimeoutWindowMs());
+          this.exchanges.armDeadline(ex, ackTimeoutWindowMs());
         });
       }
       try {
         req.end(message.body);
       } catch (err) {
-        this.finish(ex);
-        this.settle(ex, this.error(`cannot send: ${errorText(err)}`, 'rejected', 'COAP_ENCODE'));
+        this.exchanges.finish(ex);
+        this.exchanges.settle(ex, this.error(`cannot send: ${errorText(err)}`, 'rejected', 'COAP_ENCODE'));
       }
     });
+  }
+
+  /** What fits in one datagram: the socket's limit (CoAPS: its DTLS record), else for CoAPS ThingsBoard's. */
+  private get datagramLimit(): DatagramLimit | undefined {
+    return this.socket?.datagramLimit ?? (this.name === 'coaps' ? COAPS_DEFAULT_LIMIT : undefined);
   }
 
   /**
@@ -311,9 +301,7 @@ export class CoapTransport extends EventEmitter implements Transport {
   // ---- per-message outcomes -----------------------------------------------------------------
 
   private onResponse(ex: Exchange, res: IncomingMessage): void {
-    ex.finished = true; // the Agent counted the request as answered
-    this.clearDeadline(ex);
-    this.exchanges.delete(ex);
+    this.exchanges.answered(ex);
     this.timeoutsInARow = 0; // any answer proves the server is there
     const code = res.code;
     let err: TransportError | undefined;
@@ -323,7 +311,7 @@ export class CoapTransport extends EventEmitter implements Transport {
       const e = errorForCode(code, diagnosticText(res.payload));
       err = this.error(e.message, e.kind, e.code);
     }
-    if (!ex.settled) return this.settle(ex, err);
+    if (!ex.settled) return this.exchanges.settle(ex, err);
     // A NON message already resolved when written: tell the user about a late refusal.
     if (!err) return;
     if (err.kind === 'unauthorized') this.goDown(err);
@@ -331,11 +319,11 @@ export class CoapTransport extends EventEmitter implements Transport {
   }
 
   private onTimeout(ex: Exchange): void {
-    if (this.exchanges.has(ex)) this.finish(ex);
+    if (this.exchanges.has(ex)) this.exchanges.finish(ex);
     if (ex.settled) return; // NON: the listening window ended without an answer, as expected
     const peer = this.peer;
     const attempts = transmissions();
-    this.settle(ex, this.error(`no response from ${peer ? hostPort(peer) : this.settings.host} after ${attempts} attempts`, 'timeout', 'COAP_TIMEOUT'));
+    this.exchanges.settle(ex, this.error(`no response from ${peer ? hostPort(peer) : this.settings.host} after ${attempts} attempts`, 'timeout', 'COAP_TIMEOUT'));
     if (++this.timeoutsInARow >= DOWN_AFTER_TIMEOUTS) {
       this.goDown(this.error(`no response from ${peer ? hostPort(peer) : this.settings.host} to ${this.timeoutsInARow} messages in a row`, 'unreachable', 'COAP_TIMEOUT'));
     }
@@ -343,24 +331,21 @@ export class CoapTransport extends EventEmitter implements Transport {
 
   private onSendError(ex: Exchange, err: Error): void {
     if (!this.exchanges.has(ex)) return;
-    this.finish(ex);
+    this.exchanges.finish(ex);
     const where = this.peer ? hostPort(this.peer) : this.settings.host;
     const failure = this.error(`cannot send to ${where}: ${errorText(err)}`, 'closed', 'SEND_FAILED');
-    if (!ex.settled) this.settle(ex, failure);
+    if (!ex.settled) this.exchanges.settle(ex, failure);
     this.goDown(this.error(`cannot send to ${where}: ${errorText(err)}`, 'unreachable', 'SEND_FAILED'));
   }
 
   /** The Agent threw while handling a datagram (e.g. "Too many block re-transfers"). */
   private onAgentException(err: unknown, datagram: Buffer): void {
     const tokenLength = datagram.length >= 4 ? datagram[0] & 0x0f : 0;
-    const token = datagram.subarray(4, 4 + tokenLength);
-    for (const ex of this.exchanges) {
-      const reqToken = ex.req._packet.token;
-      if (tokenLength > 0 && reqToken && Buffer.compare(reqToken, token) === 0) {
-        this.finish(ex);
-        if (!ex.settled) this.settle(ex, this.error(`the CoAP exchange failed: ${errorText(err)}`, 'rejected', 'COAP_PROTOCOL'));
-        return;
-      }
+    const ex = this.exchanges.byToken(datagram.subarray(4, 4 + tokenLength));
+    if (ex) {
+      this.exchanges.finish(ex);
+      if (!ex.settled) this.exchanges.settle(ex, this.error(`the CoAP exchange failed: ${errorText(err)}`, 'rejected', 'COAP_PROTOCOL'));
+      return;
     }
     this.emit('warning', redact(`ignored a CoAP datagram the library could not handle: ${errorText(err)}`, this.settings.accessToken));
   }
@@ -376,32 +361,6 @@ export class CoapTransport extends EventEmitter implements Transport {
     ));
   }
 
-  private armDeadline(ex: Exchange, ms: number): void {
-    this.clearDeadline(ex);
-    ex.deadline = setTimeout(() => this.onTimeout(ex), ms);
-  }
-
-  private clearDeadline(ex: Exchange): void {
-    if (ex.deadline) clearTimeout(ex.deadline);
-    ex.deadline = undefined;
-  }
-
-  /** Stops the library's work on a request (once: a second abort corrupts its counters). */
-  private finish(ex: Exchange): void {
-    this.clearDeadline(ex);
-    this.exchanges.delete(ex);
-    if (ex.finished) return;
-    ex.finished = true;
-    this.agent?.abort(ex.req);
-  }
-
-  private settle(ex: Exchange, err?: TransportError): void {
-    if (ex.settled) return;
-    ex.settled = true;
-    if (err) ex.reject(err);
-    else ex.resolve();
-  }
-
   // ---- going down / closing -----------------------------------------------------------------
 
   private goDown(err: TransportError): void {
@@ -415,9 +374,9 @@ export class CoapTransport extends EventEmitter implements Transport {
   private async teardown(reason: TransportError): Promise<void> {
     this.cancelPing?.();
     this.downlink.onTeardown(reason);
-    for (const ex of [...this.exchanges]) {
-      this.finish(ex);
-      this.settle(ex, reason);
+    for (const ex of this.exchanges.all()) {
+      this.exchanges.finish(ex);
+      this.exchanges.settle(ex, reason);
     }
     const socket = this.socket;
     this.socket = undefined;

@@ -13,6 +13,7 @@ const { requirePeer, havePeer } = require('../support/peers');
 const { startCoapServer, coapGet } = require('../support/libcoap');
 const { startLossyRelay } = require('../support/lossy-relay');
 const { createCA, createLeaf, writePki } = require('../support/pki');
+const { decodeCoap } = require('../support/dtls-peers');
 const { CoapTransport, fastTiming, settings } = require('./common');
 
 const root = path.join(__dirname, '..', '..');
@@ -182,15 +183,7 @@ test('CoAPS to the emulator (OpenSSL DTLS in front of the CoAP emulator): every 
 
 /** The payload length of a plaintext CoAP message (after the 0xFF marker; 0 when none). */
 function coapPayloadLength(buf) {
-  let i = 4 + (buf[0] & 0x0f);
-  while (i < buf.length && buf[i] !== 0xff) {
-    const dn = buf[i] >> 4; const ln = buf[i] & 0x0f; i++;
-    if (dn === 13) i += 1; else if (dn === 14) i += 2;
-    let len = ln;
-    if (ln === 13) { len = buf[i] + 13; i += 1; } else if (ln === 14) { len = buf.readUInt16BE(i) + 269; i += 2; }
-    i += len;
-  }
-  return i < buf.length ? buf.length - i - 1 : 0;
+  return decodeCoap(buf).payload.length;
 }
 
 // Loud when a peer is missing locally (CI fails in requirePeer).
