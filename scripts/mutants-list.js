@@ -348,6 +348,15 @@ module.exports = [
     why: 'a CoAP downlink error holds the access token (its URI) unredacted',
   },
 
+  {
+    id: 'coap-late-answer-not-forgotten',
+    file: 'src/transports/coap-exchange.ts',
+    find: 'if (finish(true)) reject(onTimeout());',
+    replace: 'if (finish(false)) reject(onTimeout());',
+    tests: ['test/coap/downlink.test.js'],
+    why: 'a CoAP request that timed out is not forgotten: its late answer is accepted (ACK) instead of refused with RST',
+  },
+
   // ---- CoAP, CoAPS and status ----------------------------------------------------------------
   {
     id: "coap-block-plan-no-limit",
