@@ -213,8 +213,8 @@ module.exports = [
     why: 'closing the CoAP transport leaves its UDP socket open',
   },
 
-  // ---- DTLS: certificate checks, handshake signature, record layer (on main's tree; the
-  // dtls-records rows are in scripts/mutants-list-dtls.js, see there) ---------------------------
+  // ---- DTLS: certificate checks, handshake signature, record layer (more DTLS rows in
+  // scripts/mutants-list-dtls.js) ---------------------------------------------------------------
   {
     id: 'dtls-no-host-check',
     file: 'src/dtls/crypto/certificates.ts',
@@ -225,15 +225,15 @@ module.exports = [
   },
   {
     id: 'dtls-no-chain-check',
-    file: 'src/dtls/session.ts',
-    find: '    if (this.options.verify) verifyServerChain(chain, {',
-    replace: '    if (false) verifyServerChain(chain, {',
+    file: 'src/dtls/handshake/client-handshake.ts',
+    find: "certificateStep('cannot be verified', () => verifyServerChain(chain,",
+    replace: "certificateStep('cannot be verified', () => (false as boolean) && verifyServerChain(chain,",
     tests: ['test/dtls/negative.test.js', 'test/dtls/peers.test.js', 'test/coap/coaps.test.js'],
     why: 'CoAPS accepts a server certificate from an unknown CA (the token then goes to it)',
   },
   {
     id: 'dtls-no-ske-signature',
-    file: 'src/dtls/session.ts',
+    file: 'src/dtls/handshake/client-handshake.ts',
     find: '    if (!verifySignature(scheme, this.serverKey as KeyObject, signed, ske.signature)) {',
     replace: '    if (false) {',
     tests: ['test/dtls/negative.test.js'],
@@ -248,14 +248,123 @@ module.exports = [
     why: 'a replayed protected record is delivered again',
   },
 
-  // ---- CoAP, CoAPS and status (branch coap-honest, from /work/coord/mutants-extra.md) ---------
+  // ---- certificate path validation (src/dtls/pki/) -----------------------------------------------
+  {
+    id: 'pki-expired-accepted',
+    file: 'src/dtls/pki/path.ts',
+    find: '    if (now > c.notAfter) fail(',
+    replace: '    if (false) fail(',
+    tests: ['test/dtls/pki.test.js', 'test/dtls/pki-corpus.test.js'],
+    why: 'an expired certificate in the server chain is accepted',
+  },
+  {
+    id: 'pki-not-yet-valid-accepted',
+    file: 'src/dtls/pki/path.ts',
+    find: '    if (now < c.notBefore) fail(',
+    replace: '    if (false) fail(',
+    tests: ['test/dtls/pki.test.js', 'test/dtls/pki-corpus.test.js'],
+    why: 'a certificate that is not valid yet is accepted',
+  },
+  {
+    id: 'pki-signature-not-checked',
+    file: 'src/dtls/pki/path.ts',
+    find: "      if (!ok) fail('BAD_CERTIFICATE', `the signature on",
+    replace: "      if (false) fail('BAD_CERTIFICATE', `the signature on",
+    tests: ['test/dtls/pki.test.js', 'test/dtls/pki-corpus.test.js'],
+    why: "a certificate whose signature does not verify with its issuer's key is accepted (altered or forged)",
+  },
+  {
+    id: 'pki-non-ca-may-issue',
+    file: 'src/dtls/pki/path.ts',
+    find: '      if (kind === 0 || (i < n && kind !== 1)) {',
+    replace: '      if (false) {',
+    tests: ['test/dtls/pki.test.js', 'test/dtls/pki-corpus.test.js'],
+    why: 'a certificate that is not a CA (basicConstraints, keyUsage) may issue the server certificate',
+  },
+  {
+    id: 'pki-no-server-auth-eku',
+    file: 'src/dtls/pki/path.ts',
+    find: "      if (!allowsServerAuth(c.extKeyUsage)) fail('BAD_CERTIFICATE', `${role(0)} is not for TLS servers",
+    replace: "      if (false) fail('BAD_CERTIFICATE', `${role(0)} is not for TLS servers",
+    tests: ['test/dtls/pki.test.js', 'test/dtls/pki-corpus.test.js'],
+    why: 'a server certificate whose extendedKeyUsage lacks serverAuth (e.g. a client certificate) is accepted',
+  },
+
+  // ---- downlink: subscriptions, RPC, requests, redaction ------------------------------------------
+  {
+    id: 'downlink-no-resubscribe-on-reconnect',
+    file: 'src/device/downlink.ts',
+    find: '      if (!this.needed(channel)) continue;',
+    replace: '      if (!this.needed(channel) || generation > 1) continue;',
+    tests: ['test/nodes/downlink.test.js'],
+    why: 'after a reconnect the device no longer subscribes again: attribute updates and RPC stop arriving',
+  },
+  {
+    id: 'rpc-book-repeat-delivered',
+    file: 'src/device/rpc-book.ts',
+    find: '    if (known && known.fingerprint === fingerprint) return false;',
+    replace: '',
+    tests: ['test/device/downlink.test.js', 'test/nodes/downlink.test.js'],
+    why: 'an RPC ThingsBoard resends (same id and command) reaches the flow twice',
+  },
+  {
+    id: 'rpc-book-two-replies',
+    file: 'src/device/rpc-book.ts',
+    find: "    if (command.state !== 'open') {",
+    replace: '    if (false) {',
+    tests: ['test/device/downlink.test.js', 'test/nodes/downlink.test.js'],
+    why: 'an RPC request may be answered twice',
+  },
+  {
+    id: 'mqtt-downlink-dup-rpc-delivered',
+    file: 'src/transports/mqtt-downlink.ts',
+    find: '    if (this.seenRpc.has(id)) return;',
+    replace: '',
+    tests: ['test/mqtt/downlink.test.js', 'test/nodes/downlink.test.js'],
+    why: 'an MQTT redelivery (DUP) of a server-side RPC is emitted twice',
+  },
+  {
+    id: 'mqtt-downlink-no-timeout',
+    file: 'src/transports/mqtt-downlink.ts',
+    find: "        answers.delete(id);\n        w.reject(new TransportError(`no answer from ThingsBoard within",
+    replace: "        return;\n        w.reject(new TransportError(`no answer from ThingsBoard within",
+    tests: ['test/mqtt/downlink.test.js'],
+    why: 'an MQTT attribute request or client-side RPC without an answer waits forever instead of failing NO_ANSWER',
+  },
+  {
+    id: 'coap-downlink-dup-rpc-delivered',
+    file: 'src/transports/coap-downlink.ts',
+    find: '      if (this.deliveredRpcIds.has(rpc.id)) return;',
+    replace: '',
+    tests: ['test/coap/downlink.test.js'],
+    why: 'a CoAP RPC ThingsBoard resends with the same id is emitted twice',
+  },
+  {
+    id: 'coap-downlink-token-unredacted',
+    file: 'src/transports/coap-downlink.ts',
+    find: '    return new TransportError(redact(message, this.host.accessToken), kind, code);',
+    replace: '    return new TransportError(message, kind, code);',
+    tests: ['test/coap/downlink.test.js'],
+    why: 'a CoAP downlink error holds the access token (its URI) unredacted',
+  },
+
+  {
+    id: 'coap-late-answer-not-forgotten',
+    file: 'src/transports/coap-exchange.ts',
+    find: 'if (finish(true)) reject(onTimeout());',
+    replace: 'if (finish(false)) reject(onTimeout());',
+    tests: ['test/coap/downlink.test.js'],
+    why: 'a CoAP request that timed out is not forgotten: its late answer is accepted (ACK) instead of refused with RST',
+  },
+
+  // ---- CoAP, CoAPS and status ----------------------------------------------------------------
   {
     id: "coap-block-plan-no-limit",
     file: "src/transports/coap.ts",
     find: "planBlocks(message.body.length, uriPath, this.socket?.datagramLimit)",
     replace: "planBlocks(message.body.length, uriPath, undefined)",
     tests: ['test/coap/datagram-size.test.js'],
-    why: 'coap-honest: see /work/coord/mutants-extra.md',
+    why: "CoAP block-wise sizing ignores the socket's datagram limit: a block plus its header no longer fits one datagram",
   },
   {
     id: "coaps-block-plan-no-record-overhead",
@@ -263,15 +372,15 @@ module.exports = [
     find: "recordOverheadBytes: recordOverhead(connection.cipherSuite)",
     replace: "recordOverheadBytes: 0",
     tests: ['test/coap/datagram-size.test.js'],
-    why: 'coap-honest: see /work/coord/mutants-extra.md',
+    why: "CoAPS block sizing forgets the DTLS record overhead: a full block exceeds the datagram limit once encrypted",
   },
   {
     id: "coap-no-connect-ping",
     file: "src/transports/coap.ts",
-    find: "createUdpSocket);\n    this.mustPing = this.name === 'coap';",
-    replace: "createUdpSocket);\n    this.mustPing = false;",
+    find: "    this.attach(socket, peer);\n    if (this.mustPing) {",
+    replace: "    this.attach(socket, peer);\n    if (false) {",
     tests: ['test/coap/unreachable.test.js', 'test/coap/node-red.test.js'],
-    why: 'coap-honest: see /work/coord/mutants-extra.md',
+    why: "plain CoAP connect no longer pings the server: an unreachable or silent server reports connected",
   },
   {
     id: "datagram-connect-not-awaited",
@@ -279,7 +388,7 @@ module.exports = [
     find: "socket.connect(peer.port, peer.address, () => {",
     replace: "setImmediate(() => {",
     tests: ['test/coap/unreachable.test.js'],
-    why: 'coap-honest: see /work/coord/mutants-extra.md',
+    why: "the UDP socket is used before connect() completes: an unreachable peer (ICMP) is not reported as such",
   },
   {
     id: "coaps-session-loss-never-suspected",
@@ -287,7 +396,7 @@ module.exports = [
     find: "export const SESSION_SUSPECT_RETRANSMISSIONS = 2;",
     replace: "export const SESSION_SUSPECT_RETRANSMISSIONS = 99;",
     tests: ['test/coap/session-loss.test.js'],
-    why: 'coap-honest: see /work/coord/mutants-extra.md',
+    why: "CoAPS never suspects a lost DTLS session after repeated retransmissions: a restarted server leaves the device silent",
   },
   {
     id: "status-refused-not-sticky",
@@ -295,7 +404,7 @@ module.exports = [
     find: "if (this.state === 'connected' && this.refused.code) {",
     replace: "if (this.state === 'connected' && this.refused.code && false) {",
     tests: ['test/device/coap-status.test.js'],
-    why: 'coap-honest: see /work/coord/mutants-extra.md',
+    why: "a refused token's status is overwritten by 'connected' (CoAP has no session): the user never sees the refusal",
   },
   {
     id: "status-no-countdown",
@@ -303,7 +412,7 @@ module.exports = [
     find: "this.retry.countDown(delayMs);",
     replace: "// this.retry.countDown(delayMs);",
     tests: ['test/device/coap-status.test.js'],
-    why: 'coap-honest: see /work/coord/mutants-extra.md',
+    why: "the status no longer counts down to the next reconnect attempt",
   },
   {
     id: "settings-coaps-without-ca-allowed",
@@ -311,7 +420,7 @@ module.exports = [
     find: "if (transport === 'coaps' && settings.verifyServer && !settings.caCert.trim()) problems.push(COAPS_NEEDS_CA);",
     replace: "",
     tests: ['test/coap/coaps-node.test.js', 'test/device/settings.test.js'],
-    why: 'coap-honest: see /work/coord/mutants-extra.md',
+    why: "CoAPS with server verification and no CA certificate is accepted instead of a clear configuration error",
   },
   {
     id: "mqtts-ca-always-configured",
@@ -319,7 +428,7 @@ module.exports = [
     find: "caConfigured: this.settings.caCert.trim() !== ''",
     replace: "caConfigured: true",
     tests: ['test/mqtt/transport.test.js'],
-    why: 'coap-honest: see /work/coord/mutants-extra.md',
+    why: "an MQTTS error on an unknown CA wrongly says a CA certificate is configured (wrong fix advice)",
   },
   {
     id: "mqtts-plain-port-hint-reverted",
@@ -327,6 +436,7 @@ module.exports = [
     find: "return new TransportError(`${at} closed the connection during the TLS handshake without a TLS answer (${code}): ${plainPortHint(where.port)}.`, 'unreachable', 'NOT_TLS');",
     replace: "return new TransportError(`${at} closed the connection (${code}) during the TLS handshake (does the server accept this TLS version and these ciphers?).`, 'unreachable', code);",
     tests: ['test/mqtt/transport.test.js'],
-    why: 'coap-honest: see /work/coord/mutants-extra.md',
+    why: "MQTTS to a plain-MQTT port no longer names the port's likely plain MQTT in the error (NOT_TLS)",
   },
+  ...require('./mutants-list-dtls'),
 ];

@@ -29,7 +29,7 @@ async function connected() {
 
 const subsOf = () => tb.state.subscriptions.filter((s) => s.token === TOKEN).map((s) => s.topic);
 
-test('subscribes only what is asked, at QoS 1, once per channel; pushes arrive as events', async () => {
+test('subscribes only what is asked, at QoS 1, once per channel; pushes arrive as events', { timeout: 10000 }, async () => {
   const t = await connected();
   tb.state.subscriptions.length = 0;
   assert.equal(await tb.pushAttributes(TOKEN, { a: 1 }), 0, 'nothing subscribed yet: ThingsBoard sends nothing');
@@ -75,7 +75,7 @@ test('subscribes only what is asked, at QoS 1, once per channel; pushes arrive a
   await t.close();
 });
 
-test('a refused subscription rejects with kind rejected and the SUBACK code', async () => {
+test('a refused subscription rejects with kind rejected and the SUBACK code', { timeout: 10000 }, async () => {
   const t = await connected();
   tb.refuse.add('v1/devices/me/rpc/request/+');
   try {
@@ -88,7 +88,7 @@ test('a refused subscription rejects with kind rejected and the SUBACK code', as
   await t.close();
 });
 
-test('attribute requests and client-side RPC: unique ids, answers, timeouts, late answers dropped', async () => {
+test('attribute requests and client-side RPC: unique ids, answers, timeouts, late answers dropped', { timeout: 10000 }, async () => {
   const t = await connected();
   const seen = [];
   tb.onAttributeRequest = (token, id, req) => {
