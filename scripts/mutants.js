@@ -46,7 +46,7 @@ const BUDGET_MS = 10 * 60 * 1000;
 // run, the fixed --file-timeout.
 const FILE_TIMEOUT_MS = Number(option('--file-timeout') || 180000);
 const baselineMs = new Map();
-const fileTimeout = (file) => (baselineMs.has(file) ? Math.max(20000, 3 * baselineMs.get(file)) : FILE_TIMEOUT_MS);
+const fileTimeout = (file) => (baselineMs.has(file) ? Math.max(15000, 3 * baselineMs.get(file)) : FILE_TIMEOUT_MS);
 let running; // the test file child process, killed if we are interrupted
 let copyDir;
 for (const sig of ['SIGINT', 'SIGTERM']) {
