@@ -25,8 +25,32 @@ async function startTlsServer({ port, cert, key, chain }) {
   const args = ['s_server', '-tls1_2', '-accept', String(port), '-cert', cert, '-key', key, '-cipher', WEAK_OK];
   if (chain) args.push('-cert_chain', chain);
   const p = startProcess('openssl', args, { keepStdinOpen: true });
-  await p.waitFor(/ACCEPT/);
+  try {
+    await p.waitFor(/ACCEPT/);
+  } catch (err) {
+    await p.stop(); // never leave a server running that its caller cannot stop
+    throw err;
+  }
   return p;
+}
+
+/**
+ * The DTLS and the TLS s_server for one case, on free ports. A port found free can still be taken
+ * by a test file running in parallel before openssl binds it: then both go and other ports are
+ * tried. Whatever started is stopped on failure, so no server outlives its case.
+ */
+async function startServers({ cert, key, chain }) {
+  for (let attempt = 1; ; attempt++) {
+    const [udp, tcp] = [await freeUdpPort(), await freeTcpPort()];
+    const started = await Promise.allSettled([
+      startSServer({ port: udp, cert, key, chain, mtu: 1200, cipher: WEAK_OK }),
+      startTlsServer({ port: tcp, cert, key, chain }),
+    ]);
+    if (started.every((s) => s.status === 'fulfilled')) return { udp, tcp, dServer: started[0].value, tServer: started[1].value };
+    await Promise.all(started.filter((s) => s.status === 'fulfilled').map((s) => s.value.stop()));
+    const err = started.find((s) => s.status === 'rejected').reason;
+    if (attempt >= 3 || !/Address already in use/.test(String(err?.message))) throw err;
+  }
 }
 
 /** Resolves 'accept' once `secret` reached the server, or 'reject' with the client's error. */
@@ -69,11 +93,7 @@ async function runCase(pki, c, index) {
   const chain = c.chain.length ? await pki.bundle(c.chain, `chain-${index}`) : undefined;
   const caFile = await pki.bundle(c.bundle, `ca-${index}`);
   const ca = fs.readFileSync(caFile, 'utf8');
-  const [udp, tcp] = [await freeUdpPort(), await freeTcpPort()];
-  const [dServer, tServer] = await Promise.all([
-    startSServer({ port: udp, cert, key, chain, mtu: 1200, cipher: WEAK_OK }),
-    startTlsServer({ port: tcp, cert, key, chain }),
-  ]);
+  const { udp, tcp, dServer, tServer } = await startServers({ cert, key, chain });
   try {
     const secretD = `SECRET-DTLS-${index}-X`;
     const secretT = `SECRET-TLS-${index}-X`;

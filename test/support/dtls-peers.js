@@ -53,7 +53,12 @@ async function startSServer({ port, cert, key, chain, mtu = 400, cipher, groups,
   if (sigalgs) args.push('-sigalgs', sigalgs);
   args.push(...extra);
   const p = startProcess('openssl', args, { keepStdinOpen: true, env });
-  await p.waitFor(/ACCEPT/);
+  try {
+    await p.waitFor(/ACCEPT/);
+  } catch (err) {
+    await p.stop(); // never leave a server running that its caller cannot stop
+    throw err;
+  }
   return p;
 }
 
