@@ -12,7 +12,7 @@ const tls = require('node:tls');
 const { connectDtls, DtlsError } = require('../../nodes/lib/dtls');
 const { requirePeer } = require('../support/peers');
 const { freeUdpPort, freeTcpPort } = require('../support/ports');
-const { startSServer, startProcess } = require('../support/dtls-peers');
+const { startSServer, startOpensslServer } = require('../support/dtls-peers');
 const { opensslPki } = require('../support/openssl-pki');
 const { buildCorpus, STRICTER } = require('../support/chain-corpus');
 
@@ -24,14 +24,7 @@ const WEAK_OK = 'ALL:@SECLEVEL=0';
 async function startTlsServer({ port, cert, key, chain }) {
   const args = ['s_server', '-tls1_2', '-accept', String(port), '-cert', cert, '-key', key, '-cipher', WEAK_OK];
   if (chain) args.push('-cert_chain', chain);
-  const p = startProcess('openssl', args, { keepStdinOpen: true });
-  try {
-    await p.waitFor(/ACCEPT/);
-  } catch (err) {
-    await p.stop(); // never leave a server running that its caller cannot stop
-    throw err;
-  }
-  return p;
+  return startOpensslServer(args);
 }
 
 /**

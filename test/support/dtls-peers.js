@@ -52,6 +52,11 @@ async function startSServer({ port, cert, key, chain, mtu = 400, cipher, groups,
   if (groups) args.push('-groups', groups);
   if (sigalgs) args.push('-sigalgs', sigalgs);
   args.push(...extra);
+  return startOpensslServer(args, env);
+}
+
+/** `openssl <args>` (s_server) once it prints ACCEPT; stopped again when it never does. */
+async function startOpensslServer(args, env) {
   const p = startProcess('openssl', args, { keepStdinOpen: true, env });
   try {
     await p.waitFor(/ACCEPT/);
@@ -142,4 +147,4 @@ function coapExchange(conn, request, { retryMs = 1000, timeoutMs = 20000 } = {})
   });
 }
 
-module.exports = { startProcess, startSServer, startCoapServer, encodeCoap, decodeCoap, coapExchange, CoapCode };
+module.exports = { startProcess, startSServer, startOpensslServer, startCoapServer, encodeCoap, decodeCoap, coapExchange, CoapCode };
