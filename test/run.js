@@ -40,6 +40,9 @@ function node22() {
 const files = process.argv.slice(2).length ? process.argv.slice(2) : findTests(__dirname);
 const wanted = (process.env.TB_TEST_RUNTIMES || '4,5').split(',');
 let failed = false;
+// What failed in each runtime's pass, printed again at the very end (see failures-reporter.js).
+const failures = [];
+const failuresFile = path.join(require('node:os').tmpdir(), `tb-test-failures-${process.pid}.txt`);
 
 for (const runtime of wanted) {
   let exe = process.execPath;
@@ -60,11 +63,22 @@ for (const runtime of wanted) {
   console.log(`\n=== node-red ${nrVersion} on Node.js ${version} (${files.length} test files) ===\n`);
   // A default timeout for every test that does not set its own: a test that waits for something
   // that never happens fails instead of hanging the run.
-  const res = spawnSync(exe, ['--test', '--test-reporter=spec', '--test-timeout=300000', ...files], {
+  fs.rmSync(failuresFile, { force: true });
+  const reporters = [
+    '--test-reporter=spec', '--test-reporter-destination=stdout',
+    `--test-reporter=${path.join(__dirname, 'support', 'failures-reporter.js')}`, `--test-reporter-destination=${failuresFile}`,
+  ];
+  const res = spawnSync(exe, ['--test', ...reporters, '--test-timeout=300000', ...files], {
     stdio: 'inherit',
     cwd: root,
     env: { ...process.env, TB_NODE_RED: nodeRed },
   });
-  if (res.status !== 0) failed = true;
+  if (res.status !== 0) {
+    failed = true;
+    const lines = fs.existsSync(failuresFile) ? fs.readFileSync(failuresFile, 'utf8').trim() : '';
+    failures.push(`node-red ${nrVersion} on Node.js ${version}: exit code ${res.status ?? res.signal}\n${lines || '(no test reported a failure: the runner itself failed)'}`);
+  }
+  fs.rmSync(failuresFile, { force: true });
 }
+if (failures.length) console.error(`\n=== FAILED ===\n${failures.join('\n\n')}\n`);
 process.exit(failed ? 1 : 0);
