@@ -341,9 +341,9 @@ module.exports = [
   },
   {
     id: 'coap-downlink-token-unredacted',
-    file: 'src/transports/coap-downlink.ts',
-    find: '    return new TransportError(redact(message, this.host.accessToken), kind, code);',
-    replace: '    return new TransportError(message, kind, code);',
+    file: 'src/transports/coap-requests.ts',
+    find: '  return new TransportError(redact(message, token), kind, code);',
+    replace: '  return new TransportError(message, kind, code);',
     tests: ['test/coap/downlink.test.js'],
     why: 'a CoAP downlink error holds the access token (its URI) unredacted',
   },

@@ -1,6 +1,7 @@
 // The receive side of the CoAP transport (issue 10; contract in transport.ts): Observe
-// registrations on /api/v1/$TOKEN/attributes and /rpc, RPC replies, attribute requests and
-// client-side RPC, all on the transport's one Agent and socket (plain UDP or DTLS).
+// registrations on /api/v1/$TOKEN/attributes and /rpc, here; RPC replies, attribute requests and
+// client-side RPC in coap-requests.ts (`requests`); all on the transport's one Agent and socket
+// (plain UDP or DTLS).
 //
 // ThingsBoard's behaviour, from its sources (DefaultCoapClientContext, JsonCoapAdaptor):
 // - A registration (GET, Observe=0, confirmable) is answered with a first response that carries
@@ -32,32 +33,14 @@
 // command id is delivered once per connection (ThingsBoard resends persistent RPC with the same
 // id when it saw no ACK). Every text is redacted: the URI holds the access token.
 import type { Agent, IncomingMessage, OutgoingMessage } from 'coap';
-import {
-  TransportError,
-  type AttributesAnswer,
-  type AttributesQuery,
-  type DownlinkChannel,
-  type FailureKind,
-} from './transport';
+import type { DownlinkChannel, FailureKind, TransportError } from './transport';
 import { redact } from './redact';
-import type { SocketLike } from './datagram';
-import { diagnosticText, errorForCode } from './coap-codes';
 import { maxTransmitWaitMs } from './coap-timing';
-import { acknowledged, exchange, startRequest, type ExchangeRequest, type ExchangeTarget, type PendingExchange } from './coap-exchange';
-import { PayloadError, diagnostic, hasOption, isFresher, observeNumber, parseAttributesAnswer, parseAttributesUpdate, parseRpcAnswer, parseRpcRequest, type NotificationPacket, type ObserveOptions } from './coap-notifications';
+import { acknowledged, startRequest, type PendingExchange } from './coap-exchange';
+import { PayloadError, diagnostic, hasOption, isFresher, observeNumber, parseAttributesUpdate, parseRpcRequest, type NotificationPacket, type ObserveOptions } from './coap-notifications';
+import { CoapRequests, apiPath, asTransportError, codeError, seconds, tokenError, type DownlinkEndpoint, type DownlinkHost } from './coap-requests';
 
-export interface DownlinkEndpoint extends ExchangeTarget {
-  socket: SocketLike;
-}
-
-/** What the transport (coap.ts) lends the receive side. */
-export interface DownlinkHost {
-  /** The Agent, socket and peer while the transport is open; undefined otherwise. */
-  endpoint(): DownlinkEndpoint | undefined;
-  readonly accessToken: string;
-  /** The transport's own emit: 'attributes', 'rpc', 'resubscribed', 'warning'. */
-  emit(event: string, ...args: unknown[]): boolean;
-}
+export type { DownlinkEndpoint, DownlinkHost } from './coap-requests';
 
 export interface CoapDownlinkOptions {
   /** Renew each observation this often within a connection. Default DEFAULT_REFRESH_MS. */
@@ -100,10 +83,13 @@ export class CoapDownlink {
   private readonly deliveredRpcIds = new Set<number>();
   private readonly refreshMs: number;
   private readonly answerTimeoutOption?: number;
+  /** RPC replies, attribute requests, client-side RPC: their exchanges are failed by onTeardown too. */
+  readonly requests: CoapRequests;
 
   constructor(private readonly host: DownlinkHost, options: CoapDownlinkOptions = {}) {
     this.refreshMs = Math.max(50, options.refreshMs ?? DEFAULT_REFRESH_MS);
     this.answerTimeoutOption = options.answerTimeoutMs;
+    this.requests = new CoapRequests(host, this.pending, () => this.answerTimeoutMs());
   }
 
   // ---- the contract's methods ---------------------------------------------------------------
@@ -124,33 +110,6 @@ export class CoapDownlink {
     state.current = undefined;
     if (obs) await this.deregister(obs, this.host.endpoint());
     // A registration still in flight is dropped and deregistered when it completes (register()).
-  }
-
-  async respondRpc(id: number, body: Buffer): Promise<void> {
-    if (!Number.isSafeInteger(id) || id < 0) throw this.error(`cannot reply to RPC ${String(id)}: not a ThingsBoard RPC id`, 'rejected', 'BAD_RPC_ID');
-    const res = await this.request({ method: 'POST', path: this.path('rpc', String(id)), body }, this.answerTimeoutMs(), `the reply to RPC ${id}`);
-    this.throwUnlessSuccess(res, `the reply to RPC ${id}`);
-  }
-
-  async requestAttributes(query: AttributesQuery, timeoutMs: number, signal?: AbortSignal): Promise<AttributesAnswer> {
-    const params: string[] = [];
-    if (query.clientKeys.length) params.push(`clientKeys=${query.clientKeys.join(',')}`);
-    if (query.sharedKeys.length) params.push(`sharedKeys=${query.sharedKeys.join(',')}`);
-    const res = await this.request({ method: 'GET', path: this.path('attributes'), query: params }, timeoutMs, 'the attribute request', signal);
-    if (res.code === '4.04') return {}; // ThingsBoard: none of the keys exist
-    this.throwUnlessSuccess(res, 'the attribute request');
-    try {
-      return parseAttributesAnswer(res.payload);
-    } catch (err) {
-      throw this.error(`ThingsBoard's answer to the attribute request is unusable: ${(err as Error).message}`, 'rejected', 'BAD_ANSWER');
-    }
-  }
-
-  async callRpc(method: string, params: unknown, timeoutMs: number, signal?: AbortSignal): Promise<unknown> {
-    const body = Buffer.from(JSON.stringify({ method, params: params === undefined ? {} : params }));
-    const res = await this.request({ method: 'POST', path: this.path('rpc'), body }, timeoutMs, `the RPC call "${method}"`, signal);
-    this.throwUnlessSuccess(res, `the RPC call "${method}"`);
-    return parseRpcAnswer(res.payload);
   }
 
   // ---- hooks for coap.ts --------------------------------------------------------------------
@@ -241,7 +200,7 @@ export class CoapDownlink {
 
       req.on('response', (res: IncomingMessage) => {
         if (settled) return;
-        if (!res.code.startsWith('2.')) return settle(this.codeError(res, `the ${channel} Observe registration`));
+        if (!res.code.startsWith('2.')) return settle(codeError(this.host.accessToken, res, `the ${channel} Observe registration`));
         const seq = observeNumber((res as unknown as { options?: ObserveOptions }).options);
         if (seq === undefined) {
           return settle(this.error(`the server does not offer observation of ${channel} (no Observe option in its ${res.code} answer)`, 'rejected', 'NOT_OBSERVABLE'));
@@ -358,25 +317,7 @@ export class CoapDownlink {
     return acknowledged(endpoint, { method: 'GET', path: this.path(obs.channel), observe: 1, token: obs.token }, DEREGISTER_WAIT_MS);
   }
 
-  // ---- requests -----------------------------------------------------------------------------
-
-  private request(spec: ExchangeRequest, timeoutMs: number, what: string, signal?: AbortSignal): Promise<IncomingMessage> {
-    const endpoint = this.host.endpoint();
-    if (!endpoint) return Promise.reject(this.error(`cannot send ${what}: CoAP endpoint is not connected`, 'closed', 'NOT_CONNECTED'));
-    const ms = Math.max(1, Math.floor(timeoutMs));
-    return exchange(endpoint, spec, ms, () => this.error(`no answer from ThingsBoard to ${what} within ${seconds(ms)} s`, 'timeout', 'NO_ANSWER'), this.pending, signal)
-      .catch((err) => { throw this.rethrow(err); });
-  }
-
-  private throwUnlessSuccess(res: IncomingMessage, what: string): void {
-    if (!res.code.startsWith('2.')) throw this.codeError(res, what);
-  }
-
-  private codeError(res: IncomingMessage, what: string): TransportError {
-    if (res.code === '0.00') return this.error(`the server reset ${what} (RST): it does not serve this CoAP resource`, 'rejected', 'COAP_RST');
-    const e = errorForCode(res.code, diagnosticText(res.payload));
-    return this.error(`${what}: ${e.message}`, e.kind, e.code);
-  }
+  // ---- helpers ------------------------------------------------------------------------------
 
   private answerTimeoutMs(): number {
     // RFC 7252 MAX_TRANSMIT_WAIT (giving up on an ACK) plus the time ThingsBoard takes to answer.
@@ -384,7 +325,7 @@ export class CoapDownlink {
   }
 
   private path(...rest: string[]): Buffer[] {
-    return ['api', 'v1', this.host.accessToken, ...rest].map((s) => Buffer.from(s, 'utf8'));
+    return apiPath(this.host.accessToken, ...rest);
   }
 
   private warn(text: string): void {
@@ -392,15 +333,10 @@ export class CoapDownlink {
   }
 
   private rethrow(err: unknown): TransportError {
-    if (err instanceof TransportError) return this.error(err.message, err.kind, err.code);
-    return this.error(String((err as Error)?.message ?? err), 'rejected', 'COAP_ERROR');
+    return asTransportError(this.host.accessToken, err);
   }
 
   private error(message: string, kind: FailureKind, code?: string): TransportError {
-    return new TransportError(redact(message, this.host.accessToken), kind, code);
+    return tokenError(this.host.accessToken, message, kind, code);
   }
-}
-
-function seconds(ms: number): string {
-  return String(Math.round(ms / 100) / 10);
 }

@@ -35,6 +35,7 @@ import { closeQuietly, createUdpSocket, errorText, hostPort, resolvePeer, type C
 import { diagnosticText, errorForCode } from './coap-codes';
 import { dtlsSocketFactory } from './coaps-socket';
 import { CoapDownlink, type CoapDownlinkOptions } from './coap-downlink';
+import { apiPath, tokenError } from './coap-requests';
 import type { AttributesAnswer, AttributesQuery, DownlinkChannel } from './transport';
 import { AgentSocket } from './coap-agent-socket';
 import { SendExchanges, type Exchange } from './coap-send-exchanges';
@@ -94,12 +95,12 @@ export class CoapTransport extends EventEmitter implements Transport {
     this.mustPing = this.name === 'coap';
   }
 
-  // ---- receive side (coap-downlink.ts) --------------------------------------------------------
+  // ---- receive side (coap-downlink.ts, coap-requests.ts) --------------------------------------
   subscribe(channel: DownlinkChannel): Promise<void> { return this.downlink.subscribe(channel); }
   unsubscribe(channel: DownlinkChannel): Promise<void> { return this.downlink.unsubscribe(channel); }
-  respondRpc(id: number, body: Buffer): Promise<void> { return this.downlink.respondRpc(id, body); }
-  requestAttributes(query: AttributesQuery, timeoutMs: number, signal?: AbortSignal): Promise<AttributesAnswer> { return this.downlink.requestAttributes(query, timeoutMs, signal); }
-  callRpc(method: string, params: unknown, timeoutMs: number, signal?: AbortSignal): Promise<unknown> { return this.downlink.callRpc(method, params, timeoutMs, signal); }
+  respondRpc(id: number, body: Buffer): Promise<void> { return this.downlink.requests.respondRpc(id, body); }
+  requestAttributes(query: AttributesQuery, timeoutMs: number, signal?: AbortSignal): Promise<AttributesAnswer> { return this.downlink.requests.requestAttributes(query, timeoutMs, signal); }
+  callRpc(method: string, params: unknown, timeoutMs: number, signal?: AbortSignal): Promise<unknown> { return this.downlink.requests.callRpc(method, params, timeoutMs, signal); }
 
   connect(): Promise<void> {
     if (this.state === 'open') return Promise.resolve();
@@ -189,7 +190,7 @@ export class CoapTransport extends EventEmitter implements Transport {
   private uriPath(kind: string): Buffer[] {
     let segments = this.uriPaths.get(kind);
     if (!segments) {
-      segments = ['api', 'v1', this.settings.accessToken, kind].map((s) => Buffer.from(s, 'utf8'));
+      segments = apiPath(this.settings.accessToken, kind);
       this.uriPaths.set(kind, segments);
     }
     return segments;
@@ -396,6 +397,6 @@ export class CoapTransport extends EventEmitter implements Transport {
   }
 
   private error(message: string, kind: FailureKind, code?: string): TransportError {
-    return new TransportError(redact(message, this.settings.accessToken), kind, code);
+    return tokenError(this.settings.accessToken, message, kind, code);
   }
 }
