@@ -16,6 +16,7 @@
 import { RetrySchedule } from './countdown';
 import { RefusedToken } from './refused-tokens';
 import { listenTo } from './transport-events';
+import { QuickDrops } from './quick-drops';
 import { redact } from '../transports/redact';
 import type { TransportError, ConnectionSettings, OutboundMessage, Transport } from '../transports/transport';
 import { DeviceDownlink } from './downlink';
@@ -45,10 +46,6 @@ export interface ConnectionOptions {
   random?: () => number;
 }
 
-const ANOTHER_CLIENT_WARNING =
-  'the connection keeps dropping right after it is established: the access token may be used by another client ' +
-  '(ThingsBoard allows one session per device; each new one closes the previous). Give every client its own device or token.';
-
 export class DeviceConnection implements OutboxHost {
   /** Receiving (thingsboard-in) and request/answer exchanges (thingsboard-request, replies). */
   readonly downlink: DeviceDownlink;
@@ -70,9 +67,8 @@ export class DeviceConnection implements OutboxHost {
   });
   /** CoAP: a 4.01 not yet followed by a delivered message (refused-tokens.ts). */
   private readonly refused: RefusedToken;
-  private connectedAt = 0;
-  private quickDrops = 0;
-  private warnedAnotherClient = false;
+  /** Drops right after connecting: "token used by another client?" (quick-drops.ts). */
+  private readonly quickDrops: QuickDrops;
   private warnedUnverified = false;
   /** Bumped on every start/stop so callbacks from an older session do nothing. */
   private sessionNo = 0;
@@ -98,6 +94,7 @@ export class DeviceConnection implements OutboxHost {
       warn: (text) => this.options.log.warn(this.redact(text)),
     });
     this.refused = new RefusedToken(settings);
+    this.quickDrops = new QuickDrops(this.timing, (text) => this.options.log.warn(text));
   }
 
   // ---- users --------------------------------------------------------------------------------
@@ -263,7 +260,7 @@ export class DeviceConnection implements OutboxHost {
     if (this.closed) return;
     this.sessionNo++;
     this.backoff.reset();
-    this.quickDrops = 0;
+    this.quickDrops.reset();
     this.outbox.restart();
     this.permanentError = undefined;
     this.lastError = undefined;
@@ -313,7 +310,7 @@ export class DeviceConnection implements OutboxHost {
     this.permanentError = undefined;
     this.lastError = undefined;
     this.lastLoggedCode = undefined;
-    this.connectedAt = Date.now();
+    this.quickDrops.connected();
     if (recovered) this.options.log.info(`connected to ${this.settings.host}:${this.settings.port} again`);
     this.setState('connected');
     this.outbox.pump();
@@ -346,17 +343,7 @@ export class DeviceConnection implements OutboxHost {
   private onDown(err: TransportError): void {
     if (this.state !== 'connected' || this.closed) return;
     const session = this.session;
-    const lived = Date.now() - this.connectedAt;
-    if (lived >= this.timing.stableAfterMs) this.backoff.reset();
-    if (lived < this.timing.quickDropMs) {
-      this.quickDrops++;
-      if (this.quickDrops >= this.timing.quickDropsForWarning && !this.warnedAnotherClient) {
-        this.warnedAnotherClient = true;
-        this.options.log.warn(ANOTHER_CLIENT_WARNING);
-      }
-    } else {
-      this.quickDrops = 0;
-    }
+    if (this.quickDrops.dropped() >= this.timing.stableAfterMs) this.backoff.reset();
     this.lastError = err;
     this.downlink.down();
     this.options.log.info(this.redact(`connection to ${this.settings.host}:${this.settings.port} lost: ${err.message}`));
