@@ -47,6 +47,13 @@ test('examples: distinct devices and tokens; the CA step first in examples 2 and
   assert.ok(tokens.size >= 10, `${tokens.size} example devices`);
 });
 
+test('examples: their names sort in their numbered order, as Import → Examples lists them (01 … 10, not 1, 10, 2)', () => {
+  const files = fs.readdirSync(dir).filter((f) => f.endsWith('.json'));
+  const byNumber = [...files].sort((x, y) => Number(x.split(' ')[0]) - Number(y.split(' ')[0]));
+  assert.ok(byNumber.every((f) => Number.isInteger(Number(f.split(' ')[0]))), `every example name starts with its number: ${files.join(', ')}`);
+  assert.deepEqual([...files].sort(), byNumber);
+});
+
 test('examples: all deployed together against the emulator, each works on its own device', { timeout: 180000 }, async (t) => {
   const emu = await startEmulator({ dataDir: tempDir(t, 'tb-examples-emu-'), ports: { mqtt: 0, mqtts: 0, coap: 0, coaps: havePeer('socat') ? 0 : false, web: 0 } });
   t.after(() => emu.close());
