@@ -316,6 +316,14 @@ module.exports = [
     why: 'an RPC request may be answered twice',
   },
   {
+    id: 'downlink-renewal-repeats-initial',
+    file: 'src/device/downlink.ts',
+    find: 'void this.fetchInitial(initial, this.generation, true);',
+    replace: 'void this.fetchInitial(initial, this.generation, false);',
+    tests: ['test/device/downlink.test.js'],
+    why: 'every CoAP renewal (~100 s) repeats every shared attribute as initial values, and changes missed meanwhile look like no change',
+  },
+  {
     id: 'mqtt-downlink-dup-rpc-delivered',
     file: 'src/transports/mqtt-downlink.ts',
     find: '    if (this.seenRpc.has(id)) return;',

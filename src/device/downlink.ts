@@ -8,14 +8,17 @@
 //   reconnect), and unsubscribed when the last one goes. A refused subscription is an error on
 //   exactly the listeners of that channel.
 // - Shared attributes: every listener gets the keys it asked for (all when it named none).
-//   Listeners with `initial` get the current values after every (re)connect (and after a CoAP
-//   re-registration), fetched with one attribute request for all of them, marked initial.
+//   Listeners with `initial` get the current values after every (re)connect, fetched with one
+//   attribute request for all of them, marked initial. After a CoAP re-registration the values
+//   are fetched again (changes made while the old observation was dead never arrived), and each
+//   listener gets only what changed since it last heard (attribute-memory.ts), as a change.
 // - Server-side RPC: delivered once (rpc-book.ts) to every listener that takes the method; a
 //   method no listener takes is logged once per method and left unanswered, so ThingsBoard
 //   times it out as it would for a device that does not know it. Replies go through reply().
 // - Attribute requests, client-side RPC and replies are exchanges (requests.ts): they wait for a
 //   connection until their deadline and bypass the telemetry queue.
 import type { AttributesAnswer, AttributesQuery, AttributesUpdate, DownlinkChannel, RpcRequest, Transport } from '../transports/transport';
+import { AttributeMemory } from './attribute-memory';
 import { asTransportError, DeviceError } from './errors';
 import { Exchanges, type ExchangeHost } from './requests';
 import { RpcBook } from './rpc-book';
@@ -53,6 +56,8 @@ export class DeviceDownlink {
   private readonly exchanges: Exchanges;
   private readonly rpcBook = new RpcBook();
   private readonly unknownMethodsLogged = new Set<string>();
+  /** What each initial-values listener was last given (for the re-fetch after a CoAP renewal). */
+  private readonly memory = new AttributeMemory<DownlinkListener>();
   /** Bumped per connection (and on down): work for an older connection does nothing. */
   private generation = 0;
   private live: Transport | undefined;
@@ -77,6 +82,7 @@ export class DeviceDownlink {
 
   unlisten(listener: DownlinkListener): void {
     if (!this.listeners.delete(listener)) return;
+    this.memory.forget(listener);
     const transport = this.live;
     if (transport && !this.needed(listener.channel) && typeof transport.unsubscribe === 'function') {
       void transport.unsubscribe(listener.channel).catch(() => {});
@@ -100,7 +106,7 @@ export class DeviceDownlink {
     const onResubscribed = (channel: unknown) => {
       if (this.live !== transport || channel !== 'attributes') return;
       const initial = this.ofChannel('attributes').filter((l) => l.initial);
-      if (initial.length > 0) void this.fetchInitial(initial, this.generation);
+      if (initial.length > 0) void this.fetchInitial(initial, this.generation, true);
     };
     transport.on('attributes', onAttributes);
     transport.on('rpc', onRpc);
@@ -216,8 +222,12 @@ export class DeviceDownlink {
     for (const l of this.ofChannel(channel)) safe(() => l.onError(err));
   }
 
-  /** One attribute request for every listener given: their keys, or all keys if one has none. */
-  private async fetchInitial(listeners: DownlinkListener[], generation: number): Promise<void> {
+  /**
+   * One attribute request for every listener given: their keys, or all keys if one has none.
+   * `resync` (after a CoAP renewal): a listener that was given values before gets only the
+   * difference, as a change; the others get the values, marked initial.
+   */
+  private async fetchInitial(listeners: DownlinkListener[], generation: number, resync = false): Promise<void> {
     const all = listeners.some((l) => l.names.length === 0);
     const sharedKeys = all ? [] : [...new Set(listeners.flatMap((l) => l.names))];
     let answer: AttributesAnswer;
@@ -243,6 +253,13 @@ export class DeviceDownlink {
     for (const l of listeners) {
       if (!this.listeners.has(l)) continue;
       const values = pick(shared, l.names);
+      if (resync && this.memory.has(l)) {
+        const change = this.memory.difference(l, values);
+        const deleted = change.deleted.length > 0 ? change.deleted : undefined;
+        if (Object.keys(change.values).length > 0 || deleted) safe(() => l.onAttributes?.(change.values, deleted, false));
+        continue;
+      }
+      this.memory.replace(l, values);
       // Keys ThingsBoard does not have are not sent: an empty object would only look like a change.
       if (Object.keys(values).length > 0) safe(() => l.onAttributes?.(values, undefined, true));
     }
@@ -254,6 +271,7 @@ export class DeviceDownlink {
       const deleted = update.deleted && (l.names.length === 0 ? update.deleted : update.deleted.filter((k) => l.names.includes(k)));
       const hasDeleted = !!deleted && deleted.length > 0;
       if (Object.keys(values).length === 0 && !hasDeleted) continue;
+      this.memory.update(l, values, deleted);
       safe(() => l.onAttributes?.(values, hasDeleted ? deleted : undefined, false));
     }
   }

@@ -11,7 +11,7 @@
 //   each registration counting from its own start. The library ACKs every CON notification.
 // - The first response of an attributes registration is NOT emitted as an 'attributes' update:
 //   it is the whole state, not a change, and MQTT sends nothing like it. The device layer asks
-//   for initial values itself after connect and after 'resubscribed'.
+//   for initial values itself after connect, and for what changed after 'resubscribed'.
 // - A new registration with a new CoAP token replaces the device's previous one, whose exchange
 //   then gets 2.02 Deleted; a registration with the same token is ignored ("duplicate") and
 //   never answered. So every re-registration uses a fresh token, and the old observation is

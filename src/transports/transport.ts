@@ -144,7 +144,8 @@ export interface AttributesAnswer {
  *   id once per connection (MQTT DUP / CoAP retransmitted notification suppressed).
  * - 'resubscribed' (channel: DownlinkChannel): CoAP only: an observation was re-registered within
  *   the same connection (periodic refresh / DTLS re-handshake), so the device layer can fetch
- *   initial values again.
+ *   the current values again and pass on what changed while the old observation may have been
+ *   dead (device/attribute-memory.ts).
  * Bodies that are not valid JSON are dropped with a 'warning' (redacted), never thrown. All
  * texts are redacted (the CoAP URI holds the token).
  */
@@ -176,7 +177,7 @@ export interface Transport extends EventEmitter {
    * Subscriptions do NOT survive a reconnect: the device layer calls subscribe() again after
    * every successful connect(). Within one connection the transport keeps them alive itself
    * (CoAP: re-registers observations periodically and after a DTLS re-handshake, and emits
-   * 'resubscribed' (channel) so the device layer can fetch initial values again).
+   * 'resubscribed' (channel) so the device layer can catch up on changes it may have missed).
    * Idempotent: subscribing twice to one channel is one subscription.
    */
   subscribe?(channel: DownlinkChannel): Promise<void>;

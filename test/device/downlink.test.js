@@ -81,3 +81,60 @@ test('a transport without a receive side: listeners get a clear error, requests 
   await assert.rejects(conn.downlink.requestAttributes({ clientKeys: [], sharedKeys: [] }, 1000), (err) => err.code === 'UNSUPPORTED');
   await conn.close();
 });
+
+test('CoAP renewals: the re-fetched shared attributes pass on only what changed while the observation was dead, once, as a change', async (t) => {
+  const { DeviceStore } = require('../../emulator/store');
+  const { startCoapEmulator } = require('../../emulator/coap');
+  const { CoapTransport, settings, fastTiming } = require('../coap/common');
+  fastTiming();
+  const token = 'renewal-memory-token';
+  const store = new DeviceStore({ devices: [{ name: 'pump', token }] });
+  const emu = await startCoapEmulator({ store });
+  t.after(() => emu.close());
+  t.after(() => store.closeDownlink());
+  store.setShared('pump', { speed: 1, mode: 'auto', gone: true });
+  const renewals = [];
+  const conn = new DeviceConnection(settings(emu.port, { accessToken: token }), {
+    createTransport: (s) => {
+      const tr = new CoapTransport(s, { downlink: { refreshMs: 150, answerTimeoutMs: 3000 } });
+      tr.on('resubscribed', (channel) => renewals.push(channel));
+      return tr;
+    },
+    log,
+    queueSize: 10,
+    timing: FAST,
+  });
+  t.after(() => conn.close());
+  const all = [];
+  const speedOnly = [];
+  const record = (into) => (values, deleted, initial) => into.push({ values, deleted, initial });
+  conn.downlink.listen({ channel: 'attributes', names: [], initial: true, onAttributes: record(all), onError: () => {} });
+  conn.downlink.listen({ channel: 'attributes', names: ['speed'], initial: true, onAttributes: record(speedOnly), onError: () => {} });
+  conn.register({ onStatus() {} });
+  await waitFor(() => all.length === 1 && speedOnly.length === 1, 'the initial values', 5000);
+  assert.deepEqual(all[0], { values: { speed: 1, mode: 'auto', gone: true }, deleted: undefined, initial: true });
+  assert.deepEqual(speedOnly[0], { values: { speed: 1 }, deleted: undefined, initial: true });
+
+  // Renewals with nothing changed: nothing more (before, every renewal repeated every value).
+  await waitFor(() => renewals.filter((c) => c === 'attributes').length >= 3, 'three renewals', 5000);
+  await new Promise((r) => setTimeout(r, 200));
+  assert.equal(all.length, 1, `after renewals with no change: ${JSON.stringify(all.slice(1))}`);
+
+  // A change pushed through the observation: once, not again after the next renewal.
+  store.setShared('pump', { speed: 2 });
+  await waitFor(() => all.length === 2, 'the pushed change', 3000);
+  const seen = renewals.length;
+  await waitFor(() => renewals.length >= seen + 2, 'two more renewals', 5000);
+  await new Promise((r) => setTimeout(r, 200));
+  assert.deepEqual(all.slice(1), [{ values: { speed: 2 }, deleted: undefined, initial: false }]);
+  assert.deepEqual(speedOnly.slice(1), [{ values: { speed: 2 }, deleted: undefined, initial: false }]);
+
+  // The observation dies silently at the server (ThingsBoard cannot tell); changes made meanwhile
+  // reach the flow after the next renewal, as a change: new values and the deleted key.
+  for (const s of store.devices.get('pump').sessions) s.channels.delete('attributes');
+  store.setShared('pump', { mode: 'manual' });
+  store.deleteShared('pump', ['gone']);
+  await waitFor(() => all.length === 3, 'the missed changes after a renewal', 5000);
+  assert.deepEqual(all[2], { values: { mode: 'manual' }, deleted: ['gone'], initial: false });
+  assert.equal(speedOnly.length, 2, 'a listener whose keys did not change hears nothing');
+});
