@@ -58,6 +58,8 @@ export class DeviceDownlink {
   private readonly unknownMethodsLogged = new Set<string>();
   /** What each initial-values listener was last given (for the re-fetch after a CoAP renewal). */
   private readonly memory = new AttributeMemory<DownlinkListener>();
+  /** Shared-attribute pushes delivered so far: a re-fetch that a push overtook may be stale. */
+  private pushes = 0;
   /** Bumped per connection (and on down): work for an older connection does nothing. */
   private generation = 0;
   private live: Transport | undefined;
@@ -231,6 +233,7 @@ export class DeviceDownlink {
     const all = listeners.some((l) => l.names.length === 0);
     const sharedKeys = all ? [] : [...new Set(listeners.flatMap((l) => l.names))];
     let answer: AttributesAnswer;
+    const pushesBefore = this.pushes;
     try {
       const transport = this.live;
       if (!transport || typeof transport.requestAttributes !== 'function') {
@@ -254,6 +257,9 @@ export class DeviceDownlink {
       if (!this.listeners.has(l)) continue;
       const values = pick(shared, l.names);
       if (resync && this.memory.has(l)) {
+        // A push came while the request was out: the answer may be older than what the listener
+        // has now, and would look like a change back. The next renewal catches up instead.
+        if (this.pushes !== pushesBefore) continue;
         const change = this.memory.difference(l, values);
         const deleted = change.deleted.length > 0 ? change.deleted : undefined;
         if (Object.keys(change.values).length > 0 || deleted) safe(() => l.onAttributes?.(change.values, deleted, false));
@@ -266,6 +272,7 @@ export class DeviceDownlink {
   }
 
   private deliverAttributes(update: AttributesUpdate): void {
+    this.pushes++;
     for (const l of this.ofChannel('attributes')) {
       const values = pick(update.values, l.names);
       const deleted = update.deleted && (l.names.length === 0 ? update.deleted : update.deleted.filter((k) => l.names.includes(k)));

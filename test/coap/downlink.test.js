@@ -217,7 +217,7 @@ test('no answer in time: NO_ANSWER after timeoutMs; a late answer is dropped (RS
   const r3 = await asked;
   assert.equal(r3.err.code, 'ABORTED');
   assert.equal(r3.err.kind, 'closed');
-  assert.ok(Date.now() - t1 < 100);
+  assert.ok(Date.now() - t1 < 1000, 'rejected at once, not after the 10 s timeout');
   const r4 = await outcome(tr.requestAttributes({ clientKeys: ['a'], sharedKeys: [] }, 1000, controller.signal));
   assert.equal(r4.err.code, 'ABORTED', 'an already aborted signal sends nothing');
   assert.equal(held.length, 3);

@@ -182,5 +182,5 @@ test('path building is bounded: 60 certificates that could all issue each other 
   assert.throws(() => buildAndValidate(leaf, { anchors, untrusted, now: Date.now() }),
     (err) => err instanceof DtlsError && err.code === 'UNKNOWN_CA' && /within 10 certificates \(the chain is too long or loops\)/.test(err.message));
   const ms = Number(process.hrtime.bigint() - started) / 1e6;
-  assert.ok(ms < 200, `took ${ms} ms`);
+  assert.ok(ms < 2000, `took ${ms} ms (a search that tries every order of 60 certificates would not end)`);
 });

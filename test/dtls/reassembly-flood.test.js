@@ -43,21 +43,11 @@ function floodDatagram(first, perRecord = Infinity, type = 2) {
   return { datagram: Buffer.concat(records), fragments: n, nextOffset: offset };
 }
 
-for (const [shape, perRecord] of [['records as large as allowed', Infinity], ['one fragment per record', 1]]) {
-  test(`a flood of 1-byte fragments of 64 KB messages (${shape}): no datagram holds the event loop for more than ${BUDGET_MS} ms`, async (t) => {
-    const DATAGRAMS = 40;
-    const flood = [];
-    let offset = 0;
-    let fragments = 0;
-    for (let i = 0; i < DATAGRAMS; i++) {
-      const d = floodDatagram(offset, perRecord);
-      offset = d.nextOffset;
-      fragments += d.fragments;
-      flood.push(d.datagram);
-    }
-    const session = new DtlsSession({ identity: '127.0.0.1', anchors: [], verify: false, mtu: 1200, handshakeTimeoutMs: 60000 }, { send() {} });
-    t.after(() => session.close()); // also when an assertion fails: no timer keeps the run alive
-    const result = session.handshake().then(() => null, (err) => err);
+/** One flood into a fresh session: the longest handleDatagram, the longest event-loop delay. */
+async function floodOnce(flood) {
+  const session = new DtlsSession({ identity: '127.0.0.1', anchors: [], verify: false, mtu: 1200, handshakeTimeoutMs: 60000 }, { send() {} });
+  const result = session.handshake().then(() => null, (err) => err);
+  try {
     await new Promise((resolve) => setImmediate(resolve));
     const histogram = monitorEventLoopDelay({ resolution: 1 });
     histogram.enable();
@@ -69,14 +59,43 @@ for (const [shape, perRecord] of [['records as large as allowed', Infinity], ['o
       await new Promise((resolve) => setImmediate(resolve));
     }
     histogram.disable();
-    const loopMaxMs = histogram.max / 1e6;
-    console.log(`# flood (${shape}): ${fragments} fragments in ${DATAGRAMS} datagrams of ${flood[0].length} bytes; longest handleDatagram ${worst.toFixed(2)} ms, longest event-loop delay ${loopMaxMs.toFixed(2)} ms`);
-    assert.ok(fragments > 40 * 2000, `the flood is dense (${fragments} fragments)`);
-    assert.equal(session.state, 'wait_server_hello', 'consistent junk fragments neither complete nor kill the handshake');
-    assert.ok(worst < BUDGET_MS, `longest handleDatagram took ${worst.toFixed(2)} ms`);
-    assert.ok(loopMaxMs < BUDGET_MS + 10, `longest event-loop delay ${loopMaxMs.toFixed(2)} ms`);
-    session.close();
+    return { worst, loopMaxMs: histogram.max / 1e6, state: session.state };
+  } finally {
+    session.close(); // also when an assertion fails: no timer keeps the run alive
     assert.equal((await result)?.code, 'CLOSED');
+  }
+}
+
+// Wall-clock figures on a shared CI machine: one garbage collection or stolen time slice can
+// stall a single datagram past the budget. Up to TRIALS floods, each into a fresh session, and
+// the best one counts: noise does not repeat itself TRIALS times, work that grows with the flood
+// (10.7 s for one datagram before reassembly was bounded) fails every one of them. The caps
+// themselves are checked without a clock by the tests below.
+const TRIALS = 3;
+
+for (const [shape, perRecord] of [['records as large as allowed', Infinity], ['one fragment per record', 1]]) {
+  test(`a flood of 1-byte fragments of 64 KB messages (${shape}): no datagram holds the event loop for more than ${BUDGET_MS} ms`, async () => {
+    const DATAGRAMS = 40;
+    const flood = [];
+    let offset = 0;
+    let fragments = 0;
+    for (let i = 0; i < DATAGRAMS; i++) {
+      const d = floodDatagram(offset, perRecord);
+      offset = d.nextOffset;
+      fragments += d.fragments;
+      flood.push(d.datagram);
+    }
+    assert.ok(fragments > 40 * 2000, `the flood is dense (${fragments} fragments)`);
+    let best;
+    for (let trial = 1; trial <= TRIALS; trial++) {
+      const r = await floodOnce(flood);
+      assert.equal(r.state, 'wait_server_hello', 'consistent junk fragments neither complete nor kill the handshake');
+      console.log(`# flood (${shape}), trial ${trial}: ${fragments} fragments in ${DATAGRAMS} datagrams of ${flood[0].length} bytes; longest handleDatagram ${r.worst.toFixed(2)} ms, longest event-loop delay ${r.loopMaxMs.toFixed(2)} ms`);
+      if (!best || Math.max(r.worst, r.loopMaxMs - 10) < Math.max(best.worst, best.loopMaxMs - 10)) best = r;
+      if (best.worst < BUDGET_MS && best.loopMaxMs < BUDGET_MS + 10) break;
+    }
+    assert.ok(best.worst < BUDGET_MS, `longest handleDatagram took ${best.worst.toFixed(2)} ms (best of ${TRIALS} floods)`);
+    assert.ok(best.loopMaxMs < BUDGET_MS + 10, `longest event-loop delay ${best.loopMaxMs.toFixed(2)} ms (best of ${TRIALS} floods)`);
   });
 }
 
