@@ -357,6 +357,14 @@ module.exports = [
   },
 
   {
+    id: 'coap-duplicate-con-not-reacked',
+    file: 'src/transports/coap-agent-socket.ts',
+    find: '    const ack = this.acked.duplicateAck(msg, rinfo.port, rinfo.address);',
+    replace: '    const ack = undefined;',
+    tests: ['test/coap/separate-response.test.js'],
+    why: 'a separate response ThingsBoard retransmits (our ACK was lost) is answered with RST, which rejects it, instead of the same ACK',
+  },
+  {
     id: 'coap-late-answer-not-forgotten',
     file: 'src/transports/coap-exchange.ts',
     find: 'if (finish(true)) reject(onTimeout());',

@@ -1,11 +1,15 @@
 // What the `coap` Agent sees as its socket: forwards to the transport's real socket (UDP or a
 // DTLS session), and keeps an exception thrown by the Agent's datagram handler from escaping into
 // the socket's 'message' event (where it would crash Node-RED): the transport fails the matching
-// exchange instead. The Agent never closes it; the transport closes the real socket.
+// exchange instead. It also answers retransmitted confirmable messages the Agent acknowledged
+// already (coap-duplicates.ts). The Agent never closes it; the transport closes the real socket.
 import { EventEmitter } from 'node:events';
 import type { DatagramRemoteInfo, SocketLike } from './datagram';
+import { AckMemory } from './coap-duplicates';
 
 export class AgentSocket extends EventEmitter {
+  private readonly acked = new AckMemory();
+
   constructor(private readonly inner: SocketLike, private readonly onException: (err: unknown, datagram: Buffer) => void) {
     super();
   }
@@ -15,6 +19,11 @@ export class AgentSocket extends EventEmitter {
   }
 
   deliver(msg: Buffer, rinfo: DatagramRemoteInfo): void {
+    const ack = this.acked.duplicateAck(msg, rinfo.port, rinfo.address);
+    if (ack) {
+      this.send(ack, 0, ack.length, rinfo.port, rinfo.address); // the same ACK again; not processed twice
+      return;
+    }
     try {
       this.emit('message', msg, rinfo);
     } catch (err) {
@@ -23,6 +32,7 @@ export class AgentSocket extends EventEmitter {
   }
 
   send(msg: Buffer, offset: number, length: number, port: number, address: string, callback?: (err: Error | null, bytes: number) => void): void {
+    this.acked.sent(offset === 0 && length === msg.length ? msg : msg.subarray(offset, offset + length), port, address);
     try {
       this.inner.send(msg, offset, length, port, address, callback);
     } catch (err) {
