@@ -52,7 +52,7 @@ async function main() {
     return;
   }
   const devices = demoDevices(args.devices);
-  const emu = await startEmulator({ host: args.host, ports: args.ports, devices, dataDir: args.dataDir });
+  const emu = await startEmulator({ host: args.host, ports: args.ports, devices, dataDir: args.dataDir, coapSeparateResponses: true });
   // Ctrl-C is handled before the summary says it may be pressed.
   let stopping = false;
   const stop = async (signal) => {

@@ -19,10 +19,18 @@
 //   const emu = await startCoapEmulator({ store, port: 5683 });   // port 0 → a free one
 //   ... emu.port, emu.stats, await emu.close();
 //
+// `separateResponses` answers the way ThingsBoard does (its Californium acknowledges first and
+// sends the result as a separate confirmable response): an empty ACK, then the answer to every
+// request but an Observe registration as a CON message the client must acknowledge. `npm start`
+// and emulator/cli.js turn it on; tests that look at single datagrams leave it off (piggybacked).
+//
 // Test switches (never set by `npm start`): `maxBodyBytes` answers 4.13 for larger bodies, and
 // `override(request)` may return a code such as '5.03' to answer instead of the normal handling
 // (or undefined to carry on), to prove how a client maps server failures.
 const coap = require('coap');
+
+/** separateResponses: the empty ACK after this many ms, the answer after twice as long. */
+const SEPARATE_ACK_MS = 5;
 
 /** The Uri-Path segments, raw: a token is one segment whatever characters it holds. */
 function pathSegments(req) {
@@ -34,10 +42,21 @@ function pathSegments(req) {
  *   maxBodyBytes?: number, override?: (req: {token: string, kind: string, body: Buffer, method: string}) => string|undefined }} opts
  * @returns {Promise<{ port: number, host: string, close: () => Promise<void>, stats: object }>}
  */
-async function startCoapEmulator({ store, host = '127.0.0.1', port = 0, maxBodyBytes = Infinity, override, transport = 'coap' }) {
+async function startCoapEmulator({ store, host = '127.0.0.1', port = 0, maxBodyBytes = Infinity, override, transport = 'coap', separateResponses = false }) {
   const stats = { requests: 0, accepted: 0, byCode: {}, observations: 0 };
   const observations = new Map(); // peer:port:token hex → { res, session }
-  const server = coap.createServer({ type: host.includes(':') ? 'udp6' : 'udp4' });
+  // The library sends the empty ACK when an answer is not ready within piggybackReplyMs; with
+  // separateResponses every answer waits a little longer than that.
+  const server = coap.createServer({ type: host.includes(':') ? 'udp6' : 'udp4', ...(separateResponses ? { piggybackReplyMs: SEPARATE_ACK_MS } : {}) });
+  const pending = new Set();
+  const end = (res, body) => {
+    if (!separateResponses) return res.end(body);
+    const timer = setTimeout(() => {
+      pending.delete(timer);
+      try { res.end(body); } catch { /* the server closed meanwhile */ }
+    }, SEPARATE_ACK_MS * 2);
+    pending.add(timer);
+  };
 
   server.on('request', (req, res) => {
     // CoAP ping (an empty CON): answer with RST, as ThingsBoard (Californium) and libcoap do.
@@ -48,7 +67,7 @@ async function startCoapEmulator({ store, host = '127.0.0.1', port = 0, maxBodyB
       res.code = code;
       res.statusCode = code; // an observe response (ObserveWriteStream) only reads statusCode
       if (text) res.setOption('Content-Format', 'text/plain');
-      res.end(text || undefined);
+      end(res, text || undefined);
     };
     const segments = pathSegments(req);
     const [api, v1, token, kind, rpcId] = segments;
@@ -81,7 +100,7 @@ async function startCoapEmulator({ store, host = '127.0.0.1', port = 0, maxBodyB
     res.code = code;
     res.statusCode = code;
     res.setOption('Content-Format', 'application/json');
-    res.end(JSON.stringify(value));
+    end(res, JSON.stringify(value));
   };
   const queryOf = (req) => {
     const q = {};
@@ -181,6 +200,8 @@ async function startCoapEmulator({ store, host = '127.0.0.1', port = 0, maxBodyB
     if (closed) return resolve();
     closed = true;
     for (const o of [...observations.values()]) o.end();
+    for (const timer of pending) clearTimeout(timer);
+    pending.clear();
     server.close(() => resolve());
   });
 

@@ -51,6 +51,7 @@ function udpPortFree(host, port) {
  * @param {{certPem: string, keyPem: string, caFile?: string}} [opts.tls] certificates to use instead of dataDir's
  * @param {DeviceStore} [opts.store]
  * @param {boolean} [opts.exampleTokens] accept example-token-1..99 (the example flows' devices); default true
+ * @param {boolean} [opts.coapSeparateResponses] CoAP(S) answers as ThingsBoard sends them: an empty ACK, then a separate CON response (emulator/coap.js); default false (piggybacked)
  * @param {(line: string) => void} [opts.log]
  */
 async function startEmulator(opts = {}) {
@@ -99,7 +100,7 @@ async function startEmulator(opts = {}) {
       reportRefusedConnects(fe.broker, store, 'mqtts');
     }
     if (wanted.coap !== false) {
-      started('coap', await startCoapEmulator({ store, host, port: await choosePort('coap', true) }));
+      started('coap', await startCoapEmulator({ store, host, port: await choosePort('coap', true), separateResponses: !!opts.coapSeparateResponses }));
     }
     if (wanted.coaps !== false) {
       // Node.js has no DTLS server: emulator/coaps.js puts Debian's socat in front of the CoAP
@@ -110,7 +111,7 @@ async function startEmulator(opts = {}) {
       else {
         // A CoAP emulator of its own behind socat, so the store records these requests and
         // sessions as 'coaps'.
-        const inner = await startCoapEmulator({ store, host, port: 0, transport: 'coaps' });
+        const inner = await startCoapEmulator({ store, host, port: 0, transport: 'coaps', separateResponses: !!opts.coapSeparateResponses });
         running.push({ name: 'coaps-inner', close: () => inner.close() });
         started('coaps', await startCoapsEmulator({ host, port: await choosePort('coaps', true), coapPort: inner.port, certs }));
       }

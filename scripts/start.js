@@ -160,6 +160,8 @@ async function main() {
       host: process.env.EMULATOR_HOST || '127.0.0.1',
       dataDir,
       devices,
+      // CoAP answered the way ThingsBoard answers it (empty ACK, then a separate response).
+      coapSeparateResponses: true,
       ports: {
         mqtt: envPort('EMULATOR_MQTT_PORT'),
         mqtts: envPort('EMULATOR_MQTTS_PORT'),

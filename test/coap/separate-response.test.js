@@ -113,3 +113,45 @@ test('AckMemory: a CON seen again from the same peer gets the same ACK; another 
   assert.equal(memory.duplicateAck(datagram(TYPES.CON, 0), 5683, '10.0.0.1'), undefined, 'the oldest forgotten beyond the bound');
   assert.ok(memory.duplicateAck(datagram(TYPES.CON, REMEMBERED_ACKS), 5683, '10.0.0.1'), 'the newest kept');
 });
+
+test('the emulator answers the ThingsBoard way when asked (npm start does): empty ACK, then a CON response; the transport works through it', async (t) => {
+  const dgram = require('node:dgram');
+  const { DeviceStore } = require('../../emulator/store');
+  const { startCoapEmulator } = require('../../emulator/coap');
+  const { encode, decode } = require('./tb-coap-peer');
+  const store = new DeviceStore({ devices: [{ name: 'pump', token: TOKEN }] });
+  const emu = await startCoapEmulator({ store, separateResponses: true });
+  t.after(() => emu.close());
+  t.after(() => store.closeDownlink());
+
+  // On the wire, with a raw socket: the empty ACK first, then the 2.01 as a CON of its own.
+  const sock = dgram.createSocket('udp4');
+  t.after(() => new Promise((r) => sock.close(r)));
+  const seen = [];
+  sock.on('message', (buf) => seen.push(decode(buf)));
+  await new Promise((r) => sock.bind(0, '127.0.0.1', r));
+  const token = Buffer.from('a1b2c3d4', 'hex');
+  const path = ['api', 'v1', TOKEN, 'telemetry'].map((p) => [11, Buffer.from(p)]);
+  sock.send(encode({ type: TYPES.CON, code: '0.02', messageId: 777, token, options: path, payload: Buffer.from('{"t":1}') }), emu.port, '127.0.0.1');
+  await waitFor(() => seen.length >= 2, 'the empty ACK and the separate response', 3000);
+  assert.deepEqual([seen[0].type, seen[0].code, seen[0].messageId], [TYPES.ACK, '0.00', 777], 'an empty ACK of the request first');
+  assert.deepEqual([seen[1].type, seen[1].code], [TYPES.CON, '2.01'], 'then the result as a confirmable response');
+  assert.ok(seen[1].token.equals(token), 'matched to the request by its token');
+  assert.notEqual(seen[1].messageId, 777);
+  sock.send(encode({ type: TYPES.ACK, code: '0.00', messageId: seen[1].messageId }), emu.port, '127.0.0.1');
+
+  // The transport through every kind of exchange.
+  const tr = new CoapTransport(settings(emu.port), { downlink: { answerTimeoutMs: 3000 } });
+  const events = [];
+  tr.on('attributes', (u) => events.push(u));
+  t.after(() => tr.close());
+  await tr.connect();
+  await tr.send(telemetry({ t: 2 }));
+  await tr.send(attributes({ fw: '1.0' }));
+  assert.equal(store.devices.get('pump').messages, 3);
+  await tr.subscribe('attributes');
+  store.setShared('pump', { speed: 5 });
+  await waitFor(() => events.length === 1, 'a shared-attribute notification', 3000);
+  assert.deepEqual(await tr.requestAttributes({ clientKeys: ['fw'], sharedKeys: ['speed'] }, 3000), { client: { fw: '1.0' }, shared: { speed: 5 } });
+  assert.equal(typeof (await tr.callRpc('getCurrentTime', {}, 3000)).time, 'number');
+});
