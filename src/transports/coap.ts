@@ -183,10 +183,7 @@ export class CoapTransport extends EventEmitter implements Transport {
     return this.socket?.datagramLimit ?? (this.name === 'coaps' ? COAPS_DEFAULT_LIMIT : undefined);
   }
 
-  /**
-   * The Uri-Path segments for `kind`, encoded once per transport (the token never changes): the
-   * library only reads option values, so every request can share the same Buffers.
-   */
+  /** Uri-Path segments for `kind`, encoded once (the token never changes; the library only reads them). */
   private uriPath(kind: string): Buffer[] {
     let segments = this.uriPaths.get(kind);
     if (!segments) {
