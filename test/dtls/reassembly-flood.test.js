@@ -68,7 +68,7 @@ async function floodOnce(flood) {
 
 // Wall-clock figures on a shared CI machine: one garbage collection or stolen time slice can
 // stall a single datagram past the budget. Up to TRIALS floods, each into a fresh session, and
-// the best one counts: noise does not repeat itself TRIALS times, work that grows with the flood
+// one within budget passes: noise does not repeat itself TRIALS times, work that grows with the flood
 // (10.7 s for one datagram before reassembly was bounded) fails every one of them. The caps
 // themselves are checked without a clock by the tests below.
 const TRIALS = 3;
@@ -86,16 +86,16 @@ for (const [shape, perRecord] of [['records as large as allowed', Infinity], ['o
       flood.push(d.datagram);
     }
     assert.ok(fragments > 40 * 2000, `the flood is dense (${fragments} fragments)`);
-    let best;
+    let r;
     for (let trial = 1; trial <= TRIALS; trial++) {
-      const r = await floodOnce(flood);
+      r = await floodOnce(flood);
       assert.equal(r.state, 'wait_server_hello', 'consistent junk fragments neither complete nor kill the handshake');
       console.log(`# flood (${shape}), trial ${trial}: ${fragments} fragments in ${DATAGRAMS} datagrams of ${flood[0].length} bytes; longest handleDatagram ${r.worst.toFixed(2)} ms, longest event-loop delay ${r.loopMaxMs.toFixed(2)} ms`);
-      if (!best || Math.max(r.worst, r.loopMaxMs - 10) < Math.max(best.worst, best.loopMaxMs - 10)) best = r;
-      if (best.worst < BUDGET_MS && best.loopMaxMs < BUDGET_MS + 10) break;
+      if (r.worst < BUDGET_MS && r.loopMaxMs < BUDGET_MS + 10) break; // within budget: done
     }
-    assert.ok(best.worst < BUDGET_MS, `longest handleDatagram took ${best.worst.toFixed(2)} ms (best of ${TRIALS} floods)`);
-    assert.ok(best.loopMaxMs < BUDGET_MS + 10, `longest event-loop delay ${best.loopMaxMs.toFixed(2)} ms (best of ${TRIALS} floods)`);
+    // Reached only with every trial over budget, or with the one that was not.
+    assert.ok(r.worst < BUDGET_MS, `longest handleDatagram took ${r.worst.toFixed(2)} ms (in each of ${TRIALS} floods, the last shown)`);
+    assert.ok(r.loopMaxMs < BUDGET_MS + 10, `longest event-loop delay ${r.loopMaxMs.toFixed(2)} ms (in each of ${TRIALS} floods, the last shown)`);
   });
 }
 
