@@ -43,7 +43,7 @@ const cfg = {
   scaleCount: QUICK ? 3000 : 10000,
   memoryDevices: [1, 10, 100, 1000],
   coapCount: QUICK ? 1000 : 4000,
-  coapInFlight: 4, // our CoAP transport's default maxInFlight (src/transports/coap.ts)
+  coapInFlight: 4, // our CoAP transport's default maxInFlight (src/transports/coap/transport.ts)
   handshakeRepeat: QUICK ? 5 : 15,
 };
 

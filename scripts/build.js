@@ -14,6 +14,9 @@ const pkg = require(path.join(root, 'package.json'));
 if (!fs.existsSync(path.join(root, 'tsconfig.json')) || !fs.existsSync(path.join(root, 'src'))) process.exit(0);
 
 const tsc = require.resolve('typescript/bin/tsc', { paths: [root] });
+// A clean output folder: a file moved or deleted in src/ must not live on as a stale .js that a
+// test or a require() still finds.
+fs.rmSync(path.join(root, 'nodes', 'lib'), { recursive: true, force: true });
 // tsc emits even when it reports type errors; finish the layout anyway and fail at the end, so
 // one broken file does not leave the other nodes without their entry files.
 const compiled = spawnSync(process.execPath, [tsc, '-p', path.join(root, 'tsconfig.json')], { stdio: 'inherit' });

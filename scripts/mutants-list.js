@@ -12,25 +12,25 @@ module.exports = [
   // ---- redaction ------------------------------------------------------------------------------
   {
     id: 'redact-noop',
-    file: 'src/transports/redact.ts',
+    file: 'src/shared.ts',
     find: 'if (!token) return text;',
     replace: 'return text;',
-    tests: ['test/transports/redact.test.js', 'test/coap/redaction.test.js'],
+    tests: ['test/shared/redact.test.js', 'test/coap/redaction.test.js'],
     why: 'redact() returns the text unchanged: the token reaches errors, status and logs',
   },
   {
     id: 'redact-no-encoded',
-    file: 'src/transports/redact.ts',
+    file: 'src/shared.ts',
     find: 'if (encoded !== token) out = out.split(encoded).join(REDACTED);',
     replace: '',
-    tests: ['test/transports/redact.test.js', 'test/coap/redaction.test.js'],
+    tests: ['test/shared/redact.test.js', 'test/coap/redaction.test.js'],
     why: 'the URI-encoded form of the token is not redacted',
   },
 
   // ---- MQTT: certificate checks, diagnosis, connect/close ----------------------------------------
   {
     id: 'mqtts-no-verify',
-    file: 'src/transports/mqtt.ts',
+    file: 'src/transports/mqtt/transport.ts',
     find: 'rejectUnauthorized: verifyServer,',
     replace: 'rejectUnauthorized: false,',
     tests: ['test/mqtt/transport.test.js'],
@@ -38,7 +38,7 @@ module.exports = [
   },
   {
     id: 'mqtts-no-hostname',
-    file: 'src/transports/mqtt.ts',
+    file: 'src/transports/mqtt/transport.ts',
     find: 'checkServerIdentity: (_hostname, cert) => (verifyServer ? tls.checkServerIdentity(checkedName, cert) : undefined),',
     replace: 'checkServerIdentity: () => undefined,',
     tests: ['test/mqtt/transport.test.js'],
@@ -46,7 +46,7 @@ module.exports = [
   },
   {
     id: 'mqtts-not-tls-diagnosis',
-    file: 'src/transports/mqtt-errors.ts',
+    file: 'src/transports/mqtt/errors.ts',
     find: '      if (where.tls) {\n        return new TransportError(`${at} closed the connection during the TLS handshake without a TLS answer',
     replace: '      if (false) {\n        return new TransportError(`${at} closed the connection during the TLS handshake without a TLS answer',
     tests: ['test/mqtt/transport.test.js'],
@@ -56,7 +56,7 @@ module.exports = [
   // client rejects the pending publishes as well.
   {
     id: 'mqtt-connect-after-close',
-    file: 'src/transports/mqtt.ts',
+    file: 'src/transports/mqtt/transport.ts',
     find: "    if (this.closing) throw new TransportError('transport closed', 'closed', 'CLOSED');\n",
     replace: '',
     tests: ['test/mqtt/transport.test.js', 'test/device/connection.test.js', 'test/nodes/leaks.test.js'],
@@ -64,7 +64,7 @@ module.exports = [
   },
   {
     id: 'mqtt-close-no-teardown',
-    file: 'src/transports/mqtt.ts',
+    file: 'src/transports/mqtt/transport.ts',
     find: '          resolve();\n        });\n      });\n    }\n    this.teardown();',
     replace: '          resolve();\n        });\n      });\n    }',
     tests: ['test/mqtt/transport.test.js', 'test/nodes/leaks.test.js'],
@@ -198,7 +198,7 @@ module.exports = [
   },
   {
     id: 'leak-mqtt-socket-left-open',
-    file: 'src/transports/mqtt.ts',
+    file: 'src/transports/mqtt/transport.ts',
     find: '    this.rejectPending();\n    if (client && wasConnected) {',
     replace: '    this.rejectPending();\n    return;\n    if (client && wasConnected) {',
     tests: ['test/nodes/leaks.test.js'],
@@ -206,7 +206,7 @@ module.exports = [
   },
   {
     id: 'leak-coap-socket-left-open',
-    file: 'src/transports/coap.ts',
+    file: 'src/transports/coap/transport.ts',
     find: '          socket.close(() => resolve());',
     replace: '          resolve();',
     tests: ['test/coap/leaks.test.js'],
@@ -325,7 +325,7 @@ module.exports = [
   },
   {
     id: 'mqtt-downlink-dup-rpc-delivered',
-    file: 'src/transports/mqtt-downlink.ts',
+    file: 'src/transports/mqtt/downlink.ts',
     find: '    if (this.seenRpc.has(id)) return;',
     replace: '',
     tests: ['test/mqtt/downlink.test.js', 'test/nodes/downlink.test.js'],
@@ -333,7 +333,7 @@ module.exports = [
   },
   {
     id: 'mqtt-downlink-no-timeout',
-    file: 'src/transports/mqtt-downlink.ts',
+    file: 'src/transports/mqtt/downlink.ts',
     find: "        answers.delete(id);\n        w.reject(new TransportError(`no answer from ThingsBoard within",
     replace: "        return;\n        w.reject(new TransportError(`no answer from ThingsBoard within",
     tests: ['test/mqtt/downlink.test.js'],
@@ -341,7 +341,7 @@ module.exports = [
   },
   {
     id: 'coap-downlink-dup-rpc-delivered',
-    file: 'src/transports/coap-downlink.ts',
+    file: 'src/transports/coap/downlink.ts',
     find: '      if (this.deliveredRpcIds.has(rpc.id)) return;',
     replace: '',
     tests: ['test/coap/downlink.test.js'],
@@ -349,7 +349,7 @@ module.exports = [
   },
   {
     id: 'coap-downlink-token-unredacted',
-    file: 'src/transports/coap-requests.ts',
+    file: 'src/transports/coap/requests.ts',
     find: '  return new TransportError(redact(message, token), kind, code);',
     replace: '  return new TransportError(message, kind, code);',
     tests: ['test/coap/downlink.test.js'],
@@ -358,7 +358,7 @@ module.exports = [
 
   {
     id: 'coap-duplicate-con-not-reacked',
-    file: 'src/transports/coap-agent-socket.ts',
+    file: 'src/transports/coap/agent-socket.ts',
     find: '    const ack = this.acked.duplicateAck(msg, rinfo.port, rinfo.address);',
     replace: '    const ack = undefined;',
     tests: ['test/coap/separate-response.test.js'],
@@ -366,7 +366,7 @@ module.exports = [
   },
   {
     id: 'coap-late-answer-not-forgotten',
-    file: 'src/transports/coap-exchange.ts',
+    file: 'src/transports/coap/exchange.ts',
     find: 'if (finish(true)) reject(onTimeout());',
     replace: 'if (finish(false)) reject(onTimeout());',
     tests: ['test/coap/downlink.test.js'],
@@ -376,7 +376,7 @@ module.exports = [
   // ---- CoAP, CoAPS and status ----------------------------------------------------------------
   {
     id: "coap-block-plan-no-limit",
-    file: "src/transports/coap.ts",
+    file: "src/transports/coap/transport.ts",
     find: "planBlocks(message.body.length, uriPath, this.socket?.datagramLimit)",
     replace: "planBlocks(message.body.length, uriPath, undefined)",
     tests: ['test/coap/datagram-size.test.js'],
@@ -384,7 +384,7 @@ module.exports = [
   },
   {
     id: "coaps-block-plan-no-record-overhead",
-    file: "src/transports/coaps-socket.ts",
+    file: "src/transports/coap/dtls-socket.ts",
     find: "recordOverheadBytes: recordOverhead(connection.cipherSuite)",
     replace: "recordOverheadBytes: 0",
     tests: ['test/coap/datagram-size.test.js'],
@@ -392,7 +392,7 @@ module.exports = [
   },
   {
     id: "coap-no-connect-ping",
-    file: "src/transports/coap.ts",
+    file: "src/transports/coap/transport.ts",
     find: "    this.attach(socket, peer);\n    if (this.mustPing) {",
     replace: "    this.attach(socket, peer);\n    if (false) {",
     tests: ['test/coap/unreachable.test.js', 'test/coap/node-red.test.js'],
@@ -400,7 +400,7 @@ module.exports = [
   },
   {
     id: "datagram-connect-not-awaited",
-    file: "src/transports/datagram.ts",
+    file: "src/transports/coap/datagram.ts",
     find: "socket.connect(peer.port, peer.address, () => {",
     replace: "setImmediate(() => {",
     tests: ['test/coap/unreachable.test.js'],
@@ -408,7 +408,7 @@ module.exports = [
   },
   {
     id: "coaps-session-loss-never-suspected",
-    file: "src/transports/coap-liveness.ts",
+    file: "src/transports/coap/liveness.ts",
     find: "export const SESSION_SUSPECT_RETRANSMISSIONS = 2;",
     replace: "export const SESSION_SUSPECT_RETRANSMISSIONS = 99;",
     tests: ['test/coap/session-loss.test.js'],
@@ -440,7 +440,7 @@ module.exports = [
   },
   {
     id: "mqtts-ca-always-configured",
-    file: "src/transports/mqtt.ts",
+    file: "src/transports/mqtt/transport.ts",
     find: "caConfigured: this.settings.caCert.trim() !== ''",
     replace: "caConfigured: true",
     tests: ['test/mqtt/transport.test.js'],
@@ -448,7 +448,7 @@ module.exports = [
   },
   {
     id: "mqtts-plain-port-hint-reverted",
-    file: "src/transports/mqtt-errors.ts",
+    file: "src/transports/mqtt/errors.ts",
     find: "return new TransportError(`${at} closed the connection during the TLS handshake without a TLS answer (${code}): ${plainPortHint(where.port)}.`, 'unreachable', 'NOT_TLS');",
     replace: "return new TransportError(`${at} closed the connection (${code}) during the TLS handshake (does the server accept this TLS version and these ciphers?).`, 'unreachable', code);",
     tests: ['test/mqtt/transport.test.js'],

@@ -5,14 +5,14 @@
 // strips them from every other scenario's environment (bench/lib/child.js).
 //
 // Removed once shipped: the coalescing sketch (src/device/batch.ts + pump()), the cached datagram
-// socket address (src/transports/datagram.ts, src/dtls/dgram-adapter.ts).
+// socket address (src/transports/coap/datagram.ts, src/transports/coap/dtls-dgram-adapter.ts).
 const path = require('node:path');
 
 const lib = path.join(__dirname, '..', '..', 'nodes', 'lib');
 
 /**
  * Our transports allow `n` sends in flight instead of their own limit. Shipped: MQTT is fixed at
- * 16 (MQTT_MAX_IN_FLIGHT in src/transports/mqtt.ts); how many messages wait behind that window
+ * 16 (MQTT_MAX_IN_FLIGHT in src/transports/mqtt/transport.ts); how many messages wait behind that window
  * decides how many are coalesced into one array publish.
  */
 function overrideInFlight(n) {

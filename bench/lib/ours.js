@@ -10,7 +10,7 @@ const has = (rel) => fs.existsSync(path.join(lib, rel));
 function available() {
   return {
     nodes: has('nodes/thingsboard-out.js') && has('nodes/thingsboard-device.js'),
-    coapTransport: has('transports/coap.js'),
+    coapTransport: has('transports/coap/transport.js'),
     dtls: has('dtls/index.js'),
     transportsIndex: has('transports/index.js'),
   };
@@ -35,7 +35,8 @@ function connectionSettings(o) {
 function createCoapTransport(settings) {
   const { CoapTransport } = require(path.join(lib, 'transports', 'coap.js'));
   if (settings.transport === 'coap') return new CoapTransport(settings);
-  const { connectDtls, DtlsDgramSocket } = require(path.join(lib, 'dtls', 'index.js'));
+  const { connectDtls } = require(path.join(lib, 'dtls', 'index.js'));
+  const { DtlsDgramSocket } = require(path.join(lib, 'transports', 'coap', 'dtls-dgram-adapter.js'));
   return new CoapTransport(settings, {
     createSocket: async (peer) => new DtlsDgramSocket(await connectDtls({
       host: peer.address, port: peer.port, ca: settings.caCert, verify: settings.verifyServer,

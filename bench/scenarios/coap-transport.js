@@ -1,5 +1,5 @@
 'use strict';
-// Our CoAP transport (src/transports/coap.ts) used directly, the way the device layer drives it:
+// Our CoAP transport (src/transports/coap/transport.ts) used directly, the way the device layer drives it:
 // `maxInFlight` sends outstanding, the next one when one resolves. mode 'throughput' measures an
 // established endpoint (CoAP or CoAPS after its handshake); mode 'handshake' measures, `repeat`
 // times, a fresh transport's connect() (DTLS handshake) plus its first POST, wall clock.

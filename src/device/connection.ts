@@ -17,7 +17,7 @@ import { RetrySchedule } from './countdown';
 import { RefusedToken } from './refused-tokens';
 import { listenTo } from './transport-events';
 import { QuickDrops } from './quick-drops';
-import { redact } from '../transports/redact';
+import { redact } from '../shared';
 import type { TransportError, ConnectionSettings, OutboundMessage, Transport } from '../transports/transport';
 import { DeviceDownlink } from './downlink';
 import { asTransportError, DeviceError, type DoneCallback } from './errors';

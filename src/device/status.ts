@@ -71,7 +71,7 @@ export function statusView(s: DeviceStatus): StatusView | undefined {
     case 'certificate':
       if (s.code === 'NO_CA') return { fill: 'red', shape: 'dot', key: 'caMissing', queued };
       if (s.code === 'HOST_MISMATCH') return { fill: 'red', shape: 'dot', key: 'hostMismatch', queued };
-      // MQTTS (mqtt-errors.ts) and CoAPS (src/dtls) name an out-of-date certificate differently.
+      // MQTTS (mqtt/errors.ts) and CoAPS (src/dtls) name an out-of-date certificate differently.
       if (s.code === 'EXPIRED' || s.code === 'NOT_YET_VALID' || s.code === 'CERT_EXPIRED') return { fill: 'red', shape: 'dot', key: 'certificateExpired', queued };
       return { fill: 'red', shape: 'dot', key: 'certificateUntrusted', queued };
   }

@@ -2,7 +2,7 @@
 // nothing from Node-RED or other src/ folders.
 //
 // Use:
-//   import { connectDtls, DtlsError, DtlsDgramSocket } from '../dtls';
+//   import { connectDtls, DtlsError } from '../dtls';
 //   const conn = await connectDtls({ host: 'tb.example.com', port: 5684, ca: pemBundle });
 //   conn.on('message', (plaintext: Buffer) => ...);      // one decrypted record
 //   conn.on('close', (err?: DtlsError) => ...);         // session over: make a new connectDtls()
@@ -31,8 +31,7 @@
 // Verification failures send the matching fatal alert and no application data is ever sent
 // before the whole handshake (chain, host, signature, Finished) has been verified.
 //
-// For the `coap` package: `new coap.Agent({ socket: new DtlsDgramSocket(conn) as any })`; see
-// dgram-adapter.ts.
+// The `coap` package runs over a DtlsConnection through src/transports/coap/dtls-dgram-adapter.ts.
 //
 // Supported: ECDHE_ECDSA with AES-128/256-GCM, AES-128/256-CCM, AES-128/256-CCM_8; ECDHE_RSA with
 // AES-128/256-GCM; groups X25519, P-256, P-384; ECDSA, RSA PKCS#1 v1.5 and RSA-PSS signatures with
@@ -40,6 +39,5 @@
 // retransmission; anti-replay; an empty Certificate when the server asks for one.
 export { connectDtls, DtlsConnection, DtlsConnectOptions } from './connection';
 export { DtlsError, DtlsErrorCode } from './errors';
-export { DtlsDgramSocket } from './dgram-adapter';
 export { DtlsSession, SessionOptions } from './session';
 export { CIPHER_SUITES } from './crypto/ciphersuites';

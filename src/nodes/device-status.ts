@@ -5,7 +5,7 @@
 // costs ~17 µs, so texts are cached per key and parameters, and node.status is only called when
 // what it shows changes.
 import { statusView, type DeviceStatus } from '../device/status';
-import { redact } from '../transports/redact';
+import { redact } from '../shared';
 import type { Node, NodeStatus, RED } from './red';
 
 export interface StatusShower {

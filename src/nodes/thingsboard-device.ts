@@ -4,7 +4,7 @@
 import { DeviceConnection } from '../device/connection';
 import { parseDeviceConfig, type DeviceConfig } from '../device/settings';
 import { createTransport } from '../transports';
-import { redact } from '../transports/redact';
+import { redact } from '../shared';
 import type { RED, ThingsboardDeviceNode } from './red';
 
 export = function (RED: RED) {

@@ -4,7 +4,7 @@
 // thingsboard-rpc-response node answers through msg.rpc. It rides on the device's one connection.
 import type { DeviceUser } from '../device/connection';
 import type { DownlinkListener } from '../device/downlink';
-import { redact } from '../transports/redact';
+import { redact } from '../shared';
 import { findDevice, nameList, statusShower } from './device-status';
 import type { Node, RED } from './red';
 

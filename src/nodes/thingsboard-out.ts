@@ -4,7 +4,7 @@
 import { batchShapeOf } from '../device/batch';
 import type { DeviceError, DeviceUser } from '../device/connection';
 import { shapePayload, type PayloadMessage } from '../payload';
-import { redact } from '../transports/redact';
+import { redact } from '../shared';
 import type { DataKind, OutboundMessage } from '../transports/transport';
 import { findDevice, statusShower } from './device-status';
 import type { Node, RED } from './red';

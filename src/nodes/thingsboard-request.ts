@@ -4,7 +4,7 @@
 // the connection is down a request waits for it, within the same timeout.
 import type { DeviceError, DeviceUser } from '../device/connection';
 import { encodeJsonValue } from '../payload';
-import { redact } from '../transports/redact';
+import { redact } from '../shared';
 import { findDevice, nameList, statusShower } from './device-status';
 import type { Node, RED } from './red';
 

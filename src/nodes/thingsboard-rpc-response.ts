@@ -4,7 +4,7 @@
 // (PUBACK / 2.xx), done(err) saying why not.
 import type { DeviceError } from '../device/connection';
 import { encodeJsonValue } from '../payload';
-import { redact } from '../transports/redact';
+import { redact } from '../shared';
 import type { Node, RED, ThingsboardDeviceNode } from './red';
 
 interface RpcInfo {

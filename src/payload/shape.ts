@@ -1,6 +1,6 @@
 // msg → the JSON body ThingsBoard's telemetry or attributes endpoint takes. The rules, and why,
 // are listed in index.ts; this file applies them in one walk over msg.payload.
-import type { DataKind } from '../transports/transport';
+import type { DataKind } from '../shared';
 import { PayloadError, describe, formatPath } from './errors';
 import { type Walk, PLAIN, acquireWalk, isObjectLike, jsonValue, plainObject, releaseWalk, specialObject } from './json-value';
 import { MAX_PLAUSIBLE_TS, MIN_PLAUSIBLE_TS, parseTimestamp } from './timestamp';

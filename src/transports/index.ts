@@ -1,6 +1,6 @@
 // ConnectionSettings → the Transport that serves them. The device layer calls only this.
-import { CoapTransport } from './coap';
-import { MqttTransport } from './mqtt';
+import { CoapTransport } from './coap/transport';
+import { MqttTransport } from './mqtt/transport';
 import type { ConnectionSettings, Transport } from './transport';
 
 export function createTransport(settings: ConnectionSettings): Transport {
@@ -18,4 +18,4 @@ export function createTransport(settings: ConnectionSettings): Transport {
 
 export { TransportError } from './transport';
 export type { ConnectionSettings, Transport, TransportName, DataKind, OutboundMessage, FailureKind } from './transport';
-export { redact, REDACTED } from './redact';
+export { redact, REDACTED } from '../shared';

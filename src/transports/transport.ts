@@ -4,8 +4,8 @@
 // Node-RED and nothing from src/device/.
 import type { EventEmitter } from 'node:events';
 
-export type TransportName = 'mqtt' | 'mqtts' | 'coap' | 'coaps';
-export type DataKind = 'telemetry' | 'attributes';
+import type { DataKind, FailureKind, TransportName } from '../shared';
+export type { DataKind, FailureKind, TransportName } from '../shared';
 
 /** Everything a transport needs to reach one ThingsBoard device. */
 export interface ConnectionSettings {
@@ -63,22 +63,6 @@ export type BatchShape = 'wrap' | 'entry' | 'entries';
 /** Called exactly once per send: no argument when ThingsBoard has the message. */
 export type SendCallback = (err?: TransportError) => void;
 
-/**
- * How the device layer must react to a failure:
- * - `unauthorized`: the token was refused (CONNACK 4/5, CoAP 4.01). Waiting will not fix it:
- *   fail this and every queued message at once, retry the connection only slowly.
- * - `certificate`: server certificate untrusted, expired, or for another host. As above; no
- *   token was sent.
- * - `rejected`: the server refused this one message (CoAP 4.00, 4.04, 4.13, 5.xx, payload too
- *   large): fail only this message.
- * - `timeout`: no answer for this message within the protocol's retransmission budget (CoAP):
- *   fail only this message; the peer may be down.
- * - `closed`: the connection dropped while this message was in flight: it may not have arrived;
- *   the device layer puts it back at the head of the queue and reconnects.
- * - `unreachable`: connecting failed for a reason that may pass (refused, DNS, timeout): retry
- *   with backoff while messages queue.
- */
-export type FailureKind = 'unauthorized' | 'certificate' | 'rejected' | 'timeout' | 'closed' | 'unreachable';
 
 export class TransportError extends Error {
   constructor(

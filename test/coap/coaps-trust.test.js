@@ -12,7 +12,7 @@ const { requirePeer, havePeer } = require('../support/peers');
 const { startCoapServer, coapGet } = require('../support/libcoap');
 const { opensslPki } = require('../support/openssl-pki');
 const { CoapTransport, fastTiming, settings, telemetry, outcome } = require('./common');
-const { MqttTransport } = require('../../nodes/lib/transports/mqtt');
+const { MqttTransport } = require('../../nodes/lib/transports/mqtt/transport');
 const { DeviceStore } = require('../../emulator/store');
 const { startMqttEmulator } = require('../../emulator/mqtt');
 

@@ -4,7 +4,7 @@ const path = require('node:path');
 const coap = require('coap');
 
 const root = path.join(__dirname, '..', '..');
-const { CoapTransport, DOWN_AFTER_TIMEOUTS, BLOCK_BYTES } = require(path.join(root, 'nodes', 'lib', 'transports', 'coap'));
+const { CoapTransport, DOWN_AFTER_TIMEOUTS, BLOCK_BYTES } = require(path.join(root, 'nodes', 'lib', 'transports', 'coap', 'transport'));
 const { TransportError } = require(path.join(root, 'nodes', 'lib', 'transports', 'transport'));
 
 // A token with characters that URI encoding would change: redaction must catch every form.

@@ -17,7 +17,7 @@ const { decodeCoap } = require('../support/dtls-peers');
 const { CoapTransport, fastTiming, settings } = require('./common');
 
 const root = path.join(__dirname, '..', '..');
-const { planBlocks, fixedBytes, COAPS_MAX_DATAGRAM, MAX_MESSAGE_PAYLOAD } = require(path.join(root, 'nodes', 'lib', 'transports', 'coap-blocks'));
+const { planBlocks, fixedBytes, COAPS_MAX_DATAGRAM, MAX_MESSAGE_PAYLOAD } = require(path.join(root, 'nodes', 'lib', 'transports', 'coap', 'blocks'));
 
 fastTiming();
 const TOKENS = [20, 32, 64].map((n) => `T${n}`.padEnd(n, 'abcdefghijklmnopqrstuvwxyz0123456789'.repeat(2)).slice(0, n));

@@ -1,10 +1,10 @@
 'use strict';
-// The plain UDP socket of src/transports/datagram.ts: address() is cached (the coap Agent asks on
+// The plain UDP socket of src/transports/coap/datagram.ts: address() is cached (the coap Agent asks on
 // every received datagram), so the cached answer must be the real bound address.
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const dgram = require('node:dgram');
-const { createUdpSocket } = require('../../nodes/lib/transports/datagram');
+const { createUdpSocket } = require('../../nodes/lib/transports/coap/datagram');
 
 test('plain UDP socket: the cached address() is the bound port a peer sees, one frozen object', { timeout: 60000 }, async () => {
   const peer = dgram.createSocket('udp4');

@@ -1,5 +1,5 @@
 'use strict';
-// The CoAP receive side (coap-downlink.ts) against a raw UDP peer in ThingsBoard's role
+// The CoAP receive side (coap/downlink.ts) against a raw UDP peer in ThingsBoard's role
 // (tb-coap-peer.js): Observe registration and first responses, ACKed CON notifications, RFC 7641
 // ordering, RPC ids once, renewal with a fresh token, deregistration, RPC replies, attribute
 // requests, client-side RPC with separate responses, timeouts and late answers, redaction.

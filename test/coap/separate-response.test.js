@@ -94,7 +94,7 @@ test('a separate 4.01 or 4.00 is the refusal it names; an empty ACK never follow
 test('AckMemory: a CON seen again from the same peer gets the same ACK; another peer, port or message ID does not; forgotten after EXCHANGE_LIFETIME; bounded', () => {
   const path = require('node:path');
   const coap = require('coap');
-  const { AckMemory, REMEMBERED_ACKS } = require(path.join(__dirname, '..', '..', 'nodes', 'lib', 'transports', 'coap-duplicates'));
+  const { AckMemory, REMEMBERED_ACKS } = require(path.join(__dirname, '..', '..', 'nodes', 'lib', 'transports', 'coap', 'duplicates'));
   let now = 0;
   const memory = new AckMemory(() => now);
   const datagram = (type, mid) => Buffer.from([0x40 | (type << 4), type === TYPES.ACK ? 0 : 0x45, mid >> 8, mid & 0xff]);

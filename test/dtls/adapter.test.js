@@ -4,7 +4,8 @@
 // tick, the cached local address.
 const test = require('node:test');
 const assert = require('node:assert/strict');
-const { connectDtls, DtlsDgramSocket } = require('../../nodes/lib/dtls');
+const { connectDtls } = require('../../nodes/lib/dtls');
+const { DtlsDgramSocket } = require('../../nodes/lib/transports/coap/dtls-dgram-adapter');
 const { requirePeer } = require('../support/peers');
 const { freeUdpPort } = require('../support/ports');
 const { startSServer } = require('../support/dtls-peers');

@@ -8,7 +8,7 @@ const assert = require('node:assert/strict');
 const { lib, TOKEN, mqttSettings, waitFor } = require('./common');
 const { startTbBroker } = require('../support/tb-broker');
 
-const { MqttTransport } = lib('transports/mqtt.js');
+const { MqttTransport } = lib('transports/mqtt/transport.js');
 
 let tb;
 const transports = [];

@@ -8,7 +8,7 @@ const net = require('node:net');
 const { lib, TOKEN, mqttSettings, testPki, emulator, deferred, waitFor } = require('./common');
 const { freeTcpPort } = require('../support/ports');
 
-const { MqttTransport } = lib('transports/mqtt.js');
+const { MqttTransport } = lib('transports/mqtt/transport.js');
 const { TransportError } = lib('transports/transport.js');
 
 const closers = [];
@@ -77,7 +77,7 @@ test('CONNACK 5 (unknown token) and 4 (empty token) → unauthorized, token not 
 });
 
 test('CONNACK codes: MQTT 5 0x86/0x87/0x8C are unauthorized; others are retried', { timeout: 60000 }, () => {
-  const { classifyConnack } = lib('transports/mqtt-errors.js');
+  const { classifyConnack } = lib('transports/mqtt/errors.js');
   for (const code of [4, 5, 134, 135, 140]) assert.equal(classifyConnack(code).kind, 'unauthorized', `code ${code}`);
   for (const code of [1, 2, 3, 136, 137, 151]) assert.equal(classifyConnack(code).kind, 'unreachable', `code ${code}`);
   assert.match(classifyConnack(1).message, /MQTT 3\.1\.1/);

@@ -22,7 +22,7 @@ import dgram from 'node:dgram';
 import dns from 'node:dns';
 import type { EventEmitter } from 'node:events';
 import type { AddressInfo } from 'node:net';
-import type { DatagramLimit } from './coap-blocks';
+import type { DatagramLimit } from './blocks';
 
 export interface DatagramRemoteInfo {
   address: string;

@@ -2,10 +2,10 @@
 // DTLS session), and keeps an exception thrown by the Agent's datagram handler from escaping into
 // the socket's 'message' event (where it would crash Node-RED): the transport fails the matching
 // exchange instead. It also answers retransmitted confirmable messages the Agent acknowledged
-// already (coap-duplicates.ts). The Agent never closes it; the transport closes the real socket.
+// already (coap/duplicates.ts). The Agent never closes it; the transport closes the real socket.
 import { EventEmitter } from 'node:events';
 import type { DatagramRemoteInfo, SocketLike } from './datagram';
-import { AckMemory } from './coap-duplicates';
+import { AckMemory } from './duplicates';
 
 export class AgentSocket extends EventEmitter {
   private readonly acked = new AckMemory();

@@ -1,6 +1,6 @@
 // The receive side of the CoAP transport (issue 10; contract in transport.ts): Observe
 // registrations on /api/v1/$TOKEN/attributes and /rpc, here; RPC replies, attribute requests and
-// client-side RPC in coap-requests.ts (`requests`); all on the transport's one Agent and socket
+// client-side RPC in coap/requests.ts (`requests`); all on the transport's one Agent and socket
 // (plain UDP or DTLS).
 //
 // ThingsBoard's behaviour, from its sources (DefaultCoapClientContext, JsonCoapAdaptor):
@@ -33,14 +33,14 @@
 // command id is delivered once per connection (ThingsBoard resends persistent RPC with the same
 // id when it saw no ACK). Every text is redacted: the URI holds the access token.
 import type { Agent, IncomingMessage, OutgoingMessage } from 'coap';
-import type { DownlinkChannel, FailureKind, TransportError } from './transport';
-import { redact } from './redact';
-import { maxTransmitWaitMs } from './coap-timing';
-import { acknowledged, startRequest, type PendingExchange } from './coap-exchange';
-import { PayloadError, diagnostic, hasOption, isFresher, observeNumber, parseAttributesUpdate, parseRpcRequest, type NotificationPacket, type ObserveOptions } from './coap-notifications';
-import { CoapRequests, apiPath, asTransportError, codeError, seconds, tokenError, type DownlinkEndpoint, type DownlinkHost } from './coap-requests';
+import type { DownlinkChannel, FailureKind, TransportError } from '../transport';
+import { redact } from '../../shared';
+import { maxTransmitWaitMs } from './timing';
+import { acknowledged, startRequest, type PendingExchange } from './exchange';
+import { PayloadError, diagnostic, hasOption, isFresher, observeNumber, parseAttributesUpdate, parseRpcRequest, type NotificationPacket, type ObserveOptions } from './notifications';
+import { CoapRequests, apiPath, asTransportError, codeError, seconds, tokenError, type DownlinkEndpoint, type DownlinkHost } from './requests';
 
-export type { DownlinkEndpoint, DownlinkHost } from './coap-requests';
+export type { DownlinkEndpoint, DownlinkHost } from './requests';
 
 export interface CoapDownlinkOptions {
   /** Renew each observation this often within a connection. Default DEFAULT_REFRESH_MS. */

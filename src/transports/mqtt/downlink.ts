@@ -17,7 +17,7 @@ import {
   type DownlinkChannel,
   type RpcRequest,
   type SendCallback,
-} from './transport';
+} from '../transport';
 
 export const DOWNLINK_TOPICS = {
   attributes: 'v1/devices/me/attributes',

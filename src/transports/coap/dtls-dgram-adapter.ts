@@ -10,8 +10,7 @@
 // When the DTLS session ends (fatal alert, close_notify, error) the adapter emits 'close' with
 // the DtlsError (or nothing after our own close()), and later sends fail through their callback.
 import { EventEmitter } from 'node:events';
-import { DtlsConnection } from './connection';
-import { DtlsError } from './errors';
+import { DtlsError, type DtlsConnection } from '../../dtls';
 
 type SendCallback = (err: Error | null, bytes?: number) => void;
 

@@ -1,6 +1,6 @@
 // MQTT and MQTTS to ThingsBoard with mqtt.js: CONNECT with username = access token (no password),
 // publish to v1/devices/me/telemetry | attributes at QoS 0 or 1. The receive side (subscriptions,
-// server-side RPC, attribute requests, client-side RPC) is in mqtt-downlink.ts, one per connection.
+// server-side RPC, attribute requests, client-side RPC) is in mqtt/downlink.ts, one per connection.
 //
 // The socket is opened here, not by mqtt.js, and handed over only once it is connected (and, for
 // MQTTS, once the server certificate has been verified): the CONNECT packet carries the token, so
@@ -11,9 +11,9 @@ import { EventEmitter } from 'node:events';
 import net from 'node:net';
 import tls from 'node:tls';
 import { MqttClient, type IClientOptions } from 'mqtt';
-import { MqttDownlink } from './mqtt-downlink';
-import { classifyConnack, classifySocketError, type Where } from './mqtt-errors';
-import { redact } from './redact';
+import { MqttDownlink } from './downlink';
+import { classifyConnack, classifySocketError, type Where } from './errors';
+import { redact } from '../../shared';
 import {
   TransportError,
   type AttributesAnswer,
@@ -24,7 +24,7 @@ import {
   type OutboundMessage,
   type SendCallback,
   type Transport,
-} from './transport';
+} from '../transport';
 
 export const TOPICS: Record<DataKind, string> = {
   telemetry: 'v1/devices/me/telemetry',
@@ -269,7 +269,7 @@ export class MqttTransport extends EventEmitter implements Transport {
     client.publish(topic, body, qos === 1 ? QOS_1 : QOS_0, onPublished);
   }
 
-  // ---- receive side (see mqtt-downlink.ts and transport.ts) ---------------------------------
+  // ---- receive side (see mqtt/downlink.ts and transport.ts) ---------------------------------
 
   private live(): MqttDownlink {
     if (!this.downlink || !this.connected || this.closing) throw new TransportError('not connected', 'closed', 'NOT_CONNECTED');

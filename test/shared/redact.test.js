@@ -1,12 +1,12 @@
 'use strict';
-// redact() (src/transports/redact.ts): every text that can reach a user goes through it, so it
+// redact() (src/shared.ts): every text that can reach a user goes through it, so it
 // must remove the access token in every form a text can hold it — as typed, and URI-encoded (CoAP
 // carries the token in the request URI, and libraries print URIs encoded).
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const path = require('node:path');
 
-const { redact, REDACTED } = require(path.join(__dirname, '..', '..', 'nodes', 'lib', 'transports', 'redact'));
+const { redact, REDACTED } = require(path.join(__dirname, '..', '..', 'nodes', 'lib', 'shared'));
 
 test('the plain token is replaced everywhere it occurs, and nothing else changes', { timeout: 30000 }, () => {
   const token = 'A1b2C3d4E5f6G7h8';

@@ -3,10 +3,10 @@
 // confirmable retransmission with ACK_TIMEOUT/ACK_RANDOM_FACTOR/MAX_RETRANSMIT from
 // `coap.parameters`, Block1 segmentation). One Agent over ONE datagram socket per transport,
 // shared by every message; the socket is a plain UDP socket, or — for CoAPS — a DTLS session
-// from src/dtls (coaps-socket.ts) implementing SocketLike (datagram.ts); `options.createSocket`
+// from src/dtls (coap/dtls-socket.ts) implementing SocketLike (datagram.ts); `options.createSocket`
 // replaces either (tests, other datagram layers).
 //
-// What "connected" means for connectionless CoAP (coap-liveness.ts): the server answered.
+// What "connected" means for connectionless CoAP (coap/liveness.ts): the server answered.
 //   connect() resolves once the host name is resolved, the socket is bound and connected to the
 //   server's address (so ICMP port unreachable comes back as an error), and — plain CoAP — a
 //   CoAP ping was answered; for CoAPS the DTLS handshake is that proof (and a ping follows it after
@@ -14,14 +14,14 @@
 //   answer, even an error code, proves it is there. DOWN_AFTER_TIMEOUTS confirmable messages in a
 //   row without any answer, or an ICMP error → 'down' (kind 'unreachable'): the device layer shows
 //   reconnecting and queues. CoAPS also goes 'down' early when the DTLS session looks forgotten
-//   (see coap-liveness.ts): in-flight messages come back as 'closed' and are sent again.
+//   (see coap/liveness.ts): in-flight messages come back as 'closed' and are sent again.
 //   In non-confirmable mode nothing is acknowledged, so "connected" is "the ping was answered".
 //
 // Messages: confirmable (CON) by default; settings.coap.confirmable=false sends NON and resolves
 // once the datagram is written, then listens for a short while for an error answer (reported as
 // a 'warning', or 'down' for 4.01). Bodies that do not fit one message go block-wise (Block1,
 // RFC 7959), always confirmable, in blocks sized so every datagram fits ThingsBoard's limits
-// (coap-blocks.ts). Every message has a deadline of MAX_TRANSMIT_WAIT (RFC 7252 §4.8.2, from the
+// (coap/blocks.ts). Every message has a deadline of MAX_TRANSMIT_WAIT (RFC 7252 §4.8.2, from the
 // library's parameters) after its last new datagram: the library itself only gives up after
 // EXCHANGE_LIFETIME (247 s), and never after an empty ACK of a separate response.
 //
@@ -29,30 +29,30 @@
 import { EventEmitter } from 'node:events';
 import type dgram from 'node:dgram';
 import { Agent, type IncomingMessage, type OutgoingMessage } from 'coap';
-import { type ConnectionSettings, type OutboundMessage, type Transport, type TransportName, TransportError, type FailureKind } from './transport';
-import { redact } from './redact';
+import { type ConnectionSettings, type OutboundMessage, type Transport, type TransportName, TransportError, type FailureKind } from '../transport';
+import { redact } from '../../shared';
 import { closeQuietly, createUdpSocket, errorText, hostPort, resolvePeer, type CreateSocket, type DatagramPeer, type DatagramRemoteInfo, type SocketLike } from './datagram';
-import { diagnosticText, errorForCode } from './coap-codes';
-import { dtlsSocketFactory } from './coaps-socket';
-import { CoapDownlink, type CoapDownlinkOptions } from './coap-downlink';
-import { apiPath, tokenError } from './coap-requests';
-import type { AttributesAnswer, AttributesQuery, DownlinkChannel } from './transport';
-import { AgentSocket } from './coap-agent-socket';
-import { SendExchanges, type Exchange } from './coap-send-exchanges';
-import { planBlocks, MAX_MESSAGE_PAYLOAD, COAPS_DEFAULT_LIMIT, type DatagramLimit } from './coap-blocks';
-import { coapPing, ackTimeoutWindowMs, SESSION_SUSPECT_RETRANSMISSIONS, type PingFailure } from './coap-liveness';
-import { maxTransmitWaitMs, restartBackoff, transmissions } from './coap-timing';
+import { diagnosticText, errorForCode } from './codes';
+import { dtlsSocketFactory } from './dtls-socket';
+import { CoapDownlink, type CoapDownlinkOptions } from './downlink';
+import { apiPath, tokenError } from './requests';
+import type { AttributesAnswer, AttributesQuery, DownlinkChannel } from '../transport';
+import { AgentSocket } from './agent-socket';
+import { SendExchanges, type Exchange } from './send-exchanges';
+import { planBlocks, MAX_MESSAGE_PAYLOAD, COAPS_DEFAULT_LIMIT, type DatagramLimit } from './blocks';
+import { coapPing, ackTimeoutWindowMs, SESSION_SUSPECT_RETRANSMISSIONS, type PingFailure } from './liveness';
+import { maxTransmitWaitMs, restartBackoff, transmissions } from './timing';
 
 export interface CoapTransportOptions {
   /** Makes the datagram socket (CoAPS: a DTLS session). Default: a plain UDP socket. */
   createSocket?: CreateSocket;
-  /** Receive side: observation renewal period, answer timeout (coap-downlink.ts). */
+  /** Receive side: observation renewal period, answer timeout (coap/downlink.ts). */
   downlink?: CoapDownlinkOptions;
 }
 
 /** Confirmable messages in a row that got no answer at all before the transport goes 'down'. */
 export const DOWN_AFTER_TIMEOUTS = 2;
-/** Plain CoAP: bodies larger than this go block-wise, in blocks of this size (coap-blocks.ts). */
+/** Plain CoAP: bodies larger than this go block-wise, in blocks of this size (coap/blocks.ts). */
 export const BLOCK_BYTES = MAX_MESSAGE_PAYLOAD;
 const DEFAULT_PORTS: Record<string, number> = { coap: 5683, coaps: 5684 };
 
@@ -95,7 +95,7 @@ export class CoapTransport extends EventEmitter implements Transport {
     this.mustPing = this.name === 'coap';
   }
 
-  // ---- receive side (coap-downlink.ts, coap-requests.ts) --------------------------------------
+  // ---- receive side (coap/downlink.ts, coap/requests.ts) --------------------------------------
   subscribe(channel: DownlinkChannel): Promise<void> { return this.downlink.subscribe(channel); }
   unsubscribe(channel: DownlinkChannel): Promise<void> { return this.downlink.unsubscribe(channel); }
   respondRpc(id: number, body: Buffer): Promise<void> { return this.downlink.requests.respondRpc(id, body); }
@@ -279,7 +279,7 @@ export class CoapTransport extends EventEmitter implements Transport {
     this.goDown(this.error(why, 'unreachable', err.code === 'ECONNREFUSED' ? 'ECONNREFUSED' : 'SOCKET'));
   };
 
-  /** CoAP ping (coap-liveness.ts): resolves once the server answered, else 'unreachable'. */
+  /** CoAP ping (coap/liveness.ts): resolves once the server answered, else 'unreachable'. */
   private async ping(socket: SocketLike, peer: DatagramPeer): Promise<void> {
     const ping = coapPing(socket, peer);
     this.cancelPing = ping.cancel;
@@ -348,7 +348,7 @@ export class CoapTransport extends EventEmitter implements Transport {
     this.emit('warning', redact(`ignored a CoAP datagram the library could not handle: ${errorText(err)}`, this.settings.accessToken));
   }
 
-  /** CoAPS: a message went unanswered with the session silent (see coap-liveness.ts). */
+  /** CoAPS: a message went unanswered with the session silent (see coap/liveness.ts). */
   private sessionLost(ex: Exchange): void {
     if (!this.exchanges.has(ex) || this.received !== ex.receivedAtFirstSend) return;
     const where = this.peer ? hostPort(this.peer) : this.settings.host;

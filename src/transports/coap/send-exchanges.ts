@@ -4,7 +4,7 @@
 // listening window; a request the library still works on must be aborted exactly once (a second
 // abort corrupts the Agent's counters).
 import type { OutgoingMessage } from 'coap';
-import type { TransportError } from './transport';
+import type { TransportError } from '../transport';
 
 export interface Exchange {
   req: OutgoingMessage;

@@ -1,6 +1,6 @@
 // CoAP response codes (RFC 7252 §12.1.2, RFC 7959, RFC 8132, RFC 8516) and how each maps onto the
 // transport contract's failure kinds, with the wording users see in status and done(err).
-import { TransportError } from './transport';
+import { TransportError } from '../transport';
 
 const MEANINGS: Record<string, string> = {
   '2.01': 'Created',

@@ -11,7 +11,7 @@
 //   the per-message overhead depends on the token's length: a 1024-byte block with a 32-character
 //   token already needs 1130 bytes, with a longer token more. So the block size is the largest
 //   power of two whose whole datagram (DTLS record + CoAP header, token, options, payload) fits.
-import { TransportError } from './transport';
+import { TransportError } from '../transport';
 
 /** ThingsBoard's MAX_MESSAGE_SIZE / PREFERRED_BLOCK_SIZE: the largest payload in one message. */
 export const MAX_MESSAGE_PAYLOAD = 1024;

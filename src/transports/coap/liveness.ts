@@ -15,7 +15,7 @@
 import crypto from 'node:crypto';
 import { parameters } from 'coap';
 import type { DatagramPeer, SocketLike } from './datagram';
-import { initialAckTimeoutMs, transmissions } from './coap-timing';
+import { initialAckTimeoutMs, transmissions } from './timing';
 
 /** CoAPS: retransmissions of one message, nothing received meanwhile → the session is lost. */
 export const SESSION_SUSPECT_RETRANSMISSIONS = 2;

@@ -1,10 +1,11 @@
 // The CoAPS datagram socket: a DTLS 1.2 session from src/dtls, shaped as SocketLike, so the CoAP
 // transport runs over it unchanged. DTLS failures become TransportErrors: a certificate problem
 // is 'certificate' (permanent: the token is never sent), anything else 'unreachable' (retry).
-import { CIPHER_SUITES, connectDtls, DtlsDgramSocket, DtlsError } from '../dtls';
-import { COAPS_MAX_DATAGRAM, type DatagramLimit } from './coap-blocks';
-import type { ConnectionSettings } from './transport';
-import { TransportError } from './transport';
+import { CIPHER_SUITES, connectDtls, DtlsError } from '../../dtls';
+import { DtlsDgramSocket } from './dtls-dgram-adapter';
+import { COAPS_MAX_DATAGRAM, type DatagramLimit } from './blocks';
+import type { ConnectionSettings } from '../transport';
+import { TransportError } from '../transport';
 import type { CreateSocket, SocketLike } from './datagram';
 
 const CERTIFICATE_CODES = new Set(['UNKNOWN_CA', 'CERT_EXPIRED', 'HOST_MISMATCH', 'BAD_CERTIFICATE', 'BAD_SIGNATURE']);

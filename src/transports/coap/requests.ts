@@ -1,16 +1,16 @@
 // The one-shot exchanges of the CoAP receive side (issue 10; contract in transport.ts): RPC
 // replies POSTed to /api/v1/$TOKEN/rpc/{id}, attribute requests (GET /attributes with
 // clientKeys/sharedKeys) and client-side RPC (POST /rpc). ThingsBoard often answers them as a
-// separate CON response after an empty ACK; coap-exchange.ts takes both forms. The observations
-// are in coap-downlink.ts, which owns one of these and fails its pending exchanges at teardown.
+// separate CON response after an empty ACK; coap/exchange.ts takes both forms. The observations
+// are in coap/downlink.ts, which owns one of these and fails its pending exchanges at teardown.
 // Every text is redacted: the URI holds the access token.
 import type { IncomingMessage } from 'coap';
-import { TransportError, type AttributesAnswer, type AttributesQuery, type FailureKind } from './transport';
-import { redact } from './redact';
+import { TransportError, type AttributesAnswer, type AttributesQuery, type FailureKind } from '../transport';
+import { redact } from '../../shared';
 import type { SocketLike } from './datagram';
-import { diagnosticText, errorForCode } from './coap-codes';
-import { exchange, type ExchangeRequest, type ExchangeTarget, type PendingExchange } from './coap-exchange';
-import { parseAttributesAnswer, parseRpcAnswer } from './coap-notifications';
+import { diagnosticText, errorForCode } from './codes';
+import { exchange, type ExchangeRequest, type ExchangeTarget, type PendingExchange } from './exchange';
+import { parseAttributesAnswer, parseRpcAnswer } from './notifications';
 
 export interface DownlinkEndpoint extends ExchangeTarget {
   socket: SocketLike;
@@ -81,7 +81,7 @@ export class CoapRequests {
   }
 }
 
-// ---- shared with coap-downlink.ts and coap.ts: all speak for one access token ------------------
+// ---- shared with coap/downlink.ts and coap.ts: all speak for one access token ------------------
 
 /** The URI path segments /api/v1/$TOKEN/...rest. */
 export function apiPath(token: string, ...rest: string[]): Buffer[] {

@@ -2,7 +2,7 @@
 // retransmits it) must be acknowledged again, with the same ACK, and not processed twice. The
 // `coap` library's Agent forgets a request once its response came, so it answers a retransmitted
 // separate response with RST instead: to ThingsBoard (Californium) that rejects the response, on
-// every lossy link where one ACK is lost. The Agent's socket (coap-agent-socket.ts) remembers the
+// every lossy link where one ACK is lost. The Agent's socket (coap/agent-socket.ts) remembers the
 // ACKs the Agent sent, for EXCHANGE_LIFETIME, and answers such a duplicate itself.
 import { parameters } from 'coap';
 

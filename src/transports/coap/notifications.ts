@@ -1,5 +1,5 @@
 // What ThingsBoard's CoAP notifications hold, and RFC 7641 §3.4 ordering: pure functions, so the
-// observation logic in coap-downlink.ts stays about the protocol's states.
+// observation logic in coap/downlink.ts stays about the protocol's states.
 //
 // Payloads (ThingsBoard JsonCoapAdaptor / JsonConverter, read from its sources):
 // - attributes: `{"key": value, ...}` plus `"deleted": ["k", ...]` when keys were removed. The
@@ -7,8 +7,8 @@
 //   (ThingsBoard answers the registration with a shared-only attribute request).
 // - rpc: `{"id": N, "method": "m", "params": ...}`. The first response of a registration is
 //   2.03 Valid with an empty payload.
-import type { AttributesAnswer, AttributesUpdate, RpcRequest } from './transport';
-import { diagnosticText } from './coap-codes';
+import type { AttributesAnswer, AttributesUpdate, RpcRequest } from '../transport';
+import { diagnosticText } from './codes';
 
 /** Why a body was not taken; the caller turns it into a (redacted) 'warning'. */
 export class PayloadError extends Error {}

@@ -12,9 +12,9 @@
 // (Block1, RFC 7959) in the largest block size that fits; a request without a body that does not
 // fit (a very long key list) is refused with a clear error instead of being lost on the wire.
 import type { Agent, IncomingMessage, OutgoingMessage } from 'coap';
-import { TransportError } from './transport';
+import { TransportError } from '../transport';
 import type { DatagramPeer, SocketLike } from './datagram';
-import { COAPS_MAX_DATAGRAM, fitsOneMessage, headerBytes, planRequest, type DatagramLimit, type RequestShape } from './coap-blocks';
+import { COAPS_MAX_DATAGRAM, fitsOneMessage, headerBytes, planRequest, type DatagramLimit, type RequestShape } from './blocks';
 
 export interface ExchangeRequest {
   method: 'GET' | 'POST';
@@ -63,7 +63,7 @@ export function startRequest(target: ExchangeTarget, spec: ExchangeRequest): Out
 
 /**
  * undefined: the whole request fits in one datagram; otherwise the Block1 SZX (block = 16 << SZX)
- * whose every block fits (coap-blocks.ts: the same rule as the send side's).
+ * whose every block fits (coap/blocks.ts: the same rule as the send side's).
  */
 export function blockPlan(spec: ExchangeRequest, bodyLength: number, limit?: DatagramLimit): number | undefined {
   const shape: RequestShape = {

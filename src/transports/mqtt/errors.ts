@@ -1,7 +1,7 @@
 // Turns what node:net, node:tls and mqtt.js report into a TransportError a Node-RED user can act
 // on: which kind of failure it is (so the device layer knows whether waiting helps) and, in plain
 // English, what to change. Every text is redacted by the caller's `redactText`.
-import { TransportError } from './transport';
+import { TransportError } from '../transport';
 
 /** OpenSSL verification results that mean "the server's certificate is not acceptable". */
 const UNTRUSTED_CHAIN = new Set([
