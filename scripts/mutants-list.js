@@ -454,5 +454,38 @@ module.exports = [
     tests: ['test/mqtt/transport.test.js'],
     why: "MQTTS to a plain-MQTT port no longer names the port's likely plain MQTT in the error (NOT_TLS)",
   },
+  // ---- the seam between layers --------------------------------------------------------------------
+  {
+    id: 'refused-memory-ignores-registry',
+    file: 'src/device/connection.ts',
+    find: '(options.registry ?? new DeviceRegistry()).refused',
+    replace: 'new DeviceRegistry().refused',
+    tests: ['test/device/coap-status.test.js'],
+    why: "a connection ignores its runtime's registry: after a redeploy a refused CoAP token shows green 'connected' again",
+  },
+  {
+    id: 'refused-memory-process-wide',
+    file: 'src/device/refused-tokens.ts',
+    find: 'private readonly refused = new Map<string, string>();',
+    replace: 'private readonly refused: Map<string, string> = ((globalThis as { tbRefused?: Map<string, string> }).tbRefused ??= new Map());',
+    tests: ['test/device/coap-status.test.js'],
+    why: "the refused-token memory is process-wide again: one runtime's refusal shows on another runtime's device",
+  },
+  {
+    id: 'subscription-refusal-not-flagged',
+    file: 'src/transports/mqtt/downlink.ts',
+    find: '                  `SUBACK_${code}`,\n                ).refusing()',
+    replace: '                  `SUBACK_${code}`,\n                )',
+    tests: ['test/nodes/downlink.test.js'],
+    why: 'a refused MQTT subscription is an error in the log only: the node no longer shows "subscription refused"',
+  },
+  {
+    id: 'outbox-sends-batch-fields',
+    file: 'src/device/outbox.ts',
+    find: "message: { kind, body, qos }, receivedAt, batchShape,",
+    replace: "message, receivedAt, batchShape,",
+    tests: ['test/device/connection.test.js'],
+    why: 'the transport is handed the device-layer fields (receivedAt, batchShape) beside {kind, body, qos}',
+  },
   ...require('./mutants-list-dtls'),
 ];

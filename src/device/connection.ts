@@ -15,13 +15,15 @@
 // Every text that leaves this file (status codes aside) goes through redact().
 import { RetrySchedule } from './countdown';
 import { RefusedToken } from './refused-tokens';
+import { DeviceRegistry } from './registry';
 import { listenTo } from './transport-events';
 import { QuickDrops } from './quick-drops';
 import { redact } from '../shared';
-import type { TransportError, ConnectionSettings, OutboundMessage, Transport } from '../transports/transport';
+import { createTransport } from '../transports';
+import type { TransportError, ConnectionSettings, Transport } from '../transports/transport';
 import { DeviceDownlink } from './downlink';
 import { asTransportError, DeviceError, type DoneCallback } from './errors';
-import { Outbox, type OutboxHost } from './outbox';
+import { Outbox, type DeviceMessage, type OutboxHost } from './outbox';
 import type { DeviceState, DeviceStatus } from './status';
 import { Backoff, DEFAULT_TIMING, type Timing } from './timing';
 import { DeviceUsers, type DeviceUser } from './users';
@@ -38,7 +40,10 @@ export interface DeviceLog {
 }
 
 export interface ConnectionOptions {
-  createTransport: (settings: ConnectionSettings) => Transport;
+  /** Default: the transport the settings name (src/transports); tests give their own. */
+  createTransport?: (settings: ConnectionSettings) => Transport;
+  /** What the connections of one runtime share (registry.ts). Default: a registry of its own. */
+  registry?: DeviceRegistry;
   log: DeviceLog;
   queueSize: number;
   timing?: Partial<Timing>;
@@ -46,7 +51,7 @@ export interface ConnectionOptions {
   random?: () => number;
 }
 
-export class DeviceConnection implements OutboxHost {
+export class DeviceConnection {
   /** Receiving (thingsboard-in) and request/answer exchanges (thingsboard-request, replies). */
   readonly downlink: DeviceDownlink;
   private readonly users: DeviceUsers;
@@ -82,9 +87,9 @@ export class DeviceConnection implements OutboxHost {
     this.timing = { ...DEFAULT_TIMING, ...options.timing };
     this.users = new DeviceUsers(() => this.status(), this.timing.statusThrottleMs);
     this.backoff = new Backoff(this.timing, options.random ?? Math.random);
-    this.outbox = new Outbox(this, settings.maxPayloadBytes, this.timing.maxResends);
     // eslint-disable-next-line @typescript-eslint/no-this-alias
     const connection = this;
+    this.outbox = new Outbox(this.outboxHost(), settings.maxPayloadBytes, this.timing.maxResends);
     this.downlink = new DeviceDownlink({
       get sendingTransport() {
         return connection.sendingTransport;
@@ -93,15 +98,11 @@ export class DeviceConnection implements OutboxHost {
       redact: (text) => this.redact(text),
       warn: (text) => this.options.log.warn(this.redact(text)),
     });
-    this.refused = new RefusedToken(settings);
+    this.refused = new RefusedToken(settings, (options.registry ?? new DeviceRegistry()).refused);
     this.quickDrops = new QuickDrops(this.timing, (text) => this.options.log.warn(text));
   }
 
   // ---- users --------------------------------------------------------------------------------
-
-  get userCount(): number {
-    return this.users.size;
-  }
 
   register(user: DeviceUser): void {
     if (this.closed) return;
@@ -151,11 +152,6 @@ export class DeviceConnection implements OutboxHost {
     return (this.settings.transport === 'mqtts' || this.settings.transport === 'coaps') && !this.settings.verifyServer;
   }
 
-  /** The reason the last attempt failed, redacted (for logs and tests). */
-  get lastFailure(): string | undefined {
-    return (this.permanentError ?? this.lastError)?.message;
-  }
-
   private setState(state: DeviceState): void {
     this.state = state;
     this.publishStatus();
@@ -165,18 +161,14 @@ export class DeviceConnection implements OutboxHost {
     this.users.publish();
   }
 
-  queueChanged(): void {
-    this.users.publishSoon();
-  }
-
-  redact(text: string): string {
+  private redact(text: string): string {
     return redact(text, this.settings.accessToken);
   }
 
   // ---- sending ------------------------------------------------------------------------------
 
   /** Resolves when ThingsBoard has the message; rejects with a DeviceError saying why not. */
-  send(message: OutboundMessage): Promise<void> {
+  send(message: DeviceMessage): Promise<void> {
     return new Promise<void>((resolve, reject) => this.submit(message, (err) => (err ? reject(err) : resolve())));
   }
 
@@ -186,7 +178,7 @@ export class DeviceConnection implements OutboxHost {
    * (synchronously when it cannot even be queued). A message that carries `receivedAt` and
    * `batchShape` may go out in one array publish with the telemetry queued next to it.
    */
-  submit(message: OutboundMessage, done: DoneCallback): void {
+  submit(message: DeviceMessage, done: DoneCallback): void {
     const refusal = this.refusal();
     if (refusal) {
       done(refusal);
@@ -216,42 +208,45 @@ export class DeviceConnection implements OutboxHost {
     return new DeviceError(this.redact(`not sent: ${err.message}`), err.code);
   }
 
-  // ---- what the outbox reports (OutboxHost) -------------------------------------------------
+  // ---- what the outbox reports ------------------------------------------------------------------
 
-  get session(): number {
-    return this.sessionNo;
+  /** The outbox's view of this connection: private, so no node can report on its behalf. */
+  private outboxHost(): OutboxHost {
+    // eslint-disable-next-line @typescript-eslint/no-this-alias
+    const connection = this;
+    return {
+      get sendingTransport() {
+        return connection.sendingTransport;
+      },
+      get session() {
+        return connection.sessionNo;
+      },
+      isCurrent: (session) => session === this.sessionNo && !this.closed,
+      redact: (text) => this.redact(text),
+      queueChanged: () => this.users.publishSoon(),
+      delivered: () => {
+        if (this.refused.delivered()) this.publishStatus();
+        if (this.lastMessageFailure === undefined) return;
+        this.lastMessageFailure = undefined;
+        this.publishStatus();
+      },
+      // The status shows the last refused or unanswered message until one is delivered again.
+      messageFailed: (code) => {
+        if (this.lastMessageFailure === code) return;
+        this.lastMessageFailure = code;
+        this.publishStatus();
+      },
+      permanent: (err) => this.enterPermanent(err),
+      lost: (err) => {
+        // The transport normally emits 'down' first; if it did not, the connection is gone anyway.
+        if (this.state === 'connected') this.onDown(err);
+        else this.outbox.pump();
+      },
+    };
   }
 
-  get sendingTransport(): Transport | undefined {
+  private get sendingTransport(): Transport | undefined {
     return this.state === 'connected' ? this.transport : undefined;
-  }
-
-  isCurrent(session: number): boolean {
-    return session === this.session && !this.closed;
-  }
-
-  delivered(): void {
-    if (this.refused.delivered()) this.publishStatus();
-    if (this.lastMessageFailure === undefined) return;
-    this.lastMessageFailure = undefined;
-    this.publishStatus();
-  }
-
-  /** The status shows the last refused or unanswered message until one is delivered again. */
-  messageFailed(code: string): void {
-    if (this.lastMessageFailure === code) return;
-    this.lastMessageFailure = code;
-    this.publishStatus();
-  }
-
-  permanent(err: TransportError): void {
-    this.enterPermanent(err);
-  }
-
-  lost(err: TransportError): void {
-    // The transport normally emits 'down' first; if it did not, the connection is gone anyway.
-    if (this.state === 'connected') this.onDown(err);
-    else this.outbox.pump();
   }
 
   // ---- connecting ---------------------------------------------------------------------------
@@ -265,10 +260,10 @@ export class DeviceConnection implements OutboxHost {
     this.permanentError = undefined;
     this.lastError = undefined;
     this.lastMessageFailure = undefined;
-    const transport = this.options.createTransport(this.settings);
+    const transport = (this.options.createTransport ?? createTransport)(this.settings);
     this.transport = transport;
-    const session = this.session;
-    const stopListening = listenTo(transport, () => session === this.session, {
+    const session = this.sessionNo;
+    const stopListening = listenTo(transport, () => session === this.sessionNo, {
       down: (err) => this.onDown(asTransportError(err)),
       warning: (text) => this.options.log.warn(this.redact(String(text))),
       // 'securing': the TLS/DTLS handshake runs (a CoAPS handshake can take seconds on a lossy
@@ -295,17 +290,17 @@ export class DeviceConnection implements OutboxHost {
   private async attempt(session: number): Promise<void> {
     this.retry.started();
     const transport = this.transport;
-    if (session !== this.session || !transport || this.closed) return;
+    if (session !== this.sessionNo || !transport || this.closed) return;
     // While a permanent failure stands, keep showing it (messages still fail at once).
     if (!this.permanentError) this.setState('connecting');
     try {
       await transport.connect();
     } catch (err) {
-      if (session !== this.session) return;
+      if (session !== this.sessionNo) return;
       this.onConnectFailure(asTransportError(err), session);
       return;
     }
-    if (session !== this.session) return;
+    if (session !== this.sessionNo) return;
     const recovered = this.permanentError || this.lastError;
     this.permanentError = undefined;
     this.lastError = undefined;
@@ -328,7 +323,7 @@ export class DeviceConnection implements OutboxHost {
   }
 
   private enterPermanent(err: TransportError): void {
-    const session = this.session;
+    const session = this.sessionNo;
     this.permanentError = err;
     this.refused.failed(err);
     this.logOnce(err, err.message);
@@ -342,7 +337,7 @@ export class DeviceConnection implements OutboxHost {
 
   private onDown(err: TransportError): void {
     if (this.state !== 'connected' || this.closed) return;
-    const session = this.session;
+    const session = this.sessionNo;
     if (this.quickDrops.dropped() >= this.timing.stableAfterMs) this.backoff.reset();
     this.lastError = err;
     this.downlink.down();
@@ -352,7 +347,7 @@ export class DeviceConnection implements OutboxHost {
   }
 
   private scheduleRetry(session: number, delayMs: number): void {
-    if (session !== this.session || this.closed) return;
+    if (session !== this.sessionNo || this.closed) return;
     this.retry.schedule(delayMs, () => void this.attempt(session));
     if (!this.permanentError) {
       this.retry.countDown(delayMs);

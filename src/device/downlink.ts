@@ -1,4 +1,4 @@
-// The downlink of one device connection (issue 10): what ThingsBoard pushes to the device and
+// The downlink of one device connection: what ThingsBoard pushes to the device and
 // the exchanges that wait for its answers. It lives beside the connection (connection.ts), which
 // tells it when a transport is made (attach), when a connection is up (connected) and when it is
 // gone (down / stopped); transports implement the receive side of transport.ts.
@@ -86,13 +86,9 @@ export class DeviceDownlink {
     if (!this.listeners.delete(listener)) return;
     this.memory.forget(listener);
     const transport = this.live;
-    if (transport && !this.needed(listener.channel) && typeof transport.unsubscribe === 'function') {
+    if (transport && !this.needed(listener.channel)) {
       void transport.unsubscribe(listener.channel).catch(() => {});
     }
-  }
-
-  get listenerCount(): number {
-    return this.listeners.size;
   }
 
   // ---- what the connection tells the downlink -------------------------------------------------
@@ -151,17 +147,11 @@ export class DeviceDownlink {
 
   /** `owner` (the node) may cancel() what it asked when it closes. */
   requestAttributes(query: AttributesQuery, timeoutMs: number, owner?: unknown): Promise<AttributesAnswer> {
-    return this.exchanges.run('attribute request', timeoutMs, (transport, left, signal) => {
-      if (typeof transport.requestAttributes !== 'function') return Promise.reject(unsupported(transport, 'attribute requests'));
-      return transport.requestAttributes(query, left, signal);
-    }, owner);
+    return this.exchanges.run('attribute request', timeoutMs, (transport, left, signal) => transport.requestAttributes(query, left, signal), owner);
   }
 
   callRpc(method: string, params: unknown, timeoutMs: number, owner?: unknown): Promise<unknown> {
-    return this.exchanges.run('client-side RPC', timeoutMs, (transport, left, signal) => {
-      if (typeof transport.callRpc !== 'function') return Promise.reject(unsupported(transport, 'client-side RPC'));
-      return transport.callRpc(method, params, left, signal);
-    }, owner);
+    return this.exchanges.run('client-side RPC', timeoutMs, (transport, left, signal) => transport.callRpc(method, params, left, signal), owner);
   }
 
   /** Fails the requests `owner` made that are still waiting (its node is closing). */
@@ -174,10 +164,7 @@ export class DeviceDownlink {
     const check = this.rpcBook.beginReply(id);
     if (!check.ok) throw new DeviceError(`reply not sent: ${check.reason}`, check.code);
     try {
-      await this.exchanges.run('RPC reply', REPLY_TIMEOUT_MS, (transport) => {
-        if (typeof transport.respondRpc !== 'function') return Promise.reject(unsupported(transport, 'RPC replies'));
-        return transport.respondRpc(id, body);
-      });
+      await this.exchanges.run('RPC reply', REPLY_TIMEOUT_MS, (transport) => transport.respondRpc(id, body));
     } catch (err) {
       this.rpcBook.endReply(id, false);
       const e = err as DeviceError;
@@ -202,17 +189,13 @@ export class DeviceDownlink {
 
   /** Resolves true when the channel is subscribed on this connection. */
   private async subscribe(transport: Transport, channel: DownlinkChannel, generation: number): Promise<boolean> {
-    if (typeof transport.subscribe !== 'function') {
-      this.failChannel(channel, unsupported(transport, CHANNEL_TEXT[channel]));
-      return false;
-    }
     try {
       await transport.subscribe(channel);
     } catch (err) {
       const e = asTransportError(err);
       // Cut off by a drop: the next connect subscribes again.
       if (e.kind === 'closed' || generation !== this.generation) return false;
-      this.failChannel(channel, new DeviceError(this.host.redact(`cannot receive ${CHANNEL_TEXT[channel]}: ${e.message}`), e.code));
+      this.failChannel(channel, new DeviceError(this.host.redact(`cannot receive ${CHANNEL_TEXT[channel]}: ${e.message}`), e.code, e.refused));
       return false;
     }
     if (generation !== this.generation) return false;
@@ -236,18 +219,15 @@ export class DeviceDownlink {
     const pushesBefore = this.pushes;
     try {
       const transport = this.live;
-      if (!transport || typeof transport.requestAttributes !== 'function') {
-        if (transport) throw unsupported(transport, 'attribute requests');
-        return;
-      }
+      if (!transport) return;
       // Straight to the transport, not an exchange: values fetched for an older connection
       // are not wanted, the next connect fetches again.
       answer = await transport.requestAttributes({ clientKeys: [], sharedKeys }, INITIAL_TIMEOUT_MS);
     } catch (err) {
       if (generation !== this.generation) return;
       const e = asTransportError(err);
-      if (e.kind === 'closed' && !(err instanceof DeviceError)) return;
-      const error = new DeviceError(this.host.redact(`initial shared attributes not fetched: ${e.message}`), err instanceof DeviceError ? err.code : e.code);
+      if (e.kind === 'closed') return;
+      const error = new DeviceError(this.host.redact(`initial shared attributes not fetched: ${e.message}`), e.code);
       for (const l of listeners) if (this.listeners.has(l)) safe(() => l.onError(error));
       return;
     }
@@ -301,10 +281,6 @@ export class DeviceDownlink {
     if (!this.rpcBook.arrived(request)) return; // the flow has it already
     for (const l of takers) safe(() => l.onRpc?.(request));
   }
-}
-
-function unsupported(transport: Transport, what: string): DeviceError {
-  return new DeviceError(`${transport.name.toUpperCase()} cannot do ${what} in this version`, 'UNSUPPORTED');
 }
 
 function isRecord(v: unknown): v is Record<string, unknown> {

@@ -2,7 +2,12 @@
 import { TransportError } from '../transports/transport';
 
 export class DeviceError extends Error {
-  constructor(message: string, readonly code: string) {
+  constructor(
+    message: string,
+    readonly code: string,
+    /** The server refused a subscription this node needs (TransportError.refused). */
+    readonly subscriptionRefused = false,
+  ) {
     super(message);
     this.name = 'DeviceError';
   }

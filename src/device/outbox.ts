@@ -4,12 +4,21 @@
 // not. What to do about the connection itself (reconnect, permanent failure) is the host's
 // (connection.ts) decision; the outbox only reports what a send showed.
 import type { OutboundMessage, Transport, TransportError } from '../transports/transport';
-import { batchable, batchCount, buildBatchBody, fitsAlone } from './batch';
+import { batchable, batchCount, buildBatchBody, fitsAlone, type Batchable, type BatchShape } from './batch';
 import { asTransportError, DeviceError, type DoneCallback } from './errors';
 
-export interface Entry {
+/**
+ * A message a node hands to the device layer: what goes to ThingsBoard, and for telemetry when
+ * the node received it (epoch ms) and how its body can join an array publish (batch.ts). The
+ * outbox keeps those two beside the message; the transport sees only {kind, body, qos}.
+ */
+export interface DeviceMessage extends OutboundMessage {
+  receivedAt?: number;
+  batchShape?: BatchShape;
+}
+
+export interface Entry extends Batchable {
   seq: number;
-  message: OutboundMessage;
   done: DoneCallback;
   resends: number;
   /** Send alone: its batch was rejected, so its own answer must say whether it is the bad one. */
@@ -57,10 +66,6 @@ export class Outbox {
     return this.queue.length;
   }
 
-  get inFlightMessages(): number {
-    return this.inFlightMessagesCount;
-  }
-
   /** Every message not yet ended: queued plus in flight. */
   get waiting(): number {
     return this.queue.length + this.inFlightMessagesCount;
@@ -71,8 +76,9 @@ export class Outbox {
     this.cautious = false;
   }
 
-  enqueue(message: OutboundMessage, done: DoneCallback): void {
-    this.queue.push({ seq: this.seq++, message, done, resends: 0, solo: false });
+  enqueue(message: DeviceMessage, done: DoneCallback): void {
+    const { kind, body, qos, receivedAt, batchShape } = message;
+    this.queue.push({ seq: this.seq++, message: { kind, body, qos }, receivedAt, batchShape, done, resends: 0, solo: false });
     this.pump();
     this.host.queueChanged();
   }
@@ -100,7 +106,7 @@ export class Outbox {
         this.inFlightSends++;
         this.inFlightMessagesCount++;
         // Out of an array that failed, it keeps the ts it had there (a one-entry array).
-        const message = entry.solo && batchable(entry.message) && fitsAlone(entry.message, this.maxPayloadBytes)
+        const message = entry.solo && batchable(entry) && fitsAlone(entry, this.maxPayloadBytes)
           ? { kind: entry.message.kind, body: buildBatchBody([entry], 1), qos: entry.message.qos }
           : entry.message;
         transmit(transport, message, (err) => this.onSent(entry, session, err));
@@ -120,12 +126,12 @@ export class Outbox {
   private batchSize(): number {
     const queue = this.queue;
     const first = queue[0];
-    if (queue.length < 2 || first.solo || !batchable(first.message)) return 1;
+    if (queue.length < 2 || first.solo || !batchable(first)) return 1;
     const qos = first.message.qos;
     let run = 1;
     while (run < queue.length) {
       const next = queue[run];
-      if (next.solo || next.message.qos !== qos || !batchable(next.message)) break;
+      if (next.solo || next.message.qos !== qos || !batchable(next)) break;
       run++;
     }
     return run === 1 ? 1 : batchCount(queue, run, this.maxPayloadBytes);

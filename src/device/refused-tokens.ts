@@ -3,12 +3,12 @@
 // to green "connected" after every backoff and every redeploy (a new DeviceConnection for the
 // same device) until the next message fails again. This is the memory: per transport, host, port
 // and token (as a SHA-256 digest, so no token is kept here), "the server refused it", until a
-// request with it succeeds. Bounded: the oldest verdict goes first.
+// request with it succeeds. One memory per Node-RED runtime (registry.ts), passed to every
+// connection of that runtime; bounded: the oldest verdict goes first.
 import crypto from 'node:crypto';
 import type { ConnectionSettings, TransportError } from '../transports/transport';
 
 const MAX_ENTRIES = 1000;
-const refused = new Map<string, string>(); // key → the refusal's code (e.g. COAP_4.01)
 
 function keyOf(settings: ConnectionSettings): string {
   return crypto.createHash('sha256').update(`${settings.transport}\n${settings.host}\n${settings.port}\n${settings.accessToken}`).digest('base64');
@@ -19,20 +19,25 @@ export function judgedPerRequest(settings: ConnectionSettings): boolean {
   return settings.transport === 'coap' || settings.transport === 'coaps';
 }
 
-export function rememberRefused(settings: ConnectionSettings, code: string): void {
-  const key = keyOf(settings);
-  refused.delete(key);
-  refused.set(key, code);
-  if (refused.size > MAX_ENTRIES) refused.delete(refused.keys().next().value as string);
-}
+/** The refusals one runtime has seen: key → the refusal's code (e.g. COAP_4.01). */
+export class RefusedTokens {
+  private readonly refused = new Map<string, string>();
 
-export function forgetRefused(settings: ConnectionSettings): void {
-  refused.delete(keyOf(settings));
-}
+  remember(settings: ConnectionSettings, code: string): void {
+    const key = keyOf(settings);
+    this.refused.delete(key);
+    this.refused.set(key, code);
+    if (this.refused.size > MAX_ENTRIES) this.refused.delete(this.refused.keys().next().value as string);
+  }
 
-/** The code of the standing refusal, if the server refused this token and accepted nothing since. */
-export function refusedCode(settings: ConnectionSettings): string | undefined {
-  return refused.get(keyOf(settings));
+  forget(settings: ConnectionSettings): void {
+    this.refused.delete(keyOf(settings));
+  }
+
+  /** The code of the standing refusal, if the server refused this token and accepted nothing since. */
+  code(settings: ConnectionSettings): string | undefined {
+    return this.refused.get(keyOf(settings));
+  }
 }
 
 /**
@@ -43,9 +48,12 @@ export function refusedCode(settings: ConnectionSettings): string | undefined {
 export class RefusedToken {
   private standing: string | undefined;
 
-  constructor(private readonly settings: ConnectionSettings) {
+  constructor(
+    private readonly settings: ConnectionSettings,
+    private readonly memory: RefusedTokens,
+  ) {
     // A redeploy (a new connection for the same device) keeps showing the refusal.
-    this.standing = judgedPerRequest(settings) ? refusedCode(settings) : undefined;
+    this.standing = judgedPerRequest(settings) ? memory.code(settings) : undefined;
   }
 
   /** The code of the standing refusal (e.g. COAP_4.01), if any. */
@@ -57,14 +65,14 @@ export class RefusedToken {
   failed(err: TransportError): void {
     if (err.kind !== 'unauthorized' || !judgedPerRequest(this.settings)) return;
     this.standing = err.code;
-    rememberRefused(this.settings, err.code);
+    this.memory.remember(this.settings, err.code);
   }
 
   /** A message was delivered: true when that ended a standing refusal (the status changes). */
   delivered(): boolean {
     if (!this.standing) return false;
     this.standing = undefined;
-    forgetRefused(this.settings);
+    this.memory.forget(this.settings);
     return true;
   }
 }

@@ -1,12 +1,22 @@
 // The connection state on a node: the out node with the outbound queue count (`queued`), the
 // downlink nodes (thingsboard-in, thingsboard-request) without it (that is the out nodes'
 // business) but with a problem of the node's own (a refused subscription) that stays until it is
-// resolved. Texts are keys of the node's own catalog "status" section: translating (i18next)
-// costs ~17 µs, so texts are cached per key and parameters, and node.status is only called when
-// what it shows changes.
-import { statusView, type DeviceStatus } from '../device/status';
+// resolved. Every status text is in ONE catalog, the "status" section of thingsboard-device.json
+// (the config node owns the connection whose state they describe): translating (i18next) costs
+// ~17 µs, so texts are cached per key and parameters, and node.status is only called when what
+// it shows changes.
+import type { DeviceConnection, DeviceStatus } from '../device';
 import { redact } from '../shared';
-import type { Node, NodeStatus, RED } from './red';
+import type { Node, NodeStatus, RED, ThingsboardDeviceNode } from './red';
+import { statusView } from './status-view';
+
+/** Node-RED names a node set's catalog "<module>/<set>"; a key with "<namespace>:" reads another set's. */
+const STATUS_CATALOG = 'node-red-contrib-thingsboard-device/thingsboard-device:status.';
+
+/** The status text `key` (a key of the one status catalog) with its parameters. */
+export function statusText(RED: RED, key: string, params?: Record<string, unknown>): string {
+  return RED._(STATUS_CATALOG + key, params);
+}
 
 export interface StatusShower {
   /** The device connection's status (a DeviceUser's onStatus). */
@@ -26,7 +36,7 @@ export function statusShower(RED: RED, node: Node, token: () => string, options:
     let text = texts.get(id);
     if (text === undefined) {
       if (texts.size >= 64) texts.clear(); // counts and seconds vary: keep it small
-      text = RED._(`status.${key}`, params);
+      text = statusText(RED, key, params);
       texts.set(id, text);
     }
     return text;
@@ -34,8 +44,8 @@ export function statusShower(RED: RED, node: Node, token: () => string, options:
   // The queue count changes all the time under load: translate its text once, fill in the number.
   let queuedTemplate: string | undefined;
   const queuedText = (count: number): string => {
-    if (queuedTemplate === undefined) queuedTemplate = RED._('status.queued', { count: COUNT_MARK });
-    return queuedTemplate.includes(COUNT_MARK) ? queuedTemplate.replace(COUNT_MARK, String(count)) : RED._('status.queued', { count });
+    if (queuedTemplate === undefined) queuedTemplate = statusText(RED, 'queued', { count: COUNT_MARK });
+    return queuedTemplate.includes(COUNT_MARK) ? queuedTemplate.replace(COUNT_MARK, String(count)) : statusText(RED, 'queued', { count });
   };
   let shown: NodeStatus | undefined;
   let last: DeviceStatus | undefined;
@@ -79,8 +89,8 @@ export function nameList(value: unknown): string[] {
 }
 
 export interface DeviceLookup {
-  device: import('./red').ThingsboardDeviceNode | null;
-  connection: import('../device/connection').DeviceConnection | undefined;
+  device: ThingsboardDeviceNode | null;
+  connection: DeviceConnection | undefined;
   /** Set when the node cannot work (no device chosen, or its configuration has problems). */
   configError: string | undefined;
   token(): string;
@@ -88,15 +98,15 @@ export interface DeviceLookup {
 
 /** The node's thingsboard-device and its connection; shows the red status when there is none. */
 export function findDevice(RED: RED, node: Node, deviceId: string | undefined): DeviceLookup {
-  const device = (deviceId ? RED.nodes.getNode(deviceId) : null) as import('./red').ThingsboardDeviceNode | null;
+  const device = (deviceId ? RED.nodes.getNode(deviceId) : null) as ThingsboardDeviceNode | null;
   const connection = device?.connection;
   let configError: string | undefined;
   if (!device) {
     configError = RED._('errors.noDevice');
-    node.status({ fill: 'red', shape: 'dot', text: RED._('status.noDevice') });
+    node.status({ fill: 'red', shape: 'dot', text: statusText(RED, 'noDevice') });
   } else if (!connection) {
     configError = RED._('errors.configProblems', { problems: device.problems.join('; ') });
-    node.status({ fill: 'red', shape: 'dot', text: RED._('status.configError', { problem: device.problems[0] ?? '' }) });
+    node.status({ fill: 'red', shape: 'dot', text: statusText(RED, 'configError', { problem: device.problems[0] ?? '' }) });
   }
   return { device, connection, configError, token: () => String(device?.credentials?.accessToken ?? '') };
 }

@@ -20,7 +20,7 @@ export interface Node {
 /** What a thingsboard-device config node offers the nodes that use it. */
 export interface ThingsboardDeviceNode extends Node {
   /** Undefined when the configuration cannot work (see problems). */
-  connection?: import('../device/connection').DeviceConnection;
+  connection?: import('../device').DeviceConnection;
   problems: string[];
   maxPayloadBytes: number;
   transportName: string;

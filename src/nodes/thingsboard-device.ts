@@ -1,13 +1,14 @@
 // The `thingsboard-device` config node: parses its properties and credentials and owns the one
 // DeviceConnection that every `thingsboard-out` node using it shares. The connection itself
 // (users, queue, reconnect, status) lives in src/device and knows nothing about Node-RED.
-import { DeviceConnection } from '../device/connection';
-import { parseDeviceConfig, type DeviceConfig } from '../device/settings';
-import { createTransport } from '../transports';
+import { DeviceConnection, DeviceRegistry, parseDeviceConfig, type DeviceConfig } from '../device';
 import { redact } from '../shared';
 import type { RED, ThingsboardDeviceNode } from './red';
 
 export = function (RED: RED) {
+  // This function runs once per Node-RED runtime: what its device connections share lives here.
+  const registry = new DeviceRegistry();
+
   function ThingsboardDevice(this: ThingsboardDeviceNode, config: DeviceConfig & { name?: string }) {
     RED.nodes.createNode(this, config);
     const node = this;
@@ -21,7 +22,7 @@ export = function (RED: RED) {
       node.warn(RED._('warnings.configProblems', { problems: node.problems.join('; ') }));
     } else {
       node.connection = new DeviceConnection(parsed.settings, {
-        createTransport,
+        registry,
         queueSize: parsed.queueSize,
         log: {
           warn: (text) => node.warn(redact(text, token)),

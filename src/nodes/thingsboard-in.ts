@@ -2,8 +2,7 @@
 // attributes (the keys it names, or all; on every (re)connect the current values once, marked
 // msg.initial) or server-side RPC commands (the methods it names, or all), which a
 // thingsboard-rpc-response node answers through msg.rpc. It rides on the device's one connection.
-import type { DeviceUser } from '../device/connection';
-import type { DownlinkListener } from '../device/downlink';
+import type { DeviceUser, DownlinkListener } from '../device';
 import { redact } from '../shared';
 import { findDevice, nameList, statusShower } from './device-status';
 import type { Node, RED } from './red';
@@ -58,7 +57,7 @@ export = function (RED: RED) {
       },
       onError(err) {
         const text = redact(err.message, token());
-        if (err.code.startsWith('SUBACK') || err.code === 'UNSUPPORTED' || /^COAP_[45]/.test(err.code)) status.problem('subscriptionRefused');
+        if (err.subscriptionRefused) status.problem('subscriptionRefused');
         // Once per distinct failure: a refusal repeated on every reconnect is one log line.
         if (text === lastError) return;
         lastError = text;

@@ -1,11 +1,9 @@
 // The `thingsboard-out` node: msg → ThingsBoard telemetry or client attributes through the
 // shared connection of its `thingsboard-device` config node. done() when ThingsBoard has the
 // message (PUBACK for QoS 1, written for QoS 0, 2.xx for CoAP), done(err) saying why not.
-import { batchShapeOf } from '../device/batch';
-import type { DeviceError, DeviceUser } from '../device/connection';
+import { batchShapeOf, type DeviceError, type DeviceMessage, type DeviceUser } from '../device';
 import { shapePayload, type PayloadMessage } from '../payload';
-import { redact } from '../shared';
-import type { DataKind, OutboundMessage } from '../transports/transport';
+import { redact, type DataKind } from '../shared';
 import { findDevice, statusShower } from './device-status';
 import type { Node, RED } from './red';
 
@@ -36,7 +34,7 @@ export = function (RED: RED) {
       }
       // A message without a ts of its own that goes out in an array publish carries this one.
       const receivedAt = Date.now();
-      let message: OutboundMessage;
+      let message: DeviceMessage;
       try {
         const shaped = shapePayload(msg as unknown as PayloadMessage, { kind, key, maxBytes: device.maxPayloadBytes });
         // Only the shape of `value` is kept: it may be the user's object (see device/batch.ts).

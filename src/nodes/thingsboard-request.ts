@@ -2,7 +2,7 @@
 // msg on with msg.payload = the answer. An attribute request ({client, shared}) or a client-side
 // RPC (the rule chain's result). No answer within the timeout → done(err), nothing sent; while
 // the connection is down a request waits for it, within the same timeout.
-import type { DeviceError, DeviceUser } from '../device/connection';
+import type { DeviceError, DeviceUser } from '../device';
 import { encodeJsonValue } from '../payload';
 import { redact } from '../shared';
 import { findDevice, nameList, statusShower } from './device-status';

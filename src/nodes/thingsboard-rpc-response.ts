@@ -2,7 +2,7 @@
 // to the server-side RPC in msg.rpc, over the connection of the device it came from (msg.rpc.device,
 // the config node's id), so it needs no device setting. done() when ThingsBoard has the reply
 // (PUBACK / 2.xx), done(err) saying why not.
-import type { DeviceError } from '../device/connection';
+import type { DeviceError } from '../device';
 import { encodeJsonValue } from '../payload';
 import { redact } from '../shared';
 import type { Node, RED, ThingsboardDeviceNode } from './red';

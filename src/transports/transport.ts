@@ -38,27 +38,14 @@ export interface ConnectionSettings {
   };
 }
 
+/** One message for ThingsBoard, as a transport sends it. */
 export interface OutboundMessage {
   kind: DataKind;
   /** Strict JSON, UTF-8. */
   body: Buffer;
   /** MQTT QoS; CoAP ignores it (confirmable or not is a connection setting). */
   qos: 0 | 1;
-  /**
-   * Device layer only (transports ignore both and send `body`): when the node received the
-   * message, epoch ms, and how the body can join a ThingsBoard array `[{ts, values}, ...]` when
-   * telemetry backs up (see src/device/batch.ts). Without them the message always goes alone.
-   */
-  receivedAt?: number;
-  batchShape?: BatchShape;
 }
-
-/**
- * How a telemetry body joins an array publish: `wrap` = the body is one values object, sent as
- * `{"ts":receivedAt,"values":body}`; `entry` = the body is one `{ts, values}` entry, sent as is;
- * `entries` = the body is an array of `{ts, values}` entries, sent without its brackets.
- */
-export type BatchShape = 'wrap' | 'entry' | 'entries';
 
 /** Called exactly once per send: no argument when ThingsBoard has the message. */
 export type SendCallback = (err?: TransportError) => void;
@@ -75,18 +62,25 @@ export class TransportError extends Error {
     this.name = 'TransportError';
   }
 
+  /**
+   * Set by a transport's subscribe() when the server answered "no" (MQTT SUBACK failure, CoAP
+   * error response to the Observe registration): the node shows "subscription refused" for it.
+   */
+  refused = false;
+
+  /** Marks this error as the server's refusal of a subscription (see `refused`). */
+  refusing(): this {
+    this.refused = true;
+    return this;
+  }
+
   /** True when waiting and retrying will not help (a user must change the token, CA or host). */
   get permanent(): boolean {
     return this.kind === 'unauthorized' || this.kind === 'certificate';
   }
 }
 
-// ---------------------------------------------------------------------------------------------
-// Receive side (issue 10): what ThingsBoard pushes to a device, and request/answer exchanges.
-// Every method below is optional so a transport without a receive side still compiles; the
-// device layer (src/device/downlink.ts) checks `typeof transport.subscribe === 'function'` and
-// fails the nodes that need it with a clear error otherwise.
-// ---------------------------------------------------------------------------------------------
+// ---- receive side: what ThingsBoard pushes to a device, and request/answer exchanges ----------
 
 /** What ThingsBoard pushes to a device. */
 export type DownlinkChannel = 'attributes' | 'rpc';
@@ -122,7 +116,7 @@ export interface AttributesAnswer {
  * - 'down' (err: TransportError): an open connection dropped on its own (not after close()).
  *   In-flight sends reject with kind 'closed' before or after this event.
  * - 'warning' (text: string): something the user should see once in the log (already redacted).
- * Receive side (only from a transport that implements subscribe()):
+ * Receive side:
  * - 'attributes' (update: AttributesUpdate): a shared-attribute push.
  * - 'rpc' (request: RpcRequest): a server-side RPC command. The transport delivers one command
  *   id once per connection (MQTT DUP / CoAP retransmitted notification suppressed).
@@ -157,18 +151,19 @@ export interface Transport extends EventEmitter {
    * Start receiving a channel. Resolves when ThingsBoard accepted it (MQTT: SUBACK granted QoS
    * 0/1 for v1/devices/me/attributes or v1/devices/me/rpc/request/+; CoAP: the first response of
    * the Observe registration GET /api/v1/$TOKEN/attributes or /rpc). Rejects with TransportError
-   * kind 'rejected' (SUBACK failure 0x80, CoAP 4.xx/5.xx), 'unauthorized' (4.01) or 'closed'.
+   * kind 'rejected' (SUBACK failure 0x80, CoAP 4.xx/5.xx), 'unauthorized' (4.01) or 'closed';
+   * `refused` is set on it when the server answered the subscription with "no".
    * Subscriptions do NOT survive a reconnect: the device layer calls subscribe() again after
    * every successful connect(). Within one connection the transport keeps them alive itself
    * (CoAP: re-registers observations periodically and after a DTLS re-handshake, and emits
    * 'resubscribed' (channel) so the device layer can catch up on changes it may have missed).
    * Idempotent: subscribing twice to one channel is one subscription.
    */
-  subscribe?(channel: DownlinkChannel): Promise<void>;
+  subscribe(channel: DownlinkChannel): Promise<void>;
   /** Stop receiving (the last node that needed it is gone). Never rejects. */
-  unsubscribe?(channel: DownlinkChannel): Promise<void>;
+  unsubscribe(channel: DownlinkChannel): Promise<void>;
   /** Reply to server-side RPC `id` (body: strict JSON). Resolves on PUBACK (QoS 1) / CoAP 2.xx. */
-  respondRpc?(id: number, body: Buffer): Promise<void>;
+  respondRpc(id: number, body: Buffer): Promise<void>;
   /**
    * Attribute request. MQTT: publish v1/devices/me/attributes/request/{n} with
    * {"clientKeys":"a,b","sharedKeys":"c"} (keys omitted when the list is empty) and take the
@@ -180,12 +175,12 @@ export interface Transport extends EventEmitter {
    * late answer dropped) and the promise rejects with kind 'closed', code 'ABORTED' (the node
    * that asked was closed; its timers must not outlive it).
    */
-  requestAttributes?(query: AttributesQuery, timeoutMs: number, signal?: AbortSignal): Promise<AttributesAnswer>;
+  requestAttributes(query: AttributesQuery, timeoutMs: number, signal?: AbortSignal): Promise<AttributesAnswer>;
   /**
    * Client-side RPC: MQTT publish v1/devices/me/rpc/request/{n} {"method","params"} and answer on
    * v1/devices/me/rpc/response/{n} (subscribed on first use); CoAP POST /api/v1/$TOKEN/rpc,
    * answer = response body (separate CON response after an empty ACK is normal). Resolves with
    * the parsed JSON answer (or the text when it is not JSON). Timeout and `signal` as above.
    */
-  callRpc?(method: string, params: unknown, timeoutMs: number, signal?: AbortSignal): Promise<unknown>;
+  callRpc(method: string, params: unknown, timeoutMs: number, signal?: AbortSignal): Promise<unknown>;
 }

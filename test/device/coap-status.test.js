@@ -13,7 +13,7 @@ const { waitFor } = require('../support/wait');
 const { settings, fastTiming } = require('../coap/common');
 
 const root = path.join(__dirname, '..', '..');
-const { DeviceConnection } = require(path.join(root, 'nodes', 'lib', 'device', 'connection'));
+const { DeviceConnection, DeviceRegistry } = require(path.join(root, 'nodes', 'lib', 'device'));
 const { createTransport } = require(path.join(root, 'nodes', 'lib', 'transports'));
 
 fastTiming(0.05);
@@ -32,7 +32,9 @@ test('CoAP 4.01: "unauthorized" stays through retries and a redeploy until a mes
   const token = 'NotYetKnownTok3n';
   const s = settings(emu.port, { accessToken: token });
   const rec = recorder();
-  const conn = new DeviceConnection(s, { createTransport, log: rec.log, queueSize: 100, timing: FAST });
+  // One runtime: its config nodes share one registry (thingsboard-device.ts makes it).
+  const registry = new DeviceRegistry();
+  const conn = new DeviceConnection(s, { createTransport, registry, log: rec.log, queueSize: 100, timing: FAST });
   conn.register(rec.user);
   await waitFor(() => rec.states().at(-1) === 'connected', 'connected (the server answered the ping)');
   await assert.rejects(conn.send(tele({ a: 1 })), /unauthorized/);
@@ -48,10 +50,18 @@ test('CoAP 4.01: "unauthorized" stays through retries and a redeploy until a mes
   // A redeploy: a new connection for the same device starts out "unauthorized", not green.
   await conn.close();
   const rec2 = recorder();
-  const conn2 = new DeviceConnection(s, { createTransport, log: rec2.log, queueSize: 100, timing: FAST });
+  const conn2 = new DeviceConnection(s, { createTransport, registry, log: rec2.log, queueSize: 100, timing: FAST });
   conn2.register(rec2.user);
   await waitFor(() => rec2.states().includes('unauthorized'), 'unauthorized after the redeploy');
   assert.ok(!rec2.states().includes('connected'), rec2.states().join(' '));
+
+  // The memory is the runtime's, not the process's: another runtime has not seen the refusal.
+  const other = recorder();
+  const elsewhere = new DeviceConnection(s, { createTransport, registry: new DeviceRegistry(), log: other.log, queueSize: 100, timing: FAST });
+  elsewhere.register(other.user);
+  await waitFor(() => other.states().at(-1) === 'connected', 'another runtime: plainly connected');
+  assert.ok(!other.states().includes('unauthorized'), other.states().join(' '));
+  await elsewhere.close();
 
   // The token is added on the server: the next message is delivered and the status turns green.
   store.addDevice('late', token);
@@ -62,7 +72,7 @@ test('CoAP 4.01: "unauthorized" stays through retries and a redeploy until a mes
 
   // Delivered means forgotten: a third connection is plainly connected.
   const rec3 = recorder();
-  const conn3 = new DeviceConnection(s, { createTransport, log: rec3.log, queueSize: 100, timing: FAST });
+  const conn3 = new DeviceConnection(s, { createTransport, registry, log: rec3.log, queueSize: 100, timing: FAST });
   conn3.register(rec3.user);
   await waitFor(() => rec3.states().at(-1) === 'connected', 'connected');
   assert.ok(!rec3.states().includes('unauthorized'));

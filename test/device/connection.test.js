@@ -211,6 +211,7 @@ class ScriptedTransport extends EventEmitter {
     this.connects++;
   }
   async send(message) {
+    this.shapes = [...(this.shapes || []), Object.keys(message).sort()];
     const body = JSON.parse(message.body.toString());
     this.sent.push(body);
     const outcome = this.script(body, this);
@@ -246,6 +247,16 @@ test('rejected and timeout fail only that message; unauthorized mid-session fail
   await conn.close();
   assert.ok(transport.closed);
   assert.equal(transport.listenerCount('down'), 0, 'its listeners removed');
+});
+
+test('a transport is handed {kind, body, qos}: when the node received a message and its batch shape stay in the outbox', { timeout: 30000 }, async () => {
+  const transport = new ScriptedTransport(() => undefined);
+  const conn = new DeviceConnection(mqttSettings({ transport: 'coap' }), { createTransport: () => transport, log: recorder().log, queueSize: 100, timing: FAST });
+  conn.register({ onStatus() {} });
+  await conn.send({ ...tele({ a: 1 }), receivedAt: Date.now(), batchShape: 'wrap' });
+  await conn.send({ kind: 'attributes', body: Buffer.from('{"b":2}'), qos: 1 });
+  assert.deepEqual(transport.shapes, [['body', 'kind', 'qos'], ['body', 'kind', 'qos']]);
+  await conn.close();
 });
 
 test('a status handler that throws does not break the others', { timeout: 60000 }, async () => {

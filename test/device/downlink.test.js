@@ -2,7 +2,7 @@
 // The device layer's downlink without Node-RED: RpcBook's decisions (a repeat vs a new command
 // with a reused id, one reply, expiry, bound) on an injected clock, and DeviceDownlink over the
 // real MQTT transport and aedes as ThingsBoard: the request bound, requests cancelled by their
-// owner, a stopped connection failing what waits, a transport without a receive side.
+// owner, a stopped connection failing what waits, a transport that refuses the receive side.
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const { EventEmitter } = require('node:events');
@@ -63,12 +63,21 @@ test('DeviceDownlink over MQTT: at most MAX_PENDING requests, cancel by owner, s
   await assert.rejects(conn.downlink.requestAttributes({ clientKeys: [], sharedKeys: [] }, 1000), (err) => err.code === 'STOPPED');
 });
 
-test('a transport without a receive side: listeners get a clear error, requests fail at once', async () => {
+test('a transport that refuses the receive side: listeners get its clear error, requests fail at once', async () => {
+  // Every transport implements the receive side (transport.ts); one that cannot serve it says so
+  // by rejecting, and the device layer passes that on instead of waiting.
+  const { TransportError } = lib('transports/transport.js');
+  const refuse = (what) => Promise.reject(new TransportError(`COAP cannot do ${what} in this version`, 'rejected', 'UNSUPPORTED'));
   class SendOnly extends EventEmitter {
     constructor() { super(); this.name = 'coap'; this.maxInFlight = 1; }
     async connect() {}
     async send() {}
     async close() {}
+    subscribe(channel) { return refuse(channel === 'rpc' ? 'server-side RPC' : 'shared-attribute updates'); }
+    async unsubscribe() {}
+    respondRpc() { return refuse('RPC replies'); }
+    requestAttributes() { return refuse('attribute requests'); }
+    callRpc() { return refuse('client-side RPC'); }
   }
   const conn = new DeviceConnection(mqttSettings(), { createTransport: () => new SendOnly(), log, queueSize: 10, timing: FAST });
   const errors = [];

@@ -8,7 +8,7 @@ const fs = require('node:fs');
 
 const root = path.join(__dirname, '..', '..');
 const { parseDeviceConfig, defaultClientId, DEFAULT_PORTS } = require(path.join(root, 'nodes/lib/device/settings.js'));
-const { statusView } = require(path.join(root, 'nodes/lib/device/status.js'));
+const { statusView } = require(path.join(root, 'nodes/lib/nodes/status-view.js'));
 
 const creds = { accessToken: 'T0KEN_abc', caCert: '' };
 
@@ -85,14 +85,18 @@ test('status view: colours, shapes and keys the locale file defines', { timeout:
   assert.equal(statusView({ ...base, state: 'certificate', code: 'HOST_MISMATCH' }).key, 'hostMismatch');
   assert.equal(statusView({ ...base, state: 'certificate', code: 'EXPIRED' }).key, 'certificateExpired');
   assert.equal(statusView({ ...base, state: 'certificate', code: 'UNKNOWN_CA' }).key, 'certificateUntrusted');
-  const catalog = JSON.parse(fs.readFileSync(path.join(root, 'nodes/locales/en-US/thingsboard-out.json'), 'utf8'));
-  for (const key of ['connecting', 'connected', 'connectedUnverified', 'reconnecting', 'unauthorized', 'hostMismatch', 'certificateExpired', 'certificateUntrusted', 'queued', 'configError', 'noDevice']) {
-    assert.equal(typeof catalog.status[key], 'string', `status.${key} in thingsboard-out.json`);
+  // One catalog of status texts (thingsboard-device.json); no node set keeps a copy of its own.
+  const catalog = JSON.parse(fs.readFileSync(path.join(root, 'nodes/locales/en-US/thingsboard-device.json'), 'utf8'));
+  for (const key of ['connecting', 'securing', 'connected', 'connectedUnverified', 'reconnecting', 'unauthorized', 'hostMismatch', 'certificateExpired', 'certificateUntrusted', 'caMissing', 'queued', 'lastFailed', 'configError', 'noDevice', 'subscriptionRefused']) {
+    assert.equal(typeof catalog.status[key], 'string', `status.${key} in thingsboard-device.json`);
+  }
+  for (const type of ['thingsboard-out', 'thingsboard-in', 'thingsboard-request', 'thingsboard-rpc-response']) {
+    const own = JSON.parse(fs.readFileSync(path.join(root, `nodes/locales/en-US/${type}.json`), 'utf8'));
+    assert.equal(own.status, undefined, `${type}.json has no status texts of its own`);
   }
   assert.match(catalog.status.reconnecting, /__seconds__/);
   assert.match(catalog.status.queued, /__count__/);
-  const device = JSON.parse(fs.readFileSync(path.join(root, 'nodes/locales/en-US/thingsboard-device.json'), 'utf8'));
-  assert.match(device.warnings.configProblems, /__problems__/);
+  assert.match(catalog.warnings.configProblems, /__problems__/);
 });
 
 test('CoAPS without a CA is a configuration problem (DTLS has no system CAs); verification off or MQTTS is not', () => {

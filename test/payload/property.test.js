@@ -218,20 +218,21 @@ test('draining random queues into array publishes: every entry once, in order, i
         if (err instanceof PayloadError && /bytes as JSON/.test(err.message)) continue; // too big alone: never queued
         throw err;
       }
-      const message = { kind: 'telemetry', qos: 1, body: shaped.body, receivedAt: T0 + i, batchShape: batchShapeOf(shaped.value) };
-      if (batchable(message)) queue.push({ message }); // the device layer sends the others alone
+      // As the outbox holds it: the message, and beside it when it was received and its shape.
+      const entry = { message: { kind: 'telemetry', qos: 1, body: shaped.body }, receivedAt: T0 + i, batchShape: batchShapeOf(shaped.value) };
+      if (batchable(entry)) queue.push(entry); // the device layer sends the others alone
     }
     // What ThingsBoard must store: each message's entries, a plain object stamped with receivedAt.
-    const entriesOf = ({ message: m }) => {
-      const v = JSON.parse(m.body);
-      return m.batchShape === 'wrap' ? [{ ts: m.receivedAt, values: v }] : m.batchShape === 'entry' ? [v] : v;
+    const entriesOf = (e) => {
+      const v = JSON.parse(e.message.body);
+      return e.batchShape === 'wrap' ? [{ ts: e.receivedAt, values: v }] : e.batchShape === 'entry' ? [v] : v;
     };
     const expected = [];
     const sent = [];
     for (let rest = queue; rest.length > 0; ) {
       const count = batchCount(rest, rest.length, maxBytes);
       assert.ok(count >= 1 && count <= rest.length);
-      if (count === 1 && !fitsAlone(rest[0].message, maxBytes)) {
+      if (count === 1 && !fitsAlone(rest[0], maxBytes)) {
         // Too big once stamped: the device layer sends it alone, exactly as shaped.
         expected.push(JSON.parse(rest[0].message.body));
         sent.push(JSON.parse(rest[0].message.body));

@@ -200,7 +200,7 @@ export class CoapDownlink {
 
       req.on('response', (res: IncomingMessage) => {
         if (settled) return;
-        if (!res.code.startsWith('2.')) return settle(codeError(this.host.accessToken, res, `the ${channel} Observe registration`));
+        if (!res.code.startsWith('2.')) return settle(codeError(this.host.accessToken, res, `the ${channel} Observe registration`).refusing());
         const seq = observeNumber((res as unknown as { options?: ObserveOptions }).options);
         if (seq === undefined) {
           return settle(this.error(`the server does not offer observation of ${channel} (no Observe option in its ${res.code} answer)`, 'rejected', 'NOT_OBSERVABLE'));

@@ -154,7 +154,7 @@ export class MqttDownlink {
                     'is this a ThingsBoard MQTT endpoint (it accepts only its own device topics), and may this device subscribe?',
                   'rejected',
                   `SUBACK_${code}`,
-                )
+                ).refusing()
               : this.ended
                 ? closed()
                 : new TransportError(this.host.redact(`subscription to ${filter} failed: ${err?.message ?? 'no SUBACK'}`), 'closed', 'SUBSCRIBE_FAILED'),

@@ -1,0 +1,11 @@
+// What the device layer offers the Node-RED glue (src/nodes), which imports nothing else from
+// here: one DeviceConnection per config node (connection.ts), its downlink (downlink.ts), the
+// status it reports (status.ts), the configuration parsers (settings.ts), and the registry the
+// connections of one runtime share (registry.ts).
+export { DeviceConnection, DeviceError, type ConnectionOptions, type DeviceLog, type DeviceUser, type DoneCallback } from './connection';
+export type { DownlinkListener } from './downlink';
+export type { DeviceMessage } from './outbox';
+export { batchShapeOf } from './batch';
+export type { DeviceState, DeviceStatus } from './status';
+export { DeviceRegistry } from './registry';
+export { parseDeviceConfig, type DeviceConfig } from './settings';
