@@ -1,11 +1,12 @@
 // connectDtls(): a UDP socket plus a DtlsSession, exposed as an EventEmitter.
 import { EventEmitter } from 'node:events';
+import { X509Certificate } from 'node:crypto';
 import * as dgram from 'node:dgram';
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import { DtlsError } from './errors';
 import { DtlsSession } from './session';
-import { parseCaBundle } from './crypto/certificates';
+import { checkCaBundle } from './trust/openssl-chain';
 
 export interface DtlsConnectOptions {
   /** Server host name or IP address. */
@@ -110,9 +111,21 @@ async function resolveHost(host: string): Promise<{ address: string; family: 4 |
 /** Makes a verified DTLS 1.2 connection. Rejects with a DtlsError naming the reason. */
 export async function connectDtls(options: DtlsConnectOptions): Promise<DtlsConnection> {
   const verify = options.verify !== false;
-  const anchors = verify ? parseCaBundle(options.ca ?? '') : [];
-  if (verify && anchors.length === 0) {
+  const ca = String(options.ca ?? '');
+  if (verify && !/-----BEGIN (TRUSTED )?CERTIFICATE-----/.test(ca)) {
     throw new DtlsError('UNKNOWN_CA', 'no CA certificate configured: give the PEM of the CA that issued the server certificate (or turn verification off explicitly)');
+  }
+  if (verify) {
+    // The bundle goes to OpenSSL as node:tls's `ca`: what it cannot read is a configuration error.
+    // node:tls skips a block it cannot read; a user who pasted it meant it: say so now.
+    (ca.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? []).forEach((block, i) => {
+      try { new X509Certificate(block); } catch (err) { // eslint-disable-line no-new
+        throw new DtlsError('UNKNOWN_CA', `certificate ${i + 1} of the CA bundle cannot be read (${(err as Error).message}): paste the CA certificate(s) in PEM form, each between BEGIN CERTIFICATE and END CERTIFICATE lines`);
+      }
+    });
+    try { checkCaBundle(ca); } catch (err) {
+      throw new DtlsError('UNKNOWN_CA', `the CA certificate bundle cannot be read (${(err as Error).message}): paste the CA certificate(s) in PEM form, each between BEGIN CERTIFICATE and END CERTIFICATE lines`);
+    }
   }
   if (!options.host || !Number.isInteger(options.port) || options.port <= 0 || options.port > 65535) {
     throw new DtlsError('NETWORK', `invalid DTLS server address ${options.host}:${options.port}`);
@@ -125,7 +138,7 @@ export async function connectDtls(options: DtlsConnectOptions): Promise<DtlsConn
 
   const session = new DtlsSession({
     identity: options.serverName || options.host,
-    anchors,
+    ca,
     verify,
     allowPartialChain: options.allowPartialChain === true,
     mtu: options.mtu ?? 1200,

@@ -22,7 +22,8 @@
 // Errors: connectDtls rejects, and 'close' carries, a DtlsError with `code`:
 //   UNKNOWN_CA (no path to a trust anchor), CERT_EXPIRED (also "not yet valid"), HOST_MISMATCH,
 //   BAD_CERTIFICATE (malformed, or a path validation rule broken: CA flag, pathLen, key usage, EKU,
-//   name constraints, critical extension, weak key or digest, signature; src/dtls/pki/path.ts),
+//   name constraints, critical extension, weak key or digest, signature: OpenSSL decides, as for
+//   node:tls; src/dtls/trust/; also a leaf on a curve we did not offer or without digitalSignature),
 //   BAD_SIGNATURE (ServerKeyExchange), BAD_FINISHED,
 //   HANDSHAKE_TIMEOUT, ALERT_RECEIVED (`alert` = description name, e.g. 'handshake_failure';
 //   also 'close_notify' when the server closes), PROTOCOL (malformed / unexpected messages),

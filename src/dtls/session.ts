@@ -55,6 +55,7 @@ export class DtlsSession extends EventEmitter {
   private fragmentBudget = 0;
   private deadlineTimer: NodeJS.Timeout | null = null;
   private settle: { resolve: () => void; reject: (e: DtlsError) => void } | null = null;
+  private awaitingTrust = false;
 
   constructor(private readonly options: SessionOptions, private readonly io: SessionIo) {
     super();
@@ -278,6 +279,7 @@ export class DtlsSession extends EventEmitter {
 
   private driveHandshake(): void {
     for (;;) {
+      if (this.hs.pendingTrust) return this.awaitTrust(this.hs.pendingTrust);
       if (this.state === 'wait_server_hello') {
         const seq = this.reassembler.findComplete([HandshakeType.server_hello, HandshakeType.hello_verify_request]);
         if (seq === null) return;
@@ -290,6 +292,23 @@ export class DtlsSession extends EventEmitter {
       if (this.hs.handle(message)) return this.onConnected();
       if (this.isClosed()) return;
     }
+  }
+
+  /** Resumes the handshake once OpenSSL's verdict on the chain is in (or fails with it). */
+  private awaitTrust(pending: Promise<DtlsError | null>): void {
+    if (this.awaitingTrust) return;
+    this.awaitingTrust = true;
+    void pending.then((err) => {
+      this.awaitingTrust = false;
+      if (this.hs.pendingTrust === pending) this.hs.pendingTrust = null;
+      if (this.isClosed()) return;
+      if (err) return this.fail(err);
+      try {
+        this.driveHandshake();
+      } catch (e) {
+        this.fail(e instanceof DtlsError ? e : new DtlsError('PROTOCOL', `internal error while processing a DTLS record: ${(e as Error)?.message}`, { sendAlert: AlertDescription.internal_error, cause: e }));
+      }
+    });
   }
 
   private onConnected(): void {

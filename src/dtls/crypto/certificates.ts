@@ -1,40 +1,14 @@
-// Server certificate verification for the DTLS client: the user's CA bundle and the server's chain
-// are read here, and the path is validated by src/dtls/pki (RFC 5280 §6 with OpenSSL's semantics,
-// as Node's `tls` applies them), then the identity is checked (RFC 6125) the way Node's
-// tls.checkServerIdentity does: DNS names and IP addresses of subjectAltName, the CN only when the
-// certificate has no DNS name. Every failure is a DtlsError whose code the transports map to a
-// 'certificate' failure and whose message names the certificate and the rule.
+// The checks on the server's certificate that belong to the DTLS handshake, not to the chain:
+// each Certificate entry is one DER certificate; the leaf's key fits the negotiated suite, lies on
+// a curve we offered (RFC 8422 5.1: the server must not use another; OpenSSL's client refuses it
+// too) and may sign (keyUsage digitalSignature, RFC 5246 7.4.2), since it signs the ECDHE
+// ServerKeyExchange. Whether the chain is trusted, and for which host, is decided by OpenSSL
+// through node:tls in src/dtls/trust/.
 import { X509Certificate, KeyObject } from 'node:crypto';
-import { isIP } from 'node:net';
 import { DtlsError } from '../errors';
 import { AlertDescription } from '../protocol/alert';
-import { Asn1Error, readTlv } from '../pki/asn1';
-import { Certificate, parseCertificate } from '../pki/certificate';
-import { buildAndValidate, checkKey } from '../pki/path';
-import { formatIp } from '../pki/names';
-
-const parsed = new WeakMap<X509Certificate, Certificate>();
-/** Bundle certificates OpenSSL reads but the strict reading refuses: never anchors, named on failure. */
-const unusable = new WeakMap<X509Certificate, string>();
-
-/**
- * Parses every CERTIFICATE block of a PEM bundle. One OpenSSL cannot read is a configuration
- * error; one that breaks a stricter rule (e.g. a malformed time) is kept out of the anchors, so a
- * large bundle with one odd old root still works, and is named if no path is found.
- */
-export function parseCaBundle(pem: string): X509Certificate[] {
-  const blocks = String(pem ?? '').match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
-  return blocks.map((block, i) => {
-    let x509: X509Certificate;
-    try { x509 = new X509Certificate(block); } catch (err) {
-      throw new DtlsError('UNKNOWN_CA', `certificate ${i + 1} of the CA bundle cannot be read: ${(err as Error).message}`);
-    }
-    try { parsed.set(x509, parseCertificate(x509.raw)); } catch (err) {
-      unusable.set(x509, `certificate ${i + 1} of the CA bundle ("${x509.subject.split('\n').reverse().join(', ')}") is not used: it is malformed (${(err as Error).message})`);
-    }
-    return x509;
-  });
-}
+import { NamedGroup, SUPPORTED_GROUPS } from './key-exchange';
+import { DerError, keyUsageFirstByte, readTlv } from './der';
 
 function badCertificate(message: string, alert = AlertDescription.bad_certificate): DtlsError {
   return new DtlsError('BAD_CERTIFICATE', message, { sendAlert: alert });
@@ -54,81 +28,10 @@ export function parseServerChain(chain: Buffer[]): X509Certificate[] {
   });
 }
 
-/** The strict reading of a certificate, or a BAD_CERTIFICATE naming what is malformed. */
-export function strictCertificate(x509: X509Certificate, which: string): Certificate {
-  const known = parsed.get(x509);
-  if (known) return known;
-  try {
-    const c = parseCertificate(x509.raw);
-    parsed.set(x509, c);
-    return c;
-  } catch (err) {
-    const detail = err instanceof Asn1Error ? err.message : 'unexpected content';
-    throw badCertificate(`${which} is malformed: ${detail}`);
-  }
-}
+/** Curves of certificate keys we accept: those of the groups we offer in supported_groups. */
+const OFFERED_CURVES: Record<string, NamedGroup> = { prime256v1: NamedGroup.secp256r1, secp384r1: NamedGroup.secp384r1 };
 
-export interface VerifyOptions {
-  anchors: X509Certificate[];
-  /** Host name or IP address the certificate must name. */
-  identity: string;
-  now?: Date;
-  /** Accept a path that ends at a bundle certificate that is not self-signed (OpenSSL's X509_V_FLAG_PARTIAL_CHAIN). */
-  allowPartialChain?: boolean;
-}
-
-/** Throws a DtlsError naming the reason unless `chain` is a valid server chain for `identity`. */
-export function verifyServerChain(chain: X509Certificate[], opts: VerifyOptions): Certificate[] {
-  const certs = chain.map((c, i) => strictCertificate(c, i === 0 ? "the server's certificate" : `certificate ${i + 1} of the server's chain`));
-  const anchors: Certificate[] = [];
-  const skipped: string[] = [];
-  opts.anchors.forEach((a, i) => {
-    const why = unusable.get(a);
-    if (why) skipped.push(why);
-    else {
-      try { anchors.push(strictCertificate(a, `certificate ${i + 1} of the CA bundle`)); } catch (err) { skipped.push((err as Error).message); }
-    }
-  });
-  let path: Certificate[];
-  try {
-    path = buildAndValidate(certs[0], {
-      anchors, untrusted: certs.slice(1), now: (opts.now ?? new Date()).getTime(), allowPartialChain: opts.allowPartialChain === true,
-    });
-  } catch (err) {
-    if (err instanceof DtlsError && err.code === 'UNKNOWN_CA' && skipped.length) {
-      throw new DtlsError('UNKNOWN_CA', `${err.message}; ${skipped.join('; ')}`, { sendAlert: err.sendAlert });
-    }
-    // A field read lazily (e.g. RSASSA-PSS parameters, an odd key) can still be malformed: a
-    // certificate error, never an internal one.
-    if (err instanceof DtlsError) throw err;
-    throw badCertificate(`the server's certificate chain cannot be checked: ${(err as Error).message}`);
-  }
-  checkIdentity(chain[0], certs[0], opts.identity);
-  return path;
-}
-
-function checkIdentity(leaf: X509Certificate, cert: Certificate, identity: string): void {
-  let ok = false;
-  try {
-    ok = isIP(identity) ? leaf.checkIP(identity) !== undefined : leaf.checkHost(identity, { subject: 'default', wildcards: true, partialWildcards: false }) !== undefined;
-  } catch { ok = false; }
-  if (!ok) {
-    const names: string[] = [];
-    for (const n of cert.subjectAltNames ?? []) {
-      if (n.type === 'ip') names.push(`IP ${formatIp(n.value)}`);
-      else if (n.type === 'dns') names.push(`DNS ${n.value}`);
-    }
-    const what = names.length ? names.join(', ') : `no DNS name or IP address in subjectAltName, subject "${cert.label}"`;
-    throw new DtlsError('HOST_MISMATCH', `the server's certificate is not valid for "${identity}" (it names ${what})`, { sendAlert: AlertDescription.bad_certificate });
-  }
-}
-
-/** Throws unless the leaf's key (the key that signs ServerKeyExchange) meets the security level. */
-export function checkServerKey(leaf: X509Certificate): void {
-  checkKey(strictCertificate(leaf, "the server's certificate"), `the server's certificate "${strictCertificate(leaf, "the server's certificate").label}"`, 'the server');
-}
-
-/** The leaf's public key, checked against what the cipher suite needs. */
+/** The leaf's public key, checked against what the cipher suite and our ClientHello allow. */
 export function serverPublicKey(leaf: X509Certificate, auth: 'ecdsa' | 'rsa'): KeyObject {
   let key: KeyObject;
   try { key = leaf.publicKey; } catch {
@@ -137,6 +40,20 @@ export function serverPublicKey(leaf: X509Certificate, auth: 'ecdsa' | 'rsa'): K
   const want = auth === 'ecdsa' ? 'ec' : 'rsa';
   if (key.asymmetricKeyType !== want) {
     throw new DtlsError('BAD_CERTIFICATE', `the server's certificate has a ${key.asymmetricKeyType} key but the negotiated cipher suite needs ${want.toUpperCase()}`, { sendAlert: AlertDescription.unsupported_certificate });
+  }
+  if (want === 'ec') {
+    const curve = key.asymmetricKeyDetails?.namedCurve;
+    const group = curve ? OFFERED_CURVES[curve] : undefined;
+    if (group === undefined || !SUPPORTED_GROUPS.includes(group)) {
+      throw badCertificate(`the server's certificate has a key on ${curve ?? 'an unnamed (explicit) curve'}, which we did not offer (we offer P-256 and P-384): reissue it on P-256 or P-384`, AlertDescription.unsupported_certificate);
+    }
+  }
+  let ku: number | null;
+  try { ku = keyUsageFirstByte(leaf.raw); } catch (err) {
+    throw badCertificate(`the server's certificate has a malformed extension: ${err instanceof DerError ? err.message : 'unexpected content'}`);
+  }
+  if (ku !== null && !(ku & 0x80)) {
+    throw badCertificate("the server's certificate may not be used for signatures (its keyUsage lacks digitalSignature), so it cannot sign the DTLS key exchange: reissue it with digitalSignature", AlertDescription.unsupported_certificate);
   }
   return key;
 }

@@ -11,7 +11,8 @@
 // The session (session.ts) owns the records and hands whole messages here in order; this file
 // keeps the transcript and the keys, checks each message, and starts our next flight. Nothing
 // reaches application data before the certificate chain, the host name, the ServerKeyExchange
-// signature and the server's Finished were all verified.
+// signature and the server's Finished were all verified. The chain and the host name are
+// OpenSSL's decision, as for node:tls (src/dtls/trust/); the rest is checked here.
 import { randomBytes, timingSafeEqual, X509Certificate, KeyObject } from 'node:crypto';
 import { isIP } from 'node:net';
 import { DtlsError, protocolError } from '../errors';
@@ -31,15 +32,16 @@ import { CIPHER_SUITES, CipherSuite, IMPLICIT_IV_LENGTH, suiteById } from '../cr
 import { SUPPORTED_GROUPS, createEphemeralKey } from '../crypto/key-exchange';
 import { SIGNATURE_SCHEMES, schemeById, verifySignature } from '../crypto/signature';
 import { keyBlock, masterSecret, transcriptHash, verifyData } from '../crypto/prf';
-import { parseServerChain, serverPublicKey, verifyServerChain } from '../crypto/certificates';
+import { parseServerChain, serverPublicKey } from '../crypto/certificates';
+import { checkServerCertificate } from '../trust/server-certificate';
 import { FlightItem, FlightSender } from './flight';
 import { ReceivedMessage } from './reassembler';
 
 export interface SessionOptions {
   /** Host name or IP address the server certificate must name. */
   identity: string;
-  /** Trust anchors (the user's CA bundle). */
-  anchors: X509Certificate[];
+  /** The user's CA bundle (PEM), given to OpenSSL as node:tls's `ca`. */
+  ca: string;
   /** false: skip chain, date and host checks (the ServerKeyExchange signature and Finished are still checked). */
   verify: boolean;
   /** Trust a path ending at a bundle certificate that is not self-signed (X509_V_FLAG_PARTIAL_CHAIN). */
@@ -87,6 +89,12 @@ export class ClientHandshake {
   private expectedServerFinished: Buffer = Buffer.alloc(0);
   /** In flight 4, which message types may come next. */
   private expect: number[] = [];
+  /**
+   * While OpenSSL verifies the chain (src/dtls/trust/): resolves to the failure, or null. The
+   * session hands us no further message until it settles, so nothing after the Certificate is
+   * acted on (and no flight 5 is sent) before the chain and the host name were verified.
+   */
+  pendingTrust: Promise<DtlsError | null> | null = null;
 
   constructor(private readonly options: SessionOptions, private readonly ctx: HandshakeContext) {}
 
@@ -197,11 +205,11 @@ export class ClientHandshake {
     this.checkOrder(m);
     const chain = parseServerChain(parseCertificate(m.body));
     const suite = this.cipherSuite as CipherSuite;
-    if (this.options.verify) {
-      certificateStep('cannot be verified', () => verifyServerChain(chain, { anchors: this.options.anchors, identity: this.options.identity, allowPartialChain: this.options.allowPartialChain }));
-    }
     // node:crypto parses a certificate's key lazily: an unsupported or broken key surfaces here.
     this.serverKey = certificateStep('has a public key that cannot be read', () => serverPublicKey(chain[0], suite.auth));
+    if (this.options.verify) {
+      this.pendingTrust = checkServerCertificate(chain, { ca: this.options.ca, identity: this.options.identity, allowPartialChain: this.options.allowPartialChain });
+    }
     this.peerCertificates = chain;
     this.transcript.push(encodeHandshakeMessage(m));
     this.expect = [HandshakeType.server_key_exchange];
