@@ -1,14 +1,17 @@
 'use strict';
-// The trust decision on every chain of test/support/chain-corpus.js, taken directly by the path
-// validator (no network): each case must reach the outcome the corpus expects of Node's `tls`
-// (or reject where we are stricter by a documented choice, STRICTER), and a rejection must be a
-// certificate DtlsError. test/dtls/differential.test.js proves the same decisions end to end
-// against openssl s_server, but takes a minute; this one takes seconds, so the mutation check
-// (npm run mutants) can afford to run it for every break of src/dtls/pki/.
+// The trust decision on every chain of test/support/chain-corpus.js, taken directly by the
+// handshake's certificate checks (no network): OpenSSL's verdict through node:tls
+// (src/dtls/trust/) and the leaf checks of crypto/certificates.ts. Each case must reach the
+// outcome the corpus expects of Node's `tls` (or reject where we are stricter by a documented
+// choice, STRICTER), and a rejection must be a certificate DtlsError. differential.test.js proves
+// the same decisions end to end against openssl s_server, but takes a minute; this one takes
+// seconds, so the mutation check (npm run mutants) can afford to run it for every break of
+// src/dtls/trust/.
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const crypto = require('node:crypto');
-const { parseCaBundle, parseServerChain, verifyServerChain, serverPublicKey } = require('../../nodes/lib/dtls/crypto/certificates');
+const { parseServerChain, serverPublicKey } = require('../../nodes/lib/dtls/crypto/certificates');
+const { checkServerCertificate } = require('../../nodes/lib/dtls/trust/server-certificate');
 const { DtlsError } = require('../../nodes/lib/dtls');
 const { requirePeer } = require('../support/peers');
 const { opensslPki } = require('../support/openssl-pki');
@@ -21,9 +24,10 @@ async function decide(pki, c) {
   const bundle = (await Promise.all(c.bundle.map((n) => pki.pem(n)))).join('');
   try {
     const chain = parseServerChain(await Promise.all([c.leaf, ...c.chain].map(der)));
-    verifyServerChain(chain, { anchors: parseCaBundle(bundle), identity: c.host, allowPartialChain: c.partial });
-    // What the handshake does next with the leaf: its key must suit the cipher suite.
+    // As the handshake does: the leaf's key must suit the suite, then OpenSSL's verdict.
     serverPublicKey(chain[0], chain[0].publicKey.asymmetricKeyType === 'rsa' ? 'rsa' : 'ecdsa');
+    const err = await checkServerCertificate(chain, { ca: bundle, identity: c.host, allowPartialChain: c.partial });
+    if (err) throw err;
     return { outcome: 'accept' };
   } catch (err) {
     return { outcome: 'reject', code: err instanceof DtlsError ? err.code : 'INTERNAL', message: err.message };

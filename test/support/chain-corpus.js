@@ -15,6 +15,7 @@ const LEAF = (san = 'DNS:tb.example.com,IP:127.0.0.1', more = '', ku = 'critical
 const LEAF_NOAKID = 'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\nsubjectAltName=DNS:tb.example.com\n';
 
 const NAME = 'tb.example.com';
+const { buildAttackCases } = require('./chain-corpus-attacks');
 
 async function buildCorpus(pki) {
   const keys = {
@@ -176,6 +177,7 @@ async function buildCorpus(pki) {
   // RSA leaf whose keyUsage lacks digitalSignature (a documented stricter choice of ours).
   c('rsaLeafKeyEncOnly', { key: 'rsaL', cn: NAME, issuer: 'rsaRoot', ext: LEAF(undefined, '', 'critical,keyEncipherment') });
 
+  const attacks = await buildAttackCases(pki);
   const A = 'accept'; const R = 'reject';
   const k = (name, leaf, chain, bundle, expect, extra = {}) => ({ name, leaf, chain, bundle, expect, host: NAME, partial: false, ...extra });
   return [
@@ -284,6 +286,7 @@ async function buildCorpus(pki) {
     k('intermediate under an expired root, bundle holds only the intermediate, partial chains allowed', 'leafUnderInterUnderRootExpired', [], ['interUnderRootExpired'], A, { partial: true }),
     k('RSA leaf with keyUsage keyEncipherment only', 'rsaLeafKeyEncOnly', [], ['rsaRoot'], A),
     k('a chain of 13 certificates (11 intermediates)', 'leafDeep', Array.from({ length: 11 }, (_, i) => `deep${11 - i}`), ['root'], A),
+    ...attacks,
   ];
 }
 
@@ -294,8 +297,6 @@ async function buildCorpus(pki) {
 const STRICTER = {
   'RSA leaf with keyUsage keyEncipherment only':
     'the leaf key signs the ECDHE key exchange, so we require digitalSignature when keyUsage is present (OpenSSL checks that only for ECDSA certificates)',
-  'a chain of 13 certificates (11 intermediates)':
-    'our depth guard stops at 10 certificates (OpenSSL allows 100); no real ThingsBoard chain has more than 4',
 };
 
 module.exports = { buildCorpus, STRICTER };

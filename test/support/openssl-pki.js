@@ -49,7 +49,9 @@ async function opensslPki() {
     if (keys.has(name)) return keys.get(name);
     const file = path.join(dir, `${name}.key`);
     const [alg, param] = type.split(':');
-    const opts = alg === 'rsa' ? ['-algorithm', 'RSA', '-pkeyopt', `rsa_keygen_bits:${param}`] : ['-algorithm', 'EC', '-pkeyopt', `ec_paramgen_curve:${param}`];
+    // 'ecx:<curve>': an EC key whose certificate carries the explicit curve parameters.
+    const opts = alg === 'rsa' ? ['-algorithm', 'RSA', '-pkeyopt', `rsa_keygen_bits:${param}`]
+      : ['-algorithm', 'EC', '-pkeyopt', `ec_paramgen_curve:${param}`, ...(alg === 'ecx' ? ['-pkeyopt', 'ec_param_enc:explicit'] : [])];
     const p = run(['genpkey', ...opts, '-out', file], dir).then(() => file);
     keys.set(name, p);
     return p;
@@ -59,6 +61,7 @@ async function opensslPki() {
    * A certificate (subject: /CN=cn, or /O=o/CN=cn, or `subject` as given). issuer: a certificate name (its key signs) or absent for self-signed.
    * start/end: YYYYMMDDHHMMSSZ (default 2020 → 2040), md: digest, ext: extension text or null (v1).
    * signKey: sign with this key name instead of the issuer's (a forged signature).
+   * utf8: the subject is UTF-8 (non-ASCII names are written as UTF8String).
    */
   function cert(name, spec) {
     const p = makeCert(name, spec);
@@ -67,7 +70,7 @@ async function opensslPki() {
     return p;
   }
 
-  async function makeCert(name, { key: keyName, cn, o, subject, issuer, ext, start = '20200101000000Z', end = '20400101000000Z', md = 'sha256', sigopt = [], signKey }) {
+  async function makeCert(name, { key: keyName, cn, o, subject, issuer, ext, start = '20200101000000Z', end = '20400101000000Z', md = 'sha256', sigopt = [], signKey, utf8 }) {
     const work = path.join(dir, `ca-${n++}`);
     fs.mkdirSync(work);
     fs.writeFileSync(path.join(work, 'ca.cnf'), CA_CNF);
@@ -77,10 +80,11 @@ async function opensslPki() {
     if (!keyFile) throw new Error(`openssl-pki: no key ${keyName}`);
     const csr = path.join(work, 'req.csr');
     const subj = subject ?? (`${o ? `/O=${o}` : ''}${cn !== undefined ? `/CN=${cn}` : ''}` || '/');
-    await run(['req', '-new', '-key', keyFile, '-subj', subj, '-out', csr], work);
+    await run(['req', '-new', '-key', keyFile, '-subj', subj, '-out', csr, ...(utf8 ? ['-utf8'] : [])], work);
     const out = path.join(dir, `${name}.pem`);
     const args = ['ca', '-batch', '-config', 'ca.cnf', '-in', csr, '-out', out, '-startdate', start, '-enddate', end, '-md', md, '-notext', '-preserveDN'];
     for (const s of sigopt) args.push('-sigopt', s);
+    if (utf8) args.push('-utf8');
     if (issuer) {
       const is = await certs.get(issuer);
       if (!is) throw new Error(`openssl-pki: no certificate ${issuer}`);
@@ -96,8 +100,24 @@ async function opensslPki() {
     return { file: out, key: keyName, pem: fs.readFileSync(out, 'utf8') };
   }
 
+  /**
+   * `from` as a "BEGIN TRUSTED CERTIFICATE" block (openssl x509 -trustout), with trust settings
+   * such as ['-addtrust', 'serverAuth'] or ['-addreject', 'serverAuth']. Usable in bundle().
+   */
+  function trusted(name, from, settings) {
+    const p = (async () => {
+      const src = await certs.get(from);
+      const out = path.join(dir, `${name}.pem`);
+      await run(['x509', '-in', src.file, '-trustout', ...settings, '-out', out], dir);
+      return { file: out, key: src.key, pem: fs.readFileSync(out, 'utf8') };
+    })();
+    certs.set(name, p);
+    p.catch(() => {});
+    return p;
+  }
+
   return {
-    dir, key, cert,
+    dir, key, cert, trusted,
     async pem(name) { return (await certs.get(name)).pem; },
     async file(name) { return (await certs.get(name)).file; },
     keyFile(name) { return keys.get(name); },

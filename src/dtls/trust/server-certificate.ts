@@ -91,5 +91,5 @@ function culprit(code: string, chain: X509Certificate[], ca: string): string {
     }
     return `no CA in the bundle issued ${certificateLabel(top)} (its issuer is "${top.issuer.split('\n').reverse().join(', ')}")`;
   }
-  return `the server's certificate is ${certificateLabel(chain[0])}`;
+  return '';
 }

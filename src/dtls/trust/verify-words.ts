@@ -34,7 +34,7 @@ const BY_CODE: Record<string, TrustRule> = {
   ERROR_IN_CERT_NOT_AFTER_FIELD: { kind: 'BAD_CERTIFICATE', rule: 'has a malformed notAfter date', fix: FIX_CHAIN },
   INVALID_CA: { kind: 'BAD_CERTIFICATE', rule: 'holds an intermediate that may not act as a CA (no basicConstraints CA:TRUE, keyUsage without keyCertSign, or a version 1 certificate)', fix: FIX_CHAIN },
   PATH_LENGTH_EXCEEDED: { kind: 'BAD_CERTIFICATE', rule: 'has more intermediate CAs than a CA above them allows (pathLenConstraint)', fix: FIX_CHAIN },
-  INVALID_PURPOSE: { kind: 'BAD_CERTIFICATE', rule: 'is not for TLS servers (extendedKeyUsage without serverAuth somewhere in the chain, or a Netscape cert type without SSL server)', fix: FIX_CHAIN },
+  INVALID_PURPOSE: { kind: 'BAD_CERTIFICATE', rule: 'is not for TLS servers (an extendedKeyUsage without serverAuth, a Netscape cert type without SSL server, or a CA that the bundle, as a TRUSTED CERTIFICATE, does not trust for serverAuth)', fix: `${FIX_CHAIN}, or ${FIX_CA}` },
   CERT_SIGNATURE_FAILURE: { kind: 'BAD_CERTIFICATE', rule: 'holds a signature that does not verify: a certificate was altered or not issued by the CA it names', fix: FIX_CHAIN },
   UNABLE_TO_DECRYPT_CERT_SIGNATURE: { kind: 'BAD_CERTIFICATE', rule: 'holds a signature that cannot be read', fix: FIX_CHAIN },
   UNABLE_TO_DECODE_ISSUER_PUBLIC_KEY: { kind: 'BAD_CERTIFICATE', rule: "holds a CA whose public key cannot be decoded", fix: FIX_CHAIN },
@@ -53,6 +53,7 @@ const BY_TEXT: [RegExp, TrustRule][] = [
   [/critical extension/i, { kind: 'BAD_CERTIFICATE', rule: 'holds a certificate with a critical extension OpenSSL does not understand, so it must be refused', fix: FIX_CHAIN }],
   [/certificate signing/i, { kind: 'BAD_CERTIFICATE', rule: 'holds a CA whose keyUsage lacks keyCertSign', fix: FIX_CHAIN }],
   [/invalid or inconsistent certificate extension|CA markings|malformed/i, { kind: 'BAD_CERTIFICATE', rule: 'holds a certificate with an invalid or inconsistent extension', fix: FIX_CHAIN }],
+  [/RFC 3779/i, { kind: 'BAD_CERTIFICATE', rule: "holds IP address or AS number resources (RFC 3779) outside its issuer's", fix: FIX_CHAIN }],
   [/explicit (ECC|EC) parameters/i, { kind: 'BAD_CERTIFICATE', rule: 'holds a key with explicit EC parameters (only named curves are accepted)', fix: FIX_CHAIN }],
   [/key identifier mismatch|issuer serial number mismatch|subject issuer mismatch/i, { kind: 'UNKNOWN_CA', rule: 'names an issuer the CA bundle holds, but not that exact CA (key identifier or serial mismatch)', fix: FIX_CA }],
 ];
