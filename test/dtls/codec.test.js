@@ -80,7 +80,7 @@ test('reassembly by epoch: a protected fragment replaces unprotected ones of the
 test('the handshake refuses a Finished that did not come in epoch 1, and any handshake message before the server\'s ChangeCipherSpec', () => {
   const { ClientHandshake } = require('../../nodes/lib/dtls/handshake/client-handshake');
   for (const [state, epoch, why] of [['wait_finished', 0, /not protected by the new keys/], ['wait_change_cipher_spec', 0, /before the server's ChangeCipherSpec/], ['wait_change_cipher_spec', 1, /before the server's ChangeCipherSpec/]]) {
-    const hs = new ClientHandshake({ identity: 'x', anchors: [], verify: false, mtu: 1200, handshakeTimeoutMs: 1000 }, { state, records: null, flight: null });
+    const hs = new ClientHandshake({ identity: 'x', ca: '', verify: false, mtu: 1200, handshakeTimeoutMs: 1000 }, { state, records: null, flight: null });
     assert.throws(() => hs.handle({ type: 20, messageSeq: 5, body: Buffer.alloc(12), epoch }), (err) => err.code === 'PROTOCOL' && err.sendAlert === 10 && why.test(err.message), `${state}, epoch ${epoch}`);
   }
 });

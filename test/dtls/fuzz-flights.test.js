@@ -14,7 +14,6 @@
 // on busy ones); DTLS_FUZZ_SEED the seed.
 const test = require('node:test');
 const assert = require('node:assert/strict');
-const { X509Certificate } = require('node:crypto');
 const { DtlsSession, DtlsError } = require('../../nodes/lib/dtls');
 const { parseDatagram, encodeRecord } = require('../../nodes/lib/dtls/protocol/record');
 const { HostileDtlsEngine, makeHostileServerPki, HT } = require('../support/dtls-hostile-server');
@@ -148,7 +147,7 @@ function scriptFor(target, rnd, hits) {
 
 test(`${SESSIONS} sessions against a hostile server mutating one message of its flights each: only specific DtlsErrors or working sessions, never an internal error`, async () => {
   const pki = await makeHostileServerPki();
-  const anchors = [new X509Certificate(pki.caPem)];
+  const ca = pki.caPem;
   const rnd = seededRandom(SEED);
   const pick = (n) => Math.floor(rnd() * n);
   const outcomes = new Map();
@@ -164,13 +163,16 @@ test(`${SESSIONS} sessions against a hostile server mutating one message of its 
       const target = i % TARGETS.length;
       const engine = new HostileDtlsEngine({ chain: pki.chain, key: pki.key, mtu: 300 + pick(900), script: scriptFor(target, rnd, hits) });
       const toServer = [];
-      const session = new DtlsSession({ identity: '127.0.0.1', anchors, verify: rnd() < 0.8, mtu: 1200, handshakeTimeoutMs: 60000 }, { send: (d) => toServer.push(d) });
+      const session = new DtlsSession({ identity: '127.0.0.1', ca, verify: rnd() < 0.8, mtu: 1200, handshakeTimeoutMs: 60000 }, { send: (d) => toServer.push(d) });
       let failure = null;
       let connected = false;
       current = session;
       session.handshake().then(() => { connected = true; }, (err) => { failure = err; });
       session.on('close', (err) => { if (err && !failure) failure = err; });
-      for (let steps = 0; toServer.length && steps < 20 && session.state !== 'closed'; steps++) {
+      for (let steps = 0; steps < 20 && session.state !== 'closed'; steps++) {
+        // OpenSSL's verdict on the chain arrives asynchronously; the handshake resumes after it.
+        if (!toServer.length && session.hs.pendingTrust) { await session.hs.pendingTrust; await new Promise(setImmediate); }
+        if (!toServer.length) break;
         let replies = [];
         try { replies = engine.receive(toServer.shift()); } catch { /* the server is not under test */ }
         for (const d of replies) {

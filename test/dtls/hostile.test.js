@@ -42,7 +42,7 @@ test('the real flight delivered backwards, every datagram twice and every record
   if (!requirePeer(t, 'openssl')) return;
   const records = captured.flatMap((d) => parseDatagram(d).map((r) => encodeRecord(r)));
   for (const order of [records.slice().reverse(), [...records, ...records], records.flatMap((r) => [r, r]).reverse()]) {
-    const session = new DtlsSession({ identity: '127.0.0.1', anchors: [], verify: false, mtu: 400, handshakeTimeoutMs: 60000 }, { send() {} });
+    const session = new DtlsSession({ identity: '127.0.0.1', ca: '', verify: false, mtu: 400, handshakeTimeoutMs: 60000 }, { send() {} });
     const result = session.handshake().then(() => null, (err) => err);
     for (const datagram of order) session.handleDatagram(datagram);
     if (session.state !== 'closed') session.close();

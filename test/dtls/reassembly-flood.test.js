@@ -45,7 +45,7 @@ function floodDatagram(first, perRecord = Infinity, type = 2) {
 
 /** One flood into a fresh session: the longest handleDatagram, the longest event-loop delay. */
 async function floodOnce(flood) {
-  const session = new DtlsSession({ identity: '127.0.0.1', anchors: [], verify: false, mtu: 1200, handshakeTimeoutMs: 60000 }, { send() {} });
+  const session = new DtlsSession({ identity: '127.0.0.1', ca: '', verify: false, mtu: 1200, handshakeTimeoutMs: 60000 }, { send() {} });
   const result = session.handshake().then(() => null, (err) => err);
   try {
     await new Promise((resolve) => setImmediate(resolve));
@@ -143,7 +143,7 @@ test(`at most ${MAX_FRAGMENTS_PER_DATAGRAM} fragments and ${MAX_RECORDS_PER_DATA
     records: Buffer.concat(Array.from({ length: JUNK }, (_, i) => encodeRecord({ type: 23, version: 0xfefd, epoch: 0, sequence: 100 + i, body: Buffer.from('x') }))),
   };
   for (const [what, junk] of Object.entries(cases)) {
-    const session = new DtlsSession({ identity: '127.0.0.1', anchors: [], verify: false, mtu: 1200, handshakeTimeoutMs: 60000 }, { send() {} });
+    const session = new DtlsSession({ identity: '127.0.0.1', ca: '', verify: false, mtu: 1200, handshakeTimeoutMs: 60000 }, { send() {} });
     t.after(() => session.close());
     const result = session.handshake().catch(() => null);
     session.handleDatagram(Buffer.concat([junk, serverHello(998)]));

@@ -76,10 +76,15 @@ function culprit(code: string, chain: X509Certificate[], ca: string): string {
   }
   if (code === 'SELF_SIGNED_CERT_IN_CHAIN') {
     const root = chain.find((c) => c.subject === c.issuer);
-    return root ? `the server sent the root ${certificateLabel(root)}, which is not in the CA bundle` : '';
+    return root ? `the server sent the root ${certificateLabel(root)}, which is not in the configured CA certificate` : '';
   }
   if (code === 'DEPTH_ZERO_SELF_SIGNED_CERT') return `${certificateLabel(chain[0])} is self-signed`;
-  if (code === 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY' || code === 'UNABLE_TO_VERIFY_LEAF_SIGNATURE' || code === 'UNABLE_TO_GET_ISSUER_CERT') {
+  if (code === 'UNABLE_TO_GET_ISSUER_CERT') {
+    const bundle = caCertificates(ca);
+    const anchor = bundle.find((b) => chain.some((c) => c.checkIssued(b))) ?? bundle.find((b) => chain.some((c) => c.raw.equals(b.raw)));
+    return anchor ? `${certificateLabel(anchor)} is there, its issuer "${anchor.issuer.split('\n').reverse().join(', ')}" is not` : '';
+  }
+  if (code === 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY' || code === 'UNABLE_TO_VERIFY_LEAF_SIGNATURE') {
     // The highest certificate the server sent above the leaf, following issuers (loops stop).
     let top = chain[0];
     const seen = new Set([top]);
@@ -89,7 +94,7 @@ function culprit(code: string, chain: X509Certificate[], ca: string): string {
       seen.add(up);
       top = up;
     }
-    return `no CA in the bundle issued ${certificateLabel(top)} (its issuer is "${top.issuer.split('\n').reverse().join(', ')}")`;
+    return `no CA in the configured CA certificate issued ${certificateLabel(top)} (its issuer is "${top.issuer.split('\n').reverse().join(', ')}")`;
   }
   return '';
 }

@@ -21,11 +21,12 @@ const FIX_CHAIN = 'fix the certificate chain on the server (reissue the offendin
 const FIX_DATE = "renew the certificate on the server, and check this machine's clock";
 
 const BY_CODE: Record<string, TrustRule> = {
-  UNABLE_TO_GET_ISSUER_CERT_LOCALLY: { kind: 'UNKNOWN_CA', rule: 'was not issued by a CA in the CA bundle (its issuer is not there)', fix: FIX_CA },
-  UNABLE_TO_GET_ISSUER_CERT: { kind: 'UNKNOWN_CA', rule: 'was not issued by a CA in the CA bundle (its issuer is not there)', fix: FIX_CA },
-  UNABLE_TO_VERIFY_LEAF_SIGNATURE: { kind: 'UNKNOWN_CA', rule: 'was not issued by a CA in the CA bundle (no issuer for the first certificate)', fix: FIX_CA },
-  DEPTH_ZERO_SELF_SIGNED_CERT: { kind: 'UNKNOWN_CA', rule: 'is self-signed and is not in the CA bundle', fix: 'paste the server certificate itself into the CA certificate field to pin it, or have the server use a certificate from your CA' },
-  SELF_SIGNED_CERT_IN_CHAIN: { kind: 'UNKNOWN_CA', rule: 'ends at a root CA that is not in the CA bundle', fix: FIX_CA },
+  UNABLE_TO_GET_ISSUER_CERT_LOCALLY: { kind: 'UNKNOWN_CA', rule: 'was not issued by a CA in the configured CA certificate (its issuer is not there)', fix: FIX_CA },
+  // OpenSSL's name when the path reached a trusted certificate that is not self-signed.
+  UNABLE_TO_GET_ISSUER_CERT: { kind: 'UNKNOWN_CA', rule: 'reaches a CA of the configured CA certificate that is not a root (not self-signed), but not the root above it', fix: 'add that root CA to the CA certificate field, or turn on "allow partial chain" to trust a CA that is not a root' },
+  UNABLE_TO_VERIFY_LEAF_SIGNATURE: { kind: 'UNKNOWN_CA', rule: 'was not issued by a CA in the configured CA certificate (no issuer for the first certificate)', fix: FIX_CA },
+  DEPTH_ZERO_SELF_SIGNED_CERT: { kind: 'UNKNOWN_CA', rule: 'is self-signed and is not in the configured CA certificate', fix: 'paste the server certificate itself into the CA certificate field to pin it, or have the server use a certificate from your CA' },
+  SELF_SIGNED_CERT_IN_CHAIN: { kind: 'UNKNOWN_CA', rule: 'ends at a root CA that is not in the configured CA certificate', fix: FIX_CA },
   CERT_UNTRUSTED: { kind: 'UNKNOWN_CA', rule: 'ends at a CA the bundle does not trust for TLS servers', fix: FIX_CA },
   CERT_REJECTED: { kind: 'UNKNOWN_CA', rule: 'ends at a CA the bundle explicitly distrusts (a TRUSTED CERTIFICATE entry that rejects it)', fix: FIX_CA },
   CERT_HAS_EXPIRED: { kind: 'CERT_EXPIRED', rule: 'has expired', fix: FIX_DATE },
@@ -57,6 +58,11 @@ const BY_TEXT: [RegExp, TrustRule][] = [
   [/explicit (ECC|EC) parameters/i, { kind: 'BAD_CERTIFICATE', rule: 'holds a key with explicit EC parameters (only named curves are accepted)', fix: FIX_CHAIN }],
   [/key identifier mismatch|issuer serial number mismatch|subject issuer mismatch/i, { kind: 'UNKNOWN_CA', rule: 'names an issuer the CA bundle holds, but not that exact CA (key identifier or serial mismatch)', fix: FIX_CA }],
 ];
+
+/** Whether node:tls reports `code` for a verification result of OpenSSL (not a socket or protocol error). */
+export function isVerifyCode(code: string): boolean {
+  return code in BY_CODE || code === 'UNSPECIFIED';
+}
 
 /** The rule OpenSSL's verification result `code` (with its text `message`) stands for. */
 export function trustRule(code: string, message = ''): TrustRule {

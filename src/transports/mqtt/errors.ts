@@ -2,29 +2,16 @@
 // on: which kind of failure it is (so the device layer knows whether waiting helps) and, in plain
 // English, what to change. Every text is redacted by the caller's `redactText`.
 import { TransportError } from '../transport';
+import { hostMismatchText, isVerifyCode, trustFailureText, trustRule } from '../../dtls/trust/verify-words';
 
-/** OpenSSL verification results that mean "the server's certificate is not acceptable". */
+/** OpenSSL verification results that mean "no CA of the trust store issued this chain". */
 const UNTRUSTED_CHAIN = new Set([
   'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
   'UNABLE_TO_GET_ISSUER_CERT',
   'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
   'SELF_SIGNED_CERT_IN_CHAIN',
   'DEPTH_ZERO_SELF_SIGNED_CERT',
-  'CERT_UNTRUSTED',
-  'CERT_REJECTED',
-  'INVALID_CA',
-  'INVALID_PURPOSE',
-  'PATH_LENGTH_EXCEEDED',
-  'CERT_SIGNATURE_FAILURE',
-  'UNABLE_TO_DECRYPT_CERT_SIGNATURE',
-  'UNABLE_TO_DECODE_ISSUER_PUBLIC_KEY',
-  'CERT_REVOKED',
 ]);
-
-const DATES = new Set(['CERT_HAS_EXPIRED', 'CERT_NOT_YET_VALID', 'ERROR_IN_CERT_NOT_BEFORE_FIELD', 'ERROR_IN_CERT_NOT_AFTER_FIELD']);
-
-const FIX_CA =
-  'Paste the CA certificate that issued the server certificate (the root, and any intermediate the server does not send) into the CA certificate field, or fix the chain the server sends.';
 
 export interface Where {
   host: string;
@@ -46,13 +33,7 @@ export function classifySocketError(err: NodeJS.ErrnoException & { reason?: stri
   const code = String(err.code || '');
   const at = `${where.host}:${where.port}`;
   if (code === 'ERR_TLS_CERT_ALTNAME_INVALID' || code === 'HOSTNAME_MISMATCH') {
-    const reason = err.reason ? ` (${err.reason})` : '';
-    return new TransportError(
-      `server certificate host name mismatch: the certificate of ${at} is not valid for "${where.checkedName}"${reason}. ` +
-        'Connect using a host name the certificate lists, or set "Server name" to one of its names.',
-      'certificate',
-      'HOST_MISMATCH',
-    );
+    return new TransportError(hostMismatchText(where.checkedName, err.reason ?? err.message, at), 'certificate', 'HOST_MISMATCH');
   }
   if (UNTRUSTED_CHAIN.has(code) && where.caConfigured === false) {
     return new TransportError(
@@ -62,28 +43,11 @@ export function classifySocketError(err: NodeJS.ErrnoException & { reason?: stri
       'UNKNOWN_CA',
     );
   }
-  if (UNTRUSTED_CHAIN.has(code)) {
-    const what =
-      code === 'DEPTH_ZERO_SELF_SIGNED_CERT'
-        ? 'the server presents a self-signed certificate that is not in the configured CA certificate'
-        : code === 'SELF_SIGNED_CERT_IN_CHAIN'
-          ? 'the server certificate chain ends in a root CA that is not in the configured CA certificate'
-          : 'the server certificate was not issued by a CA in the configured CA certificate';
-    return new TransportError(`server certificate not trusted (${code}): ${what}. ${FIX_CA}`, 'certificate', 'UNKNOWN_CA');
-  }
-  if (where.tls && code === 'UNSPECIFIED') {
-    // node:tls names only some X509 verification results; the others (name constraints, a key or
-    // digest too weak, an unknown critical extension, a CA without keyCertSign) arrive as
-    // UNSPECIFIED with OpenSSL's text. They are certificate failures too: waiting will not help.
-    return new TransportError(`server certificate refused (${err.message || code}): the server's certificate chain breaks a rule of certificate path validation. Fix the chain on the server.`, 'certificate', 'BAD_CERTIFICATE');
-  }
-  if (DATES.has(code)) {
-    const when = code === 'CERT_NOT_YET_VALID' ? 'is not valid yet' : 'has expired';
-    return new TransportError(
-      `server certificate ${when} (${code}). Renew the certificate on the server, and check this machine's clock.`,
-      'certificate',
-      code === 'CERT_NOT_YET_VALID' ? 'NOT_YET_VALID' : 'EXPIRED',
-    );
+  if (where.tls && isVerifyCode(code)) {
+    // The same rule and words as CoAPS gives for the same chain (src/dtls/trust/verify-words.ts).
+    const kind = trustRule(code, err.message).kind;
+    const ours = kind === 'CERT_EXPIRED' ? 'EXPIRED' : kind === 'CERT_NOT_YET_VALID' ? 'NOT_YET_VALID' : kind;
+    return new TransportError(trustFailureText(code, err.message), 'certificate', ours);
   }
   if (where.tls && /wrong version number|packet length too long|unknown protocol/i.test(String(err.message))) {
     return new TransportError(
