@@ -3,12 +3,9 @@
 // handshake split (src/dtls/session.ts, src/dtls/handshake/, src/dtls/protocol/bytes.ts). Included
 // at the end of scripts/mutants-list.js; same fields as there.
 // Left out as equivalent on the merged tree: `if (err instanceof DtlsError) throw err;` in
-// certificateStep() (client-handshake.ts) made `throw err;`. Both steps it wraps convert their own
-// failures since the checks moved to src/dtls/pki/ (verifyServerChain wraps anything unexpected as
-// BAD_CERTIFICATE, serverPublicKey catches X509Certificate.publicKey), so nothing reaches it; the
-// same break of verifyServerChain's wrapper also survives: every lazily read field that could throw
-// is read after the signature check (which fails first) or guarded. Guarded as a whole by
-// test/dtls/fuzz-flights.test.js and pki.test.js ("never an internal error").
+// certificateStep() (client-handshake.ts) made `throw err;`: the step it wraps (serverPublicKey)
+// converts its own failures, so nothing else reaches it. Guarded as a whole by
+// test/dtls/fuzz-flights.test.js and trust.test.js ("never an internal error").
 module.exports = [
   {
     id: "dtls-client-handshake-1",
