@@ -56,6 +56,13 @@ test("OpenSSL's verdict, not ours: an untrusted chain is refused with its verify
   const err = await checkServerCertificate(parseServerChain([leafDer]), { ca: other, identity: 'tb.example.com' });
   assert.equal(err.code, 'UNKNOWN_CA');
   assert.match(err.message, /\(UNABLE_TO_VERIFY_LEAF_SIGNATURE\).*for "CN=tb\.example\.com".*no CA in the configured CA certificate issued "CN=tb\.example\.com" \(its issuer is "CN=Unit Root"\)/);
+  // A Certificate message OpenSSL refuses before verifying (no verdict was reached): refused.
+  for (const junk of [Buffer.from([0x30, 0x03, 1, 2, 3]), Buffer.from([0x30, 0x00])]) {
+    const v = await verifyChainWithOpenSSL({ chainDer: [leafDer, junk], ca: rootPem });
+    assert.equal(v.ok, false);
+    assert.equal(v.code, 'TLS_VERIFIER');
+    assert.match(v.message, /OpenSSL refused the certificate message/);
+  }
   // A CA bundle with the leaf's root among others; partial chains: the leaf pinned alone.
   assert.deepEqual(await verifyChainWithOpenSSL({ chainDer: [leafDer], ca: other + rootPem }), { ok: true });
   assert.equal((await verifyChainWithOpenSSL({ chainDer: [leafDer], ca: await pki.pem('leaf') })).ok, false);

@@ -137,7 +137,8 @@ export function verifyChainWithOpenSSL(input: ChainInput): Promise<ChainVerdict>
     client.on('error', (err: Error & { code?: string }) => {
       // ServerHelloDone where a ServerKeyExchange must come: the Certificate was processed in
       // full. The handle is still open while 'error' is emitted ('close' follows); verifyError()
-      // is Node's own reading of X509_verify_cert's result.
+      // is Node's own reading of X509_verify_cert's result. After any other error it must not be
+      // called: no verdict exists (OK by default), and on Node 20 the call can even crash.
       if (err.code !== 'ERR_SSL_UNEXPECTED_MESSAGE') return finish({ ok: false, code: 'TLS_VERIFIER', message: `OpenSSL refused the certificate message: ${err.message}` });
       const ssl = handle.ssl;
       if (!ssl) return finish({ ok: false, code: 'TLS_VERIFIER', message: 'the TLS handle closed before the verdict was read' });
