@@ -1,5 +1,5 @@
 // OpenSSL's certificate verification results (the `code` node:tls gives them, X509_V_ERR_* names
-// without the prefix) in words a user can act on. One table for MQTTS (src/transports/mqtt-errors.ts)
+// without the prefix) in words a user can act on. One table for MQTTS (src/transports/mqtt/errors.ts)
 // and CoAPS (src/dtls/trust/server-certificate.ts): the same chain refused by OpenSSL gives the same
 // rule and the same fix on both transports. node:tls names only some results; the others arrive as
 // UNSPECIFIED with X509_verify_cert_error_string's text, which is matched here instead.
