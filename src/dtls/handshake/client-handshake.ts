@@ -208,7 +208,9 @@ export class ClientHandshake {
     // node:crypto parses a certificate's key lazily: an unsupported or broken key surfaces here.
     this.serverKey = certificateStep('has a public key that cannot be read', () => serverPublicKey(chain[0], suite.auth));
     if (this.options.verify) {
-      this.pendingTrust = checkServerCertificate(chain, { ca: this.options.ca, identity: this.options.identity, allowPartialChain: this.options.allowPartialChain });
+      this.pendingTrust = checkServerCertificate(chain, {
+        ca: this.options.ca, identity: this.options.identity, allowPartialChain: this.options.allowPartialChain, leafKeyType: this.serverKey.asymmetricKeyType,
+      });
     }
     this.peerCertificates = chain;
     this.transcript.push(encodeHandshakeMessage(m));

@@ -93,6 +93,8 @@ export interface ChainInput {
   /** The user's CA bundle (PEM), exactly as Node's `tls` would get it. */
   ca: string;
   allowPartialChain?: boolean;
+  /** The leaf key's type (KeyObject.asymmetricKeyType), when the caller already knows it. */
+  leafKeyType?: string;
 }
 
 /** OpenSSL's verdict on the chain: X509_verify_cert's result as node:tls reports it. */
@@ -103,7 +105,7 @@ export function verifyChainWithOpenSSL(input: ChainInput): Promise<ChainVerdict>
   if (size > MAX_CHAIN_BYTES) return Promise.resolve({ ok: false, code: 'CHAIN_TOO_LARGE', message: `the server's chain is ${size} bytes` });
   let suite: number;
   try {
-    const type = new X509Certificate(chainDer[0]).publicKey.asymmetricKeyType;
+    const type = input.leafKeyType ?? new X509Certificate(chainDer[0]).publicKey.asymmetricKeyType;
     suite = type === 'rsa' || type === 'rsa-pss' ? ECDHE_RSA_AES128_GCM : ECDHE_ECDSA_AES128_GCM;
   } catch (err) {
     return Promise.resolve({ ok: false, code: 'UNREADABLE_CERTIFICATE', message: (err as Error).message });

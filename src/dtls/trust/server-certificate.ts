@@ -15,6 +15,8 @@ export interface TrustOptions {
   /** Host name or IP address the certificate must name. */
   identity: string;
   allowPartialChain?: boolean;
+  /** The leaf key's type, when known (saves parsing the key again). */
+  leafKeyType?: string;
 }
 
 const ALERT: Record<string, AlertDescription> = {
@@ -28,7 +30,7 @@ const ALERT: Record<string, AlertDescription> = {
 export async function checkServerCertificate(chain: X509Certificate[], opts: TrustOptions): Promise<DtlsError | null> {
   let verdict;
   try {
-    verdict = await verifyChainWithOpenSSL({ chainDer: chain.map((c) => c.raw), ca: opts.ca, allowPartialChain: opts.allowPartialChain });
+    verdict = await verifyChainWithOpenSSL({ chainDer: chain.map((c) => c.raw), ca: opts.ca, allowPartialChain: opts.allowPartialChain, leafKeyType: opts.leafKeyType });
   } catch (err) {
     return new DtlsError('BAD_CERTIFICATE', `the server's certificate cannot be verified: ${(err as Error)?.message ?? err}`, { sendAlert: AlertDescription.bad_certificate });
   }
