@@ -34,7 +34,7 @@ async function decide(pki, c) {
   }
 }
 
-test('path validation: every corpus chain gets the expected trust decision, rejections name a certificate error', { timeout: 120000 }, async (t) => {
+test('trust decision: every corpus chain gets the expected outcome, rejections name a certificate error', { timeout: 120000 }, async (t) => {
   if (!requirePeer(t, 'openssl')) return;
   const pki = await opensslPki();
   t.after(() => pki.remove());

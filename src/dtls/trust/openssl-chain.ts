@@ -28,6 +28,7 @@ const ECDHE_ECDSA_AES128_GCM = 0xc02b;
 const ECDHE_RSA_AES128_GCM = 0xc02f;
 /** A chain larger than this is refused before OpenSSL sees it (OpenSSL's client limit is 100 KB). */
 export const MAX_CHAIN_BYTES = 100 * 1024;
+const WATCHDOG_MS = 10000;
 
 function u24(n: number): Buffer {
   const b = Buffer.alloc(3);
@@ -118,9 +119,14 @@ export function verifyChainWithOpenSSL(input: ChainInput): Promise<ChainVerdict>
     const finish = (verdict: ChainVerdict) => {
       if (settled) return;
       settled = true;
+      clearTimeout(watchdog);
       resolve(verdict);
       setImmediate(() => client?.destroy());
     };
+    // Not the trigger (that is OpenSSL's error above): a guard that fails closed and frees the
+    // TLS client should OpenSSL ever wait for more input instead of answering.
+    const watchdog = setTimeout(() => finish({ ok: false, code: 'TLS_VERIFIER', message: 'OpenSSL gave no verdict on the chain' }), WATCHDOG_MS);
+    watchdog.unref();
     let answered = false;
     const peer = new Duplex({
       read() { /* pushed below */ },
@@ -135,14 +141,14 @@ export function verifyChainWithOpenSSL(input: ChainInput): Promise<ChainVerdict>
       socket: peer, secureContext, minVersion: 'TLSv1.2', maxVersion: 'TLSv1.2', rejectUnauthorized: false,
       checkServerIdentity: () => undefined,
     });
-    const handle = (client as unknown as { ssl?: VerifyHandle | null });
+    const socket = client as unknown as { ssl?: VerifyHandle | null };
     client.on('error', (err: Error & { code?: string }) => {
       // ServerHelloDone where a ServerKeyExchange must come: the Certificate was processed in
       // full. The handle is still open while 'error' is emitted ('close' follows); verifyError()
       // is Node's own reading of X509_verify_cert's result. After any other error it must not be
       // called: no verdict exists (OK by default), and on Node 20 the call can even crash.
       if (err.code !== 'ERR_SSL_UNEXPECTED_MESSAGE') return finish({ ok: false, code: 'TLS_VERIFIER', message: `OpenSSL refused the certificate message: ${err.message}` });
-      const ssl = handle.ssl;
+      const ssl = socket.ssl;
       if (!ssl) return finish({ ok: false, code: 'TLS_VERIFIER', message: 'the TLS handle closed before the verdict was read' });
       const v = ssl.verifyError();
       finish(v ? { ok: false, code: String(v.code ?? 'UNSPECIFIED'), message: v.message } : { ok: true });
