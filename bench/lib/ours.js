@@ -33,7 +33,7 @@ function connectionSettings(o) {
  * so the figures measure our DTLS client and CoAP transport whether or not index.ts wires them yet.
  */
 function createCoapTransport(settings) {
-  const { CoapTransport } = require(path.join(lib, 'transports', 'coap.js'));
+  const { CoapTransport } = require(path.join(lib, 'transports', 'coap', 'transport.js'));
   if (settings.transport === 'coap') return new CoapTransport(settings);
   const { connectDtls } = require(path.join(lib, 'dtls', 'index.js'));
   const { DtlsDgramSocket } = require(path.join(lib, 'transports', 'coap', 'dtls-dgram-adapter.js'));
