@@ -10,7 +10,7 @@
 // CoAPS needs Debian's socat. With --json the first line on stdout is {"ports": {...},
 // "caFile": ..., "webUrl": ...} (for the benchmarks and scripts). Ctrl-C or SIGTERM stops it.
 const path = require('node:path');
-const { startEmulator, demoDevices, DEFAULT_PORTS } = require('./index');
+const { startEmulator, demoDevices, movedPortWarning, DEFAULT_PORTS } = require('./index');
 
 function parseArgs(argv) {
   const args = { ports: {}, devices: 4, dataDir: path.join(__dirname, '..', '.emulator'), host: '127.0.0.1', json: false };
@@ -67,9 +67,13 @@ async function main() {
   if (args.json) {
     console.log(JSON.stringify({ ports: emu.ports, caFile: emu.caFile, webUrl: emu.webUrl, devices }));
   } else {
-    // Notes that describe() says in its own rows (why a front end is off) are not repeated.
-    for (const note of emu.notes) if (!offReason(emu, note)) console.log(`emulator: ${note}`);
+    // Notes that describe() says in its own rows (why a front end is off) are not repeated, nor
+    // the one-line "port N is busy" that the warning below explains.
+    const moved = emu.moved.filter((m) => m.name !== 'web');
+    for (const note of emu.notes) if (!offReason(emu, note) && !moved.some((m) => note.startsWith(`${m.label} port ${m.wanted} is busy`))) console.log(`emulator: ${note}`);
     console.log(describe(emu, devices, args.ports));
+    const warning = movedPortWarning(moved, { host: emu.host, how: (m) => `--${m.name} ${m.port}` });
+    if (warning.length) console.log(['', ...warning.map((l) => `!!! ${l}`)].join('\n'));
     console.log('\nCtrl-C stops it; start it again with the same options and clients reconnect.');
   }
 }
@@ -107,6 +111,8 @@ function describe(emu, devices, wantedPorts = {}) {
   const last = devices[devices.length - 1];
   if (devices.length === 1) row('device', `${first.name} (token ${first.token})`);
   else if (devices.length > 1) row('devices', `${first.name} … ${last.name}, tokens ${first.token} … ${last.token}`);
+  // The example flows' devices (emulator/store.js accepts these tokens unless exampleTokens is off).
+  if (emu.store && emu.store.exampleTokens) row('examples', 'example-1 … example-99, tokens example-token-1 … example-token-99 (one per example flow)');
   return lines.join('\n');
 }
 

@@ -6,6 +6,7 @@
 //   const emu = await startEmulator({ dataDir: '.emulator' });
 //   emu.ports  → { mqtt: 1883, mqtts: 8883, coap: 5683, coaps: 5684, web: 1881 }
 //   emu.notes  → ['MQTT port 1883 is busy: using 40123 instead', ...]
+//   emu.moved  → [{ name: 'mqtt', label: 'MQTT', wanted: 1883, port: 40123 }]  (see movedPortWarning)
 //   await emu.close();
 //
 // A wanted port that is busy is replaced by a free one (and said so in `notes`), so a second
@@ -60,6 +61,7 @@ async function startEmulator(opts = {}) {
   for (const [name, port] of Object.entries(opts.ports || {})) if (port !== undefined && port !== null) wanted[name] = port;
   const store = opts.store || new DeviceStore({ devices: opts.devices || demoDevices(), exampleTokens: opts.exampleTokens !== false });
   const notes = [];
+  const moved = []; // { name, label, wanted, port }: a busy wanted port replaced by a free one
   const running = []; // { name, close }
   const ports = { mqtt: null, mqtts: null, coap: null, coaps: null, web: null };
   let certs = opts.tls || null;
@@ -76,7 +78,10 @@ async function startEmulator(opts = {}) {
   function started(name, frontEnd) {
     ports[name] = frontEnd.port;
     running.push({ name, close: () => frontEnd.close() });
-    if (wanted[name] && wanted[name] !== frontEnd.port) notes.push(`${LABELS[name]} port ${wanted[name]} is busy: using ${frontEnd.port} instead`);
+    if (wanted[name] && wanted[name] !== frontEnd.port) {
+      notes.push(`${LABELS[name]} port ${wanted[name]} is busy: using ${frontEnd.port} instead`);
+      moved.push({ name, label: LABELS[name], wanted: wanted[name], port: frontEnd.port });
+    }
     return frontEnd;
   }
 
@@ -132,7 +137,8 @@ async function startEmulator(opts = {}) {
       port: ports[name],
       note: ports[name] ? undefined : name === 'coaps' && coapsOffReason ? `off: ${coapsOffReason}` : 'off',
     }));
-    return { endpoints, caFile: certs && certs.caFile ? certs.caFile : null };
+    // The page warns about a moved device port (a user's device nodes may still use the old one).
+    return { endpoints, moved: moved.filter((m) => m.name !== 'web'), caFile: certs && certs.caFile ? certs.caFile : null };
   }
 
   async function closeAll() {
@@ -151,11 +157,42 @@ async function startEmulator(opts = {}) {
     host,
     ports,
     notes,
+    moved,
     caFile: certs ? certs.caFile || null : null,
     caPem: certs ? certs.caPem || null : null,
     webUrl: ports.web ? `http://${host6}:${ports.web}/` : null,
     close: closeAll,
   };
+}
+
+/**
+ * The loud explanation of a moved device port, for npm start and emulator/cli.js (one string per
+ * line). A busy 1883 is usually a Mosquitto the user runs: device nodes still set to 1883 (the
+ * default, and the examples) then connect to that broker, which accepts any user name and
+ * acknowledges every publish, so they show "connected" and Complete fires while nothing reaches
+ * the emulator. `how(m)` names the setting that picks the port (EMULATOR_MQTT_PORT=40123, --mqtt 40123).
+ * @param {{label: string, wanted: number, port: number}[]} moved
+ * @param {{host: string, how: (m: object) => string, stale?: string[]}} opts
+ *   stale: device nodes of the user's flows that still point at a wanted port; demo: npm start's
+ *   demo flow was given the new port
+ */
+function movedPortWarning(moved, { host, how, stale = [], demo = false }) {
+  const devicePorts = moved.filter((m) => m.label !== 'page');
+  if (devicePorts.length === 0) return [];
+  const lines = [];
+  for (const m of devicePorts) {
+    const who = m.label.startsWith('MQTT') ? ' (often a Mosquitto broker)' : '';
+    lines.push(`${m.label} port ${m.wanted} is taken by another program${who}, so the emulator's ${m.label} listens on ${host}:${m.port} instead.`);
+  }
+  const old = devicePorts.map((m) => m.wanted).join(', ');
+  lines.push(`${demo ? 'The demo flow uses the new port. ' : ''}Device nodes still set to ${old} (the imported examples, your own flows,`);
+  lines.push('a new device node\'s default port) talk to that other program, not to ThingsBoard: an MQTT broker');
+  lines.push('accepts any token, so they show "connected" and Complete says "delivered", but nothing reaches the emulator.');
+  for (const s of stale) lines.push(`  still on the old port: ${s}`);
+  lines.push('Choose one:');
+  lines.push(`  - stop the other program (e.g. sudo systemctl stop mosquitto) and start again: the emulator then gets ${old};`);
+  lines.push(`  - or keep it: put ${devicePorts.map((m) => m.port).join(', ')} into those device nodes' Port, and start with ${devicePorts.map(how).join(' ')} to keep that port.`);
+  return lines;
 }
 
 /**
@@ -174,4 +211,4 @@ function reportRefusedConnects(broker, store, transport) {
   broker.on('connectionError', onError);
 }
 
-module.exports = { startEmulator, demoDevices, DEFAULT_PORTS };
+module.exports = { startEmulator, demoDevices, movedPortWarning, DEFAULT_PORTS };

@@ -17,6 +17,7 @@ const path = require('node:path');
 const { spawnSync } = require('node:child_process');
 const { demoFlow, mergeDemo, DEFAULT_PORTS, ID_PREFIX } = require('./demo-flow');
 const { startNodeRed } = require('./node-red-embedded');
+const { movedPortWarning } = require('../emulator');
 
 const root = path.join(__dirname, '..');
 const dataDir = process.env.EMULATOR_DATA_DIR ? path.resolve(process.env.EMULATOR_DATA_DIR) : path.join(root, '.emulator');
@@ -202,7 +203,8 @@ async function main() {
     tabLabel: real ? `ThingsBoard at ${real.host}` : 'ThingsBoard demo (emulator)',
   });
   const current = await nr.get('flows');
-  await nr.deploy(mergeDemo(Array.isArray(current.body) ? current.body : [], demo));
+  const userFlows = Array.isArray(current.body) ? current.body : [];
+  await nr.deploy(mergeDemo(userFlows, demo));
 
   say('');
   say('  node-red-contrib-thingsboard-device: try it');
@@ -224,11 +226,43 @@ async function main() {
     say(`  ThingsBoard        ${t.transport}://${flowTarget.host}:${t.port}  (from TB_HOST/TB_TRANSPORT/TB_PORT)`);
     if (flowTarget.caFile) say(`  CA certificate     ${flowTarget.caFile}`);
   }
-  for (const note of notes) say(`  note: ${note}`);
+  const moved = emu ? emu.moved.filter((m) => m.name !== 'web') : [];
+  for (const note of notes) if (!moved.some((m) => note.startsWith(`${m.label} port ${m.wanted} is busy`))) say(`  note: ${note}`);
+  if (moved.length) {
+    const warning = movedPortWarning(moved, {
+      host: emu.host,
+      demo: true,
+      how: (m) => `EMULATOR_${m.name.toUpperCase()}_PORT=${m.port}`,
+      stale: staleDevices(userFlows, moved, emu.host),
+    });
+    say('');
+    say('  !!! ─────────────────────────────────────────────────────────────────────────────────────');
+    for (const line of warning) say(`  !!! ${line}`);
+    say('  !!! ─────────────────────────────────────────────────────────────────────────────────────');
+    say('');
+  }
   say('  Ctrl-C stops everything.');
   say('');
 
   if (emu) watchArrivals(emu, flowTarget.targets);
+}
+
+/**
+ * The user's device nodes (not the demo's) that still point at a port the emulator could not
+ * take: named, with host and port, never with their token.
+ */
+function staleDevices(flows, moved, emuHost) {
+  const local = new Set(['127.0.0.1', 'localhost', '::1', '0.0.0.0', emuHost]);
+  const out = [];
+  for (const n of flows) {
+    if (n.type !== 'thingsboard-device' || String(n.id).startsWith(ID_PREFIX)) continue;
+    const transport = n.transport || 'mqtt';
+    const m = moved.find((x) => x.name === transport);
+    const port = String(n.port ?? '').trim() === '' ? DEFAULT_PORTS[transport] : Number(n.port);
+    if (!m || port !== m.wanted || !local.has(String(n.host || '').trim())) continue;
+    out.push(`"${n.name || n.id}" (${transport}://${n.host}:${port})`);
+  }
+  return out;
 }
 
 /** Tells once per transport that readings arrive (or, after a while, that they do not). */

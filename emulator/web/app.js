@@ -82,6 +82,17 @@
       item.append(ep.port ? el('code', {}, `${ep.host}:${ep.port}`) : ep.note || 'not running');
       list.append(item);
     }
+    // A device port the emulator could not take (emulator/index.js movedPortWarning says the same
+    // at start): device nodes still on the old port reach another program, not this page.
+    const moved = $('moved');
+    moved.replaceChildren();
+    for (const m of info.moved || []) {
+      moved.append(el('p', {},
+        el('b', {}, `${m.label} port ${m.wanted} was taken by another program`), `${m.label.startsWith('MQTT') ? ' (often a Mosquitto broker)' : ''}, so this emulator's ${m.label} listens on `, el('code', {}, `${m.port}`), '. ',
+        `Device nodes still set to ${m.wanted} (the imported examples, your own flows, a new device node's default) talk to that program, not to this emulator: they can show "connected" and "delivered" while nothing arrives here. `,
+        `Stop the other program and start again, or put ${m.port} into those device nodes' Port (keep it with `, el('code', {}, `EMULATOR_${m.name.toUpperCase()}_PORT=${m.port} npm start`), ' or ', el('code', {}, `node emulator/cli.js --${m.name} ${m.port}`), ').'));
+    }
+    moved.hidden = moved.childElementCount === 0;
     const ca = $('ca');
     if (info.caFile) {
       ca.hidden = false;
@@ -107,7 +118,8 @@
       const last = series.at(-1);
       const row = el('tr', { 'data-key': key, class: flashKeys.has(key) ? 'flash' : '' },
         el('td', { class: 'key' }, key),
-        el('td', { class: 'time' }, formatTime(last.ts)),
+        // An older day's date goes on a line of its own (the column is sized for hh:mm:ss.mmm).
+        el('td', { class: 'time' }, formatTime(last.ts).replace(' ', '\n')),
         el('td', { class: 'value' }, valueText(last.value)),
         el('td', { class: 'chart' }, sparkline(series)));
       body.append(row);

@@ -68,3 +68,27 @@ test('cli: --help lists every front end option', () => {
   for (const flag of ['--host', '--mqtt', '--mqtts', '--coap', '--coaps', '--web', '--devices', '--data-dir', '--json']) assert.ok(res.stdout.includes(flag), `--help mentions ${flag}`);
   assert.doesNotMatch(res.stdout, /^const |require\(/m, 'only the usage comment, no code');
 });
+
+test('cli: the summary names the example flows\' devices (example-token-N)', { timeout: 30000 }, async (t) => {
+  const { out } = await summary(t, ['--mqtt', '0', '--mqtts', 'off', '--coap', 'off', '--coaps', 'off', '--web', 'off']);
+  assert.match(row(out, 'examples'), /example-1 … example-99, tokens example-token-1 … example-token-99/);
+});
+
+test('cli: a busy MQTT port is explained loudly: what moved, who still points at the old port, how to choose', { timeout: 30000 }, async (t) => {
+  // "A Mosquitto on 1883": a port this test holds.
+  const other = require('node:net').createServer((s) => s.destroy());
+  await new Promise((resolve) => other.listen(0, '127.0.0.1', resolve));
+  t.after(() => other.close());
+  const busy = other.address().port;
+  const { out } = await summary(t, ['--mqtt', String(busy), '--mqtts', 'off', '--coap', 'off', '--coaps', 'off', '--web', 'off']);
+  const port = /^mqtt:\/\/127\.0\.0\.1:(\d+)$/.exec(row(out, 'MQTT'))[1];
+  assert.notEqual(Number(port), busy);
+  const warning = out.split('\n').filter((l) => l.startsWith('!!! '));
+  assert.ok(warning.length >= 5, `a multi-line warning:\n${out}`);
+  const text = warning.join('\n');
+  assert.match(text, new RegExp(`MQTT port ${busy} is taken by another program .*listens on 127\\.0\\.0\\.1:${port} instead`));
+  assert.match(text, new RegExp(`still set to ${busy} \\(the imported examples`));
+  assert.match(text, /"connected" and Complete says "delivered", but nothing reaches the emulator/);
+  assert.match(text, /stop the other program/);
+  assert.match(text, new RegExp(`--mqtt ${port}`));
+});

@@ -124,3 +124,40 @@ test('npm start with TB_HOST/TB_TOKEN/TB_TRANSPORT/TB_PORT/TB_CA_FILE: the ready
   run.child.kill('SIGTERM');
   assert.equal((await run.exited).code, 0, run.output());
 });
+
+test('npm start with the MQTT port taken (a Mosquitto on 1883): a loud multi-line explanation names the moved port, the user\'s device nodes still on the old one, and the two ways out', { timeout: 120000 }, async (t) => {
+  const dataDir = tempDir(t);
+  // The other broker: a port this test holds (1883 itself may be in use by other tests).
+  const other = require('node:net').createServer((s) => s.destroy());
+  await new Promise((resolve) => other.listen(0, '127.0.0.1', resolve));
+  t.after(() => other.close());
+  const busy = other.address().port;
+  // The user's own flow from an earlier session: a device node on that port (no credentials).
+  fs.mkdirSync(path.join(dataDir, 'node-red'), { recursive: true });
+  fs.writeFileSync(path.join(dataDir, 'node-red', 'flows.json'), JSON.stringify([
+    { id: 'user-tab', type: 'tab', label: 'My flow' },
+    { id: 'user-device', type: 'thingsboard-device', name: 'my greenhouse sensor', host: '127.0.0.1', port: String(busy), transport: 'mqtt' },
+    { id: 'user-coap', type: 'thingsboard-device', name: 'my coap sensor', host: '127.0.0.1', port: '', transport: 'coap' },
+  ]));
+  const run = startScript(t, { ...ZERO_PORTS, EMULATOR_MQTT_PORT: String(busy), EMULATOR_DATA_DIR: dataDir, TB_HOST: '' });
+  const out = await run.waitFor(/Ctrl-C stops everything/);
+  const port = new RegExp(`MQTT +127\\.0\\.0\\.1:(\\d+)`).exec(out)[1];
+  assert.notEqual(Number(port), busy);
+  const warning = out.split('\n').filter((l) => l.startsWith('  !!! ')).map((l) => l.slice(6));
+  assert.ok(warning.length >= 6, `a multi-line warning, not one line:\n${out}`);
+  const text = warning.join('\n');
+  assert.match(text, new RegExp(`MQTT port ${busy} is taken by another program .*listens on 127\\.0\\.0\\.1:${port} instead`));
+  assert.match(text, new RegExp(`The demo flow uses the new port\\. Device nodes still set to ${busy} \\(the imported examples`));
+  assert.match(text, /"connected" and Complete says "delivered", but nothing reaches the emulator/);
+  assert.match(text, new RegExp(`still on the old port: "my greenhouse sensor" \\(mqtt://127\\.0\\.0\\.1:${busy}\\)`));
+  assert.doesNotMatch(text, /my coap sensor/, 'only device nodes on the moved port are listed');
+  assert.match(text, /stop the other program .* start again/);
+  assert.match(text, new RegExp(`EMULATOR_MQTT_PORT=${port}`));
+  assert.doesNotMatch(out, /note: MQTT port \d+ is busy/, 'the one-line note is replaced by the explanation');
+  // The page says the same.
+  const page = /Emulator page\s+(http:\S+)/.exec(out)[1];
+  const state = await (await fetch(new URL('api/state', page))).json();
+  assert.deepEqual(state.info.moved, [{ name: 'mqtt', label: 'MQTT', wanted: busy, port: Number(port) }]);
+  run.child.kill('SIGTERM');
+  assert.equal((await run.exited).code, 0, run.output());
+});
