@@ -36,8 +36,8 @@ test('examples: distinct devices and tokens; the CA step first in examples 2 and
       assert.match(d.name, new RegExp(`\\(example ${n}\\)`), `${file}: a device name that says which example`);
       assert.ok(!tokens.has(token), `${file} shares ${token} with ${tokens.get(token)}`);
       tokens.set(token, file);
+      assert.match(d.name, /^Emulator (MQTTS?|CoAPS?) \(example \d+\)(, wrong token)?$/, `${file}: the device name says what it is, no instructions`);
       if (d.transport === 'mqtts' || d.transport === 'coaps') {
-        assert.match(d.name, /paste the CA/, `${file}: the device name says the CA step`);
         const first = flow.find((x) => x.type === 'comment');
         assert.match(first.name, /paste the CA/, `${file}: the first comment's name says the CA step`);
         assert.match(first.info, /^\*\*Before you deploy:\*\* Paste the emulator's CA/, `${file}: the comment starts with the CA step`);
@@ -45,6 +45,25 @@ test('examples: distinct devices and tokens; the CA step first in examples 2 and
     }
   }
   assert.ok(tokens.size >= 10, `${tokens.size} example devices`);
+});
+
+test('examples: each imports into its own tab named after it; every thingsboard-* and debug node says what it does and in which example', () => {
+  for (const file of fs.readdirSync(dir).filter((f) => f.endsWith('.json'))) {
+    const n = Number(file.split(' ')[0]);
+    const flow = JSON.parse(fs.readFileSync(path.join(dir, file), 'utf8'));
+    const tabs = flow.filter((x) => x.type === 'tab');
+    assert.equal(tabs.length, 1, `${file}: one tab (Node-RED otherwise imports into the current tab, "Flow 1")`);
+    assert.equal(tabs[0].label, file.replace(/\.json$/, ''), `${file}: the tab is named after the example`);
+    for (const node of flow) {
+      if (node.type === 'tab' || node.type === 'thingsboard-device') continue;
+      assert.equal(node.z, tabs[0].id, `${file}: ${node.type} "${node.name || node.id}" is on the example's tab`);
+      if (/^thingsboard-|^debug$/.test(node.type)) {
+        // The debug sidebar shows the node's name: it says which example spoke.
+        assert.match(node.name || '', new RegExp(`^\\S.* \\(example ${n}\\)$`), `${file}: ${node.type} ${node.id} named after what it does, with its example`);
+      }
+    }
+    assert.ok(flow.filter((x) => x.type === 'thingsboard-device').every((d) => d.z === undefined), `${file}: device config nodes stay global (other tabs can use them)`);
+  }
 });
 
 test('examples: their names sort in their numbered order, as Import → Examples lists them (01 … 10, not 1, 10, 2)', () => {
@@ -64,8 +83,7 @@ test('examples: all deployed together against the emulator, each works on its ow
   const byExample = new Map();
   for (const file of fs.readdirSync(dir).filter((f) => f.endsWith('.json')).sort()) {
     const n = Number(file.split(' ')[0]);
-    const tab = `examples-tab-${n}`;
-    flows.push({ id: tab, type: 'tab', label: file });
+    // Each example as its file holds it: its own tab and nodes.
     const nodes = JSON.parse(fs.readFileSync(path.join(dir, file), 'utf8'));
     byExample.set(n, nodes);
     for (const node of nodes) {
@@ -73,8 +91,8 @@ test('examples: all deployed together against the emulator, each works on its ow
         // What a user does: the emulator's ports (free ones here) and, for TLS/DTLS, its CA.
         node.port = String(emu.ports[node.transport] || 1);
         if (node.transport === 'mqtts' || node.transport === 'coaps') node.credentials.caCert = emu.caPem;
-        flows.push(node);
-      } else flows.push({ ...node, z: tab });
+      }
+      flows.push(node);
     }
   }
   const res = await nr.deploy(flows);
