@@ -171,11 +171,17 @@ test('editor: every examples/*.json is listed under Import → Examples and impo
           return list;
         };
         const before = new Set(all().map((n) => n.id));
-        RED.view.importNodes(nodes, { generateIds: true, addFlow: true, touchImport: true });
+        const tabsBefore = new Set();
+        RED.nodes.eachWorkspace((w) => { tabsBefore.add(w.id); });
+        // As Import → Examples does it (into the current flow unless the JSON brings its own tab).
+        RED.view.importNodes(nodes, { generateIds: true, addFlow: false, touchImport: true });
         const added = all().filter((n) => !before.has(n.id));
+        const tabs = [];
+        RED.nodes.eachWorkspace((w) => { if (!tabsBefore.has(w.id)) tabs.push({ id: w.id, label: w.label }); });
+        const onTab = added.filter((n) => n.type !== 'thingsboard-device' && (!tabs[0] || n.z !== tabs[0].id)).map((n) => `${n.type} "${n.name || n.id}"`);
         const invalid = added.filter((n) => n.valid === false).map((n) => `${n.type} "${n.name || n.id}": ${(n.validationErrors || []).join('; ')}`);
         const unknown = nodes.filter((n) => n.type !== 'tab' && n.type !== 'group' && !/^subflow/.test(n.type) && !RED.nodes.getType(n.type)).map((n) => n.type);
-        return { added: added.length, unknown, invalid };
+        return { added: added.length, unknown, invalid, tabs: tabs.map((w) => w.label), offTab: onTab };
       } catch (err) {
         return { error: String(err && err.stack || err) };
       }
@@ -184,7 +190,43 @@ test('editor: every examples/*.json is listed under Import → Examples and impo
     assert.deepEqual(result.unknown, [], `${file} uses unknown node types`);
     assert.ok(result.added > 0, `${file} added nodes`);
     assert.deepEqual(result.invalid, [], `${file}: nodes the editor marks invalid`);
+    assert.deepEqual(result.tabs, [name], `${file} imports into a new tab named after it (not into "Flow 1")`);
+    assert.deepEqual(result.offTab, [], `${file}: nodes outside the example's tab`);
     await page.screenshot({ path: shot(`example-${name}`) });
   }
+  assert.deepEqual(errors, []);
+});
+
+test('editor: hand-written or older flow JSON without the optional settings is valid (the runtime uses the defaults); a bad value still is not', { timeout: 180000 }, async (t) => {
+  const browser = await launchBrowser(t);
+  if (!browser) return;
+  const nr = await startNodeRed({ userDir: tempDir(t, 'tb-handwritten-'), port: 0 });
+  t.after(() => nr.close());
+  const { page, errors } = await openEditor(browser, t, nr.url);
+  const result = await page.evaluate(() => {
+    const flow = [
+      { id: 'hw-tab', type: 'tab', label: 'hand-written' },
+      // No keepalive, protocolVersion, maxPayloadBytes, queueSize, maxInFlight, verifyServer, ...
+      { id: 'hw-mqtt', type: 'thingsboard-device', name: 'older MQTT device', host: 'tb.example.com', port: '1883', transport: 'mqtt' },
+      { id: 'hw-coap', type: 'thingsboard-device', name: 'older CoAP device', host: 'tb.example.com', transport: 'coap' },
+      // No kind, qos (out), receive (in), request (request).
+      { id: 'hw-out', type: 'thingsboard-out', z: 'hw-tab', device: 'hw-mqtt', x: 200, y: 80, wires: [] },
+      { id: 'hw-in', type: 'thingsboard-in', z: 'hw-tab', device: 'hw-mqtt', x: 200, y: 140, wires: [[]] },
+      { id: 'hw-req', type: 'thingsboard-request', z: 'hw-tab', device: 'hw-coap', x: 200, y: 200, wires: [[]] },
+      // Control: a value that is there and wrong is still flagged.
+      { id: 'hw-bad', type: 'thingsboard-device', name: 'bad keepalive', host: 'tb.example.com', transport: 'mqtt', keepalive: 'soon', maxInFlight: 0 },
+    ];
+    RED.view.importNodes(flow, { generateIds: false, addFlow: false, touchImport: true, notify: false });
+    const report = {};
+    for (const id of ['hw-mqtt', 'hw-coap', 'hw-out', 'hw-in', 'hw-req', 'hw-bad']) {
+      const n = RED.nodes.node(id);
+      RED.editor.validateNode(n);
+      report[id] = n.valid === false ? (n.validationErrors || ['invalid']).join('; ') : 'valid';
+    }
+    return report;
+  });
+  const { 'hw-bad': bad, ...rest } = result;
+  assert.deepEqual(rest, { 'hw-mqtt': 'valid', 'hw-coap': 'valid', 'hw-out': 'valid', 'hw-in': 'valid', 'hw-req': 'valid' });
+  assert.match(bad, /Keepalive: whole seconds.*Requests in flight: a whole number/);
   assert.deepEqual(errors, []);
 });
