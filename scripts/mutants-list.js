@@ -495,5 +495,13 @@ module.exports = [
     tests: ['test/device/connection.test.js'],
     why: 'the transport is handed the device-layer fields (receivedAt, batchShape) beside {kind, body, qos}',
   },
+  {
+    id: 'ca-cert-on-node-silent',
+    file: 'src/nodes/thingsboard-device.ts',
+    find: "if (typeof misplacedCa === 'string' && misplacedCa.trim() !== '') node.warn(RED._('warnings.caCertOnNode'));",
+    replace: '',
+    tests: ['test/nodes/out.test.js'],
+    why: 'a caCert written on the node instead of under credentials (hand-written flow JSON) is ignored without a word',
+  },
   ...require('./mutants-list-dtls'),
 ];

@@ -18,6 +18,10 @@ export = function (RED: RED) {
     node.problems = parsed.problems.map((p) => redact(p, token));
     node.maxPayloadBytes = parsed.settings.maxPayloadBytes;
     node.transportName = parsed.settings.transport;
+    // Node-RED hands only the `credentials` entries to node.credentials: a caCert written beside
+    // host and port (hand-written flow JSON) would otherwise be ignored without a word.
+    const misplacedCa = (config as { caCert?: unknown }).caCert;
+    if (typeof misplacedCa === 'string' && misplacedCa.trim() !== '') node.warn(RED._('warnings.caCertOnNode'));
     if (node.problems.length > 0) {
       node.warn(RED._('warnings.configProblems', { problems: node.problems.join('; ') }));
     } else {

@@ -221,6 +221,18 @@ test('configuration problems: status says so and every message gets done(err)', 
   assert.ok(helper.log().args.some((a) => /warnings\.configProblems/.test(JSON.stringify(a))));
 });
 
+test('a caCert on the node instead of under credentials is reported, without the certificate', { timeout: 60000 }, async () => {
+  const pem = '-----BEGIN CERTIFICATE-----\nMIIBmisplacedcertificate\n-----END CERTIFICATE-----\n';
+  await helper.load(allModules(), flow({ port: emu.port, caCert: pem }), creds());
+  const warned = () => helper.log().args.filter((a) => /warnings\.caCertOnNode/.test(JSON.stringify(a)));
+  assert.equal(warned().length, 1, 'one warning that the CA is in the wrong place');
+  assert.ok(!helper.log().args.some((a) => JSON.stringify(a).includes('MIIBmisplaced')), 'the certificate is not logged');
+  await helper.unload();
+  // Under credentials (where the dialog puts it): no warning.
+  await helper.load(allModules(), flow({ port: emu.port }), { dev: { ...creds().dev, caCert: pem } });
+  assert.equal(warned().length, 0);
+});
+
 test('an out node without a device: done(err)', { timeout: 60000 }, async () => {
   await helper.load(allModules(), [{ id: 'tab', type: 'tab' }, ...outsWithProbes([['lonely', { device: '' }]])], {});
   const out = probe('lonely');
