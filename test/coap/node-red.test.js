@@ -110,13 +110,13 @@ test('several messages at once, NON mode: all end in Complete and arrive', { tim
   await waitFor(() => store.devices.get('dev1').telemetry.get('n')?.length >= 6, 'all six stored');
 });
 
-test('unknown token → Catch with "unauthorized — check access token", status says so', { timeout: 60000 }, async () => {
+test('unknown token → Catch with "unauthorized", where to copy the token from; status says so', { timeout: 60000 }, async () => {
   await helper.load(allModules(), flow(emu.port), creds('WRONG_coap_tok'));
   await connected('out1');
   const out = probe('out1');
   const r = await out.send({ payload: { a: 1 } });
   assert.equal(r.ok, false);
-  assert.match(r.error, /unauthorized — check access token/);
+  assert.match(r.error, /unauthorized: ThingsBoard refused the access token .*copy it again from the device in ThingsBoard/);
   await waitFor(() => /unauthori/i.test(JSON.stringify(lastStatus('out1') || {})), 'unauthorized status');
   caught.push(r.error);
 });

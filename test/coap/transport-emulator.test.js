@@ -60,7 +60,8 @@ test('error answers map to kinds that name the code; nothing leaks the token', {
     { code: '4.29', kind: 'rejected', text: /4\.29 Too Many Requests/ },
     { code: '5.00', kind: 'rejected', text: /5\.00 Internal Server Error/ },
     { code: '5.03', kind: 'rejected', text: /5\.03 Service Unavailable/ },
-    { code: '4.01', kind: 'unauthorized', text: /^unauthorized — check access token$/ },
+    // As the MQTT text does: say where to copy the token from.
+    { code: '4.01', kind: 'unauthorized', text: /^unauthorized: ThingsBoard refused the access token \(CoAP 4\.01 Unauthorized\)\. Check the access token .*copy it again from the device in ThingsBoard \(Manage credentials\)\.$/ },
   ];
   for (const c of cases) {
     await t.test(c.code, async () => {

@@ -51,7 +51,13 @@ const HINTS: Record<string, string> = {
 export function errorForCode(code: string, diagnostic: string): TransportError {
   const detail = diagnostic ? ` — server says: ${diagnostic}` : '';
   if (code === '4.01') {
-    return new TransportError('unauthorized — check access token', 'unauthorized', 'COAP_4.01');
+    // Same advice as MQTT's CONNACK 4/5 (mqtt/errors.ts): where to copy the token from.
+    return new TransportError(
+      'unauthorized: ThingsBoard refused the access token (CoAP 4.01 Unauthorized). ' +
+        'Check the access token in the device configuration: copy it again from the device in ThingsBoard (Manage credentials).',
+      'unauthorized',
+      'COAP_4.01',
+    );
   }
   if (code === '4.00') {
     return new TransportError(
