@@ -227,6 +227,6 @@ test('editor: hand-written or older flow JSON without the optional settings is v
   });
   const { 'hw-bad': bad, ...rest } = result;
   assert.deepEqual(rest, { 'hw-mqtt': 'valid', 'hw-coap': 'valid', 'hw-out': 'valid', 'hw-in': 'valid', 'hw-req': 'valid' });
-  assert.match(bad, /Keepalive: whole seconds.*Requests in flight: a whole number/);
+  assert.match(bad, /Keepalive: whole seconds.*Max in flight: a whole number/);
   assert.deepEqual(errors, []);
 });

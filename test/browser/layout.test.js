@@ -185,6 +185,11 @@ test('device dialog: whole placeholders, one-line labels, tips inside the form, 
       return { text: l.textContent.trim(), lines };
     }).filter((l) => l.lines > 1).map((l) => `"${l.text}" on ${l.lines} lines`));
     assert.deepEqual(wrapped, [], `${transport}: labels that wrap`);
+    // 2b. ... and are not cut to an ellipsis either (the labels clip at 130 px).
+    const clipped = await page.evaluate(() => [...document.querySelectorAll('.tb-device-form .form-row > label')]
+      .filter((l) => l.getBoundingClientRect().width > 0 && l.scrollWidth > l.clientWidth + 1)
+      .map((l) => `"${l.textContent.trim()}" needs ${l.scrollWidth} px, has ${l.clientWidth}`));
+    assert.deepEqual(clipped, [], `${transport}: labels cut off`);
     if (transport !== 'mqtt') {
       assert.equal(await page.locator('label[for="node-config-input-verifyServer"]').isVisible(), true);
     }
