@@ -89,10 +89,12 @@ const TARGET_CODE = [
  * @param {{transport: 'mqtt'|'mqtts'|'coap'|'coaps', port?: number, token: string, deviceName?: string}[]} opts.targets
  * @param {string} [opts.caPem] the CA for MQTTS/CoAPS (emulator CA, or TB_CA_FILE's contents)
  * @param {string} [opts.tabLabel]
+ * @param {boolean} [opts.emulator] the targets are the local emulator (default true); false: a real
+ *   ThingsBoard, whose own pages are where RPC and shared attributes are sent from
  * @param {number} [opts.intervalSeconds]
  * @returns {object[]} flow nodes (a JSON array, as in flows.json / examples)
  */
-function demoFlow({ host, targets, caPem = '', tabLabel = 'ThingsBoard demo', intervalSeconds = 2 }) {
+function demoFlow({ host, targets, caPem = '', tabLabel = 'ThingsBoard demo', emulator = true, intervalSeconds = 2 }) {
   const nodes = [{
     id: TAB_ID,
     type: 'tab',
@@ -211,7 +213,7 @@ function demoFlow({ host, targets, caPem = '', tabLabel = 'ThingsBoard demo', in
     y += 60;
   }
 
-  if (targets.length) y = controlLoop(add, targets[0], y);
+  if (targets.length) y = controlLoop(add, targets[0], y, emulator);
 
   add({ id: `${ID_PREFIX}catch`, type: 'catch', name: 'failed deliveries', scope: null, uncaught: false, x: 150, y: y + 20, wires: [[`${ID_PREFIX}debug`]] });
   add({
@@ -237,10 +239,18 @@ function demoFlow({ host, targets, caPem = '', tabLabel = 'ThingsBoard demo', in
  * RPC setInterval / setLed and the shared attribute targetTemperature for the first row's
  * device: thingsboard-in → function → thingsboard-rpc-response (+ the state as client attributes).
  */
-function controlLoop(add, target, y) {
+function controlLoop(add, target, y, emulator) {
   const device = `${ID_PREFIX}device-${target.transport}`;
   const label = LABELS[target.transport];
-  add({ id: `${ID_PREFIX}control-comment`, type: 'comment', name: `Control ${target.deviceName || 'the device'} from ThingsBoard: RPC setInterval / setLed, shared targetTemperature`, info: 'On the emulator page, in the card of this device: send RPC setLed (params true or false) or setInterval (params: seconds), or set the shared attribute targetTemperature. The reply appears on the page; the sensor in the first row changes.', x: 430, y, wires: [] });
+  // Against a real server the device is "ThingsBoard device": "Control ThingsBoard device from
+  // ThingsBoard" would read as nonsense, and the emulator page is not there to send from.
+  const name = emulator
+    ? `Control ${target.deviceName || 'the device'} from the emulator page: RPC setInterval / setLed, shared targetTemperature`
+    : 'Control this device from ThingsBoard: RPC setInterval / setLed, shared targetTemperature';
+  const info = emulator
+    ? 'On the emulator page, in the card of this device: send RPC setLed (params true or false) or setInterval (params: seconds), or set the shared attribute targetTemperature. The reply appears on the page; the sensor in the first row changes.'
+    : 'In ThingsBoard, for this device: send the RPC setLed (params true or false) or setInterval (params: seconds) from a dashboard\'s RPC widget or the REST API, or add the shared attribute targetTemperature (device → Attributes → Shared attributes). The sensor in the first row changes, and the new state comes back as client attributes.';
+  add({ id: `${ID_PREFIX}control-comment`, type: 'comment', name, info, x: 430, y, wires: [] });
   y += 50;
   add({ id: `${ID_PREFIX}rpc-in`, type: 'thingsboard-in', name: 'RPC setInterval, setLed', device, receive: 'rpc', keys: '', initial: true, methods: 'setInterval,setLed', x: 160, y, wires: [[`${ID_PREFIX}command`]] });
   add({ id: `${ID_PREFIX}command`, type: 'function', name: 'apply to the sensor', func: COMMAND_CODE, outputs: 2, timeout: 0, noerr: 0, initialize: '', finalize: '', libs: [], x: 390, y, wires: [[`${ID_PREFIX}rpc-reply`], [`${ID_PREFIX}state-out`]] });

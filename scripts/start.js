@@ -201,6 +201,7 @@ async function main() {
     targets: flowTarget.targets,
     caPem: flowTarget.caPem,
     tabLabel: real ? `ThingsBoard at ${real.host}` : 'ThingsBoard demo (emulator)',
+    emulator: !real,
   });
   const current = await nr.get('flows');
   const userFlows = Array.isArray(current.body) ? current.body : [];

@@ -83,6 +83,7 @@ test('npm start: emulator + Node-RED + ready flow deliver over every transport; 
   // The demo tab is deployed; the token is not readable through the admin API.
   const flows = await (await fetch(new URL('flows', editor))).json();
   assert.ok(flows.some((n) => n.type === 'tab' && n.id === 'tb-demo-tab'));
+  assert.match(flows.find((n) => n.id === 'tb-demo-control-comment').name, /^Control demo-device-1 from the emulator page: /);
   assert.ok(!JSON.stringify(flows).includes('demo-token'));
 
   run.child.kill('SIGINT');
@@ -121,6 +122,11 @@ test('npm start with TB_HOST/TB_TOKEN/TB_TRANSPORT/TB_PORT/TB_CA_FILE: the ready
   });
   assert.ok(server.store.latest('real-device').temperature);
   assert.ok(!run.output().includes('real-token-0042'), 'the token was printed');
+  // The demo's control comment speaks of this server, not of "ThingsBoard device from ThingsBoard".
+  const editor = /Node-RED editor\s+(http:\S+)/.exec(out)[1];
+  const control = (await (await fetch(new URL('flows', editor))).json()).find((n) => n.id === 'tb-demo-control-comment');
+  assert.equal(control.name, 'Control this device from ThingsBoard: RPC setInterval / setLed, shared targetTemperature');
+  assert.doesNotMatch(control.info, /emulator page/);
   run.child.kill('SIGTERM');
   assert.equal((await run.exited).code, 0, run.output());
 });
