@@ -4,7 +4,7 @@
 // (scripts/start.js) and the browser tests (test/browser/), for node-red 4 and 5 alike:
 //
 //   const nr = await startNodeRed({ userDir, port: 0, nodeRedModule: 'node-red-5' });
-//   await nr.deploy(flowNodes);      // POST /flows (full), config nodes may carry `credentials`
+//   await nr.deploy(flowNodes);      // POST /flows (full; 'flows': only what changed), config nodes may carry `credentials`
 //   nr.url → 'http://127.0.0.1:PORT/'; await nr.close();
 const fs = require('node:fs');
 const http = require('node:http');
@@ -106,8 +106,11 @@ async function startNodeRed(opts) {
     port,
     version: RED.version(),
     close,
-    /** Full deploy through the admin API, as the editor does. */
-    deploy: (flowNodes) => request(url, 'POST', 'flows', flowNodes, { 'Node-RED-Deployment-Type': 'full', 'Node-RED-API-Version': 'v1' }),
+    /**
+     * Deploy through the admin API, as the editor does: 'full' (default) restarts every node,
+     * 'flows' only the tabs and config nodes that changed.
+     */
+    deploy: (flowNodes, type = 'full') => request(url, 'POST', 'flows', flowNodes, { 'Node-RED-Deployment-Type': type, 'Node-RED-API-Version': 'v1' }),
     /** GET an admin path; resolves {status, body} (body parsed when JSON). */
     get: (p) => request(url, 'GET', p),
   };

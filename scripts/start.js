@@ -205,7 +205,9 @@ async function main() {
   });
   const current = await nr.get('flows');
   const userFlows = Array.isArray(current.body) ? current.body : [];
-  await nr.deploy(mergeDemo(userFlows, demo));
+  // Only the demo tab changed: a full deploy would restart the user's own flows too, and each of
+  // their device nodes would print its warnings a second time.
+  await nr.deploy(mergeDemo(userFlows, demo), 'flows');
 
   say('');
   say('  node-red-contrib-thingsboard-device: try it');

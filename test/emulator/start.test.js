@@ -167,3 +167,31 @@ test('npm start with the MQTT port taken (a Mosquitto on 1883): a loud multi-lin
   run.child.kill('SIGTERM');
   assert.equal((await run.exited).code, 0, run.output());
 });
+
+test('npm start with TB_HOST: a device node of the user\'s own flows that cannot work is reported once, not again by the demo\'s deploy', { timeout: 120000 }, async (t) => {
+  const dataDir = tempDir(t);
+  const server = await startEmulator({ dataDir, devices: [{ name: 'real-device', token: 'real-token-0043' }], ports: { mqtt: 0, mqtts: false, coap: false, coaps: false, web: false } });
+  t.after(() => server.close());
+  // The user's flow from an earlier `npm start`: a device on the emulator, which does not run now.
+  const closed = require('node:net').createServer();
+  await new Promise((resolve) => closed.listen(0, '127.0.0.1', resolve));
+  const closedPort = closed.address().port;
+  await new Promise((resolve) => closed.close(resolve));
+  const userDir = path.join(dataDir, 'start', 'node-red');
+  fs.mkdirSync(userDir, { recursive: true });
+  fs.writeFileSync(path.join(userDir, 'flows.json'), JSON.stringify([
+    { id: 'user-tab', type: 'tab', label: 'My flow' },
+    { id: 'user-device', type: 'thingsboard-device', name: 'my old emulator device', host: '127.0.0.1', port: String(closedPort), transport: 'mqtt' },
+    { id: 'user-out', type: 'thingsboard-out', z: 'user-tab', device: 'user-device', x: 200, y: 80, wires: [] },
+  ]));
+  const run = startScript(t, { ...ZERO_PORTS, EMULATOR_DATA_DIR: path.join(dataDir, 'start'), TB_HOST: '127.0.0.1', TB_TOKEN: 'real-token-0043', TB_TRANSPORT: 'mqtt', TB_PORT: String(server.ports.mqtt) });
+  await run.waitFor(/Ctrl-C stops everything/);
+  // Without its token (flows_cred.json is not there) it says so: the same once-per-start warning
+  // as a refused connection.
+  await run.waitFor(/\[thingsboard-device:my old emulator device\] /);
+  await new Promise((resolve) => setTimeout(resolve, 3000));
+  const warnings = run.output().split('\n').filter((l) => /\[thingsboard-device:my old emulator device\] /.test(l));
+  assert.equal(warnings.length, 1, run.output());
+  run.child.kill('SIGTERM');
+  assert.equal((await run.exited).code, 0, run.output());
+});
