@@ -27,11 +27,29 @@ export type FailureKind = 'unauthorized' | 'certificate' | 'rejected' | 'timeout
 
 export const REDACTED = '***';
 
-/** Replaces every occurrence of the token in text (also URI-encoded) with ***. */
-export function redact(text: string, token: string): string {
+/** Replaces every occurrence of the token (or of each secret of a list) in text (also URI-encoded) with ***. */
+export function redact(text: string, token: string | readonly string[]): string {
+  if (typeof token !== 'string') return redactSecrets(text, token);
   if (!token) return text;
   let out = text.split(token).join(REDACTED);
   const encoded = encodeURIComponent(token);
   if (encoded !== token) out = out.split(encoded).join(REDACTED);
+  return out;
+}
+
+/**
+ * redact() for every secret of a device at once (access token, MQTT password, private key and its
+ * passphrase, provision secret, obtained credentials). Empty entries are ignored. A PEM private
+ * key is also matched line by line, so a library that quotes part of it cannot leak it.
+ */
+export function redactSecrets(text: string, secrets: readonly string[]): string {
+  let out = text;
+  for (const secret of secrets) {
+    if (!secret) continue;
+    out = redact(out, secret);
+    if (secret.includes('\n')) {
+      for (const line of secret.split(/\r?\n/)) if (line.trim().length >= 16 && !/^-----/.test(line.trim())) out = redact(out, line.trim());
+    }
+  }
   return out;
 }

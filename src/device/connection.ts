@@ -18,9 +18,9 @@ import { RefusedToken } from './refused-tokens';
 import { DeviceRegistry } from './registry';
 import { listenTo } from './transport-events';
 import { QuickDrops } from './quick-drops';
-import { redact } from '../shared';
+import { redactSecrets } from '../shared';
 import { createTransport } from '../transports';
-import type { TransportError, ConnectionSettings, Transport } from '../transports/transport';
+import { secretsOf, type TransportError, type ConnectionSettings, type Transport } from '../transports/transport';
 import { DeviceDownlink } from './downlink';
 import { asTransportError, DeviceError, type DoneCallback } from './errors';
 import { Outbox, type DeviceMessage, type OutboxHost } from './outbox';
@@ -162,7 +162,7 @@ export class DeviceConnection {
   }
 
   private redact(text: string): string {
-    return redact(text, this.settings.accessToken);
+    return redactSecrets(text, secretsOf(this.settings));
   }
 
   // ---- sending ------------------------------------------------------------------------------

@@ -9,3 +9,4 @@ export { batchShapeOf } from './batch';
 export type { DeviceState, DeviceStatus } from './status';
 export { DeviceRegistry } from './registry';
 export { parseDeviceConfig, type DeviceConfig } from './settings';
+export { secretsOf, type DeviceAuth } from '../transports/transport';

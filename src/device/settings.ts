@@ -3,6 +3,7 @@
 // hold numbers and booleans where the editor writes text; both are accepted. Anything that cannot
 // work is reported in `problems` (plain English, no token) and nothing connects.
 import type { ConnectionSettings, TransportName } from '../transports/transport';
+import { credentialsTypeOf, parseAuth, type CredentialFields, type CredentialsType } from './credentials';
 
 export const DEFAULT_PORTS: Record<TransportName, number> = { mqtt: 1883, mqtts: 8883, coap: 5683, coaps: 5684 };
 
@@ -31,10 +32,11 @@ export interface DeviceConfig {
   queueSize?: unknown;
   confirmable?: unknown;
   maxInFlight?: unknown;
+  /** accessToken (default) | mqttBasic | x509 | provision (device/credentials.ts). */
+  credentialsType?: unknown;
 }
 
-export interface DeviceCredentials {
-  accessToken?: unknown;
+export interface DeviceCredentials extends CredentialFields {
   caCert?: unknown;
 }
 
@@ -44,6 +46,8 @@ export interface ParsedDevice {
   queueSize: number;
   /** Why this configuration cannot connect; empty when it can. */
   problems: string[];
+  /** The configured credentials type (settings.auth holds what connects). */
+  credentialsType: CredentialsType;
 }
 
 export const COAPS_NEEDS_CA =
@@ -95,8 +99,8 @@ export function parseDeviceConfig(config: DeviceConfig, credentials: DeviceCrede
 
   const port = integer(config.port, DEFAULT_PORTS[transport], 1, 65535, 'port', problems);
 
-  const accessToken = text(credentials?.accessToken);
-  if (!accessToken) problems.push('access token is empty: copy it from the device in ThingsBoard');
+  const credentialsType = credentialsTypeOf(config.credentialsType, problems);
+  const { accessToken, auth } = parseAuth(credentialsType, credentials, transport, text(config.clientId), problems);
 
   const protocol = text(config.protocolVersion);
   let protocolVersion: 4 | 5 = DEFAULTS.protocolVersion;
@@ -108,6 +112,7 @@ export function parseDeviceConfig(config: DeviceConfig, credentials: DeviceCrede
     host,
     port,
     accessToken,
+    auth,
     caCert: credentials?.caCert === undefined || credentials?.caCert === null ? '' : String(credentials.caCert),
     verifyServer: bool(config.verifyServer, true),
     allowPartialChain: bool(config.allowPartialChain, false),
@@ -127,5 +132,5 @@ export function parseDeviceConfig(config: DeviceConfig, credentials: DeviceCrede
   // DTLS has no system trust store to fall back on (unlike MQTTS): without a CA it can never connect.
   if (transport === 'coaps' && settings.verifyServer && !settings.caCert.trim()) problems.push(COAPS_NEEDS_CA);
   const queueSize = integer(config.queueSize, DEFAULTS.queueSize, 1, 1_000_000, 'queue size', problems);
-  return { settings, queueSize, problems };
+  return { settings, queueSize, problems, credentialsType };
 }

@@ -29,7 +29,7 @@ export interface StatusShower {
 /** Stands for the number in the translated "queued" text (no translation contains it). */
 const COUNT_MARK = '\u0000#';
 
-export function statusShower(RED: RED, node: Node, token: () => string, options: { queued?: boolean } = {}): StatusShower {
+export function statusShower(RED: RED, node: Node, token: () => string | readonly string[], options: { queued?: boolean } = {}): StatusShower {
   const texts = new Map<string, string>();
   const translate = (key: string, params?: Record<string, string | number>): string => {
     const id = params ? `${key}|${Object.values(params).join('|')}` : key;
@@ -93,7 +93,8 @@ export interface DeviceLookup {
   connection: DeviceConnection | undefined;
   /** Set when the node cannot work (no device chosen, or its configuration has problems). */
   configError: string | undefined;
-  token(): string;
+  /** The device's secrets (access token, password, key, …) for redact(). */
+  token(): string | readonly string[];
 }
 
 /** The node's thingsboard-device and its connection; shows the red status when there is none. */
@@ -108,5 +109,5 @@ export function findDevice(RED: RED, node: Node, deviceId: string | undefined): 
     configError = RED._('errors.configProblems', { problems: device.problems.join('; ') });
     node.status({ fill: 'red', shape: 'dot', text: statusText(RED, 'configError', { problem: device.problems[0] ?? '' }) });
   }
-  return { device, connection, configError, token: () => String(device?.credentials?.accessToken ?? '') };
+  return { device, connection, configError, token: () => device?.secrets ?? String(device?.credentials?.accessToken ?? '') };
 }

@@ -22,6 +22,8 @@ export interface ThingsboardDeviceNode extends Node {
   /** Undefined when the configuration cannot work (see problems). */
   connection?: import('../device').DeviceConnection;
   problems: string[];
+  /** Every secret of this device (token, password, key, passphrase, provision secret): for redaction. */
+  secrets?: string[];
   maxPayloadBytes: number;
   transportName: string;
 }

@@ -1,9 +1,12 @@
 // The `thingsboard-device` config node: parses its properties and credentials and owns the one
 // DeviceConnection that every `thingsboard-out` node using it shares. The connection itself
 // (users, queue, reconnect, status) lives in src/device and knows nothing about Node-RED.
-import { DeviceConnection, DeviceRegistry, parseDeviceConfig, type DeviceConfig } from '../device';
-import { redact } from '../shared';
+import { DeviceConnection, DeviceRegistry, parseDeviceConfig, secretsOf, type DeviceConfig } from '../device';
+import { redactSecrets } from '../shared';
 import type { RED, ThingsboardDeviceNode } from './red';
+
+/** The credentials of type password: secrets wherever they appear. */
+const SECRET_CREDENTIALS = ['accessToken', 'password', 'clientKey', 'clientKeyPassphrase', 'provisionSecret'];
 
 export = function (RED: RED) {
   // This function runs once per Node-RED runtime: what its device connections share lives here.
@@ -14,8 +17,11 @@ export = function (RED: RED) {
     const node = this;
     node.name = config.name;
     const parsed = parseDeviceConfig(config, node.credentials, node.id);
-    const token = parsed.settings.accessToken;
-    node.problems = parsed.problems.map((p) => redact(p, token));
+    // Every secret of this device: problems and logs never show one.
+    const given = node.credentials ?? {};
+    const secrets = [...secretsOf(parsed.settings), ...SECRET_CREDENTIALS.map((k) => String(given[k] ?? '')).filter(Boolean)];
+    node.secrets = secrets;
+    node.problems = parsed.problems.map((p) => redactSecrets(p, secrets));
     node.maxPayloadBytes = parsed.settings.maxPayloadBytes;
     node.transportName = parsed.settings.transport;
     // Node-RED hands only the `credentials` entries to node.credentials: a caCert written beside
@@ -29,8 +35,8 @@ export = function (RED: RED) {
         registry,
         queueSize: parsed.queueSize,
         log: {
-          warn: (text) => node.warn(redact(text, token)),
-          info: (text) => node.log(redact(text, token)),
+          warn: (text) => node.warn(redactSecrets(text, secrets)),
+          info: (text) => node.log(redactSecrets(text, secrets)),
         },
       });
     }
@@ -48,6 +54,13 @@ export = function (RED: RED) {
     credentials: {
       accessToken: { type: 'password' },
       caCert: { type: 'text' },
+      username: { type: 'text' },
+      password: { type: 'password' },
+      clientCert: { type: 'text' },
+      clientKey: { type: 'password' },
+      clientKeyPassphrase: { type: 'password' },
+      provisionKey: { type: 'text' },
+      provisionSecret: { type: 'password' },
     },
   });
 };

@@ -38,7 +38,7 @@ export = function (RED: RED) {
         done(new Error(RED._('errors.deviceGone', { id: rpc.id })));
         return;
       }
-      const token = String(device.credentials?.accessToken ?? '');
+      const token = device.secrets ?? String(device.credentials?.accessToken ?? '');
       let body: Buffer;
       try {
         body = encodeJsonValue(msg.payload, device.maxPayloadBytes, 'RPC reply');

@@ -12,8 +12,11 @@ export interface ConnectionSettings {
   transport: TransportName;
   host: string;
   port: number;
-  /** Secret: never put it (or a URI holding it) into a log, status, error or debug text. */
+  /** Secret: never put it (or a URI holding it) into a log, status, error or debug text.
+   *  Empty with X.509 credentials (CoAP paths then carry no token). */
   accessToken: string;
+  /** How the device proves who it is; absent = the access token (ThingsBoard's default). */
+  auth?: DeviceAuth;
   /** PEM bundle (one or more CA certificates) for MQTTS/CoAPS; empty → system CAs (MQTTS only). */
   caCert: string;
   /** Verify the server certificate (chain, dates, host name). Default true. */
@@ -36,6 +39,27 @@ export interface ConnectionSettings {
     /** Requests in flight at once over one endpoint. */
     maxInFlight: number;
   };
+}
+
+/**
+ * ThingsBoard's device credentials besides the access token (secrets: password, keyPem, passphrase):
+ * - `mqttBasic`: MQTT CONNECT with client id (settings.mqtt.clientId), user name and password as the
+ *   device was given them; empty user name/password are left out of CONNECT.
+ * - `x509`: a TLS (MQTTS) or DTLS (CoAPS) client certificate; certPem is the device certificate
+ *   first, a chain may follow; keyPem its private key (EC P-256/P-384 or RSA), maybe encrypted.
+ */
+export type DeviceAuth =
+  | { type: 'accessToken' }
+  | { type: 'mqttBasic'; username: string; password: string }
+  | { type: 'x509'; certPem: string; keyPem: string; passphrase: string };
+
+/** Every secret of these settings, for redactSecrets(). */
+export function secretsOf(settings: Pick<ConnectionSettings, 'accessToken' | 'auth'>): string[] {
+  const auth = settings.auth;
+  const out = [settings.accessToken];
+  if (auth?.type === 'mqttBasic') out.push(auth.password);
+  if (auth?.type === 'x509') out.push(auth.keyPem, auth.passphrase);
+  return out.filter((s) => s !== '');
 }
 
 /** One message for ThingsBoard, as a transport sends it. */

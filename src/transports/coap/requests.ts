@@ -83,9 +83,9 @@ export class CoapRequests {
 
 // ---- shared with coap/downlink.ts and coap.ts: all speak for one access token ------------------
 
-/** The URI path segments /api/v1/$TOKEN/...rest. */
+/** The URI path segments /api/v1/$TOKEN/...rest; /api/v1/...rest without a token (X.509: the DTLS client certificate says who the device is). */
 export function apiPath(token: string, ...rest: string[]): Buffer[] {
-  return ['api', 'v1', token, ...rest].map((s) => Buffer.from(s, 'utf8'));
+  return ['api', 'v1', ...(token ? [token] : []), ...rest].map((s) => Buffer.from(s, 'utf8'));
 }
 
 /** A TransportError whose text cannot hold the token. */

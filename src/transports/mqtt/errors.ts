@@ -98,10 +98,27 @@ const MQTT5_UNAUTHORIZED: Record<number, string> = {
   140: 'bad authentication method',
 };
 
+/** Which credentials a CONNECT carried, so a refusal names what to fix. */
+export type ConnectCredentials = 'accessToken' | 'mqttBasic' | 'x509' | 'provision';
+
+const REFUSED: Record<Exclude<ConnectCredentials, 'accessToken'>, string> = {
+  mqttBasic:
+    'ThingsBoard refused the MQTT basic credentials: client id, user name or password refused. ' +
+    'Enter them exactly as in the device credentials in ThingsBoard (Manage credentials → MQTT Basic); every field it has set must match.',
+  x509:
+    'ThingsBoard accepted the TLS connection but no device has this client certificate. ' +
+    'Add the certificate to the device in ThingsBoard (Manage credentials → X.509), or use the certificate the device was given.',
+  provision:
+    'ThingsBoard refused the provisioning connection: is device provisioning enabled in the device profile, and is this its MQTT port?',
+};
+
 /** CONNACK refusal: 3.1.1 return codes 1..5, MQTT 5 reason codes >= 0x80. */
-export function classifyConnack(code: number): TransportError {
+export function classifyConnack(code: number, credentials: ConnectCredentials = 'accessToken'): TransportError {
   if (code === 4 || code === 5 || MQTT5_UNAUTHORIZED[code]) {
     const what = code === 4 ? 'bad user name or password' : code === 5 ? 'not authorized' : MQTT5_UNAUTHORIZED[code];
+    if (credentials !== 'accessToken') {
+      return new TransportError(`unauthorized (CONNACK ${code}: ${what}): ${REFUSED[credentials]}`, 'unauthorized', `CONNACK_${code}`);
+    }
     return new TransportError(
       `unauthorized: ThingsBoard refused the access token (CONNACK ${code}: ${what}). ` +
         'Check the access token in the device configuration: copy it again from the device in ThingsBoard (Manage credentials).',
@@ -121,4 +138,23 @@ export function classifyConnack(code: number): TransportError {
     159: 'connection rate exceeded',
   };
   return new TransportError(`ThingsBoard refused the connection (CONNACK ${code}: ${reasons[code] || 'refused'}).`, 'unreachable', `CONNACK_${code}`);
+}
+
+/** TLS alerts a server sends when it does not accept the client certificate (OpenSSL's texts). */
+const CLIENT_CERT_ALERT = /alert (bad certificate|unknown ca|certificate (required|unknown|expired|revoked)|unsupported certificate|access denied|decrypt error)/i;
+
+/**
+ * A TLS failure that means "the server refused our client certificate". Under TLS 1.3 the
+ * server judges it after our side has finished the handshake, so the alert may arrive as a socket
+ * error after 'secureConnect' (then mqtt.js reports it): both places call this.
+ */
+export function classifyClientCertAlert(err: { message?: string; code?: unknown }, where: Where): TransportError | undefined {
+  const match = CLIENT_CERT_ALERT.exec(String(err.message ?? ''));
+  if (!match) return undefined;
+  return new TransportError(
+    `the server ${where.host}:${where.port} refused the client certificate (TLS alert: ${match[1].toLowerCase()}): ` +
+      'it does not trust the CA that issued it, or the certificate expired or is not valid yet. Use a certificate the server trusts (for ThingsBoard: the one stored on the device, or one signed by the CA of the device profile).',
+    'certificate',
+    'CLIENT_CERT_REFUSED',
+  );
 }

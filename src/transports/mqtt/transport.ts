@@ -12,8 +12,8 @@ import net from 'node:net';
 import tls from 'node:tls';
 import { MqttClient, type IClientOptions } from 'mqtt';
 import { MqttDownlink } from './downlink';
-import { classifyConnack, classifySocketError, type Where } from './errors';
-import { redact } from '../../shared';
+import { classifyClientCertAlert, classifyConnack, classifySocketError, type Where } from './errors';
+import { redactSecrets } from '../../shared';
 import {
   TransportError,
   type AttributesAnswer,
@@ -24,6 +24,7 @@ import {
   type OutboundMessage,
   type SendCallback,
   type Transport,
+  secretsOf,
 } from '../transport';
 
 export const TOPICS: Record<DataKind, string> = {
@@ -43,6 +44,15 @@ const CLOSED = Symbol('closed');
 
 function closedBeforeAck(): TransportError {
   return new TransportError('connection closed before the broker acknowledged the message', 'closed', 'CLOSED');
+}
+
+/** CONNECT's user name and password: the token, MQTT basic credentials, or none (X.509). */
+function connectIdentity(accessToken: string, auth: ConnectionSettings['auth']): Pick<IClientOptions, 'username' | 'password'> {
+  if (auth?.type === 'mqttBasic') {
+    return { username: auth.username || undefined, password: auth.password ? auth.password : undefined };
+  }
+  if (auth?.type === 'x509') return {};
+  return { username: accessToken };
 }
 
 export class MqttTransport extends EventEmitter implements Transport {
@@ -74,7 +84,7 @@ export class MqttTransport extends EventEmitter implements Transport {
   }
 
   private redactText(text: string): string {
-    return redact(text, this.settings.accessToken);
+    return redactSecrets(text, secretsOf(this.settings));
   }
 
   private fail(err: TransportError): TransportError {
@@ -119,7 +129,21 @@ export class MqttTransport extends EventEmitter implements Transport {
         if (caCert && caCert.trim()) options.ca = caCert;
         // Same trust rule as CoAPS: a non-root CA ends the chain only when the user allows it (Node >= 20.18 / 22.9).
         if (this.settings.allowPartialChain) options.allowPartialTrustChain = true;
-        socket = tls.connect(options);
+        const auth = this.settings.auth;
+        if (auth?.type === 'x509') {
+          // The device certificate first, any chain after it: node:tls sends them all.
+          options.cert = auth.certPem;
+          options.key = auth.keyPem;
+          if (auth.passphrase) options.passphrase = auth.passphrase;
+        }
+        try {
+          socket = tls.connect(options);
+        } catch (err) {
+          // A key that does not fit the certificate or a wrong passphrase (settings.ts checks
+          // both first): never retried, never quoted (the message could hold key material).
+          reject(new TransportError(`the client certificate and key cannot be used for TLS (${String((err as { code?: string }).code ?? 'invalid')}): paste the certificate and its matching key again`, 'certificate', 'CLIENT_KEY'));
+          return;
+        }
         this.emit('phase', 'securing');
       } else {
         socket = net.connect({ host, port });
@@ -138,7 +162,8 @@ export class MqttTransport extends EventEmitter implements Transport {
       const onError = (err: NodeJS.ErrnoException) => {
         cleanup();
         socket.destroy();
-        reject(this.fail(classifySocketError(err, this.where)));
+        const refused = this.settings.auth?.type === 'x509' ? classifyClientCertAlert(err, this.where) : undefined;
+        reject(this.fail(refused ?? classifySocketError(err, this.where)));
       };
       // close() while the socket is still opening destroys it without an 'error'.
       const onClose = () => {
@@ -158,13 +183,13 @@ export class MqttTransport extends EventEmitter implements Transport {
   }
 
   private startMqtt(socket: net.Socket): Promise<void> {
-    const { accessToken, mqtt } = this.settings;
+    const { accessToken, mqtt, auth } = this.settings;
     const options: IClientOptions = {
       clientId: mqtt.clientId,
       keepalive: mqtt.keepaliveSeconds,
       clean: mqtt.cleanSession,
       protocolVersion: mqtt.protocolVersion,
-      username: accessToken,
+      ...connectIdentity(accessToken, auth),
       reconnectPeriod: 0,
       connectTimeout: CONNECT_TIMEOUT_MS,
       queueQoSZero: false,
@@ -191,9 +216,10 @@ export class MqttTransport extends EventEmitter implements Transport {
       client.on('error', (err: Error & { code?: string | number }) => {
         if (!current()) return;
         // A numeric code before CONNACK is the CONNACK's refusal; later it is a protocol error.
+        const refusedCert = !settled && auth?.type === 'x509' ? classifyClientCertAlert(err, this.where) : undefined;
         const failure = typeof err.code === 'number' && !settled
-          ? classifyConnack(err.code)
-          : new TransportError(`MQTT connection error: ${err.message}`, 'closed', String(err.code || 'MQTT_ERROR'));
+          ? classifyConnack(err.code, auth?.type ?? 'accessToken')
+          : refusedCert ?? new TransportError(`MQTT connection error: ${err.message}`, 'closed', String(err.code || 'MQTT_ERROR'));
         this.lastError = this.fail(failure);
         if (!settled) {
           settled = true;
