@@ -6,6 +6,11 @@
 // observer) on a separate plain listener counts what arrived at the broker.
 //
 //   const broker = await startMosquitto({ token, tls: { caPem, certPem, keyPem } });
+//   MQTT basic credentials: { passwords: { user: 'pw' } } writes a password file (a wrong password
+//   → CONNACK 5) and lets each of those users publish to v1/devices/me/#; `aclUsers` adds users
+//   to the ACL without a password. Client certificates: tls.requireCertificate (mosquitto then
+//   verifies the client's chain against tls.caPem or tls.clientCaPem) and
+//   tls.useIdentityAsUsername (the certificate's CN becomes the user name: put it in aclUsers).
 //   const obs = await broker.observe();            // obs.messages: [{topic, payload: Buffer}]
 //   broker.log()                                   // mosquitto's log so far (stderr)
 //   await broker.restart(); await broker.stop();
@@ -45,23 +50,34 @@ function stopProcess(child) {
 /**
  * @param {{token: string, tls?: {caPem: string, certPem: string, keyPem: string}, extraTokens?: string[]}} opts
  */
-async function startMosquitto({ token, tls, extraTokens = [] }) {
+async function startMosquitto({ token, tls, extraTokens = [], passwords, aclUsers = [] }) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tb-mosquitto-'));
   const port = await freeTcpPort();
   const observerPort = await freeTcpPort();
   const acl = [
-    ...[token, ...extraTokens].flatMap((t) => [`user ${t}`, 'topic readwrite v1/devices/me/#', '']),
+    ...[token, ...extraTokens, ...Object.keys(passwords || {}), ...aclUsers].flatMap((t) => [`user ${t}`, 'topic readwrite v1/devices/me/#', '']),
     'user observer',
     'topic read #',
     '',
   ].join('\n');
   fs.writeFileSync(path.join(dir, 'acl'), acl);
+  const passwordLines = [];
+  if (passwords) {
+    const file = path.join(dir, 'passwd');
+    fs.writeFileSync(file, '', { mode: 0o600 });
+    for (const [user, pw] of Object.entries(passwords)) {
+      const r = require('node:child_process').spawnSync('mosquitto_passwd', ['-b', file, user, pw], { encoding: 'utf8' });
+      if (r.status !== 0) throw new Error(`mosquitto_passwd failed: ${r.stderr}`);
+    }
+    passwordLines.push(`password_file ${file}`);
+  }
   const conf = [
     // mosquitto drops root privileges to the user "mosquitto", which cannot read this folder.
     process.getuid && process.getuid() === 0 ? 'user root' : '',
     'per_listener_settings false',
     'allow_anonymous true',
     `acl_file ${path.join(dir, 'acl')}`,
+    ...passwordLines,
     'persistence false',
     'log_dest stderr',
     'log_type all',
@@ -72,7 +88,10 @@ async function startMosquitto({ token, tls, extraTokens = [] }) {
     fs.writeFileSync(path.join(dir, 'ca.pem'), tls.caPem);
     fs.writeFileSync(path.join(dir, 'server.pem'), tls.certPem);
     fs.writeFileSync(path.join(dir, 'server.key'), tls.keyPem, { mode: 0o600 });
+    if (tls.clientCaPem) fs.writeFileSync(path.join(dir, 'ca.pem'), tls.clientCaPem);
     conf.push(`cafile ${path.join(dir, 'ca.pem')}`, `certfile ${path.join(dir, 'server.pem')}`, `keyfile ${path.join(dir, 'server.key')}`);
+    if (tls.requireCertificate) conf.push('require_certificate true');
+    if (tls.useIdentityAsUsername) conf.push('use_identity_as_username true');
   }
   conf.push(`listener ${observerPort} 127.0.0.1`, '');
   fs.writeFileSync(path.join(dir, 'mosquitto.conf'), conf.join('\n'));
