@@ -100,7 +100,7 @@ export function readPrivateKey(keyPem: string, passphrase: string): { key?: KeyO
   return { problem: `the client key is of type ${type ?? 'unknown'}: use an EC P-256/P-384 or an RSA key` };
 }
 
-function checkClientCertificate(certPem: string, keyPem: string, passphrase: string, transport: TransportName, problems: string[]): void {
+export function checkClientCertificate(certPem: string, keyPem: string, passphrase: string, transport: TransportName, problems: string[]): void {
   const certs = pemCertificates(certPem);
   if (certs.length === 0) {
     problems.push('the client certificate is empty or not PEM: paste the device certificate ("-----BEGIN CERTIFICATE-----"), a chain may follow');

@@ -34,6 +34,13 @@ export interface RED {
     getNode(id: string): unknown;
     // eslint-disable-next-line @typescript-eslint/no-unsafe-function-type
     registerType(type: string, ctor: Function, options?: object): void;
+    /** The decrypted credentials of a deployed node (runtime only). */
+    getCredentials?(id: string): Record<string, unknown> | undefined;
   };
   _(key: string, params?: Record<string, unknown>): string;
+  /** The admin API's express app (absent in some embeddings). */
+  httpAdmin?: unknown;
+  auth?: { needsPermission(permission: string): unknown };
+  settings?: { userDir?: string; credentialSecret?: string | false; get?(key: string): unknown };
+  log?: { warn(text: unknown): void; info(text: unknown): void };
 }

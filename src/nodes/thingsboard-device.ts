@@ -4,6 +4,7 @@
 import { DeviceConnection, DeviceRegistry, parseDeviceConfig, secretsOf, type DeviceConfig } from '../device';
 import { redactSecrets } from '../shared';
 import type { RED, ThingsboardDeviceNode } from './red';
+import { registerDeviceAdmin } from './device-admin';
 
 /** The credentials of type password: secrets wherever they appear. */
 const SECRET_CREDENTIALS = ['accessToken', 'password', 'clientKey', 'clientKeyPassphrase', 'provisionSecret'];
@@ -50,6 +51,7 @@ export = function (RED: RED) {
     });
   }
 
+  registerDeviceAdmin(RED);
   RED.nodes.registerType('thingsboard-device', ThingsboardDevice, {
     credentials: {
       accessToken: { type: 'password' },
