@@ -7,6 +7,7 @@ import { isIP } from 'node:net';
 import { DtlsError } from './errors';
 import { DtlsSession } from './session';
 import { checkCaBundle } from './trust/openssl-chain';
+import { clientCredentials } from './handshake/client-auth';
 
 export interface DtlsConnectOptions {
   /** Server host name or IP address. */
@@ -30,6 +31,8 @@ export interface DtlsConnectOptions {
   mtu?: number;
   /** Aborts the handshake (rejects with code 'CLOSED'). */
   signal?: AbortSignal;
+  /** A client certificate (PEM: device certificate first, chain after it) and its key, sent when the server asks for one. */
+  clientCertificate?: { certPem: string; keyPem: string; passphrase?: string };
   /** For tests: makes the UDP socket (default dgram.createSocket(type)). */
   createSocket?: (type: 'udp4' | 'udp6') => dgram.Socket;
 }
@@ -131,6 +134,8 @@ export async function connectDtls(options: DtlsConnectOptions): Promise<DtlsConn
     throw new DtlsError('NETWORK', `invalid DTLS server address ${options.host}:${options.port}`);
   }
   if (options.signal?.aborted) throw new DtlsError('CLOSED', 'the DTLS handshake was aborted');
+  const client = options.clientCertificate;
+  const credentials = client ? clientCredentials(client.certPem, client.keyPem, client.passphrase) : undefined;
   const { address, family } = await resolveHost(options.host);
   const type = family === 6 ? 'udp6' : 'udp4';
   const socket = options.createSocket ? options.createSocket(type) : dgram.createSocket(type);
@@ -146,6 +151,7 @@ export async function connectDtls(options: DtlsConnectOptions): Promise<DtlsConn
     initialRetransmitMs: options.initialRetransmitMs ?? 1000,
     maxRetransmitMs: options.maxRetransmitMs ?? 10000,
     peerLabel,
+    clientCredentials: credentials,
   }, {
     send(datagram) { socket.send(datagram, afterSend); },
   });

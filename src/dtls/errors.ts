@@ -11,6 +11,8 @@ export type DtlsErrorCode =
   | 'HANDSHAKE_TIMEOUT'
   | 'ALERT_RECEIVED'
   | 'BAD_CERTIFICATE'
+  /** Our client certificate cannot be used (unreadable, key mismatch, nothing the server accepts). */
+  | 'CLIENT_CERTIFICATE'
   | 'PROTOCOL'
   | 'NETWORK'
   | 'CLOSED';

@@ -16,7 +16,8 @@
 // the path must end at a self-signed certificate of `ca`; true: at the first `ca` certificate
 // reached, like OpenSSL's X509_V_FLAG_PARTIAL_CHAIN), serverName (name the certificate
 // must carry, and SNI when not an IP; an IP is never sent as SNI), handshakeTimeoutMs (default
-// 60000), initialRetransmitMs (default 1000, doubling up to maxRetransmitMs, default 10000), mtu (default 1200), signal (AbortSignal),
+// 60000), clientCertificate ({certPem, keyPem, passphrase}: answers a CertificateRequest with the
+// chain and a CertificateVerify; handshake/client-auth.ts), initialRetransmitMs (default 1000, doubling up to maxRetransmitMs, default 10000), mtu (default 1200), signal (AbortSignal),
 // createSocket (tests).
 //
 // Errors: connectDtls rejects, and 'close' carries, a DtlsError with `code`:
@@ -25,6 +26,7 @@
 //   name constraints, critical extension, weak key or digest, signature: OpenSSL decides, as for
 //   node:tls; src/dtls/trust/; also a leaf on a curve we did not offer or without digitalSignature),
 //   BAD_SIGNATURE (ServerKeyExchange), BAD_FINISHED,
+//   CLIENT_CERTIFICATE (our client certificate/key unusable, or nothing the server accepts),
 //   HANDSHAKE_TIMEOUT, ALERT_RECEIVED (`alert` = description name, e.g. 'handshake_failure';
 //   also 'close_notify' when the server closes), PROTOCOL (malformed / unexpected messages),
 //   NETWORK (DNS, socket errors, ICMP port unreachable: nothing listens), CLOSED (aborted, or
@@ -37,7 +39,7 @@
 // Supported: ECDHE_ECDSA with AES-128/256-GCM, AES-128/256-CCM, AES-128/256-CCM_8; ECDHE_RSA with
 // AES-128/256-GCM; groups X25519, P-256, P-384; ECDSA, RSA PKCS#1 v1.5 and RSA-PSS signatures with
 // SHA-256/384/512; extended master secret; HelloVerifyRequest cookies; fragmentation;
-// retransmission; anti-replay; an empty Certificate when the server asks for one.
+// retransmission; anti-replay; a client certificate (or an empty Certificate) when the server asks for one.
 export { connectDtls, DtlsConnection, DtlsConnectOptions } from './connection';
 export { DtlsError, DtlsErrorCode } from './errors';
 export { DtlsSession, SessionOptions } from './session';

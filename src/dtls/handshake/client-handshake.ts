@@ -5,7 +5,7 @@
 //   flight 3  ClientHello + cookie              ->
 //   flight 4                                    <-  ServerHello, Certificate, ServerKeyExchange,
 //                                                   [CertificateRequest], ServerHelloDone
-//   flight 5  [empty Certificate], ClientKeyExchange, ChangeCipherSpec, Finished  ->
+//   flight 5  [Certificate], ClientKeyExchange, [CertificateVerify], ChangeCipherSpec, Finished  ->
 //   flight 6                                    <-  ChangeCipherSpec, Finished
 //
 // The session (session.ts) owns the records and hands whole messages here in order; this file
@@ -24,7 +24,7 @@ import {
   serverNameExtension, signatureAlgorithmsExtension, supportedGroupsExtension, Extension,
 } from '../protocol/extensions';
 import {
-  encodeClientHello, encodeClientKeyExchange, encodeEmptyCertificate,
+  encodeClientHello, encodeClientKeyExchange, type CertificateRequest,
   parseCertificate, parseCertificateRequest, parseHelloVerifyRequest, parseServerHello, parseServerKeyExchange,
 } from '../protocol/messages';
 import { RecordLayer } from '../record-layer';
@@ -35,6 +35,7 @@ import { keyBlock, masterSecret, transcriptHash, verifyData } from '../crypto/pr
 import { parseServerChain, serverPublicKey } from '../crypto/certificates';
 import { checkServerCertificate } from '../trust/server-certificate';
 import { FlightItem, FlightSender } from './flight';
+import { answerCertificateRequest, certificateVerifyBody, type ClientCredentials } from './client-auth';
 import { ReceivedMessage } from './reassembler';
 
 export interface SessionOptions {
@@ -56,6 +57,8 @@ export interface SessionOptions {
   maxRetransmitMs?: number;
   /** For diagnostics in messages, e.g. "127.0.0.1:5684". */
   peerLabel?: string;
+  /** Our certificate chain and key, sent when the server asks for a certificate (client-auth.ts). */
+  clientCredentials?: ClientCredentials;
 }
 
 export type SessionState = 'idle' | 'wait_server_hello' | 'wait_server_hello_done' | 'wait_change_cipher_spec' | 'wait_finished' | 'connected' | 'closed';
@@ -83,7 +86,7 @@ export class ClientHandshake {
   private nextSendSeq = 0;
   private transcript: Buffer[] = [];
   private serverKey: KeyObject | null = null;
-  private certificateRequested = false;
+  private certificateRequest: CertificateRequest | null = null;
   private ephemeralGroup = 0;
   private serverEphemeral: Buffer = Buffer.alloc(0);
   private expectedServerFinished: Buffer = Buffer.alloc(0);
@@ -235,8 +238,7 @@ export class ClientHandshake {
 
   private onCertificateRequest(m: HandshakeMessage): void {
     this.checkOrder(m);
-    parseCertificateRequest(m.body);
-    this.certificateRequested = true;
+    this.certificateRequest = parseCertificateRequest(m.body);
     this.transcript.push(encodeHandshakeMessage(m));
     this.expect = [HandshakeType.server_hello_done];
   }
@@ -248,9 +250,10 @@ export class ClientHandshake {
     const suite = this.cipherSuite as CipherSuite;
 
     const items: FlightItem[] = [];
-    if (this.certificateRequested) {
-      // Client authentication "wanted" (ThingsBoard): an empty chain, and no CertificateVerify.
-      const cert = this.nextMessage(HandshakeType.certificate, encodeEmptyCertificate());
+    // Without a client certificate: an empty chain and no CertificateVerify (ThingsBoard "wants" one only).
+    const clientAuth = this.certificateRequest ? answerCertificateRequest(this.certificateRequest, this.options.clientCredentials) : undefined;
+    if (clientAuth) {
+      const cert = this.nextMessage(HandshakeType.certificate, clientAuth.certificateBody);
       this.transcript.push(encodeHandshakeMessage(cert));
       items.push({ kind: 'handshake', epoch: 0, message: cert });
     }
@@ -266,6 +269,13 @@ export class ClientHandshake {
       clientRandom: this.clientRandom,
       serverRandom: this.serverRandom,
     });
+    if (clientAuth?.scheme && this.options.clientCredentials) {
+      // Signs every handshake message so far, ClientKeyExchange included; the extended master
+      // secret's session hash above ends at ClientKeyExchange too (RFC 7627 3).
+      const verify = this.nextMessage(HandshakeType.certificate_verify, certificateVerifyBody(clientAuth.scheme, this.options.clientCredentials.key, Buffer.concat(this.transcript)));
+      this.transcript.push(encodeHandshakeMessage(verify));
+      items.push({ kind: 'handshake', epoch: 0, message: verify });
+    }
     const keys = keyBlock(suite.prfHash, master, this.clientRandom, this.serverRandom, suite.keyLength, IMPLICIT_IV_LENGTH);
     this.ctx.records.setWriteKeys(1, { suite, key: keys.clientKey, salt: keys.clientIv });
     this.ctx.records.setReadKeys(1, { suite, key: keys.serverKey, salt: keys.serverIv });

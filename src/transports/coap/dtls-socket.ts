@@ -32,12 +32,13 @@ export function dtlsSocketFactory(settings: ConnectionSettings): CreateSocket {
         serverName: settings.serverName || peer.host,
         // Handshake flights too stay within what ThingsBoard's DTLS server reads per datagram.
         mtu: COAPS_MAX_DATAGRAM,
+        clientCertificate: settings.auth?.type === 'x509' ? { certPem: settings.auth.certPem, keyPem: settings.auth.keyPem, passphrase: settings.auth.passphrase } : undefined,
       });
       const socket = new DtlsDgramSocket(connection) as unknown as SocketLike & { datagramLimit?: DatagramLimit };
       socket.datagramLimit = { maxDatagramBytes: COAPS_MAX_DATAGRAM, recordOverheadBytes: recordOverhead(connection.cipherSuite) };
       return socket;
     } catch (err) {
-      throw dtlsToTransportError(err, `${peer.host}:${peer.port}`);
+      throw dtlsToTransportError(err, `${peer.host}:${peer.port}`, settings.auth?.type === 'x509');
     }
   };
 }
@@ -48,8 +49,20 @@ export function recordOverhead(suiteName: string): number {
   return 13 + 8 + (suite ? suite.tagLength : 16);
 }
 
-export function dtlsToTransportError(err: unknown, where: string): TransportError {
+/** Alerts a server sends when it does not accept the client certificate we sent. */
+const CLIENT_CERT_ALERTS = new Set(['bad_certificate', 'unsupported_certificate', 'certificate_revoked', 'certificate_expired', 'certificate_unknown', 'unknown_ca', 'access_denied']);
+
+export function dtlsToTransportError(err: unknown, where: string, sentClientCertificate = false): TransportError {
   if (err instanceof DtlsError) {
+    if (err.code === 'CLIENT_CERTIFICATE') return new TransportError(`DTLS: the client certificate cannot be used: ${err.message}`, 'certificate', 'CLIENT_CERTIFICATE');
+    if (sentClientCertificate && err.code === 'ALERT_RECEIVED' && err.alert && CLIENT_CERT_ALERTS.has(err.alert)) {
+      return new TransportError(
+        `DTLS: ${where} refused the client certificate (alert ${err.alert}): it is expired or not yet valid, or not issued by a CA the server trusts. ` +
+          'Use the certificate stored on the device in ThingsBoard (Manage credentials → X.509), valid today, with its matching key.',
+        'certificate',
+        'CLIENT_CERT_REFUSED',
+      );
+    }
     if (CERTIFICATE_CODES.has(err.code)) return new TransportError(`DTLS: ${err.message}`, 'certificate', err.code);
     return new TransportError(`DTLS handshake with ${where} failed: ${err.message}`, 'unreachable', err.code);
   }
