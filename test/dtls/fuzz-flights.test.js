@@ -6,6 +6,10 @@
 // transcript follows, so a mutation that still parses reaches the later checks), the record and
 // fragment headers of flight 4, the ChangeCipherSpec, the Finished (correctly encrypted),
 // sealed records of flight 6, extra epoch-1 records, or records after the handshake.
+// Half the sessions carry a client certificate (EC P-256 or RSA), so the CertificateRequest's
+// mutations reach the answer we build (handshake/client-auth.ts), and flight 5 holds our chain
+// and CertificateVerify: the hostile server checks that signature, and every session that
+// connects with a certificate after an unmutated CertificateRequest must have had it verified.
 // Every session must end in a specific DtlsError or a working session: never a throw, never a
 // PROTOCOL "internal error" (which would mean an exception we did not anticipate, e.g. a read
 // past the end of a message).
@@ -15,6 +19,8 @@
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const { DtlsSession, DtlsError } = require('../../nodes/lib/dtls');
+const { clientCredentials } = require('../../nodes/lib/dtls/handshake/client-auth');
+const { createLeaf } = require('../support/pki');
 const { parseDatagram, encodeRecord } = require('../../nodes/lib/dtls/protocol/record');
 const { HostileDtlsEngine, makeHostileServerPki, HT } = require('../support/dtls-hostile-server');
 const { seededRandom } = require('../support/lossy-relay');
@@ -148,6 +154,9 @@ function scriptFor(target, rnd, hits) {
 test(`${SESSIONS} sessions against a hostile server mutating one message of its flights each: only specific DtlsErrors or working sessions, never an internal error`, async () => {
   const pki = await makeHostileServerPki();
   const ca = pki.caPem;
+  const clientLeaves = [await createLeaf({ keyType: 'ec-p256', commonName: 'fuzz-device', dnsNames: [], ips: [] }), await createLeaf({ keyType: 'rsa-2048', commonName: 'fuzz-device-rsa', dnsNames: [], ips: [] })];
+  const clients = clientLeaves.map((l) => clientCredentials(l.certPem, l.keyPem));
+  let verifiedClientSessions = 0;
   const rnd = seededRandom(SEED);
   const pick = (n) => Math.floor(rnd() * n);
   const outcomes = new Map();
@@ -163,7 +172,8 @@ test(`${SESSIONS} sessions against a hostile server mutating one message of its 
       const target = i % TARGETS.length;
       const engine = new HostileDtlsEngine({ chain: pki.chain, key: pki.key, mtu: 300 + pick(900), script: scriptFor(target, rnd, hits) });
       const toServer = [];
-      const session = new DtlsSession({ identity: '127.0.0.1', ca, verify: rnd() < 0.8, mtu: 1200, handshakeTimeoutMs: 60000 }, { send: (d) => toServer.push(d) });
+      const withClient = rnd() < 0.5 ? clients[pick(clients.length)] : undefined;
+      const session = new DtlsSession({ identity: '127.0.0.1', ca, verify: rnd() < 0.8, mtu: 1200, handshakeTimeoutMs: 60000, clientCredentials: withClient }, { send: (d) => toServer.push(d) });
       let failure = null;
       let connected = false;
       current = session;
@@ -191,6 +201,12 @@ test(`${SESSIONS} sessions against a hostile server mutating one message of its 
         }
       }
       const state = session.state;
+      // Flight 5 with our certificate: an unmutated CertificateRequest and a finished handshake
+      // mean the server verified our CertificateVerify.
+      if (withClient && state === 'connected' && engine.clientChain?.length && target !== 3 && target !== 5 && target !== 6) {
+        assert.equal(engine.clientVerified, true, `session ${i} (${TARGETS[target]}): the server could not verify our CertificateVerify`);
+        verifiedClientSessions++;
+      }
       if (state !== 'closed') session.close();
       await null; // let the handshake promise settle
       let outcome;
@@ -213,7 +229,9 @@ test(`${SESSIONS} sessions against a hostile server mutating one message of its 
   console.log(`# fuzz: ${SESSIONS} sessions in ${seconds} s; outcomes ${JSON.stringify(Object.fromEntries(outcomes))}`);
   console.log(`# fuzz: mutations per target ${JSON.stringify(Object.fromEntries([...hits].map(([k, v]) => [TARGETS[k], v])))}`);
   for (const [k, v] of samples) console.log(`#   ${k}: ${v.slice(0, 160)}`);
+  console.log(`# fuzz: ${verifiedClientSessions} sessions connected with a client certificate the server verified`);
   assert.deepEqual(unhandled, []);
+  assert.ok(verifiedClientSessions > SESSIONS / 20, `sessions with a verified client certificate: ${verifiedClientSessions}`);
   // Every message of both flights was reached, and the checks behind them fired.
   for (let t = 0; t < TARGETS.length; t++) assert.ok((hits.get(t) ?? 0) >= SESSIONS / TARGETS.length / 3, `${TARGETS[t]} was mutated (${hits.get(t) ?? 0} times)`);
   for (const code of ['connected', 'PROTOCOL', 'BAD_SIGNATURE', 'BAD_FINISHED', 'BAD_CERTIFICATE']) {

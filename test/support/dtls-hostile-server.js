@@ -29,6 +29,9 @@
 //   finishedVerifyData(vd)       returns the server's verify_data to send
 //   datagrams(stage, list, engine) byte-level hook on each flight's datagrams ('flight2' |
 //                                'flight4' | 'flight6'), e.g. to fuzz
+// A client that sends a certificate chain: engine.clientChain (DER, leaf first), and after its
+// CertificateVerify engine.clientVerified (the signature checked over the transcript with the
+// leaf's key, ECDSA / RSA PKCS#1 / RSA-PSS as the scheme says).
 const crypto = require('node:crypto');
 const dgram = require('node:dgram');
 const { EventEmitter } = require('node:events');
@@ -43,7 +46,26 @@ const { suiteById, IMPLICIT_IV_LENGTH } = require(`${lib}/crypto/ciphersuites`);
 const { keyBlock, masterSecret, transcriptHash, verifyData } = require(`${lib}/crypto/prf`);
 
 const SUITE = suiteById(0xc02b);
-const HT = { client_hello: 1, server_hello: 2, hello_verify_request: 3, certificate: 11, server_key_exchange: 12, certificate_request: 13, server_hello_done: 14, client_key_exchange: 16, finished: 20 };
+const HT = { client_hello: 1, server_hello: 2, hello_verify_request: 3, certificate: 11, server_key_exchange: 12, certificate_request: 13, server_hello_done: 14, certificate_verify: 15, client_key_exchange: 16, finished: 20 };
+const VERIFY_SCHEMES = {
+  0x0403: ['sha256', 'ecdsa'], 0x0503: ['sha384', 'ecdsa'], 0x0603: ['sha512', 'ecdsa'],
+  0x0401: ['sha256', 'pkcs1'], 0x0501: ['sha384', 'pkcs1'], 0x0601: ['sha512', 'pkcs1'],
+  0x0804: ['sha256', 'pss'], 0x0805: ['sha384', 'pss'], 0x0806: ['sha512', 'pss'],
+};
+
+/** Checks a client's CertificateVerify body against `signed` with the leaf's public key. */
+function checkCertificateVerify(body, leafDer, signed) {
+  const r = new ByteReader(body, 'CertificateVerify');
+  const scheme = VERIFY_SCHEMES[r.u16()];
+  const signature = r.vec16();
+  r.end();
+  if (!scheme) return false;
+  const key = new crypto.X509Certificate(leafDer).publicKey;
+  const [hash, kind] = scheme;
+  if (kind === 'ecdsa') return crypto.verify(hash, signed, { key, dsaEncoding: 'der' }, signature);
+  if (kind === 'pss') return crypto.verify(hash, signed, { key, padding: crypto.constants.RSA_PKCS1_PSS_PADDING, saltLength: crypto.constants.RSA_PSS_SALTLEN_DIGEST }, signature);
+  return crypto.verify(hash, signed, { key, padding: crypto.constants.RSA_PKCS1_PADDING }, signature);
+}
 const EXT = { ec_point_formats: 11, extended_master_secret: 23, renegotiation_info: 0xff01 };
 const P256 = 23;
 const ECDSA_SHA256 = 0x0403;
@@ -117,7 +139,19 @@ class HostileDtlsEngine extends EventEmitter {
   onMessage(m) {
     switch (m.type) {
       case HT.client_hello: return this.onClientHello(m);
-      case HT.certificate: this.transcript.push(encodeHandshakeMessage(m)); return [];
+      case HT.certificate: {
+        const list = new ByteReader(new ByteReader(m.body, 'Certificate').vec24(), 'Certificate list');
+        this.clientChain = [];
+        while (list.remaining > 0) this.clientChain.push(Buffer.from(list.vec24()));
+        this.transcript.push(encodeHandshakeMessage(m));
+        return [];
+      }
+      case HT.certificate_verify: {
+        const signed = Buffer.concat(this.transcript);
+        try { this.clientVerified = !!this.clientChain?.length && checkCertificateVerify(m.body, this.clientChain[0], signed); } catch { this.clientVerified = false; }
+        this.transcript.push(encodeHandshakeMessage(m));
+        return [];
+      }
       case HT.client_key_exchange: return this.onClientKeyExchange(m);
       case HT.finished: return this.onClientFinished(m);
       default: return [];
