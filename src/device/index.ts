@@ -10,3 +10,4 @@ export type { DeviceState, DeviceStatus } from './status';
 export { DeviceRegistry } from './registry';
 export { parseDeviceConfig, type DeviceConfig } from './settings';
 export { secretsOf, type DeviceAuth } from '../transports/transport';
+export { checkClientCertificate, pemCertificates, type CredentialsType } from './credentials';

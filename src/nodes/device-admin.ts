@@ -5,7 +5,7 @@
 //   credentials never go back to the editor) is taken from the deployed node. The answer holds
 //   the certificate's subject and expiry and a problem text, never a key or passphrase.
 import { X509Certificate } from 'node:crypto';
-import { checkClientCertificate, pemCertificates } from '../device/credentials';
+import { checkClientCertificate, pemCertificates } from '../device';
 import { redactSecrets } from '../shared';
 import type { RED } from './red';
 
