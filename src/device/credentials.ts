@@ -1,7 +1,9 @@
 // The config node's `credentialsType` and the credentials that go with it → the access token and
 // DeviceAuth of ConnectionSettings. Problems are plain English and never quote a secret (a wrong
 // passphrase says so; it does not echo the key).
-import { createPrivateKey, X509Certificate, type KeyObject } from 'node:crypto';
+import { createPrivateKey, randomBytes, X509Certificate, type KeyObject } from 'node:crypto';
+import { hostname } from 'node:os';
+import type { ProvisionRequest } from '../transports/provision';
 import type { DeviceAuth, TransportName } from '../transports/transport';
 
 export type CredentialsType = 'accessToken' | 'mqttBasic' | 'x509' | 'provision';
@@ -9,6 +11,8 @@ export const CREDENTIALS_TYPES: readonly CredentialsType[] = ['accessToken', 'mq
 
 export interface CredentialFields {
   accessToken?: unknown;
+  provisionKey?: unknown;
+  provisionSecret?: unknown;
   username?: unknown;
   password?: unknown;
   clientCert?: unknown;
@@ -127,4 +131,46 @@ export function checkClientCertificate(certPem: string, keyPem: string, passphra
     return;
   }
   if (transport === 'coaps' && key.asymmetricKeyType === 'rsa-pss') problems.push('CoAPS: an RSA-PSS-only key cannot sign the DTLS CertificateVerify; use an RSA or EC key');
+}
+
+export interface ProvisionConfig {
+  request: ProvisionRequest;
+  /** ask x509: what the device connects with once ThingsBoard registered its certificate. */
+  x509?: { certPem: string; keyPem: string; passphrase: string };
+}
+
+/**
+ * `provision`: the request a first start sends. The device name defaults to this machine's host
+ * name (one flow on many machines: each asks for its own device). MQTT basic credentials asked
+ * for are generated here, at random; they are sent only when provisioning.
+ */
+export function parseProvision(
+  config: { provisionDeviceName?: unknown; provisionCredentials?: unknown },
+  fields: CredentialFields | undefined,
+  transport: TransportName,
+  problems: string[],
+): ProvisionConfig {
+  const deviceName = text(config.provisionDeviceName) || hostname();
+  const provisionKey = text(fields?.provisionKey);
+  const provisionSecret = text(fields?.provisionSecret);
+  if (!provisionKey || !provisionSecret) problems.push('provisioning needs the provision key and secret of the device profile (ThingsBoard: device profile → Device provisioning)');
+  const rawAsk = text(config.provisionCredentials) || 'accessToken';
+  const ask = (['accessToken', 'mqttBasic', 'x509'] as const).find((a) => a === rawAsk);
+  if (!ask) {
+    problems.push(`provisioning can ask for accessToken, mqttBasic or x509 credentials (it is "${rawAsk}")`);
+    return { request: { deviceName, provisionKey, provisionSecret, ask: 'accessToken' } };
+  }
+  const request: ProvisionRequest = { deviceName, provisionKey, provisionSecret, ask };
+  if (ask === 'mqttBasic') {
+    if (transport !== 'mqtt' && transport !== 'mqtts') problems.push('provisioning MQTT basic credentials needs MQTT or MQTTS: CoAP cannot use them');
+    const random = (n: number) => randomBytes(n).toString('base64url');
+    request.basic = { clientId: `nr-${random(9)}`, username: `nr-${random(9)}`, password: random(18) };
+  }
+  if (ask === 'x509') {
+    const x = parseAuth('x509', fields, transport, '', problems);
+    const auth = x.auth as { certPem: string; keyPem: string; passphrase: string };
+    request.certPem = auth.certPem;
+    return { request, x509: { certPem: auth.certPem, keyPem: auth.keyPem, passphrase: auth.passphrase } };
+  }
+  return { request };
 }

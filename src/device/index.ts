@@ -11,3 +11,4 @@ export { DeviceRegistry } from './registry';
 export { parseDeviceConfig, type DeviceConfig } from './settings';
 export { secretsOf, type DeviceAuth } from '../transports/transport';
 export { checkClientCertificate, pemCertificates, type CredentialsType } from './credentials';
+export { ProvisionedTransport, type KeptCredentials, type Provisioned, type ProvisionPlan } from './provisioned-transport';

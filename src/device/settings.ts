@@ -3,7 +3,7 @@
 // hold numbers and booleans where the editor writes text; both are accepted. Anything that cannot
 // work is reported in `problems` (plain English, no token) and nothing connects.
 import type { ConnectionSettings, TransportName } from '../transports/transport';
-import { credentialsTypeOf, parseAuth, type CredentialFields, type CredentialsType } from './credentials';
+import { credentialsTypeOf, parseAuth, parseProvision, type CredentialFields, type CredentialsType, type ProvisionConfig } from './credentials';
 
 export const DEFAULT_PORTS: Record<TransportName, number> = { mqtt: 1883, mqtts: 8883, coap: 5683, coaps: 5684 };
 
@@ -34,6 +34,9 @@ export interface DeviceConfig {
   maxInFlight?: unknown;
   /** accessToken (default) | mqttBasic | x509 | provision (device/credentials.ts). */
   credentialsType?: unknown;
+  /** provision: the device name to ask for (empty: the host name) and the credentials to ask for. */
+  provisionDeviceName?: unknown;
+  provisionCredentials?: unknown;
 }
 
 export interface DeviceCredentials extends CredentialFields {
@@ -48,6 +51,8 @@ export interface ParsedDevice {
   problems: string[];
   /** The configured credentials type (settings.auth holds what connects). */
   credentialsType: CredentialsType;
+  /** Set for `provision`: what a first start asks ThingsBoard for. */
+  provision?: ProvisionConfig;
 }
 
 export const COAPS_NEEDS_CA =
@@ -132,5 +137,6 @@ export function parseDeviceConfig(config: DeviceConfig, credentials: DeviceCrede
   // DTLS has no system trust store to fall back on (unlike MQTTS): without a CA it can never connect.
   if (transport === 'coaps' && settings.verifyServer && !settings.caCert.trim()) problems.push(COAPS_NEEDS_CA);
   const queueSize = integer(config.queueSize, DEFAULTS.queueSize, 1, 1_000_000, 'queue size', problems);
-  return { settings, queueSize, problems, credentialsType };
+  const provision = credentialsType === 'provision' ? parseProvision(config, credentials, transport, problems) : undefined;
+  return { settings, queueSize, problems, credentialsType, provision };
 }

@@ -1,7 +1,8 @@
 // The `thingsboard-device` config node: parses its properties and credentials and owns the one
 // DeviceConnection that every `thingsboard-out` node using it shares. The connection itself
 // (users, queue, reconnect, status) lives in src/device and knows nothing about Node-RED.
-import { DeviceConnection, DeviceRegistry, parseDeviceConfig, secretsOf, type DeviceConfig } from '../device';
+import { DeviceConnection, DeviceRegistry, parseDeviceConfig, ProvisionedTransport, secretsOf, type DeviceConfig } from '../device';
+import { credentialSecret, provisionStore, userDirOf } from './provision-store';
 import { redactSecrets } from '../shared';
 import type { RED, ThingsboardDeviceNode } from './red';
 import { registerDeviceAdmin } from './device-admin';
@@ -29,11 +30,22 @@ export = function (RED: RED) {
     // host and port (hand-written flow JSON) would otherwise be ignored without a word.
     const misplacedCa = (config as { caCert?: unknown }).caCert;
     if (typeof misplacedCa === 'string' && misplacedCa.trim() !== '') node.warn(RED._('warnings.caCertOnNode'));
+    const provision = parsed.provision;
+    const userDir = userDirOf(RED);
+    if (provision && !userDir && node.problems.length === 0) node.problems.push('provisioning needs the Node-RED user directory to keep the credentials it obtains');
     if (node.problems.length > 0) {
       node.warn(RED._('warnings.configProblems', { problems: node.problems.join('; ') }));
     } else {
+      const plan = provision && userDir ? {
+        request: provision.request,
+        x509: provision.x509,
+        store: provisionStore(userDir, node.id, credentialSecret(RED)),
+        // Redaction follows: what provisioning obtains is a secret from the moment it is known.
+        onSecret: (secret: string) => { if (secret && !secrets.includes(secret)) secrets.push(secret); },
+      } : undefined;
       node.connection = new DeviceConnection(parsed.settings, {
         registry,
+        ...(plan ? { createTransport: (settings: typeof parsed.settings) => new ProvisionedTransport(settings, plan) } : {}),
         queueSize: parsed.queueSize,
         log: {
           warn: (text) => node.warn(redactSecrets(text, secrets)),
@@ -51,7 +63,14 @@ export = function (RED: RED) {
     });
   }
 
-  registerDeviceAdmin(RED);
+  registerDeviceAdmin(RED, (routes, permission) => {
+    // "Forget provisioned credentials": for a device deleted in ThingsBoard; the next start provisions again.
+    routes.post('/thingsboard-device/:id/provisioned/forget', permission('thingsboard-device.write'), (req, res) => {
+      const userDir = userDirOf(RED);
+      const forgotten = userDir ? provisionStore(userDir, req.params.id, undefined).forget() : false;
+      res.json({ forgotten });
+    });
+  });
   RED.nodes.registerType('thingsboard-device', ThingsboardDevice, {
     credentials: {
       accessToken: { type: 'password' },

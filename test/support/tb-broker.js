@@ -13,6 +13,11 @@
 //   tb.onClientRpc = (token, id, req) => ({ time: 1 });
 //   tb.refuse.add('v1/devices/me/rpc/request/+');                  // SUBACK 0x80 for it
 //   await tb.restart(); await tb.close();
+// Provisioning (ThingsBoard's device provisioning over MQTT): startTbBroker({ tokens, provision })
+// accepts user name `provision`, lets it subscribe /provision/response, and answers each publish
+// on /provision/request with provision(request) (a SUCCESS answer's token should be pushed into
+// `tokens` by the hook, as ThingsBoard creates the device). tb.provisionRequests lists them;
+// tb.provisionSessionsOpen counts provisioning sessions still connected.
 const net = require('node:net');
 const { freeTcpPort } = require('./ports');
 
@@ -23,7 +28,7 @@ const ALLOWED = new Set([
   'v1/devices/me/rpc/response/+',
 ]);
 
-async function startTbBroker({ tokens }) {
+async function startTbBroker({ tokens, provision }) {
   const { Aedes } = await import('aedes');
   const port = await freeTcpPort();
   const state = {
@@ -33,6 +38,8 @@ async function startTbBroker({ tokens }) {
     /** Every publish from a device: {token, topic, payload (string)}. */
     published: [],
     connects: 0,
+    provisionRequests: [],
+    provisionSessionsOpen: 0,
     onAttributeRequest: undefined,
     onClientRpc: undefined,
     /** Client-attribute PUBACKs come this much later each (a slow server, for queue tests). */
@@ -48,6 +55,11 @@ async function startTbBroker({ tokens }) {
       heartbeatInterval: 60 * 60 * 1000,
       authenticate(client, username, password, callback) {
         const token = username == null ? '' : String(username);
+        if (provision && token === 'provision') {
+          client.tbProvision = true;
+          state.provisionSessionsOpen++;
+          return callback(null, true);
+        }
         if (!tokens.includes(token)) {
           const err = new Error('not authorized');
           err.returnCode = 5;
@@ -58,11 +70,20 @@ async function startTbBroker({ tokens }) {
         callback(null, true);
       },
       authorizeSubscribe(client, sub, callback) {
-        const granted = ALLOWED.has(sub.topic) && !state.refuse.has(sub.topic);
+        const granted = client.tbProvision ? sub.topic === '/provision/response' : ALLOWED.has(sub.topic) && !state.refuse.has(sub.topic);
         state.subscriptions.push({ token: client.tbToken, topic: sub.topic, granted });
         callback(null, granted ? { ...sub, qos: Math.min(sub.qos, 1) } : null);
       },
       authorizePublish(client, packet, callback) {
+        if (client && client.tbProvision) {
+          if (packet.topic !== '/provision/request') return callback(new Error('provision clients publish only /provision/request'));
+          const request = JSON.parse(packet.payload.toString('utf8'));
+          state.provisionRequests.push(request);
+          const answer = provision(request);
+          packet.topic = `$swallowed/provision/${client.id}`;
+          setImmediate(() => client.publish({ cmd: 'publish', topic: '/provision/response', payload: Buffer.from(JSON.stringify(answer)), qos: 1, retain: false, dup: false }, () => {}));
+          return callback(null);
+        }
         const token = client && client.tbToken;
         const topic = packet.topic;
         const payload = packet.payload.toString('utf8');
@@ -75,6 +96,7 @@ async function startTbBroker({ tokens }) {
         else callback(null);
       },
     });
+    broker.on('clientDisconnect', (c) => { if (c.tbProvision) state.provisionSessionsOpen--; });
     server = net.createServer((socket) => {
       sockets.add(socket);
       socket.once('close', () => sockets.delete(socket));

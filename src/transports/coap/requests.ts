@@ -67,6 +67,14 @@ export class CoapRequests {
     return parseRpcAnswer(res.payload);
   }
 
+  /** POST /api/v1/provision (no token): the answer body on any 2.xx (2.01 today, 2.05 in older servers). */
+  async provision(body: Buffer, timeoutMs: number): Promise<Buffer> {
+    const what = 'the provisioning request';
+    const res = await this.request({ method: 'POST', path: apiPath('', 'provision'), body }, timeoutMs, what);
+    this.throwUnlessSuccess(res, what);
+    return Buffer.from(res.payload);
+  }
+
   private request(spec: ExchangeRequest, timeoutMs: number, what: string, signal?: AbortSignal): Promise<IncomingMessage> {
     const token = this.host.accessToken;
     const endpoint = this.host.endpoint();

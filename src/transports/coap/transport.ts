@@ -101,6 +101,8 @@ export class CoapTransport extends EventEmitter implements Transport {
   respondRpc(id: number, body: Buffer): Promise<void> { return this.downlink.requests.respondRpc(id, body); }
   requestAttributes(query: AttributesQuery, timeoutMs: number, signal?: AbortSignal): Promise<AttributesAnswer> { return this.downlink.requests.requestAttributes(query, timeoutMs, signal); }
   callRpc(method: string, params: unknown, timeoutMs: number, signal?: AbortSignal): Promise<unknown> { return this.downlink.requests.callRpc(method, params, timeoutMs, signal); }
+  /** Provisioning (transports/provision.ts): POST /api/v1/provision, the answer's body. */
+  provision(body: Buffer, timeoutMs: number): Promise<Buffer> { return this.downlink.requests.provision(body, timeoutMs); }
 
   connect(): Promise<void> {
     if (this.state === 'open') return Promise.resolve();

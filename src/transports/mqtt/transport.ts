@@ -70,7 +70,8 @@ export class MqttTransport extends EventEmitter implements Transport {
   /** Attribute-request and client-side RPC ids: never reused for this transport's life. */
   private requestSeq = 0;
 
-  constructor(private readonly settings: ConnectionSettings) {
+  /** `purpose` 'provision': a provisioning session (transports/provision.ts); refusals say so. */
+  constructor(private readonly settings: ConnectionSettings, private readonly purpose: 'device' | 'provision' = 'device') {
     super();
     if (settings.transport !== 'mqtt' && settings.transport !== 'mqtts') {
       throw new Error(`MqttTransport cannot serve transport "${settings.transport}"`);
@@ -218,7 +219,7 @@ export class MqttTransport extends EventEmitter implements Transport {
         // A numeric code before CONNACK is the CONNACK's refusal; later it is a protocol error.
         const refusedCert = !settled && auth?.type === 'x509' ? classifyClientCertAlert(err, this.where) : undefined;
         const failure = typeof err.code === 'number' && !settled
-          ? classifyConnack(err.code, auth?.type ?? 'accessToken')
+          ? classifyConnack(err.code, this.purpose === 'provision' ? 'provision' : auth?.type ?? 'accessToken')
           : refusedCert ?? new TransportError(`MQTT connection error: ${err.message}`, 'closed', String(err.code || 'MQTT_ERROR'));
         this.lastError = this.fail(failure);
         if (!settled) {
@@ -293,6 +294,34 @@ export class MqttTransport extends EventEmitter implements Transport {
     };
     pending.add(onPublished);
     client.publish(topic, body, qos === 1 ? QOS_1 : QOS_0, onPublished);
+  }
+
+  /**
+   * Provisioning (transports/provision.ts): subscribes `responseTopic`, publishes `body` to
+   * `requestTopic` and resolves with the first message on `responseTopic` (ThingsBoard answers
+   * once). Rejects with kind 'timeout' after timeoutMs, 'closed' when the connection drops.
+   */
+  requestOnce(requestTopic: string, responseTopic: string, body: Buffer, timeoutMs: number): Promise<Buffer> {
+    const client = this.client;
+    if (!client || !this.connected || this.closing) return Promise.reject(new TransportError('not connected', 'closed', 'NOT_CONNECTED'));
+    return new Promise<Buffer>((resolve, reject) => {
+      const finish = (err: TransportError | undefined, answer?: Buffer) => {
+        clearTimeout(timer);
+        client.removeListener('message', onMessage);
+        client.removeListener('close', onClose);
+        if (err) reject(err);
+        else resolve(answer as Buffer);
+      };
+      const onMessage = (topic: string, payload: Buffer) => { if (topic === responseTopic) finish(undefined, Buffer.from(payload)); };
+      const onClose = () => finish(new TransportError('the connection closed before ThingsBoard answered', 'closed', 'CLOSED'));
+      const timer = setTimeout(() => finish(new TransportError(`no answer on ${responseTopic} within ${Math.round(timeoutMs / 1000)} s`, 'timeout', 'NO_ANSWER')), timeoutMs);
+      client.on('message', onMessage);
+      client.once('close', onClose);
+      client.subscribe(responseTopic, QOS_1, (err) => {
+        if (err) return finish(new TransportError(this.redactText(`cannot subscribe ${responseTopic}: ${err.message}`), 'rejected', 'SUBSCRIBE_FAILED'));
+        this.publish(requestTopic, body, 1, (sendErr) => { if (sendErr) finish(sendErr); });
+      });
+    });
   }
 
   // ---- receive side (see mqtt/downlink.ts and transport.ts) ---------------------------------
