@@ -3,6 +3,7 @@
 // like ThingsBoard's CoAP transport for the device calls this package makes.
 //   POST /api/v1/$TOKEN/telemetry | /attributes  →  2.01 Created (newer ThingsBoard; older sent 2.03)
 //   unknown token → 4.01, body that is not JSON → 4.00, any other path or method → 4.04 / 4.05
+//   POST /api/v1/provision (store with provision profiles) → 2.01 with ThingsBoard's provision answer
 // Block-wise uploads (Block1) are reassembled by the `coap` library before we see them.
 // Downlink, as ThingsBoard's CoapTransportResource answers it:
 //   GET  attributes + Observe 0  → 2.05 with the current shared attributes, then a notification
@@ -70,6 +71,17 @@ async function startCoapEmulator({ store, host = '127.0.0.1', port = 0, maxBodyB
       end(res, text || undefined);
     };
     const segments = pathSegments(req);
+    // Device provisioning: POST /api/v1/provision (no token), the answer in the body (2.01).
+    if (segments.length === 3 && segments[0] === 'api' && segments[1] === 'v1' && segments[2] === 'provision' && store.provisionProfiles.length) {
+      if (req.method !== 'POST') return answer('4.05', 'method not allowed');
+      let request;
+      try { request = JSON.parse(req.payload.toString('utf8')); } catch { return answer('4.00', 'provision request is not JSON'); }
+      const result = store.provision(request, transport);
+      stats.byCode['2.01'] = (stats.byCode['2.01'] || 0) + 1;
+      res.code = '2.01';
+      res.setOption('Content-Format', 'application/json');
+      return end(res, JSON.stringify(result));
+    }
     const [api, v1, token, kind, rpcId] = segments;
     if (api !== 'api' || v1 !== 'v1' || !token) return answer('4.04', 'not found');
     if (kind === 'rpc' && (segments.length === 4 || (segments.length === 5 && /^\d+$/.test(rpcId)))) {

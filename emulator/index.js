@@ -26,6 +26,10 @@ function demoDevices(count = 4) {
   return Array.from({ length: count }, (_, i) => ({ name: `demo-device-${i + 1}`, token: `demo-token-${i + 1}` }));
 }
 
+/** A device with MQTT basic credentials, and a device profile that lets devices provision themselves. */
+const DEMO_BASIC_DEVICE = { name: 'demo-basic-device', basic: { clientId: 'demo-basic-client', username: 'demo-basic-user', password: 'demo-basic-password' } };
+const DEMO_PROVISION_PROFILE = { key: 'demo-provision-key', secret: 'demo-provision-secret' };
+
 function tcpPortFree(host, port) {
   return new Promise((resolve) => {
     const srv = net.createServer();
@@ -59,7 +63,11 @@ async function startEmulator(opts = {}) {
   const host = opts.host || '127.0.0.1';
   const wanted = { ...DEFAULT_PORTS };
   for (const [name, port] of Object.entries(opts.ports || {})) if (port !== undefined && port !== null) wanted[name] = port;
-  const store = opts.store || new DeviceStore({ devices: opts.devices || demoDevices(), exampleTokens: opts.exampleTokens !== false });
+  const store = opts.store || new DeviceStore({
+    devices: opts.devices || [...demoDevices(), DEMO_BASIC_DEVICE],
+    exampleTokens: opts.exampleTokens !== false,
+    provisionProfiles: opts.provisionProfiles || [DEMO_PROVISION_PROFILE],
+  });
   const notes = [];
   const moved = []; // { name, label, wanted, port }: a busy wanted port replaced by a free one
   const running = []; // { name, close }

@@ -93,7 +93,15 @@ async function startMqttEmulator({ store, host = '127.0.0.1', port = 0, tls: tls
       callback(null, true);
     },
     authenticate(client, username, password, callback) {
-      const token = username == null ? '' : String(username);
+      let token = username == null ? '' : String(username);
+      // Provisioning: user name "provision" may only ask for a device (/provision/request).
+      if (token === 'provision' && store.provisionProfiles.length) {
+        client.tbProvision = true;
+        return callback(null, true);
+      }
+      // MQTT basic credentials (client id, user name, password) name a device too.
+      const basic = store.authorizeBasic(client.id, token, password == null ? '' : password.toString('utf8'));
+      if (basic) token = basic;
       if (!token) return callback(refusal(4, 'bad user name or password (empty access token)'), false);
       if (!store.authorize(token)) return callback(refusal(5, 'not authorized (unknown access token)'), false);
       // ThingsBoard keeps one session per device credentials: a new one closes the older one.
@@ -106,6 +114,15 @@ async function startMqttEmulator({ store, host = '127.0.0.1', port = 0, tls: tls
       callback(null, true);
     },
     authorizePublish(client, packet, callback) {
+      if (client && client.tbProvision) {
+        if (packet.topic !== '/provision/request') return callback(new Error('a provisioning session may only publish /provision/request'));
+        let request;
+        try { request = JSON.parse(packet.payload.toString('utf8')); } catch { return callback(new Error('provision request is not JSON')); }
+        const answer = store.provision(request, transport);
+        setImmediate(() => sendTo(client, '/provision/response', answer, 0));
+        packet.topic = `$provision/${client.id}`; // not forwarded to anyone else
+        return callback(null);
+      }
       if (!client || !client.tbToken) return callback(null);
       const kind = TOPIC_KIND[packet.topic];
       if (kind) {
@@ -121,6 +138,7 @@ async function startMqttEmulator({ store, host = '127.0.0.1', port = 0, tls: tls
       callback(failure ? new Error(failure) : null);
     },
     authorizeSubscribe(client, sub, callback) {
+      if (client && client.tbProvision) return callback(null, sub.topic === '/provision/response' ? { ...sub, qos: 1 } : null);
       const known = SUBSCRIBE_FILTERS[sub.topic];
       // null = SUBACK return code 0x80 for this filter (the others of the packet still count).
       if (!known) return callback(null, null);

@@ -1,4 +1,5 @@
 'use strict';
+const crypto = require('node:crypto');
 // What the emulator's devices have received, as ThingsBoard would store it: per device, the
 // latest value and a short history of every telemetry key, the client attributes, and the
 // requests it rejected (with the reason). The MQTT and CoAP front ends call accept*/reject; tests
@@ -18,17 +19,77 @@ class DeviceStore extends EventEmitter {
     super();
     this.exampleTokens = Boolean(opts.exampleTokens);
     this.byToken = new Map();
+    // Device profiles that allow provisioning: { key, secret } ("allow to create new devices").
+    this.provisionProfiles = opts.provisionProfiles || [];
+    this.provisionRequests = 0;
     this.devices = new Map(); // name → { name, telemetry: Map<key, {ts, value}[]>, attributes: {}, received }
     this.rejected = []; // { time, transport, reason }
-    for (const d of opts.devices || []) this.addDevice(d.name, d.token);
+    for (const d of opts.devices || []) this.addDevice(d.name, d.token || crypto.randomBytes(12).toString('hex'), d.basic ? { type: 'MQTT_BASIC', ...d.basic } : d.x509 ? { type: 'X509_CERTIFICATE', hash: d.x509 } : undefined);
   }
 
-  addDevice(name, token) {
-    const device = { name, telemetry: new Map(), attributes: {}, received: 0, messages: 0 };
+  /**
+   * credentials: how the device authenticates besides its (internal) token, as ThingsBoard stores
+   * it: { type: 'ACCESS_TOKEN' } (default), { type: 'MQTT_BASIC', clientId, username, password },
+   * { type: 'X509_CERTIFICATE', hash }. Shown on the page by type only.
+   */
+  addDevice(name, token, credentials = { type: 'ACCESS_TOKEN' }) {
+    const device = { name, token, credentials, telemetry: new Map(), attributes: {}, received: 0, messages: 0 };
     this.initDownlink(device);
     this.devices.set(name, device);
     this.byToken.set(token, device);
     return device;
+  }
+
+  /**
+   * MQTT basic credentials → the device's internal token, as ThingsBoard matches them: a device
+   * whose credentials hold a client id only matches that client id; one with a user name matches
+   * user name and password (and the client id too when it has one).
+   */
+  authorizeBasic(clientId, username, password) {
+    for (const d of this.devices.values()) {
+      const c = d.credentials;
+      if (!c || c.type !== 'MQTT_BASIC') continue;
+      if (!c.username) {
+        if (c.clientId && c.clientId === clientId) return d.token;
+        continue;
+      }
+      if (c.username !== username || (c.password || '') !== (password || '')) continue;
+      if (c.clientId && c.clientId !== clientId) continue;
+      return d.token;
+    }
+    return undefined;
+  }
+
+  /**
+   * Device provisioning: {deviceName, provisionDeviceKey, provisionDeviceSecret, credentialsType?,
+   * token? | clientId/username/password | hash} → ThingsBoard's answer object.
+   */
+  provision(request, transport) {
+    this.provisionRequests++;
+    const profile = this.provisionProfiles.find((p) => p.key === request.provisionDeviceKey && p.secret === request.provisionDeviceSecret);
+    if (!profile) {
+      this.reject(transport, 'unauthorized', 'provisioning: unknown provision key or secret');
+      return { status: 'NOT_FOUND', errorMsg: 'Failed to find provision profile with provided key and secret' };
+    }
+    const name = String(request.deviceName || '');
+    if (!name) return { status: 'FAILURE', errorMsg: 'Device name is empty' };
+    if (this.devices.has(name)) return { status: 'FAILURE', errorMsg: `Device with name ${name} already exists` };
+    let device;
+    let value;
+    if (request.credentialsType === 'MQTT_BASIC') {
+      device = this.addDevice(name, crypto.randomBytes(12).toString('hex'), { type: 'MQTT_BASIC', clientId: request.clientId || '', username: request.username || '', password: request.password || '' });
+      value = { clientId: request.clientId, userName: request.username, password: request.password };
+    } else if (request.credentialsType === 'X509_CERTIFICATE') {
+      device = this.addDevice(name, crypto.randomBytes(12).toString('hex'), { type: 'X509_CERTIFICATE', hash: request.hash });
+      value = request.hash;
+    } else {
+      const token = request.token || crypto.randomBytes(10).toString('hex');
+      device = this.addDevice(name, token);
+      value = token;
+    }
+    device.provisioned = true;
+    this.emit('device', this.deviceSnapshot(device));
+    return { status: 'SUCCESS', credentialsType: device.credentials.type, credentialsValue: value };
   }
 
   /** The device for a token, or undefined (ThingsBoard: CONNACK 5 / CoAP 4.01). */
@@ -115,6 +176,8 @@ class DeviceStore extends EventEmitter {
   deviceSnapshot(d) {
     return {
       name: d.name,
+      credentialsType: (d.credentials && d.credentials.type) || 'ACCESS_TOKEN',
+      provisioned: Boolean(d.provisioned),
       messages: d.messages,
       telemetry: Object.fromEntries([...d.telemetry].map(([k, s]) => [k, s.slice(-50)])),
       attributes: d.attributes,

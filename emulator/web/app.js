@@ -107,7 +107,9 @@
     const card = el('div', { class: 'uplink' });
     const online = (device.online || []).length ? `online: ${device.online.join(', ')}` : 'no session subscribed';
     card.append(el('h2', {}, device.name, el('span', { class: 'count', title: 'messages accepted' }, `${device.messages} msgs`)));
-    card.append(el('div', { class: 'meta' }, lastTs ? `last telemetry ${formatTime(lastTs)}` : 'no telemetry yet', ' · ', el('span', { class: 'online' }, online)));
+    const CREDENTIALS = { ACCESS_TOKEN: 'access token', MQTT_BASIC: 'MQTT basic', X509_CERTIFICATE: 'X.509' };
+    const credentials = `${CREDENTIALS[device.credentialsType] || 'access token'}${device.provisioned ? ', provisioned' : ''}`;
+    card.append(el('div', { class: 'meta' }, lastTs ? `last telemetry ${formatTime(lastTs)}` : 'no telemetry yet', ' · ', el('span', { class: 'online' }, online), ' · ', el('span', { class: 'credentials' }, credentials)));
 
     card.append(el('h3', {}, 'Latest telemetry'));
     const table = el('table', { class: 'telemetry' }, el('thead', {}, el('tr', {}, el('th', {}, 'Key'), el('th', {}, 'Last update'), el('th', {}, 'Value'), el('th', {}, 'Chart'))));
