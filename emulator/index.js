@@ -52,6 +52,10 @@ function udpPortFree(host, port) {
  * @param {{mqtt?: number|false, mqtts?: number|false, coap?: number|false, coaps?: number|false, web?: number|false}} [opts.ports]
  *   wanted ports; false turns a front end off; 0 → any free port. Defaults: 1883, 8883, 5683, (5684), 1881.
  * @param {{name: string, token: string}[]} [opts.devices] default: demoDevices()
+ * @param {boolean} [opts.demoBasicDevice] false: no demo-basic-device (MQTT basic: client id
+ *   demo-basic-client, user demo-basic-user, password demo-basic-password) beside the devices
+ * @param {{key: string, secret: string}[]} [opts.provisionProfiles] device profiles that allow
+ *   provisioning; default one: key demo-provision-key, secret demo-provision-secret
  * @param {string} [opts.dataDir] where the CA and server certificate live (needed for MQTTS/CoAPS)
  * @param {{certPem: string, keyPem: string, caFile?: string}} [opts.tls] certificates to use instead of dataDir's
  * @param {DeviceStore} [opts.store]
@@ -64,7 +68,7 @@ async function startEmulator(opts = {}) {
   const wanted = { ...DEFAULT_PORTS };
   for (const [name, port] of Object.entries(opts.ports || {})) if (port !== undefined && port !== null) wanted[name] = port;
   const store = opts.store || new DeviceStore({
-    devices: opts.devices || [...demoDevices(), DEMO_BASIC_DEVICE],
+    devices: [...(opts.devices || demoDevices()), ...(opts.demoBasicDevice === false ? [] : [DEMO_BASIC_DEVICE])],
     exampleTokens: opts.exampleTokens !== false,
     provisionProfiles: opts.provisionProfiles || [DEMO_PROVISION_PROFILE],
   });
