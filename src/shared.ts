@@ -3,7 +3,8 @@
 // module imports nothing, so any layer may import it without creating a cycle.
 
 export type TransportName = 'mqtt' | 'mqtts' | 'coap' | 'coaps';
-export type DataKind = 'telemetry' | 'attributes';
+/** 'claim': a device claiming request (ThingsBoard's claiming: v1/devices/me/claim, CoAP POST claim). */
+export type DataKind = 'telemetry' | 'attributes' | 'claim';
 
 /**
  * How the device layer must react to a failure:

@@ -2,7 +2,7 @@
 // shared connection of its `thingsboard-device` config node. done() when ThingsBoard has the
 // message (PUBACK for QoS 1, written for QoS 0, 2.xx for CoAP), done(err) saying why not.
 import { batchShapeOf, type DeviceError, type DeviceMessage, type DeviceUser } from '../device';
-import { shapePayload, type PayloadMessage } from '../payload';
+import { claimBody, shapePayload, type PayloadMessage } from '../payload';
 import { redact, type DataKind } from '../shared';
 import { findDevice, statusShower } from './device-status';
 import type { Node, RED } from './red';
@@ -20,7 +20,8 @@ export = function (RED: RED) {
     RED.nodes.createNode(this, config);
     const node = this;
     node.name = config.name;
-    const kind: DataKind = String(config.kind ?? 'telemetry').trim() === 'attributes' ? 'attributes' : 'telemetry';
+    const configured = String(config.kind ?? 'telemetry').trim();
+    const kind: DataKind = configured === 'attributes' || configured === 'claim' ? configured : 'telemetry';
     const qos: 0 | 1 = String(config.qos ?? '1').trim() === '0' ? 0 : 1;
     const key = config.key === undefined || config.key === null ? '' : String(config.key).trim();
     const { device, connection, configError, token } = findDevice(RED, node, config.device);
@@ -36,6 +37,12 @@ export = function (RED: RED) {
       const receivedAt = Date.now();
       let message: DeviceMessage;
       try {
+        if (kind === 'claim') {
+          // Claiming: msg.payload {secretKey, durationMs} (both optional); never batched.
+          message = { kind, body: claimBody(msg.payload), qos, receivedAt };
+          connection.submit(message, (err?: DeviceError) => (err ? done(new Error(redact(err.message, token()))) : done()));
+          return;
+        }
         const shaped = shapePayload(msg as unknown as PayloadMessage, { kind, key, maxBytes: device.maxPayloadBytes });
         // Only the shape of `value` is kept: it may be the user's object (see device/batch.ts).
         const batchShape = kind === 'telemetry' ? batchShapeOf(shaped.value) : undefined;

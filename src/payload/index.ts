@@ -50,6 +50,7 @@
  */
 export { PayloadError } from './errors';
 export { encodeJsonValue } from './json-body';
+export { claimBody } from './claim';
 export { shapePayload, type ShapedPayload, type ShapeOptions, type PayloadMessage } from './shape';
 export { parseTimestamp } from './timestamp';
 export { MAX_DEPTH } from './json-value';

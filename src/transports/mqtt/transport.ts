@@ -30,6 +30,8 @@ import {
 export const TOPICS: Record<DataKind, string> = {
   telemetry: 'v1/devices/me/telemetry',
   attributes: 'v1/devices/me/attributes',
+  // Device claiming; a gateway's sub-devices claim through v1/gateway/claim (the gateway's topic).
+  claim: 'v1/devices/me/claim',
 };
 
 const CONNECT_TIMEOUT_MS = 30_000;
