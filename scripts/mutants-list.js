@@ -504,4 +504,5 @@ module.exports = [
     why: 'a caCert written on the node instead of under credentials (hand-written flow JSON) is ignored without a word',
   },
   ...require('./mutants-list-dtls'),
+  ...require('./mutants-list-credentials'),
 ];

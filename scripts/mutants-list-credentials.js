@@ -1,0 +1,87 @@
+'use strict';
+// Credentials (MQTT basic, X.509 on MQTTS and CoAPS, provisioning, claiming): the breaks reviewed
+// for device/credentials.ts, transports/mqtt (CONNECT identity, client certificate, refusals),
+// dtls/handshake/client-auth.ts (Certificate + CertificateVerify), the provisioning wrapper and
+// its store. Included at the end of scripts/mutants-list.js; same fields as there.
+module.exports = [
+  {
+    id: 'dtls-certificate-verify-wrong-transcript',
+    file: 'src/dtls/handshake/client-handshake.ts',
+    find: 'certificateVerifyBody(clientAuth.scheme, this.options.clientCredentials.key, Buffer.concat(this.transcript))',
+    replace: 'certificateVerifyBody(clientAuth.scheme, this.options.clientCredentials.key, Buffer.concat(this.transcript.slice(0, -1)))',
+    tests: ['test/coap/coaps-x509.test.js'],
+    why: 'the CertificateVerify signs the handshake without the ClientKeyExchange: servers that check it (OpenSSL, libcoap, Californium) refuse the device',
+  },
+  {
+    id: 'dtls-certificate-verify-missing',
+    file: 'src/dtls/handshake/client-handshake.ts',
+    find: 'if (clientAuth?.scheme && this.options.clientCredentials) {',
+    replace: 'if (false) {',
+    tests: ['test/coap/coaps-x509.test.js'],
+    why: 'a client certificate is sent without a CertificateVerify: the server cannot know we hold its key and ends the handshake',
+  },
+  {
+    id: 'dtls-certificate-verify-scheme-not-offered',
+    file: 'src/dtls/handshake/client-auth.ts',
+    find: '.find((s) => request.signatureSchemes.includes(s.id));',
+    replace: '.find(() => true);',
+    tests: ['test/coap/coaps-x509.test.js'],
+    why: 'the CertificateVerify uses a signature scheme the server did not list (RSA PKCS#1 where only PSS is allowed): the handshake fails',
+  },
+  {
+    id: 'dtls-client-cert-alert-not-permanent',
+    file: 'src/transports/coap/dtls-socket.ts',
+    find: "if (sentClientCertificate && err.code === 'ALERT_RECEIVED'",
+    replace: "if (false && err.code === 'ALERT_RECEIVED'",
+    tests: ['test/coap/coaps-x509.test.js'],
+    why: 'a server refusing the client certificate (bad_certificate, unknown_ca, certificate_expired) is retried as a network failure, with no words about the certificate',
+  },
+  {
+    id: 'provision-again-after-restart',
+    file: 'src/device/provisioned-transport.ts',
+    find: 'kept = this.plan.store.load();',
+    replace: 'kept = undefined;',
+    tests: ['test/nodes/provision.test.js'],
+    why: 'a restart or redeploy provisions again instead of using the kept credentials: ThingsBoard refuses to provision an existing device',
+  },
+  {
+    id: 'provision-kept-in-clear-text',
+    file: 'src/nodes/provision-store.ts',
+    find: "data: data.toString('base64') };",
+    replace: "data: data.toString('base64'), clear: obtained };",
+    tests: ['test/nodes/provision.test.js'],
+    why: 'the obtained token is written to the user directory in clear text beside the encrypted copy',
+  },
+  {
+    id: 'mqtt-basic-password-not-sent',
+    file: 'src/transports/mqtt/transport.ts',
+    find: 'password: auth.password ? auth.password : undefined',
+    replace: 'password: undefined',
+    tests: ['test/mqtt/credentials-mosquitto.test.js'],
+    why: 'MQTT basic credentials go out without the password: ThingsBoard (and mosquitto with a password file) refuse the device',
+  },
+  {
+    id: 'mqtt-basic-refusal-says-token',
+    file: 'src/transports/mqtt/errors.ts',
+    find: "if (credentials !== 'accessToken') {",
+    replace: 'if (false) {',
+    tests: ['test/mqtt/credentials-mosquitto.test.js'],
+    why: 'a refused MQTT basic login tells the user to check the access token instead of the user name and password',
+  },
+  {
+    id: 'mqtts-client-certificate-not-sent',
+    file: 'src/transports/mqtt/transport.ts',
+    find: 'options.cert = auth.certPem;',
+    replace: '',
+    tests: ['test/mqtt/credentials-mosquitto.test.js'],
+    why: 'MQTTS with X.509 credentials connects without the client certificate: the broker refuses the device',
+  },
+  {
+    id: 'claim-body-unchecked',
+    file: 'src/payload/claim.ts',
+    find: "if (key !== 'secretKey' && key !== 'durationMs') throw",
+    replace: 'if (false) throw',
+    tests: ['test/nodes/claim.test.js'],
+    why: 'a claiming request with fields ThingsBoard does not know is sent instead of failing with done(err) naming the field',
+  },
+];
