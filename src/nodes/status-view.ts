@@ -40,10 +40,15 @@ export function statusView(s: DeviceStatus): StatusView | undefined {
     case 'reconnecting':
       return { fill: 'red', shape: 'ring', key: 'reconnecting', params: { seconds: s.retryInSeconds ?? 0 }, queued };
     case 'unauthorized':
+      // Which credentials to check (mqtt/errors.ts and transports/provision.ts name them in the code).
+      if (s.code?.startsWith('MQTTBASIC_')) return { fill: 'red', shape: 'dot', key: 'unauthorizedBasic', queued };
+      if (s.code?.startsWith('X509_')) return { fill: 'red', shape: 'dot', key: 'unauthorizedCertificate', queued };
+      if (s.code?.startsWith('PROVISION_')) return { fill: 'red', shape: 'dot', key: 'provisionRefused', queued };
       return { fill: 'red', shape: 'dot', key: 'unauthorized', queued };
     case 'certificate':
       if (s.code === 'NO_CA') return { fill: 'red', shape: 'dot', key: 'caMissing', queued };
       if (s.code === 'HOST_MISMATCH') return { fill: 'red', shape: 'dot', key: 'hostMismatch', queued };
+      if (s.code === 'CLIENT_CERT_REFUSED' || s.code === 'CLIENT_CERTIFICATE' || s.code === 'CLIENT_KEY') return { fill: 'red', shape: 'dot', key: 'clientCertificateRefused', queued };
       // MQTTS (mqtt/errors.ts) and CoAPS (src/dtls) name an out-of-date certificate differently.
       if (s.code === 'EXPIRED' || s.code === 'NOT_YET_VALID' || s.code === 'CERT_EXPIRED') return { fill: 'red', shape: 'dot', key: 'certificateExpired', queued };
       return { fill: 'red', shape: 'dot', key: 'certificateUntrusted', queued };

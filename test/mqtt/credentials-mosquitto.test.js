@@ -74,7 +74,7 @@ test('mqttBasic: a wrong password → CONNACK 5 → permanent error naming the u
   assert.match(r.error, /CONNACK 5/);
   assert.match(r.error, /user name or password refused/);
   assert.match(r.error, /MQTT basic credentials/);
-  await waitFor(() => /unauthorized/i.test((lastStatus('out1') || {}).text || ''), 'the unauthorized status');
+  await waitFor(() => /status\.unauthorizedBasic/.test((lastStatus('out1') || {}).text || ''), 'the status naming the MQTT basic credentials');
   // Permanent: the next message fails at once, without a new CONNECT.
   const before = connectLines(broker).length;
   const started = Date.now();
@@ -153,7 +153,7 @@ test('x509 on MQTTS: mosquitto require_certificate + use_identity_as_username ac
   assert.equal(r.ok, false);
   caught.push(r.error);
   assert.match(r.error, /refused the client certificate/);
-  await waitFor(() => /certificate/i.test((lastStatus('out1') || {}).text || ''), 'a certificate status');
+  await waitFor(() => /status\.clientCertificateRefused/.test((lastStatus('out1') || {}).text || ''), 'the client-certificate status');
   assert.ok(!broker.log().slice(logBefore).includes('New client connected'), 'no CONNECT went through');
   const again = await probe('out1').send({ payload: { x509: 'stranger2' } });
   assert.equal(again.ok, false, 'permanent: fails at once');

@@ -11,7 +11,7 @@ const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
-const { helper, allModules, deviceConfig, outsWithProbes, probe, waitFor, scanForTokens } = require('./common');
+const { helper, allModules, deviceConfig, outsWithProbes, probe, waitFor, scanForTokens, lastStatus } = require('./common');
 const { startTbBroker } = require('../support/tb-broker');
 
 const KEY = 'prov-key-abc';
@@ -90,6 +90,7 @@ test('provision over MQTT: NOT_FOUND and FAILURE are permanent errors with Thing
   caught.push(r.error);
   assert.match(r.error, /provisioning refused by ThingsBoard \(NOT_FOUND\): Failed to find provision profile/);
   assert.match(r.error, /provision key and secret/);
+  await waitFor(() => /status\.provisionRefused/.test((lastStatus('out1') || {}).text || ''), 'the provisioning status');
   const again = await probe('out1').send({ payload: { a: 2 } });
   assert.equal(again.ok, false, 'permanent: fails at once');
   assert.equal(tb.state.provisionRequests.length, 1);

@@ -33,3 +33,13 @@ test('the URI-encoded token is replaced too, next to the plain one', { timeout: 
 test('an empty token leaves the text as it is (no "***" between every character)', { timeout: 30000 }, () => {
   assert.equal(redact('connection refused', ''), 'connection refused');
 });
+
+test('redactSecrets / redact(text, list): every secret of a device, URI-encoded too, and a PEM key line by line', () => {
+  const { redactSecrets, redact: redactAny } = require('../../nodes/lib/shared');
+  const key = '-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQg\nAbCdEfGhIjKlMnOpQrStUvWxYz0123456789abcdefghij\n-----END PRIVATE KEY-----';
+  const text = `pw=p@ss w0rd! token=tok/1 enc=${encodeURIComponent('p@ss w0rd!')} keyline=AbCdEfGhIjKlMnOpQrStUvWxYz0123456789abcdefghij`;
+  const out = redactSecrets(text, ['tok/1', 'p@ss w0rd!', key, '']);
+  for (const secret of ['tok/1', 'p@ss w0rd!', encodeURIComponent('p@ss w0rd!'), 'AbCdEfGhIjKlMnOpQrStUvWxYz0123456789abcdefghij']) assert.ok(!out.includes(secret), `${secret} in ${out}`);
+  assert.equal(redactAny(text, ['tok/1', 'p@ss w0rd!']), redactSecrets(text, ['tok/1', 'p@ss w0rd!']));
+  assert.equal(redactAny('a tok b', 'tok'), 'a *** b');
+});

@@ -117,7 +117,8 @@ export function classifyConnack(code: number, credentials: ConnectCredentials = 
   if (code === 4 || code === 5 || MQTT5_UNAUTHORIZED[code]) {
     const what = code === 4 ? 'bad user name or password' : code === 5 ? 'not authorized' : MQTT5_UNAUTHORIZED[code];
     if (credentials !== 'accessToken') {
-      return new TransportError(`unauthorized (CONNACK ${code}: ${what}): ${REFUSED[credentials]}`, 'unauthorized', `CONNACK_${code}`);
+      // The code names the credentials too, so the status can say which ones to check.
+      return new TransportError(`unauthorized (CONNACK ${code}: ${what}): ${REFUSED[credentials]}`, 'unauthorized', `${credentials.toUpperCase()}_CONNACK_${code}`);
     }
     return new TransportError(
       `unauthorized: ThingsBoard refused the access token (CONNACK ${code}: ${what}). ` +
