@@ -11,7 +11,9 @@ import type { ConnectionSettings, TransportError } from '../transports/transport
 const MAX_ENTRIES = 1000;
 
 function keyOf(settings: ConnectionSettings): string {
-  return crypto.createHash('sha256').update(`${settings.transport}\n${settings.host}\n${settings.port}\n${settings.accessToken}`).digest('base64');
+  // X.509 devices have no token: their certificate says who they are (CoAPS paths carry none).
+  const who = settings.auth?.type === 'x509' ? `x509\n${settings.auth.certPem}` : settings.accessToken;
+  return crypto.createHash('sha256').update(`${settings.transport}\n${settings.host}\n${settings.port}\n${who}`).digest('base64');
 }
 
 /** Only CoAP judges the token per request; MQTT's CONNACK already answers at connect. */

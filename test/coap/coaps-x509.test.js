@@ -61,6 +61,14 @@ after(async () => {
   if (dir) fs.rmSync(dir, { recursive: true, force: true });
 });
 
+/** The peer really demands a certificate: without one (an empty Certificate) the handshake fails. */
+async function assertCertificateRequired(port) {
+  const tr = new CoapTransport(settings(port, { transport: 'coaps', host: 'localhost', accessToken: 'no-cert-token', caCert: pki.serverRoot.certPem }));
+  const r = await outcome(tr.connect());
+  await tr.close();
+  assert.equal(r.ok, false, 'a handshake without a client certificate must fail against this peer');
+}
+
 function x509Settings(port, leaf, overrides = {}) {
   return settings(port, {
     transport: 'coaps', accessToken: '', caCert: pki.serverRoot.certPem,
@@ -71,11 +79,29 @@ function x509Settings(port, leaf, overrides = {}) {
 
 test('coaps x509: coap-server-openssl requiring a client certificate accepts P-256, P-384 and RSA devices; paths carry no token', { timeout: 90000 }, async (t) => {
   if (!requirePeer(t, 'coap-server-openssl')) return;
+  await assertCertificateRequired(server.port + 1);
   for (const [name, leaf] of Object.entries(pki.devices)) {
     const tr = new CoapTransport(x509Settings(server.port + 1, leaf, { host: 'localhost' }));
     await tr.connect();
     await tr.send(telemetry({ device: name }));
     assert.equal(await coapGet(server.port, 'api/v1/telemetry'), JSON.stringify({ device: name }), `${name}: arrived at /api/v1/telemetry`);
+    await tr.close();
+  }
+});
+
+test('coaps x509: coap-server-gnutls requiring a client certificate accepts P-256 and RSA devices', { timeout: 90000 }, async (t) => {
+  if (!requirePeer(t, 'coap-server-gnutls')) return;
+  const gnutls = await startCoapServer({
+    command: 'coap-server-gnutls',
+    extraArgs: ['-c', files['leaf.pem'], '-j', files['leaf.key'], '-C', files['device-ca.pem'], '-R', files['device-ca.pem']],
+  });
+  t.after(() => gnutls.stop());
+  await assertCertificateRequired(gnutls.port + 1);
+  for (const name of ['p256', 'rsa']) {
+    const tr = new CoapTransport(x509Settings(gnutls.port + 1, pki.devices[name], { host: 'localhost' }));
+    await tr.connect();
+    await tr.send(telemetry({ gnutls: name }));
+    assert.equal(await coapGet(gnutls.port, 'api/v1/telemetry'), JSON.stringify({ gnutls: name }), `${name} over GnuTLS`);
     await tr.close();
   }
 });
