@@ -102,6 +102,10 @@ async function startMqttEmulator({ store, host = '127.0.0.1', port = 0, tls: tls
       // MQTT basic credentials (client id, user name, password) name a device too.
       const basic = store.authorizeBasic(client.id, token, password == null ? '' : password.toString('utf8'));
       if (basic) token = basic;
+      // MQTTS: a client certificate stored on a device (X.509 credentials) names that device.
+      const peer = client.conn && typeof client.conn.getPeerCertificate === 'function' ? client.conn.getPeerCertificate() : null;
+      const byCertificate = peer && peer.raw ? store.authorizeX509(peer.raw.toString('base64')) : undefined;
+      if (byCertificate) token = byCertificate;
       if (!token) return callback(refusal(4, 'bad user name or password (empty access token)'), false);
       if (!store.authorize(token)) return callback(refusal(5, 'not authorized (unknown access token)'), false);
       // ThingsBoard keeps one session per device credentials: a new one closes the older one.
@@ -267,7 +271,9 @@ async function startMqttEmulator({ store, host = '127.0.0.1', port = 0, tls: tls
     socket.once('close', () => sockets.delete(socket));
   };
   const server = tlsOpts
-    ? tls.createServer({ cert: tlsOpts.certPem, key: tlsOpts.keyPem }, (socket) => broker.handle(socket))
+    // A client certificate is asked for, not required (ThingsBoard: X.509 devices present one,
+    // access-token devices none); which device it names is decided in authenticate().
+    ? tls.createServer({ cert: tlsOpts.certPem, key: tlsOpts.keyPem, requestCert: true, rejectUnauthorized: false }, (socket) => broker.handle(socket))
     : net.createServer((socket) => broker.handle(socket));
   // 'connection' fires for every TCP connection, also the ones whose TLS handshake then fails.
   server.on('connection', (socket) => {

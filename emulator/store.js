@@ -60,6 +60,14 @@ class DeviceStore extends EventEmitter {
     return undefined;
   }
 
+  /** A client certificate (base64 DER, as provisioning's "hash") → the X.509 device's internal token. */
+  authorizeX509(hash) {
+    for (const d of this.devices.values()) {
+      if (d.credentials && d.credentials.type === 'X509_CERTIFICATE' && d.credentials.hash === hash) return d.token;
+    }
+    return undefined;
+  }
+
   /**
    * Device provisioning: {deviceName, provisionDeviceKey, provisionDeviceSecret, credentialsType?,
    * token? | clientId/username/password | hash} → ThingsBoard's answer object.

@@ -57,6 +57,28 @@ for (const transport of ['mqtt', 'coap']) {
   });
 }
 
+test('emulator mqtts: provisioning over TLS asking for X.509 registers this client certificate; the device then connects with it', { timeout: 60000 }, async (t) => {
+  const { testPki } = require('../mqtt/common');
+  const { createLeaf } = require('../support/pki');
+  const pki = await testPki();
+  const device = await createLeaf({ keyType: 'ec-p256', commonName: 'x509-prov', dnsNames: [], ips: [] });
+  const store = new DeviceStore({ devices: [], provisionProfiles: [PROFILE] });
+  const emu = await startMqttEmulator({ store, tls: pki.server });
+  t.after(() => emu.close());
+  const config = { transport: 'mqtts', host: 'localhost', port: String(emu.port), credentialsType: 'provision', provisionDeviceName: 'x509-prov', provisionCredentials: 'x509' };
+  const creds = { dev: { caCert: pki.caPem, provisionKey: PROFILE.key, provisionSecret: PROFILE.secret, clientCert: device.certPem, clientKey: device.keyPem } };
+  await helper.load(allModules(), flow(config), creds);
+  assert.equal((await probe('out1').send({ payload: { x: 1 } })).ok, true);
+  const snap = store.snapshot().devices.find((d) => d.name === 'x509-prov');
+  assert.equal(snap.credentialsType, 'X509_CERTIFICATE');
+  assert.equal(store.latest('x509-prov').x.value, 1);
+  await helper.unload();
+  await helper.load(allModules(), flow(config), creds);
+  assert.equal((await probe('out1').send({ payload: { x: 2 } })).ok, true);
+  assert.equal(store.provisionRequests, 1);
+  assert.equal(store.latest('x509-prov').x.value, 2);
+});
+
 test('emulator mqtt: provisioning MQTT basic credentials; the device then connects with them', { timeout: 60000 }, async (t) => {
   const store = new DeviceStore({ devices: [], provisionProfiles: [PROFILE] });
   const emu = await startMqttEmulator({ store });
