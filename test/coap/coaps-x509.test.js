@@ -192,3 +192,22 @@ test('client certificate unusable: key not matching, no scheme the server accept
     await p.stop();
   }
 });
+
+test('x509 device answered 4.01 (no device has this certificate, as ThingsBoard does after a WANTED handshake) → unauthorized naming the certificate', { timeout: 30000 }, async (t) => {
+  // The `coap` package's server in ThingsBoard's place after the handshake: every request 4.01.
+  const coap = require('coap');
+  const { createUdpSocket } = require(path.join(root, 'nodes', 'lib', 'transports', 'coap', 'datagram'));
+  const server = coap.createServer();
+  const seen = [];
+  server.on('request', (req, res) => { seen.push(req.url); res.code = '4.01'; res.end(); });
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  t.after(() => new Promise((r) => server.close(r)));
+  const tr = new CoapTransport(x509Settings(server._sock.address().port, pki.devices.p256), { createSocket: createUdpSocket });
+  await tr.connect();
+  const r = await outcome(tr.send(telemetry({ a: 1 })));
+  await tr.close();
+  assert.deepEqual(seen, ['/api/v1/telemetry'], 'the path carries no token');
+  assert.equal(r.err.kind, 'unauthorized');
+  assert.equal(r.err.code, 'X509_COAP_4.01');
+  assert.match(r.err.message, /no device has this client certificate/);
+});

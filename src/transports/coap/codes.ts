@@ -78,3 +78,13 @@ export function diagnosticText(payload: Buffer | undefined): string {
   if (/[\u0000-\u0008\u000e-\u001f\ufffd]/.test(text)) return '';
   return text.replace(/\s+/g, ' ').trim() + (payload.length > 200 ? '…' : '');
 }
+
+/** CoAPS with a client certificate: a 4.01 means ThingsBoard knows no device with this certificate. */
+export function x509Unauthorized(): TransportError {
+  return new TransportError(
+    'unauthorized (CoAP 4.01): ThingsBoard accepted the DTLS handshake but no device has this client certificate. ' +
+      'Add the certificate to the device in ThingsBoard (Manage credentials → X.509), or use the certificate stored there.',
+    'unauthorized',
+    'X509_COAP_4.01',
+  );
+}

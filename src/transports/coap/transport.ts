@@ -32,7 +32,7 @@ import { Agent, type IncomingMessage, type OutgoingMessage } from 'coap';
 import { type ConnectionSettings, type OutboundMessage, type Transport, type TransportName, TransportError, type FailureKind } from '../transport';
 import { redact } from '../../shared';
 import { closeQuietly, createUdpSocket, errorText, hostPort, resolvePeer, type CreateSocket, type DatagramPeer, type DatagramRemoteInfo, type SocketLike } from './datagram';
-import { diagnosticText, errorForCode } from './codes';
+import { diagnosticText, errorForCode, x509Unauthorized } from './codes';
 import { dtlsSocketFactory } from './dtls-socket';
 import { CoapDownlink, type CoapDownlinkOptions } from './downlink';
 import { apiPath, tokenError } from './requests';
@@ -396,6 +396,7 @@ export class CoapTransport extends EventEmitter implements Transport {
   }
 
   private error(message: string, kind: FailureKind, code?: string): TransportError {
+    if (code === 'COAP_4.01' && this.settings.auth?.type === 'x509') return x509Unauthorized();
     return tokenError(this.settings.accessToken, message, kind, code);
   }
 }
