@@ -12,6 +12,7 @@ const { testPki } = require('./common');
 const { requirePeer } = require('../support/peers');
 const { startMosquitto } = require('../support/mosquitto');
 const { createLeaf, createCA } = require('../support/pki');
+const { secretsIn } = require('../support/scan');
 
 const PASSWORD = 'pw-s3cr3t-Basic-42';
 const USER = 'tb-basic-user';
@@ -131,7 +132,7 @@ test('x509 on MQTTS: mosquitto require_certificate + use_identity_as_username ac
   });
   t.after(() => broker.close());
   const obs = await broker.observe();
-  secrets = [device.keyPem, rsaDevice.keyPem, stranger.keyPem];
+  secrets = [device, rsaDevice, stranger].flatMap((l) => secretsIn({ clientKey: l.keyPem }));
 
   for (const [leaf, cn] of [[device, 'device-x509-1'], [rsaDevice, 'device-x509-rsa']]) {
     await helper.load(allModules(), flow({ transport: 'mqtts', host: 'localhost', port: String(broker.port), credentialsType: 'x509' }), {

@@ -40,9 +40,27 @@ function assertNoSecrets(texts, secrets) {
     }
   }
   if (found.length) {
-    throw new Error(`access token found in ${found.length} captured text(s):\n${found.slice(0, 10).join('\n')}`);
+    throw new Error(`a secret (access token, password, key, passphrase, provision secret) found in ${found.length} captured text(s):\n${found.slice(0, 10).join('\n')}`);
   }
   return texts.length;
 }
 
-module.exports = { collectTexts, assertNoSecrets };
+/**
+ * The secrets in a thingsboard-device credentials object: the access token, the MQTT basic
+ * password, the private key (and each long line of it: a library may quote part of a PEM), its
+ * passphrase, the provision secret. Pass them (plus anything obtained by provisioning) to
+ * assertNoSecrets.
+ */
+const SECRET_FIELDS = ['accessToken', 'password', 'clientKey', 'clientKeyPassphrase', 'provisionSecret'];
+function secretsIn(credentials = {}) {
+  const out = [];
+  for (const field of SECRET_FIELDS) {
+    const value = credentials[field];
+    if (typeof value !== 'string' || !value) continue;
+    out.push(value);
+    if (value.includes('-----BEGIN')) for (const line of value.split(/\r?\n/)) if (line.length >= 16 && !line.startsWith('-----')) out.push(line);
+  }
+  return out;
+}
+
+module.exports = { collectTexts, assertNoSecrets, secretsIn, SECRET_FIELDS };
