@@ -107,3 +107,24 @@ test('emulator mqtt: an MQTT basic device connects with its client id, user name
   caught.push(r.error);
   assert.match(r.error, /user name or password refused/);
 });
+
+test('emulator coaps (socat DTLS in front): provisioning over CoAPS, then telemetry with the obtained token; a restart does not ask again', { timeout: 90000 }, async (t) => {
+  const { requirePeer } = require('../support/peers');
+  if (!requirePeer(t, 'socat')) return;
+  const { startEmulator } = require('../../emulator/index');
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tb-coaps-prov-'));
+  t.after(() => fs.rmSync(dataDir, { recursive: true, force: true }));
+  const emu = await startEmulator({ dataDir, ports: { mqtt: false, mqtts: false, coap: 0, coaps: 0, web: false }, provisionProfiles: [PROFILE], demoBasicDevice: false, devices: [] });
+  t.after(() => emu.close());
+  assert.ok(emu.ports.coaps > 0, emu.notes.join('; '));
+  const config = { transport: 'coaps', port: String(emu.ports.coaps), credentialsType: 'provision', provisionDeviceName: 'coaps-prov' };
+  const creds = { dev: { caCert: fs.readFileSync(emu.caFile, 'utf8'), provisionKey: PROFILE.key, provisionSecret: PROFILE.secret } };
+  await helper.load(allModules(), flow(config), creds);
+  assert.equal((await probe('out1').send({ payload: { s: 1 } })).ok, true);
+  assert.equal(emu.store.provisionRequests, 1);
+  assert.equal(emu.store.latest('coaps-prov').s.value, 1);
+  await helper.unload();
+  await helper.load(allModules(), flow(config), creds);
+  assert.equal((await probe('out1').send({ payload: { s: 2 } })).ok, true);
+  assert.equal(emu.store.provisionRequests, 1);
+});
