@@ -43,10 +43,14 @@ export function redact(text: string, token: string | readonly string[]): string 
  * passphrase, provision secret, obtained credentials). Empty entries are ignored. A PEM private
  * key is also matched line by line, so a library that quotes part of it cannot leak it.
  */
+const MIN_SECRET_LENGTH = 4;
+
 export function redactSecrets(text: string, secrets: readonly string[]): string {
   let out = text;
   for (const secret of secrets) {
-    if (!secret) continue;
+    // A secret of one to three characters would turn every such letter of a text into ***
+    // (and guessing it is trivial anyway): such a value is no secret worth garbling logs for.
+    if (!secret || secret.length < MIN_SECRET_LENGTH) continue;
     out = redact(out, secret);
     if (secret.includes('\n')) {
       for (const line of secret.split(/\r?\n/)) if (line.trim().length >= 16 && !/^-----/.test(line.trim())) out = redact(out, line.trim());

@@ -33,6 +33,11 @@ export = function (RED: RED) {
     const provision = parsed.provision;
     const userDir = userDirOf(RED);
     if (provision && !userDir && node.problems.length === 0) node.problems.push('provisioning needs the Node-RED user directory to keep the credentials it obtains');
+    // Checked before asking: a device ThingsBoard created for credentials we could not keep
+    // would refuse every later provisioning of the same name.
+    if (provision && userDir && !credentialSecret(RED) && node.problems.length === 0) {
+      node.problems.push("provisioning keeps what it obtains encrypted with Node-RED's credential secret, and encryption is off (credentialSecret: false in settings.js): set a credentialSecret, then restart");
+    }
     if (node.problems.length > 0) {
       node.warn(RED._('warnings.configProblems', { problems: node.problems.join('; ') }));
     } else {

@@ -115,3 +115,17 @@ test('provision: the device name defaults to the host name; MQTT basic credentia
   const coapBasic = parseDeviceConfig({ host: 'h', transport: 'coap', credentialsType: 'provision', provisionCredentials: 'mqttBasic' }, { provisionKey: 'k', provisionSecret: 's' });
   assert.ok(coapBasic.problems.some((x) => /CoAP cannot use them/.test(x)));
 });
+
+test('provision store: the configured secret, else the runtime-generated one, none when encryption is off; another secret cannot read it', () => {
+  const { credentialSecret, provisionStore } = require('../../nodes/lib/nodes/provision-store');
+  const get = (k) => (k === '_credentialSecret' ? 'generated-by-runtime' : undefined);
+  assert.equal(credentialSecret({ settings: { credentialSecret: 'mine', get } }), 'mine');
+  assert.equal(credentialSecret({ settings: { get } }), 'generated-by-runtime');
+  assert.equal(credentialSecret({ settings: { credentialSecret: false, get } }), undefined);
+  const store = provisionStore(userDir, 'node/1', 'secret-one');
+  store.save({ type: 'accessToken', token: OBTAINED });
+  assert.deepEqual(store.load(), { type: 'accessToken', token: OBTAINED });
+  assert.throws(() => provisionStore(userDir, 'node/1', 'secret-two').load(), /cannot be decrypted with Node-RED's credential secret/);
+  assert.equal(store.forget(), true);
+  assert.equal(store.load(), undefined);
+});
