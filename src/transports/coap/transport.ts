@@ -101,8 +101,7 @@ export class CoapTransport extends EventEmitter implements Transport {
   respondRpc(id: number, body: Buffer): Promise<void> { return this.downlink.requests.respondRpc(id, body); }
   requestAttributes(query: AttributesQuery, timeoutMs: number, signal?: AbortSignal): Promise<AttributesAnswer> { return this.downlink.requests.requestAttributes(query, timeoutMs, signal); }
   callRpc(method: string, params: unknown, timeoutMs: number, signal?: AbortSignal): Promise<unknown> { return this.downlink.requests.callRpc(method, params, timeoutMs, signal); }
-  /** Provisioning (transports/provision.ts): POST /api/v1/provision, the answer's body. */
-  provision(body: Buffer, timeoutMs: number): Promise<Buffer> { return this.downlink.requests.provision(body, timeoutMs); }
+  provision(body: Buffer, timeoutMs: number): Promise<Buffer> { return this.downlink.requests.provision(body, timeoutMs); } // transports/provision.ts
 
   connect(): Promise<void> {
     if (this.state === 'open') return Promise.resolve();
@@ -396,7 +395,6 @@ export class CoapTransport extends EventEmitter implements Transport {
   }
 
   private error(message: string, kind: FailureKind, code?: string): TransportError {
-    if (code === 'COAP_4.01' && this.settings.auth?.type === 'x509') return x509Unauthorized();
-    return tokenError(this.settings.accessToken, message, kind, code);
+    return code === 'COAP_4.01' && this.settings.auth?.type === 'x509' ? x509Unauthorized() : tokenError(this.settings.accessToken, message, kind, code);
   }
 }
