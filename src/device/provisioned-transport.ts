@@ -85,7 +85,7 @@ export class ProvisionedTransport extends EventEmitter implements Transport {
     try {
       kept = this.plan.store.load();
     } catch (err) {
-      throw new TransportError(`the provisioned credentials kept for this device cannot be read (${(err as Error).message}): press "Forget provisioned credentials" in the device configuration only if the device was deleted in ThingsBoard, otherwise restore Node-RED's credential secret`, 'unauthorized', 'PROVISION_KEPT_UNREADABLE');
+      throw new TransportError(`the provisioned credentials kept for this device cannot be read (${(err as Error).message}): press "Forget provisioned" in the device configuration only if the device was deleted in ThingsBoard, otherwise restore Node-RED's credential secret`, 'unauthorized', 'PROVISION_KEPT_UNREADABLE');
     }
     if (kept) {
       for (const s of secretsOfProvisioned(kept)) this.plan.onSecret(s);

@@ -63,7 +63,7 @@ export function parseProvisionAnswer(payload: Buffer, req: ProvisionRequest): Pr
     const why = redactSecrets(String(answer.errorMsg ?? 'no reason given'), secrets);
     const hint = status === 'NOT_FOUND'
       ? 'Check the provision key and secret (device profile → Device provisioning) and that provisioning is enabled there.'
-      : 'If the device already exists in ThingsBoard (provisioned before), delete it there or press "Forget provisioned credentials" only after deleting it; a pre-provisioned strategy needs the device created first.';
+      : 'If a device of this name exists in ThingsBoard already (provisioned before, or from another machine), give this one another name or delete that device; with "check for pre-provisioned devices" the device must be created in ThingsBoard first.';
     throw new TransportError(`provisioning refused by ThingsBoard (${status || 'no status'}): ${why}. ${hint}`, 'unauthorized', `PROVISION_${status || 'REFUSED'}`);
   }
   const type = String(answer.credentialsType ?? '');
