@@ -211,3 +211,18 @@ test('x509 device answered 4.01 (no device has this certificate, as ThingsBoard 
   assert.equal(r.err.code, 'X509_COAP_4.01');
   assert.match(r.err.message, /no device has this client certificate/);
 });
+
+test('a server that only WANTS a client certificate (as ThingsBoard\'s Californium; s_server -verify 1) gets ours, with its CertificateVerify', { timeout: 60000 }, async (t) => {
+  if (!requirePeer(t, 'openssl')) return;
+  const port = await freeUdpPort();
+  const p = await startSServer({ port, cert: files['leaf.pem'], key: files['leaf.key'], extra: ['-CAfile', files['device-ca.pem'], '-verify_return_error'] });
+  try {
+    const conn = await handshakeWith(port, pki.devices.p384);
+    await conn.send(Buffer.from('hello-wanted\n'));
+    await p.waitFor(/hello-wanted/);
+    assert.match(p.output(), /CN ?= ?device-p384/);
+    await conn.close();
+  } finally {
+    await p.stop();
+  }
+});
