@@ -226,3 +226,19 @@ test('a server that only WANTS a client certificate (as ThingsBoard\'s Californi
     await p.stop();
   }
 });
+
+test('through the nodes: a CoAPS device with X.509 credentials (key encrypted with a passphrase) delivers to /api/v1/telemetry; no key or passphrase in any text', { timeout: 60000 }, async (t) => {
+  if (!requirePeer(t, 'coap-server-openssl')) return;
+  const crypto = require('node:crypto');
+  const { helper, allModules, deviceConfig, outsWithProbes, probe, scanForTokens } = require('../nodes/common');
+  const { secretsIn } = require('../support/scan');
+  const leaf = pki.devices.rsa;
+  const passphrase = 'node-red-passphrase-1';
+  const encrypted = crypto.createPrivateKey(leaf.keyPem).export({ type: 'pkcs8', format: 'pem', cipher: 'aes-256-cbc', passphrase });
+  const creds = { caCert: pki.serverRoot.certPem, clientCert: leaf.certPem + pki.deviceRoot.certPem, clientKey: encrypted, clientKeyPassphrase: passphrase };
+  await helper.load(allModules(), [{ id: 'tab', type: 'tab' }, deviceConfig({ transport: 'coaps', host: 'localhost', port: String(server.port + 1), credentialsType: 'x509' }), ...outsWithProbes([['out1', {}]])], { dev: creds });
+  t.after(() => helper.unload());
+  assert.equal((await probe('out1').send({ payload: { nodes: 'x509' } })).ok, true);
+  assert.equal(await coapGet(server.port, 'api/v1/telemetry'), JSON.stringify({ nodes: 'x509' }));
+  scanForTokens([], secretsIn(creds));
+});
