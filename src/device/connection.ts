@@ -18,6 +18,7 @@ import { RefusedToken } from './refused-tokens';
 import { DeviceRegistry } from './registry';
 import { listenTo } from './transport-events';
 import { QuickDrops } from './quick-drops';
+import { background, type Background } from '../background';
 import { redact } from '../shared';
 import { createTransport } from '../transports';
 import type { TransportError, ConnectionSettings, Transport } from '../transports/transport';
@@ -79,13 +80,16 @@ export class DeviceConnection {
   private sessionNo = 0;
   private stopping: Promise<void> | undefined;
   private detach: () => void = () => {};
+  /** Fire-and-forget work, listener and status-handler calls: what they throw is logged. */
+  private readonly work: Background;
 
   constructor(
     readonly settings: ConnectionSettings,
     private readonly options: ConnectionOptions,
   ) {
     this.timing = { ...DEFAULT_TIMING, ...options.timing };
-    this.users = new DeviceUsers(() => this.status(), this.timing.statusThrottleMs);
+    this.work = background((text) => this.options.log.warn(text), () => settings.accessToken);
+    this.users = new DeviceUsers(() => this.status(), this.timing.statusThrottleMs, this.work);
     this.backoff = new Backoff(this.timing, options.random ?? Math.random);
     // eslint-disable-next-line @typescript-eslint/no-this-alias
     const connection = this;
@@ -97,6 +101,7 @@ export class DeviceConnection {
       blocked: () => this.refusal(),
       redact: (text) => this.redact(text),
       warn: (text) => this.options.log.warn(this.redact(text)),
+      work: this.work,
     });
     this.refused = new RefusedToken(settings, (options.registry ?? new DeviceRegistry()).refused);
     this.quickDrops = new QuickDrops(this.timing, (text) => this.options.log.warn(text));
@@ -107,7 +112,7 @@ export class DeviceConnection {
   register(user: DeviceUser): void {
     if (this.closed) return;
     this.users.add(user);
-    if (this.users.size === 1 && (this.state === 'idle' || this.state === 'stopped')) void this.start();
+    if (this.users.size === 1 && (this.state === 'idle' || this.state === 'stopped')) this.work.call('starting the connection', () => this.start());
   }
 
   /** Resolves once the connection is stopped, when this was the last user. */
@@ -263,7 +268,7 @@ export class DeviceConnection {
     const transport = (this.options.createTransport ?? createTransport)(this.settings);
     this.transport = transport;
     const session = this.sessionNo;
-    const stopListening = listenTo(transport, () => session === this.sessionNo, {
+    const stopListening = listenTo(transport, () => session === this.sessionNo, this.work, {
       down: (err) => this.onDown(asTransportError(err)),
       warning: (text) => this.options.log.warn(this.redact(String(text))),
       // 'securing': the TLS/DTLS handshake runs (a CoAPS handshake can take seconds on a lossy
@@ -284,7 +289,7 @@ export class DeviceConnection {
           'anyone in the network path can read the access token and the data. Turn "verify server certificate" on and give the CA certificate.',
       );
     }
-    void this.attempt(session);
+    this.work.run('connecting', () => this.attempt(session));
   }
 
   private async attempt(session: number): Promise<void> {
@@ -348,7 +353,7 @@ export class DeviceConnection {
 
   private scheduleRetry(session: number, delayMs: number): void {
     if (session !== this.sessionNo || this.closed) return;
-    this.retry.schedule(delayMs, () => void this.attempt(session));
+    this.retry.schedule(delayMs, () => this.work.run('connecting', () => this.attempt(session)));
     if (!this.permanentError) {
       this.retry.countDown(delayMs);
       this.setState('reconnecting');
@@ -377,9 +382,10 @@ export class DeviceConnection {
     this.transport = undefined;
     this.detach = () => {};
     if (!transport) return Promise.resolve();
-    const stopping = transport
-      .close()
-      .catch(() => {})
+    // A close that throws or rejects is logged; the connection counts as stopped all the same.
+    const stopping = Promise.resolve()
+      .then(() => transport.close())
+      .catch(this.work.reportFailure(`closing the connection to ${this.settings.host}:${this.settings.port}`))
       .then(() => {
         detach();
         if (this.stopping === stopping) this.stopping = undefined;

@@ -37,9 +37,13 @@ export = function (RED: RED) {
     node.on('close', (_removed, done) => {
       const connection = node.connection;
       if (!connection) return done();
+      // Node-RED waits for done(): it is called however closing ends, and a failure is logged.
       connection.close().then(
         () => done(),
-        () => done(),
+        (err: unknown) => {
+          node.warn(redact(`closing the device connection failed: ${err instanceof Error ? err.message : String(err)}`, token));
+          done();
+        },
       );
     });
   }

@@ -118,8 +118,10 @@ export interface AttributesAnswer {
  * - 'warning' (text: string): something the user should see once in the log (already redacted).
  * Receive side:
  * - 'attributes' (update: AttributesUpdate): a shared-attribute push.
- * - 'rpc' (request: RpcRequest): a server-side RPC command. The transport delivers one command
- *   id once per connection (MQTT DUP / CoAP retransmitted notification suppressed).
+ * - 'rpc' (request: RpcRequest): a server-side RPC command, as it arrived: a redelivery (MQTT DUP,
+ *   ThingsBoard sending a persistent RPC again) is passed on too; the device layer delivers a
+ *   command once (src/device/rpc-book.ts, bounded). A retransmitted CoAP notification (same
+ *   Observe number) is no new arrival and is dropped.
  * - 'resubscribed' (channel: DownlinkChannel): CoAP only: an observation was re-registered within
  *   the same connection (periodic refresh / DTLS re-handshake), so the device layer can fetch
  *   the current values again and pass on what changed while the old observation may have been

@@ -7,6 +7,7 @@
 import type { IncomingMessage } from 'coap';
 import { TransportError, type AttributesAnswer, type AttributesQuery, type FailureKind } from '../transport';
 import { redact } from '../../shared';
+import { noAnswerText } from '../../deadline';
 import type { SocketLike } from './datagram';
 import { diagnosticText, errorForCode } from './codes';
 import { exchange, type ExchangeRequest, type ExchangeTarget, type PendingExchange } from './exchange';
@@ -72,7 +73,7 @@ export class CoapRequests {
     const endpoint = this.host.endpoint();
     if (!endpoint) return Promise.reject(tokenError(token, `cannot send ${what}: CoAP endpoint is not connected`, 'closed', 'NOT_CONNECTED'));
     const ms = Math.max(1, Math.floor(timeoutMs));
-    const onTimeout = () => tokenError(token, `no answer from ThingsBoard to ${what} within ${seconds(ms)} s`, 'timeout', 'NO_ANSWER');
+    const onTimeout = () => tokenError(token, noAnswerText(ms, what), 'timeout', 'NO_ANSWER');
     return exchange(endpoint, spec, ms, onTimeout, this.pending, signal).catch((err) => { throw asTransportError(token, err); });
   }
 
@@ -105,6 +106,3 @@ export function codeError(token: string, res: IncomingMessage, what: string): Tr
   return tokenError(token, `${what}: ${e.message}`, e.kind, e.code);
 }
 
-export function seconds(ms: number): string {
-  return String(Math.round(ms / 100) / 10);
-}

@@ -29,14 +29,14 @@
 import { EventEmitter } from 'node:events';
 import type dgram from 'node:dgram';
 import { Agent, type IncomingMessage, type OutgoingMessage } from 'coap';
-import { type ConnectionSettings, type OutboundMessage, type Transport, type TransportName, TransportError, type FailureKind } from '../transport';
+import { type AttributesAnswer, type AttributesQuery, type ConnectionSettings, type DownlinkChannel, type OutboundMessage, type Transport, type TransportName, TransportError, type FailureKind } from '../transport';
 import { redact } from '../../shared';
+import { background } from '../../background';
 import { closeQuietly, createUdpSocket, errorText, hostPort, resolvePeer, type CreateSocket, type DatagramPeer, type DatagramRemoteInfo, type SocketLike } from './datagram';
 import { diagnosticText, errorForCode } from './codes';
 import { dtlsSocketFactory } from './dtls-socket';
 import { CoapDownlink, type CoapDownlinkOptions } from './downlink';
 import { apiPath, tokenError } from './requests';
-import type { AttributesAnswer, AttributesQuery, DownlinkChannel } from '../transport';
 import { AgentSocket } from './agent-socket';
 import { SendExchanges, type Exchange } from './send-exchanges';
 import { planBlocks, MAX_MESSAGE_PAYLOAD, COAPS_DEFAULT_LIMIT, type DatagramLimit } from './blocks';
@@ -77,6 +77,7 @@ export class CoapTransport extends EventEmitter implements Transport {
   private generation = 0;
   private readonly createSocket: CreateSocket;
   private readonly uriPaths = new Map<string, Buffer[]>();
+  private readonly work = background((text) => this.emit('warning', text), () => this.settings.accessToken);
   private readonly downlink: CoapDownlink;
 
   constructor(private readonly settings: ConnectionSettings, options: CoapTransportOptions = {}) {
@@ -365,7 +366,7 @@ export class CoapTransport extends EventEmitter implements Transport {
     if (this.state !== 'open') return;
     this.state = 'idle';
     this.mustPing = true;
-    void this.teardown(this.error(`the message may not have arrived: ${err.message}`, 'closed', 'DOWN'));
+    this.work.run('tearing the CoAP endpoint down', () => this.teardown(this.error(`the message may not have arrived: ${err.message}`, 'closed', 'DOWN')));
     this.emit('down', err);
   }
 
