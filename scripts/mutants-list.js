@@ -466,8 +466,8 @@ module.exports = [
   {
     id: 'refused-memory-ignores-registry',
     file: 'src/device/connection.ts',
-    find: '(options.registry ?? new DeviceRegistry()).refused',
-    replace: 'new DeviceRegistry().refused',
+    find: 'this.refused = new RefusedToken(settings, this.registry.refused);',
+    replace: 'this.refused = new RefusedToken(settings, new DeviceRegistry().refused);',
     tests: ['test/device/coap-status.test.js'],
     why: "a connection ignores its runtime's registry: after a redeploy a refused CoAP token shows green 'connected' again",
   },
@@ -542,6 +542,22 @@ module.exports = [
     replace: 'JSON.stringify(given.get(k)) !== JSON.stringify(v)',
     tests: ['test/device/downlink.test.js'],
     why: 'an attribute whose object keys come in another order after a CoAP renewal is passed on as a change',
+  },
+  {
+    id: 'shared-token-earlier-holder-not-told',
+    file: 'src/device/registry.ts',
+    find: '    if (set.size > 1) tell(set);',
+    replace: '',
+    tests: ['test/nodes/shared-token.test.js'],
+    why: 'two config nodes with one MQTT token are not told at deploy: they connect and take turns closing each other',
+  },
+  {
+    id: 'shared-token-still-connects',
+    file: 'src/device/connection.ts',
+    find: "(this.state === 'idle' || this.state === 'stopped') && this.sharedWith.length === 0) this.work.call",
+    replace: "(this.state === 'idle' || this.state === 'stopped')) this.work.call",
+    tests: ['test/nodes/shared-token.test.js'],
+    why: 'a config node whose token another one holds connects anyway: the two sessions close each other in turns',
   },
   ...require('./mutants-list-dtls'),
 ];

@@ -15,7 +15,7 @@
 // Every text that leaves this file (status codes aside) goes through redact().
 import { RetrySchedule } from './countdown';
 import { RefusedToken } from './refused-tokens';
-import { DeviceRegistry } from './registry';
+import { DeviceRegistry, type TokenHolder } from './registry';
 import { listenTo } from './transport-events';
 import { QuickDrops } from './quick-drops';
 import { background, type Background } from '../background';
@@ -45,6 +45,8 @@ export interface ConnectionOptions {
   createTransport?: (settings: ConnectionSettings) => Transport;
   /** What the connections of one runtime share (registry.ts). Default: a registry of its own. */
   registry?: DeviceRegistry;
+  /** How a user knows this connection in texts (the config node's name). Default: host:port. */
+  label?: string;
   log: DeviceLog;
   queueSize: number;
   timing?: Partial<Timing>;
@@ -82,6 +84,10 @@ export class DeviceConnection {
   private detach: () => void = () => {};
   /** Fire-and-forget work, listener and status-handler calls: what they throw is logged. */
   private readonly work: Background;
+  private readonly registry: DeviceRegistry;
+  /** The other connections of this runtime with the same MQTT token (registry.ts): none may connect. */
+  private sharedWith: string[] = [];
+  private readonly tokenHolder: TokenHolder;
 
   constructor(
     readonly settings: ConnectionSettings,
@@ -103,8 +109,11 @@ export class DeviceConnection {
       warn: (text) => this.options.log.warn(this.redact(text)),
       work: this.work,
     });
-    this.refused = new RefusedToken(settings, (options.registry ?? new DeviceRegistry()).refused);
+    this.registry = options.registry ?? new DeviceRegistry();
+    this.refused = new RefusedToken(settings, this.registry.refused);
     this.quickDrops = new QuickDrops(this.timing, (text) => this.options.log.warn(text));
+    this.tokenHolder = { label: options.label ?? `${settings.host}:${settings.port}`, sharedWith: (labels) => this.onTokenShared(labels) };
+    this.registry.tokens.claim(settings, this.tokenHolder);
   }
 
   // ---- users --------------------------------------------------------------------------------
@@ -112,7 +121,7 @@ export class DeviceConnection {
   register(user: DeviceUser): void {
     if (this.closed) return;
     this.users.add(user);
-    if (this.users.size === 1 && (this.state === 'idle' || this.state === 'stopped')) this.work.call('starting the connection', () => this.start());
+    if (this.users.size === 1 && (this.state === 'idle' || this.state === 'stopped') && this.sharedWith.length === 0) this.work.call('starting the connection', () => this.start());
   }
 
   /** Resolves once the connection is stopped, when this was the last user. */
@@ -126,6 +135,7 @@ export class DeviceConnection {
   async close(): Promise<void> {
     if (this.closed) return this.stopping ?? Promise.resolve();
     this.closed = true;
+    this.registry.tokens.release(this.settings, this.tokenHolder);
     this.users.clear();
     await this.stop('stopped: the device configuration was closed or redeployed before the message could be sent');
   }
@@ -133,6 +143,9 @@ export class DeviceConnection {
   // ---- status -------------------------------------------------------------------------------
 
   status(): DeviceStatus {
+    if (this.sharedWith.length > 0) {
+      return { state: 'tokenShared', queued: this.outbox.waiting, sharedWith: this.sharedWith.join(', '), unverified: this.unverified };
+    }
     // CoAP after a 4.01: connected to a server that refuses the token is "unauthorized" until a
     // message is delivered; messages are still sent (one that succeeds clears it).
     if (this.state === 'connected' && this.refused.code) {
@@ -206,6 +219,7 @@ export class DeviceConnection {
   /** Why nothing can be sent now for a reason waiting will not fix (stopped, token refused). */
   private refusal(): DeviceError | undefined {
     if (this.closed || this.users.size === 0) return new DeviceError('not sent: the device connection is stopped', 'STOPPED');
+    if (this.sharedWith.length > 0) return new DeviceError(`not sent: ${this.tokenSharedText()}`, 'TOKEN_IN_USE');
     return this.permanentError ? this.permanentFailure(this.permanentError) : undefined;
   }
 
@@ -252,6 +266,36 @@ export class DeviceConnection {
 
   private get sendingTransport(): Transport | undefined {
     return this.state === 'connected' ? this.transport : undefined;
+  }
+
+  // ---- one token, two config nodes -----------------------------------------------------------
+
+  private tokenSharedText(): string {
+    const others = this.sharedWith.map((l) => `"${l}"`).join(', ');
+    return (
+      `the access token of device configuration "${this.tokenHolder.label}" is also used by ${others} in this Node-RED. ` +
+      'ThingsBoard keeps one MQTT session per device and closes the older one when another connects, so neither connects ' +
+      'until one of them gets its own device token (nodes of one device share one configuration).'
+    );
+  }
+
+  /** The registry says which other connections hold this token now (registry.ts). */
+  private onTokenShared(labels: string[]): void {
+    if (this.closed) return;
+    const before = this.sharedWith.join('\n');
+    this.sharedWith = labels;
+    if (labels.join('\n') === before) return;
+    if (labels.length > 0) {
+      this.options.log.warn(this.tokenSharedText());
+      const error = new DeviceError(`not sent: ${this.tokenSharedText()}`, 'TOKEN_IN_USE');
+      if (this.transport) this.work.run('stopping the connection', () => this.stop(error));
+      else this.outbox.failQueued(error);
+      this.publishStatus();
+      return;
+    }
+    this.options.log.info(`the access token of "${this.tokenHolder.label}" is no longer used by another device configuration: connecting`);
+    this.publishStatus();
+    if (this.users.size > 0 && (this.state === 'idle' || this.state === 'stopped')) this.work.call('starting the connection', () => this.start());
   }
 
   // ---- connecting ---------------------------------------------------------------------------
@@ -367,12 +411,13 @@ export class DeviceConnection {
     this.options.log.warn(this.redact(text));
   }
 
-  private stop(reason: string): Promise<void> {
+  /** Stops connecting; `reason` (a text, or the error) ends every queued message and exchange. */
+  private stop(reason: string | DeviceError): Promise<void> {
     this.sessionNo++;
     this.retry.cancel();
     this.users.cancel();
-    this.outbox.failQueued(new DeviceError(reason, 'STOPPED'));
-    this.downlink.stopped(new DeviceError('stopped: the flow was stopped or redeployed before ThingsBoard answered', 'STOPPED'));
+    this.outbox.failQueued(typeof reason === 'string' ? new DeviceError(reason, 'STOPPED') : reason);
+    this.downlink.stopped(typeof reason === 'string' ? new DeviceError('stopped: the flow was stopped or redeployed before ThingsBoard answered', 'STOPPED') : reason);
     // failQueued asked for a status update: a stopped connection sends none.
     this.users.cancel();
     this.state = this.closed ? 'stopped' : 'idle';

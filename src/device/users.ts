@@ -79,6 +79,7 @@ function sameStatus(a: DeviceStatus, b: DeviceStatus): boolean {
     a.retryInMs === b.retryInMs &&
     a.code === b.code &&
     a.unverified === b.unverified &&
-    a.lastFailure === b.lastFailure
+    a.lastFailure === b.lastFailure &&
+    a.sharedWith === b.sharedWith
   );
 }

@@ -41,6 +41,8 @@ export function statusView(s: DeviceStatus): StatusView | undefined {
       return { fill: 'red', shape: 'ring', key: 'reconnecting', params: { seconds: s.retryInSeconds ?? 0 }, queued };
     case 'unauthorized':
       return { fill: 'red', shape: 'dot', key: 'unauthorized', queued };
+    case 'tokenShared':
+      return { fill: 'red', shape: 'dot', key: 'tokenShared', params: { devices: s.sharedWith ?? '' }, queued };
     case 'certificate':
       if (s.code === 'NO_CA') return { fill: 'red', shape: 'dot', key: 'caMissing', queued };
       if (s.code === 'HOST_MISMATCH') return { fill: 'red', shape: 'dot', key: 'hostMismatch', queued };

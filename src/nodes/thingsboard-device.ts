@@ -27,6 +27,7 @@ export = function (RED: RED) {
     } else {
       node.connection = new DeviceConnection(parsed.settings, {
         registry,
+        label: config.name || node.id,
         queueSize: parsed.queueSize,
         log: {
           warn: (text) => node.warn(redact(text, token)),
