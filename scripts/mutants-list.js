@@ -123,7 +123,7 @@ module.exports = [
   {
     id: 'outbox-stale-session-answer',
     file: 'src/device/outbox.ts',
-    find: '    if (!host.isCurrent(session)) {',
+    find: '    if (!host.isCurrent(generation)) {',
     replace: '    if (false) {',
     tests: ['test/device/connection.test.js', 'test/nodes/out.test.js'],
     why: 'an answer from a stopped session puts its messages back in the new queue',
@@ -140,7 +140,7 @@ module.exports = [
   // ---- device layer: connection lifecycle and backoff --------------------------------------------
   {
     id: 'backoff-jitter-wide',
-    file: 'src/device/timing.ts',
+    file: 'src/device/backoff.ts',
     find: 'return Math.round(capMs * (0.75 + 0.25 * this.random()));',
     replace: 'return Math.round(capMs * this.random());',
     tests: ['test/device/connection.test.js'],
@@ -148,7 +148,7 @@ module.exports = [
   },
   {
     id: 'backoff-no-doubling',
-    file: 'src/device/timing.ts',
+    file: 'src/device/backoff.ts',
     find: 'this.timing.backoffInitialMs * 2 ** Math.min(this.attempts, 30)',
     replace: 'this.timing.backoffInitialMs',
     tests: ['test/device/connection.test.js'],
@@ -157,7 +157,7 @@ module.exports = [
   {
     id: 'connection-no-reconnect-after-drop',
     file: 'src/device/connection.ts',
-    find: '    // Whatever was in flight comes back through onSendFailure (\'closed\') and is put back.\n    this.scheduleRetry(session, this.backoff.next());',
+    find: "    // Whatever was in flight comes back through the outbox's onSent ('closed') and is put back.\n    this.scheduleRetry(generation, this.backoff.next());",
     replace: '',
     tests: ['test/device/connection.test.js', 'test/nodes/restart.test.js'],
     why: 'a connection that drops is never reconnected',
@@ -375,8 +375,8 @@ module.exports = [
   {
     id: 'coap-late-answer-not-forgotten',
     file: 'src/transports/coap/exchange.ts',
-    find: "      // Once only: a second abort corrupts the Agent's counters (see coap/transport.ts finish()).\n      if (!forgotten) target.agent.abort(req);",
-    replace: "      // Once only: a second abort corrupts the Agent's counters (see coap/transport.ts finish()).\n      if (!forgotten && !waiting.ended) target.agent.abort(req);",
+    find: "      // Once only: a second abort corrupts the Agent's counters (coap/send-exchanges.ts).\n      if (!forgotten) target.agent.abort(req);",
+    replace: "      // Once only: a second abort corrupts the Agent's counters (coap/send-exchanges.ts).\n      if (!forgotten && !waiting.ended) target.agent.abort(req);",
     tests: ['test/coap/downlink.test.js'],
     why: "a CoAP request that timed out (or was cancelled) is not forgotten: its late answer is accepted (ACK) instead of refused with RST",
   },
@@ -532,8 +532,8 @@ module.exports = [
     file: 'src/deadline.ts',
     find: "    caller?.addEventListener('abort', onAbort, { once: true });",
     replace: '',
-    tests: ['test/device/downlink.test.js'],
-    why: "a node that closes cannot cancel its request: the transport keeps waiting for an answer nobody wants",
+    tests: ['test/coap/downlink.test.js'],
+    why: "a request whose asker is gone (its signal aborted) is never ended: its promise stays pending until the deadline instead of rejecting ABORTED at once",
   },
   {
     id: 'attribute-memory-by-json-text',

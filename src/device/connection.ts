@@ -5,7 +5,7 @@
 //   node that stays, then add new ones).
 // - Messages go through the outbox (outbox.ts): one bounded, ordered queue, ended exactly once.
 // - A transient failure (network, broker restart, timeout) keeps messages queued and reconnects
-//   with exponential backoff and jitter (timing.ts). A permanent one (token refused, certificate
+//   with exponential backoff and jitter (backoff.ts). A permanent one (token refused, certificate
 //   not acceptable) fails every queued and every new message at once, naming the reason, and
 //   keeps retrying slowly so that fixing it on the server side recovers without a redeploy.
 // - Status: one DeviceStatus fanned out to every user, deduplicated and throttled.
@@ -13,7 +13,7 @@
 //   here when a transport is made, when a connection is up and when it is gone.
 //
 // Every text that leaves this file (status codes aside) goes through redact().
-import { RetrySchedule } from './countdown';
+import { RetrySchedule } from './retry-schedule';
 import { RefusedToken } from './refused-tokens';
 import { DeviceRegistry, type TokenHolder } from './registry';
 import { listenTo } from './transport-events';
@@ -26,12 +26,12 @@ import { DeviceDownlink } from './downlink';
 import { asTransportError, DeviceError, type DoneCallback } from './errors';
 import { Outbox, type DeviceMessage, type OutboxHost } from './outbox';
 import type { DeviceState, DeviceStatus } from './status';
-import { Backoff, DEFAULT_TIMING, type Timing } from './timing';
-import { DeviceUsers, type DeviceUser } from './users';
+import { Backoff, DEFAULT_TIMING, type Timing } from './backoff';
+import { StatusFanout, type DeviceUser } from './status-fanout';
 
 export { DeviceError, type DoneCallback } from './errors';
-export { DEFAULT_TIMING, type Timing } from './timing';
-export type { DeviceUser } from './users';
+export { DEFAULT_TIMING, type Timing } from './backoff';
+export type { DeviceUser } from './status-fanout';
 
 export interface DeviceLog {
   /** Shown once per event in the Node-RED log as a warning. Already redacted. */
@@ -57,7 +57,7 @@ export interface ConnectionOptions {
 export class DeviceConnection {
   /** Receiving (thingsboard-in) and request/answer exchanges (thingsboard-request, replies). */
   readonly downlink: DeviceDownlink;
-  private readonly users: DeviceUsers;
+  private readonly users: StatusFanout;
   private readonly outbox: Outbox;
   private readonly timing: Timing;
   private readonly backoff: Backoff;
@@ -78,8 +78,8 @@ export class DeviceConnection {
   /** Drops right after connecting: "token used by another client?" (quick-drops.ts). */
   private readonly quickDrops: QuickDrops;
   private warnedUnverified = false;
-  /** Bumped on every start/stop so callbacks from an older session do nothing. */
-  private sessionNo = 0;
+  /** The stale-callback guard: bumped on every start/stop, so callbacks of an older one do nothing. */
+  private generation = 0;
   private stopping: Promise<void> | undefined;
   private detach: () => void = () => {};
   /** Fire-and-forget work, listener and status-handler calls: what they throw is logged. */
@@ -95,7 +95,7 @@ export class DeviceConnection {
   ) {
     this.timing = { ...DEFAULT_TIMING, ...options.timing };
     this.work = background((text) => this.options.log.warn(text), () => settings.accessToken);
-    this.users = new DeviceUsers(() => this.status(), this.timing.statusThrottleMs, this.work);
+    this.users = new StatusFanout(() => this.status(), this.timing.statusThrottleMs, this.work);
     this.backoff = new Backoff(this.timing, options.random ?? Math.random);
     // eslint-disable-next-line @typescript-eslint/no-this-alias
     const connection = this;
@@ -237,10 +237,10 @@ export class DeviceConnection {
       get sendingTransport() {
         return connection.sendingTransport;
       },
-      get session() {
-        return connection.sessionNo;
+      get generation() {
+        return connection.generation;
       },
-      isCurrent: (session) => session === this.sessionNo && !this.closed,
+      isCurrent: (generation) => generation === this.generation && !this.closed,
       redact: (text) => this.redact(text),
       queueChanged: () => this.users.publishSoon(),
       delivered: () => {
@@ -302,7 +302,7 @@ export class DeviceConnection {
 
   private start(): void {
     if (this.closed) return;
-    this.sessionNo++;
+    this.generation++;
     this.backoff.reset();
     this.quickDrops.reset();
     this.outbox.restart();
@@ -311,8 +311,8 @@ export class DeviceConnection {
     this.lastMessageFailure = undefined;
     const transport = (this.options.createTransport ?? createTransport)(this.settings);
     this.transport = transport;
-    const session = this.sessionNo;
-    const stopListening = listenTo(transport, () => session === this.sessionNo, this.work, {
+    const generation = this.generation;
+    const stopListening = listenTo(transport, () => generation === this.generation, this.work, {
       down: (err) => this.onDown(asTransportError(err)),
       warning: (text) => this.options.log.warn(this.redact(String(text))),
       // 'securing': the TLS/DTLS handshake runs (a CoAPS handshake can take seconds on a lossy
@@ -333,23 +333,23 @@ export class DeviceConnection {
           'anyone in the network path can read the access token and the data. Turn "verify server certificate" on and give the CA certificate.',
       );
     }
-    this.work.run('connecting', () => this.attempt(session));
+    this.work.run('connecting', () => this.attempt(generation));
   }
 
-  private async attempt(session: number): Promise<void> {
+  private async attempt(generation: number): Promise<void> {
     this.retry.started();
     const transport = this.transport;
-    if (session !== this.sessionNo || !transport || this.closed) return;
+    if (generation !== this.generation || !transport || this.closed) return;
     // While a permanent failure stands, keep showing it (messages still fail at once).
     if (!this.permanentError) this.setState('connecting');
     try {
       await transport.connect();
     } catch (err) {
-      if (session !== this.sessionNo) return;
-      this.onConnectFailure(asTransportError(err), session);
+      if (generation !== this.generation) return;
+      this.onConnectFailure(asTransportError(err), generation);
       return;
     }
-    if (session !== this.sessionNo) return;
+    if (generation !== this.generation) return;
     const recovered = this.permanentError || this.lastError;
     this.permanentError = undefined;
     this.lastError = undefined;
@@ -361,18 +361,18 @@ export class DeviceConnection {
     this.downlink.connected(transport);
   }
 
-  private onConnectFailure(err: TransportError, session: number): void {
+  private onConnectFailure(err: TransportError, generation: number): void {
     if (err.permanent) {
       this.enterPermanent(err);
       return;
     }
     this.lastError = err;
     this.logOnce(err, `cannot connect: ${err.message}`);
-    this.scheduleRetry(session, this.backoff.next());
+    this.scheduleRetry(generation, this.backoff.next());
   }
 
   private enterPermanent(err: TransportError): void {
-    const session = this.sessionNo;
+    const generation = this.generation;
     this.permanentError = err;
     this.refused.failed(err);
     this.logOnce(err, err.message);
@@ -381,23 +381,23 @@ export class DeviceConnection {
     this.setState(err.kind === 'unauthorized' ? 'unauthorized' : 'certificate');
     // Try again rarely: the fix (a new token, a new certificate) is made on a server. A transport
     // that is still open (CoAP after a 4.01) stays open: the retry then is the next message.
-    this.scheduleRetry(session, this.backoff.jitter(this.timing.backoffMaxMs));
+    this.scheduleRetry(generation, this.backoff.jitter(this.timing.backoffMaxMs));
   }
 
   private onDown(err: TransportError): void {
     if (this.state !== 'connected' || this.closed) return;
-    const session = this.sessionNo;
+    const generation = this.generation;
     if (this.quickDrops.dropped() >= this.timing.stableAfterMs) this.backoff.reset();
     this.lastError = err;
     this.downlink.down();
     this.options.log.info(this.redact(`connection to ${this.settings.host}:${this.settings.port} lost: ${err.message}`));
-    // Whatever was in flight comes back through onSendFailure ('closed') and is put back.
-    this.scheduleRetry(session, this.backoff.next());
+    // Whatever was in flight comes back through the outbox's onSent ('closed') and is put back.
+    this.scheduleRetry(generation, this.backoff.next());
   }
 
-  private scheduleRetry(session: number, delayMs: number): void {
-    if (session !== this.sessionNo || this.closed) return;
-    this.retry.schedule(delayMs, () => this.work.run('connecting', () => this.attempt(session)));
+  private scheduleRetry(generation: number, delayMs: number): void {
+    if (generation !== this.generation || this.closed) return;
+    this.retry.schedule(delayMs, () => this.work.run('connecting', () => this.attempt(generation)));
     if (!this.permanentError) {
       this.retry.countDown(delayMs);
       this.setState('reconnecting');
@@ -413,7 +413,7 @@ export class DeviceConnection {
 
   /** Stops connecting; `reason` (a text, or the error) ends every queued message and exchange. */
   private stop(reason: string | DeviceError): Promise<void> {
-    this.sessionNo++;
+    this.generation++;
     this.retry.cancel();
     this.users.cancel();
     this.outbox.failQueued(typeof reason === 'string' ? new DeviceError(reason, 'STOPPED') : reason);

@@ -39,7 +39,7 @@ export interface DownlinkListener {
   onError(err: DeviceError): void;
 }
 
-export interface DownlinkHost extends ExchangeHost {
+export interface DeviceDownlinkHost extends ExchangeHost {
   warn(text: string): void;
   /** Fire-and-forget work and listener calls: what they throw is logged (background.ts). */
   readonly work: Background;
@@ -68,7 +68,7 @@ export class DeviceDownlink {
   private generation = 0;
   private live: Transport | undefined;
 
-  constructor(private readonly host: DownlinkHost) {
+  constructor(private readonly host: DeviceDownlinkHost) {
     this.exchanges = new Exchanges(host);
   }
 
@@ -242,7 +242,7 @@ export class DeviceDownlink {
       return;
     }
     if (generation !== this.generation) return;
-    const shared = isRecord(answer?.shared) ? answer.shared : {};
+    const shared = isRecord(answer.shared) ? answer.shared : {};
     for (const l of listeners) {
       if (!this.listeners.has(l)) continue;
       const values = pick(shared, l.names);

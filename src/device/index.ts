@@ -8,4 +8,12 @@ export type { DeviceMessage } from './outbox';
 export { batchShapeOf } from './batch';
 export type { DeviceState, DeviceStatus } from './status';
 export { DeviceRegistry } from './registry';
-export { parseDeviceConfig, type DeviceConfig } from './settings';
+export {
+  parseDeviceConfig,
+  parseInOptions,
+  parseOutOptions,
+  parseRequestOptions,
+  nameList,
+  REQUEST_TIMEOUT_S,
+  type DeviceConfig,
+} from './settings';

@@ -70,7 +70,7 @@ export class Exchanges {
     return awaitAnswer<T>(
       { timeoutMs, expired: () => noAnswer(timeoutMs, everSent ? '' : ' (the connection to ThingsBoard was down all that time)') },
       (waiting) => {
-        let attempt = 0; // bumped per try: a try that was given up on cannot settle the exchange
+        let generation = 0; // the stale-callback guard, bumped per try: a try given up on cannot settle it
         // However the exchange ends, it stops waiting here, and the transport forgets a request
         // still out there (its timer, its id): the signal it was given aborts.
         waiting.signal.addEventListener('abort', () => this.pending.delete(entry), { once: true });
@@ -79,7 +79,7 @@ export class Exchanges {
           run: () => {
             const transport = this.host.sendingTransport;
             if (!transport || waiting.ended) return; // waits for the next connect
-            const mine = ++attempt;
+            const mine = ++generation;
             everSent = true;
             let running: Promise<T>;
             try {
@@ -89,10 +89,10 @@ export class Exchanges {
             }
             running.then(
               (value) => {
-                if (mine === attempt) waiting.resolve(value);
+                if (mine === generation) waiting.resolve(value);
               },
               (err: unknown) => {
-                if (mine !== attempt || waiting.ended) return;
+                if (mine !== generation || waiting.ended) return;
                 if (err instanceof DeviceError) return waiting.reject(err);
                 const e = asTransportError(err);
                 // Cut off by a drop: it goes again after the reconnect (see onConnected).

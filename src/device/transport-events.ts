@@ -11,11 +11,11 @@ export interface TransportEvents {
   phase(phase: unknown): void;
 }
 
-/** Listens to `transport` while `current()` holds; returns the function that stops listening. */
-export function listenTo(transport: Transport, current: () => boolean, work: Background, events: TransportEvents): () => void {
+/** Listens to `transport` while `isCurrent()` (its generation is the connection's) holds; returns the function that stops listening. */
+export function listenTo(transport: Transport, isCurrent: () => boolean, work: Background, events: TransportEvents): () => void {
   const handlers = (['down', 'warning', 'phase'] as const).map((name) => {
     const handler = (arg: unknown) => {
-      if (current()) work.call(`handling the transport's '${name}' event`, () => events[name](arg));
+      if (isCurrent()) work.call(`handling the transport's '${name}' event`, () => events[name](arg));
     };
     transport.on(name, handler);
     return [name, handler] as const;

@@ -1,6 +1,7 @@
 // The `thingsboard-device` config node: parses its properties and credentials and owns the one
-// DeviceConnection that every `thingsboard-out` node using it shares. The connection itself
-// (users, queue, reconnect, status) lives in src/device and knows nothing about Node-RED.
+// DeviceConnection that every node of this device (out, in, request, rpc-response) shares. The
+// connection itself (users, queue, reconnect, status) lives in src/device and knows nothing
+// about Node-RED.
 import { DeviceConnection, DeviceRegistry, parseDeviceConfig, type DeviceConfig } from '../device';
 import { redact } from '../shared';
 import type { RED, ThingsboardDeviceNode } from './red';

@@ -1,10 +1,9 @@
 // The `thingsboard-out` node: msg → ThingsBoard telemetry or client attributes through the
 // shared connection of its `thingsboard-device` config node. done() when ThingsBoard has the
 // message (PUBACK for QoS 1, written for QoS 0, 2.xx for CoAP), done(err) saying why not.
-import { batchShapeOf, type DeviceError, type DeviceMessage, type DeviceUser } from '../device';
+import { batchShapeOf, parseOutOptions, type DeviceMessage } from '../device';
 import { shapePayload, type PayloadMessage } from '../payload';
-import { redact, type DataKind } from '../shared';
-import { findDevice, statusShower } from './device-status';
+import { bindDevice } from './device-binding';
 import type { Node, RED } from './red';
 
 interface OutConfig {
@@ -20,15 +19,11 @@ export = function (RED: RED) {
     RED.nodes.createNode(this, config);
     const node = this;
     node.name = config.name;
-    const kind: DataKind = String(config.kind ?? 'telemetry').trim() === 'attributes' ? 'attributes' : 'telemetry';
-    const qos: 0 | 1 = String(config.qos ?? '1').trim() === '0' ? 0 : 1;
-    const key = config.key === undefined || config.key === null ? '' : String(config.key).trim();
-    const { device, connection, configError, token } = findDevice(RED, node, config.device);
-    const user: DeviceUser = { onStatus: statusShower(RED, node, token, { queued: true }).show };
-    if (connection) connection.register(user);
+    const { kind, qos, key } = parseOutOptions(config);
+    const { device, connection, configError, error } = bindDevice(RED, node, config.device, { queued: true });
 
     node.on('input', (msg, _send, done) => {
-      if (configError || !connection || !device) {
+      if (!connection || !device) {
         done(new Error(configError));
         return;
       }
@@ -41,21 +36,13 @@ export = function (RED: RED) {
         const batchShape = kind === 'telemetry' ? batchShapeOf(shaped.value) : undefined;
         message = { kind, body: shaped.body, qos, receivedAt, batchShape };
       } catch (err) {
-        done(new Error(redact(err instanceof Error ? err.message : String(err), token())));
+        done(error(err instanceof Error ? err : String(err)));
         return;
       }
-      connection.submit(message, (err?: DeviceError) => {
-        if (err) done(new Error(redact(err.message, token())));
+      connection.submit(message, (err) => {
+        if (err) done(error(err));
         else done();
       });
-    });
-
-    node.on('close', (_removed, done) => {
-      if (!connection) return done();
-      connection.deregister(user).then(
-        () => done(),
-        () => done(),
-      );
     });
   }
 

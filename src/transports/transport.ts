@@ -51,6 +51,20 @@ export interface OutboundMessage {
 export type SendCallback = (err?: TransportError) => void;
 
 
+/**
+ * Anything thrown or rejected, as a TransportError: one as it is, an object with a `kind` keeps
+ * its kind and code, anything else gets `fallback` (by default 'closed', code UNEXPECTED: the
+ * device layer then reconnects, and the text says what happened).
+ */
+export function asTransportError(err: unknown, fallback: { kind: FailureKind; code: string } = { kind: 'closed', code: 'UNEXPECTED' }): TransportError {
+  if (err instanceof TransportError) return err;
+  if (err && typeof err === 'object' && 'kind' in err && typeof (err as { kind: unknown }).kind === 'string') {
+    const e = err as { message?: string; kind: FailureKind; code?: string };
+    return new TransportError(String(e.message ?? e.kind), e.kind, e.code ?? e.kind);
+  }
+  return new TransportError(err instanceof Error ? err.message : String(err), fallback.kind, fallback.code);
+}
+
 export class TransportError extends Error {
   constructor(
     message: string,

@@ -1,4 +1,4 @@
-// The receive side of the CoAP transport (issue 10; contract in transport.ts): Observe
+// The receive side of the CoAP transport (contract in transports/transport.ts): Observe
 // registrations on /api/v1/$TOKEN/attributes and /rpc, here; RPC replies, attribute requests and
 // client-side RPC in coap/requests.ts (`requests`); all on the transport's one Agent and socket
 // (plain UDP or DTLS).
@@ -40,10 +40,11 @@ import { maxTransmitWaitMs } from './timing';
 import { acknowledged, startRequest, type PendingExchange } from './exchange';
 import { awaitAnswer, noAnswerText } from '../../deadline';
 import { background } from '../../background';
-import { PayloadError, diagnostic, hasOption, isFresher, observeNumber, parseAttributesUpdate, parseRpcRequest, type NotificationPacket, type ObserveOptions } from './notifications';
-import { CoapRequests, apiPath, asTransportError, codeError, tokenError, type DownlinkEndpoint, type DownlinkHost } from './requests';
+import { dropObserveOption, requestToken, takeNotifications } from './library-shim';
+import { NotificationError, diagnostic, hasOption, isFresher, observeNumber, parseAttributesUpdate, parseRpcRequest, type NotificationPacket, type ObserveOptions } from './notifications';
+import { CoapRequests, apiPath, redactedError, codeError, tokenError, type DownlinkEndpoint, type CoapDownlinkHost } from './requests';
 
-export type { DownlinkEndpoint, DownlinkHost } from './requests';
+export type { DownlinkEndpoint, CoapDownlinkHost } from './requests';
 
 export interface CoapDownlinkOptions {
   /** Renew each observation this often within a connection. Default DEFAULT_REFRESH_MS. */
@@ -86,7 +87,7 @@ export class CoapDownlink {
   /** RPC replies, attribute requests, client-side RPC: their exchanges are failed by onTeardown too. */
   readonly requests: CoapRequests;
 
-  constructor(private readonly host: DownlinkHost, options: CoapDownlinkOptions = {}) {
+  constructor(private readonly host: CoapDownlinkHost, options: CoapDownlinkOptions = {}) {
     this.refreshMs = Math.max(50, options.refreshMs ?? DEFAULT_REFRESH_MS);
     this.answerTimeoutOption = options.answerTimeoutMs;
     this.requests = new CoapRequests(host, this.pending, () => this.answerTimeoutMs());
@@ -206,18 +207,14 @@ export class CoapDownlink {
         if (seq === undefined) {
           return settle(this.error(`the server does not offer observation of ${channel} (no Observe option in its ${res.code} answer)`, 'rejected', 'NOT_OBSERVABLE'));
         }
-        obs.token = req._packet.token;
+        obs.token = requestToken(req);
         obs.lastSeq = seq;
         obs.lastTime = Date.now();
-        // Every later notification of this token is handed to the stream's append(): take them
-        // here, with their code and Observe number (the library's stream hides both).
-        const stream = res as unknown as { append?: (packet: NotificationPacket) => void; resume(): void };
-        stream.append = (packet) => this.onNotification(obs, packet);
-        stream.resume(); // drop the first payload the stream buffered
-        // A notification larger than one block comes block-wise (RFC 7959 §3.4): the library
-        // fetches the remaining blocks with this request's options, which must then be a plain
-        // GET, not another registration (libcoap answers that with 4.00, and it loses the change).
-        req._packet.options = (req._packet.options ?? []).filter((o) => o.name !== 'Observe');
+        // Every later notification of this token, with its code and Observe number.
+        takeNotifications(res, (packet) => this.onNotification(obs, packet));
+        // A notification larger than one block comes block-wise: its later blocks must be fetched
+        // with a plain GET (libcoap answers another registration with 4.00, and the change is lost).
+        dropObserveOption(req);
         if (!state.wanted) {
           // unsubscribe()d or torn down while registering.
           settle();
@@ -294,7 +291,7 @@ export class CoapDownlink {
       this.host.emit('rpc', rpc);
     } catch (err) {
       // A bad body is dropped, never thrown into the library's datagram handler.
-      const what = err instanceof PayloadError ? err.message : `a listener failed on a ${obs.channel} notification: ${(err as Error)?.message ?? String(err)}`;
+      const what = err instanceof NotificationError ? err.message : `a listener failed on a ${obs.channel} notification: ${(err as Error)?.message ?? String(err)}`;
       this.warn(`ignored ${what}`);
     }
   }
@@ -332,7 +329,7 @@ export class CoapDownlink {
   }
 
   private rethrow(err: unknown): TransportError {
-    return asTransportError(this.host.accessToken, err);
+    return redactedError(this.host.accessToken, err);
   }
 
   private error(message: string, kind: FailureKind, code?: string): TransportError {

@@ -7,13 +7,14 @@
 // when the rule chain has), and the library itself never gives up after an empty ACK.
 //
 // Datagram sizes: ThingsBoard's CoAPS server (Scandium, max_fragment_length 1024) reads at most
-// 1130 bytes per datagram and silently drops a longer one (reference dtls-coaps.md). A body that
+// 1130 bytes per datagram and silently drops a longer one. A body that
 // does not fit in one datagram with this request's header, token and options goes block-wise
 // (Block1, RFC 7959) in the largest block size that fits; a request without a body that does not
 // fit (a very long key list) is refused with a clear error instead of being lost on the wire.
 import type { Agent, IncomingMessage, OutgoingMessage } from 'coap';
 import { TransportError } from '../transport';
 import { awaitAnswer } from '../../deadline';
+import { onEachDatagram } from './library-shim';
 import type { DatagramPeer, SocketLike } from './datagram';
 import { COAPS_MAX_DATAGRAM, fitsOneMessage, headerBytes, planRequest, type DatagramLimit, type RequestShape } from './blocks';
 
@@ -114,7 +115,7 @@ export function exchange(
     track.add(pending);
     waiting.signal.addEventListener('abort', () => {
       track.delete(pending);
-      // Once only: a second abort corrupts the Agent's counters (see coap/transport.ts finish()).
+      // Once only: a second abort corrupts the Agent's counters (coap/send-exchanges.ts).
       if (!forgotten) target.agent.abort(req);
     }, { once: true });
     // A non-Observe answer makes the Agent forget the request itself; an Observe=1 one does not.
@@ -161,7 +162,7 @@ export function acknowledged(target: ExchangeTarget & { socket: SocketLike }, sp
       // Once: an Observe=1 answer is not cleaned up by the Agent itself; its own give-up is.
       if (!forgotten) target.agent.abort(req);
     }, { once: true });
-    req.sender.on('sending', (datagram: Buffer) => { messageId = datagram.readUInt16BE(2); });
+    onEachDatagram(req, (datagram) => { messageId = datagram.readUInt16BE(2); });
     target.socket.on('message', onMessage);
     req.on('response', () => waiting.resolve());
     req.on('error', () => waiting.resolve());

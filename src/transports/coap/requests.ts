@@ -1,11 +1,11 @@
-// The one-shot exchanges of the CoAP receive side (issue 10; contract in transport.ts): RPC
+// The one-shot exchanges of the CoAP receive side (contract in transports/transport.ts): RPC
 // replies POSTed to /api/v1/$TOKEN/rpc/{id}, attribute requests (GET /attributes with
 // clientKeys/sharedKeys) and client-side RPC (POST /rpc). ThingsBoard often answers them as a
 // separate CON response after an empty ACK; coap/exchange.ts takes both forms. The observations
 // are in coap/downlink.ts, which owns one of these and fails its pending exchanges at teardown.
 // Every text is redacted: the URI holds the access token.
 import type { IncomingMessage } from 'coap';
-import { TransportError, type AttributesAnswer, type AttributesQuery, type FailureKind } from '../transport';
+import { TransportError, asTransportError, type AttributesAnswer, type AttributesQuery, type FailureKind } from '../transport';
 import { redact } from '../../shared';
 import { noAnswerText } from '../../deadline';
 import type { SocketLike } from './datagram';
@@ -18,7 +18,7 @@ export interface DownlinkEndpoint extends ExchangeTarget {
 }
 
 /** What the transport (coap.ts) lends the receive side. */
-export interface DownlinkHost {
+export interface CoapDownlinkHost {
   /** The Agent, socket and peer while the transport is open; undefined otherwise. */
   endpoint(): DownlinkEndpoint | undefined;
   readonly accessToken: string;
@@ -32,7 +32,7 @@ export class CoapRequests {
    * @param replyTimeoutMs how long an RPC reply may wait for its acknowledgement
    */
   constructor(
-    private readonly host: DownlinkHost,
+    private readonly host: CoapDownlinkHost,
     private readonly pending: Set<PendingExchange>,
     private readonly replyTimeoutMs: () => number,
   ) {}
@@ -74,7 +74,7 @@ export class CoapRequests {
     if (!endpoint) return Promise.reject(tokenError(token, `cannot send ${what}: CoAP endpoint is not connected`, 'closed', 'NOT_CONNECTED'));
     const ms = Math.max(1, Math.floor(timeoutMs));
     const onTimeout = () => tokenError(token, noAnswerText(ms, what), 'timeout', 'NO_ANSWER');
-    return exchange(endpoint, spec, ms, onTimeout, this.pending, signal).catch((err) => { throw asTransportError(token, err); });
+    return exchange(endpoint, spec, ms, onTimeout, this.pending, signal).catch((err) => { throw redactedError(token, err); });
   }
 
   private throwUnlessSuccess(res: IncomingMessage, what: string): void {
@@ -94,9 +94,10 @@ export function tokenError(token: string, message: string, kind: FailureKind, co
   return new TransportError(redact(message, token), kind, code);
 }
 
-export function asTransportError(token: string, err: unknown): TransportError {
-  if (err instanceof TransportError) return tokenError(token, err.message, err.kind, err.code);
-  return tokenError(token, String((err as Error)?.message ?? err), 'rejected', 'COAP_ERROR');
+/** `err` as a TransportError whose text cannot hold the token (an unknown throw: 'rejected', COAP_ERROR). */
+export function redactedError(token: string, err: unknown): TransportError {
+  const e = asTransportError(err, { kind: 'rejected', code: 'COAP_ERROR' });
+  return tokenError(token, e.message, e.kind, e.code);
 }
 
 /** ThingsBoard's answer `res` to `what` was not 2.xx: the error it means. */

@@ -41,7 +41,8 @@ import { AgentSocket } from './agent-socket';
 import { SendExchanges, type Exchange } from './send-exchanges';
 import { planBlocks, MAX_MESSAGE_PAYLOAD, COAPS_DEFAULT_LIMIT, type DatagramLimit } from './blocks';
 import { coapPing, ackTimeoutWindowMs, SESSION_SUSPECT_RETRANSMISSIONS, type PingFailure } from './liveness';
-import { maxTransmitWaitMs, restartBackoff, transmissions } from './timing';
+import { initialAckTimeoutMs, maxTransmitWaitMs, transmissions } from './timing';
+import { onEachDatagram, onceWritten, restartBackoff } from './library-shim';
 
 export interface CoapTransportOptions {
   /** Makes the datagram socket (CoAPS: a DTLS session). Default: a plain UDP socket. */
@@ -83,7 +84,7 @@ export class CoapTransport extends EventEmitter implements Transport {
   constructor(private readonly settings: ConnectionSettings, options: CoapTransportOptions = {}) {
     super();
     this.name = settings.transport === 'coaps' ? 'coaps' : 'coap';
-    this.maxInFlight = Math.max(1, Math.floor(settings.coap?.maxInFlight || 4));
+    this.maxInFlight = Math.max(1, Math.floor(settings.coap.maxInFlight || 4));
     this.createSocket = options.createSocket ?? (this.name === 'coaps' ? dtlsSocketFactory(settings) : createUdpSocket);
     // The receive side borrows the open Agent/socket/peer and sizes its requests by the same
     // datagram limit as send(); its texts are redacted there.
@@ -128,7 +129,7 @@ export class CoapTransport extends EventEmitter implements Transport {
         return;
       }
       const blockwise = szx !== undefined;
-      const confirmable = this.settings.coap?.confirmable !== false || blockwise;
+      const confirmable = this.settings.coap.confirmable !== false || blockwise;
       const req = agent.request({
         hostname: peer.address,
         port: peer.port,
@@ -146,11 +147,11 @@ export class CoapTransport extends EventEmitter implements Transport {
       req.on('response', (res: IncomingMessage) => this.onResponse(ex, res));
       req.on('error', (err: Error) => this.onSendError(ex, err));
       req.on('timeout', () => { ex.finished = true; this.onTimeout(ex); });
-      req.sender.on('sending', (datagram: Buffer) => {
+      onEachDatagram(req, (datagram) => {
         // A new message ID is a new exchange (the next Block1 block): its deadline starts now.
         const messageId = datagram.readUInt16BE(2);
         if (messageId !== ex.lastMessageId) {
-          if (ex.lastMessageId !== -1) restartBackoff(req);
+          if (ex.lastMessageId !== -1) restartBackoff(req, initialAckTimeoutMs());
           ex.lastMessageId = messageId;
           ex.sends = 0;
           ex.receivedAtFirstSend = this.received;
@@ -163,7 +164,7 @@ export class CoapTransport extends EventEmitter implements Transport {
         }
       });
       if (!confirmable) {
-        req.sender.once('sent', (err: Error | null) => {
+        onceWritten(req, (err) => {
           if (err) return; // 'error' follows and rejects
           this.exchanges.settle(ex);
           // Stay registered for one ACK_TIMEOUT span so an error answer is still noticed.

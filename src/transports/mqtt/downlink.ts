@@ -1,11 +1,10 @@
-// The MQTT receive side (issue 10): what ThingsBoard pushes to a device on one connection, and
+// The MQTT receive side: what ThingsBoard pushes to a device on one connection, and
 // the request/answer exchanges (attribute requests, client-side RPC) that ride on it.
 //
-// ThingsBoard accepts only a fixed list of subscription filters (thingsboard-device-api.md,
-// "Downlink"), so exactly these four are used, each only once something needs it, at QoS 1 (a
-// server-side RPC counts as DELIVERED when the device PUBACKs it). One MqttDownlink lives as
-// long as one MQTT connection: subscriptions and answers waited for end with
-// it (the device layer subscribes again after a reconnect and re-issues requests that were cut
+// ThingsBoard accepts only a fixed list of subscription filters (its MQTT device API), so
+// exactly these four are used, each only once something needs it, at QoS 1 (a server-side RPC
+// counts as DELIVERED when the device PUBACKs it). One MqttDownlink lives as long as one MQTT
+// connection: subscriptions and answers waited for end with it (the device layer subscribes again after a reconnect and re-issues requests that were cut
 // off). Request ids come from the transport, which never reuses one, so an answer that arrives
 // late — even on a later connection with a persistent session — cannot match another request.
 import type { MqttClient } from 'mqtt';
@@ -38,7 +37,7 @@ const FILTERS = {
 type Need = keyof typeof FILTERS;
 
 /** What the downlink needs from its transport. */
-export interface DownlinkHost {
+export interface MqttDownlinkHost {
   emit(event: 'attributes', update: AttributesUpdate): void;
   emit(event: 'rpc', request: RpcRequest): void;
   emit(event: 'warning', text: string): void;
@@ -69,7 +68,7 @@ export class MqttDownlink {
 
   constructor(
     private readonly client: MqttClient,
-    private readonly host: DownlinkHost,
+    private readonly host: MqttDownlinkHost,
   ) {
     client.on('message', this.onMessage);
   }

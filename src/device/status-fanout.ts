@@ -7,7 +7,7 @@ export interface DeviceUser {
   onStatus(status: DeviceStatus): void;
 }
 
-export class DeviceUsers {
+export class StatusFanout {
   private readonly users = new Set<DeviceUser>();
   /** The last status given to users, so an unchanged one is not sent again. */
   private lastStatus: DeviceStatus | undefined;
