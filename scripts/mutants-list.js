@@ -554,7 +554,7 @@ module.exports = [
   {
     id: 'shared-token-still-connects',
     file: 'src/device/connection.ts',
-    find: "(this.state === 'idle' || this.state === 'stopped') && this.sharedWith.length === 0) this.work.call",
+    find: "(this.state === 'idle' || this.state === 'stopped') && !this.token.sharing) this.work.call",
     replace: "(this.state === 'idle' || this.state === 'stopped')) this.work.call",
     tests: ['test/nodes/shared-token.test.js'],
     why: 'a config node whose token another one holds connects anyway: the two sessions close each other in turns',

@@ -15,7 +15,8 @@
 // Every text that leaves this file (status codes aside) goes through redact().
 import { RetrySchedule } from './retry-schedule';
 import { RefusedToken } from './refused-tokens';
-import { DeviceRegistry, type TokenHolder } from './registry';
+import { DeviceRegistry } from './registry';
+import { SharedToken } from './shared-token';
 import { listenTo } from './transport-events';
 import { QuickDrops } from './quick-drops';
 import { background, type Background } from '../background';
@@ -28,31 +29,12 @@ import { Outbox, type DeviceMessage, type OutboxHost } from './outbox';
 import type { DeviceState, DeviceStatus } from './status';
 import { Backoff, DEFAULT_TIMING, type Timing } from './backoff';
 import { StatusFanout, type DeviceUser } from './status-fanout';
+import type { ConnectionOptions } from './connection-options';
 
 export { DeviceError, type DoneCallback } from './errors';
 export { DEFAULT_TIMING, type Timing } from './backoff';
 export type { DeviceUser } from './status-fanout';
-
-export interface DeviceLog {
-  /** Shown once per event in the Node-RED log as a warning. Already redacted. */
-  warn(text: string): void;
-  /** Informational (connection lost/restored). Already redacted. */
-  info(text: string): void;
-}
-
-export interface ConnectionOptions {
-  /** Default: the transport the settings name (src/transports); tests give their own. */
-  createTransport?: (settings: ConnectionSettings) => Transport;
-  /** What the connections of one runtime share (registry.ts). Default: a registry of its own. */
-  registry?: DeviceRegistry;
-  /** How a user knows this connection in texts (the config node's name). Default: host:port. */
-  label?: string;
-  log: DeviceLog;
-  queueSize: number;
-  timing?: Partial<Timing>;
-  /** [0, 1): jitter source (tests may fix it). */
-  random?: () => number;
-}
+export type { ConnectionOptions, DeviceLog } from './connection-options';
 
 export class DeviceConnection {
   /** Receiving (thingsboard-in) and request/answer exchanges (thingsboard-request, replies). */
@@ -85,9 +67,8 @@ export class DeviceConnection {
   /** Fire-and-forget work, listener and status-handler calls: what they throw is logged. */
   private readonly work: Background;
   private readonly registry: DeviceRegistry;
-  /** The other connections of this runtime with the same MQTT token (registry.ts): none may connect. */
-  private sharedWith: string[] = [];
-  private readonly tokenHolder: TokenHolder;
+  /** Other config nodes of this runtime with the same MQTT token: then none may connect. */
+  private readonly token: SharedToken;
 
   constructor(
     readonly settings: ConnectionSettings,
@@ -112,8 +93,8 @@ export class DeviceConnection {
     this.registry = options.registry ?? new DeviceRegistry();
     this.refused = new RefusedToken(settings, this.registry.refused);
     this.quickDrops = new QuickDrops(this.timing, (text) => this.options.log.warn(text));
-    this.tokenHolder = { label: options.label ?? `${settings.host}:${settings.port}`, sharedWith: (labels) => this.onTokenShared(labels) };
-    this.registry.tokens.claim(settings, this.tokenHolder);
+    this.token = new SharedToken(options.label ?? `${settings.host}:${settings.port}`, (sharing) => this.onTokenShared(sharing));
+    this.registry.tokens.claim(settings, this.token);
   }
 
   // ---- users --------------------------------------------------------------------------------
@@ -121,7 +102,7 @@ export class DeviceConnection {
   register(user: DeviceUser): void {
     if (this.closed) return;
     this.users.add(user);
-    if (this.users.size === 1 && (this.state === 'idle' || this.state === 'stopped') && this.sharedWith.length === 0) this.work.call('starting the connection', () => this.start());
+    if (this.users.size === 1 && (this.state === 'idle' || this.state === 'stopped') && !this.token.sharing) this.work.call('starting the connection', () => this.start());
   }
 
   /** Resolves once the connection is stopped, when this was the last user. */
@@ -135,7 +116,7 @@ export class DeviceConnection {
   async close(): Promise<void> {
     if (this.closed) return this.stopping ?? Promise.resolve();
     this.closed = true;
-    this.registry.tokens.release(this.settings, this.tokenHolder);
+    this.registry.tokens.release(this.settings, this.token);
     this.users.clear();
     await this.stop('stopped: the device configuration was closed or redeployed before the message could be sent');
   }
@@ -143,8 +124,8 @@ export class DeviceConnection {
   // ---- status -------------------------------------------------------------------------------
 
   status(): DeviceStatus {
-    if (this.sharedWith.length > 0) {
-      return { state: 'tokenShared', queued: this.outbox.waiting, sharedWith: this.sharedWith.join(', '), unverified: this.unverified };
+    if (this.token.sharing) {
+      return { state: 'tokenShared', queued: this.outbox.waiting, sharedWith: this.token.names, unverified: this.unverified };
     }
     // CoAP after a 4.01: connected to a server that refuses the token is "unauthorized" until a
     // message is delivered; messages are still sent (one that succeeds clears it).
@@ -219,7 +200,7 @@ export class DeviceConnection {
   /** Why nothing can be sent now for a reason waiting will not fix (stopped, token refused). */
   private refusal(): DeviceError | undefined {
     if (this.closed || this.users.size === 0) return new DeviceError('not sent: the device connection is stopped', 'STOPPED');
-    if (this.sharedWith.length > 0) return new DeviceError(`not sent: ${this.tokenSharedText()}`, 'TOKEN_IN_USE');
+    if (this.token.sharing) return this.token.error();
     return this.permanentError ? this.permanentFailure(this.permanentError) : undefined;
   }
 
@@ -243,17 +224,13 @@ export class DeviceConnection {
       isCurrent: (generation) => generation === this.generation && !this.closed,
       redact: (text) => this.redact(text),
       queueChanged: () => this.users.publishSoon(),
-      delivered: () => {
-        if (this.refused.delivered()) this.publishStatus();
-        if (this.lastMessageFailure === undefined) return;
-        this.lastMessageFailure = undefined;
-        this.publishStatus();
-      },
       // The status shows the last refused or unanswered message until one is delivered again.
+      delivered: () => {
+        const refusalEnded = this.refused.delivered();
+        if (refusalEnded || this.lastMessageFailure !== undefined) this.setLastMessageFailure(undefined);
+      },
       messageFailed: (code) => {
-        if (this.lastMessageFailure === code) return;
-        this.lastMessageFailure = code;
-        this.publishStatus();
+        if (this.lastMessageFailure !== code) this.setLastMessageFailure(code);
       },
       permanent: (err) => this.enterPermanent(err),
       lost: (err) => {
@@ -264,36 +241,27 @@ export class DeviceConnection {
     };
   }
 
+  private setLastMessageFailure(code: string | undefined): void {
+    this.lastMessageFailure = code;
+    this.publishStatus();
+  }
+
   private get sendingTransport(): Transport | undefined {
     return this.state === 'connected' ? this.transport : undefined;
   }
 
-  // ---- one token, two config nodes -----------------------------------------------------------
+  // ---- one token, two config nodes (shared-token.ts) ------------------------------------------
 
-  private tokenSharedText(): string {
-    const others = this.sharedWith.map((l) => `"${l}"`).join(', ');
-    return (
-      `the access token of device configuration "${this.tokenHolder.label}" is also used by ${others} in this Node-RED. ` +
-      'ThingsBoard keeps one MQTT session per device and closes the older one when another connects, so neither connects ' +
-      'until one of them gets its own device token (nodes of one device share one configuration).'
-    );
-  }
-
-  /** The registry says which other connections hold this token now (registry.ts). */
-  private onTokenShared(labels: string[]): void {
+  private onTokenShared(sharing: boolean): void {
     if (this.closed) return;
-    const before = this.sharedWith.join('\n');
-    this.sharedWith = labels;
-    if (labels.join('\n') === before) return;
-    if (labels.length > 0) {
-      this.options.log.warn(this.tokenSharedText());
-      const error = new DeviceError(`not sent: ${this.tokenSharedText()}`, 'TOKEN_IN_USE');
-      if (this.transport) this.work.run('stopping the connection', () => this.stop(error));
-      else this.outbox.failQueued(error);
+    if (sharing) {
+      this.options.log.warn(this.token.text());
+      if (this.transport) this.work.run('stopping the connection', () => this.stop(this.token.error()));
+      else this.outbox.failQueued(this.token.error());
       this.publishStatus();
       return;
     }
-    this.options.log.info(`the access token of "${this.tokenHolder.label}" is no longer used by another device configuration: connecting`);
+    this.options.log.info(`the access token of "${this.token.label}" is no longer used by another device configuration: connecting`);
     this.publishStatus();
     if (this.users.size > 0 && (this.state === 'idle' || this.state === 'stopped')) this.work.call('starting the connection', () => this.start());
   }
