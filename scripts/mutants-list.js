@@ -559,5 +559,21 @@ module.exports = [
     tests: ['test/nodes/shared-token.test.js'],
     why: 'a config node whose token another one holds connects anyway: the two sessions close each other in turns',
   },
+  {
+    id: 'coap-size-without-token',
+    file: 'src/transports/coap/blocks.ts',
+    find: 'generate({ token: Buffer.alloc(shape.tokenBytes ?? COAP_TOKEN_BYTES), options }, NO_LIMIT)',
+    replace: 'generate({ options }, NO_LIMIT)',
+    tests: ['test/coap/datagram-size.test.js'],
+    why: "the datagram size leaves out the Agent's 8-byte CoAP token: CoAPS blocks that ThingsBoard's 1130-byte reader drops",
+  },
+  {
+    id: 'binding-close-keeps-user',
+    file: 'src/nodes/device-binding.ts',
+    find: '    connection.deregister(user).then(',
+    replace: '    Promise.resolve().then(',
+    tests: ['test/nodes/leaks.test.js', 'test/nodes/out.test.js'],
+    why: 'a node that closes stays a user of its device: the connection of a removed flow is never stopped',
+  },
   ...require('./mutants-list-dtls'),
 ];
