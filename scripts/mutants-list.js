@@ -572,7 +572,7 @@ module.exports = [
     file: 'src/nodes/device-binding.ts',
     find: '    connection.deregister(user).then(',
     replace: '    Promise.resolve().then(',
-    tests: ['test/nodes/leaks.test.js', 'test/nodes/out.test.js'],
+    tests: ['test/nodes/out.test.js', 'test/nodes/leaks.test.js'],
     why: 'a node that closes stays a user of its device: the connection of a removed flow is never stopped',
   },
   ...require('./mutants-list-dtls'),
