@@ -65,7 +65,8 @@ export class DtlsDgramSocket extends EventEmitter {
   close(cb?: () => void): this {
     if (this.closed) { if (cb) setImmediate(cb); return this; }
     this.closed = true;
-    this.connection.close().then(() => cb?.());
+    // Closed either way: a failed close_notify must not become an unhandled rejection.
+    this.connection.close().then(() => cb?.(), () => cb?.());
     return this;
   }
 }
