@@ -357,7 +357,7 @@ module.exports = [
   },
   {
     id: 'coap-downlink-token-unredacted',
-    file: 'src/transports/coap/requests.ts',
+    file: 'src/transports/coap/codes.ts',
     find: '  return new TransportError(redact(message, token), kind, code);',
     replace: '  return new TransportError(message, kind, code);',
     tests: ['test/coap/downlink.test.js'],

@@ -42,7 +42,9 @@ import { awaitAnswer, noAnswerText } from '../../deadline';
 import { background } from '../../background';
 import { dropObserveOption, requestToken, takeNotifications } from './library-shim';
 import { NotificationError, diagnostic, hasOption, isFresher, observeNumber, parseAttributesUpdate, parseRpcRequest, type NotificationPacket, type ObserveOptions } from './notifications';
-import { CoapRequests, apiPath, redactedError, codeError, tokenError, type DownlinkEndpoint, type CoapDownlinkHost } from './requests';
+import { CoapRequests, type DownlinkEndpoint, type CoapDownlinkHost } from './requests';
+import { codeError, redactedError, tokenError } from './codes';
+import { apiPath } from './resources';
 
 export type { DownlinkEndpoint, CoapDownlinkHost } from './requests';
 

@@ -5,11 +5,11 @@
 // are in coap/downlink.ts, which owns one of these and fails its pending exchanges at teardown.
 // Every text is redacted: the URI holds the access token.
 import type { IncomingMessage } from 'coap';
-import { TransportError, asTransportError, type AttributesAnswer, type AttributesQuery, type FailureKind } from '../transport';
-import { redact } from '../../shared';
+import type { AttributesAnswer, AttributesQuery } from '../transport';
 import { noAnswerText } from '../../deadline';
 import type { SocketLike } from './datagram';
-import { diagnosticText, errorForCode } from './codes';
+import { codeError, redactedError, tokenError } from './codes';
+import { apiPath } from './resources';
 import { exchange, type ExchangeRequest, type ExchangeTarget, type PendingExchange } from './exchange';
 import { parseAttributesAnswer, parseRpcAnswer } from './notifications';
 
@@ -81,29 +81,3 @@ export class CoapRequests {
     if (!res.code.startsWith('2.')) throw codeError(this.host.accessToken, res, what);
   }
 }
-
-// ---- shared with coap/downlink.ts and coap.ts: all speak for one access token ------------------
-
-/** The URI path segments /api/v1/$TOKEN/...rest. */
-export function apiPath(token: string, ...rest: string[]): Buffer[] {
-  return ['api', 'v1', token, ...rest].map((s) => Buffer.from(s, 'utf8'));
-}
-
-/** A TransportError whose text cannot hold the token. */
-export function tokenError(token: string, message: string, kind: FailureKind, code?: string): TransportError {
-  return new TransportError(redact(message, token), kind, code);
-}
-
-/** `err` as a TransportError whose text cannot hold the token (an unknown throw: 'rejected', COAP_ERROR). */
-export function redactedError(token: string, err: unknown): TransportError {
-  const e = asTransportError(err, { kind: 'rejected', code: 'COAP_ERROR' });
-  return tokenError(token, e.message, e.kind, e.code);
-}
-
-/** ThingsBoard's answer `res` to `what` was not 2.xx: the error it means. */
-export function codeError(token: string, res: IncomingMessage, what: string): TransportError {
-  if (res.code === '0.00') return tokenError(token, `the server reset ${what} (RST): it does not serve this CoAP resource`, 'rejected', 'COAP_RST');
-  const e = errorForCode(res.code, diagnosticText(res.payload));
-  return tokenError(token, `${what}: ${e.message}`, e.kind, e.code);
-}
-

@@ -23,9 +23,8 @@
 // RFC 7959), always confirmable, in blocks sized so every datagram fits ThingsBoard's limits
 // (coap/blocks.ts). Every message has a deadline of MAX_TRANSMIT_WAIT (RFC 7252 §4.8.2, from the
 // library's parameters) after its last new datagram: the library itself only gives up after
-// EXCHANGE_LIFETIME (247 s), and never after an empty ACK of a separate response.
-//
-// Every text that leaves this file goes through redact(): the token is in the URI.
+// EXCHANGE_LIFETIME (247 s), and never after an empty ACK of a separate response. Every text
+// that leaves this file goes through redact(): the token is in the URI.
 import { EventEmitter } from 'node:events';
 import type dgram from 'node:dgram';
 import { Agent, type IncomingMessage, type OutgoingMessage } from 'coap';
@@ -33,10 +32,10 @@ import { type AttributesAnswer, type AttributesQuery, type ConnectionSettings, t
 import { redact } from '../../shared';
 import { background } from '../../background';
 import { closeQuietly, createUdpSocket, errorText, hostPort, resolvePeer, type CreateSocket, type DatagramPeer, type DatagramRemoteInfo, type SocketLike } from './datagram';
-import { diagnosticText, errorForCode } from './codes';
+import { diagnosticText, errorForCode, tokenError } from './codes';
 import { dtlsSocketFactory } from './dtls-socket';
 import { CoapDownlink, type CoapDownlinkOptions } from './downlink';
-import { apiPath, tokenError } from './requests';
+import { apiPath } from './resources';
 import { AgentSocket } from './agent-socket';
 import { SendExchanges, type Exchange } from './send-exchanges';
 import { planBlocks, MAX_MESSAGE_PAYLOAD, COAPS_DEFAULT_LIMIT, type DatagramLimit } from './blocks';
