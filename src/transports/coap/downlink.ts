@@ -40,8 +40,8 @@ import { maxTransmitWaitMs } from './timing';
 import { acknowledged, startRequest, type PendingExchange } from './exchange';
 import { awaitAnswer, noAnswerText } from '../../deadline';
 import { background } from '../../background';
-import { dropObserveOption, requestToken, takeNotifications } from './library-shim';
-import { NotificationError, diagnostic, hasOption, isFresher, observeNumber, parseAttributesUpdate, parseRpcRequest, type NotificationPacket, type ObserveOptions } from './notifications';
+import { dropObserveOption, requestToken, responseOptions, takeNotifications } from './library-shim';
+import { NotificationError, diagnostic, hasOption, isFresher, observeNumber, parseAttributesUpdate, parseRpcRequest, type NotificationPacket } from './notifications';
 import { CoapRequests, type DownlinkEndpoint, type CoapDownlinkHost } from './requests';
 import { codeError, redactedError, tokenError } from './codes';
 import { apiPath } from './resources';
@@ -205,7 +205,7 @@ export class CoapDownlink {
       req.on('response', (res: IncomingMessage) => {
         if (waiting.ended) return;
         if (!res.code.startsWith('2.')) return settle(codeError(this.host.accessToken, res, `the ${channel} Observe registration`).refusing());
-        const seq = observeNumber((res as unknown as { options?: ObserveOptions }).options);
+        const seq = observeNumber(responseOptions(res));
         if (seq === undefined) {
           return settle(this.error(`the server does not offer observation of ${channel} (no Observe option in its ${res.code} answer)`, 'rejected', 'NOT_OBSERVABLE'));
         }

@@ -5,10 +5,11 @@
 //   and its options (to turn an Observe registration into a plain GET for later Block2 fetches);
 // - OutgoingMessage.sender (RetrySend): its 'sending' / 'sent' events (each datagram, and the
 //   send of a non-confirmable request) and its backoff fields _currentTime/_bOffTimer/_bOff;
+// - IncomingMessage.options (untyped): the raw options of a response, for its Observe number;
 // - the Observe stream's append(): every later notification, with its code and Observe number,
 //   which the stream's data events hide.
 import type { IncomingMessage, OutgoingMessage } from 'coap';
-import type { NotificationPacket } from './notifications';
+import type { NotificationPacket, ObserveOptions } from './notifications';
 
 /** The CoAP token the library gave the request (empty until it is sent). */
 export function requestToken(req: OutgoingMessage): Buffer | undefined {
@@ -21,6 +22,11 @@ export function requestToken(req: OutgoingMessage): Buffer | undefined {
  */
 export function dropObserveOption(req: OutgoingMessage): void {
   req._packet.options = (req._packet.options ?? []).filter((o) => o.name !== 'Observe');
+}
+
+/** The raw options of a response (the library keeps them, untyped, beside its parsed headers). */
+export function responseOptions(res: IncomingMessage): ObserveOptions | undefined {
+  return (res as unknown as { options?: ObserveOptions }).options;
 }
 
 /** Hands every later notification of an Observe response to `onPacket`; drops the first payload. */

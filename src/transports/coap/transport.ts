@@ -27,7 +27,7 @@
 // that leaves this file goes through redact(): the token is in the URI.
 import { EventEmitter } from 'node:events';
 import type dgram from 'node:dgram';
-import { Agent, type IncomingMessage, type OutgoingMessage } from 'coap';
+import { Agent, type IncomingMessage } from 'coap';
 import { type AttributesAnswer, type AttributesQuery, type ConnectionSettings, type DownlinkChannel, type OutboundMessage, type Transport, type TransportName, TransportError, type FailureKind } from '../transport';
 import { redact } from '../../shared';
 import { background } from '../../background';
