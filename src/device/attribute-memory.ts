@@ -3,15 +3,19 @@
 // changes made while one was dead never arrived; so after a renewal the device layer fetches the
 // current values again. Passing those on whole would repeat every value every 100 s, marked
 // initial, in a flow that only wants changes: the memory turns them into what really changed
-// (new or different values, and deleted keys) since the listener last heard.
+// (new or different values, and deleted keys) since the listener last heard. Values are compared
+// by content (util.isDeepStrictEqual: ThingsBoard may send an object's keys in another order),
+// and kept as copies (the flow may change the objects it was given).
+import { isDeepStrictEqual } from 'node:util';
+
 export interface AttributeChange {
   values: Record<string, unknown>;
   deleted: string[];
 }
 
 export class AttributeMemory<Listener extends object> {
-  /** Per listener: key → the JSON text of the value it was last given. */
-  private readonly given = new Map<Listener, Map<string, string>>();
+  /** Per listener: key → a copy of the value it was last given. */
+  private readonly given = new Map<Listener, Map<string, unknown>>();
 
   has(listener: Listener): boolean {
     return this.given.has(listener);
@@ -23,14 +27,14 @@ export class AttributeMemory<Listener extends object> {
 
   /** `values` are all the listener's keys there are now (initial values): remembered as they are. */
   replace(listener: Listener, values: Record<string, unknown>): void {
-    this.given.set(listener, new Map(Object.entries(values).map(([k, v]) => [k, JSON.stringify(v)])));
+    this.given.set(listener, new Map(Object.entries(values).map(([k, v]) => [k, structuredClone(v)])));
   }
 
   /** A pushed change the listener was given (nothing for a listener never given initial values). */
   update(listener: Listener, values: Record<string, unknown>, deleted: string[] | undefined): void {
     const given = this.given.get(listener);
     if (!given) return;
-    for (const [k, v] of Object.entries(values)) given.set(k, JSON.stringify(v));
+    for (const [k, v] of Object.entries(values)) given.set(k, structuredClone(v));
     for (const k of deleted ?? []) given.delete(k);
   }
 
@@ -39,9 +43,9 @@ export class AttributeMemory<Listener extends object> {
    * given (keys it had that are gone count as deleted), and remembers `current`.
    */
   difference(listener: Listener, current: Record<string, unknown>): AttributeChange {
-    const given = this.given.get(listener) ?? new Map<string, string>();
+    const given = this.given.get(listener) ?? new Map<string, unknown>();
     const values: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(current)) if (given.get(k) !== JSON.stringify(v)) values[k] = v;
+    for (const [k, v] of Object.entries(current)) if (!given.has(k) || !isDeepStrictEqual(given.get(k), v)) values[k] = v;
     const deleted = [...given.keys()].filter((k) => !Object.prototype.hasOwnProperty.call(current, k));
     this.replace(listener, current);
     return { values, deleted };

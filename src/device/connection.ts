@@ -5,7 +5,7 @@
 //   node that stays, then add new ones).
 // - Messages go through the outbox (outbox.ts): one bounded, ordered queue, ended exactly once.
 // - A transient failure (network, broker restart, timeout) keeps messages queued and reconnects
-//   with exponential backoff and jitter (timing.ts). A permanent one (token refused, certificate
+//   with exponential backoff and jitter (backoff.ts). A permanent one (token refused, certificate
 //   not acceptable) fails every queued and every new message at once, naming the reason, and
 //   keeps retrying slowly so that fixing it on the server side recovers without a redeploy.
 // - Status: one DeviceStatus fanned out to every user, deduplicated and throttled.
@@ -13,11 +13,13 @@
 //   here when a transport is made, when a connection is up and when it is gone.
 //
 // Every text that leaves this file (status codes aside) goes through redact().
-import { RetrySchedule } from './countdown';
+import { RetrySchedule } from './retry-schedule';
 import { RefusedToken } from './refused-tokens';
 import { DeviceRegistry } from './registry';
+import { SharedToken } from './shared-token';
 import { listenTo } from './transport-events';
 import { QuickDrops } from './quick-drops';
+import { background, type Background } from '../background';
 import { redactSecrets } from '../shared';
 import { createTransport } from '../transports';
 import { secretsOf, type TransportError, type ConnectionSettings, type Transport } from '../transports/transport';
@@ -25,36 +27,19 @@ import { DeviceDownlink } from './downlink';
 import { asTransportError, DeviceError, type DoneCallback } from './errors';
 import { Outbox, type DeviceMessage, type OutboxHost } from './outbox';
 import type { DeviceState, DeviceStatus } from './status';
-import { Backoff, DEFAULT_TIMING, type Timing } from './timing';
-import { DeviceUsers, type DeviceUser } from './users';
+import { Backoff, DEFAULT_TIMING, type Timing } from './backoff';
+import { StatusFanout, type DeviceUser } from './status-fanout';
+import type { ConnectionOptions } from './connection-options';
 
 export { DeviceError, type DoneCallback } from './errors';
-export { DEFAULT_TIMING, type Timing } from './timing';
-export type { DeviceUser } from './users';
-
-export interface DeviceLog {
-  /** Shown once per event in the Node-RED log as a warning. Already redacted. */
-  warn(text: string): void;
-  /** Informational (connection lost/restored). Already redacted. */
-  info(text: string): void;
-}
-
-export interface ConnectionOptions {
-  /** Default: the transport the settings name (src/transports); tests give their own. */
-  createTransport?: (settings: ConnectionSettings) => Transport;
-  /** What the connections of one runtime share (registry.ts). Default: a registry of its own. */
-  registry?: DeviceRegistry;
-  log: DeviceLog;
-  queueSize: number;
-  timing?: Partial<Timing>;
-  /** [0, 1): jitter source (tests may fix it). */
-  random?: () => number;
-}
+export { DEFAULT_TIMING, type Timing } from './backoff';
+export type { DeviceUser } from './status-fanout';
+export type { ConnectionOptions, DeviceLog } from './connection-options';
 
 export class DeviceConnection {
   /** Receiving (thingsboard-in) and request/answer exchanges (thingsboard-request, replies). */
   readonly downlink: DeviceDownlink;
-  private readonly users: DeviceUsers;
+  private readonly users: StatusFanout;
   private readonly outbox: Outbox;
   private readonly timing: Timing;
   private readonly backoff: Backoff;
@@ -75,17 +60,23 @@ export class DeviceConnection {
   /** Drops right after connecting: "token used by another client?" (quick-drops.ts). */
   private readonly quickDrops: QuickDrops;
   private warnedUnverified = false;
-  /** Bumped on every start/stop so callbacks from an older session do nothing. */
-  private sessionNo = 0;
+  /** The stale-callback guard: bumped on every start/stop, so callbacks of an older one do nothing. */
+  private generation = 0;
   private stopping: Promise<void> | undefined;
   private detach: () => void = () => {};
+  /** Fire-and-forget work, listener and status-handler calls: what they throw is logged. */
+  private readonly work: Background;
+  private readonly registry: DeviceRegistry;
+  /** Other config nodes of this runtime with the same MQTT token: then none may connect. */
+  private readonly token: SharedToken;
 
   constructor(
     readonly settings: ConnectionSettings,
     private readonly options: ConnectionOptions,
   ) {
     this.timing = { ...DEFAULT_TIMING, ...options.timing };
-    this.users = new DeviceUsers(() => this.status(), this.timing.statusThrottleMs);
+    this.work = background((text) => this.options.log.warn(text), () => secretsOf(settings));
+    this.users = new StatusFanout(() => this.status(), this.timing.statusThrottleMs, this.work);
     this.backoff = new Backoff(this.timing, options.random ?? Math.random);
     // eslint-disable-next-line @typescript-eslint/no-this-alias
     const connection = this;
@@ -97,9 +88,13 @@ export class DeviceConnection {
       blocked: () => this.refusal(),
       redact: (text) => this.redact(text),
       warn: (text) => this.options.log.warn(this.redact(text)),
+      work: this.work,
     });
-    this.refused = new RefusedToken(settings, (options.registry ?? new DeviceRegistry()).refused);
+    this.registry = options.registry ?? new DeviceRegistry();
+    this.refused = new RefusedToken(settings, this.registry.refused);
     this.quickDrops = new QuickDrops(this.timing, (text) => this.options.log.warn(text));
+    this.token = new SharedToken(options.label ?? `${settings.host}:${settings.port}`, (sharing) => this.onTokenShared(sharing));
+    this.registry.tokens.claim(settings, this.token);
   }
 
   // ---- users --------------------------------------------------------------------------------
@@ -107,7 +102,7 @@ export class DeviceConnection {
   register(user: DeviceUser): void {
     if (this.closed) return;
     this.users.add(user);
-    if (this.users.size === 1 && (this.state === 'idle' || this.state === 'stopped')) void this.start();
+    if (this.users.size === 1 && (this.state === 'idle' || this.state === 'stopped') && !this.token.sharing) this.work.call('starting the connection', () => this.start());
   }
 
   /** Resolves once the connection is stopped, when this was the last user. */
@@ -121,6 +116,7 @@ export class DeviceConnection {
   async close(): Promise<void> {
     if (this.closed) return this.stopping ?? Promise.resolve();
     this.closed = true;
+    this.registry.tokens.release(this.settings, this.token);
     this.users.clear();
     await this.stop('stopped: the device configuration was closed or redeployed before the message could be sent');
   }
@@ -128,6 +124,9 @@ export class DeviceConnection {
   // ---- status -------------------------------------------------------------------------------
 
   status(): DeviceStatus {
+    if (this.token.sharing) {
+      return { state: 'tokenShared', queued: this.outbox.waiting, sharedWith: this.token.names, unverified: this.unverified };
+    }
     // CoAP after a 4.01: connected to a server that refuses the token is "unauthorized" until a
     // message is delivered; messages are still sent (one that succeeds clears it).
     if (this.state === 'connected' && this.refused.code) {
@@ -201,6 +200,7 @@ export class DeviceConnection {
   /** Why nothing can be sent now for a reason waiting will not fix (stopped, token refused). */
   private refusal(): DeviceError | undefined {
     if (this.closed || this.users.size === 0) return new DeviceError('not sent: the device connection is stopped', 'STOPPED');
+    if (this.token.sharing) return this.token.error();
     return this.permanentError ? this.permanentFailure(this.permanentError) : undefined;
   }
 
@@ -218,23 +218,19 @@ export class DeviceConnection {
       get sendingTransport() {
         return connection.sendingTransport;
       },
-      get session() {
-        return connection.sessionNo;
+      get generation() {
+        return connection.generation;
       },
-      isCurrent: (session) => session === this.sessionNo && !this.closed,
+      isCurrent: (generation) => generation === this.generation && !this.closed,
       redact: (text) => this.redact(text),
       queueChanged: () => this.users.publishSoon(),
-      delivered: () => {
-        if (this.refused.delivered()) this.publishStatus();
-        if (this.lastMessageFailure === undefined) return;
-        this.lastMessageFailure = undefined;
-        this.publishStatus();
-      },
       // The status shows the last refused or unanswered message until one is delivered again.
+      delivered: () => {
+        const refusalEnded = this.refused.delivered();
+        if (refusalEnded || this.lastMessageFailure !== undefined) this.setLastMessageFailure(undefined);
+      },
       messageFailed: (code) => {
-        if (this.lastMessageFailure === code) return;
-        this.lastMessageFailure = code;
-        this.publishStatus();
+        if (this.lastMessageFailure !== code) this.setLastMessageFailure(code);
       },
       permanent: (err) => this.enterPermanent(err),
       lost: (err) => {
@@ -245,15 +241,36 @@ export class DeviceConnection {
     };
   }
 
+  private setLastMessageFailure(code: string | undefined): void {
+    this.lastMessageFailure = code;
+    this.publishStatus();
+  }
+
   private get sendingTransport(): Transport | undefined {
     return this.state === 'connected' ? this.transport : undefined;
+  }
+
+  // ---- one token, two config nodes (shared-token.ts) ------------------------------------------
+
+  private onTokenShared(sharing: boolean): void {
+    if (this.closed) return;
+    if (sharing) {
+      this.options.log.warn(this.token.text());
+      if (this.transport) this.work.run('stopping the connection', () => this.stop(this.token.error()));
+      else this.outbox.failQueued(this.token.error());
+      this.publishStatus();
+      return;
+    }
+    this.options.log.info(`the access token of "${this.token.label}" is no longer used by another device configuration: connecting`);
+    this.publishStatus();
+    if (this.users.size > 0 && (this.state === 'idle' || this.state === 'stopped')) this.work.call('starting the connection', () => this.start());
   }
 
   // ---- connecting ---------------------------------------------------------------------------
 
   private start(): void {
     if (this.closed) return;
-    this.sessionNo++;
+    this.generation++;
     this.backoff.reset();
     this.quickDrops.reset();
     this.outbox.restart();
@@ -262,8 +279,8 @@ export class DeviceConnection {
     this.lastMessageFailure = undefined;
     const transport = (this.options.createTransport ?? createTransport)(this.settings);
     this.transport = transport;
-    const session = this.sessionNo;
-    const stopListening = listenTo(transport, () => session === this.sessionNo, {
+    const generation = this.generation;
+    const stopListening = listenTo(transport, () => generation === this.generation, this.work, {
       down: (err) => this.onDown(asTransportError(err)),
       warning: (text) => this.options.log.warn(this.redact(String(text))),
       // 'securing': the TLS/DTLS handshake runs (a CoAPS handshake can take seconds on a lossy
@@ -284,23 +301,23 @@ export class DeviceConnection {
           'anyone in the network path can read the access token and the data. Turn "verify server certificate" on and give the CA certificate.',
       );
     }
-    void this.attempt(session);
+    this.work.run('connecting', () => this.attempt(generation));
   }
 
-  private async attempt(session: number): Promise<void> {
+  private async attempt(generation: number): Promise<void> {
     this.retry.started();
     const transport = this.transport;
-    if (session !== this.sessionNo || !transport || this.closed) return;
+    if (generation !== this.generation || !transport || this.closed) return;
     // While a permanent failure stands, keep showing it (messages still fail at once).
     if (!this.permanentError) this.setState('connecting');
     try {
       await transport.connect();
     } catch (err) {
-      if (session !== this.sessionNo) return;
-      this.onConnectFailure(asTransportError(err), session);
+      if (generation !== this.generation) return;
+      this.onConnectFailure(asTransportError(err), generation);
       return;
     }
-    if (session !== this.sessionNo) return;
+    if (generation !== this.generation) return;
     const recovered = this.permanentError || this.lastError;
     this.permanentError = undefined;
     this.lastError = undefined;
@@ -312,18 +329,18 @@ export class DeviceConnection {
     this.downlink.connected(transport);
   }
 
-  private onConnectFailure(err: TransportError, session: number): void {
+  private onConnectFailure(err: TransportError, generation: number): void {
     if (err.permanent) {
       this.enterPermanent(err);
       return;
     }
     this.lastError = err;
     this.logOnce(err, `cannot connect: ${err.message}`);
-    this.scheduleRetry(session, this.backoff.next());
+    this.scheduleRetry(generation, this.backoff.next());
   }
 
   private enterPermanent(err: TransportError): void {
-    const session = this.sessionNo;
+    const generation = this.generation;
     this.permanentError = err;
     this.refused.failed(err);
     this.logOnce(err, err.message);
@@ -332,23 +349,23 @@ export class DeviceConnection {
     this.setState(err.kind === 'unauthorized' ? 'unauthorized' : 'certificate');
     // Try again rarely: the fix (a new token, a new certificate) is made on a server. A transport
     // that is still open (CoAP after a 4.01) stays open: the retry then is the next message.
-    this.scheduleRetry(session, this.backoff.jitter(this.timing.backoffMaxMs));
+    this.scheduleRetry(generation, this.backoff.jitter(this.timing.backoffMaxMs));
   }
 
   private onDown(err: TransportError): void {
     if (this.state !== 'connected' || this.closed) return;
-    const session = this.sessionNo;
+    const generation = this.generation;
     if (this.quickDrops.dropped() >= this.timing.stableAfterMs) this.backoff.reset();
     this.lastError = err;
     this.downlink.down();
     this.options.log.info(this.redact(`connection to ${this.settings.host}:${this.settings.port} lost: ${err.message}`));
-    // Whatever was in flight comes back through onSendFailure ('closed') and is put back.
-    this.scheduleRetry(session, this.backoff.next());
+    // Whatever was in flight comes back through the outbox's onSent ('closed') and is put back.
+    this.scheduleRetry(generation, this.backoff.next());
   }
 
-  private scheduleRetry(session: number, delayMs: number): void {
-    if (session !== this.sessionNo || this.closed) return;
-    this.retry.schedule(delayMs, () => void this.attempt(session));
+  private scheduleRetry(generation: number, delayMs: number): void {
+    if (generation !== this.generation || this.closed) return;
+    this.retry.schedule(delayMs, () => this.work.run('connecting', () => this.attempt(generation)));
     if (!this.permanentError) {
       this.retry.countDown(delayMs);
       this.setState('reconnecting');
@@ -362,12 +379,13 @@ export class DeviceConnection {
     this.options.log.warn(this.redact(text));
   }
 
-  private stop(reason: string): Promise<void> {
-    this.sessionNo++;
+  /** Stops connecting; `reason` (a text, or the error) ends every queued message and exchange. */
+  private stop(reason: string | DeviceError): Promise<void> {
+    this.generation++;
     this.retry.cancel();
     this.users.cancel();
-    this.outbox.failQueued(new DeviceError(reason, 'STOPPED'));
-    this.downlink.stopped(new DeviceError('stopped: the flow was stopped or redeployed before ThingsBoard answered', 'STOPPED'));
+    this.outbox.failQueued(typeof reason === 'string' ? new DeviceError(reason, 'STOPPED') : reason);
+    this.downlink.stopped(typeof reason === 'string' ? new DeviceError('stopped: the flow was stopped or redeployed before ThingsBoard answered', 'STOPPED') : reason);
     // failQueued asked for a status update: a stopped connection sends none.
     this.users.cancel();
     this.state = this.closed ? 'stopped' : 'idle';
@@ -377,9 +395,10 @@ export class DeviceConnection {
     this.transport = undefined;
     this.detach = () => {};
     if (!transport) return Promise.resolve();
-    const stopping = transport
-      .close()
-      .catch(() => {})
+    // A close that throws or rejects is logged; the connection counts as stopped all the same.
+    const stopping = Promise.resolve()
+      .then(() => transport.close())
+      .catch(this.work.reportFailure(`closing the connection to ${this.settings.host}:${this.settings.port}`))
       .then(() => {
         detach();
         if (this.stopping === stopping) this.stopping = undefined;

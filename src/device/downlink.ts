@@ -18,8 +18,10 @@
 // - Attribute requests, client-side RPC and replies are exchanges (requests.ts): they wait for a
 //   connection until their deadline and bypass the telemetry queue.
 import type { AttributesAnswer, AttributesQuery, AttributesUpdate, DownlinkChannel, RpcRequest, Transport } from '../transports/transport';
+import type { Background } from '../background';
 import { AttributeMemory } from './attribute-memory';
-import { asTransportError, DeviceError } from './errors';
+import { TransportError } from '../transports/transport';
+import { DeviceError } from './errors';
 import { Exchanges, type ExchangeHost } from './requests';
 import { RpcBook } from './rpc-book';
 
@@ -37,8 +39,10 @@ export interface DownlinkListener {
   onError(err: DeviceError): void;
 }
 
-export interface DownlinkHost extends ExchangeHost {
+export interface DeviceDownlinkHost extends ExchangeHost {
   warn(text: string): void;
+  /** Fire-and-forget work and listener calls: what they throw is logged (background.ts). */
+  readonly work: Background;
 }
 
 /** How long the initial-values request may take before the listeners are told it failed. */
@@ -64,7 +68,7 @@ export class DeviceDownlink {
   private generation = 0;
   private live: Transport | undefined;
 
-  constructor(private readonly host: DownlinkHost) {
+  constructor(private readonly host: DeviceDownlinkHost) {
     this.exchanges = new Exchanges(host);
   }
 
@@ -75,9 +79,10 @@ export class DeviceDownlink {
     const transport = this.live;
     if (!transport) return; // subscribed on the next connect
     const generation = this.generation;
-    void this.subscribe(transport, listener.channel, generation).then((ok) => {
+    this.host.work.run(`subscribing to ${CHANNEL_TEXT[listener.channel]}`, async () => {
+      const ok = await this.subscribe(transport, listener.channel, generation);
       if (ok && listener.channel === 'attributes' && listener.initial && this.listeners.has(listener)) {
-        void this.fetchInitial([listener], generation);
+        await this.fetchInitial([listener], generation);
       }
     });
   }
@@ -87,7 +92,7 @@ export class DeviceDownlink {
     this.memory.forget(listener);
     const transport = this.live;
     if (transport && !this.needed(listener.channel)) {
-      void transport.unsubscribe(listener.channel).catch(() => {});
+      this.host.work.run(`unsubscribing from ${CHANNEL_TEXT[listener.channel]}`, () => transport.unsubscribe(listener.channel));
     }
   }
 
@@ -95,16 +100,17 @@ export class DeviceDownlink {
 
   /** A new transport was made: listen to its pushes. Returns the detach function. */
   attach(transport: Transport): () => void {
+    // What a handler throws is logged, never thrown back into the transport that emitted.
     const onAttributes = (update: AttributesUpdate) => {
-      if (this.live === transport) this.deliverAttributes(update);
+      if (this.live === transport) this.host.work.call('passing on a shared-attribute update', () => this.deliverAttributes(update));
     };
     const onRpc = (request: RpcRequest) => {
-      if (this.live === transport) this.deliverRpc(request);
+      if (this.live === transport) this.host.work.call('passing on a server-side RPC', () => this.deliverRpc(request));
     };
     const onResubscribed = (channel: unknown) => {
       if (this.live !== transport || channel !== 'attributes') return;
       const initial = this.ofChannel('attributes').filter((l) => l.initial);
-      if (initial.length > 0) void this.fetchInitial(initial, this.generation, true);
+      if (initial.length > 0) this.host.work.run('fetching the shared attributes again', () => this.fetchInitial(initial, this.generation, true));
     };
     transport.on('attributes', onAttributes);
     transport.on('rpc', onRpc);
@@ -123,10 +129,11 @@ export class DeviceDownlink {
     this.exchanges.onConnected();
     for (const channel of ['attributes', 'rpc'] as const) {
       if (!this.needed(channel)) continue;
-      void this.subscribe(transport, channel, generation).then((ok) => {
+      this.host.work.run(`subscribing to ${CHANNEL_TEXT[channel]}`, async () => {
+        const ok = await this.subscribe(transport, channel, generation);
         if (!ok || channel !== 'attributes') return;
         const initial = this.ofChannel('attributes').filter((l) => l.initial);
-        if (initial.length > 0) void this.fetchInitial(initial, generation);
+        if (initial.length > 0) await this.fetchInitial(initial, generation);
       });
     }
   }
@@ -192,19 +199,21 @@ export class DeviceDownlink {
     try {
       await transport.subscribe(channel);
     } catch (err) {
-      const e = asTransportError(err);
+      // Not a classified failure: a defect, logged by the caller (background work), not taken for a drop.
+      if (!(err instanceof TransportError)) throw err;
+      const e = err;
       // Cut off by a drop: the next connect subscribes again.
       if (e.kind === 'closed' || generation !== this.generation) return false;
       this.failChannel(channel, new DeviceError(this.host.redact(`cannot receive ${CHANNEL_TEXT[channel]}: ${e.message}`), e.code, e.refused));
       return false;
     }
     if (generation !== this.generation) return false;
-    for (const l of this.ofChannel(channel)) safe(() => l.onReady?.());
+    for (const l of this.ofChannel(channel)) this.host.work.call('a thingsboard-in node (channel ready)', () => l.onReady?.());
     return true;
   }
 
   private failChannel(channel: DownlinkChannel, err: DeviceError): void {
-    for (const l of this.ofChannel(channel)) safe(() => l.onError(err));
+    for (const l of this.ofChannel(channel)) this.host.work.call('a thingsboard-in node (error)', () => l.onError(err));
   }
 
   /**
@@ -225,14 +234,15 @@ export class DeviceDownlink {
       answer = await transport.requestAttributes({ clientKeys: [], sharedKeys }, INITIAL_TIMEOUT_MS);
     } catch (err) {
       if (generation !== this.generation) return;
-      const e = asTransportError(err);
+      if (!(err instanceof TransportError)) throw err; // a defect: logged by the background work
+      const e = err;
       if (e.kind === 'closed') return;
       const error = new DeviceError(this.host.redact(`initial shared attributes not fetched: ${e.message}`), e.code);
-      for (const l of listeners) if (this.listeners.has(l)) safe(() => l.onError(error));
+      for (const l of listeners) if (this.listeners.has(l)) this.host.work.call('a thingsboard-in node (error)', () => l.onError(error));
       return;
     }
     if (generation !== this.generation) return;
-    const shared = isRecord(answer?.shared) ? answer.shared : {};
+    const shared = isRecord(answer.shared) ? answer.shared : {};
     for (const l of listeners) {
       if (!this.listeners.has(l)) continue;
       const values = pick(shared, l.names);
@@ -242,12 +252,12 @@ export class DeviceDownlink {
         if (this.pushes !== pushesBefore) continue;
         const change = this.memory.difference(l, values);
         const deleted = change.deleted.length > 0 ? change.deleted : undefined;
-        if (Object.keys(change.values).length > 0 || deleted) safe(() => l.onAttributes?.(change.values, deleted, false));
+        if (Object.keys(change.values).length > 0 || deleted) this.host.work.call('a thingsboard-in node (shared attributes)', () => l.onAttributes?.(change.values, deleted, false));
         continue;
       }
       this.memory.replace(l, values);
       // Keys ThingsBoard does not have are not sent: an empty object would only look like a change.
-      if (Object.keys(values).length > 0) safe(() => l.onAttributes?.(values, undefined, true));
+      if (Object.keys(values).length > 0) this.host.work.call('a thingsboard-in node (shared attributes)', () => l.onAttributes?.(values, undefined, true));
     }
   }
 
@@ -259,7 +269,7 @@ export class DeviceDownlink {
       const hasDeleted = !!deleted && deleted.length > 0;
       if (Object.keys(values).length === 0 && !hasDeleted) continue;
       this.memory.update(l, values, deleted);
-      safe(() => l.onAttributes?.(values, hasDeleted ? deleted : undefined, false));
+      this.host.work.call('a thingsboard-in node (shared attributes)', () => l.onAttributes?.(values, hasDeleted ? deleted : undefined, false));
     }
   }
 
@@ -279,7 +289,7 @@ export class DeviceDownlink {
       return;
     }
     if (!this.rpcBook.arrived(request)) return; // the flow has it already
-    for (const l of takers) safe(() => l.onRpc?.(request));
+    for (const l of takers) this.host.work.call('a thingsboard-in node (server-side RPC)', () => l.onRpc?.(request));
   }
 }
 
@@ -294,10 +304,3 @@ function pick(values: Record<string, unknown>, names: string[]): Record<string, 
   return out;
 }
 
-function safe(fn: () => void): void {
-  try {
-    fn();
-  } catch {
-    // A listener's failure must not break delivery to the others.
-  }
-}

@@ -1,5 +1,4 @@
 // Errors the device layer hands to nodes, and how a transport's failure is read.
-import { TransportError } from '../transports/transport';
 
 export class DeviceError extends Error {
   constructor(
@@ -16,13 +15,4 @@ export class DeviceError extends Error {
 /** Called exactly once per message: no argument when ThingsBoard has it. */
 export type DoneCallback = (err?: DeviceError) => void;
 
-/** Anything a transport rejected with, as a TransportError (unknown throws count as 'closed'). */
-export function asTransportError(err: unknown): TransportError {
-  if (err instanceof TransportError) return err;
-  if (err && typeof err === 'object' && 'kind' in err && typeof (err as { kind: unknown }).kind === 'string') {
-    const e = err as { message?: string; kind: TransportError['kind']; code?: string };
-    return new TransportError(String(e.message ?? e.kind), e.kind, e.code ?? e.kind);
-  }
-  const message = err instanceof Error ? err.message : String(err);
-  return new TransportError(message, 'closed', 'UNEXPECTED');
-}
+export { asTransportError } from '../transports/transport';

@@ -8,7 +8,15 @@ export type { DeviceMessage } from './outbox';
 export { batchShapeOf } from './batch';
 export type { DeviceState, DeviceStatus } from './status';
 export { DeviceRegistry } from './registry';
-export { parseDeviceConfig, type DeviceConfig } from './settings';
+export {
+  parseDeviceConfig,
+  parseInOptions,
+  parseOutOptions,
+  parseRequestOptions,
+  nameList,
+  REQUEST_TIMEOUT_S,
+  type DeviceConfig,
+} from './settings';
 export { secretsOf, type DeviceAuth } from '../transports/transport';
 export { checkClientCertificate, pemCertificates, type CredentialsType } from './credentials';
 export { ProvisionedTransport, type KeptCredentials, type Provisioned, type ProvisionPlan } from './provisioned-transport';

@@ -29,10 +29,10 @@ export interface Entry extends Batchable {
 export interface OutboxHost {
   /** The transport messages may go out on now: undefined unless connected. */
   readonly sendingTransport: Transport | undefined;
-  /** Bumped on every start/stop, so answers from an older session are told apart. */
-  readonly session: number;
-  /** `session` is still the current one and the connection is not closed. */
-  isCurrent(session: number): boolean;
+  /** The stale-callback guard: bumped on every start/stop, so answers of an older one are told apart. */
+  readonly generation: number;
+  /** `generation` is still the current one and the connection is not closed. */
+  isCurrent(generation: number): boolean;
   redact(text: string): string;
   /** The number of waiting messages changed (status is throttled). */
   queueChanged(): void;
@@ -93,9 +93,9 @@ export class Outbox {
   pump(): void {
     const host = this.host;
     const transport = host.sendingTransport;
-    const session = host.session;
+    const generation = host.generation;
     // Re-checked every round: a transport may answer synchronously, and that can drop the session.
-    while (transport && host.sendingTransport === transport && session === host.session && this.queue.length > 0) {
+    while (transport && host.sendingTransport === transport && generation === host.generation && this.queue.length > 0) {
       // After a drop with messages in flight, one at a time until one is acknowledged: a message
       // the server answers by closing the session then cannot take innocent ones down with it.
       const limit = this.cautious ? 1 : Math.max(1, transport.maxInFlight || 1);
@@ -109,7 +109,7 @@ export class Outbox {
         const message = entry.solo && batchable(entry) && fitsAlone(entry, this.maxPayloadBytes)
           ? { kind: entry.message.kind, body: buildBatchBody([entry], 1), qos: entry.message.qos }
           : entry.message;
-        transmit(transport, message, (err) => this.onSent(entry, session, err));
+        transmit(transport, message, (err) => this.onSent(entry, generation, err));
       } else {
         // Messages queued behind the in-flight window: one ThingsBoard array for all of them.
         const batch = this.queue.splice(0, count);
@@ -117,7 +117,7 @@ export class Outbox {
         const body = buildBatchBody(batch, count);
         this.inFlightSends++;
         this.inFlightMessagesCount += count;
-        transmit(transport, { kind: 'telemetry', body, qos: first.qos }, (err) => this.onSent(batch, session, err));
+        transmit(transport, { kind: 'telemetry', body, qos: first.qos }, (err) => this.onSent(batch, generation, err));
       }
     }
   }
@@ -138,7 +138,7 @@ export class Outbox {
   }
 
   /** One send ended: `sent` is a message sent alone or the messages of one array publish. */
-  private onSent(sent: Entry | Entry[], session: number, failure: unknown): void {
+  private onSent(sent: Entry | Entry[], generation: number, failure: unknown): void {
     const host = this.host;
     const count = Array.isArray(sent) ? sent.length : 1;
     this.inFlightSends--;
@@ -149,12 +149,12 @@ export class Outbox {
       host.delivered();
       if (Array.isArray(sent)) for (const entry of sent) entry.done();
       else sent.done();
-      if (session === host.session) this.pump();
+      if (generation === host.generation) this.pump();
       return;
     }
     const err = asTransportError(failure);
     const entries = Array.isArray(sent) ? sent : [sent];
-    if (!host.isCurrent(session)) {
+    if (!host.isCurrent(generation)) {
       // stop() already failed everything that was queued; these were in flight then.
       for (const entry of entries) entry.done(new DeviceError('not sent: the connection was stopped while the message was in flight', 'STOPPED'));
       return;

@@ -2,7 +2,7 @@
 // older one when a client connects with the same token: two clients with one token take turns,
 // each connection dropping soon after it is made. Counting drops that come quickly after a
 // connect is how the device layer can tell, and say so once.
-import type { Timing } from './timing';
+import type { Timing } from './backoff';
 
 export const ANOTHER_CLIENT_WARNING =
   'the connection keeps dropping right after it is established: the access token may be used by another client ' +

@@ -12,6 +12,7 @@
 //   maxInFlight publishes already on the wire. They cannot starve the outbox either: at most
 //   MAX_PENDING wait per device (one more fails at once), and each is one small message.
 import type { Transport, TransportError } from '../transports/transport';
+import { awaitAnswer, noAnswerText } from '../deadline';
 import { asTransportError, DeviceError } from './errors';
 
 /** At most this many exchanges wait or run per device connection. */
@@ -37,8 +38,7 @@ interface Pending {
 }
 
 export function noAnswer(timeoutMs: number, detail = ''): DeviceError {
-  const seconds = Math.round(timeoutMs / 100) / 10;
-  return new DeviceError(`no answer from ThingsBoard within ${seconds} s${detail}`, 'NO_ANSWER');
+  return new DeviceError(`${noAnswerText(timeoutMs)}${detail}`, 'NO_ANSWER');
 }
 
 export class Exchanges {
@@ -65,59 +65,48 @@ export class Exchanges {
         ),
       );
     }
-    return new Promise<T>((resolve, reject) => {
-      const deadline = Date.now() + timeoutMs;
-      let attempt = 0; // bumped per try: a try that was given up on cannot settle the exchange
-      let everSent = false;
-      const controller = new AbortController();
-      const finish = (): boolean => {
-        if (!this.pending.delete(entry)) return false;
-        clearTimeout(timer);
-        // The transport forgets a request still waiting there (its timer, its id).
-        controller.abort();
-        return true;
-      };
-      const entry: Pending = {
-        owner,
-        run: () => {
-          const transport = this.host.sendingTransport;
-          if (!transport) return; // waits for the next connect
-          const mine = ++attempt;
-          everSent = true;
-          let running: Promise<T>;
-          try {
-            running = op(transport, Math.max(1, deadline - Date.now()), controller.signal);
-          } catch (err) {
-            running = Promise.reject(err);
-          }
-          running.then(
-            (value) => {
-              if (mine === attempt && finish()) resolve(value);
-            },
-            (err: unknown) => {
-              if (mine !== attempt || !this.pending.has(entry)) return;
-              if (err instanceof DeviceError) {
-                if (finish()) reject(err);
-                return;
-              }
-              const e = asTransportError(err);
-              // Cut off by a drop: it goes again after the reconnect (see onConnected).
-              if (e.kind === 'closed') return;
-              if (finish()) reject(this.failure(what, e, timeoutMs));
-            },
-          );
-        },
-        fail: (err) => {
-          if (finish()) reject(err);
-        },
-      };
-      const timer = setTimeout(() => {
-        attempt++;
-        if (finish()) reject(noAnswer(timeoutMs, everSent ? '' : ' (the connection to ThingsBoard was down all that time)'));
-      }, timeoutMs);
-      this.pending.add(entry);
-      entry.run();
-    });
+    const deadline = Date.now() + timeoutMs;
+    let everSent = false;
+    return awaitAnswer<T>(
+      { timeoutMs, expired: () => noAnswer(timeoutMs, everSent ? '' : ' (the connection to ThingsBoard was down all that time)') },
+      (waiting) => {
+        let generation = 0; // the stale-callback guard, bumped per try: a try given up on cannot settle it
+        // However the exchange ends, it stops waiting here, and the transport forgets a request
+        // still out there (its timer, its id): the signal it was given aborts.
+        waiting.signal.addEventListener('abort', () => this.pending.delete(entry), { once: true });
+        const entry: Pending = {
+          owner,
+          run: () => {
+            const transport = this.host.sendingTransport;
+            if (!transport || waiting.ended) return; // waits for the next connect
+            const mine = ++generation;
+            everSent = true;
+            let running: Promise<T>;
+            try {
+              running = op(transport, Math.max(1, deadline - Date.now()), waiting.signal);
+            } catch (err) {
+              running = Promise.reject(err);
+            }
+            running.then(
+              (value) => {
+                if (mine === generation) waiting.resolve(value);
+              },
+              (err: unknown) => {
+                if (mine !== generation || waiting.ended) return;
+                if (err instanceof DeviceError) return waiting.reject(err);
+                const e = asTransportError(err);
+                // Cut off by a drop: it goes again after the reconnect (see onConnected).
+                if (e.kind === 'closed') return;
+                waiting.reject(this.failure(what, e, timeoutMs));
+              },
+            );
+          },
+          fail: (err) => waiting.reject(err),
+        };
+        this.pending.add(entry);
+        entry.run();
+      },
+    );
   }
 
   /** A connection is up: every exchange that waits for one goes (again). */

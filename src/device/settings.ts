@@ -2,7 +2,7 @@
 // ConnectionSettings for a transport, plus the device layer's own options. Hand-written flows may
 // hold numbers and booleans where the editor writes text; both are accepted. Anything that cannot
 // work is reported in `problems` (plain English, no token) and nothing connects.
-import type { ConnectionSettings, TransportName } from '../transports/transport';
+import type { ConnectionSettings, DataKind, TransportName } from '../transports/transport';
 import { credentialsTypeOf, parseAuth, parseProvision, type CredentialFields, type CredentialsType, type ProvisionConfig } from './credentials';
 
 export const DEFAULT_PORTS: Record<TransportName, number> = { mqtt: 1883, mqtts: 8883, coap: 5683, coaps: 5684 };
@@ -139,4 +139,70 @@ export function parseDeviceConfig(config: DeviceConfig, credentials: DeviceCrede
   const queueSize = integer(config.queueSize, DEFAULTS.queueSize, 1, 1_000_000, 'queue size', problems);
   const provision = credentialsType === 'provision' ? parseProvision(config, credentials, transport, problems) : undefined;
   return { settings, queueSize, problems, credentialsType, provision };
+}
+
+// ---- the options of the nodes that use a device (thingsboard-out, -in, -request) ---------------
+
+/** "a, b ,c" or ["a","b"] → ["a","b","c"]: trimmed, empty entries dropped, duplicates once. */
+export function nameList(value: unknown): string[] {
+  const parts = Array.isArray(value) ? value.map((v) => String(v)) : value === undefined || value === null ? [] : String(value).split(',');
+  return [...new Set(parts.map((p) => p.trim()).filter((p) => p.length > 0))];
+}
+
+export interface OutOptions {
+  kind: DataKind;
+  qos: 0 | 1;
+  /** The key a single value is sent under (empty: msg.topic). */
+  key: string;
+}
+
+export function parseOutOptions(config: { kind?: unknown; qos?: unknown; key?: unknown }): OutOptions {
+  const kind = text(config.kind ?? 'telemetry');
+  return {
+    // 'claim': a claiming request (payload/claim.ts), never batched.
+    kind: kind === 'attributes' || kind === 'claim' ? kind : 'telemetry',
+    qos: text(config.qos ?? '1') === '0' ? 0 : 1,
+    key: text(config.key),
+  };
+}
+
+export interface InOptions {
+  channel: 'attributes' | 'rpc';
+  /** attributes: the shared keys; rpc: the methods. Empty = all. */
+  names: string[];
+  /** attributes: the current values on every (re)connect. */
+  initial: boolean;
+}
+
+export function parseInOptions(config: { receive?: unknown; keys?: unknown; methods?: unknown; initial?: unknown }): InOptions {
+  const channel = text(config.receive ?? 'attributes') === 'rpc' ? 'rpc' : 'attributes';
+  // Initial values default on: a flow should start from the real state (hand-written flows may omit it).
+  const initial = !(config.initial === false || text(config.initial) === 'false');
+  return { channel, names: nameList(channel === 'rpc' ? config.methods : config.keys), initial: channel === 'attributes' && initial };
+}
+
+export const REQUEST_TIMEOUT_S = { default: 10, max: 86_400 } as const;
+
+export interface RequestOptions {
+  request: 'attributes' | 'rpc';
+  clientKeys: string[];
+  sharedKeys: string[];
+  method: string;
+  timeoutMs: number;
+  /** The timeout as given, when it was not a number of seconds in (0, a day]: the default is used. */
+  badTimeout?: string;
+}
+
+export function parseRequestOptions(config: { request?: unknown; clientKeys?: unknown; sharedKeys?: unknown; method?: unknown; timeout?: unknown }): RequestOptions {
+  const raw = text(config.timeout) === '' ? REQUEST_TIMEOUT_S.default : Number(config.timeout);
+  // ThingsBoard's own client-side RPC timeout is 60 s; a day is the sane ceiling.
+  const bad = !Number.isFinite(raw) || raw <= 0 || raw > REQUEST_TIMEOUT_S.max;
+  return {
+    request: text(config.request ?? 'attributes') === 'rpc' ? 'rpc' : 'attributes',
+    clientKeys: nameList(config.clientKeys),
+    sharedKeys: nameList(config.sharedKeys),
+    method: text(config.method),
+    timeoutMs: Math.round((bad ? REQUEST_TIMEOUT_S.default : raw) * 1000),
+    badTimeout: bad ? String(config.timeout) : undefined,
+  };
 }

@@ -9,7 +9,9 @@ export type DeviceState =
   | 'reconnecting'
   | 'unauthorized'
   | 'certificate'
-  | 'stopped';
+  | 'stopped'
+  /** Another config node of this runtime uses the same MQTT token: not connecting (registry.ts). */
+  | 'tokenShared';
 
 export interface DeviceStatus {
   state: DeviceState;
@@ -28,4 +30,6 @@ export interface DeviceStatus {
    * COAP_TIMEOUT) while the connection itself is fine; cleared by the next delivered message.
    */
   lastFailure?: string;
+  /** tokenShared: the other config nodes (names) with the same token. */
+  sharedWith?: string;
 }

@@ -32,7 +32,6 @@ export class RecordLayer {
     this.readers.set(epoch, { window: new ReplayWindow(), key: new RecordKey(keys.suite, keys.key, keys.salt) });
   }
 
-  hasReadKeys(epoch: number): boolean { return epoch === 0 || this.readers.has(epoch); }
 
   /** One encoded record in `epoch` with the next sequence number of that epoch. */
   seal(type: number, epoch: number, plaintext: Buffer): Buffer {

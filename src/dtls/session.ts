@@ -62,7 +62,7 @@ export class DtlsSession extends EventEmitter {
     this.flight = new FlightSender(this.records, {
       mtu: options.mtu,
       initialRetransmitMs: options.initialRetransmitMs ?? 1000,
-      maxRetransmitMs: options.maxRetransmitMs ?? 60000,
+      maxRetransmitMs: options.maxRetransmitMs ?? 10000,
       send: (d) => this.io.send(d),
       stillHandshaking: () => this.isHandshaking(),
       onError: (err) => this.fail(err instanceof DtlsError ? err : new DtlsError('NETWORK', `cannot retransmit: ${(err as Error)?.message}`, { cause: err })),

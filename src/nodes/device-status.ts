@@ -5,9 +5,9 @@
 // (the config node owns the connection whose state they describe): translating (i18next) costs
 // ~17 µs, so texts are cached per key and parameters, and node.status is only called when what
 // it shows changes.
-import type { DeviceConnection, DeviceStatus } from '../device';
+import type { DeviceStatus } from '../device';
 import { redact } from '../shared';
-import type { Node, NodeStatus, RED, ThingsboardDeviceNode } from './red';
+import type { Node, NodeStatus, RED } from './red';
 import { statusView } from './status-view';
 
 /** Node-RED names a node set's catalog "<module>/<set>"; a key with "<namespace>:" reads another set's. */
@@ -80,34 +80,4 @@ export function statusShower(RED: RED, node: Node, token: () => string | readonl
       render();
     },
   };
-}
-
-/** "a, b ,c" or ["a","b"] → ["a","b","c"]: trimmed, empty entries dropped, duplicates once. */
-export function nameList(value: unknown): string[] {
-  const parts = Array.isArray(value) ? value.map((v) => String(v)) : value === undefined || value === null ? [] : String(value).split(',');
-  return [...new Set(parts.map((p) => p.trim()).filter((p) => p.length > 0))];
-}
-
-export interface DeviceLookup {
-  device: ThingsboardDeviceNode | null;
-  connection: DeviceConnection | undefined;
-  /** Set when the node cannot work (no device chosen, or its configuration has problems). */
-  configError: string | undefined;
-  /** The device's secrets (access token, password, key, …) for redact(). */
-  token(): string | readonly string[];
-}
-
-/** The node's thingsboard-device and its connection; shows the red status when there is none. */
-export function findDevice(RED: RED, node: Node, deviceId: string | undefined): DeviceLookup {
-  const device = (deviceId ? RED.nodes.getNode(deviceId) : null) as ThingsboardDeviceNode | null;
-  const connection = device?.connection;
-  let configError: string | undefined;
-  if (!device) {
-    configError = RED._('errors.noDevice');
-    node.status({ fill: 'red', shape: 'dot', text: statusText(RED, 'noDevice') });
-  } else if (!connection) {
-    configError = RED._('errors.configProblems', { problems: device.problems.join('; ') });
-    node.status({ fill: 'red', shape: 'dot', text: statusText(RED, 'configError', { problem: device.problems[0] ?? '' }) });
-  }
-  return { device, connection, configError, token: () => device?.secrets ?? String(device?.credentials?.accessToken ?? '') };
 }

@@ -45,6 +45,8 @@ export function statusView(s: DeviceStatus): StatusView | undefined {
       if (s.code?.startsWith('X509_')) return { fill: 'red', shape: 'dot', key: 'unauthorizedCertificate', queued };
       if (s.code?.startsWith('PROVISION_')) return { fill: 'red', shape: 'dot', key: 'provisionRefused', queued };
       return { fill: 'red', shape: 'dot', key: 'unauthorized', queued };
+    case 'tokenShared':
+      return { fill: 'red', shape: 'dot', key: 'tokenShared', params: { devices: s.sharedWith ?? '' }, queued };
     case 'certificate':
       if (s.code === 'NO_CA') return { fill: 'red', shape: 'dot', key: 'caMissing', queued };
       if (s.code === 'HOST_MISMATCH') return { fill: 'red', shape: 'dot', key: 'hostMismatch', queued };

@@ -1,6 +1,8 @@
 // The `thingsboard-device` config node: parses its properties and credentials and owns the one
-// DeviceConnection that every `thingsboard-out` node using it shares. The connection itself
-// (users, queue, reconnect, status) lives in src/device and knows nothing about Node-RED.
+// DeviceConnection that every node of this device (out, in, request, rpc-response) shares. The
+// connection itself (users, queue, reconnect, status) lives in src/device and knows nothing
+// about Node-RED. With `provision`, the connection's transport first provisions (or loads what
+// an earlier start obtained, kept encrypted by provision-store.ts).
 import { DeviceConnection, DeviceRegistry, parseDeviceConfig, ProvisionedTransport, secretsOf, type DeviceConfig } from '../device';
 import { credentialSecret, provisionStore, userDirOf } from './provision-store';
 import { redactSecrets } from '../shared';
@@ -50,6 +52,7 @@ export = function (RED: RED) {
       } : undefined;
       node.connection = new DeviceConnection(parsed.settings, {
         registry,
+        label: config.name || node.id,
         ...(plan ? { createTransport: (settings: typeof parsed.settings) => new ProvisionedTransport(settings, plan) } : {}),
         queueSize: parsed.queueSize,
         log: {
@@ -61,9 +64,13 @@ export = function (RED: RED) {
     node.on('close', (_removed, done) => {
       const connection = node.connection;
       if (!connection) return done();
+      // Node-RED waits for done(): it is called however closing ends, and a failure is logged.
       connection.close().then(
         () => done(),
-        () => done(),
+        (err: unknown) => {
+          node.warn(redactSecrets(`closing the device connection failed: ${err instanceof Error ? err.message : String(err)}`, secrets));
+          done();
+        },
       );
     });
   }

@@ -2,9 +2,9 @@
 // attributes (the keys it names, or all; on every (re)connect the current values once, marked
 // msg.initial) or server-side RPC commands (the methods it names, or all), which a
 // thingsboard-rpc-response node answers through msg.rpc. It rides on the device's one connection.
-import type { DeviceUser, DownlinkListener } from '../device';
+import { parseInOptions, type DownlinkListener } from '../device';
 import { redact } from '../shared';
-import { findDevice, nameList, statusShower } from './device-status';
+import { bindDevice } from './device-binding';
 import type { Node, RED } from './red';
 
 interface InConfig {
@@ -23,24 +23,13 @@ export = function (RED: RED) {
     RED.nodes.createNode(this, config);
     const node = this;
     node.name = config.name;
-    const receive = String(config.receive ?? 'attributes').trim() === 'rpc' ? 'rpc' : 'attributes';
-    const names = nameList(receive === 'rpc' ? config.methods : config.keys);
-    // Default on: a flow should start from the real state (hand-written flows may omit it).
-    const initial = !(config.initial === false || String(config.initial).trim() === 'false');
-    const { connection, configError, token } = findDevice(RED, node, config.device);
-    if (configError || !connection) {
-      node.on('close', (_removed, done) => done());
-      return;
-    }
+    const { channel, names, initial } = parseInOptions(config);
     const deviceId = String(config.device);
-    const status = statusShower(RED, node, token);
-    const user: DeviceUser = { onStatus: (s) => status.show(s) };
     let lastError: string | undefined;
-
     const listener: DownlinkListener = {
-      channel: receive,
+      channel,
       names,
-      initial: receive === 'attributes' && initial,
+      initial,
       onAttributes(values, deleted, isInitial) {
         const msg: Record<string, unknown> = { topic: 'attributes', payload: values };
         if (deleted) msg.deleted = deleted;
@@ -53,28 +42,20 @@ export = function (RED: RED) {
       },
       onReady() {
         lastError = undefined;
-        status.clearProblem();
+        binding.status.clearProblem();
       },
       onError(err) {
-        const text = redact(err.message, token());
-        if (err.subscriptionRefused) status.problem('subscriptionRefused');
+        const text = redact(err.message, binding.token());
+        if (err.subscriptionRefused) binding.status.problem('subscriptionRefused');
         // Once per distinct failure: a refusal repeated on every reconnect is one log line.
         if (text === lastError) return;
         lastError = text;
         // With a msg, so a Catch node sees it.
-        node.error(text, { topic: receive, code: err.code });
+        node.error(text, { topic: channel, code: err.code });
       },
     };
-    connection.downlink.listen(listener);
-    connection.register(user);
-
-    node.on('close', (_removed, done) => {
-      connection.downlink.unlisten(listener);
-      connection.deregister(user).then(
-        () => done(),
-        () => done(),
-      );
-    });
+    const binding = bindDevice(RED, node, config.device, { onClose: () => binding.connection?.downlink.unlisten(listener) });
+    binding.connection?.downlink.listen(listener);
   }
 
   RED.nodes.registerType('thingsboard-in', ThingsboardIn);

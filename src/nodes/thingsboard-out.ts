@@ -1,10 +1,10 @@
-// The `thingsboard-out` node: msg → ThingsBoard telemetry or client attributes through the
-// shared connection of its `thingsboard-device` config node. done() when ThingsBoard has the
-// message (PUBACK for QoS 1, written for QoS 0, 2.xx for CoAP), done(err) saying why not.
-import { batchShapeOf, type DeviceError, type DeviceMessage, type DeviceUser } from '../device';
+// The `thingsboard-out` node: msg → ThingsBoard telemetry, client attributes or a claiming
+// request through the shared connection of its `thingsboard-device` config node. done() when
+// ThingsBoard has the message (PUBACK for QoS 1, written for QoS 0, 2.xx for CoAP), done(err)
+// saying why not.
+import { batchShapeOf, parseOutOptions, type DeviceMessage } from '../device';
 import { claimBody, shapePayload, type PayloadMessage } from '../payload';
-import { redact, type DataKind } from '../shared';
-import { findDevice, statusShower } from './device-status';
+import { bindDevice } from './device-binding';
 import type { Node, RED } from './red';
 
 interface OutConfig {
@@ -20,16 +20,11 @@ export = function (RED: RED) {
     RED.nodes.createNode(this, config);
     const node = this;
     node.name = config.name;
-    const configured = String(config.kind ?? 'telemetry').trim();
-    const kind: DataKind = configured === 'attributes' || configured === 'claim' ? configured : 'telemetry';
-    const qos: 0 | 1 = String(config.qos ?? '1').trim() === '0' ? 0 : 1;
-    const key = config.key === undefined || config.key === null ? '' : String(config.key).trim();
-    const { device, connection, configError, token } = findDevice(RED, node, config.device);
-    const user: DeviceUser = { onStatus: statusShower(RED, node, token, { queued: true }).show };
-    if (connection) connection.register(user);
+    const { kind, qos, key } = parseOutOptions(config);
+    const { device, connection, configError, error } = bindDevice(RED, node, config.device, { queued: true });
 
     node.on('input', (msg, _send, done) => {
-      if (configError || !connection || !device) {
+      if (!connection || !device) {
         done(new Error(configError));
         return;
       }
@@ -40,29 +35,20 @@ export = function (RED: RED) {
         if (kind === 'claim') {
           // Claiming: msg.payload {secretKey, durationMs} (both optional); never batched.
           message = { kind, body: claimBody(msg.payload), qos, receivedAt };
-          connection.submit(message, (err?: DeviceError) => (err ? done(new Error(redact(err.message, token()))) : done()));
-          return;
+        } else {
+          const shaped = shapePayload(msg as unknown as PayloadMessage, { kind, key, maxBytes: device.maxPayloadBytes });
+          // Only the shape of `value` is kept: it may be the user's object (see device/batch.ts).
+          const batchShape = kind === 'telemetry' ? batchShapeOf(shaped.value) : undefined;
+          message = { kind, body: shaped.body, qos, receivedAt, batchShape };
         }
-        const shaped = shapePayload(msg as unknown as PayloadMessage, { kind, key, maxBytes: device.maxPayloadBytes });
-        // Only the shape of `value` is kept: it may be the user's object (see device/batch.ts).
-        const batchShape = kind === 'telemetry' ? batchShapeOf(shaped.value) : undefined;
-        message = { kind, body: shaped.body, qos, receivedAt, batchShape };
       } catch (err) {
-        done(new Error(redact(err instanceof Error ? err.message : String(err), token())));
+        done(error(err instanceof Error ? err : String(err)));
         return;
       }
-      connection.submit(message, (err?: DeviceError) => {
-        if (err) done(new Error(redact(err.message, token())));
+      connection.submit(message, (err) => {
+        if (err) done(error(err));
         else done();
       });
-    });
-
-    node.on('close', (_removed, done) => {
-      if (!connection) return done();
-      connection.deregister(user).then(
-        () => done(),
-        () => done(),
-      );
     });
   }
 

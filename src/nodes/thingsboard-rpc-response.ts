@@ -34,7 +34,7 @@ export = function (RED: RED) {
       }
       const device = RED.nodes.getNode(rpc.device) as ThingsboardDeviceNode | null;
       const connection = device?.connection;
-      if (!device || !connection || typeof connection.downlink?.reply !== 'function') {
+      if (!device || !connection) {
         done(new Error(RED._('errors.deviceGone', { id: rpc.id })));
         return;
       }

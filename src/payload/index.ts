@@ -11,7 +11,7 @@
  *   e.g. `payload.a.b`, `payload[3].values.x`, `msg.ts`, `msg.topic`.
  * - `encodeJsonValue(value, maxBytes, what)` → strict JSON Buffer of any JSON value (RPC replies,
  *   client-side RPC params), by the same value rules; a string becomes a JSON string.
- * - Batching of queued telemetry into one array publish (issue 6) is the device layer's, from the
+ * - Batching of queued telemetry into one array publish is the device layer's, from the
  *   bodies made here: src/device/batch.ts.
  *
  * The message contract (README/help tables follow this):

@@ -75,6 +75,20 @@ export interface OutboundMessage {
 export type SendCallback = (err?: TransportError) => void;
 
 
+/**
+ * Anything thrown or rejected, as a TransportError: one as it is, an object with a `kind` keeps
+ * its kind and code, anything else gets `fallback` (by default 'closed', code UNEXPECTED: the
+ * device layer then reconnects, and the text says what happened).
+ */
+export function asTransportError(err: unknown, fallback: { kind: FailureKind; code: string } = { kind: 'closed', code: 'UNEXPECTED' }): TransportError {
+  if (err instanceof TransportError) return err;
+  if (err && typeof err === 'object' && 'kind' in err && typeof (err as { kind: unknown }).kind === 'string') {
+    const e = err as { message?: string; kind: FailureKind; code?: string };
+    return new TransportError(String(e.message ?? e.kind), e.kind, e.code ?? e.kind);
+  }
+  return new TransportError(err instanceof Error ? err.message : String(err), fallback.kind, fallback.code);
+}
+
 export class TransportError extends Error {
   constructor(
     message: string,
@@ -142,8 +156,10 @@ export interface AttributesAnswer {
  * - 'warning' (text: string): something the user should see once in the log (already redacted).
  * Receive side:
  * - 'attributes' (update: AttributesUpdate): a shared-attribute push.
- * - 'rpc' (request: RpcRequest): a server-side RPC command. The transport delivers one command
- *   id once per connection (MQTT DUP / CoAP retransmitted notification suppressed).
+ * - 'rpc' (request: RpcRequest): a server-side RPC command, as it arrived: a redelivery (MQTT DUP,
+ *   ThingsBoard sending a persistent RPC again) is passed on too; the device layer delivers a
+ *   command once (src/device/rpc-book.ts, bounded). A retransmitted CoAP notification (same
+ *   Observe number) is no new arrival and is dropped.
  * - 'resubscribed' (channel: DownlinkChannel): CoAP only: an observation was re-registered within
  *   the same connection (periodic refresh / DTLS re-handshake), so the device layer can fetch
  *   the current values again and pass on what changed while the old observation may have been

@@ -63,6 +63,17 @@ test('DeviceDownlink over MQTT: at most MAX_PENDING requests, cancel by owner, s
   await assert.rejects(conn.downlink.requestAttributes({ clientKeys: [], sharedKeys: [] }, 1000), (err) => err.code === 'STOPPED');
 });
 
+test('attribute memory: a value is compared by content, not by the order of its keys; a flow changing what it was given changes nothing', () => {
+  const { AttributeMemory } = lib('device/attribute-memory.js');
+  const memory = new AttributeMemory();
+  const listener = {};
+  const given = { mode: { a: 1, b: [1, 2] }, level: 3 };
+  memory.replace(listener, given);
+  given.mode.a = 99; // the flow mutates the msg.payload it got
+  assert.deepEqual(memory.difference(listener, { mode: { b: [1, 2], a: 1 }, level: 3 }), { values: {}, deleted: [] });
+  assert.deepEqual(memory.difference(listener, { mode: { a: 2, b: [1, 2] } }), { values: { mode: { a: 2, b: [1, 2] } }, deleted: ['level'] });
+});
+
 test('a transport that refuses the receive side: listeners get its clear error, requests fail at once', async () => {
   // Every transport implements the receive side (transport.ts); one that cannot serve it says so
   // by rejecting, and the device layer passes that on instead of waiting.

@@ -7,6 +7,7 @@ const test = require('node:test');
 const assert = require('node:assert/strict');
 const { lib, TOKEN, mqttSettings, waitFor } = require('./common');
 const { startTbBroker } = require('../support/tb-broker');
+const { RpcBook } = lib('device/rpc-book.js');
 
 const { MqttTransport } = lib('transports/mqtt/transport.js');
 
@@ -54,11 +55,14 @@ test('subscribes only what is asked, at QoS 1, once per channel; pushes arrive a
   await tb.sendRpc(TOKEN, 5, 'setLed', { on: true });
   await waitFor(() => rpcs.length === 1, 'an RPC');
   assert.deepEqual(rpcs[0], { id: 5, method: 'setLed', params: { on: true } });
-  // The same id again on this connection (a redelivery) is not a new command.
+  // The same id again on this connection (a redelivery) is not a new command: the transport
+  // passes it on, and the one de-duplication, the device layer's RpcBook, hands the flow it once.
   await tb.sendRpc(TOKEN, 5, 'setLed', { on: true });
   await tb.sendRpc(TOKEN, 6, 'getState');
-  await waitFor(() => rpcs.length === 2, 'the next RPC');
-  assert.deepEqual(rpcs.map((r) => r.id), [5, 6]);
+  await waitFor(() => rpcs.length === 3, 'the redelivery and the next RPC');
+  assert.deepEqual(rpcs.map((r) => r.id), [5, 5, 6]);
+  const book = new RpcBook();
+  assert.deepEqual(rpcs.filter((r) => book.arrived(r)).map((r) => r.id), [5, 6]);
 
   // A reply resolves after PUBACK, on the topic with the request's id.
   await t.respondRpc(5, Buffer.from('{"led":true}'));

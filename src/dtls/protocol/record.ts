@@ -34,12 +34,6 @@ export function writeRecordHeader(out: Buffer, offset: number, type: number, ver
   out.writeUInt16BE(length, offset + 11);
 }
 
-export function encodeRecordHeader(type: number, version: number, epoch: number, sequence: number, length: number): Buffer {
-  const header = Buffer.alloc(RECORD_HEADER_LENGTH);
-  writeRecordHeader(header, 0, type, version, epoch, sequence, length);
-  return header;
-}
-
 export function encodeRecord(r: DtlsRecord): Buffer {
   const out = Buffer.alloc(RECORD_HEADER_LENGTH + r.body.length);
   writeRecordHeader(out, 0, r.type, r.version, r.epoch, r.sequence, r.body.length);

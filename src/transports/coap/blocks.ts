@@ -3,7 +3,7 @@
 // option is set on the request (its first byte's low bits are the SZX, the block size is
 // 16 << SZX); this file only chooses the SZX.
 //
-// ThingsBoard's limits (see reference dtls-coaps.md, "ThingsBoard's limits on the wire"):
+// ThingsBoard's limits on the wire:
 // - CoAP (Californium): MAX_MESSAGE_SIZE 1024 and PREFERRED_BLOCK_SIZE 1024: a payload larger
 //   than 1024 bytes goes block-wise, in blocks of at most 1024 bytes.
 // - CoAPS (Scandium with max_fragment_length 1024): at most 1130 bytes are read per datagram;
@@ -11,6 +11,7 @@
 //   the per-message overhead depends on the token's length: a 1024-byte block with a 32-character
 //   token already needs 1130 bytes, with a longer token more. So the block size is the largest
 //   power of two whose whole datagram (DTLS record + CoAP header, token, options, payload) fits.
+import { generate, type NamedOption } from 'coap-packet';
 import { TransportError } from '../transport';
 
 /** ThingsBoard's MAX_MESSAGE_SIZE / PREFERRED_BLOCK_SIZE: the largest payload in one message. */
@@ -21,13 +22,10 @@ export const COAPS_MAX_DATAGRAM = 1130;
 const COAP_TOKEN_BYTES = 8;
 const LARGEST_SZX = 6; // 1024 bytes
 
-const OPTION_OBSERVE = 6;
-const OPTION_URI_PATH = 11;
-const OPTION_CONTENT_FORMAT = 12;
-const OPTION_URI_QUERY = 15;
-const OPTION_BLOCK1 = 27;
-/** application/json = 50: one byte. */
-const CONTENT_FORMAT_BYTES = 1;
+/** application/json (RFC 7252 §12.3), as the library sends it. */
+const CONTENT_FORMAT_JSON = Buffer.of(50);
+/** Larger than any datagram: generate() is asked for a size, not to enforce a limit. */
+const NO_LIMIT = 0xffff;
 
 /** What a socket allows per datagram (CoAPS: the DTLS record around each CoAP message). */
 export interface DatagramLimit {
@@ -74,14 +72,13 @@ export function fitsOneMessage(shape: RequestShape, bodyLength: number, limit?: 
 /** planBlocks() for any request shape: the one datagram-size rule of the send and receive sides. */
 export function planRequest(shape: RequestShape, bodyLength: number, limit?: DatagramLimit): BlockPlan {
   if (fitsOneMessage(shape, bodyLength, limit)) return undefined;
-  const fixed = headerBytes(shape) + (limit?.recordOverheadBytes ?? 0);
   const max = limit?.maxDatagramBytes ?? Infinity;
+  const record = limit?.recordOverheadBytes ?? 0;
   for (let szx = LARGEST_SZX; szx >= 0; szx--) {
     const block = 16 << szx;
     const lastNum = Math.max(0, Math.ceil(bodyLength / block) - 1);
     // The Block1 value grows with the block number (1, 2 or 3 bytes): size for the last block.
-    const block1 = optionBytes(OPTION_BLOCK1 - lastOptionNumber(shape), blockValueBytes(lastNum));
-    if (fixed + block1 + payloadBytes(block) <= max) return szx;
+    if (headerBytes(shape, lastNum) + record + payloadBytes(block) <= max) return szx;
   }
   throw new TransportError(
     `the access token is too long: a CoAP request with it does not fit in a ${max}-byte datagram even in 16-byte blocks`,
@@ -95,43 +92,24 @@ export function fixedBytes(segments: readonly Buffer[]): number {
   return headerBytes({ segments, contentFormat: true });
 }
 
-/** CoAP header, token and every option except Block1 (RFC 7252 §3, §3.1), in option-number order. */
-export function headerBytes(shape: RequestShape): number {
-  const options: Array<[number, number]> = [];
-  if (shape.observe !== undefined) options.push([OPTION_OBSERVE, shape.observe === 0 ? 0 : 1]);
-  for (const segment of shape.segments) options.push([OPTION_URI_PATH, segment.length]);
-  if (shape.contentFormat) options.push([OPTION_CONTENT_FORMAT, CONTENT_FORMAT_BYTES]);
-  for (const q of shape.query ?? []) options.push([OPTION_URI_QUERY, Buffer.byteLength(q)]);
-  // header (version, type, token length, code, message ID) + token
-  let n = 4 + (shape.tokenBytes ?? COAP_TOKEN_BYTES);
-  let last = 0;
-  for (const [number, length] of options) {
-    n += optionBytes(number - last, length);
-    last = number;
-  }
-  return n;
-}
-
-/** The option Block1 follows (its delta is counted from it). */
-function lastOptionNumber(shape: RequestShape): number {
-  if (shape.query && shape.query.length) return OPTION_URI_QUERY;
-  if (shape.contentFormat) return OPTION_CONTENT_FORMAT;
-  if (shape.segments.length) return OPTION_URI_PATH;
-  return shape.observe !== undefined ? OPTION_OBSERVE : 0;
+/**
+ * The CoAP message without its payload, encoded by coap-packet's generate() (the encoder the
+ * library sends with): header, token, and every option; with `block1Num`, a Block1 option for
+ * that block number (its value is 1 to 3 bytes as the number grows, as the library writes it).
+ */
+export function headerBytes(shape: RequestShape, block1Num?: number): number {
+  const options: NamedOption[] = [];
+  if (shape.observe !== undefined) options.push({ name: 'Observe', value: shape.observe === 0 ? Buffer.alloc(0) : Buffer.of(1) });
+  for (const segment of shape.segments) options.push({ name: 'Uri-Path', value: segment });
+  if (shape.contentFormat) options.push({ name: 'Content-Format', value: CONTENT_FORMAT_JSON });
+  for (const q of shape.query ?? []) options.push({ name: 'Uri-Query', value: Buffer.from(q, 'utf8') });
+  if (block1Num !== undefined) options.push({ name: 'Block1', value: Buffer.alloc(blockValueBytes(block1Num)) });
+  return generate({ token: Buffer.alloc(shape.tokenBytes ?? COAP_TOKEN_BYTES), options }, NO_LIMIT).length;
 }
 
 /** The payload and its 0xFF marker (absent for an empty payload). */
 function payloadBytes(length: number): number {
   return length > 0 ? 1 + length : 0;
-}
-
-/** One option (RFC 7252 §3.1): a byte of delta/length nibbles, their extensions, the value. */
-function optionBytes(delta: number, length: number): number {
-  return 1 + extensionBytes(delta) + extensionBytes(length) + length;
-}
-
-function extensionBytes(value: number): number {
-  return value < 13 ? 0 : value < 269 ? 1 : 2;
 }
 
 /** The Block1 value as the library encodes it (block.js generateBlockOption). */

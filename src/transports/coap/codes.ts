@@ -1,6 +1,9 @@
 // CoAP response codes (RFC 7252 §12.1.2, RFC 7959, RFC 8132, RFC 8516) and how each maps onto the
-// transport contract's failure kinds, with the wording users see in status and done(err).
-import { TransportError } from '../transport';
+// transport contract's failure kinds, with the wording users see in status and done(err); and
+// the CoAP transport's errors, whose texts are redacted (the URI holds the access token).
+import type { IncomingMessage } from 'coap';
+import { TransportError, asTransportError, type FailureKind } from '../transport';
+import { redact } from '../../shared';
 
 const MEANINGS: Record<string, string> = {
   '2.01': 'Created',
@@ -77,6 +80,24 @@ export function diagnosticText(payload: Buffer | undefined): string {
   // eslint-disable-next-line no-control-regex
   if (/[\u0000-\u0008\u000e-\u001f\ufffd]/.test(text)) return '';
   return text.replace(/\s+/g, ' ').trim() + (payload.length > 200 ? '…' : '');
+}
+
+/** A TransportError whose text cannot hold the token. */
+export function tokenError(token: string, message: string, kind: FailureKind, code?: string): TransportError {
+  return new TransportError(redact(message, token), kind, code);
+}
+
+/** `err` as a TransportError whose text cannot hold the token (an unknown throw: 'rejected', COAP_ERROR). */
+export function redactedError(token: string, err: unknown): TransportError {
+  const e = asTransportError(err, { kind: 'rejected', code: 'COAP_ERROR' });
+  return tokenError(token, e.message, e.kind, e.code);
+}
+
+/** ThingsBoard's answer `res` to `what` was not 2.xx: the error it means. */
+export function codeError(token: string, res: IncomingMessage, what: string): TransportError {
+  if (res.code === '0.00') return tokenError(token, `the server reset ${what} (RST): it does not serve this CoAP resource`, 'rejected', 'COAP_RST');
+  const e = errorForCode(res.code, diagnosticText(res.payload));
+  return tokenError(token, `${what}: ${e.message}`, e.kind, e.code);
 }
 
 /** CoAPS with a client certificate: a 4.01 means ThingsBoard knows no device with this certificate. */

@@ -1,4 +1,4 @@
-// The receive side of the CoAP transport (issue 10; contract in transport.ts): Observe
+// The receive side of the CoAP transport (contract in transports/transport.ts): Observe
 // registrations on /api/v1/$TOKEN/attributes and /rpc, here; RPC replies, attribute requests and
 // client-side RPC in coap/requests.ts (`requests`); all on the transport's one Agent and socket
 // (plain UDP or DTLS).
@@ -29,18 +29,24 @@
 //   a lost session ends the connection ('down'), and the new one is a new connect().
 //
 // Delivery: a notification counts only when its Observe number is newer than the last one of its
-// observation (RFC 7641 §3.4: a retransmitted or reordered notification is dropped), and an RPC
-// command id is delivered once per connection (ThingsBoard resends persistent RPC with the same
-// id when it saw no ACK). Every text is redacted: the URI holds the access token.
+// observation (RFC 7641 §3.4: a retransmitted or reordered notification is dropped). An RPC
+// command ThingsBoard sends again with the same id (it saw no ACK) is passed on: the device
+// layer's RpcBook (src/device/rpc-book.ts) delivers a command once. Every text is redacted: the
+// URI holds the access token.
 import type { Agent, IncomingMessage, OutgoingMessage } from 'coap';
 import type { DownlinkChannel, FailureKind, TransportError } from '../transport';
 import { redact } from '../../shared';
 import { maxTransmitWaitMs } from './timing';
 import { acknowledged, startRequest, type PendingExchange } from './exchange';
-import { PayloadError, diagnostic, hasOption, isFresher, observeNumber, parseAttributesUpdate, parseRpcRequest, type NotificationPacket, type ObserveOptions } from './notifications';
-import { CoapRequests, apiPath, asTransportError, codeError, seconds, tokenError, type DownlinkEndpoint, type DownlinkHost } from './requests';
+import { awaitAnswer, noAnswerText } from '../../deadline';
+import { background } from '../../background';
+import { dropObserveOption, requestToken, responseOptions, takeNotifications } from './library-shim';
+import { NotificationError, diagnostic, hasOption, isFresher, observeNumber, parseAttributesUpdate, parseRpcRequest, type NotificationPacket } from './notifications';
+import { CoapRequests, type DownlinkEndpoint, type CoapDownlinkHost } from './requests';
+import { codeError, redactedError, tokenError } from './codes';
+import { apiPath } from './resources';
 
-export type { DownlinkEndpoint, DownlinkHost } from './requests';
+export type { DownlinkEndpoint, CoapDownlinkHost } from './requests';
 
 export interface CoapDownlinkOptions {
   /** Renew each observation this often within a connection. Default DEFAULT_REFRESH_MS. */
@@ -56,8 +62,6 @@ const RETRY_AFTER_ERROR_MS = 5_000;
 const SERVER_ANSWER_MS = 10_000;
 /** How long close()/unsubscribe() wait for ThingsBoard to acknowledge a deregistration. */
 const DEREGISTER_WAIT_MS = 1_000;
-/** RPC ids remembered per connection for duplicate suppression. */
-const REMEMBERED_RPC_IDS = 1024;
 
 interface Observation {
   channel: DownlinkChannel;
@@ -80,13 +84,12 @@ interface ChannelState {
 export class CoapDownlink {
   private readonly channels = new Map<DownlinkChannel, ChannelState>();
   private readonly pending = new Set<PendingExchange>();
-  private readonly deliveredRpcIds = new Set<number>();
   private readonly refreshMs: number;
   private readonly answerTimeoutOption?: number;
   /** RPC replies, attribute requests, client-side RPC: their exchanges are failed by onTeardown too. */
   readonly requests: CoapRequests;
 
-  constructor(private readonly host: DownlinkHost, options: CoapDownlinkOptions = {}) {
+  constructor(private readonly host: CoapDownlinkHost, options: CoapDownlinkOptions = {}) {
     this.refreshMs = Math.max(50, options.refreshMs ?? DEFAULT_REFRESH_MS);
     this.answerTimeoutOption = options.answerTimeoutMs;
     this.requests = new CoapRequests(host, this.pending, () => this.answerTimeoutMs());
@@ -137,7 +140,6 @@ export class CoapDownlink {
       state.wanted = false;
     }
     this.channels.clear();
-    this.deliveredRpcIds.clear();
   }
 
   // ---- observations -------------------------------------------------------------------------
@@ -174,60 +176,58 @@ export class CoapDownlink {
   private register(channel: DownlinkChannel, state: ChannelState): Promise<void> {
     const endpoint = this.host.endpoint();
     if (!endpoint) return Promise.reject(this.error('CoAP endpoint is not connected', 'closed', 'NOT_CONNECTED'));
-    return new Promise<void>((resolve, reject) => {
+    const timeoutMs = this.answerTimeoutMs();
+    const expired = () => this.error(noAnswerText(timeoutMs, `the ${channel} Observe registration`), 'timeout', 'NO_ANSWER');
+    return awaitAnswer<void>({ timeoutMs, expired }, (waiting) => {
       let req: OutgoingMessage;
       try {
         req = startRequest(endpoint, { method: 'GET', path: this.path(channel), observe: 0 });
       } catch (err) {
-        reject(this.rethrow(err));
+        waiting.reject(this.rethrow(err));
         return;
       }
       const obs: Observation = { channel, agent: endpoint.agent, req, lastTime: 0, dropped: false };
-      let settled = false;
-      const settle = (err?: TransportError) => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        this.pending.delete(pending);
-        if (err) {
-          this.drop(obs);
-          reject(err);
-        } else resolve();
-      };
-      const pending: PendingExchange = { req, fail: (err) => settle(err) };
+      let registered = false;
+      const pending: PendingExchange = { req, fail: (err) => waiting.reject(err) };
       this.pending.add(pending);
-      const timer = setTimeout(() => settle(this.error(`no answer to the ${channel} Observe registration within ${seconds(this.answerTimeoutMs())} s`, 'timeout', 'NO_ANSWER')), this.answerTimeoutMs());
+      waiting.signal.addEventListener('abort', () => {
+        this.pending.delete(pending);
+        if (!registered) this.drop(obs);
+      }, { once: true });
+      const settle = (err?: TransportError) => {
+        if (err) waiting.reject(err);
+        else {
+          registered = true;
+          waiting.resolve();
+        }
+      };
 
       req.on('response', (res: IncomingMessage) => {
-        if (settled) return;
+        if (waiting.ended) return;
         if (!res.code.startsWith('2.')) return settle(codeError(this.host.accessToken, res, `the ${channel} Observe registration`).refusing());
-        const seq = observeNumber((res as unknown as { options?: ObserveOptions }).options);
+        const seq = observeNumber(responseOptions(res));
         if (seq === undefined) {
           return settle(this.error(`the server does not offer observation of ${channel} (no Observe option in its ${res.code} answer)`, 'rejected', 'NOT_OBSERVABLE'));
         }
-        obs.token = req._packet.token;
+        obs.token = requestToken(req);
         obs.lastSeq = seq;
         obs.lastTime = Date.now();
-        // Every later notification of this token is handed to the stream's append(): take them
-        // here, with their code and Observe number (the library's stream hides both).
-        const stream = res as unknown as { append?: (packet: NotificationPacket) => void; resume(): void };
-        stream.append = (packet) => this.onNotification(obs, packet);
-        stream.resume(); // drop the first payload the stream buffered
-        // A notification larger than one block comes block-wise (RFC 7959 §3.4): the library
-        // fetches the remaining blocks with this request's options, which must then be a plain
-        // GET, not another registration (libcoap answers that with 4.00, and it loses the change).
-        req._packet.options = (req._packet.options ?? []).filter((o) => o.name !== 'Observe');
+        // Every later notification of this token, with its code and Observe number.
+        takeNotifications(res, (packet) => this.onNotification(obs, packet));
+        // A notification larger than one block comes block-wise: its later blocks must be fetched
+        // with a plain GET (libcoap answers another registration with 4.00, and the change is lost).
+        dropObserveOption(req);
         if (!state.wanted) {
           // unsubscribe()d or torn down while registering.
           settle();
-          void this.deregister(obs, this.host.endpoint());
+          this.work.run('deregistering an observation', () => this.deregister(obs, this.host.endpoint()));
           return;
         }
         const previous = state.current;
         state.current = obs;
         // Say so explicitly too: ThingsBoard has already replaced it (and only ACKs this), but
         // servers that key observations by token (libcoap, older ThingsBoard) keep it otherwise.
-        if (previous && previous !== obs) void this.deregister(previous, endpoint);
+        if (previous && previous !== obs) this.work.run('deregistering the replaced observation', () => this.deregister(previous, endpoint));
         if (channel === 'rpc' && res.payload && res.payload.length) this.deliver(obs, res.payload);
         this.schedule(channel, this.refreshMs);
         settle();
@@ -290,15 +290,10 @@ export class CoapDownlink {
         return;
       }
       const rpc = parseRpcRequest(payload);
-      if (this.deliveredRpcIds.has(rpc.id)) return; // ThingsBoard resent it: delivered once
-      this.deliveredRpcIds.add(rpc.id);
-      if (this.deliveredRpcIds.size > REMEMBERED_RPC_IDS) {
-        this.deliveredRpcIds.delete(this.deliveredRpcIds.values().next().value as number);
-      }
       this.host.emit('rpc', rpc);
     } catch (err) {
       // A bad body is dropped, never thrown into the library's datagram handler.
-      const what = err instanceof PayloadError ? err.message : `a listener failed on a ${obs.channel} notification: ${(err as Error)?.message ?? String(err)}`;
+      const what = err instanceof NotificationError ? err.message : `a listener failed on a ${obs.channel} notification: ${(err as Error)?.message ?? String(err)}`;
       this.warn(`ignored ${what}`);
     }
   }
@@ -328,12 +323,15 @@ export class CoapDownlink {
     return apiPath(this.host.accessToken, ...rest);
   }
 
+  /** Fire-and-forget work (deregistrations): a failure becomes a 'warning', redacted. */
+  private readonly work = background((text) => this.host.emit('warning', text), () => this.host.accessToken);
+
   private warn(text: string): void {
     this.host.emit('warning', redact(text, this.host.accessToken));
   }
 
   private rethrow(err: unknown): TransportError {
-    return asTransportError(this.host.accessToken, err);
+    return redactedError(this.host.accessToken, err);
   }
 
   private error(message: string, kind: FailureKind, code?: string): TransportError {

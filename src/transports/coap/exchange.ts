@@ -7,12 +7,14 @@
 // when the rule chain has), and the library itself never gives up after an empty ACK.
 //
 // Datagram sizes: ThingsBoard's CoAPS server (Scandium, max_fragment_length 1024) reads at most
-// 1130 bytes per datagram and silently drops a longer one (reference dtls-coaps.md). A body that
+// 1130 bytes per datagram and silently drops a longer one. A body that
 // does not fit in one datagram with this request's header, token and options goes block-wise
 // (Block1, RFC 7959) in the largest block size that fits; a request without a body that does not
 // fit (a very long key list) is refused with a clear error instead of being lost on the wire.
 import type { Agent, IncomingMessage, OutgoingMessage } from 'coap';
 import { TransportError } from '../transport';
+import { awaitAnswer } from '../../deadline';
+import { onEachDatagram } from './library-shim';
 import type { DatagramPeer, SocketLike } from './datagram';
 import { COAPS_MAX_DATAGRAM, fitsOneMessage, headerBytes, planRequest, type DatagramLimit, type RequestShape } from './blocks';
 
@@ -104,49 +106,35 @@ export function exchange(
   track: Set<PendingExchange>,
   signal?: AbortSignal,
 ): Promise<IncomingMessage> {
-  return new Promise<IncomingMessage>((resolve, reject) => {
-    if (signal?.aborted) {
-      reject(cancelled());
-      return;
-    }
-    let req: OutgoingMessage;
-    try {
-      req = startRequest(target, spec);
-    } catch (err) {
-      reject(err);
-      return;
-    }
-    let done = false;
-    const finish = (abort: boolean): boolean => {
-      if (done) return false;
-      done = true;
-      clearTimeout(timer);
-      track.delete(pending);
-      signal?.removeEventListener('abort', onAbort);
-      // Once only: a second abort corrupts the Agent's counters (see coap.ts finish()).
-      if (abort) target.agent.abort(req);
-      return true;
-    };
-    const pending: PendingExchange = {
-      req,
-      fail: (err) => { if (finish(true)) reject(err); },
-    };
-    const timer = setTimeout(() => { if (finish(true)) reject(onTimeout()); }, timeoutMs);
-    // The asker is gone (contract): forget the request now; a late answer then gets RST.
-    const onAbort = () => { if (finish(true)) reject(cancelled()); };
-    signal?.addEventListener('abort', onAbort, { once: true });
+  return awaitAnswer<IncomingMessage>({ timeoutMs, expired: onTimeout, signal, aborted: cancelled }, (waiting) => {
+    const req = startRequest(target, spec);
+    // Whether the Agent has forgotten the request itself (a non-Observe answer, its own give-up);
+    // otherwise it is aborted when the wait ends: the asker is gone, a late answer then gets RST.
+    let forgotten = false;
+    const pending: PendingExchange = { req, fail: (err) => waiting.reject(err) };
     track.add(pending);
+    waiting.signal.addEventListener('abort', () => {
+      track.delete(pending);
+      // Once only: a second abort corrupts the Agent's counters (coap/send-exchanges.ts).
+      if (!forgotten) target.agent.abort(req);
+    }, { once: true });
     // A non-Observe answer makes the Agent forget the request itself; an Observe=1 one does not.
-    req.on('response', (res: IncomingMessage) => { if (finish(spec.observe === 1)) resolve(res); });
-    req.on('error', (err: Error) => {
-      if (finish(true)) reject(new TransportError(`cannot send: ${err.message}`, 'closed', 'SEND_FAILED'));
+    req.on('response', (res: IncomingMessage) => {
+      if (waiting.ended) return;
+      forgotten = spec.observe !== 1;
+      waiting.resolve(res);
     });
+    req.on('error', (err: Error) => waiting.reject(new TransportError(`cannot send: ${err.message}`, 'closed', 'SEND_FAILED')));
     // The library's own give-up (no ACK within EXCHANGE_LIFETIME): it has aborted the request.
-    req.on('timeout', () => { if (finish(false)) reject(onTimeout()); });
+    req.on('timeout', () => {
+      if (waiting.ended) return;
+      forgotten = true;
+      waiting.reject(onTimeout());
+    });
     try {
       req.end(spec.body);
     } catch (err) {
-      if (finish(true)) reject(new TransportError(`cannot send: ${(err as Error).message}`, 'rejected', 'COAP_ENCODE'));
+      waiting.reject(new TransportError(`cannot send: ${(err as Error).message}`, 'rejected', 'COAP_ENCODE'));
     }
   });
 }
@@ -161,39 +149,27 @@ function cancelled(): TransportError {
  * socket (the library drops empty ACKs without telling), and the request is then forgotten.
  */
 export function acknowledged(target: ExchangeTarget & { socket: SocketLike }, spec: ExchangeRequest, waitMs: number): Promise<void> {
-  return new Promise<void>((resolve) => {
-    let req: OutgoingMessage;
-    try {
-      req = startRequest(target, spec);
-    } catch {
-      resolve();
-      return;
-    }
+  return awaitAnswer<void>({ timeoutMs: waitMs, expired: () => undefined }, (waiting) => {
+    const req = startRequest(target, spec);
     let messageId = -1;
-    let finished = false;
-    const finish = (abort = true) => {
-      if (finished) return;
-      finished = true;
-      clearTimeout(timer);
-      target.socket.off('message', onMessage);
-      // Once: an Observe=1 answer is not cleaned up by the Agent itself; its own give-up is.
-      if (abort) target.agent.abort(req);
-      resolve();
-    };
+    let forgotten = false; // the library's own give-up has aborted it already
     const onMessage = (msg: Buffer) => {
       const type = (msg[0] >> 4) & 0x03; // 2 = ACK, 3 = RST
-      if (msg.length >= 4 && (type === 2 || type === 3) && msg.readUInt16BE(2) === messageId) finish();
+      if (msg.length >= 4 && (type === 2 || type === 3) && msg.readUInt16BE(2) === messageId) waiting.resolve();
     };
-    const timer = setTimeout(() => finish(), waitMs);
-    req.sender.on('sending', (datagram: Buffer) => { messageId = datagram.readUInt16BE(2); });
+    waiting.signal.addEventListener('abort', () => {
+      target.socket.off('message', onMessage);
+      // Once: an Observe=1 answer is not cleaned up by the Agent itself; its own give-up is.
+      if (!forgotten) target.agent.abort(req);
+    }, { once: true });
+    onEachDatagram(req, (datagram) => { messageId = datagram.readUInt16BE(2); });
     target.socket.on('message', onMessage);
-    req.on('response', () => finish());
-    req.on('error', () => finish());
-    req.on('timeout', () => finish(false));
-    try {
-      req.end();
-    } catch {
-      finish();
-    }
-  });
+    req.on('response', () => waiting.resolve());
+    req.on('error', () => waiting.resolve());
+    req.on('timeout', () => {
+      forgotten = !waiting.ended;
+      waiting.resolve();
+    });
+    req.end();
+  }).catch(() => undefined); // never rejects: a deregistration is best effort
 }

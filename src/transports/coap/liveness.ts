@@ -16,6 +16,7 @@ import crypto from 'node:crypto';
 import { parameters } from 'coap';
 import type { DatagramPeer, SocketLike } from './datagram';
 import { initialAckTimeoutMs, transmissions } from './timing';
+import { awaitAnswer } from '../../deadline';
 
 /** CoAPS: retransmissions of one message, nothing received meanwhile → the session is lost. */
 export const SESSION_SUSPECT_RETRANSMISSIONS = 2;
@@ -34,51 +35,47 @@ export function coapPing(socket: SocketLike, peer: DatagramPeer): Ping {
   const messageId = crypto.randomInt(0, 0x10000);
   const datagram = Buffer.from([0x40, 0x00, messageId >> 8, messageId & 0xff]);
   const attempts = transmissions();
-  let cancel: () => void = () => {};
-  const answered = new Promise<void>((resolve, reject) => {
+  const cancelled = new AbortController();
+  // No deadline of its own: the retransmission schedule below gives up after the last attempt.
+  const answered = awaitAnswer<void>({ signal: cancelled.signal, aborted: () => ({ why: 'send', detail: 'closed' }) }, (waiting) => {
     let interval = initialAckTimeoutMs();
     let sent = 0;
     let timer: NodeJS.Timeout | undefined;
-    let over = false;
     const onMessage = (msg: Buffer) => {
       const type = (msg[0] >> 4) & 0x03; // 2 = ACK, 3 = RST
-      if (msg.length >= 4 && (type === 2 || type === 3) && msg.readUInt16BE(2) === messageId) done();
+      if (msg.length >= 4 && (type === 2 || type === 3) && msg.readUInt16BE(2) === messageId) waiting.resolve();
     };
+    const fail = (failure: PingFailure) => waiting.reject(failure);
     const onError = (err: NodeJS.ErrnoException) => {
-      if (err.code === 'ECONNREFUSED') done({ why: 'refused', detail: 'ICMP port unreachable' });
-      else done({ why: 'send', detail: err.message });
+      if (err.code === 'ECONNREFUSED') fail({ why: 'refused', detail: 'ICMP port unreachable' });
+      else fail({ why: 'send', detail: err.message });
     };
-    const done = (failure?: PingFailure) => {
-      if (over) return;
-      over = true;
+    waiting.signal.addEventListener('abort', () => {
       clearTimeout(timer);
       socket.off('message', onMessage);
       socket.off('error', onError);
-      if (failure) reject(failure);
-      else resolve();
-    };
+    }, { once: true });
     const transmit = () => {
       sent++;
       socket.send(datagram, 0, datagram.length, peer.port, peer.address, (err) => {
         if (!err) return;
-        if ((err as NodeJS.ErrnoException).code === 'ECONNREFUSED') done({ why: 'refused', detail: 'ICMP port unreachable' });
-        else done({ why: 'send', detail: err.message });
+        if ((err as NodeJS.ErrnoException).code === 'ECONNREFUSED') fail({ why: 'refused', detail: 'ICMP port unreachable' });
+        else fail({ why: 'send', detail: err.message });
       });
       timer = setTimeout(() => {
         if (sent < attempts) {
           interval *= 2;
           transmit();
         } else {
-          done({ why: 'silent', detail: `no answer to a CoAP ping after ${attempts} attempts` });
+          fail({ why: 'silent', detail: `no answer to a CoAP ping after ${attempts} attempts` });
         }
       }, interval);
     };
     socket.on('message', onMessage);
     socket.on('error', onError);
-    cancel = () => done({ why: 'send', detail: 'closed' });
     transmit();
   });
-  return { answered, cancel: () => cancel() };
+  return { answered, cancel: () => cancelled.abort() };
 }
 
 /** For messages: the parameters are read at call time (tests change them). */

@@ -10,8 +10,8 @@
 import type { AttributesAnswer, AttributesUpdate, RpcRequest } from '../transport';
 import { diagnosticText } from './codes';
 
-/** Why a body was not taken; the caller turns it into a (redacted) 'warning'. */
-export class PayloadError extends Error {}
+/** Why a notification's or answer's body was not taken; the caller turns it into a (redacted) 'warning'. */
+export class NotificationError extends Error {}
 
 function parseJson(payload: Buffer | undefined, what: string): unknown {
   const text = payload ? payload.toString('utf8') : '';
@@ -19,7 +19,7 @@ function parseJson(payload: Buffer | undefined, what: string): unknown {
     return JSON.parse(text);
   } catch {
     const shown = text.length > 80 ? `${text.slice(0, 80)}…` : text;
-    throw new PayloadError(`${what} is not JSON: ${JSON.stringify(shown)}`);
+    throw new NotificationError(`${what} is not JSON: ${JSON.stringify(shown)}`);
   }
 }
 
@@ -30,7 +30,7 @@ function isObject(v: unknown): v is Record<string, unknown> {
 /** A shared-attribute notification → the contract's AttributesUpdate. */
 export function parseAttributesUpdate(payload: Buffer | undefined): AttributesUpdate {
   const body = parseJson(payload, 'a shared-attribute notification');
-  if (!isObject(body)) throw new PayloadError('a shared-attribute notification is not a JSON object');
+  if (!isObject(body)) throw new NotificationError('a shared-attribute notification is not a JSON object');
   const { deleted, ...values } = body;
   const update: AttributesUpdate = { values };
   if (Array.isArray(deleted)) update.deleted = deleted.map(String);
@@ -41,10 +41,10 @@ export function parseAttributesUpdate(payload: Buffer | undefined): AttributesUp
 /** A server-side RPC notification → the contract's RpcRequest. */
 export function parseRpcRequest(payload: Buffer | undefined): RpcRequest {
   const body = parseJson(payload, 'an RPC command');
-  if (!isObject(body)) throw new PayloadError('an RPC command is not a JSON object');
+  if (!isObject(body)) throw new NotificationError('an RPC command is not a JSON object');
   const id = typeof body.id === 'number' ? body.id : typeof body.id === 'string' && /^\d+$/.test(body.id) ? Number(body.id) : NaN;
-  if (!Number.isSafeInteger(id) || id < 0) throw new PayloadError('an RPC command has no numeric "id"');
-  if (typeof body.method !== 'string' || body.method === '') throw new PayloadError(`RPC command ${id} has no "method"`);
+  if (!Number.isSafeInteger(id) || id < 0) throw new NotificationError('an RPC command has no numeric "id"');
+  if (typeof body.method !== 'string' || body.method === '') throw new NotificationError(`RPC command ${id} has no "method"`);
   return { id, method: body.method, params: body.params };
 }
 
@@ -52,7 +52,7 @@ export function parseRpcRequest(payload: Buffer | undefined): RpcRequest {
 export function parseAttributesAnswer(payload: Buffer | undefined): AttributesAnswer {
   if (!payload || payload.length === 0) return {};
   const body = parseJson(payload, 'the attribute answer');
-  if (!isObject(body)) throw new PayloadError('the attribute answer is not a JSON object');
+  if (!isObject(body)) throw new NotificationError('the attribute answer is not a JSON object');
   const answer: AttributesAnswer = {};
   if (isObject(body.client)) answer.client = body.client;
   if (isObject(body.shared)) answer.shared = body.shared;

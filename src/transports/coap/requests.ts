@@ -1,14 +1,16 @@
-// The one-shot exchanges of the CoAP receive side (issue 10; contract in transport.ts): RPC
+// The one-shot exchanges of the CoAP receive side (contract in transports/transport.ts): RPC
 // replies POSTed to /api/v1/$TOKEN/rpc/{id}, attribute requests (GET /attributes with
-// clientKeys/sharedKeys) and client-side RPC (POST /rpc). ThingsBoard often answers them as a
+// clientKeys/sharedKeys), client-side RPC (POST /rpc) and provisioning (POST /api/v1/provision,
+// no token: transports/provision.ts). ThingsBoard often answers them as a
 // separate CON response after an empty ACK; coap/exchange.ts takes both forms. The observations
 // are in coap/downlink.ts, which owns one of these and fails its pending exchanges at teardown.
 // Every text is redacted: the URI holds the access token.
 import type { IncomingMessage } from 'coap';
-import { TransportError, type AttributesAnswer, type AttributesQuery, type FailureKind } from '../transport';
-import { redact } from '../../shared';
+import type { AttributesAnswer, AttributesQuery } from '../transport';
+import { noAnswerText } from '../../deadline';
 import type { SocketLike } from './datagram';
-import { diagnosticText, errorForCode } from './codes';
+import { codeError, redactedError, tokenError } from './codes';
+import { apiPath } from './resources';
 import { exchange, type ExchangeRequest, type ExchangeTarget, type PendingExchange } from './exchange';
 import { parseAttributesAnswer, parseRpcAnswer } from './notifications';
 
@@ -17,7 +19,7 @@ export interface DownlinkEndpoint extends ExchangeTarget {
 }
 
 /** What the transport (coap.ts) lends the receive side. */
-export interface DownlinkHost {
+export interface CoapDownlinkHost {
   /** The Agent, socket and peer while the transport is open; undefined otherwise. */
   endpoint(): DownlinkEndpoint | undefined;
   readonly accessToken: string;
@@ -31,7 +33,7 @@ export class CoapRequests {
    * @param replyTimeoutMs how long an RPC reply may wait for its acknowledgement
    */
   constructor(
-    private readonly host: DownlinkHost,
+    private readonly host: CoapDownlinkHost,
     private readonly pending: Set<PendingExchange>,
     private readonly replyTimeoutMs: () => number,
   ) {}
@@ -80,39 +82,11 @@ export class CoapRequests {
     const endpoint = this.host.endpoint();
     if (!endpoint) return Promise.reject(tokenError(token, `cannot send ${what}: CoAP endpoint is not connected`, 'closed', 'NOT_CONNECTED'));
     const ms = Math.max(1, Math.floor(timeoutMs));
-    const onTimeout = () => tokenError(token, `no answer from ThingsBoard to ${what} within ${seconds(ms)} s`, 'timeout', 'NO_ANSWER');
-    return exchange(endpoint, spec, ms, onTimeout, this.pending, signal).catch((err) => { throw asTransportError(token, err); });
+    const onTimeout = () => tokenError(token, noAnswerText(ms, what), 'timeout', 'NO_ANSWER');
+    return exchange(endpoint, spec, ms, onTimeout, this.pending, signal).catch((err) => { throw redactedError(token, err); });
   }
 
   private throwUnlessSuccess(res: IncomingMessage, what: string): void {
     if (!res.code.startsWith('2.')) throw codeError(this.host.accessToken, res, what);
   }
-}
-
-// ---- shared with coap/downlink.ts and coap.ts: all speak for one access token ------------------
-
-/** The URI path segments /api/v1/$TOKEN/...rest; /api/v1/...rest without a token (X.509: the DTLS client certificate says who the device is). */
-export function apiPath(token: string, ...rest: string[]): Buffer[] {
-  return ['api', 'v1', ...(token ? [token] : []), ...rest].map((s) => Buffer.from(s, 'utf8'));
-}
-
-/** A TransportError whose text cannot hold the token. */
-export function tokenError(token: string, message: string, kind: FailureKind, code?: string): TransportError {
-  return new TransportError(redact(message, token), kind, code);
-}
-
-export function asTransportError(token: string, err: unknown): TransportError {
-  if (err instanceof TransportError) return tokenError(token, err.message, err.kind, err.code);
-  return tokenError(token, String((err as Error)?.message ?? err), 'rejected', 'COAP_ERROR');
-}
-
-/** ThingsBoard's answer `res` to `what` was not 2.xx: the error it means. */
-export function codeError(token: string, res: IncomingMessage, what: string): TransportError {
-  if (res.code === '0.00') return tokenError(token, `the server reset ${what} (RST): it does not serve this CoAP resource`, 'rejected', 'COAP_RST');
-  const e = errorForCode(res.code, diagnosticText(res.payload));
-  return tokenError(token, `${what}: ${e.message}`, e.kind, e.code);
-}
-
-export function seconds(ms: number): string {
-  return String(Math.round(ms / 100) / 10);
 }

@@ -5,6 +5,7 @@
 // abort corrupts the Agent's counters).
 import type { OutgoingMessage } from 'coap';
 import type { TransportError } from '../transport';
+import { requestToken } from './library-shim';
 
 export interface Exchange {
   req: OutgoingMessage;
@@ -50,7 +51,7 @@ export class SendExchanges {
   byToken(token: Buffer): Exchange | undefined {
     if (token.length === 0) return undefined;
     for (const ex of this.open) {
-      const reqToken = ex.req._packet.token;
+      const reqToken = requestToken(ex.req);
       if (reqToken && Buffer.compare(reqToken, token) === 0) return ex;
     }
     return undefined;

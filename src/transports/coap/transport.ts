@@ -23,25 +23,25 @@
 // RFC 7959), always confirmable, in blocks sized so every datagram fits ThingsBoard's limits
 // (coap/blocks.ts). Every message has a deadline of MAX_TRANSMIT_WAIT (RFC 7252 §4.8.2, from the
 // library's parameters) after its last new datagram: the library itself only gives up after
-// EXCHANGE_LIFETIME (247 s), and never after an empty ACK of a separate response.
-//
-// Every text that leaves this file goes through redact(): the token is in the URI.
+// EXCHANGE_LIFETIME (247 s), and never after an empty ACK of a separate response. Every text
+// that leaves this file goes through redact(): the token is in the URI.
 import { EventEmitter } from 'node:events';
 import type dgram from 'node:dgram';
-import { Agent, type IncomingMessage, type OutgoingMessage } from 'coap';
-import { type ConnectionSettings, type OutboundMessage, type Transport, type TransportName, TransportError, type FailureKind } from '../transport';
+import { Agent, type IncomingMessage } from 'coap';
+import { type AttributesAnswer, type AttributesQuery, type ConnectionSettings, type DownlinkChannel, type OutboundMessage, type Transport, type TransportName, TransportError, type FailureKind } from '../transport';
 import { redact } from '../../shared';
+import { background } from '../../background';
 import { closeQuietly, createUdpSocket, errorText, hostPort, resolvePeer, type CreateSocket, type DatagramPeer, type DatagramRemoteInfo, type SocketLike } from './datagram';
-import { diagnosticText, errorForCode, x509Unauthorized } from './codes';
+import { diagnosticText, errorForCode, tokenError, x509Unauthorized } from './codes';
 import { dtlsSocketFactory } from './dtls-socket';
 import { CoapDownlink, type CoapDownlinkOptions } from './downlink';
-import { apiPath, tokenError } from './requests';
-import type { AttributesAnswer, AttributesQuery, DownlinkChannel } from '../transport';
+import { apiPath } from './resources';
 import { AgentSocket } from './agent-socket';
 import { SendExchanges, type Exchange } from './send-exchanges';
 import { planBlocks, MAX_MESSAGE_PAYLOAD, COAPS_DEFAULT_LIMIT, type DatagramLimit } from './blocks';
 import { coapPing, ackTimeoutWindowMs, SESSION_SUSPECT_RETRANSMISSIONS, type PingFailure } from './liveness';
-import { maxTransmitWaitMs, restartBackoff, transmissions } from './timing';
+import { initialAckTimeoutMs, maxTransmitWaitMs, transmissions } from './timing';
+import { onEachDatagram, onceWritten, restartBackoff } from './library-shim';
 
 export interface CoapTransportOptions {
   /** Makes the datagram socket (CoAPS: a DTLS session). Default: a plain UDP socket. */
@@ -77,12 +77,13 @@ export class CoapTransport extends EventEmitter implements Transport {
   private generation = 0;
   private readonly createSocket: CreateSocket;
   private readonly uriPaths = new Map<string, Buffer[]>();
+  private readonly work = background((text) => this.emit('warning', text), () => this.settings.accessToken);
   private readonly downlink: CoapDownlink;
 
   constructor(private readonly settings: ConnectionSettings, options: CoapTransportOptions = {}) {
     super();
     this.name = settings.transport === 'coaps' ? 'coaps' : 'coap';
-    this.maxInFlight = Math.max(1, Math.floor(settings.coap?.maxInFlight || 4));
+    this.maxInFlight = Math.max(1, Math.floor(settings.coap.maxInFlight || 4));
     this.createSocket = options.createSocket ?? (this.name === 'coaps' ? dtlsSocketFactory(settings) : createUdpSocket);
     // The receive side borrows the open Agent/socket/peer and sizes its requests by the same
     // datagram limit as send(); its texts are redacted there.
@@ -128,7 +129,7 @@ export class CoapTransport extends EventEmitter implements Transport {
         return;
       }
       const blockwise = szx !== undefined;
-      const confirmable = this.settings.coap?.confirmable !== false || blockwise;
+      const confirmable = this.settings.coap.confirmable !== false || blockwise;
       const req = agent.request({
         hostname: peer.address,
         port: peer.port,
@@ -146,11 +147,11 @@ export class CoapTransport extends EventEmitter implements Transport {
       req.on('response', (res: IncomingMessage) => this.onResponse(ex, res));
       req.on('error', (err: Error) => this.onSendError(ex, err));
       req.on('timeout', () => { ex.finished = true; this.onTimeout(ex); });
-      req.sender.on('sending', (datagram: Buffer) => {
+      onEachDatagram(req, (datagram) => {
         // A new message ID is a new exchange (the next Block1 block): its deadline starts now.
         const messageId = datagram.readUInt16BE(2);
         if (messageId !== ex.lastMessageId) {
-          if (ex.lastMessageId !== -1) restartBackoff(req);
+          if (ex.lastMessageId !== -1) restartBackoff(req, initialAckTimeoutMs());
           ex.lastMessageId = messageId;
           ex.sends = 0;
           ex.receivedAtFirstSend = this.received;
@@ -163,7 +164,7 @@ export class CoapTransport extends EventEmitter implements Transport {
         }
       });
       if (!confirmable) {
-        req.sender.once('sent', (err: Error | null) => {
+        onceWritten(req, (err) => {
           if (err) return; // 'error' follows and rejects
           this.exchanges.settle(ex);
           // Stay registered for one ACK_TIMEOUT span so an error answer is still noticed.
@@ -366,7 +367,7 @@ export class CoapTransport extends EventEmitter implements Transport {
     if (this.state !== 'open') return;
     this.state = 'idle';
     this.mustPing = true;
-    void this.teardown(this.error(`the message may not have arrived: ${err.message}`, 'closed', 'DOWN'));
+    this.work.run('tearing the CoAP endpoint down', () => this.teardown(this.error(`the message may not have arrived: ${err.message}`, 'closed', 'DOWN')));
     this.emit('down', err);
   }
 

@@ -1,11 +1,10 @@
-// The MQTT receive side (issue 10): what ThingsBoard pushes to a device on one connection, and
+// The MQTT receive side: what ThingsBoard pushes to a device on one connection, and
 // the request/answer exchanges (attribute requests, client-side RPC) that ride on it.
 //
-// ThingsBoard accepts only a fixed list of subscription filters (thingsboard-device-api.md,
-// "Downlink"), so exactly these four are used, each only once something needs it, at QoS 1 (a
-// server-side RPC counts as DELIVERED when the device PUBACKs it). One MqttDownlink lives as
-// long as one MQTT connection: subscriptions, seen RPC ids and answers waited for all end with
-// it (the device layer subscribes again after a reconnect and re-issues requests that were cut
+// ThingsBoard accepts only a fixed list of subscription filters (its MQTT device API), so
+// exactly these four are used, each only once something needs it, at QoS 1 (a server-side RPC
+// counts as DELIVERED when the device PUBACKs it). One MqttDownlink lives as long as one MQTT
+// connection: subscriptions and answers waited for end with it (the device layer subscribes again after a reconnect and re-issues requests that were cut
 // off). Request ids come from the transport, which never reuses one, so an answer that arrives
 // late — even on a later connection with a persistent session — cannot match another request.
 import type { MqttClient } from 'mqtt';
@@ -18,6 +17,7 @@ import {
   type RpcRequest,
   type SendCallback,
 } from '../transport';
+import { awaitAnswer, noAnswerText, type Waiting } from '../../deadline';
 
 export const DOWNLINK_TOPICS = {
   attributes: 'v1/devices/me/attributes',
@@ -37,7 +37,7 @@ const FILTERS = {
 type Need = keyof typeof FILTERS;
 
 /** What the downlink needs from its transport. */
-export interface DownlinkHost {
+export interface MqttDownlinkHost {
   emit(event: 'attributes', update: AttributesUpdate): void;
   emit(event: 'rpc', request: RpcRequest): void;
   emit(event: 'warning', text: string): void;
@@ -46,12 +46,6 @@ export interface DownlinkHost {
   /** The next request id: unique for the transport's whole life. */
   nextRequestId(): number;
   redact(text: string): string;
-}
-
-interface Waiting {
-  resolve(answer: unknown): void;
-  reject(err: TransportError): void;
-  timer: NodeJS.Timeout;
 }
 
 const QOS_1 = Object.freeze({ qos: 1 as const });
@@ -67,16 +61,14 @@ function closed(): TransportError {
 export class MqttDownlink {
   /** Granted (or being granted) subscriptions of this connection, by need. */
   private readonly subscriptions = new Map<Need, Promise<void>>();
-  /** Server-side RPC ids delivered on this connection (a DUP redelivery is not a new command). */
-  private readonly seenRpc = new Set<number>();
-  private readonly attributeAnswers = new Map<number, Waiting>();
-  private readonly rpcAnswers = new Map<number, Waiting>();
+  private readonly attributeAnswers = new Map<number, Waiting<unknown>>();
+  private readonly rpcAnswers = new Map<number, Waiting<unknown>>();
   private ended = false;
   private readonly onMessage = (topic: string, payload: Buffer) => this.receive(topic, payload);
 
   constructor(
     private readonly client: MqttClient,
-    private readonly host: DownlinkHost,
+    private readonly host: MqttDownlinkHost,
   ) {
     client.on('message', this.onMessage);
   }
@@ -121,12 +113,10 @@ export class MqttDownlink {
     this.ended = true;
     this.client.removeListener('message', this.onMessage);
     this.subscriptions.clear();
-    this.seenRpc.clear();
     for (const answers of [this.attributeAnswers, this.rpcAnswers]) {
       const waiting = [...answers.values()];
       answers.clear();
       for (const w of waiting) {
-        clearTimeout(w.timer);
         w.reject(closed());
       }
     }
@@ -178,7 +168,7 @@ export class MqttDownlink {
 
   private async exchange(
     need: Need,
-    answers: Map<number, Waiting>,
+    answers: Map<number, Waiting<unknown>>,
     requestTopic: string,
     request: unknown,
     timeoutMs: number,
@@ -189,37 +179,15 @@ export class MqttDownlink {
     if (signal?.aborted) throw aborted();
     const id = this.host.nextRequestId();
     const left = Math.max(0, timeoutMs - (Date.now() - started));
-    const answer = new Promise<unknown>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        // Forgotten now: an answer that still comes is dropped in receive().
-        const w = answers.get(id);
-        if (!w) return;
-        answers.delete(id);
-        w.reject(new TransportError(`no answer from ThingsBoard within ${Math.round(timeoutMs / 100) / 10} s`, 'timeout', 'NO_ANSWER'));
-      }, left);
-      const onAbort = () => {
-        const w = answers.get(id);
-        if (!w) return;
-        answers.delete(id);
-        clearTimeout(w.timer);
-        w.reject(aborted());
-      };
-      signal?.addEventListener('abort', onAbort, { once: true });
-      // Whichever way it ends, the abort listener goes with it.
-      const done = <A extends unknown[]>(fn: (...args: A) => void) => (...args: A) => {
-        signal?.removeEventListener('abort', onAbort);
-        fn(...args);
-      };
-      answers.set(id, { resolve: done(resolve), reject: done(reject), timer });
-    });
-    this.publish(`${requestTopic}${id}`, Buffer.from(JSON.stringify(request))).catch((err: TransportError) => {
-      const w = answers.get(id);
-      if (!w) return;
-      answers.delete(id);
-      clearTimeout(w.timer);
-      w.reject(err);
-    });
-    return answer;
+    return awaitAnswer<unknown>(
+      // Forgotten at the deadline or on abort: an answer that still comes is dropped in receive().
+      { timeoutMs: left, expired: () => new TransportError(noAnswerText(timeoutMs), 'timeout', 'NO_ANSWER'), signal, aborted },
+      (waiting) => {
+        answers.set(id, waiting);
+        waiting.signal.addEventListener('abort', () => answers.delete(id), { once: true });
+        this.publish(`${requestTopic}${id}`, Buffer.from(JSON.stringify(request))).catch((err: TransportError) => waiting.reject(err));
+      },
+    );
   }
 
   private receive(topic: string, payload: Buffer): void {
@@ -270,17 +238,13 @@ export class MqttDownlink {
       this.host.emit('warning', `dropped server-side RPC ${id}: the body has no "method"`);
       return;
     }
-    if (this.seenRpc.has(id)) return; // a redelivery (DUP) of a command the flow has already
-    this.seenRpc.add(id);
     this.host.emit('rpc', { id, method: body.method, params: body.params });
   }
 
-  private receiveAnswer(topic: string, prefix: string, payload: Buffer, answers: Map<number, Waiting>, mustBeJson: boolean): void {
+  private receiveAnswer(topic: string, prefix: string, payload: Buffer, answers: Map<number, Waiting<unknown>>, mustBeJson: boolean): void {
     const id = idOf(topic, prefix);
     const w = id === undefined ? undefined : answers.get(id);
     if (id === undefined || !w) return; // late (timed out) or not ours: dropped
-    answers.delete(id);
-    clearTimeout(w.timer);
     const text = payload.toString('utf8');
     let value: unknown = text;
     try {

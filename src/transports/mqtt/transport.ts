@@ -203,9 +203,9 @@ export class MqttTransport extends EventEmitter implements Transport {
       // mqtt.js calls the builder on connect (once: reconnect is off); the socket is already secure.
       const client = new MqttClient(() => socket, options);
       this.client = client;
-      const current = () => this.client === client;
+      const isCurrent = () => this.client === client; // the stale-callback guard: this client is still ours
       client.on('connect', () => {
-        if (settled || !current()) return;
+        if (settled || !isCurrent()) return;
         settled = true;
         this.connected = true;
         this.downlink = new MqttDownlink(client, {
@@ -217,7 +217,7 @@ export class MqttTransport extends EventEmitter implements Transport {
         resolve();
       });
       client.on('error', (err: Error & { code?: string | number }) => {
-        if (!current()) return;
+        if (!isCurrent()) return;
         // A numeric code before CONNACK is the CONNACK's refusal; later it is a protocol error.
         const refusedCert = !settled && auth?.type === 'x509' ? classifyClientCertAlert(err, this.where) : undefined;
         const failure = typeof err.code === 'number' && !settled
@@ -232,13 +232,13 @@ export class MqttTransport extends EventEmitter implements Transport {
       });
       // MQTT 5: the server says why it ends the session (0x8E: another client took it over).
       client.on('disconnect', (packet: { reasonCode?: number }) => {
-        if (!current()) return;
+        if (!isCurrent()) return;
         const code = packet.reasonCode ?? 0;
         const why = code === 0x8e ? 'session taken over by another client using the same access token' : `reason code ${code}`;
         this.lastError = new TransportError(`the server ended the session (${why})`, 'closed', `DISCONNECT_${code}`);
       });
       client.on('close', () => {
-        if (!current()) return;
+        if (!isCurrent()) return;
         const wasConnected = this.connected;
         this.connected = false;
         this.endDownlink();

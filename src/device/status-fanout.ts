@@ -1,12 +1,13 @@
 // The nodes that use one device connection, and the status fanned out to them: deduplicated
 // (an unchanged status is not sent again) and, for queue-length changes alone, throttled.
+import type { Background } from '../background';
 import type { DeviceStatus } from './status';
 
 export interface DeviceUser {
   onStatus(status: DeviceStatus): void;
 }
 
-export class DeviceUsers {
+export class StatusFanout {
   private readonly users = new Set<DeviceUser>();
   /** The last status given to users, so an unchanged one is not sent again. */
   private lastStatus: DeviceStatus | undefined;
@@ -15,6 +16,7 @@ export class DeviceUsers {
   constructor(
     private readonly current: () => DeviceStatus,
     private readonly throttleMs: number,
+    private readonly work: Background,
   ) {}
 
   get size(): number {
@@ -28,7 +30,7 @@ export class DeviceUsers {
   /** Adds a user and tells it the current status at once. */
   add(user: DeviceUser): void {
     this.users.add(user);
-    safeStatus(user, this.current());
+    this.tell(user, this.current());
   }
 
   delete(user: DeviceUser): boolean {
@@ -46,7 +48,7 @@ export class DeviceUsers {
     // 1,000 devices each tick this every 250 ms while messages flow: skip when nothing changed.
     if (this.lastStatus && sameStatus(this.lastStatus, status)) return;
     this.lastStatus = status;
-    for (const user of this.users) safeStatus(user, status);
+    for (const user of this.users) this.tell(user, status);
   }
 
   /** Queue-length changes alone: throttled, so 5,000 messages are not 5,000 status updates. */
@@ -62,13 +64,10 @@ export class DeviceUsers {
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
   }
-}
 
-function safeStatus(user: DeviceUser, status: DeviceStatus): void {
-  try {
-    user.onStatus(status);
-  } catch {
-    // A user's status handler must not break the connection for the others.
+  /** A user's status handler that throws is logged; it must not break the others. */
+  private tell(user: DeviceUser, status: DeviceStatus): void {
+    this.work.call('showing the connection status', () => user.onStatus(status));
   }
 }
 
@@ -80,6 +79,7 @@ function sameStatus(a: DeviceStatus, b: DeviceStatus): boolean {
     a.retryInMs === b.retryInMs &&
     a.code === b.code &&
     a.unverified === b.unverified &&
-    a.lastFailure === b.lastFailure
+    a.lastFailure === b.lastFailure &&
+    a.sharedWith === b.sharedWith
   );
 }

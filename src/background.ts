@@ -1,0 +1,50 @@
+// Work nobody waits for. Node-RED stops the whole runtime on an uncaught exception or an
+// unhandled rejection, so every fire-and-forget call (a connect attempt, a teardown, a
+// subscription started from an event), every listener and status handler we call, and every
+// close whose outcome nobody awaits goes through here: what it throws or rejects with is
+// reported — once, as "<what> failed: <reason>", with the device's secrets redacted — and never
+// reaches the process. Imports only shared.ts, so every layer can use it.
+import { redact } from './shared';
+
+export interface Background {
+  /** Starts `work` without waiting for it; a throw or a rejection is reported. */
+  run(what: string, work: () => unknown): void;
+  /** Calls `fn` now (a listener, a status handler); a throw is reported instead of passed on. */
+  call(what: string, fn: () => void): void;
+  /** A rejection handler for a promise someone else started: reports it. */
+  reportFailure(what: string): (err: unknown) => void;
+}
+
+/**
+ * `report` is where the text goes (the node's log, a transport's 'warning' event); `secret` is
+ * what must not appear in it (the access token, or every secret of the device: password, private
+ * key, …; read when a failure is reported).
+ */
+export function background(report: (text: string) => void, secret: () => string | readonly string[]): Background {
+  const reportFailure = (what: string) => (err: unknown): void => {
+    const reason = err instanceof Error ? err.message : String(err);
+    try {
+      report(redact(`${what} failed: ${reason}`, secret()));
+    } catch {
+      // The log itself failed: nothing left to tell, and nothing may reach the process.
+    }
+  };
+  return {
+    run(what, work) {
+      try {
+        const result = work();
+        if (result && typeof (result as Promise<unknown>).then === 'function') (result as Promise<unknown>).then(undefined, reportFailure(what));
+      } catch (err) {
+        reportFailure(what)(err);
+      }
+    },
+    call(what, fn) {
+      try {
+        fn();
+      } catch (err) {
+        reportFailure(what)(err);
+      }
+    },
+    reportFailure,
+  };
+}

@@ -1,0 +1,25 @@
+// What a DeviceConnection is given besides its ConnectionSettings (connection.ts).
+import type { ConnectionSettings, Transport } from '../transports/transport';
+import type { Timing } from './backoff';
+import type { DeviceRegistry } from './registry';
+
+export interface DeviceLog {
+  /** Shown once per event in the Node-RED log as a warning. Already redacted. */
+  warn(text: string): void;
+  /** Informational (connection lost/restored). Already redacted. */
+  info(text: string): void;
+}
+
+export interface ConnectionOptions {
+  /** Default: the transport the settings name (src/transports); tests give their own. */
+  createTransport?: (settings: ConnectionSettings) => Transport;
+  /** What the connections of one runtime share (registry.ts). Default: a registry of its own. */
+  registry?: DeviceRegistry;
+  /** How a user knows this connection in texts (the config node's name). Default: host:port. */
+  label?: string;
+  log: DeviceLog;
+  queueSize: number;
+  timing?: Partial<Timing>;
+  /** [0, 1): jitter source (tests may fix it). */
+  random?: () => number;
+}
