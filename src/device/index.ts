@@ -1,7 +1,9 @@
 // What the device layer offers the Node-RED glue (src/nodes), which imports nothing else from
 // here: one DeviceConnection per config node (connection.ts), its downlink (downlink.ts), the
-// status it reports (status.ts), the configuration parsers (settings.ts), and the registry the
-// connections of one runtime share (registry.ts).
+// status it reports (status.ts), the configuration parsers (settings.ts), the registry the
+// connections of one runtime share (registry.ts), and the credentials: the client-certificate
+// check (credentials.ts) and the transport of a device that provisions itself
+// (provisioned-transport.ts).
 export { DeviceConnection, DeviceError, type ConnectionOptions, type DeviceLog, type DeviceUser, type DoneCallback } from './connection';
 export type { DownlinkListener } from './downlink';
 export type { DeviceMessage } from './outbox';

@@ -92,7 +92,7 @@ export class ProvisionedTransport extends EventEmitter implements Transport {
       return kept;
     }
     this.emit('phase', 'connecting');
-    const obtained = await (this.plan.provision ?? provisionDevice)(this.base, this.plan.request);
+    const obtained = await (this.plan.provision ?? provisionDevice)(this.base, this.plan.request, undefined, (text) => this.emit('warning', text));
     for (const s of secretsOfProvisioned(obtained)) this.plan.onSecret(s);
     try {
       this.plan.store.save(obtained);

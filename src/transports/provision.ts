@@ -12,6 +12,7 @@
 import { CoapTransport } from './coap/transport';
 import { MqttTransport } from './mqtt/transport';
 import { redactSecrets } from '../shared';
+import { background } from '../background';
 import { TransportError, type ConnectionSettings } from './transport';
 
 export type ProvisionAsk = 'accessToken' | 'mqttBasic' | 'x509';
@@ -79,10 +80,17 @@ export function parseProvisionAnswer(payload: Buffer, req: ProvisionRequest): Pr
 
 /**
  * Runs one provisioning exchange over `settings`' transport (their credentials are ignored: the
- * provisioning session has its own) and closes it as soon as the answer is there.
+ * provisioning session has its own) and closes it as soon as the answer is there. `warn` hears
+ * what nobody waits for (a failed close of the provisioning session), redacted.
  */
-export async function provisionDevice(settings: ConnectionSettings, req: ProvisionRequest, timeoutMs = PROVISION_TIMEOUT_MS): Promise<Provisioned> {
+export async function provisionDevice(
+  settings: ConnectionSettings,
+  req: ProvisionRequest,
+  timeoutMs = PROVISION_TIMEOUT_MS,
+  warn: (text: string) => void = () => {},
+): Promise<Provisioned> {
   const secrets = [req.provisionSecret, req.basic?.password ?? ''];
+  const closeFailed = background(warn, () => secrets).reportFailure('closing the provisioning session');
   const body = provisionBody(req);
   const clean = (err: unknown): TransportError => {
     const e = err instanceof TransportError ? err : new TransportError(String((err as Error)?.message ?? err), 'unreachable', 'PROVISION');
@@ -102,7 +110,7 @@ export async function provisionDevice(settings: ConnectionSettings, req: Provisi
     } catch (err) {
       throw clean(err);
     } finally {
-      await transport.close().catch(() => {});
+      await transport.close().catch(closeFailed);
     }
   }
   const transport = new CoapTransport({ ...settings, accessToken: '', auth: { type: 'accessToken' } });
@@ -113,6 +121,6 @@ export async function provisionDevice(settings: ConnectionSettings, req: Provisi
   } catch (err) {
     throw clean(err);
   } finally {
-    await transport.close().catch(() => {});
+    await transport.close().catch(closeFailed);
   }
 }

@@ -14,6 +14,7 @@ import { MqttClient, type IClientOptions } from 'mqtt';
 import { MqttDownlink } from './downlink';
 import { classifyClientCertAlert, classifyConnack, classifySocketError, type Where } from './errors';
 import { redactSecrets } from '../../shared';
+import { awaitAnswer, noAnswerText } from '../../deadline';
 import {
   TransportError,
   type AttributesAnswer,
@@ -306,24 +307,25 @@ export class MqttTransport extends EventEmitter implements Transport {
   requestOnce(requestTopic: string, responseTopic: string, body: Buffer, timeoutMs: number): Promise<Buffer> {
     const client = this.client;
     if (!client || !this.connected || this.closing) return Promise.reject(new TransportError('not connected', 'closed', 'NOT_CONNECTED'));
-    return new Promise<Buffer>((resolve, reject) => {
-      const finish = (err: TransportError | undefined, answer?: Buffer) => {
-        clearTimeout(timer);
-        client.removeListener('message', onMessage);
-        client.removeListener('close', onClose);
-        if (err) reject(err);
-        else resolve(answer as Buffer);
-      };
-      const onMessage = (topic: string, payload: Buffer) => { if (topic === responseTopic) finish(undefined, Buffer.from(payload)); };
-      const onClose = () => finish(new TransportError('the connection closed before ThingsBoard answered', 'closed', 'CLOSED'));
-      const timer = setTimeout(() => finish(new TransportError(`no answer on ${responseTopic} within ${Math.round(timeoutMs / 1000)} s`, 'timeout', 'NO_ANSWER')), timeoutMs);
-      client.on('message', onMessage);
-      client.once('close', onClose);
-      client.subscribe(responseTopic, QOS_1, (err) => {
-        if (err) return finish(new TransportError(this.redactText(`cannot subscribe ${responseTopic}: ${err.message}`), 'rejected', 'SUBSCRIBE_FAILED'));
-        this.publish(requestTopic, body, 1, (sendErr) => { if (sendErr) finish(sendErr); });
-      });
-    });
+    return awaitAnswer<Buffer>(
+      { timeoutMs, expired: () => new TransportError(noAnswerText(timeoutMs, `the request on ${requestTopic}`), 'timeout', 'NO_ANSWER') },
+      (waiting) => {
+        const onMessage = (topic: string, payload: Buffer) => { if (topic === responseTopic) waiting.resolve(Buffer.from(payload)); };
+        const onClose = () => waiting.reject(new TransportError('the connection closed before ThingsBoard answered', 'closed', 'CLOSED'));
+        client.on('message', onMessage);
+        client.once('close', onClose);
+        // However the wait ends (answer, deadline, close), the listeners go with it.
+        waiting.signal.addEventListener('abort', () => {
+          client.removeListener('message', onMessage);
+          client.removeListener('close', onClose);
+        }, { once: true });
+        client.subscribe(responseTopic, QOS_1, (err) => {
+          if (err) return waiting.reject(new TransportError(this.redactText(`cannot subscribe ${responseTopic}: ${err.message}`), 'rejected', 'SUBSCRIBE_FAILED'));
+          if (waiting.ended) return;
+          this.publish(requestTopic, body, 1, (sendErr) => { if (sendErr) waiting.reject(sendErr); });
+        });
+      },
+    );
   }
 
   // ---- receive side (see mqtt/downlink.ts and transport.ts) ---------------------------------
