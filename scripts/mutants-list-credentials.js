@@ -84,4 +84,28 @@ module.exports = [
     tests: ['test/nodes/claim.test.js'],
     why: 'a claiming request with fields ThingsBoard does not know is sent instead of failing with done(err) naming the field',
   },
+  {
+    id: 'coap-x509-path-keeps-empty-token',
+    file: 'src/transports/coap/resources.ts',
+    find: "['api', 'v1', ...(token ? [token] : []), ...rest]",
+    replace: "['api', 'v1', token, ...rest]",
+    tests: ['test/coap/coaps-x509.test.js'],
+    why: 'an X.509 device on CoAPS posts to /api/v1//telemetry (an empty token segment) instead of /api/v1/telemetry: ThingsBoard serves no such resource',
+  },
+  {
+    id: 'out-claim-sent-as-telemetry',
+    file: 'src/device/settings.ts',
+    find: "kind === 'attributes' || kind === 'claim' ? kind : 'telemetry'",
+    replace: "kind === 'attributes' ? kind : 'telemetry'",
+    tests: ['test/nodes/claim.test.js'],
+    why: "a thingsboard-out node set to 'claim' sends msg.payload as telemetry: the device is never claimable",
+  },
+  {
+    id: 'binding-redacts-only-token',
+    file: 'src/nodes/device-binding.ts',
+    find: "const token = () => device?.secrets ?? String(device?.credentials?.accessToken ?? '');",
+    replace: "const token = () => String(device?.credentials?.accessToken ?? '');",
+    tests: ['test/nodes/claim.test.js'],
+    why: "a node's status and done(err) texts are redacted for the access token only: a password, private key or provisioned token in them would reach the user",
+  },
 ];

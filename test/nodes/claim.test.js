@@ -9,6 +9,7 @@ const { helper, allModules, deviceConfig, outsWithProbes, probe, scanForTokens }
 const { startTbBroker } = require('../support/tb-broker');
 const { requirePeer } = require('../support/peers');
 const { startCoapServer, coapGet } = require('../support/libcoap');
+const { freeTcpPort } = require('../support/ports');
 
 const TOKEN = 'claim-T0ken-abc';
 const caught = [];
@@ -45,4 +46,15 @@ test('claim over CoAP: POST /api/v1/$TOKEN/claim', { timeout: 60000 }, async (t)
   await helper.load(allModules(), flow({ transport: 'coap', port: String(server.port) }), { dev: { accessToken: TOKEN } });
   assert.equal((await probe('claim1').send({ payload: { secretKey: 'k1', durationMs: 1000 } })).ok, true);
   assert.equal(await coapGet(server.port, `api/v1/${TOKEN}/claim`), JSON.stringify({ secretKey: 'k1', durationMs: 1000 }));
+});
+
+test("claim: a node's done(err) hides every secret of its device, not only the access token (MQTT basic password quoted by the payload check)", { timeout: 30000 }, async () => {
+  const PASSWORD = 'claim-Basic-pw-77';
+  const port = await freeTcpPort(); // nothing listens: the payload fails before anything is sent
+  await helper.load(allModules(), flow({ port: String(port), credentialsType: 'mqttBasic' }), { dev: { username: 'claim-user', password: PASSWORD } });
+  const r = await probe('claim1').send({ payload: { [PASSWORD]: 1 } });
+  assert.equal(r.ok, false);
+  // Only done(err)'s text: Node-RED's own log quotes the user's msg, whose key this is.
+  assert.match(r.error, /only secretKey and durationMs \(payload\.\*\*\* is not one of them\)/);
+  assert.ok(!r.error.includes(PASSWORD), r.error);
 });
