@@ -98,6 +98,16 @@ export interface ChainInput {
   leafKeyType?: string;
 }
 
+let openVerifiers = 0;
+
+/**
+ * TLS clients of the verifier not yet closed. (Their TLSWRAP handles are released only when the
+ * garbage collector gets to them, so async_hooks cannot tell a leak; this count can.)
+ */
+export function openVerifierCount(): number {
+  return openVerifiers;
+}
+
 /** OpenSSL's verdict on the chain: X509_verify_cert's result as node:tls reports it. */
 export function verifyChainWithOpenSSL(input: ChainInput): Promise<ChainVerdict> {
   const { chainDer } = input;
@@ -153,6 +163,10 @@ export function verifyChainWithOpenSSL(input: ChainInput): Promise<ChainVerdict>
       const v = ssl.verifyError();
       finish(v ? { ok: false, code: String(v.code ?? 'UNSPECIFIED'), message: v.message } : { ok: true });
     });
-    client.on('close', () => finish({ ok: false, code: 'TLS_VERIFIER', message: 'the TLS verifier closed without a verdict' }));
+    openVerifiers++;
+    client.on('close', () => {
+      openVerifiers--;
+      finish({ ok: false, code: 'TLS_VERIFIER', message: 'the TLS verifier closed without a verdict' });
+    });
   });
 }
