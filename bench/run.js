@@ -5,7 +5,7 @@
 //
 // Environment:
 //   BENCH_QUICK=1        smaller counts, one repeat (for iterating; figures are noisier)
-//   BENCH_ONLY=a,b       only these sections: mqtt, latency, scale, memory, coap, coaps
+//   BENCH_ONLY=a,b       only these sections: mqtt, latency, scale, memory, coap, coaps, gateway
 //   BENCH_WINDOW=100     messages unfinished at once in the MQTT throughput runs
 //   BENCH_NO_BUILD=1     do not run `node scripts/build.js` first
 //   BENCH_OUT=file.json  where the raw results go (default: $TMPDIR/tb-bench-last.json)
@@ -45,6 +45,11 @@ const cfg = {
   coapCount: QUICK ? 1000 : 4000,
   coapInFlight: 4, // our CoAP transport's default maxInFlight (src/transports/coap/transport.ts)
   handshakeRepeat: QUICK ? 5 : 15,
+  // Gateway: sub-devices × readings each through one connection vs per-device connections vs core.
+  gatewaySubDevices: QUICK ? 2000 : 10000,
+  gatewayReadingsEach: QUICK ? 2 : 3,
+  gatewayDeviceConnections: QUICK ? 200 : 1000,
+  gatewayMemorySubDevices: 10000,
 };
 
 const NA = 'n/a (not built yet)';
@@ -73,6 +78,7 @@ async function main() {
     if (want('latency')) await mqttLatency(broker.port, ours);
     if (want('memory')) await memory(broker.port, ours);
     if (want('scale')) await scaling(broker.port, ours);
+    if (want('gateway')) await gateway(broker.port, ours);
   } finally {
     await broker.stop();
   }
@@ -220,6 +226,37 @@ async function scaling(port, ours) {
       oursRss: pick(mem.ours[d], 'rssPerConn'), coreRss: pick(mem.core[d], 'rssPerConn'),
     });
   }
+}
+
+/**
+ * ThingsBoard's gateway API: the same readings (sub-devices × readings each, round robin) through
+ * ONE gateway connection (ours), over per-device connections (today's path, ours), and through a
+ * function node that builds the gateway JSON by hand into core mqtt out (what users wire today).
+ * Plus the heap an idle sub-device costs (10,000 of them).
+ */
+async function gateway(port, ours) {
+  const subDevices = cfg.gatewaySubDevices;
+  const count = subDevices * cfg.gatewayReadingsEach;
+  const runs = { gateway: [], devices: [], core: [], memory: [] };
+  for (let r = 0; r < cfg.repeats; r++) {
+    // ThingsBoard's side is the emulator's (bench/lib/tb-peer.js): mosquitto acknowledges a
+    // publish once whatever it holds, ThingsBoard once per device entry.
+    const args = { subDevices, devices: cfg.gatewayDeviceConnections, count, window: cfg.window };
+    runs.core.push(await attempt('gateway-flow', { ...args, side: 'core' }));
+    runs.gateway.push(ours.nodes ? await attempt('gateway-flow', { ...args, side: 'gateway' }) : { error: NA });
+    runs.devices.push(ours.nodes ? await attempt('gateway-flow', { ...args, side: 'devices' }) : { error: NA });
+  }
+  runs.memory.push(ours.nodes ? await attempt('gateway-memory', { port, subDevices: cfg.gatewayMemorySubDevices }, { execArgv: ['--expose-gc'] }) : { error: NA });
+  results.sections.gateway = runs;
+  const label = `${subDevices.toLocaleString('en-US')} sub-devices × ${cfg.gatewayReadingsEach} readings, one gateway connection`;
+  rows.push(row(`Gateway readings/s, ${label}: vs core mqtt out + hand-built gateway JSON`, med(runs.gateway, 'readingsPerSec'), med(runs.core, 'readingsPerSec'), 'higher', 2.0, 'readings/s'));
+  rows.push(row('Gateway CPU time per reading in the Node-RED process, vs core mqtt out + hand-built JSON', med(runs.gateway, 'cpuUsPerReading'), med(runs.core, 'cpuUsPerReading'), 'lower', 0.7, 'µs'));
+  rows.push(row(`Gateway readings/s vs the same readings over ${cfg.gatewayDeviceConnections} device connections (today's path) [context]`, med(runs.gateway, 'readingsPerSec'), med(runs.devices, 'readingsPerSec'), 'higher', null, 'readings/s'));
+  rows.push(row(`Gateway CPU per reading vs ${cfg.gatewayDeviceConnections} device connections [context]`, med(runs.gateway, 'cpuUsPerReading'), med(runs.devices, 'cpuUsPerReading'), 'lower', null, 'µs'));
+  const mem = pick(runs.memory[0], 'heapPerSubDevice');
+  const r = { figure: `Heap per idle gateway sub-device (${cfg.gatewayMemorySubDevices.toLocaleString('en-US')} of them)`, unit: 'KB', ours: mem.error ?? mem.value, baseline: '—', ratio: null, goal: '≤ 2 KB' };
+  r.met = mem.error ? 'n/a' : mem.value <= 2048 ? 'yes' : 'no';
+  rows.push(r);
 }
 
 async function coap(ours) {

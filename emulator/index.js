@@ -21,6 +21,11 @@ const { startWebServer } = require('./web/server');
 const DEFAULT_PORTS = { mqtt: 1883, mqtts: 8883, coap: 5683, coaps: 5684, web: 1881 };
 const LABELS = { mqtt: 'MQTT', mqtts: 'MQTTS', coap: 'CoAP', coaps: 'CoAPS', web: 'page' };
 
+/** The demo gateway ("Is gateway" ticked): `demo-gateway` with the access token `demo-gateway-token`. */
+function demoGateway() {
+  return { name: 'demo-gateway', token: 'demo-gateway-token', gateway: true };
+}
+
 /** Demo devices: `demo-device-N` with the access token `demo-token-N`. */
 function demoDevices(count = 4) {
   return Array.from({ length: count }, (_, i) => ({ name: `demo-device-${i + 1}`, token: `demo-token-${i + 1}` }));
@@ -59,6 +64,7 @@ function udpPortFree(host, port) {
  * @param {string} [opts.dataDir] where the CA and server certificate live (needed for MQTTS/CoAPS)
  * @param {{certPem: string, keyPem: string, caFile?: string}} [opts.tls] certificates to use instead of dataDir's
  * @param {DeviceStore} [opts.store]
+ * @param {boolean} [opts.gateway] also the demo gateway demo-gateway-token (demoGateway()); default true
  * @param {boolean} [opts.exampleTokens] accept example-token-1..99 (the example flows' devices); default true
  * @param {boolean} [opts.coapSeparateResponses] CoAP(S) answers as ThingsBoard sends them: an empty ACK, then a separate CON response (emulator/coap.js); default false (piggybacked)
  * @param {(line: string) => void} [opts.log]
@@ -67,8 +73,11 @@ async function startEmulator(opts = {}) {
   const host = opts.host || '127.0.0.1';
   const wanted = { ...DEFAULT_PORTS };
   for (const [name, port] of Object.entries(opts.ports || {})) if (port !== undefined && port !== null) wanted[name] = port;
+  // The demo gateway is always there (unless opts.gateway is false), beside the devices given.
+  const devices = [...(opts.devices || demoDevices()), ...(opts.demoBasicDevice === false ? [] : [DEMO_BASIC_DEVICE])];
+  if (opts.gateway !== false && !devices.some((d) => d.token === demoGateway().token)) devices.push(demoGateway());
   const store = opts.store || new DeviceStore({
-    devices: [...(opts.devices || demoDevices()), ...(opts.demoBasicDevice === false ? [] : [DEMO_BASIC_DEVICE])],
+    devices,
     exampleTokens: opts.exampleTokens !== false,
     provisionProfiles: opts.provisionProfiles || [DEMO_PROVISION_PROFILE],
   });
@@ -223,4 +232,4 @@ function reportRefusedConnects(broker, store, transport) {
   broker.on('connectionError', onError);
 }
 
-module.exports = { startEmulator, demoDevices, movedPortWarning, DEFAULT_PORTS };
+module.exports = { startEmulator, demoDevices, demoGateway, movedPortWarning, DEFAULT_PORTS };

@@ -22,6 +22,8 @@
 // seen (none must arrive when the client rejected our TLS certificate) and accepted publishes.
 const net = require('node:net');
 const tls = require('node:tls');
+const mqttPacket = require('mqtt-packet');
+const { gatewaySession, GATEWAY_FILTERS } = require('./gateway');
 
 const TOPIC_KIND = {
   'v1/devices/me/telemetry': 'telemetry',
@@ -128,6 +130,13 @@ async function startMqttEmulator({ store, host = '127.0.0.1', port = 0, tls: tls
         return callback(null);
       }
       if (!client || !client.tbToken) return callback(null);
+      // A gateway's v1/gateway/* (emulator/gateway.js); ThingsBoard accepts them from gateways only.
+      if (client.tbGateway && packet.topic.startsWith('v1/gateway/')) {
+        const result = client.tbGateway.handle(packet.topic, packet.payload, packet.messageId);
+        if (result.close) return callback(new Error(result.close));
+        if (result.entries) stats.publishes++;
+        return callback(null);
+      }
       const kind = TOPIC_KIND[packet.topic];
       if (kind) {
         const result = store.accept(client.tbToken, kind, packet.payload, transport);
@@ -142,6 +151,7 @@ async function startMqttEmulator({ store, host = '127.0.0.1', port = 0, tls: tls
       callback(failure ? new Error(failure) : null);
     },
     authorizeSubscribe(client, sub, callback) {
+      if (client && client.tbGateway && GATEWAY_FILTERS[sub.topic]) return callback(null, { ...sub, qos: Math.min(sub.qos || 0, 1) });
       if (client && client.tbProvision) return callback(null, sub.topic === '/provision/response' ? { ...sub, qos: 1 } : null);
       const known = SUBSCRIBE_FILTERS[sub.topic];
       // null = SUBACK return code 0x80 for this filter (the others of the packet still count).
@@ -239,11 +249,28 @@ async function startMqttEmulator({ store, host = '127.0.0.1', port = 0, tls: tls
     session.grants = new Map();
     session.styles = styles;
     client.tbSession = session;
+    if (device.gateway) {
+      client.tbGateway = gatewaySession(store, device, transport, {
+        sendTo: (topic, body, qos, onAck) => { if (!client.closed) sendTo(client, topic, body, qos, onAck); },
+        grant: (channel) => session.grants.get(channel),
+        // ThingsBoard acknowledges each device entry of a multi-device publish, all with one id.
+        // store.gatewayExtraAckDelayMs (tests): those later PUBACKs come that much later.
+        extraPubacks: (messageId, n) => setTimeout(() => {
+          for (let i = 0; i < n; i++) if (!client.closed && client.conn) client.conn.write(mqttPacket.generate({ cmd: 'puback', messageId }));
+        }, store.gatewayExtraAckDelayMs || 0),
+      });
+    }
   });
   broker.on('subscribe', (subs, client) => {
     const session = client.tbSession;
     if (!session) return;
     for (const sub of subs) {
+      const gwChannel = client.tbGateway && GATEWAY_FILTERS[sub.topic];
+      if (gwChannel && sub.qos !== 128) {
+        session.grants.set(gwChannel, sub.qos);
+        client.tbGateway.channelChanged(gwChannel, true);
+        continue;
+      }
       const known = SUBSCRIBE_FILTERS[sub.topic];
       if (!known || sub.qos === 128) continue;
       session.grants.set(known.channel, sub.qos);
@@ -255,6 +282,12 @@ async function startMqttEmulator({ store, host = '127.0.0.1', port = 0, tls: tls
     const session = client.tbSession;
     if (!session) return;
     for (const topic of topics) {
+      const gwChannel = client.tbGateway && GATEWAY_FILTERS[topic];
+      if (gwChannel) {
+        session.grants.delete(gwChannel);
+        client.tbGateway.channelChanged(gwChannel, false);
+        continue;
+      }
       const known = SUBSCRIBE_FILTERS[topic];
       if (!known) continue;
       session.grants.delete(known.channel);
@@ -262,6 +295,7 @@ async function startMqttEmulator({ store, host = '127.0.0.1', port = 0, tls: tls
     }
   });
   broker.on('clientDisconnect', (client) => {
+    if (client.tbGateway) client.tbGateway.close();
     if (client.tbSession) client.tbSession.close();
   });
 
@@ -296,7 +330,10 @@ async function startMqttEmulator({ store, host = '127.0.0.1', port = 0, tls: tls
   async function close() {
     if (closed) return;
     closed = true;
-    for (const client of Object.values(broker.clients)) if (client.tbSession) client.tbSession.close();
+    for (const client of Object.values(broker.clients)) {
+      if (client.tbGateway) client.tbGateway.close();
+      if (client.tbSession) client.tbSession.close();
+    }
     const serverClosed = new Promise((resolve) => server.close(() => resolve()));
     for (const socket of sockets) socket.destroy();
     await new Promise((resolve) => broker.close(() => resolve()));

@@ -6,8 +6,11 @@ const crypto = require('node:crypto');
 // and the web page read it. Tokens are secrets here too: rejections never echo a token.
 const { EventEmitter } = require('node:events');
 const { installDownlink } = require('./downlink');
+const { installGateway } = require('./gateway');
 
 const HISTORY = 200;
+/** The examples whose device is a gateway (examples/11 Gateway - many devices, one connection.json). */
+const EXAMPLE_GATEWAYS = [11];
 
 class DeviceStore extends EventEmitter {
   /**
@@ -24,19 +27,23 @@ class DeviceStore extends EventEmitter {
     this.provisionRequests = 0;
     this.devices = new Map(); // name → { name, telemetry: Map<key, {ts, value}[]>, attributes: {}, received }
     this.rejected = []; // { time, transport, reason }
-    for (const d of opts.devices || []) this.addDevice(d.name, d.token || crypto.randomBytes(12).toString('hex'), d.basic ? { type: 'MQTT_BASIC', ...d.basic } : d.x509 ? { type: 'X509_CERTIFICATE', hash: d.x509 } : undefined);
+    for (const d of opts.devices || []) {
+      const device = this.addDevice(d.name, d.token || crypto.randomBytes(12).toString('hex'), d.basic ? { type: 'MQTT_BASIC', ...d.basic } : d.x509 ? { type: 'X509_CERTIFICATE', hash: d.x509 } : undefined);
+      if (d.gateway) device.gateway = true; // "Is gateway" ticked (emulator/gateway.js)
+    }
   }
 
   /**
    * credentials: how the device authenticates besides its (internal) token, as ThingsBoard stores
    * it: { type: 'ACCESS_TOKEN' } (default), { type: 'MQTT_BASIC', clientId, username, password },
-   * { type: 'X509_CERTIFICATE', hash }. Shown on the page by type only.
+   * { type: 'X509_CERTIFICATE', hash }. Shown on the page by type only. A gateway's sub-device
+   * (emulator/gateway.js) gets a random token: it never connects itself.
    */
   addDevice(name, token, credentials = { type: 'ACCESS_TOKEN' }) {
     const device = { name, token, credentials, telemetry: new Map(), attributes: {}, received: 0, messages: 0 };
     this.initDownlink(device);
     this.devices.set(name, device);
-    this.byToken.set(token, device);
+    if (token !== undefined) this.byToken.set(token, device);
     return device;
   }
 
@@ -106,7 +113,10 @@ class DeviceStore extends EventEmitter {
     if (known || !this.exampleTokens) return known;
     const m = /^example-token-([1-9][0-9]?)$/.exec(String(token));
     if (!m) return undefined;
+    // The gateway example's device has "Is gateway" ticked, as in ThingsBoard.
     const device = this.addDevice(`example-${m[1]}`, token);
+    // The gateway example's device has "Is gateway" ticked, as in ThingsBoard.
+    if (EXAMPLE_GATEWAYS.includes(Number(m[1]))) device.gateway = true;
     this.emit('device', this.deviceSnapshot(device));
     return device;
   }
@@ -124,6 +134,11 @@ class DeviceStore extends EventEmitter {
     } catch (err) {
       return this.reject(transport, 'bad-request', `${device.name}: ${kind} is not valid JSON (${err.message})`);
     }
+    return this.acceptFor(device, kind, data, transport);
+  }
+
+  /** Stores parsed telemetry or attributes for a device (also a gateway's sub-device). */
+  acceptFor(device, kind, data, transport) {
     const now = Date.now();
     if (kind === 'attributes') {
       if (!isObject(data)) return this.reject(transport, 'bad-request', `${device.name}: attributes must be a JSON object`);
@@ -186,6 +201,8 @@ class DeviceStore extends EventEmitter {
       name: d.name,
       credentialsType: (d.credentials && d.credentials.type) || 'ACCESS_TOKEN',
       provisioned: Boolean(d.provisioned),
+      ...(d.gateway ? { gateway: true, subDevices: [...(d.subDevices || [])] } : {}),
+      ...(d.gatewayName ? { gatewayName: d.gatewayName, type: d.type } : {}),
       messages: d.messages,
       telemetry: Object.fromEntries([...d.telemetry].map(([k, s]) => [k, s.slice(-50)])),
       attributes: d.attributes,
@@ -195,6 +212,7 @@ class DeviceStore extends EventEmitter {
 }
 
 installDownlink(DeviceStore);
+installGateway(DeviceStore);
 
 function isObject(v) {
   return v !== null && typeof v === 'object' && !Array.isArray(v);

@@ -94,7 +94,7 @@ const TARGET_CODE = [
  * @param {number} [opts.intervalSeconds]
  * @returns {object[]} flow nodes (a JSON array, as in flows.json / examples)
  */
-function demoFlow({ host, targets, caPem = '', tabLabel = 'ThingsBoard demo', emulator = true, intervalSeconds = 2 }) {
+function demoFlow({ host, targets, caPem = '', tabLabel = 'ThingsBoard demo', emulator = true, intervalSeconds = 2, gateway = null }) {
   const nodes = [{
     id: TAB_ID,
     type: 'tab',
@@ -214,6 +214,7 @@ function demoFlow({ host, targets, caPem = '', tabLabel = 'ThingsBoard demo', em
   }
 
   if (targets.length) y = controlLoop(add, targets[0], y, emulator);
+  if (gateway) y = gatewayRows(add, nodes, host, gateway, y);
 
   add({ id: `${ID_PREFIX}catch`, type: 'catch', name: 'failed deliveries', scope: null, uncaught: false, x: 150, y: y + 20, wires: [[`${ID_PREFIX}debug`]] });
   add({
@@ -259,6 +260,66 @@ function controlLoop(add, target, y, emulator) {
   y += 70;
   add({ id: `${ID_PREFIX}shared-in`, type: 'thingsboard-in', name: 'shared targetTemperature', device, receive: 'attributes', keys: 'targetTemperature', initial: true, methods: '', x: 170, y, wires: [[`${ID_PREFIX}target`]] });
   add({ id: `${ID_PREFIX}target`, type: 'function', name: 'set the sensor\'s target', func: TARGET_CODE, outputs: 1, timeout: 0, noerr: 0, initialize: '', finalize: '', libs: [], x: 410, y, wires: [[]] });
+  return y + 60;
+}
+
+// A simulated Modbus poll of four field devices, split into one message per sub-device.
+const POLL_CODE = [
+  '// One poll of a Modbus line: each unit becomes its own ThingsBoard device through the gateway',
+  '// (msg.device = its name, msg.deviceType = its device profile).',
+  "const units = [['boiler-1', 'boiler', 60], ['boiler-2', 'boiler', 55], ['pump-1', 'pump', 1450], ['meter-1', 'meter', 0]];",
+  "const state = context.get('state') || {};",
+  'const out = units.map(([name, type, base]) => {',
+  "  const s = state[name] || (state[name] = { v: base, kwh: 100 * Math.random() });",
+  "  s.v = type === 'meter' ? s.v : Math.round((s.v + (Math.random() - 0.5) * (type === 'pump' ? 20 : 0.8)) * 10) / 10;",
+  '  s.kwh = Math.round((s.kwh + Math.random() * 0.2) * 1000) / 1000;',
+  "  const payload = type === 'boiler' ? { temperature: s.v, setpoint: flow.get(`setpoint-${name}`) ?? 60 } : type === 'pump' ? { rpm: s.v } : { energy: s.kwh };",
+  '  return { device: name, deviceType: type, payload };',
+  '});',
+  "context.set('state', state);",
+  'return [out];',
+].join('\n');
+
+// RPC for one sub-device: setSetpoint (params: a number) / getSetpoint, answered per device.
+const GATEWAY_RPC_CODE = [
+  '// msg.device = the sub-device, msg.topic = the method; keep msg.device and msg.rpc for the reply.',
+  "if (msg.topic === 'setSetpoint') flow.set(`setpoint-${msg.device}`, Number(msg.payload));",
+  "msg.payload = { device: msg.device, setpoint: flow.get(`setpoint-${msg.device}`) ?? 60 };",
+  'return msg;',
+].join('\n');
+
+/** A gateway (ThingsBoard's gateway API) with a handful of simulated sub-devices over one MQTT connection. */
+function gatewayRows(add, nodes, host, gateway, y) {
+  const configId = `${ID_PREFIX}device-gateway`;
+  nodes.push({
+    id: configId,
+    type: 'thingsboard-device',
+    name: `${gateway.deviceName || 'gateway'} (MQTT gateway)`,
+    host,
+    port: String(gateway.port || DEFAULT_PORTS.mqtt),
+    transport: 'mqtt',
+    verifyServer: true,
+    serverName: '',
+    clientId: '',
+    keepalive: 60,
+    cleanSession: true,
+    protocolVersion: 4,
+    maxPayloadBytes: 65536,
+    queueSize: 1000,
+    confirmable: true,
+    maxInFlight: 4,
+    gateway: true,
+    credentials: { accessToken: gateway.token, caCert: '' },
+  });
+  add({ id: `${ID_PREFIX}gateway-comment`, type: 'comment', name: 'Gateway: four field devices over ONE connection (RPC setSetpoint / getSetpoint per sub-device)', info: 'A simulated Modbus poll split into one message per device: msg.device names the ThingsBoard sub-device. On the emulator page each sub-device has its own card; send RPC setSetpoint (params: a number) to boiler-1 and watch its setpoint change.', x: 470, y, wires: [] });
+  y += 50;
+  add({ id: `${ID_PREFIX}gateway-tick`, type: 'inject', name: 'poll every 2 s', props: [{ p: 'payload' }], repeat: '2', crontab: '', once: true, onceDelay: 1.5, topic: '', payload: '', payloadType: 'date', x: 140, y, wires: [[`${ID_PREFIX}gateway-poll`]] });
+  add({ id: `${ID_PREFIX}gateway-poll`, type: 'function', name: 'Modbus poll → one msg per device', func: POLL_CODE, outputs: 1, timeout: 0, noerr: 0, initialize: '', finalize: '', libs: [], x: 370, y, wires: [[`${ID_PREFIX}gateway-out`]] });
+  add({ id: `${ID_PREFIX}gateway-out`, type: 'thingsboard-out', name: 'sub-device telemetry', device: configId, kind: 'telemetry', qos: 1, key: '', deviceName: '', deviceType: '', x: 620, y, wires: [] });
+  y += 60;
+  add({ id: `${ID_PREFIX}gateway-rpc-in`, type: 'thingsboard-in', name: 'sub-device RPC', device: configId, receive: 'rpc', keys: '', initial: true, methods: 'setSetpoint,getSetpoint', devices: '', x: 150, y, wires: [[`${ID_PREFIX}gateway-rpc`]] });
+  add({ id: `${ID_PREFIX}gateway-rpc`, type: 'function', name: 'setpoint per sub-device', func: GATEWAY_RPC_CODE, outputs: 1, timeout: 0, noerr: 0, initialize: '', finalize: '', libs: [], x: 370, y, wires: [[`${ID_PREFIX}gateway-reply`]] });
+  add({ id: `${ID_PREFIX}gateway-reply`, type: 'thingsboard-rpc-response', name: 'reply to the sub-device', x: 600, y, wires: [] });
   return y + 60;
 }
 

@@ -577,4 +577,5 @@ module.exports = [
   },
   ...require('./mutants-list-dtls'),
   ...require('./mutants-list-credentials'),
+  ...require('./mutants-list-gateway'),
 ];

@@ -155,7 +155,7 @@ async function main() {
   if (real) {
     flowTarget = real;
   } else {
-    const { startEmulator, demoDevices } = require('../emulator');
+    const { startEmulator, demoDevices, demoGateway } = require('../emulator');
     const devices = demoDevices(4);
     emu = await startEmulator({
       host: process.env.EMULATOR_HOST || '127.0.0.1',
@@ -176,7 +176,9 @@ async function main() {
     // One device per transport: ThingsBoard keeps one MQTT session per device, and the page
     // then shows each transport's readings apart.
     const targets = TRANSPORTS.filter((t) => emu.ports[t]).map((t, i) => ({ transport: t, port: emu.ports[t], token: devices[i].token, deviceName: devices[i].name }));
-    flowTarget = { host: emu.host, caPem: emu.caPem, caFile: emu.caFile, targets };
+    // The demo gateway (ThingsBoard's gateway API, MQTT): sub-devices over one connection.
+    const gateway = emu.ports.mqtt ? { port: emu.ports.mqtt, token: demoGateway().token, deviceName: demoGateway().name } : null;
+    flowTarget = { host: emu.host, caPem: emu.caPem, caFile: emu.caFile, targets, gateway };
   }
 
   const wantedNrPort = envPort('NODE_RED_PORT') ?? 1880;
@@ -202,6 +204,7 @@ async function main() {
     caPem: flowTarget.caPem,
     tabLabel: real ? `ThingsBoard at ${real.host}` : 'ThingsBoard demo (emulator)',
     emulator: !real,
+    gateway: flowTarget.gateway || null,
   });
   const current = await nr.get('flows');
   const userFlows = Array.isArray(current.body) ? current.body : [];
@@ -221,6 +224,7 @@ async function main() {
     }
     say(`  CA certificate     ${emu.caFile}`);
     say('                     (paste it into a config node\'s CA field for MQTTS/CoAPS)');
+    if (flowTarget.gateway) say(`  Gateway            ${emu.host}:${flowTarget.gateway.port}  → ${flowTarget.gateway.deviceName}, token ${flowTarget.gateway.token}: sub-devices boiler-1, boiler-2, pump-1, meter-1 over one connection`);
     say('  More devices       demo-token-1 .. demo-token-4, and example-token-1 .. 99 (the examples); other tokens are refused');
     const first = flowTarget.targets[0];
     if (first) say(`  Try the downlink   on the page's ${first.deviceName} card: RPC setLed (true) or setInterval (seconds), shared attribute targetTemperature`);

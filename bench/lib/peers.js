@@ -94,7 +94,8 @@ async function waitForTcp(port, timeoutMs = 5000) {
  * mosquitto_sub writing "<unix time with ns> <payload>" lines into a file: counting happens at the
  * broker's far side, in a separate C process, so it costs the measured Node process nothing.
  */
-async function startCounter(port, topic) {
+/** `gateway`: bodies are ThingsBoard gateway telemetry {"name":[entries], ...}: count the entries. */
+async function startCounter(port, topic, { gateway = false } = {}) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tb-bench-sub-'));
   const file = path.join(dir, 'received.txt');
   const fd = fs.openSync(file, 'w');
@@ -122,7 +123,11 @@ async function startCounter(port, topic) {
         const at = Number(line.slice(0, sp)) * 1000;
         const body = line.slice(sp + 1);
         publishes++;
-        entries += body.startsWith('[') ? JSON.parse(body).length : 1;
+        if (gateway) {
+          for (const list of Object.values(JSON.parse(body))) entries += Array.isArray(list) ? list.length : 1;
+        } else {
+          entries += body.startsWith('[') ? JSON.parse(body).length : 1;
+        }
         if (!firstAt) firstAt = at;
         if (at > lastAt) lastAt = at;
       }

@@ -36,6 +36,8 @@ module.exports = function (RED) {
         const sendOne = () => {
           const seq = next++;
           const msg = { _benchSeq: seq, payload: opts.payload(seq) };
+          // More message properties per reading (the gateway bench: msg.device).
+          if (opts.extra) Object.assign(msg, opts.extra(seq));
           sentAt[seq] = performance.now();
           if (outputs === 1) {
             node.send(msg);

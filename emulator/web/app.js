@@ -110,6 +110,14 @@
     const CREDENTIALS = { ACCESS_TOKEN: 'access token', MQTT_BASIC: 'MQTT basic', X509_CERTIFICATE: 'X.509' };
     const credentials = `${CREDENTIALS[device.credentialsType] || 'access token'}${device.provisioned ? ', provisioned' : ''}`;
     card.append(el('div', { class: 'meta' }, lastTs ? `last telemetry ${formatTime(lastTs)}` : 'no telemetry yet', ' · ', el('span', { class: 'online' }, online), ' · ', el('span', { class: 'credentials' }, credentials)));
+    // ThingsBoard's gateway API: a gateway lists its sub-devices; a sub-device names its gateway.
+    if (device.gateway) {
+      const subs = device.subDevices || [];
+      card.append(el('div', { class: 'meta gateway', 'data-role': 'sub-devices' }, `gateway · ${subs.length} devices`, subs.length ? `: ${subs.join(', ')}` : ' (none yet: they appear on their first connect or data)'));
+    }
+    if (device.gatewayName) {
+      card.append(el('div', { class: 'meta gateway', 'data-role': 'gateway' }, `sub-device of ${device.gatewayName} · profile ${device.type || 'default'}`));
+    }
 
     card.append(el('h3', {}, 'Latest telemetry'));
     const table = el('table', { class: 'telemetry' }, el('thead', {}, el('tr', {}, el('th', {}, 'Key'), el('th', {}, 'Last update'), el('th', {}, 'Value'), el('th', {}, 'Chart'))));
@@ -216,6 +224,12 @@
     if (state.devices.has(snapshot.name)) return;
     state.devices.set(snapshot.name, snapshot);
     renderDevice(snapshot.name);
+    // A new sub-device: its gateway's card lists it too.
+    const gateway = snapshot.gatewayName && state.devices.get(snapshot.gatewayName);
+    if (gateway) {
+      gateway.subDevices = [...new Set([...(gateway.subDevices || []), snapshot.name])];
+      renderDevice(gateway.name, undefined, 'uplink');
+    }
   }
 
   function applyShared({ device, shared }) {

@@ -8,6 +8,8 @@ export interface DeviceLog {
   warn(text: string): void;
   /** Informational (connection lost/restored). Already redacted. */
   info(text: string): void;
+  /** Worth a line when debugging only (a broker's echo dropped). Already redacted. */
+  debug?(text: string): void;
 }
 
 export interface ConnectionOptions {
@@ -22,4 +24,6 @@ export interface ConnectionOptions {
   timing?: Partial<Timing>;
   /** [0, 1): jitter source (tests may fix it). */
   random?: () => number;
+  /** A ThingsBoard gateway (MQTT only): messages may name a sub-device (gateway/). */
+  gateway?: boolean;
 }

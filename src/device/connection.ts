@@ -26,6 +26,7 @@ import { secretsOf, type TransportError, type ConnectionSettings, type Transport
 import { DeviceDownlink } from './downlink';
 import { asTransportError, DeviceError, type DoneCallback } from './errors';
 import { Outbox, type DeviceMessage, type OutboxHost } from './outbox';
+import { Gateway, type GatewayTarget } from './gateway';
 import type { DeviceState, DeviceStatus } from './status';
 import { Backoff, DEFAULT_TIMING, type Timing } from './backoff';
 import { StatusFanout, type DeviceUser } from './status-fanout';
@@ -35,10 +36,13 @@ export { DeviceError, type DoneCallback } from './errors';
 export { DEFAULT_TIMING, type Timing } from './backoff';
 export type { DeviceUser } from './status-fanout';
 export type { ConnectionOptions, DeviceLog } from './connection-options';
+export type { GatewayTarget, GatewayListener } from './gateway';
 
 export class DeviceConnection {
   /** Receiving (thingsboard-in) and request/answer exchanges (thingsboard-request, replies). */
   readonly downlink: DeviceDownlink;
+  /** Gateway only: sub-devices and their downlink (gateway/). */
+  readonly gateway: Gateway | undefined;
   private readonly users: StatusFanout;
   private readonly outbox: Outbox;
   private readonly timing: Timing;
@@ -80,16 +84,19 @@ export class DeviceConnection {
     this.backoff = new Backoff(this.timing, options.random ?? Math.random);
     // eslint-disable-next-line @typescript-eslint/no-this-alias
     const connection = this;
-    this.outbox = new Outbox(this.outboxHost(), settings.maxPayloadBytes, this.timing.maxResends);
-    this.downlink = new DeviceDownlink({
+    const host = {
       get sendingTransport() {
         return connection.sendingTransport;
       },
       blocked: () => this.refusal(),
-      redact: (text) => this.redact(text),
-      warn: (text) => this.options.log.warn(this.redact(text)),
+      redact: (text: string) => this.redact(text),
+      warn: (text: string) => this.options.log.warn(this.redact(text)),
       work: this.work,
-    });
+    };
+    this.downlink = new DeviceDownlink(host);
+    const debug = (text: string) => this.options.log.debug?.(this.redact(text));
+    this.gateway = options.gateway ? new Gateway(host, debug, () => this.users.publishSoon()) : undefined;
+    this.outbox = new Outbox(this.outboxHost(), settings.maxPayloadBytes, this.timing.maxResends, this.gateway?.subDevices);
     this.registry = options.registry ?? new DeviceRegistry();
     this.refused = new RefusedToken(settings, this.registry.refused);
     this.quickDrops = new QuickDrops(this.timing, (text) => this.options.log.warn(text));
@@ -130,7 +137,7 @@ export class DeviceConnection {
     // CoAP after a 4.01: connected to a server that refuses the token is "unauthorized" until a
     // message is delivered; messages are still sent (one that succeeds clears it).
     if (this.state === 'connected' && this.refused.code) {
-      return { state: 'unauthorized', queued: this.outbox.waiting, code: this.refused.code, unverified: this.unverified };
+      return { state: 'unauthorized', queued: this.outbox.waiting, code: this.refused.code, unverified: this.unverified, subDevices: this.gateway?.subDevices.size };
     }
     const code = this.state === 'unauthorized' || this.state === 'certificate' ? this.permanentError?.code : this.lastError?.code;
     return {
@@ -144,6 +151,7 @@ export class DeviceConnection {
       code,
       unverified: this.unverified,
       lastFailure: this.state === 'connected' ? this.lastMessageFailure : undefined,
+      subDevices: this.gateway?.subDevices.size,
     };
   }
 
@@ -177,7 +185,7 @@ export class DeviceConnection {
    * (synchronously when it cannot even be queued). A message that carries `receivedAt` and
    * `batchShape` may go out in one array publish with the telemetry queued next to it.
    */
-  submit(message: DeviceMessage, done: DoneCallback): void {
+  submit(message: DeviceMessage, done: DoneCallback, gateway?: GatewayTarget): void {
     const refusal = this.refusal();
     if (refusal) {
       done(refusal);
@@ -194,7 +202,11 @@ export class DeviceConnection {
       );
       return;
     }
-    this.outbox.enqueue(message, done);
+    if (gateway && !this.gateway) {
+      done(new DeviceError('not sent: this device is not a ThingsBoard gateway (tick "This device is a ThingsBoard gateway")', 'NOT_GATEWAY'));
+      return;
+    }
+    this.outbox.enqueue(message, done, gateway);
   }
 
   /** Why nothing can be sent now for a reason waiting will not fix (stopped, token refused). */
@@ -290,8 +302,10 @@ export class DeviceConnection {
       },
     });
     const detachDownlink = this.downlink.attach(transport);
+    const detachGateway = this.gateway?.attach(transport);
     this.detach = () => {
       detachDownlink();
+      detachGateway?.();
       stopListening();
     };
     if (this.status().unverified && !this.warnedUnverified) {
@@ -325,6 +339,8 @@ export class DeviceConnection {
     this.quickDrops.connected();
     if (recovered) this.options.log.info(`connected to ${this.settings.host}:${this.settings.port} again`);
     this.setState('connected');
+    // Before anything else on the new session: ThingsBoard forgot every sub-device.
+    this.gateway?.connected(transport);
     this.outbox.pump();
     this.downlink.connected(transport);
   }
@@ -346,6 +362,7 @@ export class DeviceConnection {
     this.logOnce(err, err.message);
     this.outbox.failQueued(this.permanentFailure(err));
     this.downlink.stopped(this.permanentFailure(err));
+    this.gateway?.stopped(this.permanentFailure(err));
     this.setState(err.kind === 'unauthorized' ? 'unauthorized' : 'certificate');
     // Try again rarely: the fix (a new token, a new certificate) is made on a server. A transport
     // that is still open (CoAP after a 4.01) stays open: the retry then is the next message.
@@ -358,6 +375,7 @@ export class DeviceConnection {
     if (this.quickDrops.dropped() >= this.timing.stableAfterMs) this.backoff.reset();
     this.lastError = err;
     this.downlink.down();
+    this.gateway?.down();
     this.options.log.info(this.redact(`connection to ${this.settings.host}:${this.settings.port} lost: ${err.message}`));
     // Whatever was in flight comes back through the outbox's onSent ('closed') and is put back.
     this.scheduleRetry(generation, this.backoff.next());
@@ -386,6 +404,7 @@ export class DeviceConnection {
     this.users.cancel();
     this.outbox.failQueued(typeof reason === 'string' ? new DeviceError(reason, 'STOPPED') : reason);
     this.downlink.stopped(typeof reason === 'string' ? new DeviceError('stopped: the flow was stopped or redeployed before ThingsBoard answered', 'STOPPED') : reason);
+    this.gateway?.stopped(typeof reason === 'string' ? new DeviceError('stopped: the flow was stopped or redeployed before ThingsBoard answered', 'STOPPED') : reason);
     // failQueued asked for a status update: a stopped connection sends none.
     this.users.cancel();
     this.state = this.closed ? 'stopped' : 'idle';

@@ -6,6 +6,7 @@
 // (provisioned-transport.ts).
 export { DeviceConnection, DeviceError, type ConnectionOptions, type DeviceLog, type DeviceUser, type DoneCallback } from './connection';
 export type { DownlinkListener } from './downlink';
+export type { GatewayListener, GatewayTarget } from './gateway';
 export type { DeviceMessage } from './outbox';
 export { batchShapeOf } from './batch';
 export type { DeviceState, DeviceStatus } from './status';

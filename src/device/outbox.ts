@@ -6,6 +6,9 @@
 import type { OutboundMessage, Transport, TransportError } from '../transports/transport';
 import { batchable, batchCount, buildBatchBody, fitsAlone, type Batchable, type BatchShape } from './batch';
 import { asTransportError, DeviceError, type DoneCallback } from './errors';
+import { gatewayBatchLimit, packCount, sameTarget, sendGateway, sendGatewayPack } from './gateway/send';
+import type { GatewayTarget, SubDevices } from './gateway/sub-devices';
+import { gatewayInFlight } from './gateway/send';
 
 /**
  * A message a node hands to the device layer: what goes to ThingsBoard, and for telemetry when
@@ -23,6 +26,8 @@ export interface Entry extends Batchable {
   resends: number;
   /** Send alone: its batch was rejected, so its own answer must say whether it is the bad one. */
   solo: boolean;
+  /** Gateway only: the sub-device it is for (gateway/send.ts); undefined = the device itself. */
+  gateway?: GatewayTarget;
 }
 
 /** What the outbox needs from the connection that owns it. */
@@ -59,6 +64,8 @@ export class Outbox {
     private readonly host: OutboxHost,
     private readonly maxPayloadBytes: number,
     private readonly maxResends: number,
+    /** Set on a gateway connection: sub-devices are connected before their data goes out. */
+    private readonly subDevices?: SubDevices,
   ) {}
 
   /** Messages waiting behind the in-flight window. */
@@ -76,9 +83,11 @@ export class Outbox {
     this.cautious = false;
   }
 
-  enqueue(message: DeviceMessage, done: DoneCallback): void {
+  enqueue(message: DeviceMessage, done: DoneCallback, gateway?: GatewayTarget): void {
     const { kind, body, qos, receivedAt, batchShape } = message;
-    this.queue.push({ seq: this.seq++, message: { kind, body, qos }, receivedAt, batchShape, done, resends: 0, solo: false });
+    const entry: Entry = { seq: this.seq++, message: { kind, body, qos }, receivedAt, batchShape, done, resends: 0, solo: false };
+    if (gateway) entry.gateway = gateway;
+    this.queue.push(entry);
     this.pump();
     this.host.queueChanged();
   }
@@ -98,9 +107,26 @@ export class Outbox {
     while (transport && host.sendingTransport === transport && generation === host.generation && this.queue.length > 0) {
       // After a drop with messages in flight, one at a time until one is acknowledged: a message
       // the server answers by closing the session then cannot take innocent ones down with it.
-      const limit = this.cautious ? 1 : Math.max(1, transport.maxInFlight || 1);
+      const limit = this.cautious ? 1 : this.subDevices && this.queue[0].gateway ? gatewayInFlight(transport) : Math.max(1, transport.maxInFlight || 1);
       if (this.inFlightSends >= limit) return;
       const count = this.cautious ? 1 : this.batchSize();
+      const pack = this.queue[0].gateway && this.subDevices && !this.cautious ? packCount(this.queue, transport, this.subDevices, this.maxPayloadBytes) : 0;
+      if (pack > 1) {
+        // Several sub-devices in one publish: done() only once ThingsBoard acknowledged every part.
+        const batch = this.queue.splice(0, pack);
+        this.inFlightSends++;
+        this.inFlightMessagesCount += pack;
+        sendGatewayPack(transport, this.subDevices as SubDevices, batch, (err) => this.onSent(batch, generation, err));
+        continue;
+      }
+      if (this.queue[0].gateway && this.subDevices) {
+        // One sub-device per publish: its PUBACK then proves exactly these messages.
+        const batch = this.queue.splice(0, count);
+        this.inFlightSends++;
+        this.inFlightMessagesCount += count;
+        sendGateway(transport, this.subDevices, batch, this.maxPayloadBytes, (err) => this.onSent(count === 1 ? batch[0] : batch, generation, err));
+        continue;
+      }
       if (count === 1) {
         const entry = this.queue.shift() as Entry;
         this.inFlightSends++;
@@ -131,10 +157,10 @@ export class Outbox {
     let run = 1;
     while (run < queue.length) {
       const next = queue[run];
-      if (next.solo || next.message.qos !== qos || !batchable(next)) break;
+      if (next.solo || next.message.qos !== qos || !batchable(next) || !sameTarget(first, next)) break;
       run++;
     }
-    return run === 1 ? 1 : batchCount(queue, run, this.maxPayloadBytes);
+    return run === 1 ? 1 : batchCount(queue, run, first.gateway ? gatewayBatchLimit(first.gateway, this.maxPayloadBytes) : this.maxPayloadBytes);
   }
 
   /** One send ended: `sent` is a message sent alone or the messages of one array publish. */
@@ -166,7 +192,8 @@ export class Outbox {
           for (const entry of entries) entry.solo = true;
           this.putBack(entries);
         } else {
-          entries[0].done(new DeviceError(host.redact(`not sent: ${err.message}`), err.code));
+          const about = entries[0].gateway ? `sub-device ${JSON.stringify(entries[0].gateway.device)}: ` : '';
+          entries[0].done(new DeviceError(host.redact(`not sent: ${about}${err.message}`), err.code));
           host.messageFailed(err.code);
         }
         this.pump();

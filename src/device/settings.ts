@@ -37,6 +37,8 @@ export interface DeviceConfig {
   /** provision: the device name to ask for (empty: the host name) and the credentials to ask for. */
   provisionDeviceName?: unknown;
   provisionCredentials?: unknown;
+  /** ThingsBoard gateway: one connection for many sub-devices (MQTT/MQTTS only). */
+  gateway?: unknown;
 }
 
 export interface DeviceCredentials extends CredentialFields {
@@ -53,7 +55,12 @@ export interface ParsedDevice {
   credentialsType: CredentialsType;
   /** Set for `provision`: what a first start asks ThingsBoard for. */
   provision?: ProvisionConfig;
+  /** The device is a ThingsBoard gateway ("Is gateway" ticked in ThingsBoard). */
+  gateway: boolean;
 }
+
+export const GATEWAY_NEEDS_MQTT =
+  'gateway: ThingsBoard\'s gateway API works over MQTT and MQTTS only (CoAP has none): choose MQTT or MQTTS, or untick "This device is a ThingsBoard gateway"';
 
 export const COAPS_NEEDS_CA =
   "CoAPS needs the CA certificate of your ThingsBoard server: paste it in the device's CA certificate field";
@@ -138,7 +145,10 @@ export function parseDeviceConfig(config: DeviceConfig, credentials: DeviceCrede
   if (transport === 'coaps' && settings.verifyServer && !settings.caCert.trim()) problems.push(COAPS_NEEDS_CA);
   const queueSize = integer(config.queueSize, DEFAULTS.queueSize, 1, 1_000_000, 'queue size', problems);
   const provision = credentialsType === 'provision' ? parseProvision(config, credentials, transport, problems) : undefined;
-  return { settings, queueSize, problems, credentialsType, provision };
+  const gateway = bool(config.gateway, false);
+  // First in the list: the nodes' status shows the first problem.
+  if (gateway && (transport === 'coap' || transport === 'coaps')) problems.unshift(GATEWAY_NEEDS_MQTT);
+  return { settings, queueSize, problems, credentialsType, provision, gateway };
 }
 
 // ---- the options of the nodes that use a device (thingsboard-out, -in, -request) ---------------

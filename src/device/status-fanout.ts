@@ -80,6 +80,7 @@ function sameStatus(a: DeviceStatus, b: DeviceStatus): boolean {
     a.code === b.code &&
     a.unverified === b.unverified &&
     a.lastFailure === b.lastFailure &&
-    a.sharedWith === b.sharedWith
+    a.sharedWith === b.sharedWith &&
+    a.subDevices === b.subDevices
   );
 }

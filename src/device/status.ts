@@ -32,4 +32,6 @@ export interface DeviceStatus {
   lastFailure?: string;
   /** tokenShared: the other config nodes (names) with the same token. */
   sharedWith?: string;
+  /** A gateway: how many sub-devices it has (shown as "gateway · N devices"). */
+  subDevices?: number;
 }

@@ -59,6 +59,8 @@ export function statusShower(RED: RED, node: Node, token: () => string | readonl
       let text = translate(view.key, view.params);
       if (options.queued && view.queued > 0) text += ` · ${queuedText(view.queued)}`;
       if (view.lastFailure) text += ` · ${translate('lastFailed', { code: view.lastFailure })}`;
+      // A gateway says so, with its sub-devices: "connected · gateway · 12 devices".
+      if (last?.subDevices !== undefined) text += ` · ${translate('gateway', { count: last.subDevices })}`;
       next = { fill: view.fill, shape: view.shape, text: redact(text, token()) };
     }
     if (shown && shown.fill === next.fill && shown.shape === next.shape && shown.text === next.text) return;

@@ -12,6 +12,7 @@ export interface Node {
   status(status: NodeStatus): void;
   warn(text: unknown): void;
   log(text: unknown): void;
+  debug?(text: unknown): void;
   error(text: unknown, msg?: unknown): void;
   on(event: 'input', handler: (msg: Record<string, unknown>, send: (msg: unknown) => void, done: (err?: Error) => void) => void): void;
   on(event: 'close', handler: (removed: boolean, done: () => void) => void): void;
@@ -26,6 +27,8 @@ export interface ThingsboardDeviceNode extends Node {
   secrets?: string[];
   maxPayloadBytes: number;
   transportName: string;
+  /** A ThingsBoard gateway: messages may name sub-devices (msg.device). */
+  gateway?: boolean;
 }
 
 export interface RED {

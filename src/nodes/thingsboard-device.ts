@@ -40,6 +40,7 @@ export = function (RED: RED) {
     if (provision && userDir && !credentialSecret(RED) && node.problems.length === 0) {
       node.problems.push("provisioning keeps what it obtains encrypted with Node-RED's credential secret, and encryption is off (credentialSecret: false in settings.js): set a credentialSecret, then restart");
     }
+    node.gateway = parsed.gateway;
     if (node.problems.length > 0) {
       node.warn(RED._('warnings.configProblems', { problems: node.problems.join('; ') }));
     } else {
@@ -55,9 +56,11 @@ export = function (RED: RED) {
         label: config.name || node.id,
         ...(plan ? { createTransport: (settings: typeof parsed.settings) => new ProvisionedTransport(settings, plan) } : {}),
         queueSize: parsed.queueSize,
+        gateway: parsed.gateway,
         log: {
           warn: (text) => node.warn(redactSecrets(text, secrets)),
           info: (text) => node.log(redactSecrets(text, secrets)),
+          debug: (text) => node.debug?.(redactSecrets(text, secrets)),
         },
       });
     }

@@ -2,7 +2,7 @@
 // attributes (the keys it names, or all; on every (re)connect the current values once, marked
 // msg.initial) or server-side RPC commands (the methods it names, or all), which a
 // thingsboard-rpc-response node answers through msg.rpc. It rides on the device's one connection.
-import { parseInOptions, type DownlinkListener } from '../device';
+import { nameList, parseInOptions, type DownlinkListener, type GatewayListener } from '../device';
 import { redact } from '../shared';
 import { bindDevice } from './device-binding';
 import type { Node, RED } from './red';
@@ -14,6 +14,8 @@ interface InConfig {
   keys?: unknown;
   initial?: unknown;
   methods?: unknown;
+  /** Gateway: the sub-device names to take (empty = the gateway's own and every sub-device). */
+  devices?: unknown;
 }
 
 type Sender = { send(msg: unknown): void };
@@ -54,8 +56,35 @@ export = function (RED: RED) {
         node.error(text, { topic: channel, code: err.code });
       },
     };
-    const binding = bindDevice(RED, node, config.device, { onClose: () => binding.connection?.downlink.unlisten(listener) });
-    binding.connection?.downlink.listen(listener);
+    // On a gateway: the gateway's own downlink (as on any device) unless the node names
+    // sub-devices, and the sub-devices' (msg.device = the name).
+    const devices = nameList(config.devices);
+    const subListener: GatewayListener = {
+      channel,
+      devices,
+      names,
+      initial,
+      onAttributes(name, values, deleted, isInitial) {
+        const msg: Record<string, unknown> = { topic: 'attributes', payload: values, device: name };
+        if (deleted) msg.deleted = deleted;
+        if (isInitial) msg.initial = true;
+        node.send(msg);
+      },
+      onRpc(request) {
+        node.send({ topic: request.method, payload: request.params, device: request.device, rpc: { id: request.id, method: request.method, device: deviceId } });
+      },
+      onReady: () => listener.onReady?.(),
+      onError: (err) => listener.onError(err),
+    };
+    const binding = bindDevice(RED, node, config.device, {
+      onClose: () => {
+        binding.connection?.downlink.unlisten(listener);
+        binding.connection?.gateway?.downlink.unlisten(subListener);
+      },
+    });
+    const gateway = binding.connection?.gateway;
+    if (!gateway || devices.length === 0) binding.connection?.downlink.listen(listener);
+    gateway?.downlink.listen(subListener);
   }
 
   RED.nodes.registerType('thingsboard-in', ThingsboardIn);

@@ -4,6 +4,7 @@
 // the connection is down a request waits for it, within the same timeout.
 import { nameList, parseRequestOptions, REQUEST_TIMEOUT_S } from '../device';
 import { encodeJsonValue } from '../payload';
+import { deviceName } from '../payload/gateway';
 import { bindDevice } from './device-binding';
 import type { Node, RED } from './red';
 
@@ -23,7 +24,8 @@ export = function (RED: RED) {
     const node = this;
     node.name = config.name;
     const { request, clientKeys, sharedKeys, method, timeoutMs, badTimeout } = parseRequestOptions(config);
-    const { connection, device, configError, error } = bindDevice(RED, node, config.device);
+    // A gateway's sub-device requests end with the node too (bindDevice cancels the device's own).
+    const { connection, device, configError, error } = bindDevice(RED, node, config.device, { onClose: () => connection?.gateway?.downlink.cancel(node) });
     if (badTimeout !== undefined) node.warn(RED._('errors.badTimeout', { value: badTimeout, seconds: REQUEST_TIMEOUT_S.default }));
 
     node.on('input', (msg, send, done) => {
@@ -37,6 +39,20 @@ export = function (RED: RED) {
         send(msg);
         done();
       };
+      // A gateway's sub-device (msg.device): attributes through v1/gateway/attributes/request.
+      let subDevice: string | undefined;
+      if (connection.gateway && msg.device !== undefined) {
+        try {
+          subDevice = deviceName(msg.device, 'msg.device');
+        } catch (err) {
+          fail(new Error(`request not sent: ${(err as Error).message}`));
+          return;
+        }
+        if (request === 'rpc') {
+          fail(new Error(`request not sent: ThingsBoard has no client-side RPC for a gateway's sub-device (msg.device ${JSON.stringify(subDevice)}); send it without msg.device as the gateway's own RPC, or use server-side RPC for the sub-device`));
+          return;
+        }
+      }
       if (request === 'attributes') {
         // msg.payload {clientKeys, sharedKeys} overrides the node's lists (each on its own).
         const p = msg.payload && typeof msg.payload === 'object' && !Array.isArray(msg.payload) ? (msg.payload as Record<string, unknown>) : {};
@@ -44,6 +60,10 @@ export = function (RED: RED) {
           clientKeys: p.clientKeys !== undefined ? nameList(p.clientKeys) : clientKeys,
           sharedKeys: p.sharedKeys !== undefined ? nameList(p.sharedKeys) : sharedKeys,
         };
+        if (subDevice !== undefined && connection.gateway) {
+          connection.gateway.downlink.requestAttributes(subDevice, query, timeoutMs, node).then(answered, fail);
+          return;
+        }
         connection.downlink.requestAttributes(query, timeoutMs, node).then((a) => {
           // Both parts always present, so a flow can read msg.payload.shared.x without checks.
           answered({ client: a.client ?? {}, shared: a.shared ?? {} });

@@ -4,6 +4,7 @@
 // (PUBACK / 2.xx), done(err) saying why not.
 import type { DeviceError } from '../device';
 import { encodeJsonValue } from '../payload';
+import { deviceName } from '../payload/gateway';
 import { redact } from '../shared';
 import type { Node, RED, ThingsboardDeviceNode } from './red';
 
@@ -46,7 +47,21 @@ export = function (RED: RED) {
         done(new Error(redact(`reply not sent: ${(err as Error).message}`, token)));
         return;
       }
-      connection.downlink.reply(rpc.id, body).then(
+      // A gateway's sub-device RPC (thingsboard-in set msg.device): the reply names the sub-device.
+      let replying: Promise<void>;
+      if (connection.gateway && msg.device !== undefined) {
+        let name: string;
+        try {
+          name = deviceName(msg.device, 'msg.device');
+        } catch (err) {
+          done(new Error(`reply not sent: ${(err as Error).message}`));
+          return;
+        }
+        replying = connection.gateway.downlink.reply(name, rpc.id, body);
+      } else {
+        replying = connection.downlink.reply(rpc.id, body);
+      }
+      replying.then(
         () => done(),
         (err: DeviceError) => done(new Error(redact(err.message, token))),
       );

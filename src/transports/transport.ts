@@ -223,4 +223,50 @@ export interface Transport extends EventEmitter {
    * the parsed JSON answer (or the text when it is not JSON). Timeout and `signal` as above.
    */
   callRpc(method: string, params: unknown, timeoutMs: number, signal?: AbortSignal): Promise<unknown>;
+
+  // ---- ThingsBoard's gateway API (MQTT only; CoAP has none) -----------------------------------
+  /**
+   * Publish `body` on `v1/gateway/<topic>`; `callback` exactly once, never synchronously (as
+   * sendWithCallback). The bodies are built by src/payload/gateway.ts.
+   */
+  publishGateway?(topic: GatewayTopic, body: Buffer, qos: 0 | 1, callback: SendCallback, deviceEntries?: number): void;
+  /**
+   * Whether a gateway publish may carry several sub-devices (`deviceEntries` > 1): its callback
+   * then succeeds only once every device entry was acknowledged (ThingsBoard sends one PUBACK per
+   * entry). False once the broker showed it acknowledges once per packet (see mqtt/gateway-acks.ts).
+   */
+  readonly packsDevices?: boolean;
+  /** The server has shown one PUBACK per device entry (so a pack may also create sub-devices). */
+  readonly packsProven?: boolean;
+  /**
+   * Receive sub-device pushes: MQTT SUBSCRIBE v1/gateway/attributes or v1/gateway/rpc. Events
+   * 'gateway-attributes' (GatewayAttributes) and 'gateway-rpc' (GatewayRpc; one command id per
+   * device once per connection). A body that is not ThingsBoard's shape is dropped with a
+   * 'debug' (text) event: brokers echo the gateway's own publishes on these topics. Same rules
+   * as subscribe() (not kept over a reconnect, idempotent).
+   */
+  subscribeGateway?(channel: GatewayChannel): Promise<void>;
+  unsubscribeGateway?(channel: GatewayChannel): Promise<void>;
+  /**
+   * v1/gateway/attributes/request {"id","device","client",keys} (one scope per request: ThingsBoard
+   * takes one) and its answer from v1/gateway/attributes/response, as {key: value}. Timeout and
+   * `signal` as requestAttributes().
+   */
+  requestGatewayAttributes?(device: string, client: boolean, keys: string[], timeoutMs: number, signal?: AbortSignal): Promise<Record<string, unknown>>;
 }
+
+/** What a gateway receives for its sub-devices. */
+export type GatewayChannel = 'attributes' | 'rpc';
+
+/** A server-side RPC for a sub-device (v1/gateway/rpc). */
+export interface GatewayRpc extends RpcRequest {
+  device: string;
+}
+
+/** A shared-attribute change of a sub-device (v1/gateway/attributes). */
+export interface GatewayAttributes extends AttributesUpdate {
+  device: string;
+}
+
+/** The gateway topics a gateway publishes on (after `v1/gateway/`). */
+export type GatewayTopic = 'connect' | 'disconnect' | 'telemetry' | 'attributes' | 'claim' | 'rpc' | 'attributes/request';

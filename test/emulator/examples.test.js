@@ -36,7 +36,7 @@ test('examples: distinct devices and tokens; the CA step first in examples 2 and
       assert.match(d.name, new RegExp(`\\(example ${n}\\)`), `${file}: a device name that says which example`);
       assert.ok(!tokens.has(token), `${file} shares ${token} with ${tokens.get(token)}`);
       tokens.set(token, file);
-      assert.match(d.name, /^Emulator (MQTTS?|CoAPS?) \(example \d+\)(, wrong token)?$/, `${file}: the device name says what it is, no instructions`);
+      assert.match(d.name, /^Emulator (MQTTS?|CoAPS?)( gateway)? \(example \d+\)(, wrong token)?$/, `${file}: the device name says what it is, no instructions`);
       if (d.transport === 'mqtts' || d.transport === 'coaps') {
         const first = flow.find((x) => x.type === 'comment');
         assert.match(first.name, /paste the CA/, `${file}: the first comment's name says the CA step`);
@@ -126,5 +126,11 @@ test('examples: all deployed together against the emulator, each works on its ow
   }
   await waitFor(() => device(10) && device(10).clientRpc.some((c) => c.method === 'getCurrentTime'), 'example 10\'s client-side RPC', 30000);
   assert.equal(device(10).attributes.firmware, '1.4.2');
+  // 11: a gateway: its simulated poll creates three sub-devices with their profiles; RPC per sub-device.
+  for (const name of ['boiler-1', 'boiler-2', 'pump-7']) await waitFor(() => emu.store.devices.get(name) && emu.store.devices.get(name).telemetry.size > 0, `sub-device ${name} of example 11`, 30000);
+  assert.deepEqual(['boiler-1', 'pump-7'].map((n) => [emu.store.devices.get(n).type, emu.store.devices.get(n).gatewayName]), [['boiler', 'example-11'], ['pump', 'example-11']]);
+  await waitFor(() => [...emu.store.devices.get('pump-7').sessions].some((s) => s.channels.has('rpc')), 'example 11 subscribed to sub-device RPC', 30000);
+  const subRpc = await fetch(new URL('api/devices/pump-7/rpc', emu.webUrl), { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ method: 'setSetpoint', params: 65, timeout: 10000 }) });
+  assert.deepEqual((await subRpc.json()).reply, { device: 'pump-7', setpoint: 65 });
   assert.deepEqual(emu.store.rejected.filter((r) => !/unknown access token/.test(r.reason)), [], 'only example 6\'s wrong token is refused');
 });

@@ -80,11 +80,24 @@ test('npm start: emulator + Node-RED + ready flow deliver over every transport; 
   }
   assert.ok(temperature >= 40, `the temperature went to ${temperature}, not towards the target 60`);
 
+  // The demo gateway: four sub-devices over one connection, RPC answered per sub-device.
+  for (let i = 0; i < 200; i++) {
+    state = await (await fetch(new URL('api/state', page))).json();
+    if (['boiler-1', 'boiler-2', 'pump-1', 'meter-1'].every((n) => state.devices.some((d) => d.name === n && Object.keys(d.telemetry).length > 0))) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const sub = (n) => state.devices.find((d) => d.name === n);
+  assert.deepEqual(['boiler-1', 'pump-1', 'meter-1'].map((n) => [sub(n)?.gatewayName, sub(n)?.type]), [['demo-gateway', 'boiler'], ['demo-gateway', 'pump'], ['demo-gateway', 'meter']]);
+  const subRpc = await fetch(new URL('api/devices/boiler-1/rpc', page), { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ method: 'setSetpoint', params: 70, timeout: 10000 }) });
+  assert.deepEqual((await subRpc.json()).reply, { device: 'boiler-1', setpoint: 70 });
+  assert.match(out, /Gateway\s+\S+ +→ demo-gateway, token demo-gateway-token/);
+
   // The demo tab is deployed; the token is not readable through the admin API.
   const flows = await (await fetch(new URL('flows', editor))).json();
   assert.ok(flows.some((n) => n.type === 'tab' && n.id === 'tb-demo-tab'));
   assert.match(flows.find((n) => n.id === 'tb-demo-control-comment').name, /^Control demo-device-1 from the emulator page: /);
   assert.ok(!JSON.stringify(flows).includes('demo-token'));
+  assert.ok(!JSON.stringify(flows).includes('demo-gateway-token'));
 
   run.child.kill('SIGINT');
   const { code } = await run.exited;

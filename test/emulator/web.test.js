@@ -133,8 +133,9 @@ test('startEmulator moves off a busy port, says so, and the page lists the endpo
   assert.ok(emu.notes.some((n) => n.includes(`MQTT port ${busy} is busy: using ${emu.ports.mqtt}`)), emu.notes.join('; '));
   const s = JSON.parse((await get(emu.webUrl + 'api/state')).body);
   assert.deepEqual(s.info.endpoints.filter((e) => e.port).map((e) => [e.name, e.port]), [['mqtt', emu.ports.mqtt], ['coap', emu.ports.coap]]);
-  assert.deepEqual(s.devices.map((d) => d.name), ['demo-device-1', 'demo-device-2', 'demo-device-3', 'demo-device-4', 'demo-basic-device']);
-  assert.deepEqual(s.devices.map((d) => d.credentialsType), ['ACCESS_TOKEN', 'ACCESS_TOKEN', 'ACCESS_TOKEN', 'ACCESS_TOKEN', 'MQTT_BASIC']);
+  assert.deepEqual(s.devices.map((d) => d.name), ['demo-device-1', 'demo-device-2', 'demo-device-3', 'demo-device-4', 'demo-basic-device', 'demo-gateway']);
+  assert.deepEqual(s.devices.map((d) => d.credentialsType), ['ACCESS_TOKEN', 'ACCESS_TOKEN', 'ACCESS_TOKEN', 'ACCESS_TOKEN', 'MQTT_BASIC', 'ACCESS_TOKEN']);
+  assert.equal(s.devices[5].gateway, true, 'the demo gateway is marked as one');
   assert.ok(!JSON.stringify(s).includes('demo-token'));
   assert.ok(!JSON.stringify(s).includes('demo-basic-password'));
 });

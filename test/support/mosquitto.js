@@ -48,14 +48,15 @@ function stopProcess(child) {
 }
 
 /**
- * @param {{token: string, tls?: {caPem: string, certPem: string, keyPem: string}, extraTokens?: string[]}} opts
+ * @param {{token: string, tls?: {caPem: string, certPem: string, keyPem: string}, extraTokens?: string[], topics?: string[]}} opts
+ *   topics: what the tokens may read and write (default v1/devices/me/#; a gateway adds v1/gateway/#)
  */
-async function startMosquitto({ token, tls, extraTokens = [], passwords, aclUsers = [] }) {
+async function startMosquitto({ token, tls, extraTokens = [], passwords, aclUsers = [], topics = ['v1/devices/me/#'] }) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tb-mosquitto-'));
   const port = await freeTcpPort();
   const observerPort = await freeTcpPort();
   const acl = [
-    ...[token, ...extraTokens, ...Object.keys(passwords || {}), ...aclUsers].flatMap((t) => [`user ${t}`, 'topic readwrite v1/devices/me/#', '']),
+    ...[token, ...extraTokens, ...Object.keys(passwords || {}), ...aclUsers].flatMap((t) => [`user ${t}`, ...topics.map((topic) => `topic readwrite ${topic}`), '']),
     'user observer',
     'topic read #',
     '',

@@ -26,6 +26,10 @@ const ALLOWED = new Set([
   'v1/devices/me/attributes/response/+',
   'v1/devices/me/rpc/request/+',
   'v1/devices/me/rpc/response/+',
+  // A gateway's (ThingsBoard's gateway API).
+  'v1/gateway/attributes',
+  'v1/gateway/rpc',
+  'v1/gateway/attributes/response',
 ]);
 
 async function startTbBroker({ tokens, provision }) {

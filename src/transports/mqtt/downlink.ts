@@ -14,10 +14,14 @@ import {
   type AttributesQuery,
   type AttributesUpdate,
   type DownlinkChannel,
+  type GatewayAttributes,
+  type GatewayChannel,
+  type GatewayRpc,
   type RpcRequest,
   type SendCallback,
 } from '../transport';
 import { awaitAnswer, noAnswerText, type Waiting } from '../../deadline';
+import { receiveGateway, type GatewayWaiting } from './gateway';
 
 export const DOWNLINK_TOPICS = {
   attributes: 'v1/devices/me/attributes',
@@ -25,6 +29,10 @@ export const DOWNLINK_TOPICS = {
   attributesResponse: 'v1/devices/me/attributes/response/',
   rpcRequest: 'v1/devices/me/rpc/request/',
   rpcResponse: 'v1/devices/me/rpc/response/',
+  gatewayAttributes: 'v1/gateway/attributes',
+  gatewayRpc: 'v1/gateway/rpc',
+  gatewayAttributesRequest: 'v1/gateway/attributes/request',
+  gatewayAttributesResponse: 'v1/gateway/attributes/response',
 } as const;
 
 /** The subscription filter each need maps to (ThingsBoard's list, nothing else). */
@@ -33,6 +41,10 @@ const FILTERS = {
   rpc: `${DOWNLINK_TOPICS.rpcRequest}+`,
   attributesResponse: `${DOWNLINK_TOPICS.attributesResponse}+`,
   rpcResponse: `${DOWNLINK_TOPICS.rpcResponse}+`,
+  // A gateway's (ThingsBoard's gateway API): fixed topics, no id in them.
+  gatewayAttributes: DOWNLINK_TOPICS.gatewayAttributes,
+  gatewayRpc: DOWNLINK_TOPICS.gatewayRpc,
+  gatewayAttributesResponse: DOWNLINK_TOPICS.gatewayAttributesResponse,
 } as const;
 type Need = keyof typeof FILTERS;
 
@@ -41,6 +53,11 @@ export interface MqttDownlinkHost {
   emit(event: 'attributes', update: AttributesUpdate): void;
   emit(event: 'rpc', request: RpcRequest): void;
   emit(event: 'warning', text: string): void;
+  emit(event: 'gateway-attributes', update: GatewayAttributes): void;
+  emit(event: 'gateway-rpc', request: GatewayRpc): void;
+  /** Not a problem, worth a line when debugging (an echo of our own publish dropped). */
+  emit(event: 'debug', text: string): void;
+  emit(event: 'gateway-disconnect', notice: { device: string; reason: unknown }): void;
   /** Publish through the transport's tracked path (a close fails it with kind 'closed'). */
   publish(topic: string, body: Buffer, qos: 0 | 1, callback: SendCallback): void;
   /** The next request id: unique for the transport's whole life. */
@@ -63,6 +80,9 @@ export class MqttDownlink {
   private readonly subscriptions = new Map<Need, Promise<void>>();
   private readonly attributeAnswers = new Map<number, Waiting<unknown>>();
   private readonly rpcAnswers = new Map<number, Waiting<unknown>>();
+  private readonly gatewayAnswers = new Map<number, GatewayWaiting>();
+  /** Sub-device RPCs delivered on this connection: `device\u0000id` (a DUP is not a new command). */
+  private readonly seenGatewayRpc = new Set<string>();
   private ended = false;
   private readonly onMessage = (topic: string, payload: Buffer) => this.receive(topic, payload);
 
@@ -77,13 +97,48 @@ export class MqttDownlink {
     return this.need(channel);
   }
 
-  async unsubscribe(channel: DownlinkChannel): Promise<void> {
-    const granted = this.subscriptions.get(channel);
+  unsubscribe(channel: DownlinkChannel): Promise<void> {
+    return this.unsubscribeNeed(channel);
+  }
+
+  subscribeGateway(channel: GatewayChannel): Promise<void> {
+    return this.need(channel === 'rpc' ? 'gatewayRpc' : 'gatewayAttributes');
+  }
+
+  unsubscribeGateway(channel: GatewayChannel): Promise<void> {
+    return this.unsubscribeNeed(channel === 'rpc' ? 'gatewayRpc' : 'gatewayAttributes');
+  }
+
+  /** One scope per request (ThingsBoard's gateway takes one); the answer as {key: value}. */
+  async requestGatewayAttributes(device: string, client: boolean, keys: string[], timeoutMs: number, signal?: AbortSignal): Promise<Record<string, unknown>> {
+    const started = Date.now();
+    await this.need('gatewayAttributesResponse');
+    if (signal?.aborted) throw aborted();
+    const id = this.host.nextRequestId();
+    const request: Record<string, unknown> = { id, device, client };
+    // "key" is answered with "value" (no key name in it); "keys" with "values" {key: value}.
+    if (keys.length === 1) request.key = keys[0];
+    else request.keys = keys;
+    const left = Math.max(0, timeoutMs - (Date.now() - started));
+    const answers = this.gatewayAnswers;
+    const answer = await awaitAnswer<unknown>(
+      { timeoutMs: left, expired: () => new TransportError(noAnswerText(timeoutMs), 'timeout', 'NO_ANSWER'), signal, aborted },
+      (waiting) => {
+        answers.set(id, Object.assign(waiting, { device, key: keys.length === 1 ? keys[0] : undefined }));
+        waiting.signal.addEventListener('abort', () => answers.delete(id), { once: true });
+        this.publish(DOWNLINK_TOPICS.gatewayAttributesRequest, Buffer.from(JSON.stringify(request))).catch((err: TransportError) => waiting.reject(err));
+      },
+    );
+    return answer as Record<string, unknown>;
+  }
+
+  private async unsubscribeNeed(need: Need): Promise<void> {
+    const granted = this.subscriptions.get(need);
     if (!granted || this.ended) return;
-    this.subscriptions.delete(channel);
+    this.subscriptions.delete(need);
     await new Promise<void>((resolve) => {
       try {
-        this.client.unsubscribe(FILTERS[channel], () => resolve());
+        this.client.unsubscribe(FILTERS[need], () => resolve());
       } catch {
         resolve();
       }
@@ -113,7 +168,8 @@ export class MqttDownlink {
     this.ended = true;
     this.client.removeListener('message', this.onMessage);
     this.subscriptions.clear();
-    for (const answers of [this.attributeAnswers, this.rpcAnswers]) {
+    this.seenGatewayRpc.clear();
+    for (const answers of [this.attributeAnswers, this.rpcAnswers, this.gatewayAnswers as Map<number, Waiting<unknown>>]) {
       const waiting = [...answers.values()];
       answers.clear();
       for (const w of waiting) {
@@ -192,6 +248,7 @@ export class MqttDownlink {
 
   private receive(topic: string, payload: Buffer): void {
     if (this.ended) return;
+    if (topic.startsWith('v1/gateway/')) return receiveGateway(topic, payload, this.host, this.seenGatewayRpc, this.gatewayAnswers);
     if (topic === DOWNLINK_TOPICS.attributes) return this.receiveAttributes(payload);
     if (topic.startsWith(DOWNLINK_TOPICS.rpcRequest)) return this.receiveRpc(topic, payload);
     if (topic.startsWith(DOWNLINK_TOPICS.attributesResponse)) return this.receiveAnswer(topic, DOWNLINK_TOPICS.attributesResponse, payload, this.attributeAnswers, true);

@@ -15,6 +15,7 @@ import { MqttDownlink } from './downlink';
 import { classifyClientCertAlert, classifyConnack, classifySocketError, type Where } from './errors';
 import { redactSecrets } from '../../shared';
 import { awaitAnswer, noAnswerText } from '../../deadline';
+import { PackedAcks } from './gateway-acks';
 import {
   TransportError,
   type AttributesAnswer,
@@ -22,6 +23,8 @@ import {
   type ConnectionSettings,
   type DataKind,
   type DownlinkChannel,
+  type GatewayChannel,
+  type GatewayTopic,
   type OutboundMessage,
   type SendCallback,
   type Transport,
@@ -70,6 +73,8 @@ export class MqttTransport extends EventEmitter implements Transport {
   private readonly pending = new Set<(err?: typeof CLOSED) => void>();
   /** The receive side of the current connection (undefined while not connected). */
   private downlink: MqttDownlink | undefined;
+  /** Gateway publishes with several sub-devices: one PUBACK per device entry (gateway-acks.ts). */
+  private readonly packs = new PackedAcks();
   /** Attribute-request and client-side RPC ids: never reused for this transport's life. */
   private requestSeq = 0;
 
@@ -198,12 +203,14 @@ export class MqttTransport extends EventEmitter implements Transport {
       connectTimeout: CONNECT_TIMEOUT_MS,
       queueQoSZero: false,
       resubscribe: false,
+      messageIdProvider: this.packs.ids(),
     };
     return new Promise((resolve, reject) => {
       let settled = false;
       // mqtt.js calls the builder on connect (once: reconnect is off); the socket is already secure.
       const client = new MqttClient(() => socket, options);
       this.client = client;
+      this.packs.attach(client);
       const isCurrent = () => this.client === client; // the stale-callback guard: this client is still ours
       client.on('connect', () => {
         if (settled || !isCurrent()) return;
@@ -281,6 +288,23 @@ export class MqttTransport extends EventEmitter implements Transport {
     this.publish(TOPICS[message.kind], message.body, message.qos, callback);
   }
 
+  /** ThingsBoard's gateway API: v1/gateway/<topic> on this same connection. */
+  publishGateway(topic: GatewayTopic, body: Buffer, qos: 0 | 1, callback: SendCallback, deviceEntries = 1): void {
+    if (deviceEntries > 1 && qos === 1) {
+      this.packs.publish(body, deviceEntries, (cb) => this.publish(`v1/gateway/${topic}`, body, 1, cb), callback);
+      return;
+    }
+    this.publish(`v1/gateway/${topic}`, body, qos, callback);
+  }
+
+  get packsDevices(): boolean {
+    return this.packs.packing;
+  }
+
+  get packsProven(): boolean {
+    return this.packs.proven;
+  }
+
   private publish(topic: string, body: Buffer, qos: 0 | 1, callback: SendCallback): void {
     const client = this.client;
     if (!client || !this.connected || this.closing) {
@@ -292,8 +316,10 @@ export class MqttTransport extends EventEmitter implements Transport {
       if (!pending.delete(onPublished)) return; // settled already (closed, then a late callback)
       if (!err) return callback();
       if (err === CLOSED || !this.connected) return callback(closedBeforeAck());
-      // MQTT 5 PUBACK with a failure reason code: this message only.
-      callback(new TransportError(this.redactText(`ThingsBoard refused the message: ${err.message}`), 'rejected', `PUBACK_${err.code ?? 'ERROR'}`));
+      // MQTT 5 PUBACK with a failure reason code: this message only. 0x97 is ThingsBoard's rate
+      // limit (of the device, or of one gateway sub-device), and it closes the session next.
+      const why = err.code === 0x97 ? 'quota exceeded (PUBACK 0x97): over ThingsBoard\'s rate limit; send less often' : err.message;
+      callback(new TransportError(this.redactText(`ThingsBoard refused the message: ${why}`), 'rejected', `PUBACK_${err.code ?? 'ERROR'}`));
     };
     pending.add(onPublished);
     client.publish(topic, body, qos === 1 ? QOS_1 : QOS_0, onPublished);
@@ -355,6 +381,18 @@ export class MqttTransport extends EventEmitter implements Transport {
     return this.live().callRpc(method, params, timeoutMs, signal);
   }
 
+  async subscribeGateway(channel: GatewayChannel): Promise<void> {
+    return this.live().subscribeGateway(channel);
+  }
+
+  async unsubscribeGateway(channel: GatewayChannel): Promise<void> {
+    if (this.downlink && this.connected && !this.closing) await this.downlink.unsubscribeGateway(channel);
+  }
+
+  async requestGatewayAttributes(device: string, client: boolean, keys: string[], timeoutMs: number, signal?: AbortSignal): Promise<Record<string, unknown>> {
+    return this.live().requestGatewayAttributes(device, client, keys, timeoutMs, signal);
+  }
+
   private endDownlink(): void {
     const downlink = this.downlink;
     this.downlink = undefined;
@@ -362,6 +400,7 @@ export class MqttTransport extends EventEmitter implements Transport {
   }
 
   private rejectPending(): void {
+    this.packs.failAll(closedBeforeAck());
     // Copied first: each call removes itself from the set.
     for (const onPublished of [...this.pending]) onPublished(CLOSED);
   }
