@@ -146,6 +146,15 @@ test('a backlog of one sub-device goes out as one array; sub-devices never share
   assert.deepEqual(values('burst-b'), Array.from({ length: 100 }, (_, i) => i + 100));
 });
 
+test('a claim with msg.device goes on v1/gateway/claim as {"name":{secretKey, durationMs}}', { timeout: 60000 }, async () => {
+  await helper.load(allModules(), flow({}, [['claim', { kind: 'claim' }]]), creds);
+  await connected('claim');
+  const claim = probe('claim');
+  assert.equal((await claim.send({ device: 'meter-3', payload: { secretKey: 'k3', durationMs: 60000 } })).ok, true);
+  assert.deepEqual(on('v1/gateway/claim'), [{ 'meter-3': { secretKey: 'k3', durationMs: 60000 } }]);
+  assert.deepEqual(on('v1/gateway/connect'), [{ device: 'meter-3', type: 'default' }], 'connected first');
+});
+
 test('CoAP with gateway: every message fails naming gateway and MQTT, the status says so, nothing is sent', { timeout: 60000 }, async () => {
   await helper.load(allModules(), flow({ transport: 'coap', port: '5683' }), creds);
   const out = probe('out1');
