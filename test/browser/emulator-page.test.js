@@ -172,3 +172,43 @@ test('the emulator page sends shared attributes and RPC to a device and shows it
   await card.screenshot({ path: shot('emulator-page-downlink') });
   assert.deepEqual(errors, []);
 });
+
+test('the emulator page shows the demo gateway with its sub-devices; a sub-device card\'s RPC form reaches the gateway as v1/gateway/rpc and shows the reply', { timeout: 120000 }, async (t) => {
+  const browser = await launchBrowser(t);
+  if (!browser) return;
+  const emu = await startEmulator({ dataDir: tempDir(t, 'tb-emu-page-gw-'), ports: { mqtt: 0, mqtts: false, coap: false, coaps: false, web: 0 } });
+  t.after(() => emu.close());
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, colorScheme: 'light' });
+  t.after(() => context.close());
+  const page = await context.newPage();
+  const errors = [];
+  page.on('pageerror', (err) => errors.push(err.message));
+  await page.goto(emu.webUrl);
+  await page.waitForSelector('#live.on');
+  const gatewayCard = page.locator('article.device[data-device="demo-gateway"]');
+  assert.match(await gatewayCard.locator('[data-role="sub-devices"]').textContent(), /gateway · 0 devices/);
+
+  // A gateway client as Node-RED would be: connect a sub-device, take its RPC, reply.
+  const client = mqtt.connect(`mqtt://127.0.0.1:${emu.ports.mqtt}`, { username: 'demo-gateway-token', reconnectPeriod: 0 });
+  t.after(() => client.end(true));
+  await new Promise((resolve, reject) => { client.once('connect', resolve); client.once('error', reject); });
+  await client.subscribeAsync('v1/gateway/rpc', { qos: 1 });
+  client.on('message', (topic, payload) => {
+    const body = JSON.parse(payload.toString());
+    if (topic === 'v1/gateway/rpc' && body.data) client.publish('v1/gateway/rpc', JSON.stringify({ device: body.device, id: body.data.id, data: { device: body.device, set: body.data.params } }), { qos: 1 });
+  });
+  await client.publishAsync('v1/gateway/connect', JSON.stringify({ device: 'pump-9', type: 'pump' }), { qos: 1 });
+  await client.publishAsync('v1/gateway/telemetry', JSON.stringify({ 'pump-9': [{ ts: Date.now(), values: { rpm: 1450 } }] }), { qos: 1 });
+
+  await waitFor('the gateway lists its sub-device', async () => /gateway · 1 devices: pump-9/.test(await gatewayCard.locator('[data-role="sub-devices"]').textContent({ timeout: 500 })));
+  const sub = page.locator('article.device[data-device="pump-9"]');
+  await waitFor('the sub-device reading', async () => (await sub.locator('tr[data-key="rpm"] td.value').textContent({ timeout: 500 })) === '1450');
+  assert.match(await sub.locator('[data-role="gateway"]').textContent(), /sub-device of demo-gateway · profile pump/);
+  await sub.locator('form.rpc-form input[name="method"]').fill('setSpeed');
+  await sub.locator('form.rpc-form input[name="params"]').fill('1200');
+  await sub.locator('form.rpc-form button[type="submit"]').click();
+  await waitFor('the reply on the page', async () => /setSpeed → \{"device":"pump-9","set":1200\}/.test(await sub.locator('.rpc-result.ok').textContent({ timeout: 500 })));
+  await page.screenshot({ path: shot('emulator-page-gateway'), fullPage: true });
+  assert.ok(!(await page.content()).includes('demo-gateway-token'), 'no token on the page');
+  assert.deepEqual(errors, []);
+});
