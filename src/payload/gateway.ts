@@ -5,8 +5,9 @@
 //   So names are checked here, before anything is queued.
 // - Telemetry must be an ARRAY per device: {"A":[{ts,values},...]}; an object there makes the
 //   server close the connection. Attributes are one object per device: {"A":{k:v}}.
-// - One sub-device per body: a publish with several devices is acknowledged once per device
-//   entry with one packet id, so its PUBACK proves only the first entry (see the device layer).
+// - A publish with several devices is acknowledged once per device entry with one packet id, so
+//   its first PUBACK proves only the first entry: the device layer decides what may share one
+//   (device/gateway/send.ts); the bodies here are one device's.
 import { PayloadError, describe } from './errors';
 
 /** ThingsBoard stores device names in a 255-character column. */

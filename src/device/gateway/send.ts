@@ -1,7 +1,9 @@
-// How queued messages for a sub-device go out on a gateway connection (the outbox calls this):
-// always ONE sub-device per publish. ThingsBoard acknowledges a multi-device publish once per
-// device entry, every PUBACK with the same packet id, so the first PUBACK would prove only the
-// first device's part; with one device per publish, the PUBACK proves every message in it.
+// How queued messages for sub-devices go out on a gateway connection (the outbox calls this).
+// ThingsBoard acknowledges a multi-device publish once per device entry, every PUBACK with the
+// same packet id, so the first PUBACK proves only the first device's part. So: one sub-device per
+// publish (sendGateway: its PUBACK proves every message in it), or, for telemetry on a transport
+// that counts one PUBACK per entry (packsDevices, mqtt/gateway-acks.ts), several sub-devices in
+// one publish (packCount, sendGatewayPack) that is done only when every entry was acknowledged.
 // The sub-device is connected first (sub-devices.ts: once per name per session), on the same
 // ordered MQTT stream, so ThingsBoard creates it with its profile before the data arrives.
 import type { SendCallback, Transport } from '../../transports/transport';
