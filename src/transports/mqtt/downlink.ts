@@ -122,7 +122,7 @@ export class MqttDownlink {
     const left = Math.max(0, timeoutMs - (Date.now() - started));
     const answers = this.gatewayAnswers;
     const answer = await awaitAnswer<unknown>(
-      { timeoutMs: left, expired: () => new TransportError(noAnswerText(timeoutMs), 'timeout', 'NO_ANSWER'), signal, aborted },
+      { signal, aborted, timeoutMs: left, expired: () => new TransportError(noAnswerText(timeoutMs), 'timeout', 'NO_ANSWER') },
       (waiting) => {
         answers.set(id, Object.assign(waiting, { device, key: keys.length === 1 ? keys[0] : undefined }));
         waiting.signal.addEventListener('abort', () => answers.delete(id), { once: true });
