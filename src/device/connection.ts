@@ -337,6 +337,8 @@ export class DeviceConnection {
     this.lastError = undefined;
     this.lastLoggedCode = undefined;
     this.quickDrops.connected();
+    // CoAP checks the token at connect (transports/coap/token-probe.ts): a refusal is not standing.
+    this.refused.delivered();
     if (recovered) this.options.log.info(`connected to ${this.settings.host}:${this.settings.port} again`);
     this.setState('connected');
     // Before anything else on the new session: ThingsBoard forgot every sub-device.
@@ -371,6 +373,12 @@ export class DeviceConnection {
 
   private onDown(err: TransportError): void {
     if (this.state !== 'connected' || this.closed) return;
+    if (err.permanent) {
+      // A CoAP server refused the token after connect (its answer to the token check came late).
+      this.downlink.down();
+      this.enterPermanent(err);
+      return;
+    }
     const generation = this.generation;
     if (this.quickDrops.dropped() >= this.timing.stableAfterMs) this.backoff.reset();
     this.lastError = err;

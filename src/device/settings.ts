@@ -14,6 +14,8 @@ export const DEFAULTS = {
   maxPayloadBytes: 65536,
   queueSize: 1000,
   maxInFlight: 4,
+  /** CoAP(S) keepalive probe after this many idle seconds (transports/coap/session-watch.ts). */
+  coapKeepalive: 15,
 };
 
 export interface DeviceConfig {
@@ -39,6 +41,7 @@ export interface DeviceConfig {
   provisionCredentials?: unknown;
   /** ThingsBoard gateway: one connection for many sub-devices (MQTT/MQTTS only). */
   gateway?: unknown;
+  coapKeepalive?: unknown;
 }
 
 export interface DeviceCredentials extends CredentialFields {
@@ -139,6 +142,7 @@ export function parseDeviceConfig(config: DeviceConfig, credentials: DeviceCrede
     coap: {
       confirmable: bool(config.confirmable, true),
       maxInFlight: integer(config.maxInFlight, DEFAULTS.maxInFlight, 1, 64, 'max in flight', problems),
+      keepaliveSeconds: integer(config.coapKeepalive, DEFAULTS.coapKeepalive, 0, 3600, 'CoAP keepalive', problems),
     },
   };
   // DTLS has no system trust store to fall back on (unlike MQTTS): without a CA it can never connect.

@@ -38,6 +38,8 @@ export interface ConnectionSettings {
     confirmable: boolean;
     /** Requests in flight at once over one endpoint. */
     maxInFlight: number;
+    /** Probe the server after this many idle seconds (NAT mapping, dead session); 0 = never. Default 15. */
+    keepaliveSeconds?: number;
   };
 }
 

@@ -6,6 +6,7 @@ const coap = require('coap');
 const root = path.join(__dirname, '..', '..');
 const { CoapTransport, DOWN_AFTER_TIMEOUTS, BLOCK_BYTES } = require(path.join(root, 'nodes', 'lib', 'transports', 'coap', 'transport'));
 const { TransportError } = require(path.join(root, 'nodes', 'lib', 'transports', 'transport'));
+const { PROBE_KEY } = require(path.join(root, 'nodes', 'lib', 'transports', 'coap', 'token-probe'));
 
 // A token with characters that URI encoding would change: redaction must catch every form.
 const TOKEN = 'Tok3n/odd+chars A1b2=C3';
@@ -64,6 +65,32 @@ function assertNoToken(assert, texts) {
   }
 }
 
+/** The token check at connect (GET attributes?sharedKeys=PROBE_KEY), as a raw datagram. */
+function isTokenCheckDatagram(datagram) {
+  return datagram.includes(Buffer.from(`sharedKeys=${PROBE_KEY}`));
+}
+
+/**
+ * For relay transforms that count datagrams: (direction, datagram) → true for the token check at
+ * connect and for the server's answers to it (matched by message ID or token), which are not
+ * part of what such a test counts.
+ */
+function tokenCheckFilter() {
+  const ids = new Set();
+  const tokens = [];
+  return (direction, datagram) => {
+    if (datagram.length < 4) return false;
+    if (direction === 'toServer') {
+      if (!isTokenCheckDatagram(datagram)) return false;
+      ids.add(datagram.readUInt16BE(2));
+      tokens.push(Buffer.from(datagram.subarray(4, 4 + (datagram[0] & 0x0f))));
+      return true;
+    }
+    const token = datagram.subarray(4, 4 + (datagram[0] & 0x0f));
+    return ids.has(datagram.readUInt16BE(2)) || (token.length > 0 && tokens.some((t) => t.equals(token)));
+  };
+}
+
 /**
  * A CoAP endpoint that answers pings (empty CON → RST, so connect() succeeds) and nothing else:
  * a server that is there but never answers requests. `arrivals` lists every other datagram.
@@ -79,10 +106,11 @@ async function pingOnlyServer() {
       sock.send(Buffer.from([0x70, 0x00, msg[2], msg[3]]), rinfo.port, rinfo.address);
       return;
     }
+    if (isTokenCheckDatagram(msg)) return; // ignored like everything else, but not counted
     arrivals.push({ at: Date.now(), messageId: msg.readUInt16BE(2) });
   });
   await new Promise((r) => sock.bind(0, '127.0.0.1', r));
   return { port: sock.address().port, arrivals, pings: () => pings, close: () => new Promise((r) => sock.close(r)) };
 }
 
-module.exports = { pingOnlyServer, CoapTransport, TransportError, DOWN_AFTER_TIMEOUTS, BLOCK_BYTES, TOKEN, fastTiming, settings, telemetry, attributes, recordTexts, outcome, assertNoToken };
+module.exports = { PROBE_KEY, isTokenCheckDatagram, tokenCheckFilter, pingOnlyServer, CoapTransport, TransportError, DOWN_AFTER_TIMEOUTS, BLOCK_BYTES, TOKEN, fastTiming, settings, telemetry, attributes, recordTexts, outcome, assertNoToken };

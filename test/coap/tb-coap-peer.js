@@ -6,6 +6,9 @@
 // it wants (retransmissions, old sequence numbers, error notifications, separate responses).
 // Every datagram in both directions is recorded, so tests can assert ACKs, RSTs and sizes.
 const dgram = require('node:dgram');
+const path = require('node:path');
+
+const { PROBE_KEY } = require(path.join(__dirname, '..', '..', 'nodes', 'lib', 'transports', 'coap', 'token-probe'));
 
 const TYPES = { CON: 0, NON: 1, ACK: 2, RST: 3 };
 const OPTION = { OBSERVE: 6, URI_PATH: 11, CONTENT_FORMAT: 12, URI_QUERY: 15, BLOCK1: 27 };
@@ -71,6 +74,8 @@ function decode(buf) {
 }
 
 const isRequest = (m) => m.code !== '0.00' && m.code.startsWith('0.');
+/** The transport's token check at connect: a GET of one shared attribute no device has. */
+const isTokenCheck = (m) => m.code === '0.01' && m.observe === undefined && m.query.includes(`sharedKeys=${PROBE_KEY}`);
 
 /**
  * Starts the peer on 127.0.0.1. `handle(req, peer)` may answer a request itself (return true);
@@ -101,7 +106,9 @@ async function startTbPeer({ token, handle, sharedAttributes = {} } = {}) {
     observations,
     get port() { return sock.address().port; },
     received: (pred = () => true) => log.filter((e) => e.dir === 'in' && pred(e.msg)).map((e) => e.msg),
-    requests: (pred = () => true) => peer.received((m) => isRequest(m) && pred(m)),
+    /** Requests, without the token checks at connect (tokenChecks() lists those). */
+    requests: (pred = () => true) => peer.received((m) => isRequest(m) && !isTokenCheck(m) && pred(m)),
+    tokenChecks: () => peer.received(isTokenCheck),
     send,
     /** A notification on channel's current observation (or `obs`), CON, next Observe number. */
     notify(channel, body, { code = '2.05', seq, obs = observations.get(channel), messageId } = {}) {
@@ -130,6 +137,9 @@ async function startTbPeer({ token, handle, sharedAttributes = {} } = {}) {
     // A CoAP ping (empty CON) is answered with RST, as every CoAP server (Californium too) does.
     if (msg.type === TYPES.CON && msg.code === '0.00') return send({ type: TYPES.RST, code: '0.00', messageId: msg.messageId });
     if (!isRequest(msg)) return;
+    // ThingsBoard answers the token check before anything else: 4.01 for an unknown token, else
+    // 4.04 (no such attribute). Tests that count requests do not see it (requests()).
+    if (isTokenCheck(msg)) return peer.respond(msg, token && msg.path[2] !== token ? '4.01' : '4.04');
     if (handle && handle(msg, peer)) return;
     if (token && msg.path[2] !== token) return peer.respond(msg, '4.01');
     const feature = msg.path[3];
@@ -155,4 +165,4 @@ async function startTbPeer({ token, handle, sharedAttributes = {} } = {}) {
   return peer;
 }
 
-module.exports = { startTbPeer, encode, decode, TYPES, OPTION };
+module.exports = { isTokenCheck, startTbPeer, encode, decode, TYPES, OPTION };

@@ -82,9 +82,16 @@ test('error answers map to kinds that name the code; nothing leaks the token', {
   await tr.close();
 });
 
-test('the emulator itself: unknown token 4.01, bad JSON 4.00 (with its reason), too large 4.13', { timeout: 60000 }, async () => {
+test('the emulator itself: unknown token 4.01 (at connect, and on a message once the token is gone), bad JSON 4.00 (with its reason), too large 4.13', { timeout: 60000 }, async () => {
   const good = await open();
-  const bad = await open({ accessToken: 'not-a-device-token' });
+  // The token check at connect: refused before any message is sent.
+  const refused = await outcome(open({ accessToken: 'not-a-device-token' }), texts);
+  assert.equal(refused.err.kind, 'unauthorized');
+  assert.equal(refused.err.code, 'COAP_4.01');
+  // A token deleted on the server after connect: the message itself is refused.
+  store.addDevice('doomed', 'doomed-device-token');
+  const bad = await open({ accessToken: 'doomed-device-token' });
+  store.byToken.delete('doomed-device-token');
   const r1 = await outcome(bad.send(telemetry({ a: 1 })), texts);
   assert.equal(r1.err.kind, 'unauthorized');
   const r2 = await outcome(good.send({ kind: 'telemetry', body: Buffer.from('{temperature:25'), qos: 1 }), texts);
@@ -104,9 +111,11 @@ test('NON: resolves once written and still arrives', { timeout: 60000 }, async (
 });
 
 test('NON: a late 4.01 is not silent (down: unauthorized)', { timeout: 60000 }, async () => {
-  const t = new CoapTransport(settings(emu.port, { accessToken: 'wrong', coap: { confirmable: false } }));
+  store.addDevice('revoked', 'revoked-device-token');
+  const t = new CoapTransport(settings(emu.port, { accessToken: 'revoked-device-token', coap: { confirmable: false } }));
   recordTexts(t, texts);
   await t.connect();
+  store.byToken.delete('revoked-device-token'); // revoked after the token check at connect
   const down = new Promise((resolve) => t.once('down', resolve));
   await t.send(telemetry({ a: 1 })); // resolves when written
   const err = await down;

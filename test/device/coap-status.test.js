@@ -1,8 +1,7 @@
 'use strict';
-// What the status says over CoAP (issue 11, items 3 and 7), with the real CoapTransport and the
-// in-process CoAP emulator: after a 4.01 the state stays "unauthorized" — across the slow retry
-// and across a redeploy (a new DeviceConnection for the same device) — until a message is
-// delivered; and "reconnecting in N s" counts down once a second, with no timer left after stop.
+// What the status says over CoAP, with the real CoapTransport and the in-process CoAP emulator:
+// a wrong token shows "unauthorized" before any message is sent (the token check at connect), and
+// stays so across the slow retry and a redeploy until the server knows the token; and "reconnecting in N s" counts down once a second, with no timer left after stop.
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const path = require('node:path');
@@ -25,7 +24,7 @@ function recorder() {
   return { statuses, user: { onStatus: (s) => statuses.push(s) }, log: { warn: () => {}, info: () => {} }, states: () => statuses.map((s) => s.state) };
 }
 
-test('CoAP 4.01: "unauthorized" stays through retries and a redeploy until a message is delivered', async (t) => {
+test('CoAP wrong token: "unauthorized" before any message is sent, through retries and a redeploy, until the token is known', async (t) => {
   const store = new DeviceStore({ devices: [] });
   const emu = await startCoapEmulator({ store });
   t.after(() => emu.close());
@@ -35,44 +34,48 @@ test('CoAP 4.01: "unauthorized" stays through retries and a redeploy until a mes
   // One runtime: its config nodes share one registry (thingsboard-device.ts makes it).
   const registry = new DeviceRegistry();
   const conn = new DeviceConnection(s, { createTransport, registry, log: rec.log, queueSize: 100, timing: FAST });
+  t.after(() => conn.close());
   conn.register(rec.user);
-  await waitFor(() => rec.states().at(-1) === 'connected', 'connected (the server answered the ping)');
+  // The token check at connect (a read of one shared attribute) is refused: no message was sent.
+  await waitFor(() => rec.states().includes('unauthorized'), 'unauthorized with no message sent');
+  assert.ok(!rec.states().includes('connected'), rec.states().join(' '));
+  assert.equal(rec.statuses.at(-1).code, 'COAP_4.01');
   await assert.rejects(conn.send(tele({ a: 1 })), /unauthorized/);
-  const firstRefusal = rec.states().lastIndexOf('unauthorized');
-  assert.ok(firstRefusal >= 0);
-  // Several slow retries (backoffMax 300 ms): each reconnects, none shows "connected".
+  // Several slow retries (backoffMax 300 ms): each checks the token again, none shows "connected".
   await new Promise((r) => setTimeout(r, 1000));
-  await assert.rejects(conn.send(tele({ a: 2 })), /unauthorized/); // sent again after a retry, refused again
-  await new Promise((r) => setTimeout(r, 700));
-  assert.deepEqual(rec.states().slice(firstRefusal).filter((st) => st === 'connected'), [], rec.states().join(' '));
+  await assert.rejects(conn.send(tele({ a: 2 })), /unauthorized/);
+  assert.deepEqual(rec.states().filter((st) => st === 'connected'), [], rec.states().join(' '));
   assert.equal(rec.statuses.at(-1).code, 'COAP_4.01');
 
   // A redeploy: a new connection for the same device starts out "unauthorized", not green.
   await conn.close();
   const rec2 = recorder();
   const conn2 = new DeviceConnection(s, { createTransport, registry, log: rec2.log, queueSize: 100, timing: FAST });
+  t.after(() => conn2.close());
   conn2.register(rec2.user);
   await waitFor(() => rec2.states().includes('unauthorized'), 'unauthorized after the redeploy');
   assert.ok(!rec2.states().includes('connected'), rec2.states().join(' '));
 
-  // The memory is the runtime's, not the process's: another runtime has not seen the refusal.
+  // Another runtime (its own memory of refusals) finds out by itself, through the token check.
   const other = recorder();
   const elsewhere = new DeviceConnection(s, { createTransport, registry: new DeviceRegistry(), log: other.log, queueSize: 100, timing: FAST });
   elsewhere.register(other.user);
-  await waitFor(() => other.states().at(-1) === 'connected', 'another runtime: plainly connected');
-  assert.ok(!other.states().includes('unauthorized'), other.states().join(' '));
+  await waitFor(() => other.states().includes('unauthorized'), 'another runtime: unauthorized too', 5000);
+  assert.ok(!other.states().includes('connected'), other.states().join(' '));
   await elsewhere.close();
 
-  // The token is added on the server: the next message is delivered and the status turns green.
+  // The token is added on the server: the next retry's check passes, the status turns green on
+  // its own, and a message is delivered.
   store.addDevice('late', token);
+  await waitFor(() => rec2.states().at(-1) === 'connected', 'connected once the token is known');
   await conn2.send(tele({ a: 3 }));
-  await waitFor(() => rec2.states().at(-1) === 'connected', 'connected once a message was delivered');
   assert.equal(store.latest('late').a.value, 3);
   await conn2.close();
 
-  // Delivered means forgotten: a third connection is plainly connected.
+  // A known token: plainly connected, never "unauthorized".
   const rec3 = recorder();
   const conn3 = new DeviceConnection(s, { createTransport, registry, log: rec3.log, queueSize: 100, timing: FAST });
+  t.after(() => conn3.close());
   conn3.register(rec3.user);
   await waitFor(() => rec3.states().at(-1) === 'connected', 'connected');
   assert.ok(!rec3.states().includes('unauthorized'));

@@ -10,7 +10,12 @@ import { AckMemory } from './duplicates';
 export class AgentSocket extends EventEmitter {
   private readonly acked = new AckMemory();
 
-  constructor(private readonly inner: SocketLike, private readonly onException: (err: unknown, datagram: Buffer) => void) {
+  /** `onSent` sees every datagram the Agent sends (coap/session-watch.ts). */
+  constructor(
+    private readonly inner: SocketLike,
+    private readonly onException: (err: unknown, datagram: Buffer) => void,
+    private readonly onSent: (datagram: Buffer) => void = () => {},
+  ) {
     super();
   }
 
@@ -32,7 +37,9 @@ export class AgentSocket extends EventEmitter {
   }
 
   send(msg: Buffer, offset: number, length: number, port: number, address: string, callback?: (err: Error | null, bytes: number) => void): void {
-    this.acked.sent(offset === 0 && length === msg.length ? msg : msg.subarray(offset, offset + length), port, address);
+    const datagram = offset === 0 && length === msg.length ? msg : msg.subarray(offset, offset + length);
+    this.acked.sent(datagram, port, address);
+    this.onSent(datagram);
     try {
       this.inner.send(msg, offset, length, port, address, callback);
     } catch (err) {

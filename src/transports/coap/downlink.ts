@@ -166,7 +166,9 @@ export class CoapDownlink {
         (err: TransportError) => {
           if (err.kind === 'closed') return;
           this.warn(`could not renew the ${channel} observation: ${err.message}`);
-          if (state.wanted) this.schedule(channel, state.current ? this.refreshMs : Math.min(this.refreshMs, RETRY_AFTER_ERROR_MS));
+          // Soon, whether or not the old observation still stands: it may be dead too. (A dead
+          // session does not get here: the session watch takes the transport down, 'closed'.)
+          if (state.wanted) this.schedule(channel, Math.min(this.refreshMs, RETRY_AFTER_ERROR_MS));
         },
       );
     }

@@ -30,11 +30,13 @@ export interface Ping {
   cancel(): void;
 }
 
-/** Pings over `socket`, retransmitting like a confirmable message (1 + MAX_RETRANSMIT sends). */
-export function coapPing(socket: SocketLike, peer: DatagramPeer): Ping {
+/**
+ * Pings over `socket`, retransmitting like a confirmable message: `attempts` sends (default
+ * 1 + MAX_RETRANSMIT), each waiting twice as long as the one before, then 'silent'.
+ */
+export function coapPing(socket: SocketLike, peer: DatagramPeer, attempts = transmissions()): Ping {
   const messageId = crypto.randomInt(0, 0x10000);
   const datagram = Buffer.from([0x40, 0x00, messageId >> 8, messageId & 0xff]);
-  const attempts = transmissions();
   const cancelled = new AbortController();
   // No deadline of its own: the retransmission schedule below gives up after the last attempt.
   const answered = awaitAnswer<void>({ signal: cancelled.signal, aborted: () => ({ why: 'send', detail: 'closed' }) }, (waiting) => {

@@ -17,10 +17,6 @@ export interface Exchange {
   finished: boolean;
   deadline?: NodeJS.Timeout;
   lastMessageId: number;
-  /** Transmissions of the current message ID (its first send and retransmissions). */
-  sends: number;
-  /** `received` when the current message ID was first sent (session check, CoAPS). */
-  receivedAtFirstSend: number;
 }
 
 export class SendExchanges {
@@ -33,7 +29,7 @@ export class SendExchanges {
   ) {}
 
   start(req: OutgoingMessage, resolve: () => void, reject: (err: TransportError) => void): Exchange {
-    const ex: Exchange = { req, resolve, reject, settled: false, finished: false, lastMessageId: -1, sends: 0, receivedAtFirstSend: 0 };
+    const ex: Exchange = { req, resolve, reject, settled: false, finished: false, lastMessageId: -1 };
     this.open.add(ex);
     return ex;
   }

@@ -36,12 +36,15 @@ import { diagnosticText, errorForCode, tokenError, x509Unauthorized } from './co
 import { dtlsSocketFactory } from './dtls-socket';
 import { CoapDownlink, type CoapDownlinkOptions } from './downlink';
 import { apiPath } from './resources';
+import type { PendingExchange } from './exchange';
 import { AgentSocket } from './agent-socket';
 import { SendExchanges, type Exchange } from './send-exchanges';
 import { planBlocks, MAX_MESSAGE_PAYLOAD, COAPS_DEFAULT_LIMIT, type DatagramLimit } from './blocks';
-import { coapPing, ackTimeoutWindowMs, SESSION_SUSPECT_RETRANSMISSIONS, type PingFailure } from './liveness';
+import { coapPing, ackTimeoutWindowMs, type PingFailure } from './liveness';
 import { initialAckTimeoutMs, maxTransmitWaitMs, transmissions } from './timing';
 import { onEachDatagram, onceWritten, restartBackoff } from './library-shim';
+import { SessionWatch } from './session-watch';
+import { probeToken } from './token-probe';
 
 export interface CoapTransportOptions {
   /** Makes the datagram socket (CoAPS: a DTLS session). Default: a plain UDP socket. */
@@ -49,6 +52,9 @@ export interface CoapTransportOptions {
   /** Receive side: observation renewal period, answer timeout (coap/downlink.ts). */
   downlink?: CoapDownlinkOptions;
 }
+
+/** Keepalive probe after this long idle (coap/session-watch.ts), below the 30 s some NATs keep an idle UDP mapping. */
+export const DEFAULT_KEEPALIVE_SECONDS = 15;
 
 /** Confirmable messages in a row that got no answer at all before the transport goes 'down'. */
 export const DOWN_AFTER_TIMEOUTS = 2;
@@ -69,8 +75,9 @@ export class CoapTransport extends EventEmitter implements Transport {
   private timeoutsInARow = 0;
   /** Plain CoAP proves the server at every connect; CoAPS (handshake) only after a 'down'. */
   private mustPing: boolean;
-  /** Datagrams received over the current socket (CoAPS session check). */
-  private received = 0;
+  /** Evidence that the server (and the DTLS session) is alive; keepalive (coap/session-watch.ts). */
+  private watch?: SessionWatch;
+  private readonly probes = new Set<PendingExchange>();
   private cancelPing?: () => void;
   private connecting?: Promise<void>;
   /** Bumped by close() so a connect() that is still resolving or handshaking gives up. */
@@ -153,14 +160,7 @@ export class CoapTransport extends EventEmitter implements Transport {
         if (messageId !== ex.lastMessageId) {
           if (ex.lastMessageId !== -1) restartBackoff(req, initialAckTimeoutMs());
           ex.lastMessageId = messageId;
-          ex.sends = 0;
-          ex.receivedAtFirstSend = this.received;
           this.exchanges.armDeadline(ex, maxTransmitWaitMs());
-        }
-        ex.sends++;
-        if (this.name === 'coaps' && ex.sends > SESSION_SUSPECT_RETRANSMISSIONS && this.received === ex.receivedAtFirstSend) {
-          // Not from inside the library's send: it is still working on this request.
-          process.nextTick(() => this.sessionLost(ex));
         }
       });
       if (!confirmable) {
@@ -237,6 +237,14 @@ export class CoapTransport extends EventEmitter implements Transport {
       }
       if (givenUp()) throw this.error('closed while connecting', 'closed', 'CLOSED');
     }
+    try {
+      await this.checkToken(socket);
+    } catch (err) {
+      await this.teardown(this.error('connection closed while the message was in flight', 'closed', 'CLOSED'));
+      if (!givenUp()) this.state = 'idle';
+      throw err;
+    }
+    if (givenUp()) throw this.error('closed while connecting', 'closed', 'CLOSED');
     this.mustPing = this.name === 'coap';
     this.timeoutsInARow = 0;
     this.state = 'open';
@@ -251,11 +259,39 @@ export class CoapTransport extends EventEmitter implements Transport {
     }
   }
 
+  /**
+   * Is the token known? Asked at connect (coap/token-probe.ts), so a wrong token shows before any
+   * message is sent. An answer within the first ACK window decides connect(); a later 4.01 takes
+   * the transport down with it (the device layer then shows "unauthorized").
+   */
+  private async checkToken(socket: SocketLike): Promise<void> {
+    const agent = this.agent;
+    const peer = this.peer;
+    if (!agent || !peer) return;
+    const probe = probeToken({ agent, peer, limit: this.datagramLimit }, this.settings.accessToken, this.probes);
+    let timer: NodeJS.Timeout | undefined;
+    const early = await Promise.race([probe, new Promise<'later'>((resolve) => { timer = setTimeout(() => resolve('later'), ackTimeoutWindowMs()); })]);
+    clearTimeout(timer);
+    if (early === 'later') {
+      void probe.then((refused) => { if (refused && this.socket === socket) this.goDown(refused); });
+      return;
+    }
+    if (early) throw early;
+  }
+
   /** Puts the Agent on the socket through a guard that contains the library's exceptions. */
   private attach(socket: SocketLike, peer: DatagramPeer): void {
-    const guard = new AgentSocket(socket, (err, datagram) => this.onAgentException(err, datagram));
+    const keepaliveSeconds = this.settings.coap?.keepaliveSeconds ?? DEFAULT_KEEPALIVE_SECONDS;
+    const watch = new SessionWatch({
+      socket,
+      peer,
+      suspectSilence: this.name === 'coaps',
+      keepaliveMs: Math.max(0, keepaliveSeconds) * 1000,
+      lost: (failure, why, sends) => { if (this.watch === watch) this.sessionLost(failure, why, sends); },
+    });
+    const guard = new AgentSocket(socket, (err, datagram) => this.onAgentException(err, datagram), (datagram) => watch.sent(datagram));
     socket.on('message', (msg: Buffer, rinfo: DatagramRemoteInfo) => {
-      this.received++;
+      watch.receivedDatagram(msg);
       guard.deliver(msg, rinfo);
     });
     // A datagram refused by ICMP while open (the server stopped): down at once, not after timeouts.
@@ -271,7 +307,7 @@ export class CoapTransport extends EventEmitter implements Transport {
     this.socket = socket;
     this.agent = agent;
     this.peer = peer;
-    this.received = 0;
+    this.watch = watch;
   }
 
   private readonly onSocketErrorWhileOpen = (err: NodeJS.ErrnoException): void => {
@@ -350,15 +386,23 @@ export class CoapTransport extends EventEmitter implements Transport {
     this.emit('warning', redact(`ignored a CoAP datagram the library could not handle: ${errorText(err)}`, this.settings.accessToken));
   }
 
-  /** CoAPS: a message went unanswered with the session silent (see coap/liveness.ts). */
-  private sessionLost(ex: Exchange): void {
-    if (!this.exchanges.has(ex) || this.received !== ex.receivedAtFirstSend) return;
+  /** The session watch's probe went unanswered (coap/session-watch.ts). */
+  private sessionLost(failure: PingFailure, why: 'keepalive' | 'suspicion', sends: number): void {
     const where = this.peer ? hostPort(this.peer) : this.settings.host;
-    this.goDown(this.error(
-      `no answer over the DTLS session with ${where} after ${ex.sends} transmissions: the server may have forgotten the session (restart); making a new handshake`,
-      'unreachable',
-      'DTLS_SESSION_LOST',
-    ));
+    if (failure.why === 'refused') {
+      this.goDown(this.error(`nothing listens on ${where} any more (ICMP port unreachable)`, 'unreachable', 'ECONNREFUSED'));
+      return;
+    }
+    const what = why === 'keepalive' ? 'a keepalive ping' : `a message sent ${sends} times, nor to a ping`;
+    if (this.name === 'coaps') {
+      this.goDown(this.error(
+        `no answer over the DTLS session with ${where} to ${what}: the server may have forgotten the session (restart, NAT rebinding); making a new handshake`,
+        'unreachable',
+        'DTLS_SESSION_LOST',
+      ));
+    } else {
+      this.goDown(this.error(`no answer from ${where} to ${what}`, 'unreachable', 'COAP_TIMEOUT'));
+    }
   }
 
   // ---- going down / closing -----------------------------------------------------------------
@@ -373,6 +417,9 @@ export class CoapTransport extends EventEmitter implements Transport {
 
   private async teardown(reason: TransportError): Promise<void> {
     this.cancelPing?.();
+    this.watch?.stop();
+    this.watch = undefined;
+    for (const p of [...this.probes]) p.fail(reason);
     this.downlink.onTeardown(reason);
     for (const ex of this.exchanges.all()) {
       this.exchanges.finish(ex);

@@ -1,0 +1,27 @@
+// Is the access token known? CoAP has no connect handshake that carries the token, so without a
+// question a wrong token would show "connected" until the first message is refused. At connect
+// the transport asks ThingsBoard for one shared attribute that no device has: a read that changes
+// nothing, which ThingsBoard answers with 4.01 Unauthorized for an unknown token (its
+// CoapTransportResource validates the token before anything else) and otherwise with the
+// (empty) answer or 4.04. Only 4.01 means something here; any other answer, or none, leaves the
+// verdict to the messages themselves.
+import { TransportError } from '../transport';
+import { exchange, type ExchangeTarget, type PendingExchange } from './exchange';
+import { codeError } from './codes';
+import { apiPath } from './resources';
+import { maxTransmitWaitMs } from './timing';
+
+/** A shared attribute key no device is expected to have. */
+export const PROBE_KEY = 'node-red-thingsboard-token-check';
+
+/** Resolves with the 'unauthorized' TransportError when the server answers 4.01, else undefined. Never rejects. */
+export function probeToken(target: ExchangeTarget, token: string, track: Set<PendingExchange>): Promise<TransportError | undefined> {
+  const spec = { method: 'GET' as const, path: apiPath(token, 'attributes'), query: [`sharedKeys=${PROBE_KEY}`] };
+  // The timeout's error is never seen: every failure means "no verdict".
+  const timeout = () => new TransportError('no answer to the token check', 'timeout', 'NO_ANSWER');
+  return exchange(target, spec, maxTransmitWaitMs(), timeout, track).then(
+    (res) => (res.code === '4.01' ? codeError(token, res, 'the access token check at connect') : undefined),
+    () => undefined,
+  );
+}
+
