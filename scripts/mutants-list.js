@@ -578,4 +578,5 @@ module.exports = [
   ...require('./mutants-list-dtls'),
   ...require('./mutants-list-credentials'),
   ...require('./mutants-list-gateway'),
+  ...require('./mutants-list-coap-session'),
 ];

@@ -81,7 +81,7 @@ const isTokenCheck = (m) => m.code === '0.01' && m.observe === undefined && m.qu
  * Starts the peer on 127.0.0.1. `handle(req, peer)` may answer a request itself (return true);
  * otherwise the defaults below answer as ThingsBoard does.
  */
-async function startTbPeer({ token, handle, sharedAttributes = {} } = {}) {
+async function startTbPeer({ token, handle, sharedAttributes = {}, tokenCheckDelayMs = 0 } = {}) {
   const sock = dgram.createSocket('udp4');
   const log = []; // { dir: 'in'|'out', msg, size }
   const observations = new Map(); // channel → { token, seq, client }
@@ -139,7 +139,14 @@ async function startTbPeer({ token, handle, sharedAttributes = {} } = {}) {
     if (!isRequest(msg)) return;
     // ThingsBoard answers the token check before anything else: 4.01 for an unknown token, else
     // 4.04 (no such attribute). Tests that count requests do not see it (requests()).
-    if (isTokenCheck(msg)) return peer.respond(msg, token && msg.path[2] !== token ? '4.01' : '4.04');
+    if (isTokenCheck(msg)) {
+      const code = token && msg.path[2] !== token ? '4.01' : '4.04';
+      if (!tokenCheckDelayMs) return peer.respond(msg, code);
+      // A slow server: empty ACK now, the answer as a separate response later.
+      ackEmpty(msg);
+      setTimeout(() => peer.respondSeparately(msg, code), tokenCheckDelayMs);
+      return;
+    }
     if (handle && handle(msg, peer)) return;
     if (token && msg.path[2] !== token) return peer.respond(msg, '4.01');
     const feature = msg.path[3];

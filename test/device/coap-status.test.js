@@ -10,6 +10,7 @@ const { startCoapEmulator } = require('../../emulator/coap');
 const { freeUdpPort } = require('../support/ports');
 const { waitFor } = require('../support/wait');
 const { settings, fastTiming } = require('../coap/common');
+const { startTbPeer } = require('../coap/tb-coap-peer');
 
 const root = path.join(__dirname, '..', '..');
 const { DeviceConnection, DeviceRegistry } = require(path.join(root, 'nodes', 'lib', 'device'));
@@ -37,7 +38,7 @@ test('CoAP wrong token: "unauthorized" before any message is sent, through retri
   t.after(() => conn.close());
   conn.register(rec.user);
   // The token check at connect (a read of one shared attribute) is refused: no message was sent.
-  await waitFor(() => rec.states().includes('unauthorized'), 'unauthorized with no message sent');
+  await waitFor(() => rec.states().includes('unauthorized'), 'unauthorized with no message sent', 5000);
   assert.ok(!rec.states().includes('connected'), rec.states().join(' '));
   assert.equal(rec.statuses.at(-1).code, 'COAP_4.01');
   await assert.rejects(conn.send(tele({ a: 1 })), /unauthorized/);
@@ -80,6 +81,20 @@ test('CoAP wrong token: "unauthorized" before any message is sent, through retri
   await waitFor(() => rec3.states().at(-1) === 'connected', 'connected');
   assert.ok(!rec3.states().includes('unauthorized'));
   await conn3.close();
+});
+
+test('CoAP wrong token answered late (after connect): the status turns "unauthorized", not "reconnecting"', async (t) => {
+  const peer = await startTbPeer({ token: 'the-right-token', tokenCheckDelayMs: 400 });
+  t.after(() => peer.close());
+  const rec = recorder();
+  const conn = new DeviceConnection(settings(peer.port, { accessToken: 'a-wrong-token' }), { createTransport, log: rec.log, queueSize: 100, timing: FAST });
+  t.after(() => conn.close());
+  conn.register(rec.user);
+  await waitFor(() => rec.states().includes('connected'), 'connected before the answer came');
+  await waitFor(() => rec.states().includes('unauthorized'), 'unauthorized once the late 4.01 came', 5000);
+  assert.equal(rec.statuses.find((s) => s.state === 'unauthorized').code, 'COAP_4.01');
+  assert.ok(!rec.states().includes('reconnecting'), rec.states().join(' '));
+  await conn.close();
 });
 
 test('"reconnecting in N s" counts down once a second; stop leaves no timer behind', async () => {

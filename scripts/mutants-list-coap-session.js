@@ -1,0 +1,46 @@
+'use strict';
+// Mutant rows (format: scripts/mutants-list.js) for CoAP(S) sessions that stay alive: the session
+// watch (every exchange is evidence, a probe settles silence, keepalive) and the token check at
+// connect.
+module.exports = [
+  {
+    id: 'coap-keepalive-never',
+    file: 'src/transports/coap/session-watch.ts',
+    find: 'if (!(keepalive > 0) || this.stopped) return;',
+    replace: 'return;',
+    tests: ['test/coap/session-loss.test.js'],
+    why: 'no keepalive: a device that only listens never notices a server restart (and a NAT mapping expires)',
+  },
+  {
+    id: 'coap-suspicion-without-probe',
+    file: 'src/transports/coap/session-watch.ts',
+    find: "process.nextTick(() => this.startProbe('suspicion', sends));",
+    replace: "process.nextTick(() => this.options.lost({ why: 'silent', detail: 'no probe' }, 'suspicion', sends));",
+    tests: ['test/coap/session-loss.test.js'],
+    why: 'silence is taken as a lost session without asking: a request the server ignores makes new handshakes forever',
+  },
+  {
+    id: 'coap-watch-blind-to-agent-sends',
+    file: 'src/transports/coap/agent-socket.ts',
+    find: '    this.onSent(datagram);',
+    replace: '',
+    tests: ['test/coap/session-loss.test.js'],
+    why: "the session watch does not see the Agent's exchanges: retransmissions into a forgotten session are not evidence",
+  },
+  {
+    id: 'coap-token-check-ignored',
+    file: 'src/transports/coap/token-probe.ts',
+    find: "(res.code === '4.01' ? codeError(token, res, 'the access token check at connect') : undefined)",
+    replace: 'undefined',
+    tests: ['test/device/coap-status.test.js'],
+    why: 'a wrong CoAP token shows green "connected" until the first message is refused',
+  },
+  {
+    id: 'coap-late-token-refusal-not-permanent',
+    file: 'src/device/connection.ts',
+    find: '    if (err.permanent) {\n      // A CoAP server refused the token after connect',
+    replace: '    if (false as boolean) {\n      // A CoAP server refused the token after connect',
+    tests: ['test/device/coap-status.test.js'],
+    why: "a token refused after connect (the check's late answer) shows reconnecting instead of unauthorized",
+  },
+];
