@@ -43,4 +43,28 @@ module.exports = [
     tests: ['test/device/coap-status.test.js'],
     why: "a token refused after connect (the check's late answer) shows reconnecting instead of unauthorized",
   },
+  {
+    id: 'coap-no-size1',
+    file: 'src/transports/coap/library-shim.ts',
+    find: "  req.setOption('Size1', bodyLength);\n",
+    replace: '',
+    tests: ['test/coap/datagram-size.test.js'],
+    why: 'a Block1 upload without Size1: Californium reserves its maximum body size (256 MiB in ThingsBoard) for it',
+  },
+  {
+    id: 'coap-size1-on-every-block',
+    file: 'src/transports/coap/library-shim.ts',
+    find: "req._packet.options = (req._packet.options ?? []).filter((o) => o.name !== 'Size1');",
+    replace: '',
+    tests: ['test/coap/datagram-size.test.js'],
+    why: 'Size1 repeated on every block: bytes the planner did not count for later blocks',
+  },
+  {
+    id: 'coaps-no-datagram-margin',
+    file: 'src/transports/coap/blocks.ts',
+    find: 'export const COAPS_DATAGRAM_MARGIN = 8;',
+    replace: 'export const COAPS_DATAGRAM_MARGIN = 0;',
+    tests: ['test/coap/datagram-size.test.js'],
+    why: "CoAPS datagrams fill Scandium's 1130-byte buffer exactly, with no margin",
+  },
 ];

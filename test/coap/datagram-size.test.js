@@ -1,5 +1,5 @@
 'use strict';
-// Every datagram fits what ThingsBoard reads (issue 11, item 1): CoAPS datagrams ≤ 1130 bytes
+// Every datagram fits what ThingsBoard reads: CoAPS datagrams ≤ 1130 bytes less a small margin
 // (Scandium with max_fragment_length 1024 drops longer ones without an alert), whatever the
 // token's length; plain CoAP payloads ≤ 1024 bytes (MAX_MESSAGE_SIZE). A UDP relay between the
 // transport and a real server (libcoap's coap-server-openssl, and the emulator's DTLS front)
@@ -15,9 +15,10 @@ const { startLossyRelay } = require('../support/lossy-relay');
 const { createCA, createLeaf, writePki } = require('../support/pki');
 const { decodeCoap } = require('../support/dtls-peers');
 const { CoapTransport, fastTiming, settings } = require('./common');
+const { decode } = require('./tb-coap-peer');
 
 const root = path.join(__dirname, '..', '..');
-const { planBlocks, fixedBytes, COAPS_MAX_DATAGRAM, MAX_MESSAGE_PAYLOAD } = require(path.join(root, 'nodes', 'lib', 'transports', 'coap', 'blocks'));
+const { planBlocks, fixedBytes, COAPS_MAX_DATAGRAM, COAPS_DATAGRAM_MARGIN, COAPS_DATAGRAM_BUDGET, MAX_MESSAGE_PAYLOAD } = require(path.join(root, 'nodes', 'lib', 'transports', 'coap', 'blocks'));
 
 fastTiming();
 const TOKENS = [20, 32, 64].map((n) => `T${n}`.padEnd(n, 'abcdefghijklmnopqrstuvwxyz0123456789'.repeat(2)).slice(0, n));
@@ -41,6 +42,8 @@ function sizesFor(token, limit) {
 }
 
 const dtlsLimit = (tag = 16) => ({ maxDatagramBytes: COAPS_MAX_DATAGRAM, recordOverheadBytes: 13 + 8 + tag });
+/** What the transport plans with: Scandium's limit less the margin. */
+const budget = (tag = 16) => ({ maxDatagramBytes: COAPS_DATAGRAM_BUDGET, recordOverheadBytes: 13 + 8 + tag });
 
 test('the planner: largest block that fits, one message only when it fits, plain CoAP as before', () => {
   const seg = (token, kind = 'telemetry') => ['api', 'v1', token, kind].map((s) => Buffer.from(s));
@@ -50,28 +53,32 @@ test('the planner: largest block that fits, one message only when it fits, plain
     assert.equal(planBlocks(1025, seg(token)), 6);
     assert.equal(planBlocks(MAX_PAYLOAD, seg(token)), 6);
   }
-  // CoAPS (GCM: 37 bytes of record overhead). The datagram is 1098 + token length for a
-  // 1024-byte block with a 1-byte Block1 value (the issue's figure): a 20-char token always fits
-  // 1024-byte blocks (1118, 1119 once the Block1 value takes 2 bytes); 32 fits exactly (1130)
-  // while the block number is < 16, not beyond; 64 never.
+  // CoAPS (GCM: 37 bytes of record overhead), planned against Scandium's 1130 bytes less a margin
+  // of COAPS_DATAGRAM_MARGIN (1122). A 1024-byte block with a 1-byte Block1 value is 1098 + token
+  // length; the first block adds Size1 (4 bytes below 64 KiB, 5 from 64 KiB). A 20-char token
+  // (ThingsBoard's default) keeps 1024-byte blocks up to 64 KiB - 1 (first block 1122 exactly,
+  // later ones 1118/1119); 32 and 64 go to 512 (a 32-char token's 1024-byte block was 1130 exactly).
+  assert.equal(COAPS_DATAGRAM_BUDGET, COAPS_MAX_DATAGRAM - COAPS_DATAGRAM_MARGIN);
+  assert.ok(COAPS_DATAGRAM_MARGIN >= 4 && COAPS_DATAGRAM_MARGIN <= 16, 'a small margin');
   const [t20, t32, t64] = TOKENS;
-  assert.equal(planBlocks(2048, seg(t20), dtlsLimit()), 6);
-  assert.equal(planBlocks(16 * 1024, seg(t20), dtlsLimit()), 6);
-  assert.equal(planBlocks(16 * 1024 + 1, seg(t20), dtlsLimit()), 6); // 2-byte value: 1119 + 1
-  assert.equal(planBlocks(16 * 1024, seg(t32), dtlsLimit()), 6);
-  assert.equal(planBlocks(16 * 1024 + 1, seg(t32), dtlsLimit()), 5); // would be 1131
-  assert.equal(planBlocks(16 * 1024, seg(t32, 'attributes'), dtlsLimit()), 5); // one byte longer path
-  assert.equal(planBlocks(2048, seg(t64), dtlsLimit()), 5);
-  assert.equal(planBlocks(MAX_PAYLOAD, seg(t64), dtlsLimit()), 5);
+  assert.equal(planBlocks(2048, seg(t20), budget()), 6);
+  assert.equal(planBlocks(16 * 1024, seg(t20), budget()), 6);
+  assert.equal(planBlocks(16 * 1024 + 1, seg(t20), budget()), 6); // later blocks: 2-byte value, 1119
+  assert.equal(planBlocks(65535, seg(t20), budget()), 6); // first block: 1118 + 4 = 1122
+  assert.equal(planBlocks(65536, seg(t20), budget()), 5); // Size1 takes 3 bytes: 1123
+  assert.equal(planBlocks(16 * 1024, seg(t32), budget()), 5);
+  assert.equal(planBlocks(2048, seg(t64), budget()), 5);
+  assert.equal(planBlocks(MAX_PAYLOAD, seg(t64), budget()), 5);
   // CCM_8 has an 8-byte tag: 8 bytes more room.
-  assert.equal(planBlocks(16 * 1024 + 1, seg(t32), dtlsLimit(8)), 6);
+  assert.equal(planBlocks(16 * 1024 + 1, seg('y'.repeat(24)), budget(8)), 6);
+  assert.equal(planBlocks(16 * 1024 + 1, seg('y'.repeat(24)), budget()), 5);
   // One message goes block-wise before it would not fit: 1024 bytes with a 64-char token.
-  assert.equal(planBlocks(1024, seg(t64), dtlsLimit()), 5);
+  assert.equal(planBlocks(1024, seg(t64), budget()), 5);
   const fixed64 = fixedBytes(seg(t64)) + 37;
-  assert.equal(planBlocks(COAPS_MAX_DATAGRAM - fixed64 - 1, seg(t64), dtlsLimit()), undefined);
-  assert.equal(planBlocks(COAPS_MAX_DATAGRAM - fixed64, seg(t64), dtlsLimit()), 5);
+  assert.equal(planBlocks(COAPS_DATAGRAM_BUDGET - fixed64 - 1, seg(t64), budget()), undefined);
+  assert.equal(planBlocks(COAPS_DATAGRAM_BUDGET - fixed64, seg(t64), budget()), 5);
   // A token so long that nothing fits is a clear refusal, not a silent loss.
-  assert.throws(() => planBlocks(10, seg('x'.repeat(1100)), dtlsLimit()), (err) => err.kind === 'rejected' && /too long/.test(err.message));
+  assert.throws(() => planBlocks(10, seg('x'.repeat(1100)), budget()), (err) => err.kind === 'rejected' && /too long/.test(err.message));
 });
 
 test('plain CoAP to coap-server-notls: the size formula is exact, every payload ≤ 1024, bodies arrive whole', { timeout: 120000 }, async (t) => {
@@ -96,6 +103,12 @@ test('plain CoAP to coap-server-notls: the size formula is exact, every payload 
           assert.equal(seen[0].length, fixedBytes(segments) + 1 + n, `the planner's size of a ${n}-byte message`);
         }
         for (const d of seen) assert.ok(coapPayloadLength(d) <= MAX_MESSAGE_PAYLOAD, `a payload of ${coapPayloadLength(d)} bytes`);
+        if (n > 1024) {
+          // Size1 (RFC 7959 §4) = the whole body, on the first block only.
+          const size1 = seen.map((d) => decode(d).options.filter(([number]) => number === 60).map(([, v]) => v.readUIntBE(0, v.length)));
+          assert.deepEqual(size1[0], [n], `Size1 on the first block of ${n} bytes`);
+          assert.deepEqual(size1.slice(1).flat(), [], 'no Size1 on later blocks');
+        }
         assert.equal(await coapGet(server.port, `api/v1/${token}/telemetry`), body.toString());
       }
       await tr.close();
@@ -118,7 +131,7 @@ before(async () => {
 });
 after(() => { if (dir) fs.rmSync(dir, { recursive: true, force: true }); });
 
-test('CoAPS to coap-server-openssl: tokens of 20, 32, 64 chars, bodies 1 B … 64 KiB: every datagram ≤ 1130, each body arrives whole', { timeout: 300000 }, async (t) => {
+test('CoAPS to coap-server-openssl: tokens of 20, 32, 64 chars, bodies 1 B … 64 KiB: every datagram ≤ 1130 less the margin, each body arrives whole', { timeout: 300000 }, async (t) => {
   if (!requirePeer(t, 'coap-server-openssl')) return;
   const server = await startCoapServer({ command: 'coap-server-openssl', extraArgs: ['-c', files['leaf.pem'], '-j', files['leaf.key'], '-n'] });
   const sizes = [];
@@ -130,13 +143,13 @@ test('CoAPS to coap-server-openssl: tokens of 20, 32, 64 chars, bodies 1 B … 6
     for (const token of TOKENS) {
       const tr = new CoapTransport(settings(relay.port, { transport: 'coaps', accessToken: token, caCert: pki.rootCa.certPem }));
       await tr.connect(); // the handshake's datagrams are measured too
-      for (const n of sizesFor(token, dtlsLimit())) {
+      for (const n of sizesFor(token, budget())) {
         const body = bodyOf(n, n + token.length);
         await tr.send({ kind: 'telemetry', body, qos: 1 });
         assert.equal(await coapGet(server.port, `api/v1/${token}/telemetry`), body.toString(), `token ${token.length}, body ${n}`);
       }
-      const over = sizes.filter((s) => s > COAPS_MAX_DATAGRAM);
-      assert.deepEqual(over, [], `token of ${token.length}: datagrams larger than ${COAPS_MAX_DATAGRAM} bytes`);
+      const over = sizes.filter((s) => s > COAPS_DATAGRAM_BUDGET);
+      assert.deepEqual(over, [], `token of ${token.length}: datagrams larger than ${COAPS_DATAGRAM_BUDGET} bytes (${COAPS_MAX_DATAGRAM} less the margin)`);
       // Not needlessly small: the blocks use the room there is (a 512-byte block is > 565 bytes on the wire).
       assert.ok(Math.max(...sizes) > COAPS_MAX_DATAGRAM / 2, `largest datagram ${Math.max(...sizes)}`);
       sizes.length = 0;
@@ -148,7 +161,7 @@ test('CoAPS to coap-server-openssl: tokens of 20, 32, 64 chars, bodies 1 B … 6
   }
 });
 
-test('CoAPS to the emulator (OpenSSL DTLS in front of the CoAP emulator): every datagram ≤ 1130, JSON bodies stored whole', { timeout: 300000 }, async (t) => {
+test('CoAPS to the emulator (OpenSSL DTLS in front of the CoAP emulator): every datagram ≤ 1130 less the margin, JSON bodies stored whole', { timeout: 300000 }, async (t) => {
   if (!requirePeer(t, 'socat')) return;
   const { startEmulator } = require('../../emulator/index');
   const emuDir = fs.mkdtempSync(path.join(os.tmpdir(), 'coaps-size-emu-'));
@@ -170,7 +183,7 @@ test('CoAPS to the emulator (OpenSSL DTLS in front of the CoAP emulator): every 
         await tr.send({ kind: 'telemetry', body: Buffer.from(JSON.stringify({ d: text })), qos: 1 });
         assert.equal(emu.store.latest(`size-${length}`).d.value, text, `token ${length}, body ${n}`);
       }
-      assert.deepEqual(sizes.filter((s) => s > COAPS_MAX_DATAGRAM), [], `token of ${length}`);
+      assert.deepEqual(sizes.filter((s) => s > COAPS_DATAGRAM_BUDGET), [], `token of ${length}`);
       sizes.length = 0;
       await tr.close();
     }

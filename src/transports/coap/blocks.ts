@@ -18,6 +18,14 @@ import { TransportError } from '../transport';
 export const MAX_MESSAGE_PAYLOAD = 1024;
 /** What ThingsBoard's DTLS server (Scandium, max_fragment_length 1024) reads of one datagram. */
 export const COAPS_MAX_DATAGRAM = 1130;
+/**
+ * Bytes kept free under that limit: a datagram that fills Scandium's buffer exactly is one byte
+ * of another server's arithmetic away from being dropped without a word. With a 20-character
+ * token (ThingsBoard's default) 1024-byte blocks, Size1 included, still fit.
+ */
+export const COAPS_DATAGRAM_MARGIN = 8;
+/** The largest CoAPS datagram we send. */
+export const COAPS_DATAGRAM_BUDGET = COAPS_MAX_DATAGRAM - COAPS_DATAGRAM_MARGIN;
 /** The `coap` library's Agent gives every request an 8-byte CoAP token (agent.js _nextToken). */
 const COAP_TOKEN_BYTES = 8;
 const LARGEST_SZX = 6; // 1024 bytes
@@ -36,7 +44,7 @@ export interface DatagramLimit {
 }
 
 /** CoAPS when the socket does not say: ThingsBoard's datagram, a DTLS 1.2 AEAD record with a 16-byte tag. */
-export const COAPS_DEFAULT_LIMIT: DatagramLimit = { maxDatagramBytes: COAPS_MAX_DATAGRAM, recordOverheadBytes: 13 + 8 + 16 };
+export const COAPS_DEFAULT_LIMIT: DatagramLimit = { maxDatagramBytes: COAPS_DATAGRAM_BUDGET, recordOverheadBytes: 13 + 8 + 16 };
 
 /** undefined: one message (no Block1); a number: the Block1 SZX to send the body with. */
 export type BlockPlan = number | undefined;
@@ -74,11 +82,14 @@ export function planRequest(shape: RequestShape, bodyLength: number, limit?: Dat
   if (fitsOneMessage(shape, bodyLength, limit)) return undefined;
   const max = limit?.maxDatagramBytes ?? Infinity;
   const record = limit?.recordOverheadBytes ?? 0;
+  // The first block carries Size1 (RFC 7959 §4, library-shim.ts goBlockwise) with a one-byte
+  // Block1 value; the last one the longest Block1 value (1 to 3 bytes as the number grows).
+  const first = headerBytes(shape, 0, bodyLength) + record;
   for (let szx = LARGEST_SZX; szx >= 0; szx--) {
     const block = 16 << szx;
     const lastNum = Math.max(0, Math.ceil(bodyLength / block) - 1);
-    // The Block1 value grows with the block number (1, 2 or 3 bytes): size for the last block.
-    if (headerBytes(shape, lastNum) + record + payloadBytes(block) <= max) return szx;
+    const last = headerBytes(shape, lastNum) + record;
+    if (Math.max(first, last) + payloadBytes(block) <= max) return szx;
   }
   throw new TransportError(
     `the access token is too long: a CoAP request with it does not fit in a ${max}-byte datagram even in 16-byte blocks`,
@@ -95,21 +106,33 @@ export function fixedBytes(segments: readonly Buffer[]): number {
 /**
  * The CoAP message without its payload, encoded by coap-packet's generate() (the encoder the
  * library sends with): header, token, and every option; with `block1Num`, a Block1 option for
- * that block number (its value is 1 to 3 bytes as the number grows, as the library writes it).
+ * that block number (its value is 1 to 3 bytes as the number grows, as the library writes it);
+ * with `size1`, a Size1 option of that value.
  */
-export function headerBytes(shape: RequestShape, block1Num?: number): number {
+export function headerBytes(shape: RequestShape, block1Num?: number, size1?: number): number {
   const options: NamedOption[] = [];
   if (shape.observe !== undefined) options.push({ name: 'Observe', value: shape.observe === 0 ? Buffer.alloc(0) : Buffer.of(1) });
   for (const segment of shape.segments) options.push({ name: 'Uri-Path', value: segment });
   if (shape.contentFormat) options.push({ name: 'Content-Format', value: CONTENT_FORMAT_JSON });
   for (const q of shape.query ?? []) options.push({ name: 'Uri-Query', value: Buffer.from(q, 'utf8') });
   if (block1Num !== undefined) options.push({ name: 'Block1', value: Buffer.alloc(blockValueBytes(block1Num)) });
+  if (size1 !== undefined) options.push({ name: 'Size1', value: Buffer.alloc(uintBytes(size1)) });
   return generate({ token: Buffer.alloc(shape.tokenBytes ?? COAP_TOKEN_BYTES), options }, NO_LIMIT).length;
 }
 
 /** The payload and its 0xFF marker (absent for an empty payload). */
 function payloadBytes(length: number): number {
   return length > 0 ? 1 + length : 0;
+}
+
+/** Bytes of an unsigned option value (RFC 7252 §3.2: no leading zero bytes). */
+export function uintBytes(n: number): number {
+  let bytes = 0;
+  while (n > 0) {
+    bytes++;
+    n = Math.floor(n / 256);
+  }
+  return bytes;
 }
 
 /** The Block1 value as the library encodes it (block.js generateBlockOption). */

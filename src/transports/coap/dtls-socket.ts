@@ -3,7 +3,7 @@
 // is 'certificate' (permanent: the token is never sent), anything else 'unreachable' (retry).
 import { CIPHER_SUITES, connectDtls, DtlsError } from '../../dtls';
 import { DtlsDgramSocket } from './dtls-dgram-adapter';
-import { COAPS_MAX_DATAGRAM, type DatagramLimit } from './blocks';
+import { COAPS_DATAGRAM_BUDGET, type DatagramLimit } from './blocks';
 import type { ConnectionSettings } from '../transport';
 import { TransportError } from '../transport';
 import type { CreateSocket, SocketLike } from './datagram';
@@ -31,11 +31,11 @@ export function dtlsSocketFactory(settings: ConnectionSettings): CreateSocket {
         // The certificate must name what the user configured (or the explicit server name).
         serverName: settings.serverName || peer.host,
         // Handshake flights too stay within what ThingsBoard's DTLS server reads per datagram.
-        mtu: COAPS_MAX_DATAGRAM,
+        mtu: COAPS_DATAGRAM_BUDGET,
         clientCertificate: settings.auth?.type === 'x509' ? { certPem: settings.auth.certPem, keyPem: settings.auth.keyPem, passphrase: settings.auth.passphrase } : undefined,
       });
       const socket = new DtlsDgramSocket(connection) as unknown as SocketLike & { datagramLimit?: DatagramLimit };
-      socket.datagramLimit = { maxDatagramBytes: COAPS_MAX_DATAGRAM, recordOverheadBytes: recordOverhead(connection.cipherSuite) };
+      socket.datagramLimit = { maxDatagramBytes: COAPS_DATAGRAM_BUDGET, recordOverheadBytes: recordOverhead(connection.cipherSuite) };
       return socket;
     } catch (err) {
       throw dtlsToTransportError(err, `${peer.host}:${peer.port}`, settings.auth?.type === 'x509');

@@ -14,9 +14,9 @@
 import type { Agent, IncomingMessage, OutgoingMessage } from 'coap';
 import { TransportError } from '../transport';
 import { awaitAnswer } from '../../deadline';
-import { onEachDatagram } from './library-shim';
+import { goBlockwise, onEachDatagram } from './library-shim';
 import type { DatagramPeer, SocketLike } from './datagram';
-import { COAPS_MAX_DATAGRAM, fitsOneMessage, headerBytes, planRequest, type DatagramLimit, type RequestShape } from './blocks';
+import { COAPS_DATAGRAM_BUDGET, fitsOneMessage, headerBytes, planRequest, type DatagramLimit, type RequestShape } from './blocks';
 
 export interface ExchangeRequest {
   method: 'GET' | 'POST';
@@ -58,8 +58,7 @@ export function startRequest(target: ExchangeTarget, spec: ExchangeRequest): Out
   // Uri-Path as raw segments: the access token is one segment whatever characters it holds.
   req.setOption('Uri-Path', spec.path);
   if (spec.query && spec.query.length) req.setOption('Uri-Query', spec.query.map((q) => Buffer.from(q, 'utf8')));
-  // The library segments the body when a Block1 option is present; its first byte is the SZX.
-  if (szx !== undefined) req.setOption('Block1', Buffer.of(szx));
+  if (szx !== undefined) goBlockwise(req, szx, body.length);
   return req;
 }
 
@@ -78,7 +77,7 @@ export function blockPlan(spec: ExchangeRequest, bodyLength: number, limit?: Dat
   if (bodyLength > 0 && spec.method === 'POST') return planRequest(shape, bodyLength, limit);
   if (fitsOneMessage(shape, bodyLength, limit)) return undefined;
   throw new TransportError(
-    `the request does not fit in one ${COAPS_MAX_DATAGRAM}-byte CoAPS datagram (${headerBytes(shape)} bytes of header and options): ask for fewer keys at once`,
+    `the request does not fit in one ${COAPS_DATAGRAM_BUDGET}-byte CoAPS datagram (${headerBytes(shape)} bytes of header and options): ask for fewer keys at once`,
     'rejected',
     'COAP_TOO_LONG',
   );

@@ -2,7 +2,8 @@
 // library is pinned to the version these were written and tested against (package.json: coap
 // 1.5.0); a new version must be checked here, and only here:
 // - OutgoingMessage._packet: the request's CoAP token (to match a response or a notification)
-//   and its options (to turn an Observe registration into a plain GET for later Block2 fetches);
+//   and its options (to turn an Observe registration into a plain GET for later Block2 fetches,
+//   and to take Size1 off a Block1 upload after its first block);
 // - OutgoingMessage.sender (RetrySend): its 'sending' / 'sent' events (each datagram, and the
 //   send of a non-confirmable request) and its backoff fields _currentTime/_bOffTimer/_bOff;
 // - IncomingMessage.options (untyped): the raw options of a response, for its Observe number;
@@ -59,4 +60,19 @@ export function restartBackoff(req: OutgoingMessage, ms: number): void {
     clearTimeout(sender._bOffTimer);
     sender._bOffTimer = setTimeout(sender._bOff, sender._currentTime);
   }
+}
+
+/**
+ * Makes `req` go block-wise: Block1 with the planned SZX (the library segments the body once the
+ * option is present; its first byte is the SZX), and Size1 = the whole body's length on the first
+ * block (RFC 7959 §4), so the server reserves what the body needs instead of its maximum (256 MiB
+ * in ThingsBoard's Californium configuration). The library repeats the request's options on every
+ * block, so Size1 is taken off once the first block is on the wire (its retransmissions reuse it).
+ */
+export function goBlockwise(req: OutgoingMessage, szx: number, bodyLength: number): void {
+  req.setOption('Block1', Buffer.of(szx));
+  req.setOption('Size1', bodyLength);
+  req.sender.once('sending', () => {
+    req._packet.options = (req._packet.options ?? []).filter((o) => o.name !== 'Size1');
+  });
 }

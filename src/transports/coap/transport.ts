@@ -42,7 +42,7 @@ import { SendExchanges, type Exchange } from './send-exchanges';
 import { planBlocks, MAX_MESSAGE_PAYLOAD, COAPS_DEFAULT_LIMIT, type DatagramLimit } from './blocks';
 import { coapPing, ackTimeoutWindowMs, type PingFailure } from './liveness';
 import { initialAckTimeoutMs, maxTransmitWaitMs, transmissions } from './timing';
-import { onEachDatagram, onceWritten, restartBackoff } from './library-shim';
+import { goBlockwise, onEachDatagram, onceWritten, restartBackoff } from './library-shim';
 import { SessionWatch } from './session-watch';
 import { probeToken } from './token-probe';
 
@@ -146,8 +146,7 @@ export class CoapTransport extends EventEmitter implements Transport {
       });
       // Uri-Path set as raw segments: the token is one segment whatever characters it holds.
       req.setOption('Uri-Path', uriPath);
-      // The library segments the body when a Block1 option is present; its first byte is the SZX.
-      if (blockwise) req.setOption('Block1', Buffer.of(szx as number));
+      if (blockwise) goBlockwise(req, szx as number, message.body.length);
 
       const ex = this.exchanges.start(req, resolve, reject);
 
