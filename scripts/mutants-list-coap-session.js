@@ -8,7 +8,7 @@ module.exports = [
     file: 'src/transports/coap/session-watch.ts',
     find: 'if (!(keepalive > 0) || this.stopped) return;',
     replace: 'return;',
-    tests: ['test/coap/session-loss.test.js'],
+    tests: ['test/coap/session-loss.test.js', 'test/coap/nat.test.js'],
     why: 'no keepalive: a device that only listens never notices a server restart (and a NAT mapping expires)',
   },
   {

@@ -82,3 +82,31 @@ test('transform rewrites or drops datagrams per direction', { timeout: 60000 }, 
   assert.equal(relay.stats.toServer.dropped, 1);
   await Promise.all([c.close(), relay.close(), server.close()]);
 });
+
+test('NAT: a mapping idle longer than idleTimeoutMs is forgotten (server datagrams dropped, next one from a new port); rebindEveryMs moves it anyway', { timeout: 60000 }, async () => {
+  const server = await echoServer();
+  const relay = await startLossyRelay({ target: { host: '127.0.0.1', port: server.port }, idleTimeoutMs: 300 });
+  const c = await client();
+  c.sock.send('a', relay.port, '127.0.0.1');
+  await settle();
+  c.sock.send('b', relay.port, '127.0.0.1'); // within 300 ms: same mapping
+  await settle();
+  assert.deepEqual(c.got, ['echo:a', 'echo:b']);
+  assert.equal(server.peers.size, 1);
+  await new Promise((r) => setTimeout(r, 400));
+  c.sock.send('c', relay.port, '127.0.0.1'); // after the idle timeout: a new port
+  await settle();
+  assert.equal(server.peers.size, 2);
+  assert.equal(relay.stats.bindings, 2);
+  await relay.close();
+
+  const rebinding = await startLossyRelay({ target: { host: '127.0.0.1', port: server.port }, rebindEveryMs: 250 });
+  server.peers.clear();
+  for (let i = 0; i < 4; i++) {
+    c.sock.send(`r${i}`, rebinding.port, '127.0.0.1');
+    await new Promise((r) => setTimeout(r, 150));
+  }
+  await settle();
+  assert.ok(server.peers.size >= 2 && rebinding.stats.bindings === server.peers.size, `${server.peers.size} ports, ${rebinding.stats.bindings} bindings`);
+  await Promise.all([c.close(), rebinding.close(), server.close()]);
+});

@@ -11,6 +11,12 @@
 // client (as it would without the relay) and its answers find their way back.
 // `transform(direction, datagram)` may return a replacement Buffer, or null to drop the datagram;
 // it runs after the random drop decision. `stats` counts per direction and in total.
+//
+// It can also behave like a NAT: `idleTimeoutMs` forgets a client's mapping after that long without
+// a datagram from the client (RFC 4787: outbound traffic refreshes it), so the server's datagrams
+// to it are dropped and the client's next datagram leaves from a new port; `rebindEveryMs` moves a
+// client to a new upstream port that often whatever the traffic (a cellular network's rebinding).
+// `stats.bindings` counts upstream ports handed out.
 const dgram = require('node:dgram');
 
 /** A small deterministic PRNG (mulberry32) so lossy tests are reproducible. */
@@ -31,7 +37,7 @@ function seededRandom(seed) {
  *   host?: string }} opts
  * @returns {Promise<{ port: number, close: () => Promise<void>, stats: object }>}
  */
-async function startLossyRelay({ target, dropToServer = 0, dropToClient = 0, random = Math.random, transform, host = '127.0.0.1' }) {
+async function startLossyRelay({ target, dropToServer = 0, dropToClient = 0, random = Math.random, transform, host = '127.0.0.1', idleTimeoutMs = 0, rebindEveryMs = 0 }) {
   const family = target.host.includes(':') ? 'udp6' : 'udp4';
   const front = dgram.createSocket(host.includes(':') ? 'udp6' : 'udp4');
   const upstreams = new Map(); // "addr:port" of a client → its socket towards the server
@@ -40,6 +46,8 @@ async function startLossyRelay({ target, dropToServer = 0, dropToClient = 0, ran
     dropped: 0,
     toServer: { forwarded: 0, dropped: 0 },
     toClient: { forwarded: 0, dropped: 0 },
+    bindings: 0,
+    expiredDrops: 0,
   };
   let closed = false;
 
@@ -56,20 +64,38 @@ async function startLossyRelay({ target, dropToServer = 0, dropToClient = 0, ran
     return out;
   };
 
+  const expired = (up, now) => (idleTimeoutMs > 0 && now - up.lastOut > idleTimeoutMs) || (rebindEveryMs > 0 && now - up.boundAt >= rebindEveryMs);
+
   const upstreamFor = (rinfo) => {
     const key = `${rinfo.address}:${rinfo.port}`;
+    const now = Date.now();
     let up = upstreams.get(key);
-    if (up) return up;
-    up = dgram.createSocket(family);
-    up.on('error', () => { /* a test relay: an upstream error just loses datagrams */ });
-    up.on('message', (datagram) => {
+    if (up && !expired(up, now)) {
+      up.lastOut = now;
+      return up.sock;
+    }
+    if (up) {
+      upstreams.delete(key);
+      try { up.sock.close(); } catch { /* closed */ }
+    }
+    const sock = dgram.createSocket(family);
+    up = { sock, lastOut: now, boundAt: now };
+    const mine = up;
+    sock.on('error', () => { /* a test relay: an upstream error just loses datagrams */ });
+    sock.on('message', (datagram) => {
       if (closed) return;
+      // A NAT that forgot the mapping drops what the server sends to it.
+      if (idleTimeoutMs > 0 && Date.now() - mine.lastOut > idleTimeoutMs) {
+        stats.expiredDrops++;
+        return;
+      }
       const out = pass('toClient', datagram, dropToClient);
       if (out) front.send(out, rinfo.port, rinfo.address);
     });
-    up.bind(0, family === 'udp6' ? '::1' : '127.0.0.1');
+    sock.bind(0, family === 'udp6' ? '::1' : '127.0.0.1');
+    stats.bindings++;
     upstreams.set(key, up);
-    return up;
+    return sock;
   };
 
   front.on('error', () => { /* as above */ });
@@ -91,7 +117,7 @@ async function startLossyRelay({ target, dropToServer = 0, dropToClient = 0, ran
   const close = async () => {
     if (closed) return;
     closed = true;
-    const sockets = [front, ...upstreams.values()];
+    const sockets = [front, ...[...upstreams.values()].map((u) => u.sock)];
     upstreams.clear();
     await Promise.all(sockets.map((s) => new Promise((resolve) => {
       try { s.close(resolve); } catch { resolve(); }
