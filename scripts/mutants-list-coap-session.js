@@ -67,4 +67,20 @@ module.exports = [
     tests: ['test/coap/datagram-size.test.js'],
     why: "CoAPS datagrams fill Scandium's 1130-byte buffer exactly, with no margin",
   },
+  {
+    id: 'dtls-resumption-never-offered',
+    file: 'src/dtls/handshake/resumption.ts',
+    find: 'return resume && resume.identity === identity ? resume.sessionId : Buffer.alloc(0);',
+    replace: 'return Buffer.alloc(0);',
+    tests: ['test/dtls/resumption.test.js'],
+    why: 'no session resumption: every reconnect costs a full handshake (certificate chain, key exchange, one more round trip)',
+  },
+  {
+    id: 'dtls-resumption-last-flight-not-resent',
+    file: 'src/dtls/session.ts',
+    find: 'if (record.epoch === 1 && this.hs.finalFlight) this.flight.start(this.hs.finalFlight);',
+    replace: '',
+    tests: ['test/dtls/resumption.test.js'],
+    why: "after an abbreviated handshake a lost ChangeCipherSpec/Finished of ours is never sent again: the server never completes the session",
+  },
 ];

@@ -8,6 +8,7 @@ import { DtlsError } from './errors';
 import { DtlsSession } from './session';
 import { checkCaBundle } from './trust/openssl-chain';
 import { clientCredentials } from './handshake/client-auth';
+import type { ResumableSession } from './handshake/resumption';
 
 export interface DtlsConnectOptions {
   /** Server host name or IP address. */
@@ -33,6 +34,8 @@ export interface DtlsConnectOptions {
   signal?: AbortSignal;
   /** A client certificate (PEM: device certificate first, chain after it) and its key, sent when the server asks for one. */
   clientCertificate?: { certPem: string; keyPem: string; passphrase?: string };
+  /** An earlier session with this server to offer for resumption (`connection.resumable`); a server that does not resume makes a full handshake. */
+  resume?: ResumableSession;
   /** For tests: makes the UDP socket (default dgram.createSocket(type)). */
   createSocket?: (type: 'udp4' | 'udp6') => dgram.Socket;
 }
@@ -54,8 +57,14 @@ export class DtlsConnection extends EventEmitter {
   /** Whether the session uses the extended master secret (RFC 7627). */
   get extendedMasterSecret(): boolean { return this.session.extendedMasterSecret; }
 
-  /** The server's certificate chain as received (leaf first). */
+  /** The server's certificate chain as received (leaf first); empty after a resumed handshake. */
   get peerCertificates() { return this.session.peerCertificates; }
+
+  /** The server resumed the offered session (abbreviated handshake: no certificate was sent). */
+  get resumed(): boolean { return this.session.resumed; }
+
+  /** What a later connectDtls() may offer as `resume` (a secret: keep it in memory only). */
+  get resumable(): ResumableSession | undefined { return this.session.resumable; }
 
   /** The local UDP address, like dgram.Socket#address(). */
   localAddress(): { address: string; family: string; port: number } {
@@ -152,6 +161,7 @@ export async function connectDtls(options: DtlsConnectOptions): Promise<DtlsConn
     maxRetransmitMs: options.maxRetransmitMs ?? 10000,
     peerLabel,
     clientCredentials: credentials,
+    resume: options.resume,
   }, {
     send(datagram) { socket.send(datagram, afterSend); },
   });

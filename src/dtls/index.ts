@@ -18,7 +18,8 @@
 // must carry, and SNI when not an IP; an IP is never sent as SNI), handshakeTimeoutMs (default
 // 60000), clientCertificate ({certPem, keyPem, passphrase}: answers a CertificateRequest with the
 // chain and a CertificateVerify; handshake/client-auth.ts), initialRetransmitMs (default 1000, doubling up to maxRetransmitMs, default 10000), mtu (default 1200), signal (AbortSignal),
-// createSocket (tests).
+// resume (an earlier connection's `resumable`: offered for an abbreviated handshake, RFC 5246
+// 7.3; `connection.resumed` tells whether the server took it), createSocket (tests).
 //
 // Errors: connectDtls rejects, and 'close' carries, a DtlsError with `code`:
 //   UNKNOWN_CA (no path to a trust anchor), CERT_EXPIRED (also "not yet valid"), HOST_MISMATCH,
@@ -44,3 +45,4 @@ export { connectDtls, DtlsConnection, DtlsConnectOptions } from './connection';
 export { DtlsError, DtlsErrorCode } from './errors';
 export { DtlsSession, SessionOptions } from './session';
 export { CIPHER_SUITES } from './crypto/ciphersuites';
+export type { ResumableSession } from './handshake/resumption';

@@ -23,6 +23,7 @@ import { HandshakeReassembler } from './handshake/reassembler';
 import { FlightSender } from './handshake/flight';
 import { ClientHandshake, HandshakeContext, SessionOptions, SessionState } from './handshake/client-handshake';
 import { RecordLayer } from './record-layer';
+import type { ResumableSession } from './handshake/resumption';
 import { CipherSuite } from './crypto/ciphersuites';
 
 export { SessionOptions } from './handshake/client-handshake';
@@ -83,6 +84,10 @@ export class DtlsSession extends EventEmitter {
   get peerCertificates(): X509Certificate[] { return this.hs.peerCertificates; }
   /** Whether the extended master secret (RFC 7627) was negotiated. */
   get extendedMasterSecret(): boolean { return this.hs.extendedMasterSecret; }
+  /** The server resumed the offered session (abbreviated handshake). */
+  get resumed(): boolean { return this.hs.resumed; }
+  /** What a later handshake may offer to resume, once connected (handshake/resumption.ts). */
+  get resumable(): ResumableSession | undefined { return this.state === 'connected' ? this.hs.resumable : undefined; }
 
   /** Starts the handshake; resolves when the session is verified and ready for data. */
   handshake(): Promise<void> {
@@ -210,7 +215,12 @@ export class DtlsSession extends EventEmitter {
   private processPlaintext(record: DtlsRecord, plaintext: Buffer): boolean {
     switch (record.type) {
       case ContentType.handshake: {
-        if (this.state === 'connected') return false; // no renegotiation; repeated Finished is harmless
+        if (this.state === 'connected') {
+          // No renegotiation. After an abbreviated handshake our Finished is the last flight: a
+          // repeated server Finished says it was lost, so it goes again (RFC 6347 4.2.4).
+          if (record.epoch === 1 && this.hs.finalFlight) this.flight.start(this.hs.finalFlight);
+          return false;
+        }
         let old = false;
         for (const fragment of this.takeFragments(plaintext, false)) {
           if (this.reassembler.add(fragment, record.epoch) === 'old') old = true;

@@ -16,7 +16,7 @@
 // a datagram from the client (RFC 4787: outbound traffic refreshes it), so the server's datagrams
 // to it are dropped and the client's next datagram leaves from a new port; `rebindEveryMs` moves a
 // client to a new upstream port that often whatever the traffic (a cellular network's rebinding).
-// `stats.bindings` counts upstream ports handed out.
+// `stats.bindings` counts upstream ports handed out. `delayMs` delays every datagram each way.
 const dgram = require('node:dgram');
 
 /** A small deterministic PRNG (mulberry32) so lossy tests are reproducible. */
@@ -37,7 +37,7 @@ function seededRandom(seed) {
  *   host?: string }} opts
  * @returns {Promise<{ port: number, close: () => Promise<void>, stats: object }>}
  */
-async function startLossyRelay({ target, dropToServer = 0, dropToClient = 0, random = Math.random, transform, host = '127.0.0.1', idleTimeoutMs = 0, rebindEveryMs = 0 }) {
+async function startLossyRelay({ target, dropToServer = 0, dropToClient = 0, random = Math.random, transform, host = '127.0.0.1', idleTimeoutMs = 0, rebindEveryMs = 0, delayMs = 0 }) {
   const family = target.host.includes(':') ? 'udp6' : 'udp4';
   const front = dgram.createSocket(host.includes(':') ? 'udp6' : 'udp4');
   const upstreams = new Map(); // "addr:port" of a client → its socket towards the server
@@ -62,6 +62,12 @@ async function startLossyRelay({ target, dropToServer = 0, dropToClient = 0, ran
       stats[direction].dropped++;
     }
     return out;
+  };
+
+  // `delayMs`: every datagram waits that long each way (a round trip of 2 × delayMs).
+  const later = (fn) => {
+    if (!delayMs) return fn();
+    setTimeout(() => { if (!closed) { try { fn(); } catch { /* closed meanwhile */ } } }, delayMs);
   };
 
   const expired = (up, now) => (idleTimeoutMs > 0 && now - up.lastOut > idleTimeoutMs) || (rebindEveryMs > 0 && now - up.boundAt >= rebindEveryMs);
@@ -90,7 +96,7 @@ async function startLossyRelay({ target, dropToServer = 0, dropToClient = 0, ran
         return;
       }
       const out = pass('toClient', datagram, dropToClient);
-      if (out) front.send(out, rinfo.port, rinfo.address);
+      if (out) later(() => front.send(out, rinfo.port, rinfo.address));
     });
     sock.bind(0, family === 'udp6' ? '::1' : '127.0.0.1');
     stats.bindings++;
@@ -103,7 +109,7 @@ async function startLossyRelay({ target, dropToServer = 0, dropToClient = 0, ran
     if (closed) return;
     const up = upstreamFor(rinfo);
     const out = pass('toServer', datagram, dropToServer);
-    if (out) up.send(out, target.port, target.host);
+    if (out) later(() => up.send(out, target.port, target.host));
   });
 
   await new Promise((resolve, reject) => {

@@ -37,6 +37,7 @@ import { checkServerCertificate } from '../trust/server-certificate';
 import { FlightItem, FlightSender } from './flight';
 import { answerCertificateRequest, certificateVerifyBody, type ClientCredentials } from './client-auth';
 import { ReceivedMessage } from './reassembler';
+import { offeredSessionId, resumes, type ResumableSession } from './resumption';
 
 export interface SessionOptions {
   /** Host name or IP address the server certificate must name. */
@@ -59,6 +60,8 @@ export interface SessionOptions {
   peerLabel?: string;
   /** Our certificate chain and key, sent when the server asks for a certificate (client-auth.ts). */
   clientCredentials?: ClientCredentials;
+  /** An earlier session with this server to resume (handshake/resumption.ts). */
+  resume?: ResumableSession;
 }
 
 export type SessionState = 'idle' | 'wait_server_hello' | 'wait_server_hello_done' | 'wait_change_cipher_spec' | 'wait_finished' | 'connected' | 'closed';
@@ -79,6 +82,16 @@ export class ClientHandshake {
   extendedMasterSecret = false;
   /** Whether a HelloVerifyRequest cookie was received (flight 3 instead of 1). */
   get hasCookie(): boolean { return this.cookie.length > 0; }
+  /** The server resumed the offered session (abbreviated handshake). */
+  resumed = false;
+  /** Abbreviated handshake: our last flight, sent again when the server repeats its Finished. */
+  finalFlight: FlightItem[] | null = null;
+  /** What a later handshake may resume, once this one is complete (undefined: the server gave no session id). */
+  get resumable(): ResumableSession | undefined {
+    const suite = this.cipherSuite;
+    if (!suite || this.sessionId.length === 0 || this.master.length === 0) return undefined;
+    return { sessionId: this.sessionId, masterSecret: this.master, cipherSuite: suite.id, extendedMasterSecret: this.extendedMasterSecret, identity: this.options.identity };
+  }
 
   private serverRandom: Buffer = Buffer.alloc(0);
   private cookie: Buffer = Buffer.alloc(0);
@@ -90,6 +103,8 @@ export class ClientHandshake {
   private ephemeralGroup = 0;
   private serverEphemeral: Buffer = Buffer.alloc(0);
   private expectedServerFinished: Buffer = Buffer.alloc(0);
+  private sessionId: Buffer = Buffer.alloc(0);
+  private master: Buffer = Buffer.alloc(0);
   /** In flight 4, which message types may come next. */
   private expect: number[] = [];
   /**
@@ -118,7 +133,7 @@ export class ClientHandshake {
     );
     const body = encodeClientHello({
       random: this.clientRandom,
-      sessionId: Buffer.alloc(0),
+      sessionId: offeredSessionId(this.options.resume, this.options.identity),
       cookie: this.cookie,
       cipherSuites: CIPHER_SUITES.map((s) => s.id),
       extensions,
@@ -191,7 +206,13 @@ export class ClientHandshake {
     this.extendedMasterSecret = hello.extensions.some((e) => e.type === ExtensionType.extended_master_secret);
     this.serverRandom = Buffer.from(hello.random);
     this.cipherSuite = suite;
+    this.sessionId = Buffer.from(hello.sessionId);
     this.transcript.push(encodeHandshakeMessage(m));
+    const resume = this.options.resume;
+    if (resumes(resume, offeredSessionId(resume, this.options.identity), hello, this.extendedMasterSecret)) {
+      this.startAbbreviated(resume.masterSecret);
+      return;
+    }
     this.ctx.state = 'wait_server_hello_done';
     // Our ClientHello stays armed until flight 4 is complete: repeating it makes the server
     // repeat its flight when fragments of it were lost (RFC 6347 4.2.4).
@@ -276,9 +297,8 @@ export class ClientHandshake {
       this.transcript.push(encodeHandshakeMessage(verify));
       items.push({ kind: 'handshake', epoch: 0, message: verify });
     }
-    const keys = keyBlock(suite.prfHash, master, this.clientRandom, this.serverRandom, suite.keyLength, IMPLICIT_IV_LENGTH);
-    this.ctx.records.setWriteKeys(1, { suite, key: keys.clientKey, salt: keys.clientIv });
-    this.ctx.records.setReadKeys(1, { suite, key: keys.serverKey, salt: keys.serverIv });
+    this.master = master;
+    this.setKeys(master);
 
     items.push({ kind: 'ccs', epoch: 0 });
     const finished = this.nextMessage(HandshakeType.finished, verifyData(suite.prfHash, master, 'client finished', transcriptHash(suite.prfHash, this.transcript)));
@@ -294,6 +314,35 @@ export class ClientHandshake {
     if (m.body.length !== 12 || !timingSafeEqual(m.body, this.expectedServerFinished)) {
       throw new DtlsError('BAD_FINISHED', `the server's Finished message does not match the handshake: it was tampered with or the server derived other keys`, { sendAlert: AlertDescription.decrypt_error });
     }
+    if (this.resumed) this.sendAbbreviatedFinished(m);
+  }
+
+  private setKeys(master: Buffer): void {
+    const suite = this.cipherSuite as CipherSuite;
+    const keys = keyBlock(suite.prfHash, master, this.clientRandom, this.serverRandom, suite.keyLength, IMPLICIT_IV_LENGTH);
+    this.ctx.records.setWriteKeys(1, { suite, key: keys.clientKey, salt: keys.clientIv });
+    this.ctx.records.setReadKeys(1, { suite, key: keys.serverKey, salt: keys.serverIv });
+  }
+
+  /** The server resumed our session: its ChangeCipherSpec and Finished come next (resumption.ts). */
+  private startAbbreviated(master: Buffer): void {
+    const suite = this.cipherSuite as CipherSuite;
+    this.resumed = true;
+    this.master = master;
+    this.setKeys(master);
+    this.expectedServerFinished = verifyData(suite.prfHash, master, 'server finished', transcriptHash(suite.prfHash, this.transcript));
+    // Our ClientHello stays armed until the server's Finished arrives (its flight may be lost).
+    this.ctx.state = 'wait_change_cipher_spec';
+  }
+
+  /** Abbreviated handshake, the server's Finished verified: our ChangeCipherSpec and Finished. */
+  private sendAbbreviatedFinished(serverFinished: HandshakeMessage): void {
+    const suite = this.cipherSuite as CipherSuite;
+    this.transcript.push(encodeHandshakeMessage(serverFinished));
+    const finished = this.nextMessage(HandshakeType.finished, verifyData(suite.prfHash, this.master, 'client finished', transcriptHash(suite.prfHash, this.transcript)));
+    this.transcript.push(encodeHandshakeMessage(finished));
+    this.finalFlight = [{ kind: 'ccs', epoch: 0 }, { kind: 'handshake', epoch: 1, message: finished }];
+    this.ctx.flight.start(this.finalFlight);
   }
 }
 

@@ -1,7 +1,7 @@
 // The CoAPS datagram socket: a DTLS 1.2 session from src/dtls, shaped as SocketLike, so the CoAP
 // transport runs over it unchanged. DTLS failures become TransportErrors: a certificate problem
 // is 'certificate' (permanent: the token is never sent), anything else 'unreachable' (retry).
-import { CIPHER_SUITES, connectDtls, DtlsError } from '../../dtls';
+import { CIPHER_SUITES, connectDtls, DtlsError, type ResumableSession } from '../../dtls';
 import { DtlsDgramSocket } from './dtls-dgram-adapter';
 import { COAPS_DATAGRAM_BUDGET, type DatagramLimit } from './blocks';
 import type { ConnectionSettings } from '../transport';
@@ -10,8 +10,14 @@ import type { CreateSocket, SocketLike } from './datagram';
 
 const CERTIFICATE_CODES = new Set(['UNKNOWN_CA', 'CERT_EXPIRED', 'HOST_MISMATCH', 'BAD_CERTIFICATE', 'BAD_SIGNATURE']);
 
-/** A CreateSocket that runs the DTLS handshake to the resolved peer, checking the configured name. */
+/**
+ * A CreateSocket that runs the DTLS handshake to the resolved peer, checking the configured name.
+ * It keeps the last session (in memory, for this transport only) and offers it on the next
+ * handshake, so a reconnect after a lost session is an abbreviated handshake when the server
+ * still knows it (RFC 5246 §7.3); a handshake that fails forgets it.
+ */
 export function dtlsSocketFactory(settings: ConnectionSettings): CreateSocket {
+  let resume: ResumableSession | undefined;
   return async (peer) => {
     if (settings.verifyServer !== false && !settings.caCert.trim()) {
       // A configuration problem, not an untrusted server: nothing was sent anywhere.
@@ -33,11 +39,14 @@ export function dtlsSocketFactory(settings: ConnectionSettings): CreateSocket {
         // Handshake flights too stay within what ThingsBoard's DTLS server reads per datagram.
         mtu: COAPS_DATAGRAM_BUDGET,
         clientCertificate: settings.auth?.type === 'x509' ? { certPem: settings.auth.certPem, keyPem: settings.auth.keyPem, passphrase: settings.auth.passphrase } : undefined,
+        resume,
       });
+      resume = connection.resumable;
       const socket = new DtlsDgramSocket(connection) as unknown as SocketLike & { datagramLimit?: DatagramLimit };
       socket.datagramLimit = { maxDatagramBytes: COAPS_DATAGRAM_BUDGET, recordOverheadBytes: recordOverhead(connection.cipherSuite) };
       return socket;
     } catch (err) {
+      resume = undefined;
       throw dtlsToTransportError(err, `${peer.host}:${peer.port}`, settings.auth?.type === 'x509');
     }
   };
