@@ -20,6 +20,9 @@ import { maxTransmitWaitMs } from './timing';
 import { parameters } from 'coap';
 import type { DatagramPeer, SocketLike } from './datagram';
 
+/** Confirmable messages tracked before old unanswered ones are swept (a few are in flight at once). */
+const SWEEP_AT = 64;
+
 /** Sends of a probe ping before it counts as unanswered (at T and 3T: 6–9 s with RFC timing). */
 export const PROBE_TRANSMISSIONS = 2;
 
@@ -66,8 +69,10 @@ export class SessionWatch {
     if (datagram.length < 4 || (datagram[0] >> 4) & 0x03) return;
     const messageId = datagram.readUInt16BE(2);
     let entry = this.confirmables.get(messageId);
+    // A message ID is reused only after EXCHANGE_LIFETIME, far beyond MAX_TRANSMIT_WAIT.
     if (!entry || this.lastSentAt - entry.firstAt > maxTransmitWaitMs()) {
-      this.forgetOld();
+      // Answered messages leave at their ACK/RST; unanswered ones are swept now and then.
+      if (this.confirmables.size >= SWEEP_AT) this.forgetOld();
       entry = { sends: 0, receivedAtFirst: this.received, firstAt: this.lastSentAt };
       this.confirmables.set(messageId, entry);
     }
