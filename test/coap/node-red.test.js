@@ -112,12 +112,12 @@ test('several messages at once, NON mode: all end in Complete and arrive', { tim
 
 test('unknown token → Catch with "unauthorized", where to copy the token from; status says so', { timeout: 60000 }, async () => {
   await helper.load(allModules(), flow(emu.port), creds('WRONG_coap_tok'));
-  await connected('out1');
+  // The token check at connect: the status says so before any message is sent.
+  await waitFor(() => /unauthori/i.test(JSON.stringify(lastStatus('out1') || {})), 'unauthorized status before any message');
   const out = probe('out1');
   const r = await out.send({ payload: { a: 1 } });
   assert.equal(r.ok, false);
   assert.match(r.error, /unauthorized: ThingsBoard refused the access token .*copy it again from the device in ThingsBoard/);
-  await waitFor(() => /unauthori/i.test(JSON.stringify(lastStatus('out1') || {})), 'unauthorized status');
   caught.push(r.error);
 });
 
