@@ -35,6 +35,9 @@ function connectionSettings(o) {
 function createCoapTransport(settings) {
   const { CoapTransport } = require(path.join(lib, 'transports', 'coap', 'transport.js'));
   if (settings.transport === 'coap') return new CoapTransport(settings);
+  // The shipped DTLS socket (its datagram budget, the session kept for resumption) when built.
+  const shipped = path.join(lib, 'transports', 'coap', 'dtls-socket.js');
+  if (fs.existsSync(shipped)) return new CoapTransport(settings, { createSocket: require(shipped).dtlsSocketFactory(settings) });
   const { connectDtls } = require(path.join(lib, 'dtls', 'index.js'));
   const { DtlsDgramSocket } = require(path.join(lib, 'transports', 'coap', 'dtls-dgram-adapter.js'));
   return new CoapTransport(settings, {

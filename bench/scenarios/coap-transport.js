@@ -2,7 +2,9 @@
 // Our CoAP transport (src/transports/coap/transport.ts) used directly, the way the device layer drives it:
 // `maxInFlight` sends outstanding, the next one when one resolves. mode 'throughput' measures an
 // established endpoint (CoAP or CoAPS after its handshake); mode 'handshake' measures, `repeat`
-// times, a fresh transport's connect() (DTLS handshake) plus its first POST, wall clock.
+// times, a fresh transport's connect() (DTLS handshake) plus its first POST, wall clock and CPU;
+// with `resume`, one transport is closed and connected again each time, so every handshake after
+// the first offers the previous session (an abbreviated handshake when the server resumes it).
 const { scenario } = require('../lib/child.js');
 const { reading, tokenFor } = require('../lib/flows.js');
 const { connectionSettings, createCoapTransport } = require('../lib/ours.js');
@@ -10,20 +12,29 @@ const { percentile, median } = require('../lib/stats.js');
 const { startProfiler } = require('../lib/profiler.js');
 const { closedLoop } = require('../lib/closed-loop.js');
 
-scenario(async ({ mode, transport, port, caCert, count, maxInFlight = 4, warmup = 300, repeat = 10, profile }) => {
+scenario(async ({ mode, transport, port, caCert, count, maxInFlight = 4, warmup = 300, repeat = 10, profile, resume = false }) => {
   const settings = connectionSettings({ transport, port, accessToken: tokenFor(0), caCert, maxInFlight });
   const body = (seq) => Buffer.from(JSON.stringify(reading(seq)));
   if (mode === 'handshake') {
     const walls = [];
-    for (let i = 0; i < repeat; i++) {
-      const t = createCoapTransport(settings);
+    const cpus = [];
+    const shared = resume ? createCoapTransport(settings) : null;
+    // With `resume` the first handshake is a full one that only fills the session cache.
+    for (let i = resume ? -1 : 0; i < repeat; i++) {
+      const t = shared ?? createCoapTransport(settings);
+      const cpu0 = process.cpuUsage();
       const t0 = performance.now();
       await t.connect();
       await t.send({ kind: 'telemetry', body: body(i), qos: 1 });
-      walls.push(performance.now() - t0);
+      const wall = performance.now() - t0;
+      const cpu = process.cpuUsage(cpu0);
+      if (i >= 0) {
+        walls.push(wall);
+        cpus.push((cpu.user + cpu.system) / 1000);
+      }
       await t.close();
     }
-    return { mode, transport, repeat, medianMs: median(walls), walls };
+    return { mode, transport, repeat, resume, medianMs: median(walls), cpuMedianMs: median(cpus), walls };
   }
   const t = createCoapTransport(settings);
   await t.connect();
