@@ -149,3 +149,14 @@ export class SessionWatch {
     for (const [id, entry] of this.confirmables) if (entry.firstAt < oldest) this.confirmables.delete(id);
   }
 }
+
+/** The text and code of a lost session (or, plain CoAP, a server that stopped answering). */
+export function lostSession(failure: PingFailure, why: 'keepalive' | 'suspicion', sends: number, where: string, dtls: boolean): { message: string; code: string } {
+  if (failure.why === 'refused') return { message: `nothing listens on ${where} any more (ICMP port unreachable)`, code: 'ECONNREFUSED' };
+  const what = why === 'keepalive' ? 'a keepalive ping' : `a message sent ${sends} times, nor to a ping`;
+  if (!dtls) return { message: `no answer from ${where} to ${what}`, code: 'COAP_TIMEOUT' };
+  return {
+    message: `no answer over the DTLS session with ${where} to ${what}: the server may have forgotten the session (restart, NAT rebinding); making a new handshake`,
+    code: 'DTLS_SESSION_LOST',
+  };
+}

@@ -25,3 +25,27 @@ export function probeToken(target: ExchangeTarget, token: string, track: Set<Pen
   );
 }
 
+
+/**
+ * Runs the check at connect: resolves when the token was not refused within `waitMs` (no answer
+ * yet leaves the check running: a later 4.01 goes to `onLateRefusal`), throws the 'unauthorized'
+ * TransportError when the server refused it in time.
+ */
+export async function checkTokenAtConnect(
+  target: ExchangeTarget,
+  token: string,
+  track: Set<PendingExchange>,
+  waitMs: number,
+  onLateRefusal: (refused: TransportError) => void,
+): Promise<void> {
+  const probe = probeToken(target, token, track);
+  let timer: NodeJS.Timeout | undefined;
+  const early = await Promise.race([probe, new Promise<'later'>((resolve) => { timer = setTimeout(() => resolve('later'), waitMs); })]);
+  clearTimeout(timer);
+  if (early === 'later') {
+    // probeToken never rejects.
+    void probe.then((refused) => { if (refused) onLateRefusal(refused); });
+    return;
+  }
+  if (early) throw early;
+}

@@ -14,7 +14,9 @@
 //   answer, even an error code, proves it is there. DOWN_AFTER_TIMEOUTS confirmable messages in a
 //   row without any answer, or an ICMP error → 'down' (kind 'unreachable'): the device layer shows
 //   reconnecting and queues. CoAPS also goes 'down' early when the DTLS session looks forgotten
-//   (see coap/liveness.ts): in-flight messages come back as 'closed' and are sent again.
+//   (coap/session-watch.ts: every exchange, and a keepalive probe when idle, is evidence):
+//   in-flight messages come back as 'closed' and are sent again. connect() also asks whether
+//   the token is known (coap/token-probe.ts), so a wrong one is 'unauthorized' at once.
 //   In non-confirmable mode nothing is acknowledged, so "connected" is "the ping was answered".
 //
 // Messages: confirmable (CON) by default; settings.coap.confirmable=false sends NON and resolves
@@ -43,8 +45,8 @@ import { planBlocks, MAX_MESSAGE_PAYLOAD, COAPS_DEFAULT_LIMIT, type DatagramLimi
 import { coapPing, ackTimeoutWindowMs, type PingFailure } from './liveness';
 import { initialAckTimeoutMs, maxTransmitWaitMs, transmissions } from './timing';
 import { goBlockwise, onEachDatagram, onceWritten, restartBackoff } from './library-shim';
-import { SessionWatch } from './session-watch';
-import { probeToken } from './token-probe';
+import { lostSession, SessionWatch } from './session-watch';
+import { checkTokenAtConnect } from './token-probe';
 
 export interface CoapTransportOptions {
   /** Makes the datagram socket (CoAPS: a DTLS session). Default: a plain UDP socket. */
@@ -258,24 +260,14 @@ export class CoapTransport extends EventEmitter implements Transport {
     }
   }
 
-  /**
-   * Is the token known? Asked at connect (coap/token-probe.ts), so a wrong token shows before any
-   * message is sent. An answer within the first ACK window decides connect(); a later 4.01 takes
-   * the transport down with it (the device layer then shows "unauthorized").
-   */
+  /** The token check at connect (coap/token-probe.ts): an early 4.01 fails connect(), a late one takes the transport down. */
   private async checkToken(socket: SocketLike): Promise<void> {
     const agent = this.agent;
     const peer = this.peer;
     if (!agent || !peer) return;
-    const probe = probeToken({ agent, peer, limit: this.datagramLimit }, this.settings.accessToken, this.probes);
-    let timer: NodeJS.Timeout | undefined;
-    const early = await Promise.race([probe, new Promise<'later'>((resolve) => { timer = setTimeout(() => resolve('later'), ackTimeoutWindowMs()); })]);
-    clearTimeout(timer);
-    if (early === 'later') {
-      void probe.then((refused) => { if (refused && this.socket === socket) this.goDown(refused); });
-      return;
-    }
-    if (early) throw early;
+    await checkTokenAtConnect({ agent, peer, limit: this.datagramLimit }, this.settings.accessToken, this.probes, ackTimeoutWindowMs(), (refused) => {
+      if (this.socket === socket) this.goDown(refused);
+    });
   }
 
   /** Puts the Agent on the socket through a guard that contains the library's exceptions. */
@@ -387,21 +379,8 @@ export class CoapTransport extends EventEmitter implements Transport {
 
   /** The session watch's probe went unanswered (coap/session-watch.ts). */
   private sessionLost(failure: PingFailure, why: 'keepalive' | 'suspicion', sends: number): void {
-    const where = this.peer ? hostPort(this.peer) : this.settings.host;
-    if (failure.why === 'refused') {
-      this.goDown(this.error(`nothing listens on ${where} any more (ICMP port unreachable)`, 'unreachable', 'ECONNREFUSED'));
-      return;
-    }
-    const what = why === 'keepalive' ? 'a keepalive ping' : `a message sent ${sends} times, nor to a ping`;
-    if (this.name === 'coaps') {
-      this.goDown(this.error(
-        `no answer over the DTLS session with ${where} to ${what}: the server may have forgotten the session (restart, NAT rebinding); making a new handshake`,
-        'unreachable',
-        'DTLS_SESSION_LOST',
-      ));
-    } else {
-      this.goDown(this.error(`no answer from ${where} to ${what}`, 'unreachable', 'COAP_TIMEOUT'));
-    }
+    const lost = lostSession(failure, why, sends, this.peer ? hostPort(this.peer) : this.settings.host, this.name === 'coaps');
+    this.goDown(this.error(lost.message, 'unreachable', lost.code));
   }
 
   // ---- going down / closing -----------------------------------------------------------------
