@@ -59,11 +59,17 @@ export function coapPing(socket: SocketLike, peer: DatagramPeer, attempts = tran
     }, { once: true });
     const transmit = () => {
       sent++;
-      socket.send(datagram, 0, datagram.length, peer.port, peer.address, (err) => {
-        if (!err) return;
-        if ((err as NodeJS.ErrnoException).code === 'ECONNREFUSED') fail({ why: 'refused', detail: 'ICMP port unreachable' });
-        else fail({ why: 'send', detail: err.message });
-      });
+      try {
+        socket.send(datagram, 0, datagram.length, peer.port, peer.address, (err) => {
+          if (!err) return;
+          if ((err as NodeJS.ErrnoException).code === 'ECONNREFUSED') fail({ why: 'refused', detail: 'ICMP port unreachable' });
+          else fail({ why: 'send', detail: err.message });
+        });
+      } catch (err) {
+        // A socket closed meanwhile throws (later sends run from a timer, not from awaitAnswer).
+        fail({ why: 'send', detail: (err as Error)?.message ?? String(err) });
+        return;
+      }
       timer = setTimeout(() => {
         if (sent < attempts) {
           interval *= 2;

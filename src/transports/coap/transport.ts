@@ -266,7 +266,7 @@ export class CoapTransport extends EventEmitter implements Transport {
     const peer = this.peer;
     if (!agent || !peer) return;
     await checkTokenAtConnect({ agent, peer, limit: this.datagramLimit }, this.settings.accessToken, this.probes, ackTimeoutWindowMs(), (refused) => {
-      if (this.socket === socket) this.goDown(refused);
+      this.work.call('the late answer to the token check', () => { if (this.socket === socket) this.goDown(refused); });
     });
   }
 
@@ -278,7 +278,7 @@ export class CoapTransport extends EventEmitter implements Transport {
       peer,
       suspectSilence: this.name === 'coaps',
       keepaliveMs: Math.max(0, keepaliveSeconds) * 1000,
-      lost: (failure, why, sends) => { if (this.watch === watch) this.sessionLost(failure, why, sends); },
+      lost: (failure, why, sends) => this.work.call('taking a lost CoAP session down', () => { if (this.watch === watch) this.sessionLost(failure, why, sends); }),
     });
     const guard = new AgentSocket(socket, (err, datagram) => this.onAgentException(err, datagram), (datagram) => watch.sent(datagram));
     socket.on('message', (msg: Buffer, rinfo: DatagramRemoteInfo) => {
