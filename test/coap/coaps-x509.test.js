@@ -193,7 +193,7 @@ test('client certificate unusable: key not matching, no scheme the server accept
   }
 });
 
-test('x509 device answered 4.01 (no device has this certificate, as ThingsBoard does after a WANTED handshake) → unauthorized naming the certificate', { timeout: 30000 }, async (t) => {
+test('x509 device answered 4.01 (no device has this certificate, as ThingsBoard does after a WANTED handshake) → unauthorized at connect, naming the certificate', { timeout: 30000 }, async (t) => {
   // The `coap` package's server in ThingsBoard's place after the handshake: every request 4.01.
   const coap = require('coap');
   const { createUdpSocket } = require(path.join(root, 'nodes', 'lib', 'transports', 'coap', 'datagram'));
@@ -203,10 +203,11 @@ test('x509 device answered 4.01 (no device has this certificate, as ThingsBoard 
   await new Promise((r) => server.listen(0, '127.0.0.1', r));
   t.after(() => new Promise((r) => server.close(r)));
   const tr = new CoapTransport(x509Settings(server._sock.address().port, pki.devices.p256), { createSocket: createUdpSocket });
-  await tr.connect();
-  const r = await outcome(tr.send(telemetry({ a: 1 })));
+  // The check at connect (one shared attribute) is already refused: before any message.
+  const r = await outcome(tr.connect());
   await tr.close();
-  assert.deepEqual(seen, ['/api/v1/telemetry'], 'the path carries no token');
+  assert.equal(seen.length, 1);
+  assert.match(seen[0], /^\/api\/v1\/attributes\?sharedKeys=/, 'the path carries no token');
   assert.equal(r.err.kind, 'unauthorized');
   assert.equal(r.err.code, 'X509_COAP_4.01');
   assert.match(r.err.message, /no device has this client certificate/);

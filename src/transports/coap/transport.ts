@@ -264,10 +264,13 @@ export class CoapTransport extends EventEmitter implements Transport {
   private async checkToken(socket: SocketLike): Promise<void> {
     const agent = this.agent;
     const peer = this.peer;
-    if (!agent || !peer) return;
+    // A provisioning request has neither token nor certificate: nothing to check.
+    if (!agent || !peer || (!this.settings.accessToken && this.settings.auth?.type !== 'x509')) return;
+    // Through error(): an X.509 device's refusal names its certificate, not a token.
+    const refusal = (err: TransportError) => this.error(err.message, err.kind, err.code);
     await checkTokenAtConnect({ agent, peer, limit: this.datagramLimit }, this.settings.accessToken, this.probes, ackTimeoutWindowMs(), (refused) => {
-      this.work.call('the late answer to the token check', () => { if (this.socket === socket) this.goDown(refused); });
-    });
+      this.work.call('the late answer to the token check', () => { if (this.socket === socket) this.goDown(refusal(refused)); });
+    }).catch((err) => { throw err instanceof TransportError ? refusal(err) : err; });
   }
 
   /** Puts the Agent on the socket through a guard that contains the library's exceptions. */
