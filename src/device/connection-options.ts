@@ -1,6 +1,7 @@
 // What a DeviceConnection is given besides its ConnectionSettings (connection.ts).
 import type { ConnectionSettings, Transport } from '../transports/transport';
 import type { Timing } from './backoff';
+import type { PersistOptions } from './persist';
 import type { DeviceRegistry } from './registry';
 
 export interface DeviceLog {
@@ -26,4 +27,6 @@ export interface ConnectionOptions {
   random?: () => number;
   /** A ThingsBoard gateway (MQTT only): messages may name a sub-device (gateway/). */
   gateway?: boolean;
+  /** Keep accepted messages on disk until they end (persist.ts). */
+  persist?: PersistOptions;
 }

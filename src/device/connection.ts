@@ -27,6 +27,7 @@ import { DeviceDownlink } from './downlink';
 import { asTransportError, DeviceError, type DoneCallback } from './errors';
 import { Outbox, type DeviceMessage, type OutboxHost } from './outbox';
 import { Gateway, type GatewayTarget } from './gateway';
+import { PersistedQueue, type PersistOptions } from './persist';
 import type { DeviceState, DeviceStatus } from './status';
 import { Backoff, DEFAULT_TIMING, type Timing } from './backoff';
 import { StatusFanout, type DeviceUser } from './status-fanout';
@@ -45,6 +46,7 @@ export class DeviceConnection {
   readonly gateway: Gateway | undefined;
   private readonly users: StatusFanout;
   private readonly outbox: Outbox;
+  private readonly persisted: PersistedQueue | undefined;
   private readonly timing: Timing;
   private readonly backoff: Backoff;
   private transport: Transport | undefined;
@@ -97,6 +99,7 @@ export class DeviceConnection {
     const debug = (text: string) => this.options.log.debug?.(this.redact(text));
     this.gateway = options.gateway ? new Gateway(host, debug, () => this.users.publishSoon()) : undefined;
     this.outbox = new Outbox(this.outboxHost(), settings.maxPayloadBytes, this.timing.maxResends, this.gateway?.subDevices);
+    this.persisted = options.persist && this.persistedQueue(options.persist);
     this.registry = options.registry ?? new DeviceRegistry();
     this.refused = new RefusedToken(settings, this.registry.refused);
     this.quickDrops = new QuickDrops(this.timing, (text) => this.options.log.warn(text));
@@ -152,6 +155,7 @@ export class DeviceConnection {
       unverified: this.unverified,
       lastFailure: this.state === 'connected' ? this.lastMessageFailure : undefined,
       subDevices: this.gateway?.subDevices.size,
+      ...this.persisted?.status(),
     };
   }
 
@@ -191,7 +195,8 @@ export class DeviceConnection {
       done(refusal);
       return;
     }
-    const waiting = this.outbox.waiting;
+    // Read back after a restart, messages do not take the place of new ones; those being written do.
+    const waiting = this.outbox.waiting + (this.persisted ? this.persisted.writing - this.persisted.recovering : 0);
     if (waiting >= this.options.queueSize) {
       const why = this.state === 'connected' ? 'ThingsBoard is acknowledging more slowly than messages arrive' : `the connection is ${this.state}`;
       done(
@@ -206,7 +211,8 @@ export class DeviceConnection {
       done(new DeviceError('not sent: this device is not a ThingsBoard gateway (tick "This device is a ThingsBoard gateway")', 'NOT_GATEWAY'));
       return;
     }
-    this.outbox.enqueue(message, done, gateway);
+    if (this.persisted) this.persisted.accept(message, done, this.generation);
+    else this.outbox.enqueue(message, done, gateway);
   }
 
   /** Why nothing can be sent now for a reason waiting will not fix (stopped, token refused). */
@@ -258,6 +264,17 @@ export class DeviceConnection {
     this.publishStatus();
   }
 
+  private persistedQueue(options: PersistOptions): PersistedQueue {
+    return new PersistedQueue(options, {
+      enqueue: (message, done, diskId) => this.outbox.enqueue(message, done, undefined, diskId),
+      removeQueued: (ids) => this.outbox.removeQueued(ids),
+      isCurrent: (generation) => generation === this.generation && !this.closed,
+      changed: () => this.users.publishSoon(),
+      warn: (text) => this.options.log.warn(this.redact(text)),
+      info: (text) => this.options.log.info(this.redact(text)),
+    });
+  }
+
   private get sendingTransport(): Transport | undefined {
     return this.state === 'connected' ? this.transport : undefined;
   }
@@ -289,6 +306,7 @@ export class DeviceConnection {
     this.permanentError = undefined;
     this.lastError = undefined;
     this.lastMessageFailure = undefined;
+    this.persisted?.open(this.generation);
     const transport = (this.options.createTransport ?? createTransport)(this.settings);
     this.transport = transport;
     const generation = this.generation;
@@ -421,11 +439,14 @@ export class DeviceConnection {
     const detach = this.detach;
     this.transport = undefined;
     this.detach = () => {};
-    if (!transport) return Promise.resolve();
+    // What was not sent stays on disk: the next open (a restart, or this connection starting again) sends it.
+    const diskClosed = this.persisted?.close().catch(this.work.reportFailure(`closing the disk queue in ${this.options.persist?.dir}`));
+    if (!transport) return diskClosed ?? Promise.resolve();
     // A close that throws or rejects is logged; the connection counts as stopped all the same.
-    const stopping = Promise.resolve()
+    const closed = Promise.resolve()
       .then(() => transport.close())
-      .catch(this.work.reportFailure(`closing the connection to ${this.settings.host}:${this.settings.port}`))
+      .catch(this.work.reportFailure(`closing the connection to ${this.settings.host}:${this.settings.port}`));
+    const stopping = Promise.all([closed, diskClosed])
       .then(() => {
         detach();
         if (this.stopping === stopping) this.stopping = undefined;

@@ -102,6 +102,8 @@ export class DiskQueue {
   private readonly byId = new Map<number, Live>();
   private nextId = 1;
   private liveBytes = 0;
+  /** Records in `live` not yet settled (the status asks often: no walk over the queue). */
+  private unsettled = 0;
   private segment: number;
   private segmentSize: number;
   private handle: fsp.FileHandle | undefined;
@@ -167,8 +169,7 @@ export class DiskQueue {
     for (const r of found) {
       if (now - r.savedAt > options.maxAgeMs) {
         report.droppedByAge++;
-        const stale = queue.track(r.segment, r.end, r.data.length, r.savedAt);
-        stale.settled = true;
+        queue.settle(queue.track(r.segment, r.end, r.data.length, r.savedAt));
         continue;
       }
       const entry = queue.track(r.segment, r.end, r.data.length, r.savedAt);
@@ -180,7 +181,7 @@ export class DiskQueue {
 
   /** Undelivered records (read back or appended) not yet completed. */
   get count(): number {
-    return this.live.reduce((n, r) => n + (r.settled ? 0 : 1), 0);
+    return this.unsettled;
   }
 
   /** Bytes of those records on disk. */
@@ -214,7 +215,7 @@ export class DiskQueue {
   complete(id: number): void {
     const entry = this.byId.get(id);
     if (!entry || entry.settled) return;
-    entry.settled = true;
+    this.settle(entry);
     this.advance();
   }
 
@@ -235,7 +236,13 @@ export class DiskQueue {
     this.live.push(entry);
     this.byId.set(entry.id, entry);
     this.liveBytes += bytes;
+    this.unsettled++;
     return entry;
+  }
+
+  private settle(entry: Live): void {
+    entry.settled = true;
+    this.unsettled--;
   }
 
   private dropOld(now: number): void {
@@ -243,7 +250,7 @@ export class DiskQueue {
     for (const r of this.live) {
       if (now - r.savedAt <= this.options.maxAgeMs) break;
       if (!r.settled && r.segment >= 0) {
-        r.settled = true;
+        this.settle(r);
         ids.push(r.id);
       }
     }
@@ -259,7 +266,7 @@ export class DiskQueue {
     for (const r of this.live) {
       if (kept <= this.options.maxBytes) break;
       if (!r.settled && r.segment >= 0) {
-        r.settled = true;
+        this.settle(r);
         kept -= r.bytes;
         ids.push(r.id);
       }
@@ -352,6 +359,7 @@ export class DiskQueue {
         this.live.push(r);
         this.byId.set(r.id, r);
         this.liveBytes += r.bytes;
+        this.unsettled++;
       }
     }
     this.segmentSize = at;

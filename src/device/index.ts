@@ -23,3 +23,4 @@ export {
 export { secretsOf, type DeviceAuth } from '../transports/transport';
 export { checkClientCertificate, pemCertificates, type CredentialsType } from './credentials';
 export { ProvisionedTransport, type KeptCredentials, type Provisioned, type ProvisionPlan } from './provisioned-transport';
+export { queueFolder } from './disk-queue';

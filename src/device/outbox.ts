@@ -28,6 +28,8 @@ export interface Entry extends Batchable {
   solo: boolean;
   /** Gateway only: the sub-device it is for (gateway/send.ts); undefined = the device itself. */
   gateway?: GatewayTarget;
+  /** Its record in the disk queue (persist.ts), when it has one. */
+  diskId?: number;
 }
 
 /** What the outbox needs from the connection that owns it. */
@@ -83,13 +85,34 @@ export class Outbox {
     this.cautious = false;
   }
 
-  enqueue(message: DeviceMessage, done: DoneCallback, gateway?: GatewayTarget): void {
+  enqueue(message: DeviceMessage, done: DoneCallback, gateway?: GatewayTarget, diskId?: number): void {
     const { kind, body, qos, receivedAt, batchShape } = message;
     const entry: Entry = { seq: this.seq++, message: { kind, body, qos }, receivedAt, batchShape, done, resends: 0, solo: false };
     if (gateway) entry.gateway = gateway;
+    if (diskId !== undefined) entry.diskId = diskId;
     this.queue.push(entry);
     this.pump();
     this.host.queueChanged();
+  }
+
+  /**
+   * Takes the queued (not in-flight) messages whose disk record is in `ids` out of the queue and
+   * returns their done callbacks. The disk drops its oldest records, so the walk starts at the
+   * head and stops once every one is found.
+   */
+  removeQueued(ids: ReadonlySet<number>): DoneCallback[] {
+    const removed: DoneCallback[] = [];
+    for (let i = 0; i < this.queue.length && removed.length < ids.size; ) {
+      const entry = this.queue[i];
+      if (entry.diskId !== undefined && ids.has(entry.diskId)) {
+        this.queue.splice(i, 1);
+        removed.push(entry.done);
+      } else {
+        i++;
+      }
+    }
+    if (removed.length) this.host.queueChanged();
+    return removed;
   }
 
   /** Ends every queued (not in-flight) message with `error`. */

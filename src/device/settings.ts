@@ -16,6 +16,8 @@ export const DEFAULTS = {
   maxInFlight: 4,
   /** CoAP(S) keepalive probe after this many idle seconds (transports/coap/session-watch.ts). */
   coapKeepalive: 15,
+  persistMaxMB: 100,
+  persistMaxDays: 7,
 };
 
 export interface DeviceConfig {
@@ -42,6 +44,9 @@ export interface DeviceConfig {
   /** ThingsBoard gateway: one connection for many sub-devices (MQTT/MQTTS only). */
   gateway?: unknown;
   coapKeepalive?: unknown;
+  persist?: unknown;
+  persistMaxMB?: unknown;
+  persistMaxDays?: unknown;
 }
 
 export interface DeviceCredentials extends CredentialFields {
@@ -60,6 +65,8 @@ export interface ParsedDevice {
   provision?: ProvisionConfig;
   /** The device is a ThingsBoard gateway ("Is gateway" ticked in ThingsBoard). */
   gateway: boolean;
+  /** Set when unsent messages are kept on disk: the limits of that queue. */
+  persist?: { maxBytes: number; maxAgeMs: number };
 }
 
 export const GATEWAY_NEEDS_MQTT =
@@ -149,10 +156,13 @@ export function parseDeviceConfig(config: DeviceConfig, credentials: DeviceCrede
   if (transport === 'coaps' && settings.verifyServer && !settings.caCert.trim()) problems.push(COAPS_NEEDS_CA);
   const queueSize = integer(config.queueSize, DEFAULTS.queueSize, 1, 1_000_000, 'queue size', problems);
   const provision = credentialsType === 'provision' ? parseProvision(config, credentials, transport, problems) : undefined;
+  const maxMB = integer(config.persistMaxMB, DEFAULTS.persistMaxMB, 1, 1_000_000, 'disk queue size limit (MB)', problems);
+  const maxDays = integer(config.persistMaxDays, DEFAULTS.persistMaxDays, 1, 3650, 'disk queue age limit (days)', problems);
+  const persist = bool(config.persist, false) ? { maxBytes: maxMB * 1024 * 1024, maxAgeMs: maxDays * 86_400_000 } : undefined;
   const gateway = bool(config.gateway, false);
   // First in the list: the nodes' status shows the first problem.
   if (gateway && (transport === 'coap' || transport === 'coaps')) problems.unshift(GATEWAY_NEEDS_MQTT);
-  return { settings, queueSize, problems, credentialsType, provision, gateway };
+  return { settings, queueSize, problems, credentialsType, provision, gateway, persist };
 }
 
 // ---- the options of the nodes that use a device (thingsboard-out, -in, -request) ---------------

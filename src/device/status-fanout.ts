@@ -81,6 +81,9 @@ function sameStatus(a: DeviceStatus, b: DeviceStatus): boolean {
     a.unverified === b.unverified &&
     a.lastFailure === b.lastFailure &&
     a.sharedWith === b.sharedWith &&
-    a.subDevices === b.subDevices
+    a.subDevices === b.subDevices &&
+    a.onDisk === b.onDisk &&
+    a.recovered === b.recovered &&
+    a.diskError === b.diskError
   );
 }

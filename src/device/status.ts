@@ -34,4 +34,10 @@ export interface DeviceStatus {
   sharedWith?: string;
   /** A gateway: how many sub-devices it has (shown as "gateway · N devices"). */
   subDevices?: number;
+  /** persist: messages on disk not yet ended (persist.ts). */
+  onDisk?: number;
+  /** persist: of those, read back after a restart. */
+  recovered?: number;
+  /** persist: the file system's code while the disk queue cannot be written (ENOSPC, EACCES…). */
+  diskError?: string;
 }

@@ -61,6 +61,8 @@ export function statusShower(RED: RED, node: Node, token: () => string | readonl
       if (view.lastFailure) text += ` · ${translate('lastFailed', { code: view.lastFailure })}`;
       // A gateway says so, with its sub-devices: "connected · gateway · 12 devices".
       if (last?.subDevices !== undefined) text += ` · ${translate('gateway', { count: last.subDevices })}`;
+      if (options.queued && view.onDisk) text += ` · ${statusText(RED, view.recovered ? 'onDiskRecovered' : 'onDisk', { count: view.onDisk, recovered: view.recovered })}`;
+      if (view.diskError) text += ` · ${translate('diskError', { code: view.diskError })}`;
       next = { fill: view.fill, shape: view.shape, text: redact(text, token()) };
     }
     if (shown && shown.fill === next.fill && shown.shape === next.shape && shown.text === next.text) return;

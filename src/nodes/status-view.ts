@@ -13,9 +13,25 @@ export interface StatusView {
   queued: number;
   /** Shown after the main text while connected: key "lastFailed" with {code}. */
   lastFailure?: string;
+  /** persist: keys "onDisk" {count}, "recovered" {count}, "diskError" {code}. */
+  onDisk?: number;
+  recovered?: number;
+  diskError?: string;
 }
 
 export function statusView(s: DeviceStatus): StatusView | undefined {
+  const view = stateView(s);
+  if (view && (s.onDisk || s.diskError)) {
+    view.onDisk = s.onDisk;
+    view.recovered = s.recovered;
+    view.diskError = s.diskError;
+    // A disk queue that cannot be written loses messages on a restart: never a green dot.
+    if (s.diskError && view.fill === 'green') view.fill = 'yellow';
+  }
+  return view;
+}
+
+function stateView(s: DeviceStatus): StatusView | undefined {
   const queued = s.queued;
   switch (s.state) {
     case 'idle':

@@ -3,7 +3,9 @@
 // connection itself (users, queue, reconnect, status) lives in src/device and knows nothing
 // about Node-RED. With `provision`, the connection's transport first provisions (or loads what
 // an earlier start obtained, kept encrypted by provision-store.ts).
-import { DeviceConnection, DeviceRegistry, parseDeviceConfig, ProvisionedTransport, secretsOf, type DeviceConfig } from '../device';
+import os from 'node:os';
+import path from 'node:path';
+import { DeviceConnection, DeviceRegistry, parseDeviceConfig, ProvisionedTransport, queueFolder, secretsOf, type DeviceConfig } from '../device';
 import { credentialSecret, provisionStore, userDirOf } from './provision-store';
 import { redactSecrets } from '../shared';
 import type { RED, ThingsboardDeviceNode } from './red';
@@ -57,6 +59,8 @@ export = function (RED: RED) {
         ...(plan ? { createTransport: (settings: typeof parsed.settings) => new ProvisionedTransport(settings, plan) } : {}),
         queueSize: parsed.queueSize,
         gateway: parsed.gateway,
+        // One folder per config node id in the user directory (the same after a restart).
+        persist: parsed.persist && { ...parsed.persist, dir: queueFolder(userDirOf(RED) ?? path.join(os.homedir(), '.node-red'), node.id) },
         log: {
           warn: (text) => node.warn(redactSecrets(text, secrets)),
           info: (text) => node.log(redactSecrets(text, secrets)),

@@ -1,0 +1,291 @@
+// `persist`: every message a connection accepts is written to its disk queue (disk-queue.ts)
+// BEFORE it joins the outbox, so the status never counts a message as queued that a crash could
+// still lose. A message leaves the disk when it ends for good (delivered, refused, dropped); one
+// that ends because the connection stopped stays, and the next open sends it again (after a
+// restart, or when a stopped connection starts again). Those read back have no Node-RED message:
+// they are counted in the log and the status instead.
+//
+// A disk that cannot be written (full, read-only, no permission) never stops a message: it goes
+// through the memory queue alone, and the status and the log say so until a write succeeds.
+import { DiskQueue, type DropReason, type RecoveryReport } from './disk-queue';
+import { DeviceError, type DoneCallback } from './errors';
+import type { BatchShape } from './batch';
+import type { DeviceMessage } from './outbox';
+
+export interface PersistOptions {
+  /** The queue's own folder (queueFolder(userDir, configNodeId)). */
+  dir: string;
+  maxBytes: number;
+  maxAgeMs: number;
+  /** Tests: how long after a delivery the position on disk is saved. */
+  cursorDelayMs?: number;
+}
+
+/** What the persisted queue needs from its connection. */
+export interface PersistHost {
+  /** Hands a message to the outbox (after it is on disk, or could not be written). */
+  enqueue(message: DeviceMessage, done: DoneCallback, diskId?: number): void;
+  /** Takes queued (not in-flight) messages with these disk ids out of the outbox; returns their done callbacks. */
+  removeQueued(ids: ReadonlySet<number>): DoneCallback[];
+  /** `session` is still the connection's current one. */
+  isCurrent(session: number): boolean;
+  /** The counts changed (status, throttled). */
+  changed(): void;
+  warn(text: string): void;
+  info(text: string): void;
+}
+
+export interface PersistStatus {
+  /** Messages written to disk and not yet ended. */
+  onDisk: number;
+  /** Of those, read back after a restart and not yet ended. */
+  recovered: number;
+  /** The file system's code when the last write or the open failed (ENOSPC, EACCES…). */
+  diskError?: string;
+}
+
+const KINDS = new Set(['telemetry', 'attributes']);
+const SHAPES = new Set(['wrap', 'entry', 'entries']);
+const NEWLINE = 0x0a;
+
+/** One record: a header line (kind, qos, receivedAt, batch shape) and the body as sent. */
+export function encodeRecord(m: DeviceMessage): Buffer {
+  const head = `{"k":"${m.kind}","q":${m.qos}${m.receivedAt === undefined ? '' : `,"r":${m.receivedAt}`}${m.batchShape ? `,"s":"${m.batchShape}"` : ''}}\n`;
+  const out = Buffer.allocUnsafe(head.length + m.body.length);
+  out.write(head, 0, 'latin1');
+  m.body.copy(out, head.length);
+  return out;
+}
+
+/**
+ * The message of a record read back, or undefined when it is not one of ours. A values object
+ * without a ts ("wrap") becomes `{"ts":receivedAt,"values":…}`, so a recovered reading carries
+ * the time it was taken on every path (alone or in an array), not the time it is delivered.
+ */
+export function decodeRecord(data: Buffer): DeviceMessage | undefined {
+  const nl = data.indexOf(NEWLINE);
+  if (nl < 0) return undefined;
+  let head: { k?: unknown; q?: unknown; r?: unknown; s?: unknown };
+  try {
+    head = JSON.parse(data.toString('latin1', 0, nl)) as typeof head;
+  } catch {
+    return undefined;
+  }
+  if (!KINDS.has(head.k as string) || (head.q !== 0 && head.q !== 1)) return undefined;
+  const receivedAt = Number.isSafeInteger(head.r) ? (head.r as number) : undefined;
+  let batchShape = SHAPES.has(head.s as string) ? (head.s as BatchShape) : undefined;
+  let body = data.subarray(nl + 1);
+  if (batchShape === 'wrap' && receivedAt !== undefined) {
+    body = Buffer.concat([Buffer.from(`{"ts":${receivedAt},"values":`), body, Buffer.from('}')]);
+    batchShape = 'entry';
+  }
+  return { kind: head.k as DeviceMessage['kind'], qos: head.q, body, receivedAt, batchShape };
+}
+
+interface Accepting {
+  message: DeviceMessage;
+  done: DoneCallback;
+  session: number;
+  /** undefined while the write is under way; then the record's id, or null when it failed. */
+  id?: number | null;
+  queue?: DiskQueue;
+}
+
+/** How often drops for the size or age limit are summed up in the log (a full queue drops on every write). */
+const DROP_LOG_MS = 10_000;
+
+export class PersistedQueue {
+  private opening: Promise<DiskQueue | undefined> = Promise.resolve(undefined);
+  private closing: Promise<void> = Promise.resolve();
+  private queue: DiskQueue | undefined;
+  /** In arrival order: a message joins the outbox only once it and every one before it are written. */
+  private readonly accepting: Accepting[] = [];
+  private recoveredLeft = 0;
+  private recoveredTally = { delivered: 0, failed: 0 };
+  private diskError: string | undefined;
+  private loggedError: string | undefined;
+  private readonly drops: Record<DropReason, number> = { age: 0, size: 0 };
+  private dropTimer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly options: PersistOptions,
+    private readonly host: PersistHost,
+  ) {}
+
+  /** Messages accepted whose write is still under way (they count against the queue size). */
+  get writing(): number {
+    return this.accepting.length;
+  }
+
+  /** Recovered messages not yet ended (they do not count against the queue size). */
+  get recovering(): number {
+    return this.recoveredLeft;
+  }
+
+  status(): PersistStatus {
+    return { onDisk: this.queue?.count ?? 0, recovered: this.recoveredLeft, diskError: this.diskError };
+  }
+
+  /** Opens the folder (after any earlier close) and hands what an earlier run left to the outbox, first. */
+  open(session: number): void {
+    this.opening = this.closing.then(() => this.openQueue(session));
+  }
+
+  /** Saves the position and closes the file; messages not ended stay for the next open. */
+  close(): Promise<void> {
+    const opened = this.opening;
+    this.opening = Promise.resolve(undefined);
+    this.closing = opened.then(async (queue) => {
+      if (this.queue === queue) this.queue = undefined;
+      this.flushDrops();
+      await queue?.close();
+    });
+    return this.closing;
+  }
+
+  /** Writes the message, then gives it to the outbox; `done` as for DeviceConnection.submit. */
+  accept(message: DeviceMessage, done: DoneCallback, session: number): void {
+    const item: Accepting = { message, done, session };
+    this.accepting.push(item);
+    void this.opening.then(async (queue) => {
+      item.queue = queue;
+      if (!queue) {
+        item.id = null;
+        return;
+      }
+      try {
+        item.id = (await queue.append([encodeRecord(message)]))[0];
+        if (this.diskError) {
+          this.diskError = undefined;
+          this.loggedError = undefined;
+          this.host.info(`the disk queue in ${this.options.dir} is written again`);
+          this.host.changed();
+        }
+      } catch (err) {
+        item.id = null;
+        this.writeFailed(err);
+      }
+    }).finally(() => this.handOver());
+  }
+
+  private handOver(): void {
+    while (this.accepting.length && this.accepting[0].id !== undefined) {
+      const item = this.accepting.shift() as Accepting;
+      const id = item.id ?? undefined;
+      const done = this.live(item.done, item.queue, id);
+      if (!this.host.isCurrent(item.session)) done(new DeviceError('not sent: the device connection was stopped while the message was written', 'STOPPED'));
+      else this.host.enqueue(item.message, done, id);
+    }
+    this.host.changed();
+  }
+
+  /** A live message's end: it leaves the disk unless the connection stopped (sent after the next open). */
+  private live(done: DoneCallback, queue: DiskQueue | undefined, id: number | undefined): DoneCallback {
+    if (id === undefined || !queue) return done;
+    return (err) => {
+      if (err?.code === 'STOPPED') {
+        done(new DeviceError(`${err.message}; it stays on disk and is sent when the connection starts again`, 'STOPPED'));
+        return;
+      }
+      queue.complete(id);
+      done(err);
+    };
+  }
+
+  private async openQueue(session: number): Promise<DiskQueue | undefined> {
+    let opened: { queue: DiskQueue; report: RecoveryReport };
+    try {
+      opened = await DiskQueue.open({ dir: this.options.dir, maxBytes: this.options.maxBytes, maxAgeMs: this.options.maxAgeMs, cursorDelayMs: this.options.cursorDelayMs });
+    } catch (err) {
+      this.writeFailed(err);
+      return undefined;
+    }
+    const { queue, report } = opened;
+    queue.onDrop = (ids, reason) => this.dropped(ids, reason);
+    this.queue = queue;
+    this.report(report);
+    if (!this.host.isCurrent(session)) return queue;
+    for (const record of report.records) {
+      const message = decodeRecord(record.data);
+      if (!message) {
+        queue.complete(record.id);
+        continue;
+      }
+      this.recoveredLeft++;
+      this.host.enqueue(message, (err) => this.recoveredEnded(queue, record.id, err), record.id);
+    }
+    this.host.changed();
+    return queue;
+  }
+
+  private report(report: RecoveryReport): void {
+    const dir = this.options.dir;
+    const unreadable = report.records.filter((r) => !decodeRecord(r.data)).length;
+    if (report.tornBytes > 0) {
+      this.host.warn(
+        `the disk queue in ${dir} ended in an incomplete or damaged record (${report.tornBytes} bytes, from a crash or power cut during a write): ` +
+          `those bytes were cut off; every complete record before them is kept`,
+      );
+    }
+    if (report.droppedByAge > 0) this.host.warn(`${report.droppedByAge} readings on disk were older than the age limit and were dropped, not sent`);
+    if (unreadable > 0) this.host.warn(`${unreadable} records in the disk queue in ${dir} could not be read and were dropped`);
+    const count = report.records.length - unreadable;
+    if (count > 0) this.host.info(`${count} readings recovered from disk (${dir}): they are sent first, in order, with their own timestamps`);
+  }
+
+  private recoveredEnded(queue: DiskQueue, id: number, err: DeviceError | undefined): void {
+    // Stopped again before it went out: it stays on disk for the next open.
+    if (err?.code === 'STOPPED') {
+      this.recoveredLeft--;
+    } else {
+      queue.complete(id);
+      this.recoveredLeft--;
+      if (err) this.recoveredTally.failed++;
+      else this.recoveredTally.delivered++;
+    }
+    if (this.recoveredLeft === 0 && this.recoveredTally.delivered + this.recoveredTally.failed > 0) {
+      const { delivered, failed } = this.recoveredTally;
+      this.recoveredTally = { delivered: 0, failed: 0 };
+      const text = `readings recovered from disk: ${delivered} delivered, ${failed} failed`;
+      if (failed > 0) this.host.warn(`${text}${err ? ` (last: ${err.message})` : ''}`);
+      else this.host.info(text);
+    }
+    this.host.changed();
+  }
+
+  private writeFailed(err: unknown): void {
+    const code = (err as NodeJS.ErrnoException)?.code ?? 'EIO';
+    this.diskError = code;
+    this.host.changed();
+    if (this.loggedError === code) return;
+    this.loggedError = code;
+    const why = code === 'ENOSPC' ? 'the disk is full' : code === 'EACCES' || code === 'EPERM' ? 'no permission' : code === 'EROFS' ? 'the file system is read-only' : (err as Error)?.message ?? String(err);
+    this.host.warn(`cannot write the disk queue in ${this.options.dir} (${why}, ${code}): messages are kept in memory only, and are lost if Node-RED stops before they are sent`);
+  }
+
+  private dropped(ids: number[], reason: DropReason): void {
+    const done = this.host.removeQueued(new Set(ids));
+    const error =
+      reason === 'size'
+        ? new DeviceError('not sent: dropped from the disk queue to stay within its size limit (the oldest go first)', 'DISK_FULL_LIMIT')
+        : new DeviceError('not sent: older than the disk queue age limit', 'DISK_AGE_LIMIT');
+    for (const d of done) d(error);
+    this.drops[reason] += ids.length;
+    if (!this.dropTimer) {
+      this.dropTimer = setTimeout(() => this.flushDrops(), DROP_LOG_MS);
+      this.dropTimer.unref();
+    }
+    this.host.changed();
+  }
+
+  private flushDrops(): void {
+    clearTimeout(this.dropTimer);
+    this.dropTimer = undefined;
+    const mb = Math.round(this.options.maxBytes / 1e5) / 10;
+    const days = Math.round(this.options.maxAgeMs / 864e4) / 10;
+    if (this.drops.size) this.host.warn(`${this.drops.size} readings dropped, not sent: the disk queue reached its size limit (${mb} MB); the oldest went first`);
+    if (this.drops.age) this.host.warn(`${this.drops.age} readings dropped, not sent: older than the disk queue age limit (${days} days)`);
+    this.drops.size = 0;
+    this.drops.age = 0;
+  }
+}
