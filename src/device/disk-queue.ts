@@ -211,6 +211,12 @@ export class DiskQueue {
     });
   }
 
+  /** The record is on disk and neither completed nor dropped. */
+  has(id: number): boolean {
+    const entry = this.byId.get(id);
+    return entry !== undefined && !entry.settled;
+  }
+
   /** The record was delivered, or ended for good (refused): it is not sent again after a restart. */
   complete(id: number): void {
     const entry = this.byId.get(id);
@@ -363,6 +369,8 @@ export class DiskQueue {
       }
     }
     this.segmentSize = at;
+    // Appends that arrived together were not on disk when append() made room for them.
+    this.makeRoom(0);
   }
 }
 

@@ -137,8 +137,9 @@ export class PersistedQueue {
     this.opening = Promise.resolve(undefined);
     this.closing = opened.then(async (queue) => {
       if (this.queue === queue) this.queue = undefined;
-      this.flushDrops();
+      // Writes still under way may drop old records: sum up after them.
       await queue?.close();
+      this.flushDrops();
     });
     return this.closing;
   }
@@ -173,7 +174,8 @@ export class PersistedQueue {
       const item = this.accepting.shift() as Accepting;
       const id = item.id ?? undefined;
       const done = this.live(item.done, item.queue, id);
-      if (!this.host.isCurrent(item.session)) done(new DeviceError('not sent: the device connection was stopped while the message was written', 'STOPPED'));
+      if (id !== undefined && !item.queue?.has(id)) done(this.dropError('size'));
+      else if (!this.host.isCurrent(item.session)) done(new DeviceError('not sent: the device connection was stopped while the message was written', 'STOPPED'));
       else this.host.enqueue(item.message, done, id);
     }
     this.host.changed();
@@ -264,18 +266,20 @@ export class PersistedQueue {
   }
 
   private dropped(ids: number[], reason: DropReason): void {
-    const done = this.host.removeQueued(new Set(ids));
-    const error =
-      reason === 'size'
-        ? new DeviceError('not sent: dropped from the disk queue to stay within its size limit (the oldest go first)', 'DISK_FULL_LIMIT')
-        : new DeviceError('not sent: older than the disk queue age limit', 'DISK_AGE_LIMIT');
-    for (const d of done) d(error);
+    const error = this.dropError(reason);
+    for (const done of this.host.removeQueued(new Set(ids))) done(error);
     this.drops[reason] += ids.length;
     if (!this.dropTimer) {
       this.dropTimer = setTimeout(() => this.flushDrops(), DROP_LOG_MS);
       this.dropTimer.unref();
     }
     this.host.changed();
+  }
+
+  private dropError(reason: DropReason): DeviceError {
+    return reason === 'size'
+      ? new DeviceError('not sent: dropped from the disk queue to stay within its size limit (the oldest go first)', 'DISK_SIZE_LIMIT')
+      : new DeviceError('not sent: older than the disk queue age limit', 'DISK_AGE_LIMIT');
   }
 
   private flushDrops(): void {
