@@ -110,3 +110,13 @@ test('CoAPS without a CA is a configuration problem (DTLS has no system CAs); ve
   // The transport says the same if it is ever reached without one (status: its own key).
   assert.equal(statusView({ state: 'certificate', queued: 0, code: 'NO_CA', unverified: false }).key, 'caMissing');
 });
+
+test('persist: off by default; on with 100 MB and 7 days unless set; limits from text or numbers; bad limits are problems', { timeout: 30000 }, () => {
+  assert.equal(parseDeviceConfig({ host: 'h' }, creds).persist, undefined);
+  assert.equal(parseDeviceConfig({ host: 'h', persist: false }, creds).persist, undefined);
+  assert.deepEqual(parseDeviceConfig({ host: 'h', persist: true }, creds).persist, { maxBytes: 100 * 1024 * 1024, maxAgeMs: 7 * 86400000 });
+  assert.deepEqual(parseDeviceConfig({ host: 'h', persist: 'true', persistMaxMB: '2', persistMaxDays: 1 }, creds).persist, { maxBytes: 2 * 1024 * 1024, maxAgeMs: 86400000 });
+  const bad = parseDeviceConfig({ host: 'h', persist: true, persistMaxMB: '0', persistMaxDays: 'week' }, creds).problems.join(' | ');
+  assert.match(bad, /disk queue size limit \(MB\) must be a whole number from 1/);
+  assert.match(bad, /disk queue age limit \(days\) must be a whole number from 1 to 3650 \(it is "week"\)/);
+});

@@ -1,0 +1,124 @@
+'use strict';
+// DeviceConnection with `persist`, over the real MQTT transport and the in-process emulator: a
+// message is on disk before the status counts it as queued; delivered messages leave the disk, a
+// message the connection stopped before sending stays and goes first when the connection starts
+// again (with the ts it was taken at), and the record format keeps kind, QoS, time and shape.
+// (Restarts of a whole Node-RED: test/nodes/persist.test.js.)
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+const { lib, mqttSettings, emulator, waitFor } = require('../mqtt/common');
+const { freeTcpPort } = require('../support/ports');
+
+const { DeviceConnection } = lib('device/connection.js');
+const { DiskQueue } = lib('device/disk-queue.js');
+const { encodeRecord, decodeRecord } = lib('device/persist.js');
+
+const FAST = { backoffInitialMs: 50, backoffMaxMs: 200, stableAfterMs: 60_000, quickDropMs: 5000, statusThrottleMs: 5 };
+
+function tempDir(t) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tb-persist-conn-'));
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+function setup(t, port) {
+  const dir = tempDir(t);
+  const warnings = [];
+  const infos = [];
+  const make = () => new DeviceConnection(mqttSettings({ port }), {
+    log: { warn: (x) => warnings.push(x), info: (x) => infos.push(x) },
+    queueSize: 1000,
+    timing: FAST,
+    persist: { dir, maxBytes: 1024 * 1024, maxAgeMs: 86400e3, cursorDelayMs: 5 },
+  });
+  return { dir, warnings, infos, make };
+}
+
+/** Complete records in the folder's segment files (a synchronous look, as a crash would leave them). */
+function recordsOnDisk(dir) {
+  let count = 0;
+  for (const file of fs.readdirSync(dir).filter((f) => f.endsWith('.log'))) {
+    const bytes = fs.readFileSync(path.join(dir, file));
+    for (let at = 0; at + 16 <= bytes.length; ) {
+      const end = at + 16 + bytes.readUInt32BE(at);
+      if (end > bytes.length) break;
+      count++;
+      at = end;
+    }
+  }
+  return count;
+}
+
+const reading = (n) => ({ kind: 'telemetry', body: Buffer.from(JSON.stringify({ n })), qos: 1, receivedAt: 1_700_000_000_000 + n, batchShape: 'wrap' });
+
+test('persist: a message is on disk before the status counts it as queued', { timeout: 30000 }, async (t) => {
+  const port = await freeTcpPort(); // nothing listens: messages wait
+  const { dir, make } = setup(t, port);
+  const conn = make();
+  const user = { onStatus: () => {} };
+  conn.register(user);
+  const ends = [];
+  for (let n = 0; n < 50; n++) conn.submit(reading(n), (err) => ends.push(err));
+  // Until the last record is written, at every turn of the event loop: what the status counts
+  // as queued is already on disk (read after the status, so the disk can only be ahead).
+  for (;;) {
+    const status = conn.status();
+    const onDisk = fs.existsSync(dir) ? recordsOnDisk(dir) : 0;
+    assert.ok(status.queued <= onDisk, `queued ${status.queued} but only ${onDisk} on disk`);
+    if (status.queued === 50) break;
+    await new Promise((r) => setImmediate(r));
+  }
+  assert.equal(conn.status().onDisk, 50);
+  await conn.close();
+  assert.equal(ends.length, 50);
+  assert.ok(ends.every((e) => e && e.code === 'STOPPED' && /stays on disk/.test(e.message)), 'stopped messages say they stay on disk');
+});
+
+test('persist: delivered messages leave the disk; stopped ones stay and go first, with their ts, when the connection starts again', { timeout: 60000 }, async (t) => {
+  const port = await freeTcpPort();
+  const { dir, make, infos } = setup(t, port);
+  const conn = make();
+  const user = { onStatus: () => {} };
+  conn.register(user);
+  for (let n = 0; n < 20; n++) conn.submit(reading(n), () => {});
+  await waitFor(() => conn.status().onDisk === 20, '20 on disk');
+  // The connection stops (the last node of a partial redeploy), then starts again with the broker up.
+  await conn.deregister(user);
+  const { store, emu } = await emulator({ port });
+  t.after(() => emu.close());
+  const arrived = [];
+  store.on('telemetry', (e) => { for (const x of e.entries) arrived.push(x); });
+  conn.register(user);
+  const liveDone = [];
+  for (let n = 100; n < 105; n++) conn.submit(reading(n), (err) => liveDone.push(err));
+  await waitFor(() => arrived.length >= 25 && liveDone.length === 5, 'recovered and live readings delivered');
+  assert.deepEqual(liveDone, [undefined, undefined, undefined, undefined, undefined]);
+  assert.deepEqual(arrived.map((e) => e.values.n), [...Array.from({ length: 20 }, (_, n) => n), 100, 101, 102, 103, 104], 'recovered first, in order');
+  for (const e of arrived.slice(0, 20)) assert.equal(e.ts, 1_700_000_000_000 + e.values.n, 'each recovered reading keeps the time it was taken');
+  assert.ok(infos.some((i) => /^20 readings recovered from disk/.test(i)), infos.join('\n'));
+  await waitFor(() => infos.some((i) => /readings recovered from disk: 20 delivered, 0 failed/.test(i)), 'the tally');
+  await conn.close();
+  // Nothing delivered is read back.
+  const { queue, report } = await DiskQueue.open({ dir, maxBytes: 1 << 20, maxAgeMs: 86400e3 });
+  assert.deepEqual(report.records, []);
+  await queue.close();
+});
+
+test('records keep kind, QoS, time and shape; a values object read back carries its ts', () => {
+  const wrap = decodeRecord(encodeRecord(reading(7)));
+  assert.equal(wrap.kind, 'telemetry');
+  assert.equal(wrap.qos, 1);
+  assert.equal(wrap.receivedAt, 1_700_000_000_007);
+  assert.equal(wrap.batchShape, 'entry');
+  assert.deepEqual(JSON.parse(wrap.body), { ts: 1_700_000_000_007, values: { n: 7 } });
+  const attrs = decodeRecord(encodeRecord({ kind: 'attributes', body: Buffer.from('{"a":"x\\ny"}'), qos: 0 }));
+  assert.deepEqual(attrs, { kind: 'attributes', body: Buffer.from('{"a":"x\\ny"}'), qos: 0, receivedAt: undefined, batchShape: undefined });
+  const entries = decodeRecord(encodeRecord({ kind: 'telemetry', body: Buffer.from('[{"ts":1,"values":{"a":1}}]'), qos: 1, receivedAt: 5, batchShape: 'entries' }));
+  assert.equal(entries.batchShape, 'entries');
+  assert.equal(entries.body.toString(), '[{"ts":1,"values":{"a":1}}]');
+  assert.equal(decodeRecord(Buffer.from('not ours')), undefined);
+  assert.equal(decodeRecord(Buffer.from('{"k":"rpc","q":1}\n{}')), undefined);
+});
