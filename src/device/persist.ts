@@ -135,7 +135,8 @@ export class PersistedQueue {
   close(): Promise<void> {
     const opened = this.opening;
     this.opening = Promise.resolve(undefined);
-    this.closing = opened.then(async (queue) => {
+    // A second close (the last node stopped, then the config node closes) waits for the first.
+    this.closing = Promise.all([this.closing, opened]).then(async ([, queue]) => {
       if (this.queue === queue) this.queue = undefined;
       // Writes still under way may drop old records: sum up after them.
       await queue?.close();
