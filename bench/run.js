@@ -5,7 +5,7 @@
 //
 // Environment:
 //   BENCH_QUICK=1        smaller counts, one repeat (for iterating; figures are noisier)
-//   BENCH_ONLY=a,b       only these sections: mqtt, latency, scale, memory, coap, coaps, gateway
+//   BENCH_ONLY=a,b       only these sections: mqtt, latency, scale, memory, coap, coaps, gateway, persist
 //   BENCH_WINDOW=100     messages unfinished at once in the MQTT throughput runs
 //   BENCH_NO_BUILD=1     do not run `node scripts/build.js` first
 //   BENCH_OUT=file.json  where the raw results go (default: $TMPDIR/tb-bench-last.json)
@@ -79,6 +79,7 @@ async function main() {
     if (want('memory')) await memory(broker.port, ours);
     if (want('scale')) await scaling(broker.port, ours);
     if (want('gateway')) await gateway(broker.port, ours);
+    if (want('persist')) await persistThroughput(broker.port, ours);
   } finally {
     await broker.stop();
   }
@@ -154,6 +155,27 @@ async function mqttThroughput(port, ours) {
       rows.push(row(`[experiment] MQTT in flight ${n}: CPU per message vs shipped ours`, med(x, 'cpuUsPerMsg'), med(runs.ours, 'cpuUsPerMsg'), 'lower', null, 'µs'));
     }
   }
+}
+
+/**
+ * persist on vs off, the same flow and broker, interleaved: every message is written to the disk
+ * queue (one fdatasync per group of appends) before it is queued, and its cursor updated after
+ * delivery. The userDir is in os.tmpdir(), on this machine's disk (not a tmpfs: see the notes).
+ */
+async function persistThroughput(port, ours) {
+  const runs = { off: [], on: [] };
+  for (let r = 0; r < cfg.mqttRepeats; r++) {
+    const args = { side: 'ours', port, count: cfg.mqttCount, window: cfg.window };
+    runs.off.push(ours.nodes ? await attempt('mqtt-flow', args) : { error: NA });
+    runs.on.push(ours.nodes ? await attempt('mqtt-flow', { ...args, deviceProps: { persist: true } }) : { error: NA });
+  }
+  results.sections.persist = runs;
+  const fsType = spawnSync('df', ['-T', os.tmpdir()], { encoding: 'utf8' }).stdout.split('\n')[1]?.split(/\s+/)[1] ?? '?';
+  notes.push(`persist: the disk queue was on ${os.tmpdir()} (${fsType})`);
+  const label = `persist on vs off: MQTT QoS 1 msgs/s, flow, ${cfg.mqttCount} msgs, window ${cfg.window}`;
+  rows.push(row(label, med(runs.on, 'msgsPerSec'), med(runs.off, 'msgsPerSec'), 'higher', 0.5, 'msgs/s'));
+  rows.push(row('persist on vs off: p50 send→done latency under load [context]', med(runs.on, 'p50'), med(runs.off, 'p50'), 'lower', null, 'ms'));
+  rows.push(row('persist on vs off: CPU time per message [context]', med(runs.on, 'cpuUsPerMsg'), med(runs.off, 'cpuUsPerMsg'), 'lower', null, 'µs'));
 }
 
 async function mqttLatency(port, ours) {

@@ -12,13 +12,14 @@ const { percentile } = require('../lib/stats.js');
 const { startProfiler } = require('../lib/profiler.js');
 const { applyFromEnv } = require('../lib/experiments.js');
 
-scenario(async ({ side, port, devices = 1, count, window, warmup = 500, qos = 1, profile }) => {
+scenario(async ({ side, port, devices = 1, count, window, warmup = 500, qos = 1, profile, deviceProps }) => {
   const nr = await startNodeRed();
   let counter;
   try {
     if (side === 'ours' && !nr.hasType('thingsboard-out')) throw new Error('thingsboard-out is not built');
     const experiments = side === 'ours' ? applyFromEnv() : [];
-    const { flows, driverId, configIds } = buildFlow(side, { devices, port, qos });
+    // deviceProps: thingsboard-device properties of a run (e.g. persist, whose queue lives in the userDir on this machine's disk).
+    const { flows, driverId, configIds } = buildFlow(side, { devices, port, qos, deviceProps });
     await nr.deploy(flows);
     await waitForConnections(port, devices);
     // Core mqtt out drops (without done) what arrives before CONNACK: wait for it on every config.

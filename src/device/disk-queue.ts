@@ -346,9 +346,15 @@ export class DiskQueue {
       this.segmentSize = (await this.handle.stat()).size;
     }
     const frames = batch.flatMap((p) => p.frames);
+    // One buffer, one write: cheaper than an iovec of many small frames.
+    const bytes = frames.length === 1 ? frames[0] : Buffer.concat(frames);
     const before = this.segmentSize;
     try {
-      await this.handle.writev(frames);
+      for (let at = 0; at < bytes.length; ) {
+        const { bytesWritten } = await this.handle.write(bytes, at, bytes.length - at);
+        if (bytesWritten <= 0) throw Object.assign(new Error('no space left on device (nothing written)'), { code: 'ENOSPC' });
+        at += bytesWritten;
+      }
       await this.handle.datasync();
     } catch (err) {
       // Cut back a partial write so the next record starts at a frame boundary.

@@ -97,7 +97,10 @@ const DROP_LOG_MS = 10_000;
 export class PersistedQueue {
   private opening: Promise<DiskQueue | undefined> = Promise.resolve(undefined);
   private closing: Promise<void> = Promise.resolve();
+  /** The open queue (undefined while it opens, after a close, or when it could not be opened). */
   private queue: DiskQueue | undefined;
+  /** Messages accepted while the queue was opening: they are written first, in order. */
+  private waitingForOpen = 0;
   /** In arrival order: a message joins the outbox only once it and every one before it are written. */
   private readonly accepting: Accepting[] = [];
   private recoveredLeft = 0;
@@ -135,9 +138,9 @@ export class PersistedQueue {
   close(): Promise<void> {
     const opened = this.opening;
     this.opening = Promise.resolve(undefined);
+    this.queue = undefined;
     // A second close (the last node stopped, then the config node closes) waits for the first.
     this.closing = Promise.all([this.closing, opened]).then(async ([, queue]) => {
-      if (this.queue === queue) this.queue = undefined;
       // Writes still under way may drop old records: sum up after them.
       await queue?.close();
       this.flushDrops();
@@ -149,25 +152,41 @@ export class PersistedQueue {
   accept(message: DeviceMessage, done: DoneCallback, session: number): void {
     const item: Accepting = { message, done, session };
     this.accepting.push(item);
-    void this.opening.then(async (queue) => {
-      item.queue = queue;
-      if (!queue) {
+    // The hot path: the queue is open and nothing waits for it to open (the file keeps arrival order).
+    if (this.queue && this.waitingForOpen === 0) {
+      this.write(item, this.queue);
+      return;
+    }
+    this.waitingForOpen++;
+    void this.opening.then((queue) => {
+      this.waitingForOpen--;
+      if (queue) {
+        this.write(item, queue);
+      } else {
         item.id = null;
-        return;
+        this.handOver();
       }
-      try {
-        item.id = (await queue.append([encodeRecord(message)]))[0];
+    });
+  }
+
+  private write(item: Accepting, queue: DiskQueue): void {
+    item.queue = queue;
+    queue.append([encodeRecord(item.message)]).then(
+      (ids) => {
+        item.id = ids[0];
         if (this.diskError) {
           this.diskError = undefined;
           this.loggedError = undefined;
           this.host.info(`the disk queue in ${this.options.dir} is written again`);
-          this.host.changed();
         }
-      } catch (err) {
+        this.handOver();
+      },
+      (err: unknown) => {
         item.id = null;
         this.writeFailed(err);
-      }
-    }).finally(() => this.handOver());
+        this.handOver();
+      },
+    );
   }
 
   private handOver(): void {
