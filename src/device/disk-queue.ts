@@ -12,7 +12,7 @@
 // failures reject the promise of the call that caused them.
 import fsp from 'node:fs/promises';
 import path from 'node:path';
-import { crc32 } from 'node:zlib';
+import { crc32 } from './crc32';
 
 const HEADER_BYTES = 16;
 const CURSOR_FILE = 'cursor.json';
@@ -75,7 +75,7 @@ function segmentName(no: number): string {
 function frame(data: Buffer, savedAt: number): Buffer {
   const out = Buffer.allocUnsafe(HEADER_BYTES + data.length);
   out.writeUInt32BE(data.length, 0);
-  out.writeUInt32BE(crc32(data) >>> 0, 4);
+  out.writeUInt32BE(crc32(data), 4);
   out.writeDoubleBE(savedAt, 8);
   data.copy(out, HEADER_BYTES);
   return out;
@@ -90,7 +90,7 @@ function readSegment(bytes: Buffer, offset: number): { records: { savedAt: numbe
     const end = at + HEADER_BYTES + length;
     if (length > MAX_RECORD_BYTES || end > bytes.length) break;
     const data = bytes.subarray(at + HEADER_BYTES, end);
-    if ((crc32(data) >>> 0) !== bytes.readUInt32BE(at + 4)) break;
+    if (crc32(data) !== bytes.readUInt32BE(at + 4)) break;
     records.push({ savedAt: bytes.readDoubleBE(at + 8), data: Buffer.from(data), end });
     at = end;
   }

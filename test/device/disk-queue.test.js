@@ -195,3 +195,16 @@ test('queueFolder gives every config node its own folder', () => {
   assert.notEqual(queueFolder('/u', 'a1.b2'), queueFolder('/u', 'a1%2eb2'));
   for (const id of ['..', '../../etc', 'a/b', '.']) assert.equal(path.dirname(queueFolder('/u', id)), path.join('/u', 'thingsboard-queue'), id);
 });
+
+test('the portable CRC-32 (Node < 20.15 has no zlib.crc32) gives zlib\'s results', () => {
+  const { crc32Portable } = require(path.join(__dirname, '..', '..', 'nodes', 'lib', 'device', 'crc32.js'));
+  assert.equal(crc32Portable(Buffer.from('123456789')), 0xcbf43926); // the standard check value
+  assert.equal(crc32Portable(Buffer.alloc(0)), 0);
+  const zlib = require('node:zlib');
+  if (zlib.crc32) {
+    for (const len of [1, 7, 64, 1000]) {
+      const data = require('node:crypto').randomBytes(len);
+      assert.equal(crc32Portable(data), zlib.crc32(data) >>> 0);
+    }
+  }
+});
