@@ -5,7 +5,8 @@
 // the same user directory loads flows.json and meets the broker up. The broker (the emulator)
 // counts every reading: none of those the status counted on disk may be missing, each keeps the
 // ts it was taken at, duplicates are counted, and a restart after the backlog is delivered sends
-// nothing again. Also: a torn/corrupt tail, a full disk (a tiny tmpfs), a size limit, two devices.
+// nothing again. Also: a full redeploy, a torn/corrupt tail, a full disk (a tiny tmpfs), a size limit,
+// two devices.
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
@@ -186,6 +187,23 @@ test('graceful restart (RED.stop) while readings wait: they are kept on disk and
   const { nr, atBroker, restartedAt } = await restartAndDeliver(t, userDir, port);
   assertAllDelivered(atBroker, ['dev'], restartedAt);
   assert.equal(atBroker.duplicates(), 0);
+  await nr.stop();
+});
+
+test('a full redeploy while readings wait on disk: none is lost, and they go out once the broker is back', { timeout: 120000 }, async (t) => {
+  const userDir = tempDir(t);
+  const port = await freeTcpPort();
+  const nr = await queueWhileDown(t, userDir, port);
+  // The same flow again, as the Deploy button sends it (a changed name: the device node is redeployed).
+  const changed = flow(port).map((n) => (n.type === 'thingsboard-device' ? { ...n, name: 'renamed device' } : n));
+  await nr.deploy(changed);
+  const { store, emu } = await emulator({ port });
+  t.after(() => emu.close());
+  const atBroker = countAtBroker(store);
+  await waitFor(() => atBroker.seen.size >= N, 'every reading at the broker after the redeploy', 60000);
+  assertAllDelivered(atBroker, ['dev'], Date.now());
+  t.diagnostic(`${atBroker.copies} copies for ${N} readings, ${atBroker.duplicates()} duplicated`);
+  await waitFor(async () => (await nr.status('dev'))?.onDisk === 0, 'nothing left on disk');
   await nr.stop();
 });
 

@@ -55,6 +55,8 @@ function startChild(t, { userDir, flow }) {
     logs: () => lines.slice(),
     output: () => output,
     send: (node, payloads) => call('send', { node, payloads }),
+    /** A full deploy of `flow` (as the editor's Deploy button does), once its nodes run. */
+    deploy: (flow) => call('deploy', { flow }),
     status: (node) => call('status', { node }),
     stop: async () => {
       await call('stop');
@@ -85,6 +87,13 @@ function runChild() {
       }
       // The flows start after the deploy answers (and after a start that loads flows.json).
       const ids = (flow || JSON.parse(fs.readFileSync(path.join(userDir, 'flows.json'), 'utf8'))).filter((n) => n.type !== 'tab').map((n) => n.id);
+      for (let i = 0; i < 500 && !ids.every((id) => nr.RED.nodes.getNode(id)); i++) await new Promise((r) => setTimeout(r, 20));
+    },
+    async deploy({ flow }) {
+      const res = await nr.deploy(flow);
+      if (res.status >= 300) throw new Error(`deploy: ${res.status} ${JSON.stringify(res.body)}`);
+      await new Promise((r) => setTimeout(r, 200));
+      const ids = flow.filter((n) => n.type !== 'tab').map((n) => n.id);
       for (let i = 0; i < 500 && !ids.every((id) => nr.RED.nodes.getNode(id)); i++) await new Promise((r) => setTimeout(r, 20));
     },
     async send({ node, payloads }) {
