@@ -280,7 +280,7 @@ function mountTinyTmpfs(t) {
     return undefined;
   }
   t.after(() => {
-    try { execFileSync('umount', [dir], { stdio: 'ignore' }); } catch { /* already gone */ }
+    try { execFileSync('umount', ['-l', dir], { stdio: 'ignore' }); } catch { /* already gone */ }
     fs.rmSync(dir, { recursive: true, force: true });
   });
   return dir;
