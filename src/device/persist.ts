@@ -48,6 +48,8 @@ const KINDS = new Set(['telemetry', 'attributes']);
 const SHAPES = new Set(['wrap', 'entry', 'entries']);
 const NEWLINE = 0x0a;
 
+const readings = (n: number): string => (n === 1 ? '1 reading' : `${n} readings`);
+
 /** One record: a header line (kind, qos, receivedAt, batch shape) and the body as sent. */
 export function encodeRecord(m: DeviceMessage): Buffer {
   const head = `{"k":"${m.kind}","q":${m.qos}${m.receivedAt === undefined ? '' : `,"r":${m.receivedAt}`}${m.batchShape ? `,"s":"${m.batchShape}"` : ''}}\n`;
@@ -249,10 +251,10 @@ export class PersistedQueue {
           `those bytes were cut off; every complete record before them is kept`,
       );
     }
-    if (report.droppedByAge > 0) this.host.warn(`${report.droppedByAge} readings on disk were older than the age limit and were dropped, not sent`);
+    if (report.droppedByAge > 0) this.host.warn(`${readings(report.droppedByAge)} on disk older than the age limit dropped, not sent`);
     if (unreadable > 0) this.host.warn(`${unreadable} records in the disk queue in ${dir} could not be read and were dropped`);
     const count = report.records.length - unreadable;
-    if (count > 0) this.host.info(`${count} readings recovered from disk (${dir}): they are sent first, in order, with their own timestamps`);
+    if (count > 0) this.host.info(`${readings(count)} recovered from disk (${dir}): sent first, in order, each with its own timestamp`);
   }
 
   private recoveredEnded(queue: DiskQueue, id: number, err: DeviceError | undefined): void {
@@ -307,8 +309,8 @@ export class PersistedQueue {
     this.dropTimer = undefined;
     const mb = Math.round(this.options.maxBytes / 1e5) / 10;
     const days = Math.round(this.options.maxAgeMs / 864e4) / 10;
-    if (this.drops.size) this.host.warn(`${this.drops.size} readings dropped, not sent: the disk queue reached its size limit (${mb} MB); the oldest went first`);
-    if (this.drops.age) this.host.warn(`${this.drops.age} readings dropped, not sent: older than the disk queue age limit (${days} days)`);
+    if (this.drops.size) this.host.warn(`${readings(this.drops.size)} dropped, not sent: the disk queue reached its size limit (${mb} MB); the oldest went first`);
+    if (this.drops.age) this.host.warn(`${readings(this.drops.age)} dropped, not sent: older than the disk queue age limit (${days} days)`);
     this.drops.size = 0;
     this.drops.age = 0;
   }

@@ -122,3 +122,37 @@ test('records keep kind, QoS, time and shape; a values object read back carries 
   assert.equal(decodeRecord(Buffer.from('not ours')), undefined);
   assert.equal(decodeRecord(Buffer.from('{"k":"rpc","q":1}\n{}')), undefined);
 });
+
+test('persist: readings older than the age limit are dropped, end with done(err), and are counted in the log — also those read back', { timeout: 30000 }, async (t) => {
+  const port = await freeTcpPort(); // nothing listens: readings wait
+  const dir = tempDir(t);
+  const warnings = [];
+  const make = () => new DeviceConnection(mqttSettings({ port }), {
+    log: { warn: (x) => warnings.push(x), info: () => {} },
+    queueSize: 1000,
+    timing: FAST,
+    persist: { dir, maxBytes: 1024 * 1024, maxAgeMs: 300, cursorDelayMs: 5 },
+  });
+  const conn = make();
+  const user = { onStatus: () => {} };
+  conn.register(user);
+  const ends = [];
+  for (let n = 0; n < 10; n++) conn.submit(reading(n), (err) => ends.push({ n, err }));
+  await waitFor(() => conn.status().onDisk === 10, '10 on disk');
+  await new Promise((r) => setTimeout(r, 400));
+  // The next write finds them too old: they leave the disk and the queue, each with its reason.
+  conn.submit(reading(10), (err) => ends.push({ n: 10, err }));
+  await waitFor(() => ends.length >= 10, 'the old readings ended');
+  assert.deepEqual(ends.map((e) => e.n), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+  assert.ok(ends.every((e) => e.err && e.err.code === 'DISK_AGE_LIMIT'), JSON.stringify(ends[0]));
+  await conn.close();
+  assert.ok(warnings.some((w) => /^10 readings dropped, not sent: older than the disk queue age limit/.test(w)), warnings.join('\n'));
+
+  // Reading 10 is still on disk; read back after it is too old, it is dropped and counted too.
+  await new Promise((r) => setTimeout(r, 400));
+  const again = make();
+  again.register(user);
+  await waitFor(() => warnings.some((w) => /^1 reading on disk older than the age limit dropped, not sent/.test(w)), 'the read-back drop in the log');
+  assert.equal(again.status().onDisk, 0);
+  await again.close();
+});
