@@ -625,6 +625,22 @@ module.exports = [
     why: 'readings dropped for the size limit are not counted in the log (dropped silently)',
   },
   {
+    id: 'persist-age-drops-silent',
+    file: 'src/device/persist.ts',
+    find: 'if (this.drops.age) this.host.warn(',
+    replace: 'if (false) this.host.warn(',
+    tests: ['test/device/persist.test.js'],
+    why: 'readings dropped for the age limit are not counted in the log (dropped silently)',
+  },
+  {
+    id: 'persist-dropped-still-queued',
+    file: 'src/device/persist.ts',
+    find: '    for (const done of this.host.removeQueued(new Set(ids))) done(error);',
+    replace: '',
+    tests: ['test/device/persist.test.js'],
+    why: 'a reading dropped from the disk for a limit stays in the queue and never ends (no done(err) naming the limit)',
+  },
+  {
     id: 'disk-queue-group-write-over-limit',
     file: 'src/device/disk-queue.ts',
     find: '    this.makeRoom(0);',
