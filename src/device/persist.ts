@@ -133,7 +133,11 @@ export class PersistedQueue {
 
   /** Opens the folder (after any earlier close) and hands what an earlier run left to the outbox, first. */
   open(session: number): void {
-    this.opening = this.closing.then(() => this.openQueue(session));
+    // Never a rejected promise: the messages that wait for it would carry it into the event loop.
+    this.opening = this.closing.then(() => this.openQueue(session)).catch((err: unknown) => {
+      this.writeFailed(err);
+      return undefined;
+    });
   }
 
   /** Saves the position and closes the file; messages not ended stay for the next open. */
@@ -142,12 +146,14 @@ export class PersistedQueue {
     this.opening = Promise.resolve(undefined);
     this.queue = undefined;
     // A second close (the last node stopped, then the config node closes) waits for the first.
-    this.closing = Promise.all([this.closing, opened]).then(async ([, queue]) => {
+    const closing = Promise.all([this.closing, opened]).then(async ([, queue]) => {
       // Writes still under way may drop old records: sum up after them.
       await queue?.close();
       this.flushDrops();
     });
-    return this.closing;
+    // The caller hears of a failed close; the next open only waits for it.
+    this.closing = closing.catch(() => {});
+    return closing;
   }
 
   /** Writes the message, then gives it to the outbox; `done` as for DeviceConnection.submit. */
@@ -160,35 +166,39 @@ export class PersistedQueue {
       return;
     }
     this.waitingForOpen++;
-    void this.opening.then((queue) => {
-      this.waitingForOpen--;
-      if (queue) {
-        this.write(item, queue);
-      } else {
-        item.id = null;
-        this.handOver();
-      }
-    });
+    void this.opening
+      .then((queue) => {
+        this.waitingForOpen--;
+        if (queue) {
+          this.write(item, queue);
+        } else {
+          item.id = null;
+          this.handOver();
+        }
+      })
+      .catch((err: unknown) => this.host.warn(`persist: ${err instanceof Error ? err.message : String(err)}`));
   }
 
   private write(item: Accepting, queue: DiskQueue): void {
     item.queue = queue;
-    queue.append([encodeRecord(item.message)]).then(
-      (ids) => {
-        item.id = ids[0];
-        if (this.diskError) {
-          this.diskError = undefined;
-          this.loggedError = undefined;
-          this.host.info(`the disk queue in ${this.options.dir} is written again`);
-        }
-        this.handOver();
-      },
-      (err: unknown) => {
-        item.id = null;
-        this.writeFailed(err);
-        this.handOver();
-      },
-    );
+    const written = (ids: number[]): void => {
+      item.id = ids[0];
+      if (this.diskError) {
+        this.diskError = undefined;
+        this.loggedError = undefined;
+        this.host.info(`the disk queue in ${this.options.dir} is written again`);
+      }
+      this.handOver();
+    };
+    const failed = (err: unknown): void => {
+      item.id = null;
+      this.writeFailed(err);
+      this.handOver();
+    };
+    queue
+      .append([encodeRecord(item.message)])
+      .then(written, failed)
+      .catch((err: unknown) => this.host.warn(`persist: ${err instanceof Error ? err.message : String(err)}`));
   }
 
   private handOver(): void {
