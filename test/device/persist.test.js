@@ -156,3 +156,29 @@ test('persist: readings older than the age limit are dropped, end with done(err)
   assert.equal(again.status().onDisk, 0);
   await again.close();
 });
+
+test('persist: a queue folder that cannot be made is a disk error on the status and in the log; messages still go through memory', { timeout: 30000 }, async (t) => {
+  const { store, emu } = await emulator();
+  t.after(() => emu.close());
+  const parent = tempDir(t);
+  const blocked = path.join(parent, 'not-a-folder');
+  fs.writeFileSync(blocked, 'a file where the queue folder should be');
+  const warnings = [];
+  const conn = new DeviceConnection(mqttSettings({ port: emu.port }), {
+    log: { warn: (x) => warnings.push(x), info: () => {} },
+    queueSize: 1000,
+    timing: FAST,
+    persist: { dir: path.join(blocked, 'dev'), maxBytes: 1024 * 1024, maxAgeMs: 86400e3 },
+  });
+  conn.register({ onStatus: () => {} });
+  const arrived = [];
+  store.on('telemetry', (e) => { for (const x of e.entries) arrived.push(x.values.n); });
+  const ends = await Promise.all(Array.from({ length: 5 }, (_, n) => new Promise((resolve) => conn.submit(reading(n), resolve))));
+  assert.deepEqual(ends, [undefined, undefined, undefined, undefined, undefined], 'every message delivered');
+  assert.deepEqual(arrived, [0, 1, 2, 3, 4]);
+  assert.equal(conn.status().diskError, 'ENOTDIR');
+  const said = warnings.filter((w) => /cannot write the disk queue/.test(w));
+  assert.equal(said.length, 1, warnings.join('\n'));
+  assert.match(said[0], /ENOTDIR\): messages are kept in memory only, and are lost if Node-RED stops before they are sent/);
+  await conn.close();
+});
