@@ -133,6 +133,7 @@ export class PersistedQueue {
 
   /** Opens the folder (after any earlier close) and hands what an earlier run left to the outbox, first. */
   open(session: number): void {
+    this.queue = undefined;
     // Never a rejected promise: the messages that wait for it would carry it into the event loop.
     this.opening = this.closing.then(() => this.openQueue(session)).catch((err: unknown) => {
       this.writeFailed(err);
@@ -236,9 +237,10 @@ export class PersistedQueue {
     }
     const { queue, report } = opened;
     queue.onDrop = (ids, reason) => this.dropped(ids, reason);
-    this.queue = queue;
     this.report(report);
+    // Stopped while it opened: the close that follows closes this queue; nothing is handed over.
     if (!this.host.isCurrent(session)) return queue;
+    this.queue = queue;
     for (const record of report.records) {
       const message = decodeRecord(record.data);
       if (!message) {

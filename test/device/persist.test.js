@@ -182,3 +182,23 @@ test('persist: a queue folder that cannot be made is a disk error on the status 
   assert.match(said[0], /ENOTDIR\): messages are kept in memory only, and are lost if Node-RED stops before they are sent/);
   await conn.close();
 });
+
+test('persist: stopped and started again before the queue finished opening — no stale queue, no disk error, everything delivered', { timeout: 30000 }, async (t) => {
+  const { store, emu } = await emulator();
+  t.after(() => emu.close());
+  const { make, warnings } = setup(t, emu.port);
+  const conn = make();
+  const user = { onStatus: () => {} };
+  conn.register(user);
+  const stopped = conn.deregister(user); // before the folder is even read
+  conn.register(user);
+  await stopped;
+  const arrived = [];
+  store.on('telemetry', (e) => { for (const x of e.entries) arrived.push(x.values.n); });
+  const ends = await Promise.all(Array.from({ length: 5 }, (_, n) => new Promise((resolve) => conn.submit(reading(n), resolve))));
+  assert.deepEqual(ends, [undefined, undefined, undefined, undefined, undefined]);
+  assert.deepEqual(arrived, [0, 1, 2, 3, 4]);
+  assert.equal(conn.status().diskError, undefined, warnings.join('\n'));
+  await waitFor(() => conn.status().onDisk === 0, 'nothing left on disk');
+  await conn.close();
+});
