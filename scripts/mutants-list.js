@@ -641,6 +641,14 @@ module.exports = [
     why: 'a reading dropped from the disk for a limit stays in the queue and never ends (no done(err) naming the limit)',
   },
   {
+    id: 'persist-stale-queue-after-quick-stop',
+    file: 'src/device/persist.ts',
+    find: '    if (!this.host.isCurrent(session)) return queue;\n    this.queue = queue;',
+    replace: '    this.queue = queue;\n    if (!this.host.isCurrent(session)) return queue;',
+    tests: ['test/device/persist.test.js'],
+    why: 'a queue that finished opening after its connection stopped stays the open one: the next start writes into a closed queue',
+  },
+  {
     id: 'disk-queue-group-write-over-limit',
     file: 'src/device/disk-queue.ts',
     find: '    this.makeRoom(0);',
