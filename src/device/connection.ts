@@ -211,7 +211,7 @@ export class DeviceConnection {
       done(new DeviceError('not sent: this device is not a ThingsBoard gateway (tick "This device is a ThingsBoard gateway")', 'NOT_GATEWAY'));
       return;
     }
-    if (this.persisted) this.persisted.accept(message, done, this.generation);
+    if (this.persisted) this.persisted.accept(message, done, this.generation, gateway);
     else this.outbox.enqueue(message, done, gateway);
   }
 
@@ -266,7 +266,7 @@ export class DeviceConnection {
 
   private persistedQueue(options: PersistOptions): PersistedQueue {
     return new PersistedQueue(options, {
-      enqueue: (message, done, diskId) => this.outbox.enqueue(message, done, undefined, diskId),
+      enqueue: (message, done, gateway, diskId) => this.outbox.enqueue(message, done, gateway, diskId),
       removeQueued: (ids) => this.outbox.removeQueued(ids),
       isCurrent: (generation) => generation === this.generation && !this.closed,
       changed: () => this.users.publishSoon(),

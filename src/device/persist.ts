@@ -11,6 +11,7 @@ import { DiskQueue, type DropReason, type RecoveryReport } from './disk-queue';
 import { DeviceError, type DoneCallback } from './errors';
 import type { BatchShape } from './batch';
 import type { DeviceMessage } from './outbox';
+import type { GatewayTarget } from './gateway';
 
 export interface PersistOptions {
   /** The queue's own folder (queueFolder(userDir, configNodeId)). */
@@ -24,7 +25,7 @@ export interface PersistOptions {
 /** What the persisted queue needs from its connection. */
 export interface PersistHost {
   /** Hands a message to the outbox (after it is on disk, or could not be written). */
-  enqueue(message: DeviceMessage, done: DoneCallback, diskId?: number): void;
+  enqueue(message: DeviceMessage, done: DoneCallback, gateway: GatewayTarget | undefined, diskId?: number): void;
   /** Takes queued (not in-flight) messages with these disk ids out of the outbox; returns their done callbacks. */
   removeQueued(ids: ReadonlySet<number>): DoneCallback[];
   /** `session` is still the connection's current one. */
@@ -51,25 +52,31 @@ const NEWLINE = 0x0a;
 const readings = (n: number): string => (n === 1 ? '1 reading' : `${n} readings`);
 
 /** One record: a header line (kind, qos, receivedAt, batch shape) and the body as sent. */
-export function encodeRecord(m: DeviceMessage): Buffer {
-  const head = `{"k":"${m.kind}","q":${m.qos}${m.receivedAt === undefined ? '' : `,"r":${m.receivedAt}`}${m.batchShape ? `,"s":"${m.batchShape}"` : ''}}\n`;
-  const out = Buffer.allocUnsafe(head.length + m.body.length);
-  out.write(head, 0, 'latin1');
-  m.body.copy(out, head.length);
+export function encodeRecord(m: DeviceMessage, gateway?: GatewayTarget): Buffer {
+  // A gateway's sub-device: its name and type ("x" for a disconnect), as JSON strings (any text).
+  const target = gateway ? `,"g":${JSON.stringify(gateway.device)},"t":${JSON.stringify(gateway.type)}${gateway.disconnect ? ',"x":1' : ''}` : '';
+  const head = `{"k":"${m.kind}","q":${m.qos}${m.receivedAt === undefined ? '' : `,"r":${m.receivedAt}`}${m.batchShape ? `,"s":"${m.batchShape}"` : ''}${target}}\n`;
+  const headBytes = target ? Buffer.byteLength(head) : head.length;
+  const out = Buffer.allocUnsafe(headBytes + m.body.length);
+  out.write(head, 0, target ? 'utf8' : 'latin1');
+  m.body.copy(out, headBytes);
   return out;
 }
+
+/** A message read back, with the sub-device it was for when a gateway sent it. */
+export type StoredMessage = DeviceMessage & { gateway?: GatewayTarget };
 
 /**
  * The message of a record read back, or undefined when it is not one of ours. A values object
  * without a ts ("wrap") becomes `{"ts":receivedAt,"values":…}`, so a recovered reading carries
  * the time it was taken on every path (alone or in an array), not the time it is delivered.
  */
-export function decodeRecord(data: Buffer): DeviceMessage | undefined {
+export function decodeRecord(data: Buffer): StoredMessage | undefined {
   const nl = data.indexOf(NEWLINE);
   if (nl < 0) return undefined;
-  let head: { k?: unknown; q?: unknown; r?: unknown; s?: unknown };
+  let head: { k?: unknown; q?: unknown; r?: unknown; s?: unknown; g?: unknown; t?: unknown; x?: unknown };
   try {
-    head = JSON.parse(data.toString('latin1', 0, nl)) as typeof head;
+    head = JSON.parse(data.toString('utf8', 0, nl)) as typeof head;
   } catch {
     return undefined;
   }
@@ -81,13 +88,19 @@ export function decodeRecord(data: Buffer): DeviceMessage | undefined {
     body = Buffer.concat([Buffer.from(`{"ts":${receivedAt},"values":`), body, Buffer.from('}')]);
     batchShape = 'entry';
   }
-  return { kind: head.k as DeviceMessage['kind'], qos: head.q, body, receivedAt, batchShape };
+  const message: StoredMessage = { kind: head.k as DeviceMessage['kind'], qos: head.q, body, receivedAt, batchShape };
+  if (typeof head.g === 'string' && head.g) {
+    message.gateway = { device: head.g, type: typeof head.t === 'string' ? head.t : 'default' };
+    if (head.x === 1) message.gateway.disconnect = true;
+  }
+  return message;
 }
 
 interface Accepting {
   message: DeviceMessage;
   done: DoneCallback;
   session: number;
+  gateway?: GatewayTarget;
   /** undefined while the write is under way; then the record's id, or null when it failed. */
   id?: number | null;
   queue?: DiskQueue;
@@ -158,8 +171,8 @@ export class PersistedQueue {
   }
 
   /** Writes the message, then gives it to the outbox; `done` as for DeviceConnection.submit. */
-  accept(message: DeviceMessage, done: DoneCallback, session: number): void {
-    const item: Accepting = { message, done, session };
+  accept(message: DeviceMessage, done: DoneCallback, session: number, gateway?: GatewayTarget): void {
+    const item: Accepting = { message, done, session, gateway };
     this.accepting.push(item);
     // The hot path: the queue is open and nothing waits for it to open (the file keeps arrival order).
     if (this.queue && this.waitingForOpen === 0) {
@@ -197,7 +210,7 @@ export class PersistedQueue {
       this.handOver();
     };
     queue
-      .append([encodeRecord(item.message)])
+      .append([encodeRecord(item.message, item.gateway)])
       .then(written, failed)
       .catch((err: unknown) => this.host.warn(`persist: ${err instanceof Error ? err.message : String(err)}`));
   }
@@ -209,7 +222,7 @@ export class PersistedQueue {
       const done = this.live(item.done, item.queue, id);
       if (id !== undefined && !item.queue?.has(id)) done(this.dropError('size'));
       else if (!this.host.isCurrent(item.session)) done(new DeviceError('not sent: the device connection was stopped while the message was written', 'STOPPED'));
-      else this.host.enqueue(item.message, done, id);
+      else this.host.enqueue(item.message, done, item.gateway, id);
     }
     this.host.changed();
   }
@@ -248,7 +261,8 @@ export class PersistedQueue {
         continue;
       }
       this.recoveredLeft++;
-      this.host.enqueue(message, (err) => this.recoveredEnded(queue, record.id, err), record.id);
+      const { gateway, ...rest } = message;
+      this.host.enqueue(rest, (err) => this.recoveredEnded(queue, record.id, err), gateway, record.id);
     }
     this.host.changed();
     return queue;

@@ -202,3 +202,30 @@ test('persist: stopped and started again before the queue finished opening — n
   await waitFor(() => conn.status().onDisk === 0, 'nothing left on disk');
   await conn.close();
 });
+
+test('persist on a gateway: a sub-device reading read back after a restart goes to the same sub-device (name, type), with its ts', { timeout: 30000 }, async (t) => {
+  const { TOKEN } = require('../mqtt/common');
+  const { startTbBroker } = require('../support/tb-broker');
+  const dir = tempDir(t);
+  const persist = { dir, maxBytes: 1024 * 1024, maxAgeMs: 86400e3, cursorDelayMs: 5 };
+  const target = { device: 'Zähler "7"', type: 'meter' };
+  const down = await freeTcpPort(); // nothing listens: the readings wait on disk
+  const first = new DeviceConnection(mqttSettings({ port: down }), { log: { warn() {}, info() {} }, queueSize: 100, timing: FAST, gateway: true, persist });
+  first.register({ onStatus() {} });
+  for (let n = 0; n < 3; n++) first.submit(reading(n), () => {}, target);
+  first.submit(reading(9), () => {}); // the gateway device itself
+  await waitFor(() => first.status().onDisk === 4, '4 on disk');
+  await first.close();
+
+  const tb = await startTbBroker({ tokens: [TOKEN] });
+  t.after(() => tb.close());
+  const second = new DeviceConnection(mqttSettings({ port: tb.port }), { log: { warn() {}, info() {} }, queueSize: 100, timing: FAST, gateway: true, persist });
+  second.register({ onStatus() {} });
+  t.after(() => second.close());
+  await waitFor(() => second.status().onDisk === 0 && tb.publishedOn('v1/gateway/telemetry').length > 0, 'the backlog delivered');
+  assert.deepEqual(tb.publishedOn('v1/gateway/connect').map((p) => JSON.parse(p.payload)), [{ device: 'Zähler "7"', type: 'meter' }]);
+  const sub = tb.publishedOn('v1/gateway/telemetry').flatMap((p) => JSON.parse(p.payload)['Zähler "7"']);
+  assert.deepEqual(sub, [0, 1, 2].map((n) => ({ ts: 1_700_000_000_000 + n, values: { n } })));
+  const own = tb.publishedOn('v1/devices/me/telemetry').flatMap((p) => [].concat(JSON.parse(p.payload)));
+  assert.deepEqual(own, [{ ts: 1_700_000_000_009, values: { n: 9 } }]);
+});
