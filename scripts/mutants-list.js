@@ -603,7 +603,7 @@ module.exports = [
   {
     id: 'persist-recovered-not-sent',
     file: 'src/device/persist.ts',
-    find: '      this.host.enqueue(message, (err) => this.recoveredEnded(queue, record.id, err), record.id);',
+    find: '      this.host.enqueue(rest, (err) => this.recoveredEnded(queue, record.id, err), gateway, record.id);',
     replace: '',
     tests: ['test/device/persist.test.js', 'test/nodes/persist.test.js'],
     why: 'records read back after a restart are counted but never sent',
