@@ -255,9 +255,17 @@ async function startMqttEmulator({ store, host = '127.0.0.1', port = 0, tls: tls
         grant: (channel) => session.grants.get(channel),
         // ThingsBoard acknowledges each device entry of a multi-device publish, all with one id.
         // store.gatewayExtraAckDelayMs (tests): those later PUBACKs come that much later.
-        extraPubacks: (messageId, n) => setTimeout(() => {
-          for (let i = 0; i < n; i++) if (!client.closed && client.conn) client.conn.write(mqttPacket.generate({ cmd: 'puback', messageId }));
-        }, store.gatewayExtraAckDelayMs || 0),
+        // Without a delay they follow on the next turn of the event loop (a 0 ms timer waits a
+        // whole millisecond), written together as one socket write, as a server flushes them.
+        extraPubacks: (messageId, n) => {
+          const write = () => {
+            if (client.closed || !client.conn) return;
+            const one = mqttPacket.generate({ cmd: 'puback', messageId });
+            client.conn.write(n === 1 ? one : Buffer.concat(new Array(n).fill(one)));
+          };
+          if (store.gatewayExtraAckDelayMs) setTimeout(write, store.gatewayExtraAckDelayMs);
+          else setImmediate(write);
+        },
       });
     }
   });

@@ -19,6 +19,9 @@ if (require.main === module) {
   let entries = 0;
   let lastAt = 0;
   let publishes = 0;
+  // The peer's own CPU since the last reset: it shares the two cores with the measured process,
+  // so a side that costs the peer more is slower for it (reported beside the readings/s).
+  let cpu0 = process.cpuUsage();
   store.on('telemetry', (e) => {
     entries += e.entries.length;
     lastAt = Date.now();
@@ -30,8 +33,11 @@ if (require.main === module) {
     });
     process.send({ port: emu.port });
     process.on('message', (m) => {
-      if (m === 'counts') process.send({ entries, lastAt, publishes });
-      if (m === 'reset') { entries = 0; lastAt = 0; publishes = 0; }
+      if (m === 'counts') {
+        const cpu = process.cpuUsage(cpu0);
+        process.send({ entries, lastAt, publishes, cpuUs: cpu.user + cpu.system });
+      }
+      if (m === 'reset') { entries = 0; lastAt = 0; publishes = 0; cpu0 = process.cpuUsage(); }
     });
   });
 } else {

@@ -51,6 +51,7 @@ scenario(async ({ side, subDevices = 10000, devices = 1000, count, window, warmu
       doneReadingsPerSec: count / ((run.endedAt - run.startedAt) / 1000),
       p50: percentile(run.latenciesMs, 50), p99: percentile(run.latenciesMs, 99),
       cpuUsPerReading: (cpu.user + cpu.system) / count,
+      peerCpuUsPerReading: got.cpuUs / count,
     };
   } finally {
     await nr.stop();
