@@ -320,6 +320,9 @@ async function startMqttEmulator({ store, host = '127.0.0.1', port = 0, tls: tls
   // 'connection' fires for every TCP connection, also the ones whose TLS handshake then fails.
   server.on('connection', (socket) => {
     stats.connectAttempts++;
+    // ThingsBoard's MQTT transport runs on Netty, whose sockets have TCP_NODELAY set: without it,
+    // a PUBACK written right after another waits for the client's delayed ACK (about 40 ms).
+    socket.setNoDelay(true);
     track(socket);
   });
   // A handshake the client aborts (it did not trust us) is expected here, not a crash.
