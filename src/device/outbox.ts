@@ -61,6 +61,7 @@ export class Outbox {
   private seq = 0;
   /** Send one message at a time (set after a drop with messages in flight). */
   private cautious = false;
+  private pumpScheduled = false;
 
   constructor(
     private readonly host: OutboxHost,
@@ -88,10 +89,14 @@ export class Outbox {
   enqueue(message: DeviceMessage, done: DoneCallback, gateway?: GatewayTarget, diskId?: number): void {
     const { kind, body, qos, receivedAt, batchShape } = message;
     const entry: Entry = { seq: this.seq++, message: { kind, body, qos }, receivedAt, batchShape, done, resends: 0, solo: false };
-    if (gateway) entry.gateway = gateway;
     if (diskId !== undefined) entry.diskId = diskId;
     this.queue.push(entry);
-    this.pump();
+    if (gateway) {
+      entry.gateway = gateway;
+      this.pumpSoon();
+    } else {
+      this.pump();
+    }
     this.host.queueChanged();
   }
 
@@ -113,6 +118,21 @@ export class Outbox {
     }
     if (removed.length) this.host.queueChanged();
     return removed;
+  }
+
+  /**
+   * Sub-device readings are sent on the next turn of the event loop: Node-RED delivers each
+   * message in its own setImmediate, so the readings a flow sends together (a poll of many
+   * devices) are all queued by then and go out in one packed publish (gateway/send.ts) instead
+   * of one publish each, which is what a publish costs on both ends.
+   */
+  private pumpSoon(): void {
+    if (this.pumpScheduled) return;
+    this.pumpScheduled = true;
+    setImmediate(() => {
+      this.pumpScheduled = false;
+      this.pump();
+    });
   }
 
   /** Ends every queued (not in-flight) message with `error`. */
