@@ -65,7 +65,13 @@ export function disconnectBody(name: string): Buffer {
 
 /** Bytes the device wrapper `{"<name>":` … `}` adds to a body (a telemetry body that is no array yet adds 2 for its brackets). */
 export function wrapperBytes(name: string): number {
-  return Buffer.byteLength(JSON.stringify(name), 'utf8') + 3;
+  // Per message on the hot path: printable ASCII without `"` or `\` is written as is by
+  // JSON.stringify (the name, its two quotes, `{`, `:` and `}`); anything else is measured.
+  for (let i = 0; i < name.length; i++) {
+    const c = name.charCodeAt(i);
+    if (c < 0x20 || c > 0x7e || c === 0x22 || c === 0x5c) return Buffer.byteLength(JSON.stringify(name), 'utf8') + 3;
+  }
+  return name.length + 5;
 }
 
 /**

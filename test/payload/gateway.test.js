@@ -28,7 +28,9 @@ test('bodies: connect, disconnect, telemetry always an array per device, attribu
   assert.deepEqual(json(gw.rpcReplyBody('A', 7, Buffer.from('{"ok":true}'))), { device: 'A', id: 7, data: { ok: true } });
   // The wrapper size the outbox reserves: exact, also for a name that is not ASCII.
   const inner = Buffer.from('{"v":1}');
-  assert.equal(gw.deviceBody('ü', inner, false).length, inner.length + gw.wrapperBytes('ü'));
+  for (const name of ['ü', 'boiler-1', 'A "1"', 'a\\b', 'tab\there', '~ ok ~', '\u007f', 'emoji 🌡']) {
+    assert.equal(gw.deviceBody(name, inner, false).length, inner.length + gw.wrapperBytes(name), name);
+  }
 });
 
 test('downlink: only ThingsBoard\'s own shapes are commands; echoes of our publishes are not', () => {
