@@ -29,4 +29,6 @@ export interface ConnectionOptions {
   gateway?: boolean;
   /** Keep accepted messages on disk until they end (persist.ts). */
   persist?: PersistOptions;
+  /** A gateway's known sub-device names kept at most (gateway/sub-devices.ts). */
+  maxSubDevices?: number;
 }

@@ -97,7 +97,7 @@ export class DeviceConnection {
     };
     this.downlink = new DeviceDownlink(host);
     const debug = (text: string) => this.options.log.debug?.(this.redact(text));
-    this.gateway = options.gateway ? new Gateway(host, debug, () => this.users.publishSoon()) : undefined;
+    this.gateway = options.gateway ? new Gateway(host, debug, () => this.users.publishSoon(), options.maxSubDevices) : undefined;
     this.outbox = new Outbox(this.outboxHost(), settings.maxPayloadBytes, this.timing.maxResends, this.gateway?.subDevices);
     this.persisted = options.persist && this.persistedQueue(options.persist);
     this.registry = options.registry ?? new DeviceRegistry();
@@ -211,8 +211,10 @@ export class DeviceConnection {
       done(new DeviceError('not sent: this device is not a ThingsBoard gateway (tick "This device is a ThingsBoard gateway")', 'NOT_GATEWAY'));
       return;
     }
-    if (this.persisted) this.persisted.accept(message, done, this.generation, gateway);
-    else this.outbox.enqueue(message, done, gateway);
+    // A sub-device's name is not forgotten while its message waits (gateway/sub-devices.ts).
+    const ending = gateway && this.gateway ? this.gateway.held(gateway, done) : done;
+    if (this.persisted) this.persisted.accept(message, ending, this.generation, gateway);
+    else this.outbox.enqueue(message, ending, gateway);
   }
 
   /** Why nothing can be sent now for a reason waiting will not fix (stopped, token refused). */

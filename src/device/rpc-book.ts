@@ -73,6 +73,13 @@ export class RpcBook {
     return this.commands.size;
   }
 
+  /** Whether a command still awaits (or is getting) the flow's reply. */
+  hasOpen(): boolean {
+    this.prune();
+    for (const command of this.commands.values()) if (command.state !== 'answered') return true;
+    return false;
+  }
+
   clear(): void {
     this.commands.clear();
   }

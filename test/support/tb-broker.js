@@ -48,6 +48,9 @@ async function startTbBroker({ tokens, provision }) {
     onClientRpc: undefined,
     /** Client-attribute PUBACKs come this much later each (a slow server, for queue tests). */
     delayAttributesMs: 0,
+    /** (topic, payload) → true: that publish gets no PUBACK until releaseHeld() (work in flight). */
+    holdPublish: undefined,
+    held: [],
   };
   const replyWaiters = new Map(); // `${token} ${id}` → resolve
   let broker;
@@ -96,7 +99,8 @@ async function startTbBroker({ tokens, provision }) {
         // ThingsBoard does not forward device publishes to other subscribers: swallow them
         // (the device still gets its PUBACK).
         packet.topic = `$swallowed/${token}/${topic}`;
-        if (state.delayAttributesMs && topic === 'v1/devices/me/attributes') setTimeout(() => callback(null), state.delayAttributesMs);
+        if (state.holdPublish && state.holdPublish(topic, payload)) state.held.push(() => callback(null));
+        else if (state.delayAttributesMs && topic === 'v1/devices/me/attributes') setTimeout(() => callback(null), state.delayAttributesMs);
         else callback(null);
       },
     });
@@ -156,6 +160,9 @@ async function startTbBroker({ tokens, provision }) {
     get refuse() { return state.refuse; },
     set onAttributeRequest(fn) { state.onAttributeRequest = fn; },
     set onClientRpc(fn) { state.onClientRpc = fn; },
+    set holdPublish(fn) { state.holdPublish = fn; },
+    /** Acknowledges the publishes held back by holdPublish. */
+    releaseHeld() { for (const ack of state.held.splice(0)) ack(); },
     /** Clients connected now (per token when given). */
     clients(token) {
       return Object.values(broker.clients).filter((c) => c.connected !== false && (!token || c.tbToken === token)).length;

@@ -180,8 +180,18 @@ export class GatewayDownlink {
             this.subDevices.prepare(transport, device, this.subDevices.typeOf(device) ?? 'default');
             return transport.requestGatewayAttributes(device, client, keys, left, signal);
           }, owner);
-    const [client, shared] = await Promise.all([ask(true, query.clientKeys), ask(false, query.sharedKeys)]);
-    return { client, shared };
+    this.subDevices.hold(device);
+    try {
+      const [client, shared] = await Promise.all([ask(true, query.clientKeys), ask(false, query.sharedKeys)]);
+      return { client, shared };
+    } finally {
+      this.subDevices.release(device);
+    }
+  }
+
+  /** An RPC of `device` awaits the flow's reply (its name must not be forgotten meanwhile). */
+  busy(device: string): boolean {
+    return this.books.get(device)?.hasOpen() ?? false;
   }
 
   cancel(owner: unknown): void {

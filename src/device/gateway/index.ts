@@ -3,11 +3,11 @@
 // transport is made, when a session is up (before the queue is pumped: sub-devices are announced
 // first) and when it is gone; the outbox sends sub-device data through send.ts.
 import type { Transport } from '../../transports/transport';
-import type { DeviceError } from '../errors';
+import type { DeviceError, DoneCallback } from '../errors';
 import type { ExchangeHost } from '../requests';
 import type { Background } from '../../background';
 import { GatewayDownlink } from './downlink';
-import { SubDevices } from './sub-devices';
+import { SubDevices, type GatewayTarget } from './sub-devices';
 
 export type { GatewayTarget } from './sub-devices';
 export type { GatewayListener } from './downlink';
@@ -22,12 +22,17 @@ export class Gateway {
   readonly downlink: GatewayDownlink;
 
   /** `debug`: a line worth logging when debugging only; `changed`: the number of sub-devices changed (status). */
-  constructor(host: GatewayHost, debug: (text: string) => void, changed: () => void) {
-    this.subDevices = new SubDevices({
-      warn: (text) => host.warn(text),
-      changed,
-      announced: (name) => this.downlink.announced(name),
-    });
+  /** `maxSubDevices`: known names kept at most (sub-devices.ts; default MAX_KNOWN_SUB_DEVICES). */
+  constructor(host: GatewayHost, debug: (text: string) => void, changed: () => void, maxSubDevices?: number) {
+    this.subDevices = new SubDevices(
+      {
+        warn: (text) => host.warn(text),
+        changed,
+        announced: (name) => this.downlink.announced(name),
+        busy: (name) => this.downlink.busy(name),
+      },
+      maxSubDevices,
+    );
     this.downlink = new GatewayDownlink(
       {
         get sendingTransport() {
@@ -41,6 +46,18 @@ export class Gateway {
       },
       this.subDevices,
     );
+  }
+
+  /** `done` of a message for `target`: its name is not forgotten until then (sub-devices.ts). */
+  held(target: GatewayTarget, done: DoneCallback): DoneCallback {
+    if (target.disconnect) return done;
+    const subDevices = this.subDevices;
+    const name = target.device;
+    subDevices.hold(name);
+    return (err) => {
+      subDevices.release(name);
+      done(err);
+    };
   }
 
   attach(transport: Transport): () => void {

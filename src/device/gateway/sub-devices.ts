@@ -11,7 +11,11 @@
 //   (connected(), called before the queue is pumped, on the same ordered MQTT stream);
 // - a name the server sent RPC or attributes for counts as connected too (seen()).
 // Memory: a Map entry per known name (the type string is shared between names that use the same
-// profile) and a Set entry per connected one: well under 2 KB per idle sub-device.
+// profile) and a Set entry per connected one: well under 2 KB per idle sub-device. The known
+// names are bounded (maxKnown, least recently used first out): a flow that names devices from
+// changing data (serial numbers, addresses) must not grow the heap without end. A name with work
+// pending (data queued or in flight, an RPC awaiting the flow's reply, an attribute request) is
+// never the one forgotten; a forgotten name is announced again by its next data.
 import type { SendCallback, Transport } from '../../transports/transport';
 import { asTransportError } from '../errors';
 import { connectBody, DEFAULT_DEVICE_TYPE } from '../../payload/gateway';
@@ -32,11 +36,19 @@ export interface SubDevicesHost {
   changed(): void;
   /** `name` was connected within a session by its first use (not by the re-announcement). */
   announced?(name: string): void;
+  /** Work for `name` the host keeps (an RPC awaiting the flow's reply): it is not forgotten. */
+  busy?(name: string): boolean;
 }
 
+/** Sub-device names remembered per gateway by default (about 17 MB of heap at this many). */
+export const MAX_KNOWN_SUB_DEVICES = 100_000;
+
 export class SubDevices {
-  /** name → device profile; kept across sessions (announced again after a reconnect). */
+  /** name → device profile; kept across sessions (announced again after a reconnect). The
+   *  Map's order is the order of last use: the first names are the ones to forget. */
   private readonly known = new Map<string, string>();
+  /** name → units of work pending for it (hold/release); only names with some. */
+  private readonly pending = new Map<string, number>();
   /** Names connected in the current session. */
   private connectedNames = new Set<string>();
   /** Names whose connect ThingsBoard acknowledged in this session (it has the device): their
@@ -45,7 +57,11 @@ export class SubDevices {
   /** Bumped per session: a late connect answer from an older session changes nothing. */
   private session = 0;
 
-  constructor(private readonly host: SubDevicesHost) {}
+  constructor(
+    private readonly host: SubDevicesHost,
+    /** At most this many known names (least recently used forgotten first, never a busy one). */
+    private readonly maxKnown: number = MAX_KNOWN_SUB_DEVICES,
+  ) {}
 
   get size(): number {
     return this.known.size;
@@ -81,11 +97,7 @@ export class SubDevices {
 
   /** Before data for `name` is sent on `transport`: connect it first, once per session. */
   prepare(transport: Transport, name: string, type: string): void {
-    const known = this.known.get(name);
-    if (known !== type) {
-      this.known.set(name, type);
-      if (known === undefined) this.host.changed();
-    }
+    this.remember(name, type);
     if (this.connectedNames.has(name)) return;
     this.announce(transport, name, type);
     this.host.announced?.(name);
@@ -107,10 +119,21 @@ export class SubDevices {
    * connected in this session (ThingsBoard connects a name implicitly on a request or a reply).
    */
   seen(name: string, type?: string): void {
-    const before = this.known.size;
-    if (!this.known.has(name) || (type !== undefined && this.known.get(name) !== type)) this.known.set(name, type ?? DEFAULT_DEVICE_TYPE);
+    this.remember(name, type ?? this.known.get(name) ?? DEFAULT_DEVICE_TYPE);
     this.connectedNames.add(name);
-    if (this.known.size !== before) this.host.changed();
+  }
+
+  /** Work for `name` begins (a message queued, a request sent): it is not forgotten until release(). */
+  hold(name: string): void {
+    this.pending.set(name, (this.pending.get(name) ?? 0) + 1);
+  }
+
+  /** One unit of work for `name` ended. */
+  release(name: string): void {
+    const n = this.pending.get(name);
+    if (n === undefined) return;
+    if (n <= 1) this.pending.delete(name);
+    else this.pending.set(name, n - 1);
   }
 
   /** The flow disconnected `name`: it is not announced again. */
@@ -120,9 +143,32 @@ export class SubDevices {
     if (this.known.delete(name)) this.host.changed();
   }
 
-  /** Every known name (announced again after a reconnect), in first-use order. */
+  /** Every known name (announced again after a reconnect), least recently used first. */
   names(): string[] {
     return [...this.known.keys()];
+  }
+
+  /** `name` was used now (it moves to the end of the order of use), with profile `type`. */
+  private remember(name: string, type: string): void {
+    const size = this.known.size;
+    this.known.delete(name);
+    this.known.set(name, type);
+    if (this.known.size === size) return;
+    if (this.known.size > this.maxKnown) this.evict(name);
+    this.host.changed();
+  }
+
+  /** Forgets the least recently used names above maxKnown, passing over busy ones (and `used`). */
+  private evict(used: string): void {
+    let over = this.known.size - this.maxKnown;
+    for (const name of this.known.keys()) {
+      if (over <= 0) return;
+      if (name === used || this.pending.has(name) || this.host.busy?.(name)) continue;
+      this.known.delete(name);
+      this.connectedNames.delete(name);
+      this.readyNames.delete(name);
+      over--;
+    }
   }
 
   private announce(transport: Transport, name: string, type: string): void {
