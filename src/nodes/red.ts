@@ -46,4 +46,6 @@ export interface RED {
   auth?: { needsPermission(permission: string): unknown };
   settings?: { userDir?: string; credentialSecret?: string | false; get?(key: string): unknown };
   log?: { warn(text: unknown): void; info(text: unknown): void };
+  /** Typed inputs (msg, flow, global, env), evaluated synchronously. */
+  util?: { evaluateNodeProperty(value: string, type: string, node: Node, msg: object): unknown };
 }

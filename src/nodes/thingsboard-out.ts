@@ -6,7 +6,7 @@ import { batchShapeOf, parseOutOptions, type DeviceError, type DeviceMessage, ty
 import { claimBody, shapePayload, type PayloadMessage } from '../payload';
 import { wrapperBytes } from '../payload/gateway';
 import { bindDevice } from './device-binding';
-import { gatewayDefaults, gatewayTarget } from './gateway';
+import { gatewayDefaults, gatewayTarget, type Evaluate } from './gateway';
 import type { Node, RED } from './red';
 
 interface OutConfig {
@@ -17,6 +17,8 @@ interface OutConfig {
   key?: unknown;
   deviceName?: unknown;
   deviceType?: unknown;
+  deviceNameType?: unknown;
+  deviceTypeType?: unknown;
 }
 
 /** Room for `{"ts":<13 digits>,"values":…}` around a reading that goes into an array. */
@@ -30,6 +32,10 @@ export = function (RED: RED) {
     const { kind, qos, key } = parseOutOptions(config);
     const { device, connection, configError, error } = bindDevice(RED, node, config.device, { queued: true });
     const defaults = gatewayDefaults(config);
+    // Sub-device / Profile given as msg.x, flow.x, global.x or env X: looked up per message.
+    const evaluate: Evaluate | undefined = RED.util
+      ? (value, type, msg) => RED.util?.evaluateNodeProperty(value, type, node, msg)
+      : undefined;
     const ended = (done: (err?: Error) => void) => (err?: DeviceError) => (err ? done(error(err)) : done());
 
     node.on('input', (msg, _send, done) => {
@@ -44,7 +50,7 @@ export = function (RED: RED) {
       try {
         // A gateway message may name a sub-device (nodes/gateway.ts); its body then goes into
         // {"<name>":[…]} (claims on v1/gateway/claim), so the reading must leave room for that.
-        target = device.gateway ? gatewayTarget(msg, defaults) : undefined;
+        target = device.gateway ? gatewayTarget(msg, defaults, evaluate) : undefined;
         if (target?.disconnect) {
           connection.submit({ kind: 'attributes', body: Buffer.alloc(0), qos }, ended(done), target);
           return;

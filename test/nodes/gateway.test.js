@@ -169,3 +169,37 @@ test('CoAP with gateway: every message fails naming gateway and MQTT, the status
   assert.equal(helper.getNode('dev').connection, undefined, 'nothing connects, nothing is sent');
   assert.equal((await out.send({ payload: { a: 1 } })).ok, false, 'the gateway\'s own data fails too');
 });
+
+test('Sub-device and Profile as typed inputs: msg, flow, global and env looked up per message; a place without a name fails the message', { timeout: 60000 }, async () => {
+  process.env.TB_TEST_GW_PROFILE = 'valve';
+  try {
+    await helper.load(allModules(), flow({}, [
+      ['bymsg', { deviceName: 'sensor.id', deviceNameType: 'msg', deviceType: 'TB_TEST_GW_PROFILE', deviceTypeType: 'env' }],
+      ['byflow', { deviceName: 'gwName', deviceNameType: 'flow', deviceType: 'gwType', deviceTypeType: 'global' }],
+    ]), creds);
+    await connected('bymsg');
+    const byMsg = probe('bymsg');
+    const byFlow = probe('byflow');
+    assert.equal((await byMsg.send({ sensor: { id: 'valve-3' }, payload: { open: 1 } })).ok, true);
+    assert.equal(store.devices.get('valve-3').type, 'valve', 'profile from env');
+    // msg.device still comes first.
+    assert.equal((await byMsg.send({ device: 'valve-4', sensor: { id: 'valve-3' }, payload: { open: 0 } })).ok, true);
+    const missing = await byMsg.send({ payload: { open: 1 } });
+    assert.equal(missing.ok, false, 'no msg.sensor.id: never the gateway\'s own data');
+    assert.match(missing.error, /the node's Sub-device \(msg\.sensor\.id\) could not be read/);
+    const noId = await byMsg.send({ sensor: {}, payload: { open: 1 } });
+    assert.match(noId.error, /the node's Sub-device \(msg\.sensor\.id\) is undefined/);
+
+    const outNode = helper.getNode('byflow');
+    outNode.context().flow.set('gwName', 'tank-1');
+    outNode.context().global.set('gwType', 'tank');
+    assert.equal((await byFlow.send({ payload: { level: 3 } })).ok, true);
+    assert.equal(store.devices.get('tank-1').type, 'tank');
+    outNode.context().flow.set('gwName', '');
+    assert.match((await byFlow.send({ payload: { level: 4 } })).error, /the node's Sub-device \(flow\.gwName\) is empty text/);
+    assert.deepEqual(on('v1/gateway/connect'), [{ device: 'valve-3', type: 'valve' }, { device: 'valve-4', type: 'valve' }, { device: 'tank-1', type: 'tank' }]);
+    assert.deepEqual(on('v1/gateway/telemetry').map((b) => Object.keys(b)), [['valve-3'], ['valve-4'], ['tank-1']]);
+  } finally {
+    delete process.env.TB_TEST_GW_PROFILE;
+  }
+});
