@@ -1,8 +1,8 @@
 'use strict';
 // The gateway in the editor, in a real Chromium: the device dialog's "This device is a ThingsBoard
 // gateway" box, the warning (and validation error) it shows with CoAP, and the out and in node
-// dialogs showing their sub-device fields (Device name, Device type; Devices) only for a gateway
-// device. Screenshots go to test-artifacts/browser/.
+// dialogs showing their sub-device fields (Sub-device and Profile as typed inputs; Devices) only
+// for a gateway device. Screenshots go to test-artifacts/browser/.
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const { startNodeRed } = require('../../scripts/node-red-embedded');
@@ -46,31 +46,41 @@ test('gateway in the editor: the checkbox, the CoAP warning, the sub-device fiel
   await page.waitForSelector('#node-config-dialog-ok', { state: 'detached' });
   assert.equal(await page.evaluate(() => RED.nodes.node('gw-dev').gateway), true, 'saved as a boolean');
 
-  // The out node: Device name / Device type only for a gateway device.
+  // The out node: Sub-device / Profile (typed inputs) only for a gateway device.
   await page.evaluate(() => RED.editor.edit(RED.nodes.node('gw-out')));
   await page.waitForSelector('#node-dialog-ok', { state: 'visible' });
   await settled(page, '#node-dialog-ok');
-  assert.equal(await visible('#node-input-deviceName'), true);
-  assert.equal(await visible('#node-input-deviceType'), true);
+  // A typed input hides the original field and shows its own text box beside a kind selector.
+  const typed = (i) => page.locator('.tb-row-gateway .red-ui-typedInput-container').nth(i);
+  const nameBox = typed(0).locator('input[type="text"]');
+  const typeBox = typed(1).locator('input[type="text"]');
+  assert.equal(await nameBox.isVisible(), true);
+  assert.equal(await typeBox.isVisible(), true);
   const cut = await page.evaluate(() => [...document.querySelectorAll('.red-ui-tray .form-row > label')]
     .filter((l) => l.offsetParent !== null && !l.closest('.tb-check-row') && l.scrollWidth > l.clientWidth + 1).map((l) => l.textContent.trim()));
   assert.deepEqual(cut, [], 'no label cut');
-  const tooLong = await page.evaluate(() => ['#node-input-deviceName', '#node-input-deviceType'].filter((sel) => {
-    const f = document.querySelector(sel);
+  const tooLong = await page.evaluate(() => [...document.querySelectorAll('.tb-row-gateway .red-ui-typedInput-container input[type="text"]')].filter((f) => {
     const c = document.createElement('canvas').getContext('2d');
     const cs = getComputedStyle(f);
     c.font = `${cs.fontSize} ${cs.fontFamily}`;
     return c.measureText(f.placeholder).width > f.clientWidth - 8;
-  }));
+  }).map((f) => f.placeholder));
   assert.deepEqual(tooLong, [], 'placeholders fit');
-  await page.fill('#node-input-deviceName', 'boiler-1');
+  await nameBox.fill('boiler-1');
+  assert.equal(await page.evaluate(() => $('#node-input-deviceName').typedInput('type')), 'str', 'text by default');
+  // The Profile from an environment variable: the kinds offered are text, msg, flow, global, env.
+  await typed(1).locator('.red-ui-typedInput-type-select').click();
+  const menu = page.locator('.red-ui-typedInput-options').filter({ visible: true });
+  assert.deepEqual(await menu.locator('a[value]').evaluateAll((as) => as.map((a) => a.getAttribute('value'))), ['str', 'msg', 'flow', 'global', 'env']);
+  await menu.locator('a[value="env"]').click();
+  await typeBox.fill('PROFILE');
   await page.locator('.red-ui-tray').last().screenshot({ path: shot('dialog-out-gateway') });
   await page.selectOption('#node-input-device', 'plain-dev');
-  assert.equal(await visible('#node-input-deviceName'), false, 'hidden for a device that is no gateway');
+  assert.equal(await nameBox.isVisible(), false, 'hidden for a device that is no gateway');
   await page.selectOption('#node-input-device', 'gw-dev');
   await page.click('#node-dialog-ok');
   await page.waitForSelector('#node-dialog-ok', { state: 'detached' });
-  assert.equal(await page.evaluate(() => RED.nodes.node('gw-out').deviceName), 'boiler-1');
+  assert.deepEqual(await page.evaluate(() => { const n = RED.nodes.node('gw-out'); return [n.deviceName, n.deviceNameType, n.deviceType, n.deviceTypeType]; }), ['boiler-1', 'str', 'PROFILE', 'env']);
 
   // The in node: Devices only for a gateway device.
   await page.evaluate(() => RED.editor.edit(RED.nodes.node('gw-in')));
