@@ -12,7 +12,7 @@
 //   BENCH_EXPERIMENTS=1  also measure what is NOT shipped (bench/lib/experiments.js): ours with
 //                        MQTT in-flight limits other than the shipped 16, as rows marked
 //                        [experiment]; never part of the goals
-//   BENCH_PROFILE=dir    V8 CPU profiles of the measured MQTT flow runs (ours, core) into dir;
+//   BENCH_PROFILE=dir    V8 CPU profiles of the measured MQTT and gateway flow runs (ours, core) into dir;
 //                        summarise with `node bench/profile-summary.js dir/x.cpuprofile`
 const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
@@ -264,8 +264,10 @@ async function gateway(port, ours) {
     // ThingsBoard's side is the emulator's (bench/lib/tb-peer.js): mosquitto acknowledges a
     // publish once whatever it holds, ThingsBoard once per device entry.
     const args = { subDevices, devices: cfg.gatewayDeviceConnections, count, window: cfg.window };
-    runs.core.push(await attempt('gateway-flow', { ...args, side: 'core' }));
-    runs.gateway.push(ours.nodes ? await attempt('gateway-flow', { ...args, side: 'gateway' }) : { error: NA });
+    // BENCH_PROFILE: the first repeat of both sides is profiled (the measured part only).
+    const prof = (side) => (r === 0 ? profileFile(`gateway-flow-${side}`) : undefined);
+    runs.core.push(await attempt('gateway-flow', { ...args, side: 'core', profile: prof('core') }));
+    runs.gateway.push(ours.nodes ? await attempt('gateway-flow', { ...args, side: 'gateway', profile: prof('gateway') }) : { error: NA });
     runs.devices.push(ours.nodes ? await attempt('gateway-flow', { ...args, side: 'devices' }) : { error: NA });
   }
   runs.memory.push(ours.nodes ? await attempt('gateway-memory', { port, subDevices: cfg.gatewayMemorySubDevices }, { execArgv: ['--expose-gc'] }) : { error: NA });
