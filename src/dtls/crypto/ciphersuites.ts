@@ -73,10 +73,10 @@ const NON_NULL_EMPTY = Buffer.alloc(1).subarray(0, 0);
  * and IV synchronously, so the next record may overwrite its explicit part).
  *
  * The key is kept as raw bytes, not as a KeyObject: on an established session records are
- * sealed one at a time between idle waits, with cold CPU caches, and there createCipheriv with a
- * KeyObject measured slower than with the raw key (per record, Node 20 / OpenSSL 3: seal about
- * 35 µs vs 28 µs, open 29 µs vs 26 µs; BENCHMARKS.md, CoAPS). The bytes are our own copy and
- * never leave this object.
+ * sealed one at a time between idle waits, with cold CPU caches, and there a cipher made from a
+ * KeyObject measured slower than one made from the raw key (Node 20 / OpenSSL 3; in a tight loop
+ * both cost the same; BENCHMARKS.md, "CoAPS: where the extra CPU goes"). The bytes are our own
+ * copy and never leave this object.
  */
 export class RecordKey {
   readonly tagLength: number;
