@@ -119,4 +119,12 @@ module.exports = [
     tests: ["test/dtls/hostile-server.test.js"],
     why: "a protected record that fails AEAD authentication is delivered as if it were plaintext",
   },
+  {
+    id: "dtls-record-key-copy",
+    file: "src/dtls/crypto/ciphersuites.ts",
+    find: "this.key = key instanceof KeyObject ? key.export() : Buffer.from(key);",
+    replace: "this.key = key instanceof KeyObject ? key.export() : key;",
+    tests: ["test/dtls/record-layer.test.js"],
+    why: "a record key shares the caller's key bytes: wiping the handshake's key material changes the session's keys",
+  },
 ];

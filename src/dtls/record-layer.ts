@@ -1,6 +1,6 @@
 // Record protection state per direction and epoch: sequence numbers, AEAD keys, replay windows.
 // This is the per-record hot path of an established session, so each epoch's key is prepared
-// once (RecordKey: KeyObject + nonce buffer), the additional data is written into one buffer per
+// once (RecordKey: key bytes + nonce buffer), the additional data is written into one buffer per
 // direction, and a sealed record is built in a single buffer (header, explicit nonce,
 // ciphertext, tag) instead of being concatenated from pieces.
 import { ADDITIONAL_DATA_LENGTH, CipherSuite, EXPLICIT_NONCE_LENGTH, RecordKey, writeAdditionalData } from './crypto/ciphersuites';

@@ -189,3 +189,26 @@ test('record layer: the last sequence numbers before 2^48 seal and open; then se
   assert.throws(() => writer.seal(23, 1, Buffer.from('c')), (err) => err instanceof DtlsError && err.code === 'PROTOCOL' && /exhausted/.test(err.message));
   assert.throws(() => writer.seal(23, 2, Buffer.from('c')), (err) => err instanceof DtlsError && /no keys for epoch 2/.test(err.message));
 });
+
+test('record layer: the epoch keys are its own copy: wiping the key material it was given (as a handshake may) does not change what it seals or opens', () => {
+  for (const suite of [CIPHER_SUITES[0], CIPHER_SUITES.find((s) => s.mode === 'ccm')]) {
+    const key = crypto.randomBytes(suite.keyLength);
+    const salt = crypto.randomBytes(4);
+    const given = { write: Buffer.from(key), read: Buffer.from(key) };
+    const writer = new RecordLayer();
+    const reader = new RecordLayer();
+    writer.setWriteKeys(1, { suite, key: given.write, salt });
+    reader.setReadKeys(1, { suite, key: given.read, salt });
+    reader.readEpoch = 1;
+    given.write.fill(0);
+    given.read.fill(0);
+    const [record] = parseDatagram(writer.seal(23, 1, Buffer.from('reading')));
+    // Oracle with the original key: the record was sealed with it, not with the zeroed bytes.
+    const opts = suite.mode === 'ccm' ? { authTagLength: suite.tagLength } : undefined;
+    const d = crypto.createDecipheriv(`aes-${suite.keyLength * 8}-${suite.mode}`, key, Buffer.concat([salt, record.body.subarray(0, 8)]), opts);
+    d.setAuthTag(record.body.subarray(record.body.length - suite.tagLength));
+    d.setAAD(additionalData(1, 0, 23, 0xfefd, 7), suite.mode === 'ccm' ? { plaintextLength: 7 } : undefined);
+    assert.deepEqual(Buffer.concat([d.update(record.body.subarray(8, record.body.length - suite.tagLength)), d.final()]), Buffer.from('reading'), suite.name);
+    assert.deepEqual(reader.open(record), Buffer.from('reading'), `${suite.name}: the reader still opens it`);
+  }
+});

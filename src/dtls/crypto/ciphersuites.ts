@@ -1,7 +1,7 @@
 // The cipher suites we offer (all AEAD, all ECDHE) and their record protection
 // (RFC 5288 GCM, RFC 6655 / 7251 CCM and CCM_8): nonce = 4-byte salt + 8-byte explicit part,
 // additional data = epoch|seq (8) + type + version + plaintext length.
-import { createCipheriv, createDecipheriv, createSecretKey, KeyObject, CipherGCMTypes, CipherCCMTypes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, KeyObject, CipherGCMTypes, CipherCCMTypes } from 'node:crypto';
 import { PrfHash } from './prf';
 
 export type AuthType = 'ecdsa' | 'rsa';
@@ -68,15 +68,20 @@ const NON_NULL_EMPTY = Buffer.alloc(1).subarray(0, 0);
 /**
  * One direction's record key of one epoch, prepared once for every record it protects.
  * node:crypto cannot give a GCM/CCM cipher object a new nonce, so each record still needs its
- * own cipher object; what can be shared is shared: the key as a KeyObject (createCipheriv then
- * skips importing raw key bytes per record), the algorithm name, and one nonce buffer whose
- * 4-byte salt is written once (createCipheriv/createDecipheriv copy the IV synchronously, so the
- * next record may overwrite its explicit part).
+ * own cipher object; what can be shared is shared: the key bytes, the algorithm name, and one
+ * nonce buffer whose 4-byte salt is written once (createCipheriv/createDecipheriv copy the key
+ * and IV synchronously, so the next record may overwrite its explicit part).
+ *
+ * The key is kept as raw bytes, not as a KeyObject: on an established session records are
+ * sealed one at a time between idle waits, with cold CPU caches, and there a cipher made from a
+ * KeyObject measured slower than one made from the raw key (Node 20 / OpenSSL 3; in a tight loop
+ * both cost the same; BENCHMARKS.md, "CoAPS: where the extra CPU goes"). The bytes are our own
+ * copy and never leave this object.
  */
 export class RecordKey {
   readonly tagLength: number;
   private readonly algorithm: string;
-  private readonly key: KeyObject;
+  private readonly key: Buffer;
   private readonly ccm: boolean;
   private readonly nonce: Buffer;
 
@@ -84,7 +89,7 @@ export class RecordKey {
     if (salt.length !== IMPLICIT_IV_LENGTH) throw new RangeError(`the implicit nonce (salt) is ${IMPLICIT_IV_LENGTH} bytes, not ${salt.length}`);
     this.tagLength = suite.tagLength;
     this.algorithm = algorithm(suite);
-    this.key = key instanceof KeyObject ? key : createSecretKey(key);
+    this.key = key instanceof KeyObject ? key.export() : Buffer.from(key);
     this.ccm = suite.mode === 'ccm';
     this.nonce = Buffer.alloc(IMPLICIT_IV_LENGTH + EXPLICIT_NONCE_LENGTH);
     salt.copy(this.nonce, 0);
