@@ -113,6 +113,22 @@ module.exports = [
     why: 'a message the server answers by closing the session is resent forever',
   },
   {
+    id: 'outbox-resend-without-ts',
+    file: 'src/device/outbox.ts',
+    find: 'const waited = entry !== this.arriving || entry.solo;',
+    replace: 'const waited = entry.solo;',
+    tests: ['test/device/waited-ts.test.js'],
+    why: 'a reading that waited for the connection, or is sent again alone after a drop, loses its receive time (ThingsBoard stamps its late arrival)',
+  },
+  {
+    id: 'coap-aborted-send-error-uncaught',
+    file: 'src/transports/coap/transport.ts',
+    find: "    req.sender?.on('error', () => {});",
+    replace: '',
+    tests: ['test/device/waited-ts.test.js'],
+    why: 'a datagram refused by ICMP after its request was aborted (the server stopped) crashes Node-RED with an uncaught error',
+  },
+  {
     id: 'outbox-window-plus-one',
     file: 'src/device/outbox.ts',
     find: '      if (this.inFlightSends >= limit) return;',

@@ -11,8 +11,9 @@
 // Not coalesced: attributes (merging objects would be safe only without repeated keys, and one
 // publish per message keeps one answer per message), different QoS next to each other, a
 // message whose array items have no ts, and anything while the connection is "cautious" after a
-// drop. Failures (outbox.ts): an array the server rejects goes again message by
-// message; an array whose connection closed goes back to the queue in order, each message then
+// drop. A reading that waited but goes alone (one queued during an outage, one sent again after
+// a drop) is sent as a one-entry array too, so it keeps its ts (outbox.ts). Failures
+// (outbox.ts): an array the server rejects goes again message by message; an array whose connection closed goes back to the queue in order, each message then
 // alone (as a one-entry array, keeping its ts) so a poison message cannot exhaust others'
 // resends; a timeout fails the array's messages (the peer did not answer any of them).
 import { isTimeseries } from '../payload/shape';

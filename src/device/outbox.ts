@@ -62,6 +62,8 @@ export class Outbox {
   /** Send one message at a time (set after a drop with messages in flight). */
   private cautious = false;
   private pumpScheduled = false;
+  /** The entry enqueue() is pumping right now: the only one that may go out without its own ts. */
+  private arriving: Entry | undefined;
 
   constructor(
     private readonly host: OutboxHost,
@@ -95,7 +97,12 @@ export class Outbox {
       entry.gateway = gateway;
       this.pumpSoon();
     } else {
-      this.pump();
+      this.arriving = entry;
+      try {
+        this.pump();
+      } finally {
+        this.arriving = undefined;
+      }
     }
     this.host.queueChanged();
   }
@@ -174,8 +181,12 @@ export class Outbox {
         const entry = this.queue.shift() as Entry;
         this.inFlightSends++;
         this.inFlightMessagesCount++;
-        // Out of an array that failed, it keeps the ts it had there (a one-entry array).
-        const message = entry.solo && batchable(entry) && fitsAlone(entry, this.maxPayloadBytes)
+        // A reading that waited (for a connection, behind the window, or to be sent again after a
+        // drop) carries the time the node received it, as a one-entry array: without a ts
+        // ThingsBoard would stamp it with its late arrival. Only one sent the moment it arrived
+        // goes as it is.
+        const waited = entry !== this.arriving || entry.solo;
+        const message = waited && batchable(entry) && fitsAlone(entry, this.maxPayloadBytes)
           ? { kind: entry.message.kind, body: buildBatchBody([entry], 1), qos: entry.message.qos }
           : entry.message;
         transmit(transport, message, (err) => this.onSent(entry, generation, err));

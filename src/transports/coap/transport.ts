@@ -73,7 +73,13 @@ export class CoapTransport extends EventEmitter implements Transport {
   private socket?: SocketLike;
   private agent?: Agent;
   private peer?: DatagramPeer;
-  private readonly exchanges = new SendExchanges((req) => this.agent?.abort(req), (ex) => this.onTimeout(ex));
+  private readonly exchanges = new SendExchanges((req) => {
+    this.agent?.abort(req);
+    // abort() removes every listener of the request's sender, but a datagram already handed to
+    // the socket may still fail (ICMP port unreachable, a tick later): the sender then emits an
+    // 'error' that, with no listener, would crash Node-RED.
+    req.sender?.on('error', () => {});
+  }, (ex) => this.onTimeout(ex));
   private timeoutsInARow = 0;
   /** Plain CoAP proves the server at every connect; CoAPS (handshake) only after a 'down'. */
   private mustPing: boolean;
