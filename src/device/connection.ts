@@ -68,6 +68,8 @@ export class DeviceConnection {
   private warnedUnverified = false;
   /** The stale-callback guard: bumped on every start/stop, so callbacks of an older one do nothing. */
   private generation = 0;
+  /** No users left, but messages still waiting go out (deregister with keepQueue). */
+  private lingering = false;
   private stopping: Promise<void> | undefined;
   private detach: () => void = () => {};
   /** Fire-and-forget work, listener and status-handler calls: what they throw is logged. */
@@ -111,15 +113,43 @@ export class DeviceConnection {
 
   register(user: DeviceUser): void {
     if (this.closed) return;
+    this.lingering = false;
     this.users.add(user);
     if (this.users.size === 1 && (this.state === 'idle' || this.state === 'stopped') && !this.token.sharing) this.work.call('starting the connection', () => this.start());
   }
 
-  /** Resolves once the connection is stopped, when this was the last user. */
-  deregister(user: DeviceUser): Promise<void> {
+  /**
+   * Resolves once the connection is stopped, when this was the last user. With `keepQueue` (a
+   * node closing for a redeploy) messages still waiting keep going out; the connection stops
+   * once they are delivered or when the config node closes, unless a new user comes first.
+   */
+  deregister(user: DeviceUser, options: { keepQueue?: boolean } = {}): Promise<void> {
     if (!this.users.delete(user)) return this.stopping ?? Promise.resolve();
     if (this.users.size > 0) return Promise.resolve();
+    if (options.keepQueue && this.outbox.waiting > 0 && !this.permanentError) {
+      this.lingering = true;
+      return Promise.resolve();
+    }
     return this.stop('stopped: the flow was stopped or redeployed before the message could be sent');
+  }
+
+  /** Messages not yet ended: queued and in flight. */
+  get waiting(): number {
+    return this.outbox.waiting;
+  }
+
+  /**
+   * A redeployed config node for the same device (`next`) takes every message not yet
+   * delivered, in order; this connection closes.
+   */
+  handOver(next: DeviceConnection): Promise<void> {
+    this.outbox.handOver((entries) => next.outbox.adopt(entries));
+    return this.close();
+  }
+
+  /** Its config node is being replaced by one for the same device: the token is the heir's. */
+  releaseToken(): void {
+    this.registry.tokens.release(this.settings, this.token);
   }
 
   /** Final: the config node is closing. */
@@ -170,6 +200,18 @@ export class DeviceConnection {
 
   private publishStatus(): void {
     this.users.publish();
+  }
+
+  /** The number of waiting messages changed: status (throttled), and a lingering stop. */
+  private queueChanged(): void {
+    this.users.publishSoon();
+    // The last user left with messages waiting (deregister): stop once they are all ended.
+    if (this.lingering && this.outbox.waiting === 0) {
+      this.lingering = false;
+      queueMicrotask(() => {
+        if (this.users.size === 0 && !this.closed) void this.stop('stopped');
+      });
+    }
   }
 
   private redact(text: string): string {
@@ -243,7 +285,7 @@ export class DeviceConnection {
       },
       isCurrent: (generation) => generation === this.generation && !this.closed,
       redact: (text) => this.redact(text),
-      queueChanged: () => this.users.publishSoon(),
+      queueChanged: () => this.queueChanged(),
       // The status shows the last refused or unanswered message until one is delivered again.
       delivered: () => {
         const refusalEnded = this.refused.delivered();
@@ -428,6 +470,7 @@ export class DeviceConnection {
   /** Stops connecting; `reason` (a text, or the error) ends every queued message and exchange. */
   private stop(reason: string | DeviceError): Promise<void> {
     this.generation++;
+    this.lingering = false;
     this.retry.cancel();
     this.users.cancel();
     this.outbox.failQueued(typeof reason === 'string' ? new DeviceError(reason, 'STOPPED') : reason);

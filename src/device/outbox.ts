@@ -64,6 +64,8 @@ export class Outbox {
   private pumpScheduled = false;
   /** The entry enqueue() is pumping right now: the only one that may go out without its own ts. */
   private arriving: Entry | undefined;
+  /** Set by handOver(): where entries in flight go when this connection's stop fails them. */
+  private forward: ((entries: Entry[]) => void) | undefined;
 
   constructor(
     private readonly host: OutboxHost,
@@ -140,6 +142,26 @@ export class Outbox {
       this.pumpScheduled = false;
       this.pump();
     });
+  }
+
+  /**
+   * A redeployed config node for the same device takes over: every queued entry goes to `to` now,
+   * and each one in flight follows if its send fails because this connection closed.
+   */
+  handOver(to: (entries: Entry[]) => void): void {
+    this.forward = to;
+    const entries = this.queue.splice(0, this.queue.length);
+    this.host.queueChanged();
+    if (entries.length > 0) to(entries);
+  }
+
+  /** Entries handed over by the connection this one replaces: older than anything queued here. */
+  adopt(entries: Entry[]): void {
+    let seq = (this.queue.length > 0 ? this.queue[0].seq : this.seq) - entries.length;
+    for (const entry of entries) entry.seq = seq++;
+    this.queue.unshift(...entries);
+    this.pump();
+    this.host.queueChanged();
   }
 
   /** Ends every queued (not in-flight) message with `error`. */
@@ -235,6 +257,7 @@ export class Outbox {
     const err = asTransportError(failure);
     const entries = Array.isArray(sent) ? sent : [sent];
     if (!host.isCurrent(generation)) {
+      if (this.forward) return this.forward(entries);
       // stop() already failed everything that was queued; these were in flight then.
       for (const entry of entries) entry.done(new DeviceError('not sent: the connection was stopped while the message was in flight', 'STOPPED'));
       return;

@@ -54,7 +54,8 @@ export function bindDevice(RED: RED, node: Node, deviceId: string | undefined, o
     } catch (err) {
       node.warn(redact(`closing the node failed: ${(err as Error)?.message ?? String(err)}`, token()));
     }
-    connection.deregister(user).then(
+    // keepQueue: what this node queued still goes out after a redeploy (device-shelf.ts).
+    connection.deregister(user, { keepQueue: true }).then(
       () => done(),
       (err: unknown) => {
         node.warn(redact(`closing the node failed: ${(err as Error)?.message ?? String(err)}`, token()));

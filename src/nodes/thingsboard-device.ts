@@ -2,12 +2,14 @@
 // DeviceConnection that every node of this device (out, in, request, rpc-response) shares. The
 // connection itself (users, queue, reconnect, status) lives in src/device and knows nothing
 // about Node-RED. With `provision`, the connection's transport first provisions (or loads what
-// an earlier start obtained, kept encrypted by provision-store.ts).
+// an earlier start obtained, kept encrypted by provision-store.ts). What survives a redeploy is
+// device-shelf.ts.
 import os from 'node:os';
 import path from 'node:path';
 import { DeviceConnection, DeviceRegistry, parseDeviceConfig, ProvisionedTransport, queueFolder, secretsOf, type DeviceConfig } from '../device';
 import { credentialSecret, provisionStore, userDirOf } from './provision-store';
 import { redactSecrets } from '../shared';
+import { DeviceShelf, deviceKey, drop, settingsKey, type RuntimeEvents, type ShelfEntry } from './device-shelf';
 import type { RED, ThingsboardDeviceNode } from './red';
 import { registerDeviceAdmin } from './device-admin';
 
@@ -17,6 +19,7 @@ const SECRET_CREDENTIALS = ['accessToken', 'password', 'clientKey', 'clientKeyPa
 export = function (RED: RED) {
   // This function runs once per Node-RED runtime: what its device connections share lives here.
   const registry = new DeviceRegistry();
+  const shelf = new DeviceShelf((RED as unknown as { events?: RuntimeEvents }).events);
 
   function ThingsboardDevice(this: ThingsboardDeviceNode, config: DeviceConfig & { name?: string }) {
     RED.nodes.createNode(this, config);
@@ -43,9 +46,20 @@ export = function (RED: RED) {
       node.problems.push("provisioning keeps what it obtains encrypted with Node-RED's credential secret, and encryption is off (credentialSecret: false in settings.js): set a credentialSecret, then restart");
     }
     node.gateway = parsed.gateway;
+    const key = settingsKey(parsed.settings, { queueSize: parsed.queueSize, provision, gateway: parsed.gateway });
+    const device = deviceKey(parsed.settings, secretsOf(parsed.settings));
+    // The connection of this config node before a redeploy (device-shelf.ts).
+    const previous = shelf.take(node.id);
     if (node.problems.length > 0) {
       node.warn(RED._('warnings.configProblems', { problems: node.problems.join('; ') }));
+      if (previous) void drop(previous);
+    } else if (previous && previous.key === key) {
+      node.connection = previous.connection;
     } else {
+      // The old connection lets go of the token first: two holders of one token may not connect.
+      const heir = previous && previous.device === device ? previous : undefined;
+      if (heir) heir.connection.releaseToken();
+      else if (previous) void drop(previous);
       const plan = provision && userDir ? {
         request: provision.request,
         x509: provision.x509,
@@ -67,12 +81,21 @@ export = function (RED: RED) {
           debug: (text) => node.debug?.(redactSecrets(text, secrets)),
         },
       });
+      if (heir) void heir.connection.handOver(node.connection);
     }
-    node.on('close', (_removed, done) => {
+    const dropped = (count: number): void => node.warn(RED._('warnings.droppedOnClose', { count }));
+    node.on('close', (removed, done) => {
       const connection = node.connection;
       if (!connection) return done();
-      // Node-RED waits for done(): it is called however closing ends, and a failure is logged.
-      connection.close().then(
+      const entry: ShelfEntry = { connection, key, device, dropped };
+      // Restarted (redeploy, runtime stop): the shelf keeps the connection for the config node
+      // that replaces it. Deleted: its messages cannot go anywhere. Node-RED waits for done():
+      // it is called however closing ends, and a failure is logged.
+      if (!removed) {
+        shelf.park(node.id, entry);
+        return done();
+      }
+      drop(entry).then(
         () => done(),
         (err: unknown) => {
           node.warn(redactSecrets(`closing the device connection failed: ${err instanceof Error ? err.message : String(err)}`, secrets));

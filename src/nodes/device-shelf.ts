@@ -1,0 +1,98 @@
+// What survives a redeploy. Node-RED closes a config node with removed=false when it restarts it
+// (a full deploy restarts every node; a changed config node is restarted with its new settings;
+// a runtime stop closes every node the same way) and creates the new one, with the same id, a
+// moment later. Its connection waits here in between, still delivering what it holds:
+// - the new config node has the same settings → it takes the connection itself (queue, session);
+// - the same device (transport, host, port, credentials) with other settings → a new connection takes
+//   every message not yet delivered, in order (DeviceConnection.handOver);
+// - otherwise, and for a connection nobody took once the flows started again (the config node
+//   was deleted or disabled) or the runtime stopped, it closes and the log says how many
+//   messages that dropped.
+import type { DeviceConnection } from '../device';
+
+export interface ShelfEntry {
+  connection: DeviceConnection;
+  /** Same key = same settings: the new config node can use the connection as it is. */
+  key: string;
+  /** Same device = the queue can be handed over. */
+  device: string;
+  /** Logs (on the config node that closed) how many messages closing it dropped. */
+  dropped(count: number): void;
+}
+
+/** The subset of RED.events the shelf listens to. */
+export interface RuntimeEvents {
+  on(event: string, listener: (event: { id?: string; payload?: { state?: string; deploy?: boolean } }) => void): void;
+  removeListener(event: string, listener: (...args: never[]) => void): void;
+}
+
+type ConnectionSettings = DeviceConnection['settings'];
+
+export function settingsKey(settings: ConnectionSettings, extra: Record<string, unknown>): string {
+  return JSON.stringify({ settings, extra });
+}
+
+/** Transport, host, port and every credential: a queue may move only to the same device. */
+export function deviceKey(settings: ConnectionSettings, secrets: readonly string[]): string {
+  return JSON.stringify([settings.transport, settings.host, settings.port, [...secrets].sort()]);
+}
+
+export class DeviceShelf {
+  private readonly parked = new Map<string, ShelfEntry>();
+  private listening = false;
+
+  constructor(private readonly events: RuntimeEvents | undefined) {}
+
+  /** A config node closed with removed=false: keep its connection until the flows start again. */
+  park(id: string, entry: ShelfEntry): void {
+    const previous = this.parked.get(id);
+    if (previous && previous.connection !== entry.connection) drop(previous);
+    this.parked.set(id, entry);
+    this.listen();
+  }
+
+  /** The parked connection of config node `id`, taken off the shelf. */
+  take(id: string): ShelfEntry | undefined {
+    const entry = this.parked.get(id);
+    if (!entry) return undefined;
+    this.parked.delete(id);
+    if (this.parked.size === 0) this.unlisten();
+    return entry;
+  }
+
+  /** Closes every connection nobody took (the flows started without their config node, or the runtime stopped). */
+  dropAll(): void {
+    const entries = [...this.parked.values()];
+    this.parked.clear();
+    this.unlisten();
+    for (const entry of entries) drop(entry);
+  }
+
+  private readonly onStarted = (): void => this.dropAll();
+
+  private readonly onRuntimeEvent = (event: { id?: string; payload?: { state?: string; deploy?: boolean } }): void => {
+    // The runtime stopped (not a deploy): nothing will take a parked connection.
+    if (event?.id === 'runtime-state' && event.payload?.state === 'stop' && !event.payload.deploy) this.dropAll();
+  };
+
+  private listen(): void {
+    if (this.listening || !this.events) return;
+    this.listening = true;
+    this.events.on('flows:started', this.onStarted);
+    this.events.on('runtime-event', this.onRuntimeEvent);
+  }
+
+  private unlisten(): void {
+    if (!this.listening || !this.events) return;
+    this.listening = false;
+    this.events.removeListener('flows:started', this.onStarted);
+    this.events.removeListener('runtime-event', this.onRuntimeEvent);
+  }
+}
+
+/** Closes a connection, saying how many messages that drops (never silently). */
+export function drop(entry: ShelfEntry): Promise<void> {
+  const count = entry.connection.waiting;
+  if (count > 0) entry.dropped(count);
+  return entry.connection.close();
+}
