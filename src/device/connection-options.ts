@@ -2,6 +2,8 @@
 import type { ConnectionSettings, Transport } from '../transports/transport';
 import type { Timing } from './backoff';
 import type { PersistOptions } from './persist';
+import type { CostHook } from './outbox';
+import type { PacerOptions, RateLimits } from './pacing';
 import type { DeviceRegistry } from './registry';
 
 export interface DeviceLog {
@@ -31,4 +33,10 @@ export interface ConnectionOptions {
   persist?: PersistOptions;
   /** A gateway's known sub-device names kept at most (gateway/sub-devices.ts). */
   maxSubDevices?: number;
+  /** The `rateLimits` property (pacing.ts); undefined = what ThingsBoard says (MQTT). */
+  rateLimits?: RateLimits;
+  /** Pacing clock and scale (tests). */
+  pacing?: PacerOptions;
+  /** Extra budgets a publish costs (a gateway's own limits, set with pacer.setBudget). */
+  costHook?: CostHook;
 }

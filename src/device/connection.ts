@@ -25,8 +25,10 @@ import { createTransport } from '../transports';
 import { secretsOf, type TransportError, type ConnectionSettings, type Transport } from '../transports/transport';
 import { DeviceDownlink } from './downlink';
 import { asTransportError, DeviceError, type DoneCallback } from './errors';
-import { Outbox, type DeviceMessage, type OutboxHost } from './outbox';
 import { Gateway, type GatewayTarget } from './gateway';
+import { Outbox, type CostHook, type DeviceMessage, type OutboxHost } from './outbox';
+import { Pacer, type PacerOptions, type RateLimits } from './pacing';
+import { SessionLimits } from './session-limits';
 import { PersistedQueue, type PersistOptions } from './persist';
 import type { DeviceState, DeviceStatus } from './status';
 import { Backoff, DEFAULT_TIMING, type Timing } from './backoff';
@@ -44,6 +46,10 @@ export class DeviceConnection {
   readonly downlink: DeviceDownlink;
   /** Gateway only: sub-devices and their downlink (gateway/). */
   readonly gateway: Gateway | undefined;
+  /** Keeps every rate-limit window at 80 % (pacing.ts); a gateway adds budgets with setBudget. */
+  readonly pacer: Pacer;
+  private readonly limits: SessionLimits;
+  private deliveredCount = 0;
   private readonly users: StatusFanout;
   private readonly outbox: Outbox;
   private readonly persisted: PersistedQueue | undefined;
@@ -88,6 +94,19 @@ export class DeviceConnection {
     this.backoff = new Backoff(this.timing, options.random ?? Math.random);
     // eslint-disable-next-line @typescript-eslint/no-this-alias
     const connection = this;
+    this.pacer = new Pacer(options.pacing);
+    this.limits = new SessionLimits(
+      {
+        pacer: this.pacer,
+        limitPayload: (bytes) => this.outbox.limitPayload(bytes),
+        warn: (text) => this.options.log.warn(this.redact(text)),
+        get delivered() {
+          return connection.deliveredCount;
+        },
+      },
+      options.rateLimits,
+      options.pacing?.now,
+    );
     const host = {
       get sendingTransport() {
         return connection.sendingTransport;
@@ -100,7 +119,7 @@ export class DeviceConnection {
     this.downlink = new DeviceDownlink(host);
     const debug = (text: string) => this.options.log.debug?.(this.redact(text));
     this.gateway = options.gateway ? new Gateway(host, debug, () => this.users.publishSoon(), options.maxSubDevices) : undefined;
-    this.outbox = new Outbox(this.outboxHost(), settings.maxPayloadBytes, this.timing.maxResends, this.gateway?.subDevices);
+    this.outbox = new Outbox(this.outboxHost(), settings.maxPayloadBytes, this.timing.maxResends, this.gateway?.subDevices, this.pacer, options.costHook);
     this.persisted = options.persist && this.persistedQueue(options.persist);
     this.registry = options.registry ?? new DeviceRegistry();
     this.refused = new RefusedToken(settings, this.registry.refused);
@@ -186,6 +205,7 @@ export class DeviceConnection {
       lastFailure: this.state === 'connected' ? this.lastMessageFailure : undefined,
       subDevices: this.gateway?.subDevices.size,
       ...this.persisted?.status(),
+      paced: this.state === 'connected' && this.outbox.paced,
     };
   }
 
@@ -286,8 +306,10 @@ export class DeviceConnection {
       isCurrent: (generation) => generation === this.generation && !this.closed,
       redact: (text) => this.redact(text),
       queueChanged: () => this.queueChanged(),
+      sent: () => this.limits.sent(),
       // The status shows the last refused or unanswered message until one is delivered again.
       delivered: () => {
+        this.deliveredCount++;
         const refusalEnded = this.refused.delivered();
         if (refusalEnded || this.lastMessageFailure !== undefined) this.setLastMessageFailure(undefined);
       },
@@ -407,6 +429,7 @@ export class DeviceConnection {
     this.gateway?.connected(transport);
     this.outbox.pump();
     this.downlink.connected(transport);
+    this.limits.connected(transport, `${this.settings.host}:${this.settings.port}`, () => generation === this.generation);
   }
 
   private onConnectFailure(err: TransportError, generation: number): void {
@@ -446,7 +469,11 @@ export class DeviceConnection {
     this.lastError = err;
     this.downlink.down();
     this.gateway?.down();
-    this.options.log.info(this.redact(`connection to ${this.settings.host}:${this.settings.port} lost: ${err.message}`));
+    this.limits.down();
+    const rateLimit = this.limits.diagnose(err, this.settings.mqtt.protocolVersion);
+    const lost = this.redact(`connection to ${this.settings.host}:${this.settings.port} lost: ${err.message}${rateLimit ? `; ${rateLimit}` : ''}`);
+    if (rateLimit) this.options.log.warn(lost);
+    else this.options.log.info(lost);
     // Whatever was in flight comes back through the outbox's onSent ('closed') and is put back.
     this.scheduleRetry(generation, this.backoff.next());
   }
@@ -470,6 +497,7 @@ export class DeviceConnection {
   /** Stops connecting; `reason` (a text, or the error) ends every queued message and exchange. */
   private stop(reason: string | DeviceError): Promise<void> {
     this.generation++;
+    this.limits.down();
     this.lingering = false;
     this.retry.cancel();
     this.users.cancel();

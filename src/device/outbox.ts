@@ -9,6 +9,7 @@ import { asTransportError, DeviceError, type DoneCallback } from './errors';
 import { gatewayBatchLimit, packCount, sameTarget, sendGateway, sendGatewayPack } from './gateway/send';
 import type { GatewayTarget, SubDevices } from './gateway/sub-devices';
 import { gatewayInFlight } from './gateway/send';
+import { dataPointsOf, Pacer, type BudgetName } from './pacing';
 
 /**
  * A message a node hands to the device layer: what goes to ThingsBoard, and for telemetry when
@@ -30,7 +31,12 @@ export interface Entry extends Batchable {
   gateway?: GatewayTarget;
   /** Its record in the disk queue (persist.ts), when it has one. */
   diskId?: number;
+  /** Telemetry data points in the body (counted when a data-point budget applies). */
+  points?: number;
 }
+
+/** What one publish of `entries` costs per budget (pacing.ts); a gateway adds its own budgets. */
+export type CostHook = (entries: readonly Entry[], costs: Partial<Record<BudgetName, number>>) => void;
 
 /** What the outbox needs from the connection that owns it. */
 export interface OutboxHost {
@@ -41,6 +47,8 @@ export interface OutboxHost {
   /** `generation` is still the current one and the connection is not closed. */
   isCurrent(generation: number): boolean;
   redact(text: string): string;
+  /** A publish went out (rate-limit diagnosis). */
+  sent(): void;
   /** The number of waiting messages changed (status is throttled). */
   queueChanged(): void;
   /** A message was delivered (clears the "last message failed" status). */
@@ -66,14 +74,28 @@ export class Outbox {
   private arriving: Entry | undefined;
   /** Set by handOver(): where entries in flight go when this connection's stop fails them. */
   private forward: ((entries: Entry[]) => void) | undefined;
+  /** Set while pacing holds the queue back: the pump runs again when it fires. */
+  private paceTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly host: OutboxHost,
-    private readonly maxPayloadBytes: number,
+    private maxPayloadBytes: number,
     private readonly maxResends: number,
     /** Set on a gateway connection: sub-devices are connected before their data goes out. */
     private readonly subDevices?: SubDevices,
+    private readonly pacer: Pacer = new Pacer(),
+    private readonly costHook?: CostHook,
   ) {}
+
+  /** Pacing holds messages back now (status "paced"). */
+  get paced(): boolean {
+    return this.paceTimer !== undefined;
+  }
+
+  /** ThingsBoard said how large a payload it takes (getSessionLimits): never above it. */
+  limitPayload(bytes: number): void {
+    if (bytes >= 16 && bytes < this.maxPayloadBytes) this.maxPayloadBytes = bytes;
+  }
 
   /** Messages waiting behind the in-flight window. */
   get queued(): number {
@@ -166,6 +188,7 @@ export class Outbox {
 
   /** Ends every queued (not in-flight) message with `error`. */
   failQueued(error: DeviceError): void {
+    this.stopPacing();
     const entries = this.queue.splice(0, this.queue.length);
     for (const entry of entries) entry.done(error);
     this.host.queueChanged();
@@ -183,11 +206,13 @@ export class Outbox {
       if (this.inFlightSends >= limit) return;
       const count = this.cautious ? 1 : this.batchSize();
       const pack = this.queue[0].gateway && this.subDevices && !this.cautious ? packCount(this.queue, transport, this.subDevices, this.maxPayloadBytes) : 0;
+      if (!this.paceAllows(pack > 1 ? pack : count)) return;
       if (pack > 1) {
         // Several sub-devices in one publish: done() only once ThingsBoard acknowledged every part.
         const batch = this.queue.splice(0, pack);
         this.inFlightSends++;
         this.inFlightMessagesCount += pack;
+        host.sent();
         sendGatewayPack(transport, this.subDevices as SubDevices, batch, (err) => this.onSent(batch, generation, err));
         continue;
       }
@@ -196,6 +221,7 @@ export class Outbox {
         const batch = this.queue.splice(0, count);
         this.inFlightSends++;
         this.inFlightMessagesCount += count;
+        host.sent();
         sendGateway(transport, this.subDevices, batch, this.maxPayloadBytes, (err) => this.onSent(count === 1 ? batch[0] : batch, generation, err));
         continue;
       }
@@ -211,6 +237,7 @@ export class Outbox {
         const message = waited && batchable(entry) && fitsAlone(entry, this.maxPayloadBytes)
           ? { kind: entry.message.kind, body: buildBatchBody([entry], 1), qos: entry.message.qos }
           : entry.message;
+        host.sent();
         transmit(transport, message, (err) => this.onSent(entry, generation, err));
       } else {
         // Messages queued behind the in-flight window: one ThingsBoard array for all of them.
@@ -219,6 +246,7 @@ export class Outbox {
         const body = buildBatchBody(batch, count);
         this.inFlightSends++;
         this.inFlightMessagesCount += count;
+        host.sent();
         transmit(transport, { kind: 'telemetry', body, qos: first.qos }, (err) => this.onSent(batch, generation, err));
       }
     }
@@ -236,7 +264,59 @@ export class Outbox {
       if (next.solo || next.message.qos !== qos || !batchable(next) || !sameTarget(first, next)) break;
       run++;
     }
+    // No publish may need more data points than a data-point window holds at once.
+    const pointCap = this.pacer.largest('telemetryDataPoints');
+    if (pointCap !== Infinity) {
+      let points = 0;
+      for (let i = 0; i < run; i++) {
+        points += this.pointsOf(queue[i]);
+        if (points > pointCap) {
+          run = Math.max(1, i);
+          break;
+        }
+      }
+    }
     return run === 1 ? 1 : batchCount(queue, run, first.gateway ? gatewayBatchLimit(first.gateway, this.maxPayloadBytes) : this.maxPayloadBytes);
+  }
+
+  private pointsOf(entry: Entry): number {
+    if (entry.points === undefined) entry.points = dataPointsOf(entry.message.body);
+    return entry.points;
+  }
+
+  /**
+   * Takes the cost of publishing the first `count` queued messages from every budget, or, when
+   * a window does not have it yet, holds the queue back until it does (pacing.ts).
+   */
+  private paceAllows(count: number): boolean {
+    const pacer = this.pacer;
+    if (!pacer.active) return true;
+    if (this.paceTimer) return false;
+    const entries = this.queue.slice(0, count);
+    const costs: Partial<Record<BudgetName, number>> = { messages: 1 };
+    if (entries[0].message.kind === 'telemetry') {
+      costs.telemetryMessages = 1;
+      if (pacer.has('telemetryDataPoints')) costs.telemetryDataPoints = entries.reduce((sum, e) => sum + this.pointsOf(e), 0);
+    }
+    this.costHook?.(entries, costs);
+    const wait = pacer.wait(costs);
+    if (wait > 0) {
+      this.paceTimer = setTimeout(() => {
+        this.paceTimer = undefined;
+        this.pump();
+        this.host.queueChanged();
+      }, wait);
+      this.host.queueChanged();
+      return false;
+    }
+    pacer.take(costs);
+    return true;
+  }
+
+  /** The connection stopped: nothing waits for the pacer any more. */
+  stopPacing(): void {
+    if (this.paceTimer) clearTimeout(this.paceTimer);
+    this.paceTimer = undefined;
   }
 
   /** One send ended: `sent` is a message sent alone or the messages of one array publish. */

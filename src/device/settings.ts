@@ -4,6 +4,7 @@
 // work is reported in `problems` (plain English, no token) and nothing connects.
 import type { ConnectionSettings, DataKind, TransportName } from '../transports/transport';
 import { credentialsTypeOf, parseAuth, parseProvision, type CredentialFields, type CredentialsType, type ProvisionConfig } from './credentials';
+import { parseRateLimits, type RateLimits } from './pacing';
 
 export const DEFAULT_PORTS: Record<TransportName, number> = { mqtt: 1883, mqtts: 8883, coap: 5683, coaps: 5684 };
 
@@ -47,6 +48,7 @@ export interface DeviceConfig {
   persist?: unknown;
   persistMaxMB?: unknown;
   persistMaxDays?: unknown;
+  rateLimits?: unknown;
 }
 
 export interface DeviceCredentials extends CredentialFields {
@@ -57,6 +59,8 @@ export interface ParsedDevice {
   settings: ConnectionSettings;
   /** Messages that may wait for a connection (and be in flight) at once. */
   queueSize: number;
+  /** The `rateLimits` property; undefined (empty) = what ThingsBoard says. */
+  rateLimits?: RateLimits;
   /** Why this configuration cannot connect; empty when it can. */
   problems: string[];
   /** The configured credentials type (settings.auth holds what connects). */
@@ -155,6 +159,15 @@ export function parseDeviceConfig(config: DeviceConfig, credentials: DeviceCrede
   // DTLS has no system trust store to fall back on (unlike MQTTS): without a CA it can never connect.
   if (transport === 'coaps' && settings.verifyServer && !settings.caCert.trim()) problems.push(COAPS_NEEDS_CA);
   const queueSize = integer(config.queueSize, DEFAULTS.queueSize, 1, 1_000_000, 'queue size', problems);
+  let rateLimits: RateLimits | undefined;
+  const limitsText = text(config.rateLimits);
+  if (limitsText) {
+    try {
+      rateLimits = parseRateLimits(limitsText);
+    } catch (err) {
+      problems.push(`rate limits: ${(err as Error).message}`);
+    }
+  }
   const provision = credentialsType === 'provision' ? parseProvision(config, credentials, transport, problems) : undefined;
   const maxMB = integer(config.persistMaxMB, DEFAULTS.persistMaxMB, 1, 1_000_000, 'disk queue size limit (MB)', problems);
   const maxDays = integer(config.persistMaxDays, DEFAULTS.persistMaxDays, 1, 3650, 'disk queue age limit (days)', problems);
@@ -162,7 +175,7 @@ export function parseDeviceConfig(config: DeviceConfig, credentials: DeviceCrede
   const gateway = bool(config.gateway, false);
   // First in the list: the nodes' status shows the first problem.
   if (gateway && (transport === 'coap' || transport === 'coaps')) problems.unshift(GATEWAY_NEEDS_MQTT);
-  return { settings, queueSize, problems, credentialsType, provision, gateway, persist };
+  return { settings, queueSize, rateLimits, problems, credentialsType, provision, gateway, persist };
 }
 
 // ---- the options of the nodes that use a device (thingsboard-out, -in, -request) ---------------

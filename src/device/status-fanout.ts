@@ -84,6 +84,7 @@ function sameStatus(a: DeviceStatus, b: DeviceStatus): boolean {
     a.subDevices === b.subDevices &&
     a.onDisk === b.onDisk &&
     a.recovered === b.recovered &&
-    a.diskError === b.diskError
+    a.diskError === b.diskError &&
+    a.paced === b.paced
   );
 }

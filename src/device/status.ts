@@ -40,4 +40,6 @@ export interface DeviceStatus {
   recovered?: number;
   /** persist: the file system's code while the disk queue cannot be written (ENOSPC, EACCES…). */
   diskError?: string;
+  /** Connected, and pacing holds messages back to stay under ThingsBoard's rate limits. */
+  paced?: boolean;
 }

@@ -45,7 +45,9 @@ function stateView(s: DeviceStatus): StatusView | undefined {
     case 'connected': {
       const view: StatusView = s.unverified
         ? { fill: 'yellow', shape: 'dot', key: 'connectedUnverified', queued }
-        : { fill: 'green', shape: 'dot', key: 'connected', queued };
+        : s.paced
+          ? { fill: 'green', shape: 'ring', key: 'paced', queued }
+          : { fill: 'green', shape: 'dot', key: 'connected', queued };
       // A refused or unanswered message turns the dot yellow until the next one is delivered.
       if (s.lastFailure) {
         view.fill = 'yellow';

@@ -46,7 +46,7 @@ export = function (RED: RED) {
       node.problems.push("provisioning keeps what it obtains encrypted with Node-RED's credential secret, and encryption is off (credentialSecret: false in settings.js): set a credentialSecret, then restart");
     }
     node.gateway = parsed.gateway;
-    const key = settingsKey(parsed.settings, { queueSize: parsed.queueSize, provision, gateway: parsed.gateway });
+    const key = settingsKey(parsed.settings, { queueSize: parsed.queueSize, rateLimits: parsed.rateLimits, provision, gateway: parsed.gateway });
     const device = deviceKey(parsed.settings, secretsOf(parsed.settings));
     // The connection of this config node before a redeploy (device-shelf.ts).
     const previous = shelf.take(node.id);
@@ -75,6 +75,7 @@ export = function (RED: RED) {
         gateway: parsed.gateway,
         // One folder per config node id in the user directory (the same after a restart).
         persist: parsed.persist && { ...parsed.persist, dir: queueFolder(userDirOf(RED) ?? path.join(os.homedir(), '.node-red'), node.id) },
+        rateLimits: parsed.rateLimits,
         log: {
           warn: (text) => node.warn(redactSecrets(text, secrets)),
           info: (text) => node.log(redactSecrets(text, secrets)),
