@@ -4,11 +4,16 @@
 // started again while Node-RED keeps running (watch the nodes queue, then deliver):
 //   node emulator/cli.js [--host 127.0.0.1] [--mqtt 1883] [--mqtts 8883] [--coap 5683]
 //                        [--coaps 5684] [--web 1881] [--devices 4] [--data-dir .emulator] [--json]
+//                        [--rate-limits "10:1,300:60"]
 // A port of 0 picks a free one, `off` turns that front end off (e.g. `--coaps off`); a busy port
 // is replaced by a free one, and said so. Devices demo-device-N have tokens demo-token-N. The CA
 // and server certificate are made once in <data-dir>/pki and kept, so a restart needs no new CA.
 // CoAPS needs Debian's socat. With --json the first line on stdout is {"ports": {...},
-// "caFile": ..., "webUrl": ...} (for the benchmarks and scripts). Ctrl-C or SIGTERM stops it.
+// "caFile": ..., "webUrl": ...} (for the benchmarks and scripts). --rate-limits enforces per-device
+// limits like ThingsBoard ("10:1,300:60" for every message, or "messages=…; telemetryMessages=…;
+// telemetryDataPoints=…"): MQTT 3.1.1 sessions over a limit are closed, CoAP gets 5.00, and
+// getSessionLimits answers them; POST /api/limits {"rateLimits": "…"} changes them while it runs.
+// Ctrl-C or SIGTERM stops it.
 const path = require('node:path');
 const { startEmulator, demoDevices, movedPortWarning, DEFAULT_PORTS } = require('./index');
 
@@ -31,6 +36,10 @@ function parseArgs(argv) {
     else if (name === 'devices') args.devices = Number(next());
     else if (name === 'data-dir') args.dataDir = path.resolve(next());
     else if (name === 'json') args.json = true;
+    else if (name === 'rate-limits') {
+      args.rateLimits = next();
+      require('./limits').parseLimits(args.rateLimits); // a typo stops here, not at the first message
+    }
     else if (name === 'help' || name === 'h') args.help = true;
     else throw new Error(`unknown option ${flag} (try --help)`);
   }
@@ -52,7 +61,7 @@ async function main() {
     return;
   }
   const devices = demoDevices(args.devices);
-  const emu = await startEmulator({ host: args.host, ports: args.ports, devices, dataDir: args.dataDir, coapSeparateResponses: true });
+  const emu = await startEmulator({ host: args.host, ports: args.ports, devices, dataDir: args.dataDir, coapSeparateResponses: true, rateLimits: args.rateLimits });
   // Ctrl-C is handled before the summary says it may be pressed.
   let stopping = false;
   const stop = async (signal) => {
@@ -105,6 +114,7 @@ function describe(emu, devices, wantedPorts = {}) {
     else row(label, `off: ${reasons[label] || 'not started'}`);
   }
   if (emu.caFile) row('CA file', emu.caFile);
+  if (emu.store && emu.store.rateLimitsText()) row('limits', `${emu.store.rateLimitsText()} per device (like ThingsBoard)`);
   if (emu.webUrl) row('page', emu.webUrl);
   else if (wantedPorts.web === false) row('page', 'off (--web off)');
   const first = devices[0];

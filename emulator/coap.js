@@ -98,6 +98,9 @@ async function startCoapEmulator({ store, host = '127.0.0.1', port = 0, maxBodyB
       if (forced) return answer(forced, 'forced by test');
     }
     if (body.length > maxBodyBytes) return answer('4.13', `payload larger than ${maxBodyBytes} bytes`);
+    // Over a rate limit ThingsBoard's CoAP transport answers a plain 5.00 (limits.js).
+    const limited = store.authorize(token);
+    if (limited && store.charge(limited, kind, body, transport)) return answer('5.00', 'rate limit exceeded');
     const result = store.accept(token, kind, body, transport);
     if (result.ok) {
       stats.accepted++;

@@ -67,6 +67,7 @@ function udpPortFree(host, port) {
  * @param {boolean} [opts.gateway] also the demo gateway demo-gateway-token (demoGateway()); default true
  * @param {boolean} [opts.exampleTokens] accept example-token-1..99 (the example flows' devices); default true
  * @param {boolean} [opts.coapSeparateResponses] CoAP(S) answers as ThingsBoard sends them: an empty ACK, then a separate CON response (emulator/coap.js); default false (piggybacked)
+ * @param {string} [opts.rateLimits] per-device rate limits in ThingsBoard's syntax (limits.js), enforced like ThingsBoard; default none
  * @param {(line: string) => void} [opts.log]
  */
 async function startEmulator(opts = {}) {
@@ -80,6 +81,7 @@ async function startEmulator(opts = {}) {
     devices,
     exampleTokens: opts.exampleTokens !== false,
     provisionProfiles: opts.provisionProfiles || [DEMO_PROVISION_PROFILE],
+    rateLimits: opts.rateLimits,
   });
   const notes = [];
   const moved = []; // { name, label, wanted, port }: a busy wanted port replaced by a free one

@@ -54,6 +54,16 @@ const REQUEST_TOPICS = [
   { re: /^v2\/r\/res\/(\d+)$/, kind: 'rpc-reply' },
 ];
 
+/** A client-side RPC {"method":"getSessionLimits"}. */
+function isSessionLimitsCall(payload) {
+  try {
+    const request = JSON.parse(payload.toString('utf8'));
+    return !!request && request.method === 'getSessionLimits';
+  } catch {
+    return false;
+  }
+}
+
 /** A ThingsBoard-like CONNACK refusal: aedes sends err.returnCode in the CONNACK. */
 function refusal(returnCode, message) {
   const err = new Error(message);
@@ -72,7 +82,7 @@ async function startMqttEmulator({ store, host = '127.0.0.1', port = 0, tls: tls
   // aedes 1.x is an ES module; a dynamic import keeps this file plain CommonJS.
   const { Aedes } = await import('aedes');
   const transport = tlsOpts ? 'mqtts' : 'mqtt';
-  const stats = { connects: 0, connectAttempts: 0, publishes: 0 };
+  const stats = { connects: 0, connectAttempts: 0, publishes: 0, rateLimited: 0 };
 
   // Messages the emulator addresses to one client, by payload Buffer (aedes passes it on
   // unchanged) → the message id to use; every other message is broker routing, which
@@ -138,6 +148,12 @@ async function startMqttEmulator({ store, host = '127.0.0.1', port = 0, tls: tls
         return callback(null);
       }
       const kind = TOPIC_KIND[packet.topic];
+      // Over a rate limit, ThingsBoard closes an MQTT 3.1.1 session without a word (limits.js).
+      const limited = store.authorize(client.tbToken);
+      if (limited && store.charge(limited, kind || 'other', packet.payload, transport)) {
+        stats.rateLimited++;
+        return callback(new Error('over the rate limit'));
+      }
       if (kind) {
         const result = store.accept(client.tbToken, kind, packet.payload, transport);
         if (!result.ok) return callback(new Error(result.reason));
@@ -209,6 +225,9 @@ async function startMqttEmulator({ store, host = '127.0.0.1', port = 0, tls: tls
         return 'bad attribute request';
       }
       answer = store.attributesAnswer(device, query && query.clientKeys, query && query.sharedKeys);
+    } else if (isSessionLimitsCall(payload)) {
+      // Answered by ThingsBoard's MQTT transport itself, not by the rule chain.
+      answer = store.sessionLimitsAnswer();
     } else {
       const result = store.clientRpc(device, payload, transport);
       if (!result.ok) return result.reason;

@@ -7,6 +7,7 @@ const crypto = require('node:crypto');
 const { EventEmitter } = require('node:events');
 const { installDownlink } = require('./downlink');
 const { installGateway } = require('./gateway');
+const { parseLimits, limitTexts, SessionLimits, describeLimits } = require('./limits');
 
 const HISTORY = 200;
 /** The examples whose device is a gateway (examples/11 Gateway - many devices, one connection.json). */
@@ -27,10 +28,46 @@ class DeviceStore extends EventEmitter {
     this.provisionRequests = 0;
     this.devices = new Map(); // name → { name, telemetry: Map<key, {ts, value}[]>, attributes: {}, received }
     this.rejected = []; // { time, transport, reason }
+    // ThingsBoard's per-device rate limits (limits.js); none by default, as self-hosted CE.
+    this.limitsMsPerSecond = opts.limitsMsPerSecond || 1000;
+    this.rateLimitStats = { exceeded: 0 };
+    this.setRateLimits(opts.rateLimits);
     for (const d of opts.devices || []) {
       const device = this.addDevice(d.name, d.token || crypto.randomBytes(12).toString('hex'), d.basic ? { type: 'MQTT_BASIC', ...d.basic } : d.x509 ? { type: 'X509_CERTIFICATE', hash: d.x509 } : undefined);
       if (d.gateway) device.gateway = true; // "Is gateway" ticked (emulator/gateway.js)
     }
+  }
+
+  /** Sets the rate limits every device gets (ThingsBoard's syntax, see limits.js); throws on bad text. */
+  setRateLimits(spec) {
+    this.rateLimits = parseLimits(spec);
+    for (const device of this.devices ? this.devices.values() : []) device.limits = undefined;
+    this.emit('limits', this.rateLimitsText());
+  }
+
+  /** "messages 10:1,300:60; …", or '' when none. */
+  rateLimitsText() {
+    return describeLimits(this.rateLimits);
+  }
+
+  /** What ThingsBoard's MQTT transport answers to getSessionLimits. */
+  sessionLimitsAnswer() {
+    return { maxPayloadSize: 65536, maxInflightMessages: 100, rateLimits: limitTexts(this.rateLimits) };
+  }
+
+  /**
+   * Charges one message of a device to its rate limits (buckets kept per device, like
+   * ThingsBoard's, across sessions). Returns the limit exceeded (and records the rejection), or
+   * undefined.
+   */
+  charge(device, kind, body, transport) {
+    if (!device.limits) device.limits = new SessionLimits(this.rateLimits, { msPerSecond: this.limitsMsPerSecond });
+    const over = device.limits.charge(kind, body);
+    if (!over) return undefined;
+    this.rateLimitStats.exceeded++;
+    const what = transport === 'coap' || transport === 'coaps' ? 'answered 5.00' : 'session closed';
+    this.reject(transport, 'rate-limit', `${device.name}: over the rate limit ${over}: ${what}`);
+    return over;
   }
 
   /**
@@ -193,6 +230,8 @@ class DeviceStore extends EventEmitter {
     return {
       devices: [...this.devices.values()].map((d) => this.deviceSnapshot(d)),
       rejected: this.rejected.slice(-50),
+      rateLimits: this.rateLimitsText(),
+      rateLimitsExceeded: this.rateLimitStats.exceeded,
     };
   }
 

@@ -108,6 +108,16 @@ async function startWebServer({ store, host = '127.0.0.1', port = 0, info = () =
 
   const server = http.createServer((req, res) => {
     const url = new URL(req.url, 'http://localhost');
+    if (url.pathname === '/api/limits' && req.method === 'POST') {
+      // {"rateLimits": "10:1,300:60"} (ThingsBoard's syntax, see limits.js); "" = none.
+      readJson(req)
+        .then((body) => {
+          store.setRateLimits(body && body.rateLimits);
+          sendJson(res, 200, { rateLimits: store.rateLimitsText() });
+        })
+        .catch((err) => sendJson(res, 400, { error: err.message }));
+      return;
+    }
     if (url.pathname.startsWith('/api/devices/')) {
       api(req, res, url).catch((err) => sendJson(res, err.status || 500, { error: err.message }));
       return;

@@ -57,6 +57,8 @@ export class SessionLimits {
     const abort = new AbortController();
     this.abort = abort;
     const deliveredBefore = this.host.delivered;
+    // The question is a message too: ThingsBoard counts it against the limits.
+    this.host.pacer.take({ messages: 1 });
     transport.callRpc('getSessionLimits', {}, SESSION_LIMITS_ANSWER_MS, abort.signal).then(
       (answer) => {
         if (isCurrent()) this.apply(answer);

@@ -1,0 +1,130 @@
+'use strict';
+// Pacing against the emulator enforcing ThingsBoard's windows (emulator/limits.js: per-device
+// token buckets, MQTT 3.1.1 session closed / CoAP 5.00 when one runs dry). A burst of 1,000
+// readings must cross `10:1,300:60` with zero violations and every reading delivered, each with
+// its own ts. Time is scaled on both sides (a window's second is SCALE ms) so minutes of pacing
+// take seconds; the syntax and the arithmetic are ThingsBoard's.
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const { lib, TOKEN, mqttSettings, emulator, waitFor } = require('../mqtt/common');
+const { settings: coapSettings } = require('../coap/common');
+const { DeviceStore } = require('../../emulator/store');
+const { startCoapEmulator } = require('../../emulator/coap');
+
+const { DeviceConnection } = lib('device/connection.js');
+const { parseDeviceConfig } = lib('device/settings.js');
+const { createTransport } = lib('transports/index.js');
+
+/** One emulated second, in ms. */
+const SCALE = 100;
+const FAST = { backoffInitialMs: 50, backoffMaxMs: 200, statusThrottleMs: 10 };
+const EVERY_LIMIT = 'messages=10:1,300:60; telemetryMessages=10:1,300:60; telemetryDataPoints=10:1,300:60';
+
+function open(settings, rateLimits) {
+  const log = { warnings: [], infos: [] };
+  const states = [];
+  const conn = new DeviceConnection(settings, {
+    createTransport,
+    queueSize: 5000,
+    timing: FAST,
+    rateLimits,
+    pacing: { msPerSecond: SCALE },
+    log: { warn: (t) => log.warnings.push(t), info: (t) => log.infos.push(t) },
+  });
+  conn.register({ onStatus: (s) => states.push(s) });
+  return { conn, log, states };
+}
+
+const reading = (n, receivedAt) => ({ kind: 'telemetry', body: Buffer.from(JSON.stringify({ n })), qos: 1, receivedAt, batchShape: 'wrap' });
+
+/** Sends `count` readings at once; resolves with how they ended and where they arrived. */
+async function burst(conn, store, count) {
+  const seen = new Map();
+  store.on('telemetry', (e) => { for (const entry of e.entries) seen.set(entry.values.n, entry.ts); });
+  const base = Date.now() - 1_000_000;
+  const ends = await Promise.all(Array.from({ length: count }, (_, n) => conn.send(reading(n, base + n)).then(() => null, (err) => err.message)));
+  return { ends, seen, base };
+}
+
+function assertAllDelivered({ ends, seen, base }, count, firstWaiting = 1) {
+  assert.deepEqual(ends.filter(Boolean), [], 'no reading failed');
+  assert.equal(seen.size, count, 'every reading at the server');
+  // The first ones may go out the moment they arrive (connected, window open): then, as always,
+  // without a ts of their own. Every one that waited carries its receive time.
+  for (let n = firstWaiting; n < count; n++) assert.equal(seen.get(n), base + n, `reading ${n} keeps its own ts`);
+}
+
+test('MQTT: 1,000 readings cross 10:1,300:60 on every limit with zero violations', { timeout: 120000 }, async (t) => {
+  const store = new DeviceStore({ devices: [{ name: 'dev1', token: TOKEN }], rateLimits: EVERY_LIMIT, limitsMsPerSecond: SCALE });
+  const { emu } = await emulator({ store });
+  t.after(() => emu.close());
+  const { conn, log, states } = open(mqttSettings({ port: emu.port }), parseDeviceConfig({ host: 'h', rateLimits: EVERY_LIMIT }, { accessToken: 't' }).rateLimits);
+  t.after(() => conn.close());
+  const started = Date.now();
+  const result = await burst(conn, store, 1000);
+  const took = Date.now() - started;
+  assertAllDelivered(result, 1000);
+  assert.equal(store.rateLimitStats.exceeded, 0, `no window exceeded (${store.rejected.map((r) => r.reason).join('; ')})`);
+  assert.equal(emu.stats.rateLimited, 0);
+  assert.equal(emu.stats.connects, 1, 'one session: never closed for a rate limit');
+  assert.ok(states.some((s) => s.paced && s.queued > 0), 'the status said "paced · N queued"');
+  // 1,000 data points at 80 % of 300 per minute after the first 240: about 190 emulated seconds.
+  const ideal = ((1000 - 240) / (0.8 * 300 / 60)) * SCALE;
+  assert.ok(took < ideal * 1.5, `took ${took} ms, paced minimum ${Math.round(ideal)} ms`);
+  assert.deepEqual(log.warnings, []);
+});
+
+test('MQTT: the plain syntax "10:1,300:60" (every message) paces a 1,000-reading burst with zero violations', { timeout: 60000 }, async (t) => {
+  const store = new DeviceStore({ devices: [{ name: 'dev1', token: TOKEN }], rateLimits: '10:1,300:60', limitsMsPerSecond: SCALE });
+  const { emu } = await emulator({ store });
+  t.after(() => emu.close());
+  const parsed = parseDeviceConfig({ host: 'h', rateLimits: '10:1,300:60' }, { accessToken: 't' });
+  assert.deepEqual(parsed.problems, []);
+  const { conn } = open(mqttSettings({ port: emu.port, maxPayloadBytes: 2000 }), parsed.rateLimits);
+  t.after(() => conn.close());
+  assertAllDelivered(await burst(conn, store, 1000), 1000);
+  assert.equal(store.rateLimitStats.exceeded, 0);
+  assert.equal(emu.stats.connects, 1);
+});
+
+test('MQTT, no rateLimits set: the limits getSessionLimits answers are paced', { timeout: 60000 }, async (t) => {
+  const store = new DeviceStore({ devices: [{ name: 'dev1', token: TOKEN }], rateLimits: EVERY_LIMIT, limitsMsPerSecond: SCALE });
+  const { emu } = await emulator({ store });
+  t.after(() => emu.close());
+  const { conn } = open(mqttSettings({ port: emu.port }), undefined);
+  t.after(() => conn.close());
+  await waitFor(() => conn.pacer.active, 'the answer to getSessionLimits');
+  // Connected before the burst: the first few (up to the window) go out as they arrive.
+  assertAllDelivered(await burst(conn, store, 300), 300, 20);
+  assert.equal(store.rateLimitStats.exceeded, 0, store.rejected.map((r) => r.reason).join('; '));
+  assert.equal(emu.stats.connects, 1);
+});
+
+test('MQTT 3.1.1 without pacing: the session closed after the burst is logged as a possible rate limit', { timeout: 60000 }, async (t) => {
+  const store = new DeviceStore({ devices: [{ name: 'dev1', token: TOKEN }] });
+  const { emu } = await emulator({ store });
+  t.after(() => emu.close());
+  // The server says nothing (no limits known) but enforces them from now on.
+  const { conn, log } = open(mqttSettings({ port: emu.port }), undefined);
+  t.after(() => conn.close());
+  await conn.send(reading(-1, Date.now()));
+  store.setRateLimits('10:1');
+  // Plain telemetry (no receive time): one publish each, 40 of them at once.
+  const ends = Array.from({ length: 40 }, (_, n) => conn.send({ kind: 'telemetry', body: Buffer.from(JSON.stringify({ n })), qos: 1 }).catch(() => {}));
+  await waitFor(() => log.warnings.some((w) => /possibly a rate limit/.test(w)), 'the possible-rate-limit warning');
+  assert.match(log.warnings.find((w) => /possibly a rate limit/.test(w)), /set "rate limits"/);
+  store.setRateLimits('');
+  await Promise.all(ends);
+});
+
+test('CoAP: rateLimits set on the device pace a burst: no 5.00 from the server', { timeout: 60000 }, async (t) => {
+  const token = 'PacedCoapToken1';
+  const store = new DeviceStore({ devices: [{ name: 'dev', token }], rateLimits: '10:1,300:60', limitsMsPerSecond: SCALE });
+  const emu = await startCoapEmulator({ store });
+  t.after(() => emu.close());
+  const { conn } = open(coapSettings(emu.port, { accessToken: token }), parseDeviceConfig({ host: 'h', rateLimits: '10:1,300:60' }, { accessToken: 't' }).rateLimits);
+  t.after(() => conn.close());
+  assertAllDelivered(await burst(conn, store, 400), 400);
+  assert.equal(emu.stats.byCode['5.00'] || 0, 0, 'no 5.00');
+  assert.equal(store.rateLimitStats.exceeded, 0);
+});
