@@ -92,6 +92,26 @@ export function classifySocketError(err: NodeJS.ErrnoException & { reason?: stri
   }
 }
 
+/**
+ * MQTT 5 reason codes ThingsBoard sends in a DISCONNECT or a PUBACK, in words a user can act on
+ * (its MqttTransportHandler: rate limits close with 0x83/0x96/0x97, a connect while rate-limited
+ * gets 0x9F, a second client with the same token 0x8E, a payload it cannot parse 0x99).
+ */
+const MQTT5_REASONS: Record<number, string> = {
+  0x83: 'ThingsBoard uses this code when the device goes over its message rate limits',
+  0x8e: 'session taken over by another client using the same access token',
+  0x96: 'message rate too high: the device went over its rate limits',
+  0x97: 'quota exceeded: the device (or a sub-device of this gateway) went over its rate limits; send less often or set "rate limits"',
+  0x99: 'payload format invalid: ThingsBoard could not parse the message',
+  0x9f: 'connection rate exceeded: the device connected too often; the next attempt waits',
+};
+
+/** "0x97 quota exceeded: …", or the bare code for one ThingsBoard does not use. */
+export function mqtt5Reason(code: number): string {
+  const hex = `0x${code.toString(16).padStart(2, '0')}`;
+  return MQTT5_REASONS[code] ? `${hex} ${MQTT5_REASONS[code]}` : `reason code ${code} (${hex})`;
+}
+
 const MQTT5_UNAUTHORIZED: Record<number, string> = {
   134: 'bad user name or password',
   135: 'not authorized',
@@ -135,8 +155,8 @@ export function classifyConnack(code: number, credentials: ConnectCredentials = 
     133: 'client id rejected: set another client id',
     136: 'server unavailable',
     137: 'server busy',
-    151: 'quota exceeded',
-    159: 'connection rate exceeded',
+    151: 'quota exceeded: the device went over its rate limits; the next attempt waits',
+    159: 'connection rate exceeded: the device connected too often; the next attempt waits',
   };
   return new TransportError(`ThingsBoard refused the connection (CONNACK ${code}: ${reasons[code] || 'refused'}).`, 'unreachable', `CONNACK_${code}`);
 }

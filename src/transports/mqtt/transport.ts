@@ -12,7 +12,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import { MqttClient, type IClientOptions } from 'mqtt';
 import { MqttDownlink } from './downlink';
-import { classifyClientCertAlert, classifyConnack, classifySocketError, type Where } from './errors';
+import { classifyClientCertAlert, classifyConnack, classifySocketError, mqtt5Reason, type Where } from './errors';
 import { redactSecrets } from '../../shared';
 import { awaitAnswer, noAnswerText } from '../../deadline';
 import { PackedAcks } from './gateway-acks';
@@ -242,7 +242,7 @@ export class MqttTransport extends EventEmitter implements Transport {
       client.on('disconnect', (packet: { reasonCode?: number }) => {
         if (!isCurrent()) return;
         const code = packet.reasonCode ?? 0;
-        const why = code === 0x8e ? 'session taken over by another client using the same access token' : `reason code ${code}`;
+        const why = mqtt5Reason(code);
         this.lastError = new TransportError(`the server ended the session (${why})`, 'closed', `DISCONNECT_${code}`);
       });
       client.on('close', () => {
@@ -315,14 +315,21 @@ export class MqttTransport extends EventEmitter implements Transport {
     const onPublished = (err?: (Error & { code?: number }) | typeof CLOSED): void => {
       if (!pending.delete(onPublished)) return; // settled already (closed, then a late callback)
       if (!err) return callback();
-      if (err === CLOSED || !this.connected) return callback(closedBeforeAck());
+      if (err === CLOSED || !this.connected) return callback(this.closedBeforeAck());
       // MQTT 5 PUBACK with a failure reason code: this message only. 0x97 is ThingsBoard's rate
       // limit (of the device, or of one gateway sub-device), and it closes the session next.
-      const why = err.code === 0x97 ? 'quota exceeded (PUBACK 0x97): over ThingsBoard\'s rate limit; send less often' : err.message;
+      const why = typeof err.code === 'number' ? mqtt5Reason(err.code) : err.message;
       callback(new TransportError(this.redactText(`ThingsBoard refused the message: ${why}`), 'rejected', `PUBACK_${err.code ?? 'ERROR'}`));
     };
     pending.add(onPublished);
     client.publish(topic, body, qos === 1 ? QOS_1 : QOS_0, onPublished);
+  }
+
+  /** An MQTT 5 server may have said why it ended the session (DISCONNECT): keep its code. */
+  private closedBeforeAck(): TransportError {
+    const why = this.lastError;
+    if (!why || !why.code.startsWith('DISCONNECT_')) return closedBeforeAck();
+    return new TransportError(`connection closed before the broker acknowledged the message: ${why.message}`, 'closed', why.code);
   }
 
   /**
