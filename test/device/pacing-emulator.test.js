@@ -70,7 +70,9 @@ test('MQTT: 1,000 readings cross 10:1,300:60 on every limit with zero violations
   assert.ok(states.some((s) => s.paced && s.queued > 0), 'the status said "paced · N queued"');
   // 1,000 data points at 80 % of 300 per minute after the first 240: about 190 emulated seconds.
   const ideal = ((1000 - 240) / (0.8 * 300 / 60)) * SCALE;
-  assert.ok(took < ideal * 1.5, `took ${took} ms, paced minimum ${Math.round(ideal)} ms`);
+  // Generous (a loaded CI machine); bench/ measures the drain time against the minimum.
+  assert.ok(took < ideal * 3, `took ${took} ms, paced minimum ${Math.round(ideal)} ms`);
+  t.diagnostic(`1,000 readings in ${took} ms; paced minimum ${Math.round(ideal)} ms`);
   assert.deepEqual(log.warnings, []);
 });
 
