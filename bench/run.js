@@ -5,7 +5,8 @@
 //
 // Environment:
 //   BENCH_QUICK=1        smaller counts, one repeat (for iterating; figures are noisier)
-//   BENCH_ONLY=a,b       only these sections: mqtt, latency, scale, memory, coap, coaps, gateway, persist
+//   BENCH_ONLY=a,b       only these sections: mqtt, latency, scale, memory, coap, coaps, gateway, persist, limits
+//   BENCH_PACING_SCALE=25  ms per emulated second in the rate-limit drain (limits section)
 //   BENCH_WINDOW=100     messages unfinished at once in the MQTT throughput runs
 //   BENCH_NO_BUILD=1     do not run `node scripts/build.js` first
 //   BENCH_OUT=file.json  where the raw results go (default: $TMPDIR/tb-bench-last.json)
@@ -84,6 +85,7 @@ async function main() {
     await broker.stop();
   }
   if (want('coap') || want('coaps')) await coap(ours);
+  if (want('limits')) await pacingDrain();
 
   results.rows = rows;
   results.scale = scale;
@@ -96,6 +98,21 @@ async function main() {
 }
 
 // ---- sections ---------------------------------------------------------------------------------
+
+/**
+ * Rate limits: a 10,000-reading backlog drained under 20:1,600:60 (every budget, enforced by the
+ * emulator like ThingsBoard) vs the least time that limit allows. Time is scaled (a window's
+ * second lasts BENCH_PACING_SCALE ms; the real drain takes about 20 minutes): the ratio does not
+ * depend on the scale, and the figures are given in emulated seconds.
+ */
+async function pacingDrain() {
+  const msPerSecond = Number(process.env.BENCH_PACING_SCALE || 25);
+  const r = await attempt('pacing-drain', { count: 10000, limits: '20:1,600:60', msPerSecond }, { timeoutMs: 20 * 60 * 1000 });
+  results.sections.limits = r;
+  const minimum = r.error ? r : { value: r.minimumSeconds };
+  rows.push(row('drain 10,000 readings under 20:1,600:60 (emulated s) vs the limit\'s minimum', r, minimum, 'lower', 1.3, 's'));
+  if (!r.error) notes.push(`rate-limit drain: ${r.violations} windows exceeded at the emulator, ${r.sessions} session(s); one emulated second = ${r.msPerSecond} ms`);
+}
 
 /** Runs a scenario; on failure returns {error} instead of a number, never a made-up figure. */
 async function attempt(name, args, opts) {
