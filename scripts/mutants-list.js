@@ -209,6 +209,14 @@ module.exports = [
     why: 'a session ThingsBoard closed for a rate limit (MQTT 5 DISCONNECT 0x97) is logged as a plain drop',
   },
   {
+    id: 'not-thingsboard-silent',
+    file: 'src/device/session-limits.ts',
+    find: '        this.warnedNotThingsBoard = true;\n        this.host.warn(',
+    replace: '        this.warnedNotThingsBoard = true;\n        void (',
+    tests: ['test/mqtt/not-thingsboard.test.js'],
+    why: 'a plain MQTT broker that acknowledges everything is taken for ThingsBoard without a word',
+  },
+  {
     id: 'outbox-window-plus-one',
     file: 'src/device/outbox.ts',
     find: '      if (this.inFlightSends >= limit) return;',

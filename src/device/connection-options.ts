@@ -37,6 +37,8 @@ export interface ConnectionOptions {
   rateLimits?: RateLimits;
   /** Pacing clock and scale (tests). */
   pacing?: PacerOptions;
+  /** How long getSessionLimits may stay unanswered before the server is called "not answering" (tests). */
+  sessionLimitsAnswerMs?: number;
   /** Extra budgets a publish costs (a gateway's own limits, set with pacer.setBudget). */
   costHook?: CostHook;
 }

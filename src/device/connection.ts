@@ -106,6 +106,7 @@ export class DeviceConnection {
       },
       options.rateLimits,
       options.pacing?.now,
+      options.sessionLimitsAnswerMs,
     );
     const host = {
       get sendingTransport() {

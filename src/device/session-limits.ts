@@ -40,6 +40,7 @@ export class SessionLimits {
     /** The `rateLimits` property; undefined = what the server says. */
     private readonly configured: RateLimits | undefined,
     private readonly now: () => number = Date.now,
+    private readonly answerMs: number = SESSION_LIMITS_ANSWER_MS,
   ) {
     if (configured) host.pacer.setLimits(configured);
   }
@@ -59,7 +60,7 @@ export class SessionLimits {
     const deliveredBefore = this.host.delivered;
     // The question is a message too: ThingsBoard counts it against the limits.
     this.host.pacer.take({ messages: 1 });
-    transport.callRpc('getSessionLimits', {}, SESSION_LIMITS_ANSWER_MS, abort.signal).then(
+    transport.callRpc('getSessionLimits', {}, this.answerMs, abort.signal).then(
       (answer) => {
         if (isCurrent()) this.apply(answer);
       },
@@ -69,7 +70,7 @@ export class SessionLimits {
         if (this.host.delivered === deliveredBefore) return;
         this.warnedNotThingsBoard = true;
         this.host.warn(
-          `${where} acknowledges messages but did not answer getSessionLimits within ${SESSION_LIMITS_ANSWER_MS / 1000} s, which ThingsBoard's MQTT transport answers itself: ` +
+          `${where} acknowledges messages but did not answer getSessionLimits within ${this.answerMs / 1000} s, which ThingsBoard's MQTT transport answers itself: ` +
             'the server may not be ThingsBoard (a plain MQTT broker accepts the messages, but they reach no ThingsBoard device), or a ThingsBoard older than 3.6. ' +
             'Check host and port; set "rate limits" if your tenant profile has any.',
         );
