@@ -212,7 +212,7 @@ module.exports = [
     id: 'not-thingsboard-silent',
     file: 'src/device/session-limits.ts',
     find: '        this.warnedNotThingsBoard = true;\n        this.host.warn(',
-    replace: '        this.warnedNotThingsBoard = true;\n        void (',
+    replace: '        this.warnedNotThingsBoard = true;\n        if (this.answerMs < 0) this.host.warn(',
     tests: ['test/mqtt/not-thingsboard.test.js'],
     why: 'a plain MQTT broker that acknowledges everything is taken for ThingsBoard without a word',
   },
