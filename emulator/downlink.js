@@ -17,17 +17,12 @@ const RECENT = 20;
 const DEFAULT_RPC_TIMEOUT_MS = 10000; // ThingsBoard's REST API and rule nodes default
 const MAX_RPC_TIMEOUT_MS = 10 * 60 * 1000;
 
-/** What ThingsBoard's MQTT transport answers to the built-in client-side RPC getSessionLimits. */
-const SESSION_LIMITS = {
-  maxPayloadSize: 65536, // NETTY_MAX_PAYLOAD_SIZE
-  maxInflightMessages: 100, // per-device message queue
-  rateLimits: { messages: '200:1,6000:60,14000:3600', telemetryMessages: '100:1,3000:60,7000:3600', telemetryDataPoints: '200:1,6000:60,14000:3600' },
-};
-
 /** Client-side RPC rules: method → (params) → answer. Anything else is echoed (answer = params). */
 const CLIENT_RPC_RULES = {
   getCurrentTime: () => ({ time: Date.now() }),
-  getSessionLimits: () => JSON.parse(JSON.stringify(SESSION_LIMITS)),
+  // ThingsBoard's MQTT transport answers this one itself: the limits the emulator enforces
+  // (store.setRateLimits; none by default, as a self-hosted ThingsBoard CE).
+  getSessionLimits: (params, store) => store.sessionLimitsAnswer(),
 };
 
 const copyRecord = (r) => ({ ...r, at: { ...r.at } });
@@ -228,7 +223,7 @@ function installDownlink(DeviceStore) {
     }
     const rule = Object.prototype.hasOwnProperty.call(CLIENT_RPC_RULES, request.method) ? CLIENT_RPC_RULES[request.method] : null;
     const params = request.params === undefined ? {} : request.params;
-    const answer = rule ? rule(params) : params;
+    const answer = rule ? rule(params, this) : params;
     const entry = { time: Date.now(), method: request.method, params, answer, rule: rule ? request.method : 'echo', transport };
     device.clientRpc.push(entry);
     if (device.clientRpc.length > RECENT) device.clientRpc.shift();
@@ -254,4 +249,4 @@ function installDownlink(DeviceStore) {
   };
 }
 
-module.exports = { installDownlink, keyList, CLIENT_RPC_RULES, SESSION_LIMITS, DEFAULT_RPC_TIMEOUT_MS };
+module.exports = { installDownlink, keyList, CLIENT_RPC_RULES, DEFAULT_RPC_TIMEOUT_MS };

@@ -54,16 +54,6 @@ const REQUEST_TOPICS = [
   { re: /^v2\/r\/res\/(\d+)$/, kind: 'rpc-reply' },
 ];
 
-/** A client-side RPC {"method":"getSessionLimits"}. */
-function isSessionLimitsCall(payload) {
-  try {
-    const request = JSON.parse(payload.toString('utf8'));
-    return !!request && request.method === 'getSessionLimits';
-  } catch {
-    return false;
-  }
-}
-
 /** A ThingsBoard-like CONNACK refusal: aedes sends err.returnCode in the CONNACK. */
 function refusal(returnCode, message) {
   const err = new Error(message);
@@ -225,9 +215,6 @@ async function startMqttEmulator({ store, host = '127.0.0.1', port = 0, tls: tls
         return 'bad attribute request';
       }
       answer = store.attributesAnswer(device, query && query.clientKeys, query && query.sharedKeys);
-    } else if (isSessionLimitsCall(payload)) {
-      // Answered by ThingsBoard's MQTT transport itself, not by the rule chain.
-      answer = store.sessionLimitsAnswer();
     } else {
       const result = store.clientRpc(device, payload, transport);
       if (!result.ok) return result.reason;

@@ -50,7 +50,7 @@ class DeviceStore extends EventEmitter {
     return describeLimits(this.rateLimits);
   }
 
-  /** What ThingsBoard's MQTT transport answers to getSessionLimits. */
+  /** What ThingsBoard's MQTT transport answers to getSessionLimits (NETTY_MAX_PAYLOAD_SIZE, its per-device queue). */
   sessionLimitsAnswer() {
     return { maxPayloadSize: 65536, maxInflightMessages: 100, rateLimits: limitTexts(this.rateLimits) };
   }
