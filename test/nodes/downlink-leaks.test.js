@@ -83,6 +83,7 @@ test(`${REDEPLOYS} redeploys with in-nodes and requests leak nothing`, async (t)
     assert.deepEqual(after, before, 'active resources and process listeners after the redeploys');
   }
   const client = Object.values(tb.broker.clients).find((c) => c.tbToken === TOKEN);
-  assert.deepEqual(Object.keys(client.subscriptions).sort(), ['v1/devices/me/attributes', 'v1/devices/me/attributes/response/+', 'v1/devices/me/rpc/request/+']);
+  // rpc/response/+: the answer to getSessionLimits, asked after every connect (device/session-limits.ts).
+  assert.deepEqual(Object.keys(client.subscriptions).sort(), ['v1/devices/me/attributes', 'v1/devices/me/attributes/response/+', 'v1/devices/me/rpc/request/+', 'v1/devices/me/rpc/response/+']);
   t.diagnostic(`baseline ${JSON.stringify(before)}; ThingsBoard saw ${tb.state.connects} sessions for ${REDEPLOYS} redeploys`);
 });
