@@ -179,7 +179,7 @@ module.exports = [
   {
     id: 'pacing-off',
     file: 'src/device/outbox.ts',
-    find: '      if (!this.paceAllows(count)) return;',
+    find: '      if (!this.paceAllows(pack > 1 ? pack : count)) return;',
     replace: '',
     tests: ['test/device/pacing-emulator.test.js'],
     why: 'a backlog is flushed at full speed past the rate limits',
@@ -674,7 +674,7 @@ module.exports = [
   {
     id: 'binding-close-keeps-user',
     file: 'src/nodes/device-binding.ts',
-    find: '    connection.deregister(user).then(',
+    find: '    connection.deregister(user, { keepQueue: true }).then(',
     replace: '    Promise.resolve().then(',
     tests: ['test/nodes/out.test.js', 'test/nodes/leaks.test.js'],
     why: 'a node that closes stays a user of its device: the connection of a removed flow is never stopped',
