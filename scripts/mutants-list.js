@@ -217,6 +217,14 @@ module.exports = [
     why: 'a plain MQTT broker that acknowledges everything is taken for ThingsBoard without a word',
   },
   {
+    id: 'mqtt-own-rpc-echo-taken',
+    file: 'src/transports/mqtt/downlink.ts',
+    find: "    if (this.ownRpcRequests.get(id) === payload.toString('utf8')) {",
+    replace: '    if (false) {',
+    tests: ['test/mqtt/gateway-mosquitto.test.js'],
+    why: 'a plain broker echoes our own getSessionLimits request back and it reaches the flow as a server-side RPC',
+  },
+  {
     id: 'outbox-window-plus-one',
     file: 'src/device/outbox.ts',
     find: '      if (this.inFlightSends >= limit) return;',

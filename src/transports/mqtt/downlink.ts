@@ -80,6 +80,8 @@ export class MqttDownlink {
   private readonly subscriptions = new Map<Need, Promise<void>>();
   private readonly attributeAnswers = new Map<number, Waiting<unknown>>();
   private readonly rpcAnswers = new Map<number, Waiting<unknown>>();
+  /** Our client-side RPC requests still waiting, by id: a plain broker echoes them back to us. */
+  private readonly ownRpcRequests = new Map<number, string>();
   private readonly gatewayAnswers = new Map<number, GatewayWaiting>();
   /** Sub-device RPCs delivered on this connection: `device\u0000id` (a DUP is not a new command). */
   private readonly seenGatewayRpc = new Set<string>();
@@ -239,9 +241,14 @@ export class MqttDownlink {
       // Forgotten at the deadline or on abort: an answer that still comes is dropped in receive().
       { timeoutMs: left, expired: () => new TransportError(noAnswerText(timeoutMs), 'timeout', 'NO_ANSWER'), signal, aborted },
       (waiting) => {
+        const body = JSON.stringify(request);
         answers.set(id, waiting);
-        waiting.signal.addEventListener('abort', () => answers.delete(id), { once: true });
-        this.publish(`${requestTopic}${id}`, Buffer.from(JSON.stringify(request))).catch((err: TransportError) => waiting.reject(err));
+        if (requestTopic === DOWNLINK_TOPICS.rpcRequest) this.ownRpcRequests.set(id, body);
+        waiting.signal.addEventListener('abort', () => {
+          answers.delete(id);
+          this.ownRpcRequests.delete(id);
+        }, { once: true });
+        this.publish(`${requestTopic}${id}`, Buffer.from(body)).catch((err: TransportError) => waiting.reject(err));
       },
     );
   }
@@ -286,6 +293,12 @@ export class MqttDownlink {
     const id = idOf(topic, DOWNLINK_TOPICS.rpcRequest);
     if (id === undefined) {
       this.host.emit('warning', `dropped a server-side RPC on ${topic}: the topic does not end in a request id`);
+      return;
+    }
+    // A plain MQTT broker (not ThingsBoard) delivers our own client-side RPC request back to us
+    // on the same topic: the same id and the same bytes are not a command.
+    if (this.ownRpcRequests.get(id) === payload.toString('utf8')) {
+      this.host.emit('debug', `dropped the broker's echo of our own client-side RPC request ${id}`);
       return;
     }
     const parsed = this.parse(topic, payload);
