@@ -22,7 +22,7 @@ export interface ShelfEntry {
 
 /** The subset of RED.events the shelf listens to. */
 export interface RuntimeEvents {
-  on(event: string, listener: (event: { id?: string; payload?: { state?: string; deploy?: boolean } }) => void): void;
+  on(event: string, listener: (event: { id?: string; payload?: { state?: string; deploy?: boolean }; diff?: object }) => void): void;
   removeListener(event: string, listener: (...args: never[]) => void): void;
 }
 
@@ -40,8 +40,23 @@ export function deviceKey(settings: ConnectionSettings, secrets: readonly string
 export class DeviceShelf {
   private readonly parked = new Map<string, ShelfEntry>();
   private listening = false;
+  /**
+   * The flows are stopping for a deploy (not a runtime stop). Node-RED's 'flows:stopping' says
+   * which: a deploy's diff comes from diffConfigs, which always sets globalConfigChanged; the
+   * runtime's own stop passes an empty default diff without it.
+   */
+  private deploying = false;
 
-  constructor(private readonly events: RuntimeEvents | undefined) {}
+  constructor(private readonly events: RuntimeEvents | undefined) {
+    events?.on('flows:stopping', (event) => {
+      this.deploying = !!event?.diff && 'globalConfigChanged' in event.diff;
+    });
+  }
+
+  /** A config node closing with removed=false is restarted by a deploy (else the runtime stops). */
+  get redeploying(): boolean {
+    return this.deploying;
+  }
 
   /** A config node closed with removed=false: keep its connection until the flows start again. */
   park(id: string, entry: ShelfEntry): void {

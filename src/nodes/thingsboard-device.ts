@@ -92,7 +92,7 @@ export = function (RED: RED) {
       // Restarted (redeploy, runtime stop): the shelf keeps the connection for the config node
       // that replaces it. Deleted: its messages cannot go anywhere. Node-RED waits for done():
       // it is called however closing ends, and a failure is logged.
-      if (!removed) {
+      if (!removed && shelf.redeploying) {
         shelf.park(node.id, entry);
         return done();
       }
