@@ -6,8 +6,11 @@
 // test-artifacts/browser/.
 const test = require('node:test');
 const assert = require('node:assert/strict');
-const { startNodeRed } = require('../../scripts/node-red-embedded');
-const { launchBrowser, shot, tempDir, waitFor } = require('./support');
+const { fileBrowser, shot, waitFor } = require('./support');
+const { fileNodeRed } = require('./node-red');
+
+const browserFor = fileBrowser();
+const nodeRed = fileNodeRed('tb-dl-editor-');
 
 const CASES = [
   { type: 'thingsboard-in', props: { receive: 'attributes' }, visible: ['#node-input-keys', '#node-input-initial'], hidden: ['#node-input-methods'] },
@@ -18,10 +21,9 @@ const CASES = [
 ];
 
 test('downlink dialogs and help fit the editor', { timeout: 180000 }, async (t) => {
-  const browser = await launchBrowser(t);
+  const browser = await browserFor(t);
   if (!browser) return;
-  const nr = await startNodeRed({ userDir: tempDir(t, 'tb-dl-editor-'), port: 0 });
-  t.after(() => nr.close());
+  const nr = await nodeRed();
   const context = await browser.newContext({ viewport: { width: 1400, height: 900 } });
   t.after(() => context.close());
   const page = await context.newPage();

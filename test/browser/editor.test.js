@@ -9,11 +9,14 @@ const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const path = require('node:path');
 const { startEmulator } = require('../../emulator/index');
-const { startNodeRed } = require('../../scripts/node-red-embedded');
-const { launchBrowser, settled, shot, tempDir, waitFor, root } = require('./support');
+const { fileBrowser, settled, shot, waitFor, root } = require('./support');
+const { fileNodeRed } = require('./node-red');
 
 const TOKEN = 'browser-secret-token-7f3a9c';
 const pkgName = require(path.join(root, 'package.json')).name;
+// One Chromium and one Node-RED for the tests of this file.
+const browserFor = fileBrowser();
+const nodeRed = fileNodeRed('tb-editor-');
 
 async function openEditor(browser, t, url, colorScheme = 'light') {
   const context = await browser.newContext({ viewport: { width: 1400, height: 900 }, colorScheme });
@@ -32,15 +35,15 @@ async function openEditor(browser, t, url, colorScheme = 'light') {
 }
 
 test('editor: add, configure and deploy through the dialogs; green status; reading arrives; token stays on the server', { timeout: 180000 }, async (t) => {
-  const browser = await launchBrowser(t);
+  const browser = await browserFor(t);
   if (!browser) return;
+  const nr = await nodeRed();
+  t.after(() => nr.deploy([])); // the next test finds an empty runtime
   const emu = await startEmulator({
     devices: [{ name: 'browser-device', token: TOKEN }],
     ports: { mqtt: 0, mqtts: false, coap: 0, coaps: false, web: false },
   });
   t.after(() => emu.close());
-  const nr = await startNodeRed({ userDir: tempDir(t, 'tb-editor-'), port: 0 });
-  t.after(() => nr.close());
 
   const { page, errors } = await openEditor(browser, t, nr.url);
 
@@ -148,10 +151,9 @@ test('editor: every examples/*.json is listed under Import → Examples and impo
   const files = fs.existsSync(exampleDir) ? fs.readdirSync(exampleDir).filter((f) => f.endsWith('.json')).sort() : [];
   // The package ships example flows: none found is a broken package, not a reason to skip.
   assert.ok(files.length > 0, 'no examples/*.json: the package ships example flows');
-  const browser = await launchBrowser(t);
+  const browser = await browserFor(t);
   if (!browser) return;
-  const nr = await startNodeRed({ userDir: tempDir(t, 'tb-examples-'), port: 0 });
-  t.after(() => nr.close());
+  const nr = await nodeRed();
   const { page, errors } = await openEditor(browser, t, nr.url);
 
   for (const file of files) {

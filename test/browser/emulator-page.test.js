@@ -7,7 +7,10 @@ const assert = require('node:assert/strict');
 const mqtt = require('mqtt');
 const coap = require('coap');
 const { startEmulator } = require('../../emulator/index');
-const { launchBrowser, shot, tempDir, waitFor } = require('./support');
+const { fileBrowser, shot, tempDir, waitFor } = require('./support');
+
+// One Chromium for the tests of this file; each test starts its own emulator.
+const browserFor = fileBrowser();
 
 function coapPost(port, url, body) {
   return new Promise((resolve, reject) => {
@@ -20,7 +23,7 @@ function coapPost(port, url, body) {
 }
 
 test('the emulator page shows devices, live readings, attributes and rejections', { timeout: 120000 }, async (t) => {
-  const browser = await launchBrowser(t);
+  const browser = await browserFor(t);
   if (!browser) return;
   const emu = await startEmulator({ dataDir: tempDir(t, 'tb-emu-page-'), ports: { mqtt: 0, mqtts: 0, coap: 0, coaps: false, web: 0 } });
   t.after(() => emu.close());
@@ -101,7 +104,7 @@ function wrapReport(page, selector) {
 }
 
 test('the emulator page sends shared attributes and RPC to a device and shows its reply or the timeout; long values never break inside a number', { timeout: 120000 }, async (t) => {
-  const browser = await launchBrowser(t);
+  const browser = await browserFor(t);
   if (!browser) return;
   const emu = await startEmulator({ ports: { mqtt: 0, mqtts: false, coap: false, coaps: false, web: 0 } });
   t.after(() => emu.close());

@@ -6,8 +6,12 @@
 // test-artifacts/browser/ (look at them when this file changes).
 const test = require('node:test');
 const assert = require('node:assert/strict');
-const { startNodeRed } = require('../../scripts/node-red-embedded');
-const { launchBrowser, settled, shot, tempDir, waitFor } = require('./support');
+const { fileBrowser, settled, shot, waitFor } = require('./support');
+const { fileNodeRed } = require('./node-red');
+
+// One Chromium and one Node-RED for the tests of this file (nothing here deploys).
+const browserFor = fileBrowser();
+const nodeRed = fileNodeRed('tb-layout-');
 
 // Node type → a phrase only its help has (the help is shown under the palette label).
 const HELP_TYPES = { 'thingsboard-out': 'Message contract', 'thingsboard-device': 'Verify server certificate' };
@@ -52,10 +56,9 @@ function overflowing(page, rootSelector) {
 }
 
 test('help: every node help fits the help sidebar at its default width', { timeout: 180000 }, async (t) => {
-  const browser = await launchBrowser(t);
+  const browser = await browserFor(t);
   if (!browser) return;
-  const nr = await startNodeRed({ userDir: tempDir(t, 'tb-help-'), port: 0 });
-  t.after(() => nr.close());
+  const nr = await nodeRed();
   const { page, errors } = await editorWithNodes(browser, t, nr.url, 'mqtt');
 
   // Select the node on the canvas and show its help, as a user clicking the node and the
@@ -139,10 +142,9 @@ function textWidthsScript() {
 }
 
 test('device dialog: whole placeholders, one-line labels, tips inside the form, the reason for a bad host', { timeout: 180000 }, async (t) => {
-  const browser = await launchBrowser(t);
+  const browser = await browserFor(t);
   if (!browser) return;
-  const nr = await startNodeRed({ userDir: tempDir(t, 'tb-dialog-'), port: 0 });
-  t.after(() => nr.close());
+  const nr = await nodeRed();
 
   for (const transport of ['mqtts', 'coaps', 'mqtt']) {
     const { page, errors } = await editorWithNodes(browser, t, nr.url, transport);

@@ -1,7 +1,10 @@
 'use strict';
 // Shared pieces of the browser tests: Debian's Chromium through playwright-core, a folder for
 // screenshots (test-artifacts/, git-ignored; CI keeps it), and a Node-RED + emulator pair on
-// free ports with a temporary userDir that links this package.
+// free ports with a temporary userDir that links this package. A file launches one Chromium
+// (fileBrowser) and starts one Node-RED (fileNodeRed, ./node-red.js) for all its tests, closed after the last
+// one; each test opens its own browser context (cookies, storage, pages).
+const { after } = require('node:test');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
@@ -35,6 +38,27 @@ async function launchBrowser(t) {
   const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, headless: true });
   t.after(() => browser.close());
   return browser;
+}
+
+/**
+ * One Chromium for every test of the file that calls this (at the top of the file): returns
+ * `browserFor(t)`, which resolves to the shared browser, launched by the first test that asks,
+ * or to null when that test was skipped (not installed, outside CI). Closed after the file's tests.
+ */
+function fileBrowser() {
+  let launched = null;
+  after(async () => {
+    const browser = launched && await launched.catch(() => null);
+    if (browser) await browser.close();
+  });
+  return async (t) => {
+    if (!requirePeer(t, 'chromium')) return null;
+    if (!launched) {
+      const { chromium } = require('playwright-core');
+      launched = chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, headless: true });
+    }
+    return launched;
+  };
 }
 
 /** A new temporary folder, removed in t.after. */
@@ -71,4 +95,4 @@ async function settled(page, selector) {
   }, 15000, 200);
 }
 
-module.exports = { settled, launchBrowser, shot, tempDir, waitFor, runtimeTag, root, CHROMIUM_ARGS };
+module.exports = { settled, launchBrowser, fileBrowser, shot, tempDir, waitFor, runtimeTag, root, CHROMIUM_ARGS };
