@@ -6,7 +6,7 @@
 // test-artifacts/browser/.
 const test = require('node:test');
 const assert = require('node:assert/strict');
-const { fileBrowser, shot, waitFor } = require('./support');
+const { fileBrowser, settled, shot, waitFor } = require('./support');
 const { fileNodeRed } = require('./node-red');
 
 const browserFor = fileBrowser();
@@ -39,7 +39,7 @@ test('downlink dialogs and help fit the editor', { timeout: 180000 }, async (t) 
       RED.editor.edit(RED.nodes.node(id));
     }, { id, ...c });
     await page.waitForSelector('#node-dialog-ok', { state: 'visible' });
-    await page.waitForTimeout(400); // the tray slides in
+    await settled(page, '#node-dialog-ok'); // the tray slides in: measure once it stands still
     const m = await page.evaluate(({ visible, hidden }) => {
       const tray = document.querySelector('.red-ui-tray');
       const form = document.querySelector('.red-ui-tray .red-ui-tray-body form') || document.querySelector('.red-ui-tray form');
