@@ -76,7 +76,10 @@ for (const runtime of wanted) {
   // core-guard.js (forwarded to every file's process) fails a core file that loads Node-RED.
   const guard = ['--require', path.join(__dirname, 'support', 'core-guard.js')];
   const started = Date.now();
-  const res = spawnSync(exe, [...guard, '--test', ...reporters, '--test-timeout=300000', `--test-concurrency=${concurrency}`, ...passFiles], {
+  // --test-force-exit: a file whose tests have all ended ends too, even when a failed test left a
+  // socket open (the runner would otherwise wait for that process forever; the leak tests check
+  // handles themselves).
+  const res = spawnSync(exe, [...guard, '--test', ...reporters, '--test-timeout=300000', '--test-force-exit', `--test-concurrency=${concurrency}`, ...passFiles], {
     stdio: 'inherit',
     cwd: root,
     env: { ...process.env, TB_NODE_RED: nodeRed, TB_TEST_CORE_FILES: coreDone ? '' : core.join(path.delimiter) },

@@ -5,8 +5,13 @@ const { test } = require('node:test');
 const assert = require('node:assert/strict');
 const dgram = require('node:dgram');
 const { startLossyRelay, seededRandom } = require('../support/lossy-relay');
+const { waitFor } = require('../support/wait');
 
-async function echoServer() {
+// Waits are for counts, not a fixed time: a loaded machine (test files run side by side) can take
+// longer than any sleep; every socket is closed in t.after, so a failed assertion cannot leave the
+// file's process running.
+
+async function echoServer(t) {
   const sock = dgram.createSocket('udp4');
   const peers = new Set();
   sock.on('message', (msg, rinfo) => {
@@ -14,28 +19,44 @@ async function echoServer() {
     sock.send(Buffer.concat([Buffer.from('echo:'), msg]), rinfo.port, rinfo.address);
   });
   await new Promise((r) => sock.bind(0, '127.0.0.1', r));
-  return { port: sock.address().port, peers, close: () => new Promise((r) => sock.close(r)) };
+  const close = closer(sock);
+  t.after(close);
+  return { port: sock.address().port, peers, close };
 }
 
-async function client() {
+function closer(sock) {
+  let closing = null;
+  return () => {
+    closing ??= new Promise((r) => sock.close(r));
+    return closing;
+  };
+}
+
+async function relayFor(t, opts) {
+  const relay = await startLossyRelay(opts);
+  t.after(() => relay.close());
+  return relay;
+}
+
+async function client(t) {
   const sock = dgram.createSocket('udp4');
   const got = [];
   sock.on('message', (m) => got.push(m.toString()));
   await new Promise((r) => sock.bind(0, '127.0.0.1', r));
-  return { sock, got, close: () => new Promise((r) => sock.close(r)) };
+  const close = closer(sock);
+  t.after(close);
+  return { sock, got, close };
 }
 
-const settle = () => new Promise((r) => setTimeout(r, 100));
-
-test('forwards both ways with one upstream socket per client', { timeout: 60000 }, async () => {
-  const server = await echoServer();
-  const relay = await startLossyRelay({ target: { host: '127.0.0.1', port: server.port } });
-  const a = await client();
-  const b = await client();
+test('forwards both ways with one upstream socket per client', { timeout: 60000 }, async (t) => {
+  const server = await echoServer(t);
+  const relay = await relayFor(t, { target: { host: '127.0.0.1', port: server.port } });
+  const a = await client(t);
+  const b = await client(t);
   a.sock.send('a1', relay.port, '127.0.0.1');
   b.sock.send('b1', relay.port, '127.0.0.1');
   a.sock.send('a2', relay.port, '127.0.0.1');
-  await settle();
+  await waitFor(() => a.got.length >= 2 && b.got.length >= 1, 'the three echoes');
   assert.deepEqual(a.got.sort(), ['echo:a1', 'echo:a2']);
   assert.deepEqual(b.got, ['echo:b1']);
   assert.equal(server.peers.size, 2);
@@ -44,13 +65,16 @@ test('forwards both ways with one upstream socket per client', { timeout: 60000 
   await Promise.all([a.close(), b.close(), relay.close(), server.close()]);
 });
 
-test('drops at the requested rate, reproducibly with a seed', { timeout: 60000 }, async () => {
-  const server = await echoServer();
+test('drops at the requested rate, reproducibly with a seed', { timeout: 60000 }, async (t) => {
+  const server = await echoServer(t);
   const run = async () => {
-    const relay = await startLossyRelay({ target: { host: '127.0.0.1', port: server.port }, dropToServer: 0.5, random: seededRandom(7) });
-    const c = await client();
+    const relay = await relayFor(t, { target: { host: '127.0.0.1', port: server.port }, dropToServer: 0.5, random: seededRandom(7) });
+    const c = await client(t);
     for (let i = 0; i < 200; i++) c.sock.send(`m${i}`, relay.port, '127.0.0.1');
-    await settle();
+    // All 200 decided at the relay, every forwarded one echoed back and relayed to the client.
+    const { toServer, toClient } = relay.stats;
+    await waitFor(() => toServer.forwarded + toServer.dropped === 200 && toClient.forwarded + toClient.dropped === toServer.forwarded
+      && c.got.length === toClient.forwarded, 'the 200 datagrams through the relay and back');
     const result = { got: c.got.length, stats: JSON.parse(JSON.stringify(relay.stats)) };
     await Promise.all([c.close(), relay.close()]);
     return result;
@@ -64,9 +88,9 @@ test('drops at the requested rate, reproducibly with a seed', { timeout: 60000 }
   await server.close();
 });
 
-test('transform rewrites or drops datagrams per direction', { timeout: 60000 }, async () => {
-  const server = await echoServer();
-  const relay = await startLossyRelay({
+test('transform rewrites or drops datagrams per direction', { timeout: 60000 }, async (t) => {
+  const server = await echoServer(t);
+  const relay = await relayFor(t, {
     target: { host: '127.0.0.1', port: server.port },
     transform: (direction, d) => {
       if (direction === 'toServer' && d.toString() === 'drop') return null;
@@ -74,10 +98,10 @@ test('transform rewrites or drops datagrams per direction', { timeout: 60000 }, 
       return d;
     },
   });
-  const c = await client();
+  const c = await client(t);
   c.sock.send('keep', relay.port, '127.0.0.1');
   c.sock.send('drop', relay.port, '127.0.0.1');
-  await settle();
+  await waitFor(() => relay.stats.toServer.forwarded + relay.stats.toServer.dropped === 2 && c.got.length >= 1, 'both datagrams at the relay, one echo back');
   assert.deepEqual(c.got, ['ECHO:KEEP']);
   assert.equal(relay.stats.toServer.dropped, 1);
   await Promise.all([c.close(), relay.close(), server.close()]);
