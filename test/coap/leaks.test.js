@@ -14,7 +14,7 @@ const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
-const { helper, allModules, deviceConfig, outsWithProbes, probe, waitFor } = require('../nodes/common');
+const { helper, redeploy, allModules, deviceConfig, outsWithProbes, probe, waitFor } = require('../nodes/common');
 const { requirePeer } = require('../support/peers');
 const { startCoapServer, coapGet } = require('../support/libcoap');
 const { createCA, createLeaf, writePki } = require('../support/pki');
@@ -48,7 +48,7 @@ async function redeployRounds({ rounds, config, creds, delivered }) {
   const socketsBefore = createdCount('UDPWRAP');
 
   for (let i = 1; i <= rounds; i++) {
-    await helper.setFlows(flowFor(i), i % 3 === 0 ? 'full' : 'nodes', creds);
+    await redeploy(flowFor(i), i % 3 === 0 ? 'full' : 'nodes', creds);
     // The endpoint really restarted: one new UDP socket per deploy.
     await waitFor(() => createdCount('UDPWRAP') - socketsBefore >= i, `the new socket after redeploy ${i}`, 5000);
     if (i % 10 === 0) assert.equal((await probe('a').send({ payload: { i } })).ok, true, `send after redeploy ${i}`);

@@ -83,12 +83,27 @@ function wireProbes() {
   helper.getNode('err').on('input', (msg) => settle(msg.probe, { ok: false, error: msg.error && msg.error.message }));
 }
 
+// A message that never ends is a failure of its own (the node lost it), reported as such instead
+// of the test waiting for its whole timeout; far above any delivery in these tests, even on a
+// loaded machine. The timer goes as soon as the message ends (the leak tests count timers).
+const PROBE_DEADLINE_MS = 60000;
+
 function probe(id) {
   wireProbes();
   const mine = [];
   const ended = (key) => new Promise((resolve) => {
-    if (probeState.results.has(key)) resolve(probeState.results.get(key));
-    else probeState.waiters.set(key, resolve);
+    if (probeState.results.has(key)) {
+      resolve(probeState.results.get(key));
+      return;
+    }
+    const timer = setTimeout(() => {
+      probeState.waiters.delete(key);
+      resolve({ ok: false, error: `neither Complete nor Catch within ${PROBE_DEADLINE_MS / 1000} s: the message was lost`, count: 0 });
+    }, PROBE_DEADLINE_MS);
+    probeState.waiters.set(key, (result) => {
+      clearTimeout(timer);
+      resolve(result);
+    });
   });
   return {
     get results() { return mine.map((k) => probeState.results.get(k)).filter(Boolean); },
@@ -123,4 +138,25 @@ function scanForTokens(extraTexts, tokens) {
   return assertNoSecrets([...collectTexts(helper), ...extraTexts], tokens);
 }
 
-module.exports = { helper, allModules, deviceConfig, outNode, outsWithProbes, probe, statusTexts, lastStatus, waitFor, scanForTokens };
+/**
+ * helper.setFlows, without its race: the helper starts listening for 'flows:started' only after
+ * the deploy and gives it 300 ms, which a loaded machine misses. Here the listener is there first.
+ */
+async function redeploy(flow, type, credentials) {
+  const started = new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      helper._events.off('flows:started', onStarted);
+      reject(new Error(`redeploy (${type}): flows did not start within 15 s`));
+    }, 15000);
+    function onStarted() {
+      clearTimeout(timer);
+      helper._events.off('flows:started', onStarted);
+      resolve();
+    }
+    helper._events.on('flows:started', onStarted);
+  });
+  await helper._redNodes.setFlows(flow, credentials || {}, type);
+  await started;
+}
+
+module.exports = { helper, redeploy, allModules, deviceConfig, outNode, outsWithProbes, probe, statusTexts, lastStatus, waitFor, scanForTokens };

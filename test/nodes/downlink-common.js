@@ -4,7 +4,7 @@
 // collect what the nodes send, and Catch/Complete probes for the nodes with inputs.
 const path = require('node:path');
 const { helper, nodeModules, nodeRedModule } = require('../support/node-red');
-const { deviceConfig } = require('./common');
+const { deviceConfig, redeploy } = require('./common');
 const { nodeRedDir } = require('../../scripts/node-red-runtimes');
 
 // The core function node of the runtime under test (node-red 5 lives in .cache/node-red-5).
@@ -55,27 +55,6 @@ function collect(id) {
 /** The texts seen since the last call (the node tests' afterEach scans them for tokens). */
 function takeSeenTexts() {
   return seenTexts.splice(0);
-}
-
-/**
- * helper.setFlows, without its race: the helper starts listening for 'flows:started' only after
- * the deploy and gives it 300 ms, which a loaded machine misses. Here the listener is there first.
- */
-async function redeploy(flow, type, credentials) {
-  const started = new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      helper._events.off('flows:started', onStarted);
-      reject(new Error(`redeploy (${type}): flows did not start within 15 s`));
-    }, 15000);
-    function onStarted() {
-      clearTimeout(timer);
-      helper._events.off('flows:started', onStarted);
-      resolve();
-    }
-    helper._events.on('flows:started', onStarted);
-  });
-  await helper._redNodes.setFlows(flow, credentials || {}, type);
-  await started;
 }
 
 module.exports = { redeploy, helper, modules, dev, inNode, sink, probes, collect, takeSeenTexts, at };

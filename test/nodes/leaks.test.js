@@ -8,7 +8,7 @@
 const { leakSnapshot, settledSnapshot, sharedEmitters } = require('../support/leaks');
 const test = require('node:test');
 const assert = require('node:assert/strict');
-const { helper, allModules, deviceConfig, outsWithProbes, probe, lastStatus, waitFor } = require('./common');
+const { helper, redeploy, allModules, deviceConfig, outsWithProbes, probe, lastStatus, waitFor } = require('./common');
 const { TOKEN, emulator } = require('../mqtt/common');
 
 const REDEPLOYS = 200;
@@ -42,7 +42,7 @@ test(`${REDEPLOYS} redeploys, each restarting the connection, leak no sockets, t
   const before = await settledSnapshot(shared);
 
   for (let i = 1; i <= REDEPLOYS; i++) {
-    await helper.setFlows(flowFor(i), i % 3 === 0 ? 'full' : 'nodes', creds);
+    await redeploy(flowFor(i), i % 3 === 0 ? 'full' : 'nodes', creds);
     // The restart really happened: one more CONNECT at the broker for every deploy.
     await waitFor(() => emu.stats.connects === i + 1, `the CONNECT after redeploy ${i} (broker saw ${emu.stats.connects})`, 5000);
     // ... and is up (CONNACK received) before the next deploy stops it: a connection stopped while

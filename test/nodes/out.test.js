@@ -5,7 +5,7 @@
 // configuration problems, and no token in any captured text.
 const test = require('node:test');
 const assert = require('node:assert/strict');
-const { helper, allModules, deviceConfig, outsWithProbes, probe, statusTexts, lastStatus, waitFor, scanForTokens } = require('./common');
+const { helper, redeploy, allModules, deviceConfig, outsWithProbes, probe, statusTexts, lastStatus, waitFor, scanForTokens } = require('./common');
 const { TOKEN, TOKEN2, emulator, testPki } = require('../mqtt/common');
 const { freeTcpPort } = require('../support/ports');
 
@@ -139,21 +139,21 @@ test('partial and full redeploys: old connection closed, new one works, never tw
   try {
     // Partial ("nodes"): only the changed out node restarts; the config node and b stay.
     const f2 = f.map((n) => (n.id === 'a' ? { ...n, name: 'a2' } : n));
-    await helper.setFlows(f2, 'nodes', creds());
+    await redeploy(f2, 'nodes', creds());
     a = probe('a');
     assert.equal((await a.send({ payload: { r: 1 } })).ok, true);
     assert.equal(emu.broker.connectedClients, 1);
 
     // Partial with the config node changed: it and both users restart.
     const f3 = f2.map((n) => (n.id === 'dev' ? { ...n, keepalive: '30' } : n));
-    await helper.setFlows(f3, 'nodes', creds());
+    await redeploy(f3, 'nodes', creds());
     a = probe('a');
     const b = probe('b');
     assert.equal((await a.send({ payload: { r: 2 } })).ok, true);
     assert.equal((await b.send({ payload: { r: 3 } })).ok, true);
 
     // Full: everything restarts.
-    await helper.setFlows(f3, 'full', creds());
+    await redeploy(f3, 'full', creds());
     a = probe('a');
     assert.equal((await a.send({ payload: { r: 4 } })).ok, true);
     await waitFor(() => emu.broker.connectedClients === 1, 'one client after the redeploys');
@@ -169,9 +169,9 @@ test('removing every out node disconnects; adding one back connects again', { ti
   await helper.load(allModules(), f, creds());
   await connected('out1');
   await waitFor(() => emu.broker.connectedClients === 1, 'connected');
-  await helper.setFlows(f.filter((n) => n.type === 'tab' || n.id === 'dev'), 'nodes', creds());
+  await redeploy(f.filter((n) => n.type === 'tab' || n.id === 'dev'), 'nodes', creds());
   await waitFor(() => emu.broker.connectedClients === 0, 'disconnected after the last user left');
-  await helper.setFlows(f, 'nodes', creds());
+  await redeploy(f, 'nodes', creds());
   const out = probe('out1');
   assert.equal((await out.send({ payload: { back: 1 } })).ok, true);
 });
@@ -205,7 +205,7 @@ test('queue full → done(err); queued messages end with done(err) when the flow
   await waitFor(() => /status\.queued/.test((lastStatus('out1') || {}).text || ''), 'queued count in the status');
   // Stopping the flow ends the queued messages with done(err). The Catch node stops with the
   // flow, so watch the runtime's node.error (which done(err) calls) instead.
-  await helper.setFlows([{ id: 'tab', type: 'tab' }], 'full');
+  await redeploy([{ id: 'tab', type: 'tab' }], 'full');
   const failures = () => helper._NodePrototype.error.args.filter(([err, msg]) => msg && /^queued-/.test(msg.probe));
   await waitFor(() => failures().length === 3, 'done(err) for the 3 queued messages');
   for (const [err] of failures()) assert.match(String(err && err.message ? err.message : err), /stopped/);
