@@ -20,6 +20,17 @@ function fastTiming(ackTimeout = 0.1) {
   return coap.parameters;
 }
 
+/**
+ * For one test: ACK_TIMEOUT `ackTimeout` s, where the test needs a window in which a CPU pause of
+ * a loaded machine (test files run side by side) is not taken for a lost datagram; the timing the
+ * file had is back after the test. Returns coap.parameters.
+ */
+function timingForTest(t, ackTimeout) {
+  const previous = coap.parameters.ackTimeout;
+  t.after(() => fastTiming(previous));
+  return fastTiming(ackTimeout);
+}
+
 function settings(port, overrides = {}) {
   const { coap: coapOverrides, ...rest } = overrides;
   return {
@@ -113,4 +124,4 @@ async function pingOnlyServer() {
   return { port: sock.address().port, arrivals, pings: () => pings, close: () => new Promise((r) => sock.close(r)) };
 }
 
-module.exports = { PROBE_KEY, isTokenCheckDatagram, tokenCheckFilter, pingOnlyServer, CoapTransport, TransportError, DOWN_AFTER_TIMEOUTS, BLOCK_BYTES, TOKEN, fastTiming, settings, telemetry, attributes, recordTexts, outcome, assertNoToken };
+module.exports = { PROBE_KEY, isTokenCheckDatagram, tokenCheckFilter, pingOnlyServer, CoapTransport, TransportError, DOWN_AFTER_TIMEOUTS, BLOCK_BYTES, TOKEN, fastTiming, timingForTest, settings, telemetry, attributes, recordTexts, outcome, assertNoToken };

@@ -8,7 +8,7 @@ const { distinctText, assertSameText } = require('../support/bodies');
 const { DeviceStore } = require('../../emulator/store');
 const { startCoapEmulator } = require('../../emulator/coap');
 const {
-  CoapTransport, TransportError, BLOCK_BYTES, TOKEN, fastTiming, settings, telemetry, attributes, pingOnlyServer,
+  CoapTransport, TransportError, BLOCK_BYTES, TOKEN, fastTiming, timingForTest, settings, telemetry, attributes, pingOnlyServer,
   recordTexts, outcome, assertNoToken,
 } = require('./common');
 
@@ -110,7 +110,10 @@ test('NON: resolves once written and still arrives', { timeout: 60000 }, async (
   await t.close();
 });
 
-test('NON: a late 4.01 is not silent (down: unauthorized)', { timeout: 60000 }, async () => {
+test('NON: a late 4.01 is not silent (down: unauthorized)', { timeout: 60000 }, async (tc) => {
+  // A NON message listens for an error answer for one ACK_TIMEOUT span (× the random factor):
+  // 1.5 s here, not 0.15 s, so that a CPU pause cannot make the answer "late".
+  timingForTest(tc, 1);
   store.addDevice('revoked', 'revoked-device-token');
   const t = new CoapTransport(settings(emu.port, { accessToken: 'revoked-device-token', coap: { confirmable: false } }));
   recordTexts(t, texts);
