@@ -44,6 +44,19 @@ let failed = false;
 // What failed in each runtime's pass, printed again at the very end (see failures-reporter.js).
 const failures = [];
 const failuresFile = path.join(require('node:os').tmpdir(), `tb-test-failures-${process.pid}.txt`);
+const durationsFile = path.join(require('node:os').tmpdir(), `tb-test-durations-${process.pid}.txt`);
+
+/** The slowest files of a pass (durations-reporter.js), one line. */
+function slowest(count = 6) {
+  if (!fs.existsSync(durationsFile)) return '';
+  const perFile = new Map();
+  for (const line of fs.readFileSync(durationsFile, 'utf8').split('\n').filter(Boolean)) {
+    const [file, ms] = line.split('\t');
+    perFile.set(file, (perFile.get(file) || 0) + Number(ms));
+  }
+  const rows = [...perFile].sort((x, y) => y[1] - x[1]);
+  return rows.slice(0, count).map(([f, ms]) => `${f} ${(ms / 1000).toFixed(1)} s`).join(', ');
+}
 
 // Core files go with the first runtime that actually runs.
 let coreDone = false;
@@ -69,9 +82,11 @@ for (const runtime of wanted) {
   // A default timeout for every test that does not set its own: a test that waits for something
   // that never happens fails instead of hanging the run.
   fs.rmSync(failuresFile, { force: true });
+  fs.rmSync(durationsFile, { force: true });
   const reporters = [
     '--test-reporter=spec', '--test-reporter-destination=stdout',
     `--test-reporter=${path.join(__dirname, 'support', 'failures-reporter.js')}`, `--test-reporter-destination=${failuresFile}`,
+    `--test-reporter=${path.join(__dirname, 'support', 'durations-reporter.js')}`, `--test-reporter-destination=${durationsFile}`,
   ];
   // core-guard.js (forwarded to every file's process) fails a core file that loads Node-RED.
   const guard = ['--require', path.join(__dirname, 'support', 'core-guard.js')];
@@ -85,13 +100,14 @@ for (const runtime of wanted) {
     env: { ...process.env, TB_NODE_RED: nodeRed, TB_TEST_CORE_FILES: coreDone ? '' : core.join(path.delimiter) },
   });
   coreDone = true;
-  console.log(`test/run: node-red ${nrVersion} pass: ${passFiles.length} files in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  console.log(`test/run: node-red ${nrVersion} pass: ${passFiles.length} files in ${((Date.now() - started) / 1000).toFixed(1)} s; slowest files: ${slowest()}`);
   if (res.status !== 0) {
     failed = true;
     const lines = fs.existsSync(failuresFile) ? fs.readFileSync(failuresFile, 'utf8').trim() : '';
     failures.push(`node-red ${nrVersion} on Node.js ${version}: exit code ${res.status ?? res.signal}\n${lines || '(no test reported a failure: the runner itself failed)'}`);
   }
   fs.rmSync(failuresFile, { force: true });
+  fs.rmSync(durationsFile, { force: true });
 }
 if (failures.length) console.error(`\n=== FAILED ===\n${failures.join('\n\n')}\n`);
 process.exit(failed ? 1 : 0);
