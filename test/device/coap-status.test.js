@@ -16,7 +16,7 @@ const root = path.join(__dirname, '..', '..');
 const { DeviceConnection, DeviceRegistry } = require(path.join(root, 'nodes', 'lib', 'device'));
 const { createTransport } = require(path.join(root, 'nodes', 'lib', 'transports'));
 
-fastTiming(0.05);
+fastTiming(0.5);
 const FAST = { backoffInitialMs: 50, backoffMaxMs: 300, stableAfterMs: 60_000, quickDropMs: 5000, statusThrottleMs: 10 };
 const tele = (obj) => ({ kind: 'telemetry', body: Buffer.from(JSON.stringify(obj)), qos: 1 });
 
