@@ -10,7 +10,7 @@ const { startTbPeer, TYPES } = require('./tb-coap-peer');
 const { CoapTransport, TOKEN, fastTiming, settings, recordTexts, outcome, assertNoToken } = require('./common');
 const { RpcBook } = require('../../nodes/lib/device/rpc-book');
 
-fastTiming();
+fastTiming(1); // nothing here waits for a CoAP timeout: a window a CPU pause cannot close, at no cost
 const cleanups = [];
 afterEach(async () => { while (cleanups.length) await cleanups.pop()(); });
 
@@ -210,7 +210,7 @@ test('no answer in time: NO_ANSWER after timeoutMs; a late answer is dropped (RS
   const took = Date.now() - t0;
   assert.equal(r.err.kind, 'timeout');
   assert.equal(r.err.code, 'NO_ANSWER');
-  assert.ok(took >= 380 && took < 1500, `took ${took} ms`);
+  assert.ok(took >= 380 && took < 3000, `took ${took} ms`); // far below the default answer wait (over 10 s)
   const r2 = await outcome(tr.requestAttributes({ clientKeys: ['a'], sharedKeys: [] }, 300), texts);
   assert.equal(r2.err.code, 'NO_ANSWER');
   // The asking node closed (AbortSignal): rejected at once, forgotten like a timed-out request.
