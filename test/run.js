@@ -11,13 +11,15 @@
 // file's source; test/support/core-guard.js fails a core file that loads Node-RED after all.
 // Set TB_TEST_RUNTIMES=4 or =5 to run one of them; pass file paths to run only those files.
 // TB_TEST_CONCURRENCY: test files run at the same time (default 4; node's own default is one
-// less than the cores, which is 1 on a 2-core machine, while most files wait on sockets).
+// less than the cores, which is 1 on a 2-core machine, while most files wait on sockets). A file
+// with the line `// test/run.js: alone` (wall-clock budgets) runs after the others, by itself.
 const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const path = require('node:path');
 
 const { ensureNodeRed5, nodeRedDir } = require('../scripts/node-red-runtimes');
-const { findTests, classify } = require('./support/test-files');
+const { findTests, classify, aloneFiles } = require('./support/test-files');
+const { DURATION } = require('./support/failures-reporter');
 
 const root = path.join(__dirname, '..');
 const inCI = process.env.CI === 'true' || process.env.CI === '1';
@@ -43,19 +45,42 @@ for (const f of nodeRedFiles) console.log(`  node-red: ${why.get(f)}`);
 let failed = false;
 // What failed in each runtime's pass, printed again at the very end (see failures-reporter.js).
 const failures = [];
-const failuresFile = path.join(require('node:os').tmpdir(), `tb-test-failures-${process.pid}.txt`);
-const durationsFile = path.join(require('node:os').tmpdir(), `tb-test-durations-${process.pid}.txt`);
+const tmp = require('node:os').tmpdir();
+const alone = new Set(aloneFiles(files));
+if (alone.size) console.log(`  alone (after the others, one at a time): ${[...alone].map((f) => path.relative(root, f)).join(', ')}`);
 
-/** The slowest files of a pass (durations-reporter.js), one line. */
-function slowest(count = 6) {
-  if (!fs.existsSync(durationsFile)) return '';
+/** The slowest files (failures-reporter.js's #duration lines: one per top-level test), one line. */
+function slowest(durationLines, count = 6) {
   const perFile = new Map();
-  for (const line of fs.readFileSync(durationsFile, 'utf8').split('\n').filter(Boolean)) {
-    const [file, ms] = line.split('\t');
+  for (const line of durationLines) {
+    const [, file, ms] = line.split('\t');
     perFile.set(file, (perFile.get(file) || 0) + Number(ms));
   }
   const rows = [...perFile].sort((x, y) => y[1] - x[1]);
   return rows.slice(0, count).map(([f, ms]) => `${f} ${(ms / 1000).toFixed(1)} s`).join(', ');
+}
+
+/** One `node --test` over `list`: {status, failureLines, durationLines}. */
+function runFiles(exe, list, filesAtATime, env) {
+  const failuresFile = path.join(tmp, `tb-test-failures-${process.pid}.txt`);
+  fs.rmSync(failuresFile, { force: true });
+  const reporters = [
+    '--test-reporter=spec', '--test-reporter-destination=stdout',
+    `--test-reporter=${path.join(__dirname, 'support', 'failures-reporter.js')}`, `--test-reporter-destination=${failuresFile}`,
+  ];
+  // core-guard.js (forwarded to every file's process) fails a core file that loads Node-RED.
+  const guard = ['--require', path.join(__dirname, 'support', 'core-guard.js')];
+  // --test-timeout: a default for every test that sets none, so a test that waits for something
+  // that never happens fails instead of hanging the run. --test-force-exit: a file whose tests
+  // have all ended ends too, even when a failed test left a socket open (the runner would wait
+  // for that process forever; the leak tests check handles themselves).
+  const res = spawnSync(exe, [...guard, '--test', ...reporters, '--test-timeout=300000', '--test-force-exit', `--test-concurrency=${filesAtATime}`, ...list], {
+    stdio: 'inherit', cwd: root, env,
+  });
+  const lines = (fs.existsSync(failuresFile) ? fs.readFileSync(failuresFile, 'utf8') : '').split('\n').filter(Boolean);
+  fs.rmSync(failuresFile, { force: true });
+  const isDuration = (l) => l.startsWith(`${DURATION}\t`);
+  return { status: res.status ?? res.signal, failureLines: lines.filter((l) => !isDuration(l)).join('\n'), durationLines: lines.filter(isDuration) };
 }
 
 // Core files go with the first runtime that actually runs.
@@ -79,35 +104,20 @@ for (const runtime of wanted) {
   const version = spawnSync(exe, ['--version'], { encoding: 'utf8' }).stdout.trim();
   const nrVersion = require(path.join(nodeRedDir(nodeRed), 'package.json')).version;
   console.log(`\n=== node-red ${nrVersion} on Node.js ${version} (${passFiles.length} test files${coreDone ? ': those that load Node-RED' : ''}) ===\n`);
-  // A default timeout for every test that does not set its own: a test that waits for something
-  // that never happens fails instead of hanging the run.
-  fs.rmSync(failuresFile, { force: true });
-  fs.rmSync(durationsFile, { force: true });
-  const reporters = [
-    '--test-reporter=spec', '--test-reporter-destination=stdout',
-    `--test-reporter=${path.join(__dirname, 'support', 'failures-reporter.js')}`, `--test-reporter-destination=${failuresFile}`,
-    `--test-reporter=${path.join(__dirname, 'support', 'durations-reporter.js')}`, `--test-reporter-destination=${durationsFile}`,
-  ];
-  // core-guard.js (forwarded to every file's process) fails a core file that loads Node-RED.
-  const guard = ['--require', path.join(__dirname, 'support', 'core-guard.js')];
+  const env = { ...process.env, TB_NODE_RED: nodeRed, TB_TEST_CORE_FILES: coreDone ? '' : core.join(path.delimiter) };
   const started = Date.now();
-  // --test-force-exit: a file whose tests have all ended ends too, even when a failed test left a
-  // socket open (the runner would otherwise wait for that process forever; the leak tests check
-  // handles themselves).
-  const res = spawnSync(exe, [...guard, '--test', ...reporters, '--test-timeout=300000', '--test-force-exit', `--test-concurrency=${concurrency}`, ...passFiles], {
-    stdio: 'inherit',
-    cwd: root,
-    env: { ...process.env, TB_NODE_RED: nodeRed, TB_TEST_CORE_FILES: coreDone ? '' : core.join(path.delimiter) },
-  });
+  // (An empty list would make `node --test` look for test files itself: groups with none are left out.)
+  const groups = [[passFiles.filter((f) => !alone.has(f)), concurrency], [passFiles.filter((f) => alone.has(f)), 1]];
+  const runs = groups.filter(([list]) => list.length).map(([list, n]) => runFiles(exe, list, n, env));
   coreDone = true;
-  console.log(`test/run: node-red ${nrVersion} pass: ${passFiles.length} files in ${((Date.now() - started) / 1000).toFixed(1)} s; slowest files: ${slowest()}`);
-  if (res.status !== 0) {
+  console.log(`test/run: node-red ${nrVersion} pass: ${passFiles.length} files in ${((Date.now() - started) / 1000).toFixed(1)} s; `
+    + `slowest files: ${slowest(runs.flatMap((r) => r.durationLines))}`);
+  const bad = runs.filter((r) => r.status !== 0);
+  if (bad.length) {
     failed = true;
-    const lines = fs.existsSync(failuresFile) ? fs.readFileSync(failuresFile, 'utf8').trim() : '';
-    failures.push(`node-red ${nrVersion} on Node.js ${version}: exit code ${res.status ?? res.signal}\n${lines || '(no test reported a failure: the runner itself failed)'}`);
+    const lines = bad.map((r) => r.failureLines).filter(Boolean).join('\n');
+    failures.push(`node-red ${nrVersion} on Node.js ${version}: exit code ${bad.map((r) => r.status).join(', ')}\n${lines || '(no test reported a failure: the runner itself failed)'}`);
   }
-  fs.rmSync(failuresFile, { force: true });
-  fs.rmSync(durationsFile, { force: true });
 }
 if (failures.length) console.error(`\n=== FAILED ===\n${failures.join('\n\n')}\n`);
 process.exit(failed ? 1 : 0);

@@ -5,6 +5,8 @@
 // for more than a few milliseconds (it was 10.7 s for one such datagram when every fragment
 // re-sorted all ranges received so far). Measured with perf_hooks: the time spent in each
 // handleDatagram call, and the event loop's longest delay while the flood runs.
+// Wall-clock budgets: a test file running beside this one would count against them.
+// test/run.js: alone
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const { performance, monitorEventLoopDelay } = require('node:perf_hooks');

@@ -9,7 +9,7 @@ const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const { spawnSync } = require('node:child_process');
-const { classify, findTests } = require('../support/test-files');
+const { classify, findTests, aloneFiles } = require('../support/test-files');
 
 const root = path.join(__dirname, '..', '..');
 const guard = path.join(root, 'test', 'support', 'core-guard.js');
@@ -30,6 +30,9 @@ test('test-files: the repo\'s ways of loading Node-RED classify as Node-RED, the
   assert.ok(all.includes(at('test/runner/test-files.test.js')));
   const { core: c, nodeRed: n } = classify(all);
   assert.equal(c.length + n.length, all.length);
+  // The file with wall-clock budgets runs by itself (after the others).
+  assert.ok(aloneFiles(all).includes(at('test/dtls/reassembly-flood.test.js')));
+  assert.ok(!aloneFiles(all).includes(at('test/runner/test-files.test.js')));
 });
 
 // The fixtures' sources are put together here so that this file's own source shows no marker

@@ -84,6 +84,16 @@ function loadsNodeRed(file, seen = new Map()) {
   return why;
 }
 
+// A file that measures its own wall-clock time against a budget (a per-datagram stall, say) and so
+// wants the CPU to itself says so with this line, which test/run.js honours by running it after the
+// others, one at a time. Other files run side by side.
+const ALONE_MARKER = '// test/run.js: alone';
+
+/** The files among `files` that carry ALONE_MARKER. */
+function aloneFiles(files) {
+  return files.filter((f) => fs.readFileSync(f, 'utf8').includes(`\n${ALONE_MARKER}`));
+}
+
 /** {core: [file], nodeRed: [file], why: Map(file → reason)} for absolute test file paths. */
 function classify(files) {
   const seen = new Map();
@@ -102,4 +112,4 @@ function classify(files) {
   return { core, nodeRed, why };
 }
 
-module.exports = { findTests, classify, loadsNodeRed, MARKERS };
+module.exports = { findTests, classify, loadsNodeRed, aloneFiles, MARKERS, ALONE_MARKER };
