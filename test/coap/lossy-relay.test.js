@@ -14,14 +14,16 @@ const { waitFor } = require('../support/wait');
 async function echoServer(t) {
   const sock = dgram.createSocket('udp4');
   const peers = new Set();
+  let received = 0;
   sock.on('message', (msg, rinfo) => {
+    received++;
     peers.add(`${rinfo.address}:${rinfo.port}`);
     sock.send(Buffer.concat([Buffer.from('echo:'), msg]), rinfo.port, rinfo.address);
   });
   await new Promise((r) => sock.bind(0, '127.0.0.1', r));
   const close = closer(sock);
   t.after(close);
-  return { port: sock.address().port, peers, close };
+  return { port: sock.address().port, peers, close, get received() { return received; } };
 }
 
 function closer(sock) {
@@ -107,30 +109,30 @@ test('transform rewrites or drops datagrams per direction', { timeout: 60000 }, 
   await Promise.all([c.close(), relay.close(), server.close()]);
 });
 
-test('NAT: a mapping idle longer than idleTimeoutMs is forgotten (server datagrams dropped, next one from a new port); rebindEveryMs moves it anyway', { timeout: 60000 }, async () => {
-  const server = await echoServer();
-  const relay = await startLossyRelay({ target: { host: '127.0.0.1', port: server.port }, idleTimeoutMs: 300 });
-  const c = await client();
+test('NAT: a mapping idle longer than idleTimeoutMs is forgotten (server datagrams dropped, next one from a new port); rebindEveryMs moves it anyway', { timeout: 60000 }, async (t) => {
+  const server = await echoServer(t);
+  const relay = await relayFor(t, { target: { host: '127.0.0.1', port: server.port }, idleTimeoutMs: 300 });
+  const c = await client(t);
   c.sock.send('a', relay.port, '127.0.0.1');
-  await settle();
+  await waitFor(() => c.got.length >= 1, 'echo:a');
   c.sock.send('b', relay.port, '127.0.0.1'); // within 300 ms: same mapping
-  await settle();
+  await waitFor(() => c.got.length >= 2, 'echo:b');
   assert.deepEqual(c.got, ['echo:a', 'echo:b']);
   assert.equal(server.peers.size, 1);
   await new Promise((r) => setTimeout(r, 400));
   c.sock.send('c', relay.port, '127.0.0.1'); // after the idle timeout: a new port
-  await settle();
+  await waitFor(() => server.received >= 3, 'c at the server');
   assert.equal(server.peers.size, 2);
   assert.equal(relay.stats.bindings, 2);
   await relay.close();
 
-  const rebinding = await startLossyRelay({ target: { host: '127.0.0.1', port: server.port }, rebindEveryMs: 250 });
+  const rebinding = await relayFor(t, { target: { host: '127.0.0.1', port: server.port }, rebindEveryMs: 250 });
   server.peers.clear();
   for (let i = 0; i < 4; i++) {
     c.sock.send(`r${i}`, rebinding.port, '127.0.0.1');
     await new Promise((r) => setTimeout(r, 150));
   }
-  await settle();
+  await waitFor(() => server.received >= 3 + 4, 'the four datagrams at the server');
   assert.ok(server.peers.size >= 2 && rebinding.stats.bindings === server.peers.size, `${server.peers.size} ports, ${rebinding.stats.bindings} bindings`);
   await Promise.all([c.close(), rebinding.close(), server.close()]);
 });

@@ -9,7 +9,7 @@ const { DeviceStore } = require('../../emulator/store');
 const { startCoapEmulator } = require('../../emulator/coap');
 const { freeUdpPort } = require('../support/ports');
 const { waitFor } = require('../support/wait');
-const { settings, fastTiming } = require('../coap/common');
+const { settings, fastTiming, timingForTest } = require('../coap/common');
 const { startTbPeer } = require('../coap/tb-coap-peer');
 
 const root = path.join(__dirname, '..', '..');
@@ -84,6 +84,9 @@ test('CoAP wrong token: "unauthorized" before any message is sent, through retri
 });
 
 test('CoAP wrong token answered late (after connect): the status turns "unauthorized", not "reconnecting"', async (t) => {
+  // "Late" is after the token check's window of one ACK_TIMEOUT (× 1.5): 75 ms here, the peer
+  // answers after 400 ms. The file's 0.5 s would make that answer arrive in time.
+  timingForTest(t, 0.05);
   const peer = await startTbPeer({ token: 'the-right-token', tokenCheckDelayMs: 400 });
   t.after(() => peer.close());
   const rec = recorder();
