@@ -200,10 +200,9 @@ test('editor: every examples/*.json is listed under Import → Examples and impo
 });
 
 test('editor: hand-written or older flow JSON without the optional settings is valid (the runtime uses the defaults); a bad value still is not', { timeout: 180000 }, async (t) => {
-  const browser = await launchBrowser(t);
+  const browser = await browserFor(t);
   if (!browser) return;
-  const nr = await startNodeRed({ userDir: tempDir(t, 'tb-handwritten-'), port: 0 });
-  t.after(() => nr.close());
+  const nr = await nodeRed();
   const { page, errors } = await openEditor(browser, t, nr.url);
   const result = await page.evaluate(() => {
     const flow = [

@@ -177,7 +177,7 @@ test('the emulator page sends shared attributes and RPC to a device and shows it
 });
 
 test('the emulator page shows the demo gateway with its sub-devices; a sub-device card\'s RPC form reaches the gateway as v1/gateway/rpc and shows the reply', { timeout: 120000 }, async (t) => {
-  const browser = await launchBrowser(t);
+  const browser = await browserFor(t);
   if (!browser) return;
   const emu = await startEmulator({ dataDir: tempDir(t, 'tb-emu-page-gw-'), ports: { mqtt: 0, mqtts: false, coap: false, coaps: false, web: 0 } });
   t.after(() => emu.close());
