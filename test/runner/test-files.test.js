@@ -17,7 +17,7 @@ const at = (p) => path.join(root, p);
 
 test('test-files: the repo\'s ways of loading Node-RED classify as Node-RED, the rest as core', () => {
   const nodeRed = ['test/nodes/out.test.js', 'test/coap/node-red.test.js', 'test/browser/editor.test.js', 'test/browser/demo.test.js',
-    'test/emulator/start.test.js', 'test/emulator/examples.test.js'].map(at);
+    'test/emulator/start.test.js', 'test/emulator/examples.test.js', 'test/nodes/persist.test.js'].map(at);
   const core = ['test/payload/shape.test.js', 'test/dtls/codec.test.js', 'test/coap/unreachable.test.js', 'test/browser/emulator-page.test.js',
     'test/nodes/install.test.js', 'test/runner/test-files.test.js'].map(at);
   const result = classify([...nodeRed, ...core]);
@@ -73,7 +73,7 @@ test('test-files: a fixture that loads Node-RED through a helper, a package or n
   const result = classify([f.plain, f.viaHelper, f.nodeRedPackage, f.startScript]);
   assert.deepEqual(result.core, [f.plain]);
   assert.deepEqual(result.nodeRed, [f.viaHelper, f.nodeRedPackage, f.startScript]);
-  assert.match(result.why.get(f.viaHelper), /via-helper\.test\.js → .*helper\.js: requires scripts\/node-red-runtimes/);
+  assert.match(result.why.get(f.viaHelper), /via-helper\.test\.js → .*helper\.js: requires scripts\/node-red-[r]untimes/);
 });
 
 test('core-guard: a file listed as core that loads Node-RED fails, naming the classifier; unlisted or plain files run', (t) => {

@@ -34,6 +34,9 @@ const MARKERS = [
   ['requires node-red', /require\(\s*['"`](node-red|node-red-5|@node-red\/[^'"`]+)['"`]\s*\)/],
   ['requires node-red-node-test-helper', /require\(\s*['"`]node-red-node-test-helper['"`]\s*\)/],
   ['requires scripts/node-red-runtimes', /require\([^)]*node-red-runtimes/],
+  // Also a path put together (path.join(…, 'scripts', 'node-red-embedded.js')), as a helper that
+  // forks a Node-RED child does: the guard cannot see into that child.
+  ['names scripts/node-red-embedded or node-red-runtimes', /node-red-(embedded|runtimes)/],
   ['starts scripts/start.js', /['"`]scripts['"`]\s*,\s*['"`]start\.js['"`]|scripts\/start\.js['"`]|['"`]npm['"`]\s*,\s*\[\s*['"`](start|run['"`]\s*,\s*['"`]start)['"`]/],
 ];
 
