@@ -1,4 +1,5 @@
 'use strict';
+// test/run.js: every runtime
 // Differential test of the trust decision: every chain of test/support/chain-corpus.js (made by the
 // openssl CLI here, no checked-in keys) is served by `openssl s_server -dtls1_2` to our DTLS client
 // and by `openssl s_server` (TLS 1.2) to Node's tls.connect, with the same chain, CA bundle, name

@@ -1,4 +1,5 @@
 'use strict';
+// test/run.js: every runtime
 // The trust decision on every chain of test/support/chain-corpus.js, taken directly by the
 // handshake's certificate checks (no network): OpenSSL's verdict through node:tls
 // (src/dtls/trust/) and the leaf checks of crypto/certificates.ts. Each case must reach the

@@ -1,4 +1,5 @@
 'use strict';
+// test/run.js: every runtime
 // The trust decision's own parts: OpenSSL's verdict through node:tls (src/dtls/trust/), the
 // handshake's leaf checks (crypto/certificates.ts), and that whatever a server sends ends in a
 // clean certificate DtlsError, never an internal one and never an accept.

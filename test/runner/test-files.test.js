@@ -25,6 +25,10 @@ test('test-files: the repo\'s ways of loading Node-RED classify as Node-RED, the
   assert.deepEqual(result.core, core);
   assert.match(result.why.get(at('test/nodes/out.test.js')), /test\/nodes\/common\.js → test\/support\/node-red\.js: requires node-red-node-test-helper/);
   assert.match(result.why.get(at('test/browser/demo.test.js')), /start-script\.js: starts scripts\/start\.js/);
+  // Trust verdicts depend on the OpenSSL Node.js links: those files ask for every runtime.
+  const trust = classify(['test/dtls/differential.test.js', 'test/dtls/trust.test.js', 'test/dtls/pki-corpus.test.js'].map(at));
+  assert.equal(trust.core.length, 0);
+  assert.match(trust.why.get(at('test/dtls/differential.test.js')), /asks for every runtime/);
   // Every file is one or the other; every test/**/*.test.js is found.
   const all = findTests();
   assert.ok(all.includes(at('test/runner/test-files.test.js')));

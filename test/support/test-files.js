@@ -97,6 +97,11 @@ function aloneFiles(files) {
   return files.filter((f) => fs.readFileSync(f, 'utf8').includes(`\n${ALONE_MARKER}`));
 }
 
+// A file whose verdicts depend on the OpenSSL that Node.js links (Node 20 ships OpenSSL 3.0, Node 22
+// a 3.x) asks to run on every runtime with this line, though it loads no Node-RED: the CoAPS trust
+// decisions must agree with tls.connect on both.
+const EVERY_RUNTIME_MARKER = '// test/run.js: every runtime';
+
 /** {core: [file], nodeRed: [file], why: Map(file → reason)} for absolute test file paths. */
 function classify(files) {
   const seen = new Map();
@@ -104,7 +109,8 @@ function classify(files) {
   const nodeRed = [];
   const why = new Map();
   for (const file of files) {
-    const reason = loadsNodeRed(path.resolve(file), seen);
+    const reason = loadsNodeRed(path.resolve(file), seen)
+      ?? (fs.readFileSync(file, 'utf8').includes(`\n${EVERY_RUNTIME_MARKER}`) ? `${path.relative(root, file)}: asks for every runtime (OpenSSL differs)` : null);
     if (reason) {
       nodeRed.push(file);
       why.set(file, reason);
@@ -115,4 +121,4 @@ function classify(files) {
   return { core, nodeRed, why };
 }
 
-module.exports = { findTests, classify, loadsNodeRed, aloneFiles, MARKERS, ALONE_MARKER };
+module.exports = { findTests, classify, loadsNodeRed, aloneFiles, MARKERS, ALONE_MARKER, EVERY_RUNTIME_MARKER };
