@@ -85,6 +85,14 @@ async function startNodeRed(opts) {
   const port = server.address().port;
   await RED.start();
   const url = `http://${host}:${port}/`;
+  // RED.start() can resolve before the runtime has read its flow file; until then the admin API
+  // answers GET /flows with HTTP 400 (seen on a busy machine). Wait for the flows, as the editor does.
+  for (const end = Date.now() + 60000; ;) {
+    const answer = await request(url, 'GET', 'flows').catch((err) => ({ status: 0, body: String(err) }));
+    if (answer.status === 200) break;
+    if (Date.now() > end) throw new Error(`Node-RED did not load its flows within 60 s (GET /flows: ${answer.status} ${JSON.stringify(answer.body)})`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
 
   let closed = false;
   async function close() {
