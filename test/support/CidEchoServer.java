@@ -3,7 +3,8 @@
 // offers the extension (as ThingsBoard's Californium does), and an address that follows the
 // client: a record from a new address is accepted only when it carries a CID (content type
 // tls12_cid), like a server that identifies the association by CID rather than by address.
-// Usage: java -cp <bc jars>:<dir> CidEchoServer <port> <cert.der> <key.pk8.der>
+// Usage: java -cp <bc jars>:<dir> CidEchoServer <port> <key.pk8.der> <cid|nocid> <cert.der>...
+// (the certificates leaf first).
 // Prints "LISTEN <port>", then "HANDSHAKE <n> CID <hex|none>" for each handshake and
 // "REBIND <address>" when the client's address changes.
 import java.io.IOException;
@@ -84,6 +85,8 @@ public class CidEchoServer {
     final Certificate certificate;
     final AsymmetricKeyParameter key;
     final boolean offerCid;
+    /** The CID this server gave (its getConnectionIDLocal() reads empty once the handshake is over). */
+    byte[] issued;
 
     Server(BcTlsCrypto crypto, Certificate certificate, AsymmetricKeyParameter key, boolean offerCid) {
       super(crypto);
@@ -103,23 +106,23 @@ public class CidEchoServer {
           SignatureAndHashAlgorithm.getInstance(org.bouncycastle.tls.HashAlgorithm.sha256, org.bouncycastle.tls.SignatureAlgorithm.ecdsa));
     }
 
-    org.bouncycastle.tls.TlsServerContext context() { return context; }
-
     protected byte[] getNewConnectionID() {
       if (!offerCid) return null;
       byte[] cid = new byte[8];
       new SecureRandom().nextBytes(cid);
+      issued = cid;
       return cid;
     }
   }
 
   public static void main(String[] args) throws Exception {
     int port = Integer.parseInt(args[0]);
-    boolean offerCid = args.length < 4 || !"nocid".equals(args[3]);
+    AsymmetricKeyParameter key = PrivateKeyFactory.createKey(Files.readAllBytes(Paths.get(args[1])));
+    boolean offerCid = "cid".equals(args[2]);
     BcTlsCrypto crypto = new BcTlsCrypto(new SecureRandom());
-    TlsCertificate cert = crypto.createCertificate(Files.readAllBytes(Paths.get(args[1])));
-    Certificate chain = new Certificate(new TlsCertificate[] { cert });
-    AsymmetricKeyParameter key = PrivateKeyFactory.createKey(Files.readAllBytes(Paths.get(args[2])));
+    TlsCertificate[] certs = new TlsCertificate[args.length - 3];
+    for (int i = 3; i < args.length; i++) certs[i - 3] = crypto.createCertificate(Files.readAllBytes(Paths.get(args[i])));
+    Certificate chain = new Certificate(certs);
     DatagramSocket socket = new DatagramSocket(new InetSocketAddress(InetAddress.getByName("127.0.0.1"), port));
     System.out.println("LISTEN " + socket.getLocalPort());
     System.out.flush();
@@ -136,7 +139,7 @@ public class CidEchoServer {
         continue;
       }
       handshakes++;
-      byte[] cid = server.context().getSecurityParametersConnection().getConnectionIDLocal();
+      byte[] cid = server.issued;
       System.out.println("HANDSHAKE " + handshakes + " CID " + (cid == null || cid.length == 0 ? "none" : Hex.toHexString(cid)));
       System.out.flush();
       transport.established = true;
