@@ -5,6 +5,9 @@
 // tls12_cid), like a server that identifies the association by CID rather than by address.
 // Usage: java -cp <bc jars>:<dir> CidEchoServer <port> <key.pk8.der> <cid|nocid> <cert.der>...
 // (the certificates leaf first).
+// With -Dforward=<port> it relays instead of echoing, like a DTLS-terminating proxy: each
+// session's application records go as plain datagrams to 127.0.0.1:<port> from a socket of its
+// own, and what comes back goes to the client over the session (at its latest address).
 // Prints "LISTEN <port>", then "HANDSHAKE <n> CID <hex|none>" for each handshake and
 // "REBIND <address>" when the client's address changes.
 import java.io.IOException;
@@ -115,6 +118,28 @@ public class CidEchoServer {
     }
   }
 
+  static final int forwardPort = Integer.getInteger("forward", 0);
+
+  /** A socket for one session's upstream datagrams; a thread sends what comes back over `dtls`. */
+  static DatagramSocket relayBack(DTLSTransport dtls) throws IOException {
+    DatagramSocket upstream = new DatagramSocket(new InetSocketAddress(InetAddress.getByName("127.0.0.1"), 0));
+    Thread t = new Thread(() -> {
+      byte[] in = new byte[2048];
+      try {
+        while (true) {
+          DatagramPacket packet = new DatagramPacket(in, in.length);
+          upstream.receive(packet);
+          synchronized (dtls) { dtls.send(in, 0, packet.getLength()); }
+        }
+      } catch (IOException e) {
+        // the session ended and closed the socket
+      }
+    });
+    t.setDaemon(true);
+    t.start();
+    return upstream;
+  }
+
   public static void main(String[] args) throws Exception {
     int port = Integer.parseInt(args[0]);
     AsymmetricKeyParameter key = PrivateKeyFactory.createKey(Files.readAllBytes(Paths.get(args[1])));
@@ -143,13 +168,16 @@ public class CidEchoServer {
       System.out.println("HANDSHAKE " + handshakes + " CID " + (cid == null || cid.length == 0 ? "none" : Hex.toHexString(cid)));
       System.out.flush();
       transport.established = true;
+      DatagramSocket upstream = forwardPort > 0 ? relayBack(dtls) : null;
       try {
         while (true) {
           int n = dtls.receive(buf, 0, buf.length, 60000);
           if (n < 0) continue;
-          dtls.send(buf, 0, n);
+          if (upstream != null) upstream.send(new DatagramPacket(buf, 0, n, InetAddress.getByName("127.0.0.1"), forwardPort));
+          else dtls.send(buf, 0, n);
         }
       } catch (IOException e) {
+        if (upstream != null) upstream.close();
         // close_notify or a fatal alert: wait for the next handshake
         System.out.println("CLOSED " + e);
         System.out.flush();

@@ -35,10 +35,11 @@ function requireBcPeer(t) {
 
 /**
  * Starts the server on 127.0.0.1:`port` with `keyPem` and the chain `certPems` (leaf first);
- * `cid` false: it does not offer a Connection ID. Returns the process handle of startProcess
+ * `cid` false: it does not offer a Connection ID; `forwardPort`: relays each session's
+ * application data to that plain UDP port on 127.0.0.1 (a CoAP server) instead of echoing. Returns the process handle of startProcess
  * plus `handshakes()` (how many it completed) and `rebinds()`.
  */
-async function startCidServer({ port, keyPem, certPems, cid = true }) {
+async function startCidServer({ port, keyPem, certPems, cid = true, forwardPort = 0 }) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bc-dtls-'));
   const classpath = JARS.join(path.delimiter);
   execFileSync('javac', ['-cp', classpath, '-d', dir, path.join(__dirname, 'CidEchoServer.java')], { stdio: 'pipe' });
@@ -49,7 +50,7 @@ async function startCidServer({ port, keyPem, certPems, cid = true }) {
     fs.writeFileSync(file, new X509Certificate(pem).raw);
     return file;
   });
-  const p = startProcess('java', ['-cp', classpath + path.delimiter + dir, 'CidEchoServer', String(port), keyFile, cid ? 'cid' : 'nocid', ...certFiles]);
+  const p = startProcess('java', [...(forwardPort ? [`-Dforward=${forwardPort}`] : []), '-cp', classpath + path.delimiter + dir, 'CidEchoServer', String(port), keyFile, cid ? 'cid' : 'nocid', ...certFiles]);
   const stop = p.stop;
   p.stop = async () => { await stop(); fs.rmSync(dir, { recursive: true, force: true }); };
   try {
