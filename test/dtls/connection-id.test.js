@@ -57,7 +57,7 @@ test('a CID-capable server: the client sends tls12_cid records carrying the serv
   const toServer = [];
   const relay = await startLossyRelay({ target: { host: '127.0.0.1', port }, transform: (dir, d) => { if (dir === 'toServer') toServer.push(...records(d)); return d; } });
   t.after(() => relay.close());
-  const conn = await connectDtls({ host: '127.0.0.1', port: relay.port, ca: pki.pem['root.pem'], serverName: 'localhost' });
+  const conn = await connectDtls({ host: '127.0.0.1', port: relay.port, ca: pki.pem['root.pem'], serverName: 'localhost', handshakeTimeoutMs: 10000 });
   t.after(() => conn.close().catch(() => {}));
   for (let i = 0; i < 5; i++) assert.equal(await echo(conn, `reading ${i}`), `reading ${i}`);
   const cid = p.lastCid();
@@ -76,7 +76,7 @@ test('with CID, a NAT that moves the client to a new port every 400 ms costs no 
   const { p, port } = await server(true);
   const relay = await startLossyRelay({ target: { host: '127.0.0.1', port }, rebindEveryMs: 400 });
   t.after(() => relay.close());
-  const conn = await connectDtls({ host: '127.0.0.1', port: relay.port, ca: pki.pem['root.pem'], serverName: 'localhost' });
+  const conn = await connectDtls({ host: '127.0.0.1', port: relay.port, ca: pki.pem['root.pem'], serverName: 'localhost', handshakeTimeoutMs: 10000 });
   t.after(() => conn.close().catch(() => {}));
   const lost = [];
   for (let i = 0; i < 20; i++) {
@@ -95,7 +95,7 @@ test('without CID the same server loses the client at its first rebinding (what 
   const toServer = [];
   const relay = await startLossyRelay({ target: { host: '127.0.0.1', port }, rebindEveryMs: 1500, transform: (dir, d) => { if (dir === 'toServer') toServer.push(...records(d)); return d; } });
   t.after(() => relay.close());
-  const conn = await connectDtls({ host: '127.0.0.1', port: relay.port, ca: pki.pem['root.pem'], serverName: 'localhost' });
+  const conn = await connectDtls({ host: '127.0.0.1', port: relay.port, ca: pki.pem['root.pem'], serverName: 'localhost', handshakeTimeoutMs: 10000 });
   t.after(() => conn.close().catch(() => {}));
   assert.equal(await echo(conn, 'before'), 'before', 'plain records work with a server that does not echo the extension');
   assert.match(p.output(), /HANDSHAKE 1 CID none/);
