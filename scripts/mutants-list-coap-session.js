@@ -115,4 +115,12 @@ module.exports = [
     tests: ['test/dtls/connection-id.test.js'],
     why: 'the server\'s CID is negotiated but our records do not carry it: the server cannot find the session',
   },
+  {
+    id: 'dtls-cid-overhead-not-budgeted',
+    file: 'src/dtls/record-layer.ts',
+    find: '(this.writeCid ? cidOverhead(this.writeCid) : 0)',
+    replace: '0',
+    tests: ['test/coap/datagram-size.test.js'],
+    why: 'block sizing forgets the CID and inner type (9 bytes): a full block exceeds what ThingsBoard reads per datagram, and Scandium drops it silently',
+  },
 ];

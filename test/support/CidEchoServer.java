@@ -3,6 +3,7 @@
 // offers the extension (as ThingsBoard's Californium does), and an address that follows the
 // client: a record from a new address is accepted only when it carries a CID (content type
 // tls12_cid), like a server that identifies the association by CID rather than by address.
+// It serves one client at a time: a ClientHello from another address ends the current session.
 // Usage: java -cp <bc jars>:<dir> CidEchoServer <port> <key.pk8.der> <cid|nocid> <cert.der>...
 // (the certificates leaf first).
 // With -Dforward=<port> it relays instead of echoing, like a DTLS-terminating proxy: each
@@ -47,7 +48,14 @@ public class CidEchoServer {
     volatile SocketAddress peer;
     volatile boolean established;
 
-    FollowingTransport(DatagramSocket socket) { this.socket = socket; }
+    /** A new client's first datagram, which ended the previous session (see receive). */
+    DatagramPacket first;
+    DatagramPacket newcomer;
+
+    FollowingTransport(DatagramSocket socket, DatagramPacket first) {
+      this.socket = socket;
+      this.first = first;
+    }
 
     public int getReceiveLimit() { return 1500; }
     public int getSendLimit() { return 1400; }
@@ -57,17 +65,30 @@ public class CidEchoServer {
       while (true) {
         long left = deadline - System.currentTimeMillis();
         if (left <= 0) return -1;
-        socket.setSoTimeout((int) left);
-        DatagramPacket packet = new DatagramPacket(buf, off, len);
-        try {
-          socket.receive(packet);
-        } catch (SocketTimeoutException e) {
-          return -1;
+        DatagramPacket packet;
+        if (first != null) {
+          packet = first;
+          first = null;
+          System.arraycopy(packet.getData(), 0, buf, off, packet.getLength());
+        } else {
+          socket.setSoTimeout((int) left);
+          packet = new DatagramPacket(buf, off, len);
+          try {
+            socket.receive(packet);
+          } catch (SocketTimeoutException e) {
+            return -1;
+          }
         }
         SocketAddress from = packet.getSocketAddress();
         if (peer == null) {
           peer = from;
         } else if (!from.equals(peer)) {
+          // A ClientHello from a stranger: a new client; this server serves one at a time, so
+          // the current session ends and the next one starts with that datagram.
+          if (established && packet.getLength() > 13 && buf[off] == 22 && buf[off + 3] == 0 && buf[off + 4] == 0) {
+            newcomer = new DatagramPacket(java.util.Arrays.copyOfRange(buf, off, off + packet.getLength()), packet.getLength(), from);
+            throw new IOException("a new client");
+          }
           // A stranger's record is dropped, unless it names the association by its CID.
           if (!established || packet.getLength() == 0 || (buf[off] & 0xff) != TLS12_CID) continue;
           peer = from;
@@ -153,8 +174,10 @@ public class CidEchoServer {
     System.out.flush();
     int handshakes = 0;
     byte[] buf = new byte[2048];
+    DatagramPacket first = null;
     while (true) {
-      FollowingTransport transport = new FollowingTransport(socket);
+      FollowingTransport transport = new FollowingTransport(socket, first);
+      first = null;
       Server server = new Server(crypto, chain, key, offerCid);
       DTLSTransport dtls;
       try {
@@ -178,6 +201,7 @@ public class CidEchoServer {
         }
       } catch (IOException e) {
         if (upstream != null) upstream.close();
+        first = transport.newcomer;
         // close_notify or a fatal alert: wait for the next handshake
         System.out.println("CLOSED " + e);
         System.out.flush();
