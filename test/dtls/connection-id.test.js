@@ -12,6 +12,7 @@ const { freeUdpPort } = require('../support/ports');
 const { startLossyRelay } = require('../support/lossy-relay');
 const { startCidServer, requireBcPeer } = require('../support/bc-dtls-peer');
 const { makeDtlsPki } = require('./fixtures');
+const cidCodec = require('../../nodes/lib/dtls/protocol/connection-id');
 
 let pki;
 const running = new Set();
@@ -51,6 +52,21 @@ function records(datagram) {
   return out;
 }
 
+test('RFC 9146 bytes: the offer is an empty CID, the additional data is laid out field by field, a malformed echo is a decode_error', () => {
+  assert.deepEqual(cidCodec.connectionIdExtension(), { type: 54, data: Buffer.from([0]) });
+  const cid = Buffer.from('0102030405060708', 'hex');
+  const aad = cidCodec.cidAdditionalData(0xfefd, 1, 0x0102030405, cid, 0x0123);
+  assert.equal(aad.toString('hex'), [
+    'ffffffffffffffff', // seq_num_placeholder
+    '19', '08', '19', // tls12_cid, cid_length, tls12_cid
+    'fefd', '0001', '000102030405', // version, epoch, sequence_number
+    '0102030405060708', '0123', // cid, length_of_DTLSInnerPlaintext
+  ].join(''));
+  assert.deepEqual(cidCodec.parseConnectionIdExtension(Buffer.from([8, ...cid])), cid);
+  assert.throws(() => cidCodec.parseConnectionIdExtension(Buffer.from([2, 1, 2, 3])), (e) => e.code === 'PROTOCOL' && /trailing/.test(e.message));
+  assert.throws(() => cidCodec.parseConnectionIdExtension(Buffer.from([9, 1])), (e) => e.code === 'PROTOCOL');
+});
+
 test('a CID-capable server: the client sends tls12_cid records carrying the server\'s 8-byte CID, and data round-trips', { timeout: 60000 }, async (t) => {
   if (!requireBcPeer(t)) return;
   const { p, port } = await server(true);
@@ -74,10 +90,12 @@ test('a CID-capable server: the client sends tls12_cid records carrying the serv
 test('with CID, a NAT that moves the client to a new port every 400 ms costs no handshake and loses no record either way', { timeout: 60000 }, async (t) => {
   if (!requireBcPeer(t)) return;
   const { p, port } = await server(true);
-  const relay = await startLossyRelay({ target: { host: '127.0.0.1', port }, rebindEveryMs: 400 });
+  const relay = await startLossyRelay({ target: { host: '127.0.0.1', port } });
   t.after(() => relay.close());
   const conn = await connectDtls({ host: '127.0.0.1', port: relay.port, ca: pki.pem['root.pem'], serverName: 'localhost', handshakeTimeoutMs: 10000 });
   t.after(() => conn.close().catch(() => {}));
+  // Rebinding starts once the handshake is over: a server cannot follow a handshake across ports.
+  relay.setRebindEveryMs(400);
   const lost = [];
   for (let i = 0; i < 20; i++) {
     if (await echo(conn, `reading ${i}`, 2000) === null) lost.push(i);
