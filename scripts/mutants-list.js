@@ -505,7 +505,7 @@ module.exports = [
   {
     id: "coaps-block-plan-no-record-overhead",
     file: "src/transports/coap/dtls-socket.ts",
-    find: "recordOverheadBytes: recordOverhead(connection.cipherSuite)",
+    find: "recordOverheadBytes: connection.recordOverhead",
     replace: "recordOverheadBytes: 0",
     tests: ['test/coap/datagram-size.test.js'],
     why: "CoAPS block sizing forgets the DTLS record overhead: a full block exceeds the datagram limit once encrypted",

@@ -54,6 +54,12 @@ export class DtlsConnection extends EventEmitter {
   /** The negotiated cipher suite, e.g. 'TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256'. */
   get cipherSuite(): string { return this.session.cipherSuite?.name ?? ''; }
 
+  /** The server's Connection ID (RFC 9146) that our records carry, or null (the server gave none). */
+  get connectionId(): Buffer | null { return this.session.connectionId; }
+
+  /** Bytes each application record adds around its plaintext: datagram budgets subtract it. */
+  get recordOverhead(): number { return this.session.recordOverhead; }
+
   /** Whether the session uses the extended master secret (RFC 7627). */
   get extendedMasterSecret(): boolean { return this.session.extendedMasterSecret; }
 

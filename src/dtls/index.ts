@@ -40,7 +40,10 @@
 // Supported: ECDHE_ECDSA with AES-128/256-GCM, AES-128/256-CCM, AES-128/256-CCM_8; ECDHE_RSA with
 // AES-128/256-GCM; groups X25519, P-256, P-384; ECDSA, RSA PKCS#1 v1.5 and RSA-PSS signatures with
 // SHA-256/384/512; extended master secret; HelloVerifyRequest cookies; fragmentation;
-// retransmission; anti-replay; a client certificate (or an empty Certificate) when the server asks for one.
+// retransmission; anti-replay; a client certificate (or an empty Certificate) when the server asks for one;
+// Connection ID (RFC 9146, protocol/connection-id.ts): offered with an empty CID of ours; when
+// the server gives one, every protected record we send carries it (tls12_cid), so the session
+// survives a change of our address and port; plain records when the server does not echo it.
 export { connectDtls, DtlsConnection, DtlsConnectOptions } from './connection';
 export { DtlsError, DtlsErrorCode } from './errors';
 export { DtlsSession, SessionOptions } from './session';

@@ -7,6 +7,7 @@ import { ADDITIONAL_DATA_LENGTH, CipherSuite, EXPLICIT_NONCE_LENGTH, RecordKey, 
 import { DTLS_1_2, DtlsRecord, RECORD_HEADER_LENGTH, writeRecordHeader } from './protocol/record';
 import { ReplayWindow } from './replay-window';
 import { DtlsError } from './errors';
+import { cidOverhead, sealCidRecord } from './protocol/connection-id';
 
 export interface EpochKeys { suite: CipherSuite; key: Buffer; salt: Buffer }
 
@@ -23,6 +24,11 @@ export class RecordLayer {
   private readonly readAad = Buffer.alloc(ADDITIONAL_DATA_LENGTH);
   /** Epoch the peer's records are expected in (raised by its ChangeCipherSpec). */
   readEpoch = 0;
+  /**
+   * The CID the server asked us to send with (RFC 9146), once negotiated: every protected record
+   * we send then carries it (protocol/connection-id.ts). Null: plain RFC 6347 records.
+   */
+  writeCid: Buffer | null = null;
 
   setWriteKeys(epoch: number, keys: EpochKeys): void {
     this.writers.set(epoch, { sequence: 0, key: new RecordKey(keys.suite, keys.key, keys.salt) });
@@ -47,6 +53,7 @@ export class RecordLayer {
       plaintext.copy(record, RECORD_HEADER_LENGTH);
       return record;
     }
+    if (this.writeCid) return sealCidRecord(key, DTLS_1_2, epoch, sequence, this.writeCid, type, plaintext);
     const bodyLength = EXPLICIT_NONCE_LENGTH + plaintext.length + key.tagLength;
     // Every byte is written below (RecordKey.sealInto checks its part), so no zero-fill.
     const record = Buffer.allocUnsafe(RECORD_HEADER_LENGTH + bodyLength);
@@ -61,7 +68,8 @@ export class RecordLayer {
   /** Bytes a record in `epoch` adds around its plaintext. */
   overhead(epoch: number): number {
     const key = this.writers.get(epoch)?.key;
-    return RECORD_HEADER_LENGTH + (epoch === 0 || !key ? 0 : EXPLICIT_NONCE_LENGTH + key.tagLength);
+    if (epoch === 0 || !key) return RECORD_HEADER_LENGTH;
+    return RECORD_HEADER_LENGTH + EXPLICIT_NONCE_LENGTH + key.tagLength + (this.writeCid ? cidOverhead(this.writeCid) : 0);
   }
 
   /**

@@ -86,6 +86,10 @@ export class DtlsSession extends EventEmitter {
   get extendedMasterSecret(): boolean { return this.hs.extendedMasterSecret; }
   /** The server resumed the offered session (abbreviated handshake). */
   get resumed(): boolean { return this.hs.resumed; }
+  /** The server's Connection ID that our records carry (RFC 9146), or null when none was negotiated. */
+  get connectionId(): Buffer | null { return this.records.writeCid; }
+  /** Bytes an application record adds around its plaintext (header, nonce, tag; with CID, the CID and inner type). */
+  get recordOverhead(): number { return this.records.overhead(1); }
   /** What a later handshake may offer to resume, once connected (handshake/resumption.ts). */
   get resumable(): ResumableSession | undefined { return this.state === 'connected' ? this.hs.resumable : undefined; }
 

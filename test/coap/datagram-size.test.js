@@ -196,6 +196,47 @@ test('CoAPS to the emulator (OpenSSL DTLS in front of the CoAP emulator): every 
   }
 });
 
+test('CoAPS with Connection ID (Bouncy Castle in front of the CoAP emulator): the CID\'s 9 bytes are budgeted (a 20-char token\'s 1024-byte block would be 1127 bytes), every datagram ≤ 1130 less the margin, bodies stored whole', { timeout: 300000 }, async (t) => {
+  const { startCidServer, requireBcPeer } = require('../support/bc-dtls-peer');
+  if (!requireBcPeer(t)) return;
+  const { DeviceStore } = require('../../emulator/store');
+  const { startCoapEmulator } = require('../../emulator/coap');
+  const { ensureCerts } = require('../../emulator/certs');
+  const { freeUdpPort } = require('../support/ports');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'coaps-size-cid-'));
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const certs = await ensureCerts(path.join(dir, 'pki'));
+  const store = new DeviceStore({ devices: [] });
+  t.after(() => store.closeDownlink());
+  const coap = await startCoapEmulator({ store });
+  t.after(() => coap.close());
+  const port = await freeUdpPort();
+  const server = await startCidServer({ port, keyPem: certs.keyPem, certPems: [certs.certPem], forwardPort: coap.port });
+  t.after(() => server.stop());
+  const sizes = [];
+  let cidRecords = 0;
+  const relay = await startLossyRelay({
+    target: { host: '127.0.0.1', port },
+    transform: (dir, d) => { if (dir === 'toServer') { sizes.push(d.length); if (d[0] === 25) cidRecords++; } return d; },
+  });
+  t.after(() => relay.close());
+  for (const length of [20, 32]) {
+    const token = `cid${length}`.padEnd(length, 'Q');
+    store.addDevice(`size-${length}`, token);
+    const tr = new CoapTransport(settings(relay.port, { transport: 'coaps', accessToken: token, caCert: certs.caPem }));
+    await tr.connect();
+    for (const n of [1000, 1100, 17000]) {
+      const text = bodyOf(n - 8, n).toString();
+      await tr.send({ kind: 'telemetry', body: Buffer.from(JSON.stringify({ d: text })), qos: 1 });
+      assert.equal(store.latest(`size-${length}`).d.value, text, `token ${length}, body ${n}`);
+    }
+    assert.deepEqual(sizes.filter((s) => s > COAPS_DATAGRAM_BUDGET), [], `token of ${length}`);
+    sizes.length = 0;
+    await tr.close();
+  }
+  assert.ok(cidRecords > 10, `the records carried the CID (${cidRecords}): ${server.output()}`);
+});
+
 /** The payload length of a plaintext CoAP message (after the 0xFF marker; 0 when none). */
 function coapPayloadLength(buf) {
   return decodeCoap(buf).payload.length;

@@ -130,7 +130,8 @@ async function startLossyRelay({ target, dropToServer = 0, dropToClient = 0, ran
     })));
   };
 
-  return { port: front.address().port, close, stats, clients: () => upstreams.size };
+  // setRebindEveryMs: start (or stop) rebinding later, e.g. once a handshake is over.
+  return { port: front.address().port, close, stats, clients: () => upstreams.size, setRebindEveryMs: (ms) => { rebindEveryMs = ms; } };
 }
 
 module.exports = { startLossyRelay, seededRandom };

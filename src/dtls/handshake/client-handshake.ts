@@ -23,6 +23,7 @@ import {
   ExtensionType, extendedMasterSecretExtension, pointFormatsExtension, renegotiationInfoExtension,
   serverNameExtension, signatureAlgorithmsExtension, supportedGroupsExtension, Extension,
 } from '../protocol/extensions';
+import { CONNECTION_ID_EXTENSION, connectionIdExtension, parseConnectionIdExtension } from '../protocol/connection-id';
 import {
   encodeClientHello, encodeClientKeyExchange, type CertificateRequest,
   parseCertificate, parseCertificateRequest, parseHelloVerifyRequest, parseServerHello, parseServerKeyExchange,
@@ -130,6 +131,7 @@ export class ClientHandshake {
       signatureAlgorithmsExtension(SIGNATURE_SCHEMES.map((s) => s.id)),
       extendedMasterSecretExtension(),
       renegotiationInfoExtension(),
+      connectionIdExtension(),
     );
     const body = encodeClientHello({
       random: this.clientRandom,
@@ -186,7 +188,7 @@ export class ClientHandshake {
     const suite = suiteById(hello.cipherSuite);
     if (!suite) throw protocolError(`the server chose cipher suite 0x${hello.cipherSuite.toString(16)}, which we did not offer`, AlertDescription.illegal_parameter);
     if (hello.compression !== 0) throw protocolError('the server chose a compression method we did not offer', AlertDescription.illegal_parameter);
-    const allowed = [ExtensionType.server_name, ExtensionType.ec_point_formats, ExtensionType.extended_master_secret, ExtensionType.renegotiation_info];
+    const allowed = [ExtensionType.server_name, ExtensionType.ec_point_formats, ExtensionType.extended_master_secret, ExtensionType.renegotiation_info, CONNECTION_ID_EXTENSION];
     for (const ext of hello.extensions) {
       if (!allowed.includes(ext.type)) throw protocolError(`the server sent extension ${ext.type}, which we did not offer`, AlertDescription.unsupported_extension);
       if (ext.type === ExtensionType.renegotiation_info && !(ext.data.length === 1 && ext.data[0] === 0)) {
@@ -204,6 +206,11 @@ export class ClientHandshake {
       throw protocolError('the server did not send renegotiation_info: it does not support secure renegotiation (RFC 5746), which we require as OpenSSL does; update the server\'s DTLS library', AlertDescription.handshake_failure);
     }
     this.extendedMasterSecret = hello.extensions.some((e) => e.type === ExtensionType.extended_master_secret);
+    // RFC 9146 3: the server's CID goes into every record we protect from our Finished on; a
+    // server that does not echo the extension (or sends an empty CID) gets RFC 6347 records.
+    const cidExtension = hello.extensions.find((e) => e.type === CONNECTION_ID_EXTENSION);
+    const cid = cidExtension ? parseConnectionIdExtension(cidExtension.data) : null;
+    this.ctx.records.writeCid = cid && cid.length > 0 ? cid : null;
     this.serverRandom = Buffer.from(hello.random);
     this.cipherSuite = suite;
     this.sessionId = Buffer.from(hello.sessionId);

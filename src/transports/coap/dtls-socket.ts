@@ -1,7 +1,7 @@
 // The CoAPS datagram socket: a DTLS 1.2 session from src/dtls, shaped as SocketLike, so the CoAP
 // transport runs over it unchanged. DTLS failures become TransportErrors: a certificate problem
 // is 'certificate' (permanent: the token is never sent), anything else 'unreachable' (retry).
-import { CIPHER_SUITES, connectDtls, DtlsError, type ResumableSession } from '../../dtls';
+import { connectDtls, DtlsError, type ResumableSession } from '../../dtls';
 import { DtlsDgramSocket } from './dtls-dgram-adapter';
 import { COAPS_DATAGRAM_BUDGET, type DatagramLimit } from './blocks';
 import type { ConnectionSettings } from '../transport';
@@ -43,19 +43,13 @@ export function dtlsSocketFactory(settings: ConnectionSettings): CreateSocket {
       });
       resume = connection.resumable;
       const socket = new DtlsDgramSocket(connection) as unknown as SocketLike & { datagramLimit?: DatagramLimit };
-      socket.datagramLimit = { maxDatagramBytes: COAPS_DATAGRAM_BUDGET, recordOverheadBytes: recordOverhead(connection.cipherSuite) };
+      socket.datagramLimit = { maxDatagramBytes: COAPS_DATAGRAM_BUDGET, recordOverheadBytes: connection.recordOverhead }; // with a Connection ID (RFC 9146) 9 bytes more
       return socket;
     } catch (err) {
       resume = undefined;
       throw dtlsToTransportError(err, `${peer.host}:${peer.port}`, settings.auth?.type === 'x509');
     }
   };
-}
-
-/** A DTLS 1.2 AEAD record: 13-byte header, 8-byte explicit nonce, the suite's tag (16, CCM_8: 8). */
-export function recordOverhead(suiteName: string): number {
-  const suite = CIPHER_SUITES.find((s) => s.name === suiteName);
-  return 13 + 8 + (suite ? suite.tagLength : 16);
 }
 
 /** Alerts a server sends when it does not accept the client certificate we sent. */
