@@ -26,11 +26,13 @@ import { secretsOf, type TransportError, type ConnectionSettings, type Transport
 import { DeviceDownlink } from './downlink';
 import { asTransportError, DeviceError, type DoneCallback } from './errors';
 import { Gateway, type GatewayTarget } from './gateway';
-import { Outbox, type CostHook, type DeviceMessage, type OutboxHost } from './outbox';
-import { Pacer, type PacerOptions, type RateLimits } from './pacing';
-import { SessionLimits } from './session-limits';
-import { PersistedQueue, type PersistOptions } from './persist';
+import type { DeviceMessage, Outbox } from './outbox';
+import type { Pacer } from './pacing';
+import type { SessionLimits } from './session-limits';
+import type { PersistedQueue } from './persist';
 import type { DeviceState, DeviceStatus } from './status';
+import { buildSendPath, queueFull, type SendPathOwner } from './send-path';
+import { describeStatus, isUnverified } from './connection-status';
 import { Backoff, DEFAULT_TIMING, type Timing } from './backoff';
 import { StatusFanout, type DeviceUser } from './status-fanout';
 import type { ConnectionOptions } from './connection-options';
@@ -49,7 +51,6 @@ export class DeviceConnection {
   /** Keeps every rate-limit window at 80 % (pacing.ts); a gateway adds budgets with setBudget. */
   readonly pacer: Pacer;
   private readonly limits: SessionLimits;
-  private deliveredCount = 0;
   private readonly users: StatusFanout;
   private readonly outbox: Outbox;
   private readonly persisted: PersistedQueue | undefined;
@@ -94,20 +95,6 @@ export class DeviceConnection {
     this.backoff = new Backoff(this.timing, options.random ?? Math.random);
     // eslint-disable-next-line @typescript-eslint/no-this-alias
     const connection = this;
-    this.pacer = new Pacer(options.pacing);
-    this.limits = new SessionLimits(
-      {
-        pacer: this.pacer,
-        limitPayload: (bytes) => this.outbox.limitPayload(bytes),
-        warn: (text) => this.options.log.warn(this.redact(text)),
-        get delivered() {
-          return connection.deliveredCount;
-        },
-      },
-      options.rateLimits,
-      options.pacing?.now,
-      options.sessionLimitsAnswerMs,
-    );
     const host = {
       get sendingTransport() {
         return connection.sendingTransport;
@@ -120,8 +107,13 @@ export class DeviceConnection {
     this.downlink = new DeviceDownlink(host);
     const debug = (text: string) => this.options.log.debug?.(this.redact(text));
     this.gateway = options.gateway ? new Gateway(host, debug, () => this.users.publishSoon(), options.maxSubDevices) : undefined;
-    this.outbox = new Outbox(this.outboxHost(), settings.maxPayloadBytes, this.timing.maxResends, this.gateway?.subDevices, this.pacer, options.costHook);
-    this.persisted = options.persist && this.persistedQueue(options.persist);
+    ({ pacer: this.pacer, limits: this.limits, outbox: this.outbox, persisted: this.persisted } = buildSendPath(
+      this.sendPathOwner(),
+      settings,
+      options,
+      this.timing,
+      this.gateway?.subDevices,
+    ));
     this.registry = options.registry ?? new DeviceRegistry();
     this.refused = new RefusedToken(settings, this.registry.refused);
     this.quickDrops = new QuickDrops(this.timing, (text) => this.options.log.warn(text));
@@ -184,34 +176,22 @@ export class DeviceConnection {
   // ---- status -------------------------------------------------------------------------------
 
   status(): DeviceStatus {
-    if (this.token.sharing) {
-      return { state: 'tokenShared', queued: this.outbox.waiting, sharedWith: this.token.names, unverified: this.unverified };
-    }
-    // CoAP after a 4.01: connected to a server that refuses the token is "unauthorized" until a
-    // message is delivered; messages are still sent (one that succeeds clears it).
-    if (this.state === 'connected' && this.refused.code) {
-      return { state: 'unauthorized', queued: this.outbox.waiting, code: this.refused.code, unverified: this.unverified, subDevices: this.gateway?.subDevices.size };
-    }
-    const code = this.state === 'unauthorized' || this.state === 'certificate' ? this.permanentError?.code : this.lastError?.code;
-    return {
+    return describeStatus({
       state: this.state,
-      // While connected, messages in flight are not "queued" (they are being delivered): only
-      // those waiting behind the in-flight window count, so a flowing connection shows a steady
-      // "connected" instead of a count that changes with every acknowledgement.
-      queued: this.state === 'connected' ? this.outbox.queued : this.outbox.waiting,
-      retryInSeconds: this.state === 'reconnecting' ? this.retry.inSeconds : undefined,
-      retryInMs: this.state === 'reconnecting' ? this.retry.inMs : undefined,
-      code,
-      unverified: this.unverified,
-      lastFailure: this.state === 'connected' ? this.lastMessageFailure : undefined,
+      sharedWith: this.token.sharing ? this.token.names : undefined,
+      refusedCode: this.refused.code,
+      permanentCode: this.permanentError?.code,
+      lastErrorCode: this.lastError?.code,
+      waiting: this.outbox.waiting,
+      queued: this.outbox.queued,
+      retryInSeconds: this.retry.inSeconds,
+      retryInMs: this.retry.inMs,
+      unverified: isUnverified(this.settings),
+      lastMessageFailure: this.lastMessageFailure,
       subDevices: this.gateway?.subDevices.size,
-      ...this.persisted?.status(),
-      paced: this.state === 'connected' && this.outbox.paced,
-    };
-  }
-
-  private get unverified(): boolean {
-    return (this.settings.transport === 'mqtts' || this.settings.transport === 'coaps') && !this.settings.verifyServer;
+      disk: this.persisted?.status(),
+      paced: this.outbox.paced,
+    });
   }
 
   private setState(state: DeviceState): void {
@@ -258,16 +238,9 @@ export class DeviceConnection {
       done(refusal);
       return;
     }
-    // Read back after a restart, messages do not take the place of new ones; those being written do.
-    const waiting = this.outbox.waiting + (this.persisted ? this.persisted.writing - this.persisted.recovering : 0);
-    if (waiting >= this.options.queueSize) {
-      const why = this.state === 'connected' ? 'ThingsBoard is acknowledging more slowly than messages arrive' : `the connection is ${this.state}`;
-      done(
-        new DeviceError(
-          `not sent: the queue is full (${waiting} messages waiting; ${why}). Raise "queue size" or send less often.`,
-          'QUEUE_FULL',
-        ),
-      );
+    const full = queueFull({ outbox: this.outbox, persisted: this.persisted }, this.options.queueSize, this.state);
+    if (full) {
+      done(full);
       return;
     }
     if (gateway && !this.gateway) {
@@ -291,10 +264,10 @@ export class DeviceConnection {
     return new DeviceError(this.redact(`not sent: ${err.message}`), err.code);
   }
 
-  // ---- what the outbox reports ------------------------------------------------------------------
+  // ---- what the send path reports (send-path.ts) ------------------------------------------------
 
-  /** The outbox's view of this connection: private, so no node can report on its behalf. */
-  private outboxHost(): OutboxHost {
+  /** The send path's view of this connection: private, so no node can report on its behalf. */
+  private sendPathOwner(): SendPathOwner {
     // eslint-disable-next-line @typescript-eslint/no-this-alias
     const connection = this;
     return {
@@ -307,10 +280,9 @@ export class DeviceConnection {
       isCurrent: (generation) => generation === this.generation && !this.closed,
       redact: (text) => this.redact(text),
       queueChanged: () => this.queueChanged(),
-      sent: () => this.limits.sent(),
+      diskChanged: () => this.users.publishSoon(),
       // The status shows the last refused or unanswered message until one is delivered again.
       delivered: () => {
-        this.deliveredCount++;
         const refusalEnded = this.refused.delivered();
         if (refusalEnded || this.lastMessageFailure !== undefined) this.setLastMessageFailure(undefined);
       },
@@ -323,23 +295,14 @@ export class DeviceConnection {
         if (this.state === 'connected') this.onDown(err);
         else this.outbox.pump();
       },
+      warn: (text) => this.options.log.warn(text),
+      info: (text) => this.options.log.info(text),
     };
   }
 
   private setLastMessageFailure(code: string | undefined): void {
     this.lastMessageFailure = code;
     this.publishStatus();
-  }
-
-  private persistedQueue(options: PersistOptions): PersistedQueue {
-    return new PersistedQueue(options, {
-      enqueue: (message, done, gateway, diskId) => this.outbox.enqueue(message, done, gateway, diskId),
-      removeQueued: (ids) => this.outbox.removeQueued(ids),
-      isCurrent: (generation) => generation === this.generation && !this.closed,
-      changed: () => this.users.publishSoon(),
-      warn: (text) => this.options.log.warn(this.redact(text)),
-      info: (text) => this.options.log.info(this.redact(text)),
-    });
   }
 
   private get sendingTransport(): Transport | undefined {
@@ -393,7 +356,7 @@ export class DeviceConnection {
       detachGateway?.();
       stopListening();
     };
-    if (this.status().unverified && !this.warnedUnverified) {
+    if (isUnverified(this.settings) && !this.warnedUnverified) {
       this.warnedUnverified = true;
       this.options.log.warn(
         `server certificate verification is OFF for ${this.settings.host}:${this.settings.port}: ` +

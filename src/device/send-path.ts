@@ -1,0 +1,124 @@
+// How a connection's messages reach the transport: the pacer (pacing.ts), the session limits
+// asked after each connect (session-limits.ts), the outbox (outbox.ts) and, with `persist`, the
+// disk queue in front of it (persist.ts). connection.ts owns the lifecycle (connect, retry,
+// stop); this module builds the parts a message passes through and wires them to each other and
+// to the connection, and says when a message cannot even be queued.
+import type { ConnectionSettings, Transport, TransportError } from '../transports/transport';
+import { DeviceError } from './errors';
+import type { SubDevices } from './gateway/sub-devices';
+import { Outbox } from './outbox';
+import { Pacer } from './pacing';
+import { PersistedQueue } from './persist';
+import { SessionLimits } from './session-limits';
+import type { DeviceState } from './status';
+import type { ConnectionOptions } from './connection-options';
+import type { Timing } from './backoff';
+
+/** What the send path needs from the connection that owns it. */
+export interface SendPathOwner {
+  /** The transport messages may go out on now: undefined unless connected. */
+  readonly sendingTransport: Transport | undefined;
+  /** The stale-callback guard (bumped on every start/stop). */
+  readonly generation: number;
+  /** `generation` is still the current one and the connection is not closed. */
+  isCurrent(generation: number): boolean;
+  redact(text: string): string;
+  /** The number of waiting messages changed (status, and a lingering stop). */
+  queueChanged(): void;
+  /** The disk counts changed (status, throttled). */
+  diskChanged(): void;
+  /** A message was delivered. */
+  delivered(): void;
+  /** One message was refused or got no answer. */
+  messageFailed(code: string): void;
+  /** ThingsBoard refused the token or the certificate while messages were in flight. */
+  permanent(err: TransportError): void;
+  /** The connection closed while messages were in flight. */
+  lost(err: TransportError): void;
+  warn(text: string): void;
+  info(text: string): void;
+}
+
+export interface SendPath {
+  /** Keeps every rate-limit window at 80 % (pacing.ts); a gateway adds budgets with setBudget. */
+  pacer: Pacer;
+  limits: SessionLimits;
+  outbox: Outbox;
+  persisted: PersistedQueue | undefined;
+}
+
+export function buildSendPath(
+  owner: SendPathOwner,
+  settings: ConnectionSettings,
+  options: ConnectionOptions,
+  timing: Timing,
+  subDevices: SubDevices | undefined,
+): SendPath {
+  let deliveredCount = 0;
+  const pacer = new Pacer(options.pacing);
+  // The outbox is made after the limits, which only call it once a session answers.
+  let outbox: Outbox | undefined;
+  const limits = new SessionLimits(
+    {
+      pacer,
+      limitPayload: (bytes) => outbox?.limitPayload(bytes),
+      warn: (text) => owner.warn(owner.redact(text)),
+      get delivered() {
+        return deliveredCount;
+      },
+    },
+    options.rateLimits,
+    options.pacing?.now,
+    options.sessionLimitsAnswerMs,
+  );
+  outbox = new Outbox(
+    {
+      get sendingTransport() {
+        return owner.sendingTransport;
+      },
+      get generation() {
+        return owner.generation;
+      },
+      isCurrent: (generation) => owner.isCurrent(generation),
+      redact: (text) => owner.redact(text),
+      queueChanged: () => owner.queueChanged(),
+      sent: () => limits.sent(),
+      delivered: () => {
+        deliveredCount++;
+        owner.delivered();
+      },
+      messageFailed: (code) => owner.messageFailed(code),
+      permanent: (err) => owner.permanent(err),
+      lost: (err) => owner.lost(err),
+    },
+    settings.maxPayloadBytes,
+    timing.maxResends,
+    subDevices,
+    pacer,
+    options.costHook,
+  );
+  const queue = outbox;
+  const persisted =
+    options.persist &&
+    new PersistedQueue(options.persist, {
+      enqueue: (message, done, gateway, diskId) => queue.enqueue(message, done, gateway, diskId),
+      removeQueued: (ids) => queue.removeQueued(ids),
+      isCurrent: (generation) => owner.isCurrent(generation),
+      changed: () => owner.diskChanged(),
+      warn: (text) => owner.warn(owner.redact(text)),
+      info: (text) => owner.info(owner.redact(text)),
+    });
+  return { pacer, limits, outbox: queue, persisted };
+}
+
+/**
+ * Why a message cannot be queued at all: the queue is full. Messages read back after a restart
+ * do not take the place of new ones; those being written to disk do.
+ */
+export function queueFull(path: Pick<SendPath, 'outbox' | 'persisted'>, queueSize: number, state: DeviceState): DeviceError | undefined {
+  const { outbox, persisted } = path;
+  const waiting = outbox.waiting + (persisted ? persisted.writing - persisted.recovering : 0);
+  if (waiting < queueSize) return undefined;
+  const why = state === 'connected' ? 'ThingsBoard is acknowledging more slowly than messages arrive' : `the connection is ${state}`;
+  return new DeviceError(`not sent: the queue is full (${waiting} messages waiting; ${why}). Raise "queue size" or send less often.`, 'QUEUE_FULL');
+}
