@@ -70,7 +70,7 @@ module.exports = [
   },
   {
     id: 'mqtts-client-certificate-not-sent',
-    file: 'src/transports/mqtt/transport.ts',
+    file: 'src/transports/mqtt/socket.ts',
     find: 'options.cert = auth.certPem;',
     replace: '',
     tests: ['test/mqtt/credentials-mosquitto.test.js'],

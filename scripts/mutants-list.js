@@ -30,7 +30,7 @@ module.exports = [
   // ---- MQTT: certificate checks, diagnosis, connect/close ----------------------------------------
   {
     id: 'mqtts-no-verify',
-    file: 'src/transports/mqtt/transport.ts',
+    file: 'src/transports/mqtt/socket.ts',
     find: 'rejectUnauthorized: verifyServer,',
     replace: 'rejectUnauthorized: false,',
     tests: ['test/mqtt/transport.test.js'],
@@ -38,7 +38,7 @@ module.exports = [
   },
   {
     id: 'mqtts-no-hostname',
-    file: 'src/transports/mqtt/transport.ts',
+    file: 'src/transports/mqtt/socket.ts',
     find: 'checkServerIdentity: (_hostname, cert) => (verifyServer ? tls.checkServerIdentity(checkedName, cert) : undefined),',
     replace: 'checkServerIdentity: () => undefined,',
     tests: ['test/mqtt/transport.test.js'],
@@ -536,9 +536,9 @@ module.exports = [
   },
   {
     id: "status-refused-not-sticky",
-    file: "src/device/connection.ts",
-    find: "if (this.state === 'connected' && this.refused.code) {",
-    replace: "if (this.state === 'connected' && this.refused.code && false) {",
+    file: 'src/device/connection-status.ts',
+    find: "if (state === 'connected' && facts.refusedCode) {",
+    replace: "if (state === 'connected' && facts.refusedCode && false) {",
     tests: ['test/device/coap-status.test.js'],
     why: "a refused token's status is overwritten by 'connected' (CoAP has no session): the user never sees the refusal",
   },

@@ -2,20 +2,20 @@
 // publish to v1/devices/me/telemetry | attributes at QoS 0 or 1. The receive side (subscriptions,
 // server-side RPC, attribute requests, client-side RPC) is in mqtt/downlink.ts, one per connection.
 //
-// The socket is opened here, not by mqtt.js, and handed over only once it is connected (and, for
+// The socket is opened by mqtt/socket.ts, not by mqtt.js, and handed over only once it is connected (and, for
 // MQTTS, once the server certificate has been verified): the CONNECT packet carries the token, so
 // it must not even be queued on a connection whose certificate may still fail. mqtt.js's own
 // reconnect and offline queue are off — one MqttTransport is one connection, and the device layer
 // decides about retries and about messages waiting for a connection.
 import { EventEmitter } from 'node:events';
 import net from 'node:net';
-import tls from 'node:tls';
 import { MqttClient, type IClientOptions } from 'mqtt';
 import { MqttDownlink } from './downlink';
-import { classifyClientCertAlert, classifyConnack, classifySocketError, mqtt5Reason, type Where } from './errors';
+import { classifyClientCertAlert, classifyConnack, mqtt5Reason, type Where } from './errors';
 import { redactSecrets } from '../../shared';
 import { awaitAnswer, noAnswerText } from '../../deadline';
 import { PackedAcks } from './gateway-acks';
+import { openSocket } from './socket';
 import {
   TransportError,
   type AttributesAnswer,
@@ -118,76 +118,14 @@ export class MqttTransport extends EventEmitter implements Transport {
     await this.startMqtt(socket);
   }
 
-  /** TCP (and TLS with verification) up to the point where MQTT may speak. */
+  /** TCP (and TLS with verification) up to the point where MQTT may speak (socket.ts). */
   private openSocket(): Promise<net.Socket> {
-    const { host, port, caCert, verifyServer, serverName } = this.settings;
-    return new Promise((resolve, reject) => {
-      let socket: net.Socket;
-      const ready = 'secureConnect';
-      if (this.name === 'mqtts') {
-        const checkedName = serverName || host;
-        const options: tls.ConnectionOptions = {
-          host,
-          port,
-          rejectUnauthorized: verifyServer,
-          // SNI carries a host name only (RFC 6066): never an IP address.
-          servername: net.isIP(checkedName) ? undefined : checkedName,
-          checkServerIdentity: (_hostname, cert) => (verifyServer ? tls.checkServerIdentity(checkedName, cert) : undefined),
-        };
-        // Several concatenated PEM certificates in one string are all trusted by node:tls.
-        if (caCert && caCert.trim()) options.ca = caCert;
-        // Same trust rule as CoAPS: a non-root CA ends the chain only when the user allows it (Node >= 20.18 / 22.9).
-        if (this.settings.allowPartialChain) options.allowPartialTrustChain = true;
-        const auth = this.settings.auth;
-        if (auth?.type === 'x509') {
-          // The device certificate first, any chain after it: node:tls sends them all.
-          options.cert = auth.certPem;
-          options.key = auth.keyPem;
-          if (auth.passphrase) options.passphrase = auth.passphrase;
-        }
-        try {
-          socket = tls.connect(options);
-        } catch (err) {
-          // A key that does not fit the certificate or a wrong passphrase (settings.ts checks
-          // both first): never retried, never quoted (the message could hold key material).
-          reject(new TransportError(`the client certificate and key cannot be used for TLS (${String((err as { code?: string }).code ?? 'invalid')}): paste the certificate and its matching key again`, 'certificate', 'CLIENT_KEY'));
-          return;
-        }
-        this.emit('phase', 'securing');
-      } else {
-        socket = net.connect({ host, port });
-      }
-      this.socket = socket;
-      const timer = setTimeout(() => {
-        const err = Object.assign(new Error('connect timeout'), { code: 'CONNECT_TIMEOUT' });
-        socket.destroy(err);
-      }, CONNECT_TIMEOUT_MS);
-      const cleanup = () => {
-        clearTimeout(timer);
-        socket.removeListener('error', onError);
-        socket.removeListener(this.name === 'mqtts' ? ready : 'connect', onReady);
-        socket.removeListener('close', onClose);
-      };
-      const onError = (err: NodeJS.ErrnoException) => {
-        cleanup();
-        socket.destroy();
-        const refused = this.settings.auth?.type === 'x509' ? classifyClientCertAlert(err, this.where) : undefined;
-        reject(this.fail(refused ?? classifySocketError(err, this.where)));
-      };
-      // close() while the socket is still opening destroys it without an 'error'.
-      const onClose = () => {
-        cleanup();
-        reject(new TransportError('connection closed before it was established', 'closed', 'CLOSED'));
-      };
-      const onReady = () => {
-        cleanup();
-        // From here mqtt.js reports socket errors; this keeps a late one from being unhandled.
-        socket.on('error', () => {});
-        resolve(socket);
-      };
-      socket.once('error', onError);
-      socket.once(this.name === 'mqtts' ? ready : 'connect', onReady);
-      socket.once('close', onClose);
+    return openSocket(this.settings, this.where, {
+      securing: () => this.emit('phase', 'securing'),
+      opening: (socket) => {
+        this.socket = socket;
+      },
+      fail: (err) => this.fail(err),
     });
   }
 
