@@ -26,7 +26,7 @@ import { secretsOf, type TransportError, type ConnectionSettings, type Transport
 import { DeviceDownlink } from './downlink';
 import { asTransportError, DeviceError, type DoneCallback } from './errors';
 import { Gateway, type GatewayTarget } from './gateway';
-import type { DeviceMessage, Outbox } from './outbox';
+import type { DeviceMessage, Entry, Outbox } from './outbox';
 import type { Pacer } from './pacing';
 import type { SessionLimits } from './session-limits';
 import type { PersistedQueue } from './persist';
@@ -155,8 +155,14 @@ export class DeviceConnection {
    * delivered, in order; this connection closes.
    */
   handOver(next: DeviceConnection): Promise<void> {
-    this.outbox.handOver((entries) => next.outbox.adopt(entries));
-    return this.close();
+    // Both keep their messages on disk (one folder per config node): a message with a disk record
+    // stays there, and the heir's disk queue reads it back once this one has closed; handing it
+    // over in memory as well would send it twice.
+    const onDisk = this.persisted !== undefined && next.persisted !== undefined;
+    this.outbox.handOver((entries) => next.outbox.adopt(onDisk ? leaveOnDisk(entries) : entries));
+    const closing = this.close();
+    if (onDisk) next.persisted?.openAfter(closing);
+    return closing;
   }
 
   /** Its config node is being replaced by one for the same device: the token is the heir's. */
@@ -491,4 +497,15 @@ export class DeviceConnection {
     this.stopping = stopping;
     return stopping;
   }
+}
+
+/** Ends every entry that has a disk record with STOPPED (it stays on disk, persist.ts); returns the others. */
+function leaveOnDisk(entries: Entry[]): Entry[] {
+  const stays = new DeviceError('stopped: the device configuration was redeployed; its new connection sends the message from disk', 'STOPPED');
+  const rest: Entry[] = [];
+  for (const entry of entries) {
+    if (entry.diskId === undefined) rest.push(entry);
+    else entry.done(stays);
+  }
+  return rest;
 }

@@ -154,6 +154,15 @@ export class PersistedQueue {
     });
   }
 
+  /**
+   * The next open waits for `closed` too: the connection this one replaces (a redeploy) uses the
+   * same folder, and its records are read back only once it has saved its position and closed.
+   */
+  openAfter(closed: Promise<unknown>): void {
+    const earlier = this.closing;
+    this.closing = Promise.all([earlier, closed.catch(() => {})]).then(() => {});
+  }
+
   /** Saves the position and closes the file; messages not ended stay for the next open. */
   close(): Promise<void> {
     const opened = this.opening;
@@ -227,12 +236,19 @@ export class PersistedQueue {
     this.host.changed();
   }
 
-  /** A live message's end: it leaves the disk unless the connection stopped (sent after the next open). */
+  /**
+   * A live message's end: it leaves the disk unless the connection stopped or another config node
+   * took its token (then it is sent after the next open).
+   */
   private live(done: DoneCallback, queue: DiskQueue | undefined, id: number | undefined): DoneCallback {
     if (id === undefined || !queue) return done;
     return (err) => {
       if (err?.code === 'STOPPED') {
         done(new DeviceError(`${err.message}; it stays on disk and is sent when the connection starts again`, 'STOPPED'));
+        return;
+      }
+      if (err?.code === 'TOKEN_IN_USE') {
+        done(new DeviceError(`${err.message} It stays on disk and is sent once this configuration has the token to itself.`, err.code));
         return;
       }
       queue.complete(id);
@@ -284,8 +300,8 @@ export class PersistedQueue {
   }
 
   private recoveredEnded(queue: DiskQueue, id: number, err: DeviceError | undefined): void {
-    // Stopped again before it went out: it stays on disk for the next open.
-    if (err?.code === 'STOPPED') {
+    // Stopped again before it went out (or another config node took the token): it stays on disk for the next open.
+    if (err?.code === 'STOPPED' || err?.code === 'TOKEN_IN_USE') {
       this.recoveredLeft--;
     } else {
       queue.complete(id);

@@ -229,3 +229,70 @@ test('persist on a gateway: a sub-device reading read back after a restart goes 
   const own = tb.publishedOn('v1/devices/me/telemetry').flatMap((p) => [].concat(JSON.parse(p.payload)));
   assert.deepEqual(own, [{ ts: 1_700_000_000_009, values: { n: 9 } }]);
 });
+
+test('persist + redeploy to other settings of the same device: the heir sends each waiting reading exactly once (from disk, not also from memory)', { timeout: 60000 }, async (t) => {
+  const port = await freeTcpPort(); // nothing listens yet: readings wait
+  const { dir, make, warnings } = setup(t, port);
+  const old = make();
+  const oldUser = { onStatus: () => {} };
+  old.register(oldUser);
+  const oldEnds = [];
+  for (let n = 0; n < 10; n++) old.submit(reading(n), (err) => oldEnds.push(err));
+  await waitFor(() => old.status().onDisk === 10, '10 on disk');
+  // Five more, still being written when the redeploy comes: the heir reads the folder only
+  // after the old connection has finished writing and closed it.
+  for (let n = 10; n < 15; n++) old.submit(reading(n), (err) => oldEnds.push(err));
+  // What thingsboard-device.ts does for a changed config node of the same device.
+  await old.deregister(oldUser, { keepQueue: true });
+  old.releaseToken();
+  const heir = make();
+  const handedOver = old.handOver(heir);
+  const user = { onStatus: () => {} };
+  heir.register(user);
+  await handedOver;
+  assert.equal(oldEnds.length, 15);
+  assert.ok(oldEnds.every((e) => e && e.code === 'STOPPED' && /stays on disk/.test(e.message)), 'the old connection leaves them on disk');
+  const { store, emu } = await emulator({ port });
+  t.after(() => emu.close());
+  const arrived = [];
+  store.on('telemetry', (e) => { for (const x of e.entries) arrived.push(x.values.n); });
+  await waitFor(() => arrived.length >= 15, 'the waiting readings delivered');
+  await waitFor(() => heir.status().onDisk === 0, 'the disk emptied');
+  await new Promise((r) => setTimeout(r, 300));
+  assert.deepEqual(arrived, Array.from({ length: 15 }, (_, n) => n), `each reading exactly once, in order (${warnings.join('; ')})`);
+  await heir.close();
+  const { queue, report } = await DiskQueue.open({ dir, maxBytes: 1 << 20, maxAgeMs: 86400e3 });
+  assert.deepEqual(report.records, [], 'nothing delivered is read back');
+  await queue.close();
+});
+
+test('persist: a connection stopped because another config node uses its token keeps its readings on disk, and sends them once the token is its own again', { timeout: 60000 }, async (t) => {
+  const port = await freeTcpPort();
+  const { dir } = setup(t, port);
+  const { DeviceRegistry } = lib('device/registry.js');
+  const registry = new DeviceRegistry();
+  const first = new DeviceConnection(mqttSettings({ port }), {
+    log: { warn: () => {}, info: () => {} },
+    queueSize: 1000,
+    timing: FAST,
+    registry,
+    persist: { dir, maxBytes: 1024 * 1024, maxAgeMs: 86400e3, cursorDelayMs: 5 },
+  });
+  const user = { onStatus: () => {} };
+  first.register(user);
+  const ends = [];
+  for (let n = 0; n < 5; n++) first.submit(reading(n), (err) => ends.push(err));
+  await waitFor(() => first.status().onDisk === 5, '5 on disk');
+  // A second config node with the same token in this runtime: the first one stops.
+  const second = new DeviceConnection(mqttSettings({ port }), { log: { warn: () => {}, info: () => {} }, queueSize: 10, timing: FAST, registry });
+  await waitFor(() => ends.length === 5, 'the waiting readings ended');
+  assert.ok(ends.every((e) => e && e.code === 'TOKEN_IN_USE' && /stays on disk/.test(e.message)), ends.map((e) => e && e.message).join('\n'));
+  const { store, emu } = await emulator({ port });
+  t.after(() => emu.close());
+  const arrived = [];
+  store.on('telemetry', (e) => { for (const x of e.entries) arrived.push(x.values.n); });
+  await second.close(); // the token is the first one's again: it connects and reads its disk back
+  await waitFor(() => arrived.length >= 5, 'the kept readings delivered');
+  assert.deepEqual(arrived, [0, 1, 2, 3, 4]);
+  await first.close();
+});
