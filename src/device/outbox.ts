@@ -9,6 +9,7 @@ import { asTransportError, DeviceError, type DoneCallback } from './errors';
 import { gatewayBatchLimit, packCount, sameTarget, sendGateway, sendGatewayPack } from './gateway/send';
 import type { GatewayTarget, SubDevices } from './gateway/sub-devices';
 import { gatewayInFlight } from './gateway/send';
+import { addGatewayCosts, gatewayPackLimit } from './gateway/pacing';
 import { dataPointsOf, Pacer, type BudgetName } from './pacing';
 
 /**
@@ -205,7 +206,7 @@ export class Outbox {
       const limit = this.cautious ? 1 : this.subDevices && this.queue[0].gateway ? gatewayInFlight(transport) : Math.max(1, transport.maxInFlight || 1);
       if (this.inFlightSends >= limit) return;
       const count = this.cautious ? 1 : this.batchSize();
-      const pack = this.queue[0].gateway && this.subDevices && !this.cautious ? packCount(this.queue, transport, this.subDevices, this.maxPayloadBytes) : 0;
+      const pack = this.queue[0].gateway && this.subDevices && !this.cautious ? packCount(this.queue, transport, this.subDevices, this.maxPayloadBytes, gatewayPackLimit(this.pacer)) : 0;
       if (!this.paceAllows(pack > 1 ? pack : count)) return;
       if (pack > 1) {
         // Several sub-devices in one publish: done() only once ThingsBoard acknowledged every part.
@@ -298,6 +299,7 @@ export class Outbox {
       costs.telemetryMessages = 1;
       if (pacer.has('telemetryDataPoints')) costs.telemetryDataPoints = entries.reduce((sum, e) => sum + this.pointsOf(e), 0);
     }
+    if (this.subDevices) addGatewayCosts(entries, costs, pacer, (entry) => this.pointsOf(entry));
     this.costHook?.(entries, costs);
     const wait = pacer.wait(costs);
     if (wait > 0) {

@@ -26,6 +26,14 @@ export type RateLimits = Partial<Record<BudgetName, RateWindow[]>>;
 
 const NAMES = ['messages', 'telemetryMessages', 'telemetryDataPoints'];
 
+/** The limit names ThingsBoard uses, in rateLimits and in a gateway's gatewayRateLimits. */
+export const LIMIT_NAMES: readonly string[] = NAMES;
+
+/** The budget of a gateway-level limit (gatewayRateLimits): every publish through the gateway counts. */
+export function gatewayBudget(name: string): BudgetName {
+  return `gateway.${name}`;
+}
+
 /** "10:1,300:60" → windows; throws an Error saying what is wrong. Empty text → []. */
 export function parseWindows(text: string): RateWindow[] {
   const trimmed = text.trim();

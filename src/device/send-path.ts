@@ -66,6 +66,7 @@ export function buildSendPath(
       get delivered() {
         return deliveredCount;
       },
+      gateway: options.gateway === true,
     },
     options.rateLimits,
     options.pacing?.now,

@@ -1,14 +1,15 @@
 // Which rate limits the pacer (pacing.ts) keeps, and what a drop may have to do with them.
 // - Configured (`rateLimits` property): those, over every transport, whatever the server says.
 // - Else, over MQTT, what ThingsBoard's MQTT transport answers to the client-side RPC
-//   getSessionLimits, asked after every connect. Sending never waits for the answer: servers
+//   getSessionLimits, asked after every connect. A gateway is also paced by the answer's
+//   gatewayRateLimits (budgets gateway.*, charged by gateway/pacing.ts), whatever is configured. Sending never waits for the answer: servers
 //   older than the feature pass it to the rule chain, which usually never answers.
 // - A server that acknowledges publishes but never answers getSessionLimits may be a plain MQTT
 //   broker, not ThingsBoard: said once in the log.
 // - MQTT 3.1.1 gets no reason when ThingsBoard closes a session over a rate limit: a close right
 //   after a burst is reported as a possible rate limit, with the hint to set `rateLimits`.
 import type { Transport, TransportError } from '../transports/transport';
-import { describeLimits, limitsFromServer, type Pacer, type RateLimits } from './pacing';
+import { describeLimits, gatewayBudget, LIMIT_NAMES, limitsFromServer, type Pacer, type RateLimits } from './pacing';
 
 /** How long to wait for getSessionLimits before calling the server "not answering". */
 export const SESSION_LIMITS_ANSWER_MS = 10_000;
@@ -26,6 +27,8 @@ export interface SessionLimitsHost {
   warn(text: string): void;
   /** Publishes acknowledged so far (any session): tells a silent broker from a dead one. */
   readonly delivered: number;
+  /** A gateway: the answer's gatewayRateLimits are paced too. */
+  readonly gateway?: boolean;
 }
 
 export class SessionLimits {
@@ -34,6 +37,7 @@ export class SessionLimits {
   /** Send times of the last few sends (burst detection). */
   private readonly recent: number[] = [];
   private serverLimits: RateLimits | undefined;
+  private gatewayLimits: RateLimits = {};
 
   constructor(
     private readonly host: SessionLimitsHost,
@@ -86,14 +90,24 @@ export class SessionLimits {
 
   private apply(answer: unknown): void {
     if (typeof answer !== 'object' || answer === null) return;
-    const { maxPayloadSize, rateLimits } = answer as { maxPayloadSize?: unknown; rateLimits?: unknown };
+    const { maxPayloadSize, rateLimits, gatewayRateLimits } = answer as { maxPayloadSize?: unknown; rateLimits?: unknown; gatewayRateLimits?: unknown };
     if (typeof maxPayloadSize === 'number' && Number.isInteger(maxPayloadSize)) this.host.limitPayload(maxPayloadSize);
-    if (this.configured) return; // the user's limits win
-    const limits = limitsFromServer(rateLimits);
-    // Same limits as before (a reconnect): keep the buckets, they remember what was just sent.
-    if (describeLimits(limits) === describeLimits(this.serverLimits ?? {})) return;
-    this.serverLimits = limits;
-    this.host.pacer.setLimits(limits);
+    let replaced = false;
+    // The user's limits win over the device limits the server names.
+    if (!this.configured) {
+      const limits = limitsFromServer(rateLimits);
+      // Same limits as before (a reconnect): keep the buckets, they remember what was just sent.
+      if (describeLimits(limits) !== describeLimits(this.serverLimits ?? {})) {
+        this.serverLimits = limits;
+        this.host.pacer.setLimits(limits);
+        replaced = true; // setLimits replaced every budget, the gateway's too
+      }
+    }
+    if (!this.host.gateway) return;
+    const gateway = limitsFromServer(gatewayRateLimits);
+    if (!replaced && describeLimits(gateway) === describeLimits(this.gatewayLimits)) return;
+    this.gatewayLimits = gateway;
+    for (const name of LIMIT_NAMES) this.host.pacer.setBudget(gatewayBudget(name), gateway[name] ?? []);
   }
 
   /** A publish went out (burst detection). */

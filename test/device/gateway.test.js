@@ -74,3 +74,51 @@ test('MQTT 5 style: a server v1/gateway/disconnect {"device","reason"} is a warn
   assert.equal(await send(3), 'ok');
   assert.deepEqual(tb.publishedOn('v1/gateway/connect').map((p) => JSON.parse(p.payload)), [{ device: 'meter 7', type: 'meter' }, { device: 'meter 7', type: 'meter' }], 'connected again before its next reading');
 });
+
+test('a gateway is paced by the gatewayRateLimits getSessionLimits answers: ThingsBoard\'s gateway bucket is never exceeded', { timeout: 30000 }, async (t) => {
+  const MS = 100; // one "second" of a window, scaled down
+  const tb = await startTbBroker({ tokens: [TOKEN] });
+  t.after(() => tb.close());
+  tb.onClientRpc = (token, id, req) => (req.method === 'getSessionLimits' ? { maxPayloadSize: 65536, maxInflightMessages: 100, rateLimits: {}, gatewayRateLimits: { messages: '5:1' } } : undefined);
+  // Each device's part of a gateway publish counts against the gateway's limits.
+  const arrivals = [];
+  tb.holdPublish = (topic, payload) => {
+    if (topic === 'v1/gateway/telemetry') arrivals.push({ at: Date.now(), parts: Object.keys(JSON.parse(payload)).length });
+    return false;
+  };
+  const conn = new DeviceConnection(mqttSettings({ port: tb.port }), { createTransport, log: { warn() {}, info() {} }, queueSize: 100, timing: FAST, gateway: true, pacing: { msPerSecond: MS } });
+  conn.register({ onStatus() {} });
+  t.after(() => conn.close());
+  await waitFor(() => conn.pacer.has('gateway.messages'), 'the gateway limits from getSessionLimits');
+  const sends = Array.from({ length: 30 }, (_, n) => new Promise((resolve, reject) => conn.submit(
+    { kind: 'telemetry', body: Buffer.from(`{"n":${n}}`), qos: 1, receivedAt: Date.now(), batchShape: 'wrap' },
+    (err) => (err ? reject(err) : resolve()),
+    { device: `meter ${n % 10}`, type: 'meter' },
+  )));
+  await Promise.all(sends);
+  // ThingsBoard's bucket for 5:1 — 5 tokens, refilled evenly at 5 per second — must never go below zero.
+  let tokens = 5;
+  let last = arrivals[0].at;
+  for (const { at, parts } of arrivals) {
+    tokens = Math.min(5, tokens + ((at - last) * 5) / MS);
+    last = at;
+    tokens -= parts;
+    assert.ok(tokens > -0.5, `the gateway bucket went below zero: ${JSON.stringify(arrivals.map((a) => [a.at - arrivals[0].at, a.parts]))}`);
+  }
+  assert.equal(arrivals.reduce((n, a) => n + a.parts, 0) >= 10, true);
+});
+
+test('a gateway reading that waited for the connection goes alone with its own receive time', { timeout: 30000 }, async (t) => {
+  const tb = await startTbBroker({ tokens: [TOKEN] });
+  t.after(() => tb.close());
+  const conn = new DeviceConnection(mqttSettings({ port: tb.port }), { createTransport, log: { warn() {}, info() {} }, queueSize: 10, timing: FAST, gateway: true });
+  conn.register({ onStatus() {} });
+  t.after(() => conn.close());
+  assert.notEqual(conn.status().state, 'connected');
+  await new Promise((resolve, reject) => conn.submit(
+    { kind: 'telemetry', body: Buffer.from('{"n":1}'), qos: 1, receivedAt: 1_700_000_000_123, batchShape: 'wrap' },
+    (err) => (err ? reject(err) : resolve()),
+    { device: 'A', type: 'default' },
+  ));
+  assert.deepEqual(tb.publishedOn('v1/gateway/telemetry').map((p) => JSON.parse(p.payload)), [{ A: [{ ts: 1_700_000_000_123, values: { n: 1 } }] }]);
+});

@@ -61,9 +61,10 @@ function packable(entry: Entry, subDevices: SubDevices, proven: boolean): boolea
  * (transport.packsDevices, mqtt/gateway-acks.ts), only QoS 1 readings that can join an array,
  * and never more than maxPayloadBytes. Until the server has shown that it acknowledges every
  * entry (transport.packsProven), only sub-devices whose connect it acknowledged: no device is
- * created while the first pack waits to tell what kind of server this is.
+ * created while the first pack waits to tell what kind of server this is. At most `maxDevices`
+ * sub-devices (what the gateway's rate limits allow in one go).
  */
-export function packCount(queue: readonly Entry[], transport: Transport, subDevices: SubDevices, maxPayloadBytes: number): number {
+export function packCount(queue: readonly Entry[], transport: Transport, subDevices: SubDevices, maxPayloadBytes: number, maxDevices = Infinity): number {
   const proven = transport.packsProven === true;
   if (!transport.packsDevices || queue.length < 2 || !packable(queue[0], subDevices, proven)) return 0;
   const seen = new Set<string>();
@@ -75,6 +76,8 @@ export function packCount(queue: readonly Entry[], transport: Transport, subDevi
     if (!packable(entry, subDevices, proven)) break;
     const target = entry.gateway as GatewayTarget;
     const name = target.device;
+    // Each device's part counts against the gateway's message limits (gateway/pacing.ts).
+    if (!seen.has(name) && seen.size >= maxDevices) break;
     // A new device adds `,"name":[]`; every entry its bytes and a comma.
     const add = entryBytes(entry) + 1 + (seen.has(name) ? 0 : (target.wrapper ?? wrapperBytes(name)) + 2);
     if (bytes + add > maxPayloadBytes) break;
