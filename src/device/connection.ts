@@ -26,12 +26,12 @@ import { secretsOf, type TransportError, type ConnectionSettings, type Transport
 import { DeviceDownlink } from './downlink';
 import { asTransportError, DeviceError, type DoneCallback } from './errors';
 import { Gateway, type GatewayTarget } from './gateway';
-import type { DeviceMessage, Entry, Outbox } from './outbox';
+import type { DeviceMessage, Outbox } from './outbox';
 import type { Pacer } from './pacing';
 import type { SessionLimits } from './session-limits';
-import type { PersistedQueue } from './persist';
+import { leaveOnDisk, type PersistedQueue } from './persist';
 import type { DeviceState, DeviceStatus } from './status';
-import { buildSendPath, queueFull, type SendPathOwner } from './send-path';
+import { admit, buildSendPath, type SendPathOwner } from './send-path';
 import { describeStatus, isUnverified } from './connection-status';
 import { Backoff, DEFAULT_TIMING, type Timing } from './backoff';
 import { StatusFanout, type DeviceUser } from './status-fanout';
@@ -244,19 +244,12 @@ export class DeviceConnection {
       done(refusal);
       return;
     }
-    const full = queueFull({ outbox: this.outbox, persisted: this.persisted }, this.options.queueSize, this.state);
-    if (full) {
-      done(full);
-      return;
-    }
-    if (gateway && !this.gateway) {
-      done(new DeviceError('not sent: this device is not a ThingsBoard gateway (tick "This device is a ThingsBoard gateway")', 'NOT_GATEWAY'));
-      return;
-    }
-    // A sub-device's name is not forgotten while its message waits (gateway/sub-devices.ts).
-    const ending = gateway && this.gateway ? this.gateway.held(gateway, done) : done;
-    if (this.persisted) this.persisted.accept(message, ending, this.generation, gateway);
-    else this.outbox.enqueue(message, ending, gateway);
+    admit({ outbox: this.outbox, persisted: this.persisted }, { message, done, gateway }, {
+      queueSize: this.options.queueSize,
+      state: this.state,
+      generation: this.generation,
+      gateway: this.gateway,
+    });
   }
 
   /** Why nothing can be sent now for a reason waiting will not fix (stopped, token refused). */
@@ -497,15 +490,4 @@ export class DeviceConnection {
     this.stopping = stopping;
     return stopping;
   }
-}
-
-/** Ends every entry that has a disk record with STOPPED (it stays on disk, persist.ts); returns the others. */
-function leaveOnDisk(entries: Entry[]): Entry[] {
-  const stays = new DeviceError('stopped: the device configuration was redeployed; its new connection sends the message from disk', 'STOPPED');
-  const rest: Entry[] = [];
-  for (const entry of entries) {
-    if (entry.diskId === undefined) rest.push(entry);
-    else entry.done(stays);
-  }
-  return rest;
 }

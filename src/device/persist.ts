@@ -10,7 +10,7 @@
 import { DiskQueue, type DropReason, type RecoveryReport } from './disk-queue';
 import { DeviceError, type DoneCallback } from './errors';
 import type { BatchShape } from './batch';
-import type { DeviceMessage } from './outbox';
+import type { DeviceMessage, Entry } from './outbox';
 import type { GatewayTarget } from './gateway';
 
 export interface PersistOptions {
@@ -356,4 +356,19 @@ export class PersistedQueue {
     this.drops.size = 0;
     this.drops.age = 0;
   }
+}
+
+/**
+ * A redeploy hands a connection's queue to its heir, both with persist (one folder per config
+ * node): every entry with a disk record ends STOPPED here (it stays on disk, and the heir reads
+ * it back); the others are returned to be handed over in memory. Both would send it twice.
+ */
+export function leaveOnDisk(entries: Entry[]): Entry[] {
+  const stays = new DeviceError('stopped: the device configuration was redeployed; its new connection sends the message from disk', 'STOPPED');
+  const rest: Entry[] = [];
+  for (const entry of entries) {
+    if (entry.diskId === undefined) rest.push(entry);
+    else entry.done(stays);
+  }
+  return rest;
 }

@@ -4,9 +4,10 @@
 // stop); this module builds the parts a message passes through and wires them to each other and
 // to the connection, and says when a message cannot even be queued.
 import type { ConnectionSettings, Transport, TransportError } from '../transports/transport';
-import { DeviceError } from './errors';
+import { DeviceError, type DoneCallback } from './errors';
+import type { Gateway, GatewayTarget } from './gateway';
 import type { SubDevices } from './gateway/sub-devices';
-import { Outbox } from './outbox';
+import { Outbox, type DeviceMessage } from './outbox';
 import { Pacer } from './pacing';
 import { PersistedQueue } from './persist';
 import { SessionLimits } from './session-limits';
@@ -122,4 +123,28 @@ export function queueFull(path: Pick<SendPath, 'outbox' | 'persisted'>, queueSiz
   if (waiting < queueSize) return undefined;
   const why = state === 'connected' ? 'ThingsBoard is acknowledging more slowly than messages arrive' : `the connection is ${state}`;
   return new DeviceError(`not sent: the queue is full (${waiting} messages waiting; ${why}). Raise "queue size" or send less often.`, 'QUEUE_FULL');
+}
+
+/**
+ * Queues a message the connection accepts (it is not stopped or refused): through the disk queue
+ * with `persist`, else straight into the outbox; `done` at once when it cannot be queued.
+ */
+export function admit(
+  path: Pick<SendPath, 'outbox' | 'persisted'>,
+  { message, done, gateway }: { message: DeviceMessage; done: DoneCallback; gateway: GatewayTarget | undefined },
+  at: { queueSize: number; state: DeviceState; generation: number; gateway: Gateway | undefined },
+): void {
+  const full = queueFull(path, at.queueSize, at.state);
+  if (full) {
+    done(full);
+    return;
+  }
+  if (gateway && !at.gateway) {
+    done(new DeviceError('not sent: this device is not a ThingsBoard gateway (tick "This device is a ThingsBoard gateway")', 'NOT_GATEWAY'));
+    return;
+  }
+  // A sub-device's name is not forgotten while its message waits (gateway/sub-devices.ts).
+  const ending = gateway && at.gateway ? at.gateway.held(gateway, done) : done;
+  if (path.persisted) path.persisted.accept(message, ending, at.generation, gateway);
+  else path.outbox.enqueue(message, ending, gateway);
 }
