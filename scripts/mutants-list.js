@@ -179,7 +179,7 @@ module.exports = [
   {
     id: 'pacing-off',
     file: 'src/device/outbox.ts',
-    find: '      if (!this.paceAllows(pack > 1 ? pack : count)) return;',
+    find: '      if (!this.gate.allows(this.queue, pack > 1 ? pack : count)) return;',
     replace: '',
     tests: ['test/device/pacing-emulator.test.js'],
     why: 'a backlog is flushed at full speed past the rate limits',

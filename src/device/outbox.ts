@@ -9,8 +9,9 @@ import { asTransportError, DeviceError, type DoneCallback } from './errors';
 import { gatewayBatchLimit, packCount, sameTarget, sendGateway, sendGatewayPack } from './gateway/send';
 import type { GatewayTarget, SubDevices } from './gateway/sub-devices';
 import { gatewayInFlight } from './gateway/send';
-import { addGatewayCosts, gatewayPackLimit } from './gateway/pacing';
-import { dataPointsOf, Pacer, type BudgetName } from './pacing';
+import { gatewayPackLimit } from './gateway/pacing';
+import { Pacer, type BudgetName } from './pacing';
+import { PaceGate, pointsOf } from './pace-gate';
 
 /**
  * A message a node hands to the device layer: what goes to ThingsBoard, and for telemetry when
@@ -75,8 +76,8 @@ export class Outbox {
   private arriving: Entry | undefined;
   /** Set by handOver(): where entries in flight go when this connection's stop fails them. */
   private forward: ((entries: Entry[]) => void) | undefined;
-  /** Set while pacing holds the queue back: the pump runs again when it fires. */
-  private paceTimer: NodeJS.Timeout | undefined;
+  /** Holds the queue back while a rate-limit window has no room (pace-gate.ts). */
+  private readonly gate: PaceGate;
 
   constructor(
     private readonly host: OutboxHost,
@@ -85,12 +86,18 @@ export class Outbox {
     /** Set on a gateway connection: sub-devices are connected before their data goes out. */
     private readonly subDevices?: SubDevices,
     private readonly pacer: Pacer = new Pacer(),
-    private readonly costHook?: CostHook,
-  ) {}
+    costHook?: CostHook,
+  ) {
+    const ready = (): void => {
+      this.pump();
+      this.host.queueChanged();
+    };
+    this.gate = new PaceGate(pacer, subDevices !== undefined, costHook, ready, () => this.host.queueChanged());
+  }
 
   /** Pacing holds messages back now (status "paced"). */
   get paced(): boolean {
-    return this.paceTimer !== undefined;
+    return this.gate.holding;
   }
 
   /** ThingsBoard said how large a payload it takes (getSessionLimits): never above it. */
@@ -207,7 +214,7 @@ export class Outbox {
       if (this.inFlightSends >= limit) return;
       const count = this.cautious ? 1 : this.batchSize();
       const pack = this.queue[0].gateway && this.subDevices && !this.cautious ? packCount(this.queue, transport, this.subDevices, this.maxPayloadBytes, gatewayPackLimit(this.pacer)) : 0;
-      if (!this.paceAllows(pack > 1 ? pack : count)) return;
+      if (!this.gate.allows(this.queue, pack > 1 ? pack : count)) return;
       if (pack > 1) {
         // Several sub-devices in one publish: done() only once ThingsBoard acknowledged every part.
         const batch = this.queue.splice(0, pack);
@@ -270,7 +277,7 @@ export class Outbox {
     if (pointCap !== Infinity) {
       let points = 0;
       for (let i = 0; i < run; i++) {
-        points += this.pointsOf(queue[i]);
+        points += pointsOf(queue[i]);
         if (points > pointCap) {
           run = Math.max(1, i);
           break;
@@ -280,45 +287,9 @@ export class Outbox {
     return run === 1 ? 1 : batchCount(queue, run, first.gateway ? gatewayBatchLimit(first.gateway, this.maxPayloadBytes) : this.maxPayloadBytes);
   }
 
-  private pointsOf(entry: Entry): number {
-    if (entry.points === undefined) entry.points = dataPointsOf(entry.message.body);
-    return entry.points;
-  }
-
-  /**
-   * Takes the cost of publishing the first `count` queued messages from every budget, or, when
-   * a window does not have it yet, holds the queue back until it does (pacing.ts).
-   */
-  private paceAllows(count: number): boolean {
-    const pacer = this.pacer;
-    if (!pacer.active) return true;
-    if (this.paceTimer) return false;
-    const entries = this.queue.slice(0, count);
-    const costs: Partial<Record<BudgetName, number>> = { messages: 1 };
-    if (entries[0].message.kind === 'telemetry') {
-      costs.telemetryMessages = 1;
-      if (pacer.has('telemetryDataPoints')) costs.telemetryDataPoints = entries.reduce((sum, e) => sum + this.pointsOf(e), 0);
-    }
-    if (this.subDevices) addGatewayCosts(entries, costs, pacer, (entry) => this.pointsOf(entry));
-    this.costHook?.(entries, costs);
-    const wait = pacer.wait(costs);
-    if (wait > 0) {
-      this.paceTimer = setTimeout(() => {
-        this.paceTimer = undefined;
-        this.pump();
-        this.host.queueChanged();
-      }, wait);
-      this.host.queueChanged();
-      return false;
-    }
-    pacer.take(costs);
-    return true;
-  }
-
   /** The connection stopped: nothing waits for the pacer any more. */
   stopPacing(): void {
-    if (this.paceTimer) clearTimeout(this.paceTimer);
-    this.paceTimer = undefined;
+    this.gate.stop();
   }
 
   /** One send ended: `sent` is a message sent alone or the messages of one array publish. */
