@@ -188,7 +188,29 @@
     return d;
   }
 
+  // ThingsBoard's per-device rate limits, as the emulator enforces them (emulator/limits.js): what
+  // is in force, and a form to change them, so pacing can be seen working with npm start.
+  function renderLimits(text, exceeded) {
+    $('limits-now').textContent = text ? `in force: ${text}${exceeded ? ` · ${exceeded} over the limit` : ''}` : 'none in force (as a self-hosted ThingsBoard by default)';
+  }
+
+  $('limits').addEventListener('submit', async (event) => {
+    event.preventDefault();
+    const error = $('limits-error');
+    error.hidden = true;
+    try {
+      const res = await fetch('api/limits', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ rateLimits: $('limits-text').value.trim() }) });
+      const body = await res.json();
+      if (!res.ok) throw new Error(body.error || `HTTP ${res.status}`);
+      renderLimits(body.rateLimits, 0);
+    } catch (err) {
+      error.textContent = err.message;
+      error.hidden = false;
+    }
+  });
+
   function applyState(s) {
+    renderLimits(s.rateLimits, s.rateLimitsExceeded);
     state.info = s.info || {};
     state.devices = new Map((s.devices || []).map((d) => [d.name, d]));
     state.rejected = s.rejected || [];

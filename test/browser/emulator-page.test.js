@@ -215,3 +215,28 @@ test('the emulator page shows the demo gateway with its sub-devices; a sub-devic
   assert.ok(!(await page.content()).includes('demo-gateway-token'), 'no token on the page');
   assert.deepEqual(errors, []);
 });
+
+test('the emulator page sets the per-device rate limits it enforces; bad text is refused with the reason', { timeout: 120000 }, async (t) => {
+  const browser = await browserFor(t);
+  if (!browser) return;
+  const emu = await startEmulator({ dataDir: tempDir(t, 'tb-emu-limits-'), ports: { mqtt: false, mqtts: false, coap: false, coaps: false, web: 0 } });
+  t.after(() => emu.close());
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  t.after(() => context.close());
+  const page = await context.newPage();
+  await page.goto(emu.webUrl);
+  await page.waitForSelector('#live.on');
+  assert.match(await page.locator('#limits-now').textContent(), /none in force/);
+
+  await page.fill('#limits-text', '10:1,300:60');
+  await page.click('#limits button[type=submit]');
+  await waitFor('the limits in force', async () => /in force: .*10:1,300:60/.test(await page.locator('#limits-now').textContent()));
+  assert.match(emu.store.rateLimitsText(), /10:1,300:60/);
+  assert.deepEqual(emu.store.sessionLimitsAnswer().rateLimits.messages, '10:1,300:60');
+
+  await page.fill('#limits-text', 'ten per second');
+  await page.click('#limits button[type=submit]');
+  await waitFor('the refusal', async () => page.locator('#limits-error').isVisible());
+  assert.ok((await page.locator('#limits-error').textContent()).length > 10);
+  assert.match(emu.store.rateLimitsText(), /10:1,300:60/, 'bad text changes nothing');
+});
