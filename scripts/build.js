@@ -14,12 +14,27 @@ const pkg = require(path.join(root, 'package.json'));
 if (!fs.existsSync(path.join(root, 'tsconfig.json')) || !fs.existsSync(path.join(root, 'src'))) process.exit(0);
 
 const tsc = require.resolve('typescript/bin/tsc', { paths: [root] });
-// A clean output folder: a file moved or deleted in src/ must not live on as a stale .js that a
-// test or a require() still finds.
-fs.rmSync(path.join(root, 'nodes', 'lib'), { recursive: true, force: true });
 // tsc emits even when it reports type errors; finish the layout anyway and fail at the end, so
 // one broken file does not leave the other nodes without their entry files.
 const compiled = spawnSync(process.execPath, [tsc, '-p', path.join(root, 'tsconfig.json')], { stdio: 'inherit' });
+
+// A file moved or deleted in src/ must not live on as a stale .js that a test or a require() still
+// finds. Only those are removed, after compiling: emptying nodes/lib first would leave a moment in
+// which a running Node-RED (or a test running beside a build, e.g. npm pack) finds no files at all.
+function removeStale(dir, srcDir) {
+  if (!fs.existsSync(dir)) return;
+  for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
+    const full = path.join(dir, entry.name);
+    if (entry.isDirectory()) {
+      removeStale(full, path.join(srcDir, entry.name));
+      if (fs.readdirSync(full).length === 0) fs.rmdirSync(full);
+      continue;
+    }
+    const base = entry.name.replace(/\.(js|js\.map|d\.ts|d\.ts\.map)$/, '');
+    if (base !== entry.name && !fs.existsSync(path.join(srcDir, `${base}.ts`))) fs.rmSync(full, { force: true });
+  }
+}
+removeStale(path.join(root, 'nodes', 'lib'), path.join(root, 'src'));
 
 for (const [type, file] of Object.entries(pkg['node-red'].nodes)) {
   const entry = path.join(root, file);
