@@ -543,6 +543,14 @@ module.exports = [
     why: "a refused token's status is overwritten by 'connected' (CoAP has no session): the user never sees the refusal",
   },
   {
+    id: 'coap-refusal-cleared-by-open-connect',
+    file: 'src/device/connection.ts',
+    find: 'if (!this.refusedOnOpenSession) this.refused.delivered();',
+    replace: 'this.refused.delivered();',
+    tests: ['test/device/coap-status.test.js'],
+    why: "a 4.01 on a message leaves the CoAP session open; the retry's connect() then checks nothing, and the status turns green while the server still refuses the token",
+  },
+  {
     id: "status-no-countdown",
     file: "src/device/connection.ts",
     find: "this.retry.countDown(delayMs);",

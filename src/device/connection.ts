@@ -73,6 +73,8 @@ export class DeviceConnection {
   /** Drops right after connecting: "token used by another client?" (quick-drops.ts). */
   private readonly quickDrops: QuickDrops;
   private warnedUnverified = false;
+  /** A message was refused as permanent while the session stayed open (CoAP 4.01): see attempt(). */
+  private refusedOnOpenSession = false;
   /** The stale-callback guard: bumped on every start/stop, so callbacks of an older one do nothing. */
   private generation = 0;
   /** No users left, but messages still waiting go out (deregister with keepQueue). */
@@ -288,7 +290,10 @@ export class DeviceConnection {
       messageFailed: (code) => {
         if (this.lastMessageFailure !== code) this.setLastMessageFailure(code);
       },
-      permanent: (err) => this.enterPermanent(err),
+      permanent: (err) => {
+        this.refusedOnOpenSession = true;
+        this.enterPermanent(err);
+      },
       lost: (err) => {
         // The transport normally emits 'down' first; if it did not, the connection is gone anyway.
         if (this.state === 'connected') this.onDown(err);
@@ -335,6 +340,7 @@ export class DeviceConnection {
     this.permanentError = undefined;
     this.lastError = undefined;
     this.lastMessageFailure = undefined;
+    this.refusedOnOpenSession = false;
     this.persisted?.open(this.generation);
     const transport = (this.options.createTransport ?? createTransport)(this.settings);
     this.transport = transport;
@@ -385,7 +391,11 @@ export class DeviceConnection {
     this.lastLoggedCode = undefined;
     this.quickDrops.connected();
     // CoAP checks the token at connect (transports/coap/token-probe.ts): a refusal is not standing.
-    this.refused.delivered();
+    // But a 4.01 on a message (the token deleted on the server while running) leaves the CoAP
+    // session open, and connect() on an open session checks nothing: that refusal stands (the
+    // status stays "unauthorized", connection-status.ts) until a message is delivered.
+    if (!this.refusedOnOpenSession) this.refused.delivered();
+    this.refusedOnOpenSession = false;
     if (recovered) this.options.log.info(`connected to ${this.settings.host}:${this.settings.port} again`);
     this.setState('connected');
     // Before anything else on the new session: ThingsBoard forgot every sub-device.

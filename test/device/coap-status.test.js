@@ -100,6 +100,37 @@ test('CoAP wrong token answered late (after connect): the status turns "unauthor
   await conn.close();
 });
 
+test('CoAP token deleted on the server while connected: a refused message turns the status "unauthorized", and the slow retry does not turn it green again', async (t) => {
+  const store = new DeviceStore({ devices: [{ name: 'deleted-later', token: 'DeletedLaterTok3n' }] });
+  const emu = await startCoapEmulator({ store });
+  t.after(() => emu.close());
+  const rec = recorder();
+  const conn = new DeviceConnection(settings(emu.port, { accessToken: 'DeletedLaterTok3n' }), { createTransport, log: rec.log, queueSize: 100, timing: FAST });
+  t.after(() => conn.close());
+  conn.register(rec.user);
+  await waitFor(() => rec.states().at(-1) === 'connected', 'connected (the token check at connect passed)');
+  await conn.send(tele({ a: 1 }));
+  // The device (its token) is deleted in ThingsBoard: the next message is answered 4.01.
+  store.byToken.delete('DeletedLaterTok3n');
+  const from = rec.statuses.length;
+  await assert.rejects(conn.send(tele({ a: 2 })), /unauthorized/);
+  await waitFor(() => rec.states().slice(from).includes('unauthorized'), 'unauthorized after the refused message');
+  // Several slow retries (backoffMax 300 ms): the server still refuses the token, so the status
+  // must not go back to "connected".
+  await new Promise((r) => setTimeout(r, 1200));
+  const after = rec.states().slice(from);
+  assert.ok(!after.includes('connected'), after.join(' '));
+  assert.equal(conn.status().state, 'unauthorized');
+  assert.equal(conn.status().code, 'COAP_4.01');
+  // The token is back: a message is accepted again (the refusal no longer blocks sending), and
+  // the delivery turns the status green.
+  store.byToken.set('DeletedLaterTok3n', store.devices.get('deleted-later'));
+  await conn.send(tele({ a: 3 }));
+  assert.equal(store.latest('deleted-later').a.value, 3);
+  await waitFor(() => rec.states().at(-1) === 'connected', 'connected after a delivered message');
+  await conn.close();
+});
+
 test('"reconnecting in N s" counts down once a second; stop leaves no timer behind', async () => {
   const port = await freeUdpPort(); // nothing listens: every connect fails at once (ICMP)
   const rec = recorder();
