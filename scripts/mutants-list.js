@@ -269,7 +269,7 @@ module.exports = [
   {
     id: 'connection-no-reconnect-after-drop',
     file: 'src/device/connection.ts',
-    find: "    // Whatever was in flight comes back through the outbox's onSent ('closed') and is put back.\n    this.scheduleRetry(generation, this.backoff.next());",
+    find: "    // Whatever was in flight comes back through the outbox's onSent ('closed') and is put back.\n    this.scheduleRetry(generation, delayMs);",
     replace: '',
     tests: ['test/device/connection.test.js', 'test/nodes/restart.test.js'],
     why: 'a connection that drops is never reconnected',
@@ -544,7 +544,7 @@ module.exports = [
   },
   {
     id: 'coap-refusal-cleared-by-open-connect',
-    file: 'src/device/connection.ts',
+    file: 'src/device/connection-failures.ts',
     find: 'if (!this.refusedOnOpenSession) this.refused.delivered();',
     replace: 'this.refused.delivered();',
     tests: ['test/device/coap-status.test.js'],
@@ -553,8 +553,8 @@ module.exports = [
   {
     id: "status-no-countdown",
     file: "src/device/connection.ts",
-    find: "this.retry.countDown(delayMs);",
-    replace: "// this.retry.countDown(delayMs);",
+    find: "this.failures.retry.countDown(delayMs);",
+    replace: "// this.failures.retry.countDown(delayMs);",
     tests: ['test/device/coap-status.test.js'],
     why: "the status no longer counts down to the next reconnect attempt",
   },
@@ -586,8 +586,8 @@ module.exports = [
   {
     id: 'refused-memory-ignores-registry',
     file: 'src/device/connection.ts',
-    find: 'this.refused = new RefusedToken(settings, this.registry.refused);',
-    replace: 'this.refused = new RefusedToken(settings, new DeviceRegistry().refused);',
+    find: 'new ConnectionFailures(settings, this.registry.refused,',
+    replace: 'new ConnectionFailures(settings, new DeviceRegistry().refused,',
     tests: ['test/device/coap-status.test.js'],
     why: "a connection ignores its runtime's registry: after a redeploy a refused CoAP token shows green 'connected' again",
   },

@@ -5,20 +5,18 @@
 //   node that stays, then add new ones).
 // - Messages go through the outbox (outbox.ts): one bounded, ordered queue, ended exactly once.
 // - A transient failure (network, broker restart, timeout) keeps messages queued and reconnects
-//   with exponential backoff and jitter (backoff.ts). A permanent one (token refused, certificate
-//   not acceptable) fails every queued and every new message at once, naming the reason, and
-//   keeps retrying slowly so that fixing it on the server side recovers without a redeploy.
+//   with exponential backoff and jitter. A permanent one (token refused, certificate not
+//   acceptable) fails every queued and every new message at once, naming the reason, and keeps
+//   retrying slowly so that fixing it on the server side recovers without a redeploy. What is
+//   remembered of failures, and how long to wait, is connection-failures.ts.
 // - Status: one DeviceStatus fanned out to every user, deduplicated and throttled.
 // - The downlink (downlink.ts: subscriptions, pushes, requests that wait for answers) is told
 //   here when a transport is made, when a connection is up and when it is gone.
 //
 // Every text that leaves this file (status codes aside) goes through redact().
-import { RetrySchedule } from './retry-schedule';
-import { RefusedToken } from './refused-tokens';
 import { DeviceRegistry } from './registry';
 import { SharedToken } from './shared-token';
 import { listenTo } from './transport-events';
-import { QuickDrops } from './quick-drops';
 import { background, type Background } from '../background';
 import { redactSecrets } from '../shared';
 import { createTransport } from '../transports';
@@ -33,7 +31,8 @@ import { leaveOnDisk, type PersistedQueue } from './persist';
 import type { DeviceState, DeviceStatus } from './status';
 import { admit, buildSendPath, type SendPathOwner } from './send-path';
 import { describeStatus, isUnverified } from './connection-status';
-import { Backoff, DEFAULT_TIMING, type Timing } from './backoff';
+import { DEFAULT_TIMING, type Timing } from './backoff';
+import { ConnectionFailures } from './connection-failures';
 import { StatusFanout, type DeviceUser } from './status-fanout';
 import type { ConnectionOptions } from './connection-options';
 
@@ -55,26 +54,12 @@ export class DeviceConnection {
   private readonly outbox: Outbox;
   private readonly persisted: PersistedQueue | undefined;
   private readonly timing: Timing;
-  private readonly backoff: Backoff;
   private transport: Transport | undefined;
   private state: DeviceState = 'idle';
   private closed = false;
-  /** Set while the last connect attempt failed for a reason waiting will not fix. */
-  private permanentError: TransportError | undefined;
-  private lastError: TransportError | undefined;
-  /** Code of the last message refused or unanswered on a working connection (status). */
-  private lastMessageFailure: string | undefined;
-  private lastLoggedCode: string | undefined;
-  private readonly retry = new RetrySchedule(() => {
-    if (this.state === 'reconnecting') this.publishStatus();
-  });
-  /** CoAP: a 4.01 not yet followed by a delivered message (refused-tokens.ts). */
-  private readonly refused: RefusedToken;
-  /** Drops right after connecting: "token used by another client?" (quick-drops.ts). */
-  private readonly quickDrops: QuickDrops;
+  /** Failures, the backoff and the retry timer (connection-failures.ts). */
+  private readonly failures: ConnectionFailures;
   private warnedUnverified = false;
-  /** A message was refused as permanent while the session stayed open (CoAP 4.01): see attempt(). */
-  private refusedOnOpenSession = false;
   /** The stale-callback guard: bumped on every start/stop, so callbacks of an older one do nothing. */
   private generation = 0;
   /** No users left, but messages still waiting go out (deregister with keepQueue). */
@@ -94,7 +79,6 @@ export class DeviceConnection {
     this.timing = { ...DEFAULT_TIMING, ...options.timing };
     this.work = background((text) => this.options.log.warn(text), () => secretsOf(settings));
     this.users = new StatusFanout(() => this.status(), this.timing.statusThrottleMs, this.work);
-    this.backoff = new Backoff(this.timing, options.random ?? Math.random);
     // eslint-disable-next-line @typescript-eslint/no-this-alias
     const connection = this;
     const host = {
@@ -117,8 +101,9 @@ export class DeviceConnection {
       this.gateway?.subDevices,
     ));
     this.registry = options.registry ?? new DeviceRegistry();
-    this.refused = new RefusedToken(settings, this.registry.refused);
-    this.quickDrops = new QuickDrops(this.timing, (text) => this.options.log.warn(text));
+    this.failures = new ConnectionFailures(settings, this.registry.refused, this.timing, options.random ?? Math.random, (text) => this.options.log.warn(text), (text) => this.redact(text), () => {
+      if (this.state === 'reconnecting') this.publishStatus();
+    });
     this.token = new SharedToken(options.label ?? `${settings.host}:${settings.port}`, (sharing) => this.onTokenShared(sharing));
     this.registry.tokens.claim(settings, this.token);
   }
@@ -140,7 +125,7 @@ export class DeviceConnection {
   deregister(user: DeviceUser, options: { keepQueue?: boolean } = {}): Promise<void> {
     if (!this.users.delete(user)) return this.stopping ?? Promise.resolve();
     if (this.users.size > 0) return Promise.resolve();
-    if (options.keepQueue && this.outbox.waiting > 0 && !this.permanentError) {
+    if (options.keepQueue && this.outbox.waiting > 0 && !this.failures.permanent) {
       this.lingering = true;
       return Promise.resolve();
     }
@@ -187,15 +172,15 @@ export class DeviceConnection {
     return describeStatus({
       state: this.state,
       sharedWith: this.token.sharing ? this.token.names : undefined,
-      refusedCode: this.refused.code,
-      permanentCode: this.permanentError?.code,
-      lastErrorCode: this.lastError?.code,
+      refusedCode: this.failures.refused.code,
+      permanentCode: this.failures.permanent?.code,
+      lastErrorCode: this.failures.last?.code,
       waiting: this.outbox.waiting,
       queued: this.outbox.queued,
-      retryInSeconds: this.retry.inSeconds,
-      retryInMs: this.retry.inMs,
+      retryInSeconds: this.failures.retry.inSeconds,
+      retryInMs: this.failures.retry.inMs,
       unverified: isUnverified(this.settings),
-      lastMessageFailure: this.lastMessageFailure,
+      lastMessageFailure: this.failures.lastMessage,
       subDevices: this.gateway?.subDevices.size,
       disk: this.persisted?.status(),
       paced: this.outbox.paced,
@@ -258,7 +243,8 @@ export class DeviceConnection {
   private refusal(): DeviceError | undefined {
     if (this.closed || this.users.size === 0) return new DeviceError('not sent: the device connection is stopped', 'STOPPED');
     if (this.token.sharing) return this.token.error();
-    return this.permanentError ? this.permanentFailure(this.permanentError) : undefined;
+    const permanent = this.failures.permanent;
+    return permanent ? this.permanentFailure(permanent) : undefined;
   }
 
   private permanentFailure(err: TransportError): DeviceError {
@@ -284,14 +270,14 @@ export class DeviceConnection {
       diskChanged: () => this.users.publishSoon(),
       // The status shows the last refused or unanswered message until one is delivered again.
       delivered: () => {
-        const refusalEnded = this.refused.delivered();
-        if (refusalEnded || this.lastMessageFailure !== undefined) this.setLastMessageFailure(undefined);
+        const refusalEnded = this.failures.refused.delivered();
+        if (refusalEnded || this.failures.lastMessage !== undefined) this.setLastMessageFailure(undefined);
       },
       messageFailed: (code) => {
-        if (this.lastMessageFailure !== code) this.setLastMessageFailure(code);
+        if (this.failures.lastMessage !== code) this.setLastMessageFailure(code);
       },
       permanent: (err) => {
-        this.refusedOnOpenSession = true;
+        this.failures.messageRefused();
         this.enterPermanent(err);
       },
       lost: (err) => {
@@ -305,7 +291,7 @@ export class DeviceConnection {
   }
 
   private setLastMessageFailure(code: string | undefined): void {
-    this.lastMessageFailure = code;
+    this.failures.lastMessage = code;
     this.publishStatus();
   }
 
@@ -334,13 +320,8 @@ export class DeviceConnection {
   private start(): void {
     if (this.closed) return;
     this.generation++;
-    this.backoff.reset();
-    this.quickDrops.reset();
+    this.failures.reset();
     this.outbox.restart();
-    this.permanentError = undefined;
-    this.lastError = undefined;
-    this.lastMessageFailure = undefined;
-    this.refusedOnOpenSession = false;
     this.persisted?.open(this.generation);
     const transport = (this.options.createTransport ?? createTransport)(this.settings);
     this.transport = transport;
@@ -351,7 +332,7 @@ export class DeviceConnection {
       // 'securing': the TLS/DTLS handshake runs (a CoAPS handshake can take seconds on a lossy
       // link); a standing permanent failure keeps its status until a connect succeeds.
       phase: (phase) => {
-        if (phase === 'securing' && this.state === 'connecting' && !this.permanentError) this.setState('securing');
+        if (phase === 'securing' && this.state === 'connecting' && !this.failures.permanent) this.setState('securing');
       },
     });
     const detachDownlink = this.downlink.attach(transport);
@@ -372,11 +353,11 @@ export class DeviceConnection {
   }
 
   private async attempt(generation: number): Promise<void> {
-    this.retry.started();
+    this.failures.retry.started();
     const transport = this.transport;
     if (generation !== this.generation || !transport || this.closed) return;
     // While a permanent failure stands, keep showing it (messages still fail at once).
-    if (!this.permanentError) this.setState('connecting');
+    if (!this.failures.permanent) this.setState('connecting');
     try {
       await transport.connect();
     } catch (err) {
@@ -385,18 +366,7 @@ export class DeviceConnection {
       return;
     }
     if (generation !== this.generation) return;
-    const recovered = this.permanentError || this.lastError;
-    this.permanentError = undefined;
-    this.lastError = undefined;
-    this.lastLoggedCode = undefined;
-    this.quickDrops.connected();
-    // CoAP checks the token at connect (transports/coap/token-probe.ts): a refusal is not standing.
-    // But a 4.01 on a message (the token deleted on the server while running) leaves the CoAP
-    // session open, and connect() on an open session checks nothing: that refusal stands (the
-    // status stays "unauthorized", connection-status.ts) until a message is delivered.
-    if (!this.refusedOnOpenSession) this.refused.delivered();
-    this.refusedOnOpenSession = false;
-    if (recovered) this.options.log.info(`connected to ${this.settings.host}:${this.settings.port} again`);
+    if (this.failures.connected()) this.options.log.info(`connected to ${this.settings.host}:${this.settings.port} again`);
     this.setState('connected');
     // Before anything else on the new session: ThingsBoard forgot every sub-device.
     this.gateway?.connected(transport);
@@ -410,23 +380,18 @@ export class DeviceConnection {
       this.enterPermanent(err);
       return;
     }
-    this.lastError = err;
-    this.logOnce(err, `cannot connect: ${err.message}`);
-    this.scheduleRetry(generation, this.backoff.next());
+    this.scheduleRetry(generation, this.failures.connectFailed(err, `cannot connect: ${err.message}`));
   }
 
   private enterPermanent(err: TransportError): void {
     const generation = this.generation;
-    this.permanentError = err;
-    this.refused.failed(err);
-    this.logOnce(err, err.message);
+    const delayMs = this.failures.permanentFailure(err);
     this.outbox.failQueued(this.permanentFailure(err));
     this.downlink.stopped(this.permanentFailure(err));
     this.gateway?.stopped(this.permanentFailure(err));
     this.setState(err.kind === 'unauthorized' ? 'unauthorized' : 'certificate');
-    // Try again rarely: the fix (a new token, a new certificate) is made on a server. A transport
-    // that is still open (CoAP after a 4.01) stays open: the retry then is the next message.
-    this.scheduleRetry(generation, this.backoff.jitter(this.timing.backoffMaxMs));
+    // A transport that is still open (CoAP after a 4.01 on a message) stays open.
+    this.scheduleRetry(generation, delayMs);
   }
 
   private onDown(err: TransportError): void {
@@ -438,8 +403,7 @@ export class DeviceConnection {
       return;
     }
     const generation = this.generation;
-    if (this.quickDrops.dropped() >= this.timing.stableAfterMs) this.backoff.reset();
-    this.lastError = err;
+    const delayMs = this.failures.dropped(err);
     this.downlink.down();
     this.gateway?.down();
     this.limits.down();
@@ -448,23 +412,16 @@ export class DeviceConnection {
     if (rateLimit) this.options.log.warn(lost);
     else this.options.log.info(lost);
     // Whatever was in flight comes back through the outbox's onSent ('closed') and is put back.
-    this.scheduleRetry(generation, this.backoff.next());
+    this.scheduleRetry(generation, delayMs);
   }
 
   private scheduleRetry(generation: number, delayMs: number): void {
     if (generation !== this.generation || this.closed) return;
-    this.retry.schedule(delayMs, () => this.work.run('connecting', () => this.attempt(generation)));
-    if (!this.permanentError) {
-      this.retry.countDown(delayMs);
+    this.failures.retry.schedule(delayMs, () => this.work.run('connecting', () => this.attempt(generation)));
+    if (!this.failures.permanent) {
+      this.failures.retry.countDown(delayMs);
       this.setState('reconnecting');
     }
-  }
-
-  /** Logs a failure once per distinct code, so a retry loop does not flood the log. */
-  private logOnce(err: TransportError, text: string): void {
-    if (this.lastLoggedCode === err.code) return;
-    this.lastLoggedCode = err.code;
-    this.options.log.warn(this.redact(text));
   }
 
   /** Stops connecting; `reason` (a text, or the error) ends every queued message and exchange. */
@@ -472,7 +429,7 @@ export class DeviceConnection {
     this.generation++;
     this.limits.down();
     this.lingering = false;
-    this.retry.cancel();
+    this.failures.retry.cancel();
     this.users.cancel();
     this.outbox.failQueued(typeof reason === 'string' ? new DeviceError(reason, 'STOPPED') : reason);
     this.downlink.stopped(typeof reason === 'string' ? new DeviceError('stopped: the flow was stopped or redeployed before ThingsBoard answered', 'STOPPED') : reason);
@@ -480,7 +437,7 @@ export class DeviceConnection {
     // failQueued asked for a status update: a stopped connection sends none.
     this.users.cancel();
     this.state = this.closed ? 'stopped' : 'idle';
-    this.permanentError = undefined;
+    this.failures.permanent = undefined;
     const transport = this.transport;
     const detach = this.detach;
     this.transport = undefined;
