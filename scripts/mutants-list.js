@@ -122,7 +122,7 @@ module.exports = [
   },
   {
     id: 'coap-aborted-send-error-uncaught',
-    file: 'src/transports/coap/transport.ts',
+    file: 'src/transports/coap/uplink.ts',
     find: "    req.sender?.on('error', () => {});",
     replace: '',
     tests: ['test/device/waited-ts.test.js'],
@@ -496,8 +496,8 @@ module.exports = [
   // ---- CoAP, CoAPS and status ----------------------------------------------------------------
   {
     id: "coap-block-plan-no-limit",
-    file: "src/transports/coap/transport.ts",
-    find: "planBlocks(message.body.length, uriPath, this.socket?.datagramLimit)",
+    file: "src/transports/coap/uplink.ts",
+    find: "planBlocks(message.body.length, uriPath, socket?.datagramLimit)",
     replace: "planBlocks(message.body.length, uriPath, undefined)",
     tests: ['test/coap/datagram-size.test.js'],
     why: "CoAP block-wise sizing ignores the socket's datagram limit: a block plus its header no longer fits one datagram",

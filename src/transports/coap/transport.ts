@@ -19,32 +19,30 @@
 //   the token is known (coap/token-probe.ts), so a wrong one is 'unauthorized' at once.
 //   In non-confirmable mode nothing is acknowledged, so "connected" is "the ping was answered".
 //
-// Messages: confirmable (CON) by default; settings.coap.confirmable=false sends NON and resolves
+// Messages (coap/uplink.ts, the send path): confirmable (CON) by default; settings.coap.confirmable=false sends NON and resolves
 // once the datagram is written, then listens for a short while for an error answer (reported as
 // a 'warning', or 'down' for 4.01). Bodies that do not fit one message go block-wise (Block1,
 // RFC 7959), always confirmable, in blocks sized so every datagram fits ThingsBoard's limits
 // (coap/blocks.ts). Every message has a deadline of MAX_TRANSMIT_WAIT (RFC 7252 §4.8.2, from the
 // library's parameters) after its last new datagram: the library itself only gives up after
 // EXCHANGE_LIFETIME (247 s), and never after an empty ACK of a separate response. Every text
-// that leaves this file goes through redact(): the token is in the URI.
+// that leaves this file and uplink.ts goes through error()/redact(): the token is in the URI.
 import { EventEmitter } from 'node:events';
 import type dgram from 'node:dgram';
-import { Agent, type IncomingMessage } from 'coap';
+import { Agent } from 'coap';
 import { type AttributesAnswer, type AttributesQuery, type ConnectionSettings, type DownlinkChannel, type OutboundMessage, type Transport, type TransportName, TransportError, type FailureKind } from '../transport';
 import { redact } from '../../shared';
 import { background } from '../../background';
 import { closeQuietly, createUdpSocket, errorText, hostPort, resolvePeer, type CreateSocket, type DatagramPeer, type DatagramRemoteInfo, type SocketLike } from './datagram';
-import { diagnosticText, errorForCode, tokenError, x509Unauthorized } from './codes';
+import { tokenError, x509Unauthorized } from './codes';
 import { dtlsSocketFactory } from './dtls-socket';
 import { CoapDownlink, type CoapDownlinkOptions } from './downlink';
-import { apiPath } from './resources';
 import type { PendingExchange } from './exchange';
 import { AgentSocket } from './agent-socket';
-import { SendExchanges, type Exchange } from './send-exchanges';
-import { planBlocks, MAX_MESSAGE_PAYLOAD, COAPS_DEFAULT_LIMIT, type DatagramLimit } from './blocks';
+import { MAX_MESSAGE_PAYLOAD, COAPS_DEFAULT_LIMIT, type DatagramLimit } from './blocks';
 import { coapPing, ackTimeoutWindowMs, type PingFailure } from './liveness';
-import { initialAckTimeoutMs, maxTransmitWaitMs, transmissions } from './timing';
-import { goBlockwise, onEachDatagram, onceWritten, restartBackoff } from './library-shim';
+import { transmissions } from './timing';
+import { CoapUplink } from './uplink';
 import { lostSession, SessionWatch } from './session-watch';
 import { checkTokenAtConnect } from './token-probe';
 
@@ -58,8 +56,7 @@ export interface CoapTransportOptions {
 /** Keepalive probe after this long idle (coap/session-watch.ts), below the 30 s some NATs keep an idle UDP mapping. */
 export const DEFAULT_KEEPALIVE_SECONDS = 15;
 
-/** Confirmable messages in a row that got no answer at all before the transport goes 'down'. */
-export const DOWN_AFTER_TIMEOUTS = 2;
+export { DOWN_AFTER_TIMEOUTS } from './uplink';
 /** Plain CoAP: bodies larger than this go block-wise, in blocks of this size (coap/blocks.ts). */
 export const BLOCK_BYTES = MAX_MESSAGE_PAYLOAD;
 const DEFAULT_PORTS: Record<string, number> = { coap: 5683, coaps: 5684 };
@@ -73,14 +70,8 @@ export class CoapTransport extends EventEmitter implements Transport {
   private socket?: SocketLike;
   private agent?: Agent;
   private peer?: DatagramPeer;
-  private readonly exchanges = new SendExchanges((req) => {
-    this.agent?.abort(req);
-    // abort() removes every listener of the request's sender, but a datagram already handed to
-    // the socket may still fail (ICMP port unreachable, a tick later): the sender then emits an
-    // 'error' that, with no listener, would crash Node-RED.
-    req.sender?.on('error', () => {});
-  }, (ex) => this.onTimeout(ex));
-  private timeoutsInARow = 0;
+  /** The send path (coap/uplink.ts): messages, their answers, silences and errors. */
+  private readonly uplink: CoapUplink;
   /** Plain CoAP proves the server at every connect; CoAPS (handshake) only after a 'down'. */
   private mustPing: boolean;
   /** Evidence that the server (and the DTLS session) is alive; keepalive (coap/session-watch.ts). */
@@ -91,7 +82,6 @@ export class CoapTransport extends EventEmitter implements Transport {
   /** Bumped by close() so a connect() that is still resolving or handshaking gives up. */
   private generation = 0;
   private readonly createSocket: CreateSocket;
-  private readonly uriPaths = new Map<string, Buffer[]>();
   private readonly work = background((text) => this.emit('warning', text), () => this.settings.accessToken);
   private readonly downlink: CoapDownlink;
 
@@ -109,6 +99,14 @@ export class CoapTransport extends EventEmitter implements Transport {
       emit: (event, ...args) => this.emit(event, ...args),
     }, options.downlink);
     this.mustPing = this.name === 'coap';
+    this.uplink = new CoapUplink({
+      endpoint: () => (this.state === 'open' && this.agent && this.peer ? { agent: this.agent, peer: this.peer, socket: this.socket } : undefined),
+      abort: (req) => this.agent?.abort(req),
+      where: () => (this.peer ? hostPort(this.peer) : this.settings.host),
+      error: (message, kind, code) => this.error(message, kind, code),
+      goDown: (err) => this.goDown(err),
+      warn: (text) => this.emit('warning', text),
+    }, settings);
   }
 
   // ---- receive side (coap/downlink.ts, coap/requests.ts) --------------------------------------
@@ -128,78 +126,12 @@ export class CoapTransport extends EventEmitter implements Transport {
   }
 
   send(message: OutboundMessage): Promise<void> {
-    const agent = this.agent;
-    const peer = this.peer;
-    if (this.state !== 'open' || !agent || !peer) {
-      return Promise.reject(this.error('CoAP endpoint is not connected', 'closed', 'NOT_CONNECTED'));
-    }
-    return new Promise<void>((resolve, reject) => {
-      const uriPath = this.uriPath(message.kind);
-      let szx: number | undefined;
-      try {
-        szx = planBlocks(message.body.length, uriPath, this.socket?.datagramLimit);
-      } catch (err) {
-        const e = err instanceof TransportError ? err : new TransportError(errorText(err), 'rejected', 'COAP_ENCODE');
-        reject(this.error(e.message, e.kind, e.code));
-        return;
-      }
-      const blockwise = szx !== undefined;
-      const confirmable = this.settings.coap.confirmable !== false || blockwise;
-      const req = agent.request({
-        hostname: peer.address,
-        port: peer.port,
-        method: 'POST',
-        confirmable,
-        options: { 'Content-Format': 'application/json' },
-      });
-      // Uri-Path set as raw segments: the token is one segment whatever characters it holds.
-      req.setOption('Uri-Path', uriPath);
-      if (blockwise) goBlockwise(req, szx as number, message.body.length);
-
-      const ex = this.exchanges.start(req, resolve, reject);
-
-      req.on('response', (res: IncomingMessage) => this.onResponse(ex, res));
-      req.on('error', (err: Error) => this.onSendError(ex, err));
-      req.on('timeout', () => { ex.finished = true; this.onTimeout(ex); });
-      onEachDatagram(req, (datagram) => {
-        // A new message ID is a new exchange (the next Block1 block): its deadline starts now.
-        const messageId = datagram.readUInt16BE(2);
-        if (messageId !== ex.lastMessageId) {
-          if (ex.lastMessageId !== -1) restartBackoff(req, initialAckTimeoutMs());
-          ex.lastMessageId = messageId;
-          this.exchanges.armDeadline(ex, maxTransmitWaitMs());
-        }
-      });
-      if (!confirmable) {
-        onceWritten(req, (err) => {
-          if (err) return; // 'error' follows and rejects
-          this.exchanges.settle(ex);
-          // Stay registered for one ACK_TIMEOUT span so an error answer is still noticed.
-          this.exchanges.armDeadline(ex, ackTimeoutWindowMs());
-        });
-      }
-      try {
-        req.end(message.body);
-      } catch (err) {
-        this.exchanges.finish(ex);
-        this.exchanges.settle(ex, this.error(`cannot send: ${errorText(err)}`, 'rejected', 'COAP_ENCODE'));
-      }
-    });
+    return this.uplink.send(message);
   }
 
   /** What fits in one datagram: the socket's limit (CoAPS: its DTLS record), else for CoAPS ThingsBoard's. */
   private get datagramLimit(): DatagramLimit | undefined {
     return this.socket?.datagramLimit ?? (this.name === 'coaps' ? COAPS_DEFAULT_LIMIT : undefined);
-  }
-
-  /** Uri-Path segments for `kind`, encoded once (the token never changes; the library only reads them). */
-  private uriPath(kind: string): Buffer[] {
-    let segments = this.uriPaths.get(kind);
-    if (!segments) {
-      segments = apiPath(this.settings.accessToken, kind);
-      this.uriPaths.set(kind, segments);
-    }
-    return segments;
   }
 
   async close(): Promise<void> {
@@ -253,7 +185,7 @@ export class CoapTransport extends EventEmitter implements Transport {
     }
     if (givenUp()) throw this.error('closed while connecting', 'closed', 'CLOSED');
     this.mustPing = this.name === 'coap';
-    this.timeoutsInARow = 0;
+    this.uplink.opened();
     this.state = 'open';
   }
 
@@ -334,55 +266,9 @@ export class CoapTransport extends EventEmitter implements Transport {
     }
   }
 
-  // ---- per-message outcomes -----------------------------------------------------------------
-
-  private onResponse(ex: Exchange, res: IncomingMessage): void {
-    this.exchanges.answered(ex);
-    this.timeoutsInARow = 0; // any answer proves the server is there
-    const code = res.code;
-    let err: TransportError | undefined;
-    if (code.startsWith('2.')) err = undefined;
-    else if (code === '0.00') err = this.error('server reset the request (RST): it does not serve CoAP requests here', 'rejected', 'COAP_RST');
-    else {
-      const e = errorForCode(code, diagnosticText(res.payload));
-      err = this.error(e.message, e.kind, e.code);
-    }
-    if (!ex.settled) return this.exchanges.settle(ex, err);
-    // A NON message already resolved when written: tell the user about a late refusal.
-    if (!err) return;
-    if (err.kind === 'unauthorized') this.goDown(err);
-    else this.emit('warning', `a non-confirmable message was refused: ${err.message}`);
-  }
-
-  private onTimeout(ex: Exchange): void {
-    if (this.exchanges.has(ex)) this.exchanges.finish(ex);
-    if (ex.settled) return; // NON: the listening window ended without an answer, as expected
-    const peer = this.peer;
-    const attempts = transmissions();
-    this.exchanges.settle(ex, this.error(`no response from ${peer ? hostPort(peer) : this.settings.host} after ${attempts} attempts`, 'timeout', 'COAP_TIMEOUT'));
-    if (++this.timeoutsInARow >= DOWN_AFTER_TIMEOUTS) {
-      this.goDown(this.error(`no response from ${peer ? hostPort(peer) : this.settings.host} to ${this.timeoutsInARow} messages in a row`, 'unreachable', 'COAP_TIMEOUT'));
-    }
-  }
-
-  private onSendError(ex: Exchange, err: Error): void {
-    if (!this.exchanges.has(ex)) return;
-    this.exchanges.finish(ex);
-    const where = this.peer ? hostPort(this.peer) : this.settings.host;
-    const failure = this.error(`cannot send to ${where}: ${errorText(err)}`, 'closed', 'SEND_FAILED');
-    if (!ex.settled) this.exchanges.settle(ex, failure);
-    this.goDown(this.error(`cannot send to ${where}: ${errorText(err)}`, 'unreachable', 'SEND_FAILED'));
-  }
-
   /** The Agent threw while handling a datagram (e.g. "Too many block re-transfers"). */
   private onAgentException(err: unknown, datagram: Buffer): void {
-    const tokenLength = datagram.length >= 4 ? datagram[0] & 0x0f : 0;
-    const ex = this.exchanges.byToken(datagram.subarray(4, 4 + tokenLength));
-    if (ex) {
-      this.exchanges.finish(ex);
-      if (!ex.settled) this.exchanges.settle(ex, this.error(`the CoAP exchange failed: ${errorText(err)}`, 'rejected', 'COAP_PROTOCOL'));
-      return;
-    }
+    if (this.uplink.agentException(err, datagram)) return;
     this.emit('warning', redact(`ignored a CoAP datagram the library could not handle: ${errorText(err)}`, this.settings.accessToken));
   }
 
@@ -408,10 +294,7 @@ export class CoapTransport extends EventEmitter implements Transport {
     this.watch = undefined;
     for (const p of [...this.probes]) p.fail(reason);
     this.downlink.onTeardown(reason);
-    for (const ex of this.exchanges.all()) {
-      this.exchanges.finish(ex);
-      this.exchanges.settle(ex, reason);
-    }
+    this.uplink.failAll(reason);
     const socket = this.socket;
     this.socket = undefined;
     this.agent?.removeAllListeners();
