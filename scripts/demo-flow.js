@@ -94,6 +94,21 @@ const TARGET_CODE = [
  * @param {number} [opts.intervalSeconds]
  * @returns {object[]} flow nodes (a JSON array, as in flows.json / examples)
  */
+// Every property of a device config node the editor knows, at its default, so the editor shows the
+// demo's devices as valid.
+const DEVICE_DEFAULTS = {
+  verifyServer: true,
+  serverName: '',
+  clientId: '',
+  keepalive: 60,
+  cleanSession: true,
+  protocolVersion: 4,
+  maxPayloadBytes: 65536,
+  queueSize: 1000,
+  confirmable: true,
+  maxInFlight: 4,
+};
+
 function demoFlow({ host, targets, caPem = '', tabLabel = 'ThingsBoard demo', emulator = true, intervalSeconds = 2, gateway = null }) {
   const nodes = [{
     id: TAB_ID,
@@ -121,17 +136,7 @@ function demoFlow({ host, targets, caPem = '', tabLabel = 'ThingsBoard demo', em
       host,
       port: String(target.port || DEFAULT_PORTS[t]),
       transport: t,
-      verifyServer: true,
-      serverName: '',
-      // Every property the editor knows, at its default, so the editor shows the node as valid.
-      clientId: '',
-      keepalive: 60,
-      cleanSession: true,
-      protocolVersion: 4,
-      maxPayloadBytes: 65536,
-      queueSize: 1000,
-      confirmable: true,
-      maxInFlight: 4,
+      ...DEVICE_DEFAULTS,
       credentials: { accessToken: target.token, caCert: secure ? caPem : '' },
     });
     add({
@@ -298,16 +303,7 @@ function gatewayRows(add, nodes, host, gateway, y) {
     host,
     port: String(gateway.port || DEFAULT_PORTS.mqtt),
     transport: 'mqtt',
-    verifyServer: true,
-    serverName: '',
-    clientId: '',
-    keepalive: 60,
-    cleanSession: true,
-    protocolVersion: 4,
-    maxPayloadBytes: 65536,
-    queueSize: 1000,
-    confirmable: true,
-    maxInFlight: 4,
+    ...DEVICE_DEFAULTS,
     gateway: true,
     credentials: { accessToken: gateway.token, caCert: '' },
   });
