@@ -49,14 +49,18 @@ async function startCoapEmulator({ store, host = '127.0.0.1', port = 0, maxBodyB
   // The library sends the empty ACK when an answer is not ready within piggybackReplyMs; with
   // separateResponses every answer waits a little longer than that.
   const server = coap.createServer({ type: host.includes(':') ? 'udp6' : 'udp4', ...(separateResponses ? { piggybackReplyMs: SEPARATE_ACK_MS } : {}) });
-  const pending = new Set();
+  // Answers held back (separateResponses), each by its timer. On close they are sent at once: an
+  // unanswered response keeps the library's empty-ACK timer, which would send on the closed socket
+  // (coap's OutgoingMessage) and throw ERR_SOCKET_DGRAM_NOT_RUNNING out of a timer.
+  const pending = new Map();
   const end = (res, body) => {
     if (!separateResponses) return res.end(body);
-    const timer = setTimeout(() => {
+    const send = () => {
       pending.delete(timer);
-      try { res.end(body); } catch { /* the server closed meanwhile */ }
-    }, SEPARATE_ACK_MS * 2);
-    pending.add(timer);
+      try { res.end(body); } catch { /* the peer's exchange is gone */ }
+    };
+    const timer = setTimeout(send, SEPARATE_ACK_MS * 2);
+    pending.set(timer, send);
   };
 
   server.on('request', (req, res) => {
@@ -215,9 +219,12 @@ async function startCoapEmulator({ store, host = '127.0.0.1', port = 0, maxBodyB
     if (closed) return resolve();
     closed = true;
     for (const o of [...observations.values()]) o.end();
-    for (const timer of pending) clearTimeout(timer);
-    pending.clear();
-    server.close(() => resolve());
+    for (const [timer, send] of [...pending]) {
+      clearTimeout(timer);
+      send();
+    }
+    // dgram sends after an address lookup on a later tick; closing first would drop those answers.
+    setImmediate(() => server.close(() => resolve()));
   });
 
   return { port: boundPort, host, close, stats, server };
