@@ -105,6 +105,20 @@ export class DeviceShelf {
   }
 }
 
+const shelves = new WeakMap<RuntimeEvents, DeviceShelf>();
+
+/**
+ * The shelf of the runtime whose events these are. Node-RED loads a node module once per runtime,
+ * but a test harness (node-red-node-test-helper) loads it again for every flow on the same event
+ * bus: one shelf per bus keeps its 'flows:stopping' listener from being added each time.
+ */
+export function shelfOf(events: RuntimeEvents | undefined): DeviceShelf {
+  if (!events) return new DeviceShelf(undefined);
+  let shelf = shelves.get(events);
+  if (!shelf) shelves.set(events, (shelf = new DeviceShelf(events)));
+  return shelf;
+}
+
 /** Closes a connection, saying how many messages that drops (never silently). */
 export function drop(entry: ShelfEntry): Promise<void> {
   const count = entry.connection.waiting;

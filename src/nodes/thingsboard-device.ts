@@ -9,7 +9,7 @@ import path from 'node:path';
 import { DeviceConnection, DeviceRegistry, parseDeviceConfig, ProvisionedTransport, queueFolder, secretsOf, type DeviceConfig } from '../device';
 import { credentialSecret, provisionStore, userDirOf } from './provision-store';
 import { redactSecrets } from '../shared';
-import { DeviceShelf, deviceKey, drop, settingsKey, type RuntimeEvents, type ShelfEntry } from './device-shelf';
+import { shelfOf, deviceKey, drop, settingsKey, type RuntimeEvents, type ShelfEntry } from './device-shelf';
 import type { RED, ThingsboardDeviceNode } from './red';
 import { registerDeviceAdmin } from './device-admin';
 
@@ -19,7 +19,7 @@ const SECRET_CREDENTIALS = ['accessToken', 'password', 'clientKey', 'clientKeyPa
 export = function (RED: RED) {
   // This function runs once per Node-RED runtime: what its device connections share lives here.
   const registry = new DeviceRegistry();
-  const shelf = new DeviceShelf((RED as unknown as { events?: RuntimeEvents }).events);
+  const shelf = shelfOf((RED as unknown as { events?: RuntimeEvents }).events);
 
   function ThingsboardDevice(this: ThingsboardDeviceNode, config: DeviceConfig & { name?: string }) {
     RED.nodes.createNode(this, config);
