@@ -126,6 +126,9 @@ async function resolveHost(host: string): Promise<{ address: string; family: 4 |
   }
 }
 
+/** CA bundles that passed the checks below lately: a reconnect does not parse them again (the text is the same, so is the answer). */
+const readableBundles = new Set<string>();
+
 /** Makes a verified DTLS 1.2 connection. Rejects with a DtlsError naming the reason. */
 export async function connectDtls(options: DtlsConnectOptions): Promise<DtlsConnection> {
   const verify = options.verify !== false;
@@ -133,7 +136,7 @@ export async function connectDtls(options: DtlsConnectOptions): Promise<DtlsConn
   if (verify && !/-----BEGIN (TRUSTED )?CERTIFICATE-----/.test(ca)) {
     throw new DtlsError('UNKNOWN_CA', 'no CA certificate configured: give the PEM of the CA that issued the server certificate (or turn verification off explicitly)');
   }
-  if (verify) {
+  if (verify && !readableBundles.has(ca)) {
     // The bundle goes to OpenSSL as node:tls's `ca`: what it cannot read is a configuration error.
     // node:tls skips a block it cannot read; a user who pasted it meant it: say so now.
     (ca.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? []).forEach((block, i) => {
@@ -144,6 +147,8 @@ export async function connectDtls(options: DtlsConnectOptions): Promise<DtlsConn
     try { checkCaBundle(ca); } catch (err) {
       throw new DtlsError('UNKNOWN_CA', `the CA certificate bundle cannot be read (${(err as Error).message}): paste the CA certificate(s) in PEM form, each between BEGIN CERTIFICATE and END CERTIFICATE lines`);
     }
+    if (readableBundles.size >= 4) readableBundles.delete(readableBundles.values().next().value as string);
+    readableBundles.add(ca);
   }
   if (!options.host || !Number.isInteger(options.port) || options.port <= 0 || options.port > 65535) {
     throw new DtlsError('NETWORK', `invalid DTLS server address ${options.host}:${options.port}`);

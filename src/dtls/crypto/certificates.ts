@@ -14,6 +14,26 @@ function badCertificate(message: string, alert = AlertDescription.bad_certificat
   return new DtlsError('BAD_CERTIFICATE', message, { sendAlert: alert });
 }
 
+/**
+ * Certificates parsed lately, by their DER bytes: a server sends the same chain on every
+ * handshake, and parsing one costs more than the rest of its flight (an X509Certificate and its
+ * KeyObject are immutable, so sessions can share them).
+ */
+const parsed = new Map<string, X509Certificate>();
+const PARSED_MAX = 32;
+const publicKeys = new WeakMap<X509Certificate, KeyObject>();
+
+function parseOnce(der: Buffer): X509Certificate {
+  const key = der.toString('base64');
+  let cert = parsed.get(key);
+  if (!cert) {
+    cert = new X509Certificate(der);
+    if (parsed.size >= PARSED_MAX) parsed.delete(parsed.keys().next().value as string);
+    parsed.set(key, cert);
+  }
+  return cert;
+}
+
 /** Parses the server's chain (leaf first). An entry that is not exactly one DER certificate is BAD_CERTIFICATE. */
 export function parseServerChain(chain: Buffer[]): X509Certificate[] {
   if (chain.length === 0) throw badCertificate('the server sent no certificate');
@@ -22,10 +42,20 @@ export function parseServerChain(chain: Buffer[]): X509Certificate[] {
     let end = -1;
     try { end = readTlv(der, 0).end; } catch (err) { throw badCertificate(`${which} is not DER: ${(err as Error).message}`, AlertDescription.decode_error); }
     if (end !== der.length) throw badCertificate(`${which} has ${der.length - end} byte(s) after its DER encoding`, AlertDescription.decode_error);
-    try { return new X509Certificate(der); } catch {
+    try { return parseOnce(der); } catch {
       throw badCertificate(`${which} cannot be parsed`, AlertDescription.decode_error);
     }
   });
+}
+
+/** The certificate's public key, decoded once per (shared) certificate. */
+function publicKeyOf(cert: X509Certificate): KeyObject {
+  let key = publicKeys.get(cert);
+  if (!key) {
+    key = cert.publicKey;
+    publicKeys.set(cert, key);
+  }
+  return key;
 }
 
 /** Curves of certificate keys we accept: those of the groups we offer in supported_groups. */
@@ -34,7 +64,7 @@ const OFFERED_CURVES: Record<string, NamedGroup> = { prime256v1: NamedGroup.secp
 /** The leaf's public key, checked against what the cipher suite and our ClientHello allow. */
 export function serverPublicKey(leaf: X509Certificate, auth: 'ecdsa' | 'rsa'): KeyObject {
   let key: KeyObject;
-  try { key = leaf.publicKey; } catch {
+  try { key = publicKeyOf(leaf); } catch {
     throw badCertificate("the public key of the server's certificate cannot be decoded (unsupported algorithm or curve)", AlertDescription.unsupported_certificate);
   }
   const want = auth === 'ecdsa' ? 'ec' : 'rsa';

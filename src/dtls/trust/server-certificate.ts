@@ -6,7 +6,8 @@ import { X509Certificate } from 'node:crypto';
 import * as tls from 'node:tls';
 import { DtlsError, DtlsErrorCode } from '../errors';
 import { AlertDescription } from '../protocol/alert';
-import { verifyChainWithOpenSSL } from './openssl-chain';
+import { verifyChainWithOpenSSL, type ChainVerdict } from './openssl-chain';
+import { knownTrusted, rememberTrusted } from './trusted-chains';
 import { certificateLabel, hostMismatchText, trustFailureText, trustRule } from './verify-words';
 
 export interface TrustOptions {
@@ -28,11 +29,17 @@ const ALERT: Record<string, AlertDescription> = {
 
 /** Resolves null when `chain` (leaf first) is trusted for `identity`, else the DtlsError to fail with. Never rejects. */
 export async function checkServerCertificate(chain: X509Certificate[], opts: TrustOptions): Promise<DtlsError | null> {
-  let verdict;
-  try {
-    verdict = await verifyChainWithOpenSSL({ chainDer: chain.map((c) => c.raw), ca: opts.ca, allowPartialChain: opts.allowPartialChain, leafKeyType: opts.leafKeyType });
-  } catch (err) {
-    return new DtlsError('BAD_CERTIFICATE', `the server's certificate cannot be verified: ${(err as Error)?.message ?? err}`, { sendAlert: AlertDescription.bad_certificate });
+  const partial = opts.allowPartialChain === true;
+  let verdict: ChainVerdict;
+  // OpenSSL trusted these very bytes with this bundle a moment ago (trusted-chains.ts).
+  if (knownTrusted(chain, opts.ca, partial)) verdict = { ok: true };
+  else {
+    try {
+      verdict = await verifyChainWithOpenSSL({ chainDer: chain.map((c) => c.raw), ca: opts.ca, allowPartialChain: partial, leafKeyType: opts.leafKeyType });
+    } catch (err) {
+      return new DtlsError('BAD_CERTIFICATE', `the server's certificate cannot be verified: ${(err as Error)?.message ?? err}`, { sendAlert: AlertDescription.bad_certificate });
+    }
+    if (verdict.ok) rememberTrusted(chain, opts.ca, partial);
   }
   const leaf = certificateLabel(chain[0]);
   if (!verdict.ok) {
