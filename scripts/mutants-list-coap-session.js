@@ -123,4 +123,37 @@ module.exports = [
     tests: ['test/coap/datagram-size.test.js'],
     why: 'block sizing forgets the CID and inner type (9 bytes): a full block exceeds what ThingsBoard reads per datagram, and Scandium drops it silently',
   },
+  // ---- a message waiting at connect as the token check (transport.ts connectWith, token-probe.ts firstAnswer, outbox.ts takeForConnect)
+  {
+    id: 'coap-first-answer-always-accepts',
+    file: 'src/transports/coap/token-probe.ts',
+    find: "return code === '4.01' ? 'refused' : 'accepted';",
+    replace: "return 'accepted';",
+    tests: ['test/coap/first-message.test.js', 'test/device/coap-status.test.js'],
+    why: 'a 4.01 to the message that was waiting at connect counts as a known token: the device shows "connected" with a wrong token',
+  },
+  {
+    id: 'coap-first-unanswered-decides',
+    file: 'src/transports/coap/transport.ts',
+    find: "return verdict !== 'unanswered';",
+    replace: 'return true;',
+    tests: ['test/coap/first-message.test.js'],
+    why: 'a waiting message that could not even be sent stands in for the token check: a wrong token shows "connected"',
+  },
+  {
+    id: 'coap-first-refusal-after-connect',
+    file: 'src/transports/coap/transport.ts',
+    find: "      first.settle(this.error('not sent: ThingsBoard refused the access token', 'closed', 'NOT_SENT'));\n      throw",
+    replace: "      setTimeout(() => first.settle(this.error('not sent: ThingsBoard refused the access token', 'closed', 'NOT_SENT')), 5);\n      throw",
+    tests: ['test/coap/first-message.test.js', 'test/device/coap-status.test.js'],
+    why: 'the refused waiting message comes back after connect() has failed: it misses the failure of the queue and stays behind',
+  },
+  {
+    id: 'coap-first-not-sent-counts-a-resend',
+    file: 'src/device/outbox.ts',
+    find: "if (failure?.code === 'NOT_SENT' && this.host.isCurrent(generation)) {",
+    replace: 'if (false as boolean) {',
+    tests: ['test/device/coap-status.test.js'],
+    why: 'a waiting message the token refusal sent back counts as resent (and ends as RESENDS_EXHAUSTED instead of "unauthorized")',
+  },
 ];

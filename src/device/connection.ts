@@ -359,7 +359,7 @@ export class DeviceConnection {
     // While a permanent failure stands, keep showing it (messages still fail at once).
     if (!this.failures.permanent) this.setState('connecting');
     try {
-      await transport.connect();
+      await this.connectTransport(transport);
     } catch (err) {
       if (generation !== this.generation) return;
       this.onConnectFailure(asTransportError(err), generation);
@@ -373,6 +373,14 @@ export class DeviceConnection {
     this.outbox.pump();
     this.downlink.connected(transport);
     this.limits.connected(transport, `${this.settings.host}:${this.settings.port}`, () => generation === this.generation);
+  }
+
+  /**
+   * connect(); a message waiting when the session is up goes with it where the transport can
+   * (Transport.connectWith: CoAP's token check is then that message's answer).
+   */
+  private connectTransport(transport: Transport): Promise<void> {
+    return transport.connectWith ? transport.connectWith(() => this.outbox.takeForConnect()) : transport.connect();
   }
 
   private onConnectFailure(err: TransportError, generation: number): void {

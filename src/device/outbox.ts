@@ -3,7 +3,7 @@
 // (batch.ts). A message ends exactly once: done() when ThingsBoard has it, done(err) saying why
 // not. What to do about the connection itself (reconnect, permanent failure) is the host's
 // (connection.ts) decision; the outbox only reports what a send showed.
-import type { OutboundMessage, Transport, TransportError } from '../transports/transport';
+import type { FirstMessage, OutboundMessage, Transport, TransportError } from '../transports/transport';
 import { batchable, batchCount, buildBatchBody, fitsAlone, type Batchable, type BatchShape } from './batch';
 import { asTransportError, DeviceError, type DoneCallback } from './errors';
 import { gatewayBatchLimit, packCount, sameTarget, sendGateway, sendGatewayPack } from './gateway/send';
@@ -237,16 +237,8 @@ export class Outbox {
         const entry = this.queue.shift() as Entry;
         this.inFlightSends++;
         this.inFlightMessagesCount++;
-        // A reading that waited (for a connection, behind the window, or to be sent again after a
-        // drop) carries the time the node received it, as a one-entry array: without a ts
-        // ThingsBoard would stamp it with its late arrival. Only one sent the moment it arrived
-        // goes as it is.
-        const waited = entry !== this.arriving || entry.solo;
-        const message = waited && batchable(entry) && fitsAlone(entry, this.maxPayloadBytes)
-          ? { kind: entry.message.kind, body: buildBatchBody([entry], 1), qos: entry.message.qos }
-          : entry.message;
         host.sent();
-        transmit(transport, message, (err) => this.onSent(entry, generation, err));
+        transmit(transport, this.messageFor(entry), (err) => this.onSent(entry, generation, err));
       } else {
         // Messages queued behind the in-flight window: one ThingsBoard array for all of them.
         const batch = this.queue.splice(0, count);
@@ -258,6 +250,44 @@ export class Outbox {
         transmit(transport, { kind: 'telemetry', body, qos: first.qos }, (err) => this.onSent(batch, generation, err));
       }
     }
+  }
+
+  /**
+   * A reading that waited (for a connection, behind the window, or to be sent again after a
+   * drop) carries the time the node received it, as a one-entry array: without a ts ThingsBoard
+   * would stamp it with its late arrival. Only one sent the moment it arrived goes as it is.
+   */
+  private messageFor(entry: Entry): OutboundMessage {
+    const waited = entry !== this.arriving || entry.solo;
+    return waited && batchable(entry) && fitsAlone(entry, this.maxPayloadBytes)
+      ? { kind: entry.message.kind, body: buildBatchBody([entry], 1), qos: entry.message.qos }
+      : entry.message;
+  }
+
+  /**
+   * The head message, taken to go out with the connect (Transport.connectWith): in flight from
+   * now. `settle` ends it as a send of pump() ends, except NOT_SENT (it never left): back to the
+   * queue, no resend counted, so the connect's failure ends it with every queued message.
+   */
+  takeForConnect(): FirstMessage | undefined {
+    const entry = this.queue[0];
+    if (!entry || entry.gateway || this.inFlightSends > 0 || !this.gate.allows(this.queue, 1)) return undefined;
+    this.queue.shift();
+    this.inFlightSends++;
+    this.inFlightMessagesCount++;
+    this.host.sent();
+    const generation = this.host.generation;
+    const settle = (failure?: TransportError): void => {
+      if (failure?.code === 'NOT_SENT' && this.host.isCurrent(generation)) {
+        this.inFlightSends--;
+        this.inFlightMessagesCount--;
+        this.putBack([entry]);
+        this.host.queueChanged();
+        return;
+      }
+      this.onSent(entry, generation, failure);
+    };
+    return { message: this.messageFor(entry), settle };
   }
 
   /** How many queued messages, from the head, go out together in one array publish (≥ 1). */

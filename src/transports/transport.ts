@@ -150,6 +150,12 @@ export interface AttributesAnswer {
   shared?: Record<string, unknown>;
 }
 
+/** A message handed to Transport.connectWith(), and how its send ends. */
+export interface FirstMessage {
+  message: OutboundMessage;
+  settle(err?: TransportError): void;
+}
+
 /**
  * One connection to ThingsBoard for one device. Events:
  * - 'phase' (phase: 'connecting' | 'securing'): progress while connect() runs, for status.
@@ -179,6 +185,16 @@ export interface Transport extends EventEmitter {
    * a 'down' (never concurrently); after close() it makes a new transport.
    */
   connect(): Promise<void>;
+  /**
+   * Optional (CoAP): connect(), taking a waiting message along. Where connect() would check the
+   * credentials with a request of its own once the session is up (the CoAP token check), it
+   * calls `take()` once instead: a message it returns goes out at once and its answer is the
+   * check, so the first message costs no extra round trip. `settle` is then called exactly once:
+   * without an argument when ThingsBoard has the message, else with what send() would reject
+   * with, or with code NOT_SENT (kind 'closed') when the server refused the credentials: the
+   * promise then rejects, after `settle`, with the error connect() gives for that.
+   */
+  connectWith?(take: () => FirstMessage | undefined): Promise<void>;
   /** Resolves when ThingsBoard has the message (PUBACK, 2.xx, or written for QoS 0 / NON). */
   send(message: OutboundMessage): Promise<void>;
   /**

@@ -72,3 +72,34 @@ test('coaps: an untrusted server certificate is a certificate failure; the token
   await new Promise((r2) => setTimeout(r2, 100));
   assert.ok(!server.log().includes('NeverSentTok3n'), 'the token reached the server');
 });
+
+test('coaps: a message waiting at connect goes out only after the verified handshake, as the token check; with an untrusted certificate it is never taken', { timeout: 60000 }, async (t) => {
+  if (!requirePeer(t, 'coap-server-openssl')) return;
+  const withMessage = (tr, body) => {
+    let taken = 0;
+    let sent;
+    const connected = tr.connectWith(() => {
+      taken++;
+      let first;
+      sent = new Promise((resolve, reject) => { first = { message: telemetry(body), settle: (err) => (err ? reject(err) : resolve()) }; });
+      return first;
+    });
+    return { connected, taken: () => taken, sent: () => sent };
+  };
+  const untrusted = new CoapTransport(coapsSettings({ caCert: pki.other.certPem, accessToken: 'WaitingNeverSentTok3n' }));
+  const refused = withMessage(untrusted, { never: 1 });
+  const r = await outcome(refused.connected);
+  assert.equal(r.err?.kind, 'certificate');
+  assert.equal(refused.taken(), 0, 'the message was handed to the transport before the chain was verified');
+  await untrusted.close();
+
+  const tr = new CoapTransport(coapsSettings());
+  const run = withMessage(tr, { waiting: 'coaps' });
+  await run.connected;
+  assert.equal(run.taken(), 1);
+  await run.sent();
+  assert.equal(await coapGet(server.port, `api/v1/${TOKEN}/telemetry`), JSON.stringify({ waiting: 'coaps' }));
+  await tr.close();
+  await new Promise((r2) => setTimeout(r2, 100));
+  assert.ok(!server.log().includes('WaitingNeverSentTok3n'), 'the token reached the server');
+});

@@ -1,6 +1,7 @@
 'use strict';
 // What the status says over CoAP, with the real CoapTransport and the in-process CoAP emulator:
-// a wrong token shows "unauthorized" before any message is sent (the token check at connect), and
+// a wrong token shows "unauthorized" before any message is sent (the token check at connect, or
+// the answer to a message that was waiting at connect, in the same words), and
 // stays so across the slow retry and a redeploy until the server knows the token; and "reconnecting in N s" counts down once a second, with no timer left after stop.
 const test = require('node:test');
 const assert = require('node:assert/strict');
@@ -129,6 +130,52 @@ test('CoAP token deleted on the server while connected: a refused message turns 
   assert.equal(store.latest('deleted-later').a.value, 3);
   await waitFor(() => rec.states().at(-1) === 'connected', 'connected after a delivered message');
   await conn.close();
+});
+
+test('CoAP with a message waiting at connect: the message is the token check; a wrong token fails it with the usual words and the status says "unauthorized"', async (t) => {
+  const peer = await startTbPeer({ token: 'the-right-token' });
+  t.after(() => peer.close());
+  const posts = () => peer.requests((m) => m.code === '0.02');
+  const rec = recorder();
+  // No resend allowed: the refused message never reached the data path, so it is no resend.
+  const conn = new DeviceConnection(settings(peer.port, { accessToken: 'WaitingWrongTok3n' }), { createTransport, log: rec.log, queueSize: 100, timing: { ...FAST, maxResends: 0 } });
+  t.after(() => conn.close());
+  conn.register(rec.user);
+  // Queued while the connection is still being made: it goes with the connect.
+  const first = await conn.send(tele({ a: 1 })).then(() => null, (err) => err);
+  assert.equal(peer.tokenChecks().length, 0, 'a token check of its own was sent although a message was waiting');
+  assert.equal(posts().length, 1);
+  assert.match(first?.message ?? '', /^not sent: the access token check at connect: unauthorized: ThingsBoard refused the access token/);
+  assert.equal(first.code, 'COAP_4.01');
+  assert.ok(!first.message.includes('WaitingWrongTok3n'));
+  await waitFor(() => rec.states().includes('unauthorized'), 'unauthorized');
+  assert.ok(!rec.states().includes('connected'), rec.states().join(' '));
+  assert.equal(rec.statuses.at(-1).code, 'COAP_4.01');
+  // The words of every later message while the token stays refused.
+  const later = await conn.send(tele({ a: 2 })).then(() => null, (err) => err);
+  assert.equal(later?.message, first.message);
+  await conn.close();
+
+  // The right token: the waiting message is delivered with the connect, no token check of its own.
+  const good = recorder();
+  const ok = new DeviceConnection(settings(peer.port, { accessToken: 'the-right-token' }), { createTransport, log: good.log, queueSize: 100, timing: FAST });
+  t.after(() => ok.close());
+  ok.register(good.user);
+  const checks = peer.tokenChecks().length;
+  await ok.send(tele({ b: 1 }));
+  assert.equal(peer.tokenChecks().length, checks);
+  await waitFor(() => good.states().at(-1) === 'connected', 'connected');
+  assert.ok(!good.states().includes('unauthorized'));
+  await ok.close();
+
+  // Nothing waiting (a listen-only device): the token check is still made at connect.
+  const quiet = new DeviceConnection(settings(peer.port, { accessToken: 'the-right-token' }), { createTransport, log: recorder().log, queueSize: 100, timing: FAST });
+  t.after(() => quiet.close());
+  const quietRec = recorder();
+  quiet.register(quietRec.user);
+  await waitFor(() => quietRec.states().at(-1) === 'connected', 'connected');
+  assert.equal(peer.tokenChecks().length, checks + 1);
+  await quiet.close();
 });
 
 test('"reconnecting in N s" counts down once a second; stop leaves no timer behind', async () => {

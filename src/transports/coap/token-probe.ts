@@ -49,3 +49,34 @@ export async function checkTokenAtConnect(
   }
   if (early) throw early;
 }
+
+export type FirstAnswer =
+  /** The server answered 4.01: the token is refused. */
+  | 'refused'
+  /** Any other answer: the token is known (ThingsBoard checks it before anything else). */
+  | 'accepted'
+  /** No answer within the wait: connect goes on, the message's own answer comes when it comes. */
+  | 'later'
+  /** The message ended without any answer (it could not be sent): no verdict, ask with the probe. */
+  | 'unanswered';
+
+/**
+ * The token check made by a message that was waiting at connect (transport.ts connectWith()):
+ * its answer is the verdict the probe above would give. `outcome` is the message's send;
+ * `answer()` the code of the server's answer to it, once there was one (seen before `outcome`
+ * settles). Never rejects.
+ */
+export async function firstAnswer(outcome: Promise<void>, answer: () => string | undefined, waitMs: number): Promise<FirstAnswer> {
+  let timer: NodeJS.Timeout | undefined;
+  const ended = outcome.then(() => undefined, () => undefined).then((): FirstAnswer => {
+    const code = answer();
+    if (code === undefined) return 'unanswered';
+    return code === '4.01' ? 'refused' : 'accepted';
+  });
+  const later = new Promise<FirstAnswer>((resolve) => { timer = setTimeout(() => resolve('later'), waitMs); });
+  try {
+    return await Promise.race([ended, later]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -30,11 +30,11 @@
 import { EventEmitter } from 'node:events';
 import type dgram from 'node:dgram';
 import { Agent } from 'coap';
-import { type AttributesAnswer, type AttributesQuery, type ConnectionSettings, type DownlinkChannel, type OutboundMessage, type Transport, type TransportName, TransportError, type FailureKind } from '../transport';
+import { type AttributesAnswer, type AttributesQuery, type ConnectionSettings, type DownlinkChannel, type FirstMessage, type OutboundMessage, type Transport, type TransportName, TransportError, type FailureKind } from '../transport';
 import { redact } from '../../shared';
 import { background } from '../../background';
 import { closeQuietly, createUdpSocket, errorText, hostPort, resolvePeer, type CreateSocket, type DatagramPeer, type DatagramRemoteInfo, type SocketLike } from './datagram';
-import { tokenError, x509Unauthorized } from './codes';
+import { errorForCode, tokenError, x509Unauthorized } from './codes';
 import { dtlsSocketFactory } from './dtls-socket';
 import { CoapDownlink, type CoapDownlinkOptions } from './downlink';
 import type { PendingExchange } from './exchange';
@@ -44,7 +44,7 @@ import { coapPing, ackTimeoutWindowMs, type PingFailure } from './liveness';
 import { transmissions } from './timing';
 import { CoapUplink } from './uplink';
 import { lostSession, SessionWatch } from './session-watch';
-import { checkTokenAtConnect } from './token-probe';
+import { checkTokenAtConnect, firstAnswer } from './token-probe';
 
 export interface CoapTransportOptions {
   /** Makes the datagram socket (CoAPS: a DTLS session). Default: a plain UDP socket. */
@@ -79,6 +79,8 @@ export class CoapTransport extends EventEmitter implements Transport {
   private readonly probes = new Set<PendingExchange>();
   private cancelPing?: () => void;
   private connecting?: Promise<void>;
+  /** connectWith()'s source of a waiting message, until the token check at connect asks it. */
+  private take?: () => FirstMessage | undefined;
   /** Bumped by close() so a connect() that is still resolving or handshaking gives up. */
   private generation = 0;
   private readonly createSocket: CreateSocket;
@@ -127,6 +129,18 @@ export class CoapTransport extends EventEmitter implements Transport {
 
   send(message: OutboundMessage): Promise<void> {
     return this.uplink.send(message);
+  }
+
+  /**
+   * connect(), with the token check made by a waiting confirmable message when there is one
+   * (Transport.connectWith; coap/token-probe.ts firstAnswer()). Without a token check to make
+   * (provisioning) or in non-confirmable mode, `take` is never called: connect() as it is.
+   */
+  connectWith(take: () => FirstMessage | undefined): Promise<void> {
+    const checks = Boolean(this.settings.accessToken) || this.settings.auth?.type === 'x509';
+    if (this.state === 'open' || this.connecting || !checks || this.settings.coap.confirmable === false) return this.connect();
+    this.take = take;
+    return this.connect().finally(() => { if (this.take === take) this.take = undefined; });
   }
 
   /** What fits in one datagram: the socket's limit (CoAPS: its DTLS record), else for CoAPS ThingsBoard's. */
@@ -206,9 +220,32 @@ export class CoapTransport extends EventEmitter implements Transport {
     if (!agent || !peer || (!this.settings.accessToken && this.settings.auth?.type !== 'x509')) return;
     // Through error(): an X.509 device's refusal names its certificate, not a token.
     const refusal = (err: TransportError) => this.error(err.message, err.kind, err.code);
+    const take = this.take;
+    this.take = undefined;
+    const first = take?.();
+    if (first && await this.checkWithMessage(first, { agent, peer, socket })) return;
     await checkTokenAtConnect({ agent, peer, limit: this.datagramLimit }, this.settings.accessToken, this.probes, ackTimeoutWindowMs(), (refused) => {
       this.work.call('the late answer to the token check', () => { if (this.socket === socket) this.goDown(refusal(refused)); });
     }).catch((err) => { throw err instanceof TransportError ? refusal(err) : err; });
+  }
+
+  /**
+   * The waiting message as the token check: true when its answer decided (or will: it came
+   * late), false when it ended unanswered and the probe must ask. A 4.01 rejects the message as
+   * NOT_SENT and throws the refusal in the probe's words, so a wrong token reads the same
+   * whether or not a message was waiting.
+   */
+  private async checkWithMessage(first: FirstMessage, endpoint: { agent: Agent; peer: DatagramPeer; socket: SocketLike }): Promise<boolean> {
+    let code: string | undefined;
+    const outcome = this.uplink.sendOn(endpoint, first.message, (c) => { code = c; });
+    const verdict = await firstAnswer(outcome, () => code, ackTimeoutWindowMs());
+    if (verdict === 'refused') {
+      outcome.catch(() => { /* its refusal is connect()'s */ });
+      first.settle(this.error('not sent: ThingsBoard refused the access token', 'closed', 'NOT_SENT'));
+      throw this.error(`the access token check at connect: ${errorForCode('4.01', '').message}`, 'unauthorized', 'COAP_4.01');
+    }
+    outcome.then(() => first.settle(), (err: TransportError) => first.settle(err));
+    return verdict !== 'unanswered';
   }
 
   /** Puts the Agent on the socket through a guard that contains the library's exceptions. */

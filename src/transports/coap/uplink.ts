@@ -60,6 +60,15 @@ export class CoapUplink {
     if (!endpoint) {
       return Promise.reject(this.host.error('CoAP endpoint is not connected', 'closed', 'NOT_CONNECTED'));
     }
+    return this.sendOn(endpoint, message);
+  }
+
+  /**
+   * send() on a given session: also the one the transport is still connecting (the first message
+   * as the token check, transport.ts connectWith()). `onAnswer` sees the code of the server's
+   * answer, before the promise settles.
+   */
+  sendOn(endpoint: { agent: Agent; peer: DatagramPeer; socket: SocketLike | undefined }, message: OutboundMessage, onAnswer?: (code: string) => void): Promise<void> {
     const { agent, peer, socket } = endpoint;
     return new Promise<void>((resolve, reject) => {
       const uriPath = this.uriPath(message.kind);
@@ -86,7 +95,10 @@ export class CoapUplink {
 
       const ex = this.exchanges.start(req, resolve, reject);
 
-      req.on('response', (res: IncomingMessage) => this.onResponse(ex, res));
+      req.on('response', (res: IncomingMessage) => {
+        onAnswer?.(res.code);
+        this.onResponse(ex, res);
+      });
       req.on('error', (err: Error) => this.onSendError(ex, err));
       req.on('timeout', () => { ex.finished = true; this.onTimeout(ex); });
       onEachDatagram(req, (datagram) => {
