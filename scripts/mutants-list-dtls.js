@@ -176,4 +176,12 @@ module.exports = [
     tests: ["test/dtls/trusted-chains.test.js"],
     why: "a certificate parsed earlier stands in for another one of the same length",
   },
+  {
+    id: "dtls-prepared-key-any-group",
+    file: "src/dtls/handshake/client-handshake.ts",
+    find: "const ephemeral = prepared && prepared.group === this.ephemeralGroup ? prepared.key : createEphemeralKey(this.ephemeralGroup);",
+    replace: "const ephemeral = prepared ? prepared.key : createEphemeralKey(this.ephemeralGroup);",
+    tests: ["test/dtls/peers.test.js"],
+    why: "the key made ahead for our first group is used whatever group the server chose: handshakes with a P-256 or P-384 server fail",
+  },
 ];

@@ -30,7 +30,7 @@ import {
 } from '../protocol/messages';
 import { RecordLayer } from '../record-layer';
 import { CIPHER_SUITES, CipherSuite, IMPLICIT_IV_LENGTH, suiteById } from '../crypto/ciphersuites';
-import { SUPPORTED_GROUPS, createEphemeralKey } from '../crypto/key-exchange';
+import { SUPPORTED_GROUPS, createEphemeralKey, type EphemeralKey } from '../crypto/key-exchange';
 import { SIGNATURE_SCHEMES, schemeById, verifySignature } from '../crypto/signature';
 import { keyBlock, masterSecret, transcriptHash, verifyData } from '../crypto/prf';
 import { parseServerChain, serverPublicKey } from '../crypto/certificates';
@@ -103,6 +103,12 @@ export class ClientHandshake {
   private certificateRequest: CertificateRequest | null = null;
   private ephemeralGroup = 0;
   private serverEphemeral: Buffer = Buffer.alloc(0);
+  /**
+   * Our ECDHE key for the group we offer first, made right after the ClientHello went out: it
+   * depends on nothing the server sends, so it is made while the server works on its flight
+   * instead of between its flight and ours. Used for this handshake only, if the server picks that group.
+   */
+  private preparedKey: { group: number; key: EphemeralKey } | null = null;
   private expectedServerFinished: Buffer = Buffer.alloc(0);
   private sessionId: Buffer = Buffer.alloc(0);
   private master: Buffer = Buffer.alloc(0);
@@ -144,6 +150,8 @@ export class ClientHandshake {
     // The transcript starts again with the ClientHello that carries the cookie (RFC 6347 4.2.6).
     this.transcript = [encodeHandshakeMessage(message)];
     this.ctx.flight.start([{ kind: 'handshake', epoch: 0, message }]);
+    // A resumed session needs no key exchange: only a full handshake prepares one.
+    if (!this.preparedKey && !this.options.resume) this.preparedKey = { group: SUPPORTED_GROUPS[0], key: createEphemeralKey(SUPPORTED_GROUPS[0]) };
   }
 
   /** Handles one whole server message, in order. Returns true once the server's Finished verified. */
@@ -285,7 +293,9 @@ export class ClientHandshake {
       this.transcript.push(encodeHandshakeMessage(cert));
       items.push({ kind: 'handshake', epoch: 0, message: cert });
     }
-    const ephemeral = createEphemeralKey(this.ephemeralGroup);
+    const prepared = this.preparedKey;
+    this.preparedKey = null;
+    const ephemeral = prepared && prepared.group === this.ephemeralGroup ? prepared.key : createEphemeralKey(this.ephemeralGroup);
     const preMaster = ephemeral.deriveSecret(this.serverEphemeral);
     const cke = this.nextMessage(HandshakeType.client_key_exchange, encodeClientKeyExchange(ephemeral.publicKey));
     this.transcript.push(encodeHandshakeMessage(cke));
