@@ -20,12 +20,12 @@ const MAX_ENTRIES = 32;
 interface Window { from: number; until: number }
 
 const trusted = new Map<string, Window>();
-/** The validity window of every certificate of a CA bundle, per bundle (the last few). */
-const bundleWindows = new Map<string, Window>();
-
-function chainKey(chainDer: readonly Buffer[], ca: string, allowPartialChain: boolean): string {
-  return `${allowPartialChain ? 1 : 0}\n${ca}\n${chainDer.map((d) => d.toString('base64')).join('.')}`;
-}
+/**
+ * Per CA bundle text (the last few): a number that stands for it in the keys above (a bundle can
+ * be large; a number is never given to another text), and the validity window of all its certificates.
+ */
+const bundles = new Map<string, { id: number; window: Window }>();
+let nextBundleId = 0;
 
 /** The span in which every certificate is within its dates (empty when one is unreadable). */
 function windowOf(certs: readonly X509Certificate[], into: Window = { from: -Infinity, until: Infinity }): Window {
@@ -39,23 +39,28 @@ function windowOf(certs: readonly X509Certificate[], into: Window = { from: -Inf
   return into;
 }
 
-function bundleWindow(ca: string): Window {
-  let w = bundleWindows.get(ca);
-  if (!w) {
+function bundle(ca: string): { id: number; window: Window } {
+  let b = bundles.get(ca);
+  if (!b) {
     const certs: X509Certificate[] = [];
+    let readable = true;
     for (const block of ca.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? []) {
-      try { certs.push(new X509Certificate(block)); } catch { return { from: Infinity, until: -Infinity }; }
+      try { certs.push(new X509Certificate(block)); } catch { readable = false; }
     }
-    w = windowOf(certs);
-    if (bundleWindows.size >= 4) bundleWindows.delete(bundleWindows.keys().next().value as string);
-    bundleWindows.set(ca, w);
+    b = { id: nextBundleId++, window: readable ? windowOf(certs) : { from: Infinity, until: -Infinity } };
+    if (bundles.size >= 4) bundles.delete(bundles.keys().next().value as string);
+    bundles.set(ca, b);
   }
-  return w;
+  return b;
+}
+
+function chainKey(chain: readonly X509Certificate[], ca: string, allowPartialChain: boolean): string {
+  return `${allowPartialChain ? 1 : 0}\n${bundle(ca).id}\n${chain.map((c) => c.raw.toString('base64')).join('.')}`;
 }
 
 /** Whether OpenSSL trusted exactly this chain with this bundle and flag, recently enough to still hold. */
 export function knownTrusted(chain: readonly X509Certificate[], ca: string, allowPartialChain: boolean): boolean {
-  const key = chainKey(chain.map((c) => c.raw), ca, allowPartialChain);
+  const key = chainKey(chain, ca, allowPartialChain);
   const w = trusted.get(key);
   if (!w) return false;
   const now = Date.now();
@@ -67,12 +72,12 @@ export function knownTrusted(chain: readonly X509Certificate[], ca: string, allo
 /** OpenSSL has just trusted `chain`: remember it while it and the bundle stay within their dates, TTL_MS at most. */
 export function rememberTrusted(chain: readonly X509Certificate[], ca: string, allowPartialChain: boolean): void {
   const now = Date.now();
-  const bundle = bundleWindow(ca);
-  const w = windowOf(chain, { from: bundle.from, until: bundle.until });
+  const { window: b } = bundle(ca);
+  const w = windowOf(chain, { from: b.from, until: b.until });
   // A certificate outside its dates that OpenSSL accepted anyway (it only checks the path it
   // built): nothing to remember on, ask again next time.
   if (!(w.from <= now && now < w.until)) return;
-  const key = chainKey(chain.map((c) => c.raw), ca, allowPartialChain);
+  const key = chainKey(chain, ca, allowPartialChain);
   trusted.delete(key);
   if (trusted.size >= MAX_ENTRIES) trusted.delete(trusted.keys().next().value as string);
   trusted.set(key, { from: w.from, until: Math.min(now + TTL_MS, w.until) });
@@ -81,5 +86,5 @@ export function rememberTrusted(chain: readonly X509Certificate[], ca: string, a
 /** Forgets every remembered verdict (tests). */
 export function forgetTrustedChains(): void {
   trusted.clear();
-  bundleWindows.clear();
+  bundles.clear();
 }
