@@ -178,6 +178,32 @@ test('CoAP with a message waiting at connect: the message is the token check; a 
   await quiet.close();
 });
 
+test('CoAP with a message waiting at connect answered 4.01 late (after connect): the message fails "unauthorized", the status turns "unauthorized", not "reconnecting"', async (t) => {
+  timingForTest(t, 0.05); // the token check's window: 75 ms; the peer answers the POST after 400 ms
+  const peer = await startTbPeer({
+    token: 'the-right-token',
+    handle: (req, p) => {
+      if (req.code !== '0.02' || req.path[2] === 'the-right-token') return false;
+      p.ackEmpty(req);
+      setTimeout(() => p.respondSeparately(req, '4.01'), 400);
+      return true;
+    },
+  });
+  t.after(() => peer.close());
+  const rec = recorder();
+  const conn = new DeviceConnection(settings(peer.port, { accessToken: 'LateWrongTok3n' }), { createTransport, log: rec.log, queueSize: 100, timing: FAST });
+  t.after(() => conn.close());
+  conn.register(rec.user);
+  const err = await conn.send(tele({ a: 1 })).then(() => null, (e) => e);
+  assert.match(err?.message ?? '', /^not sent: .*unauthorized: ThingsBoard refused the access token/);
+  assert.equal(peer.tokenChecks().length, 0);
+  await waitFor(() => rec.states().includes('unauthorized'), 'unauthorized once the late 4.01 came');
+  const states = rec.states();
+  assert.ok(states.includes('connected') && states.indexOf('connected') < states.indexOf('unauthorized'), states.join(' '));
+  assert.ok(!rec.states().includes('reconnecting'), rec.states().join(' '));
+  await conn.close();
+});
+
 test('"reconnecting in N s" counts down once a second; stop leaves no timer behind', async () => {
   const port = await freeUdpPort(); // nothing listens: every connect fails at once (ICMP)
   const rec = recorder();

@@ -4,7 +4,8 @@
 // nothing, which ThingsBoard answers with 4.01 Unauthorized for an unknown token (its
 // CoapTransportResource validates the token before anything else) and otherwise with the
 // (empty) answer or 4.04. Only 4.01 means something here; any other answer, or none, leaves the
-// verdict to the messages themselves.
+// verdict to the messages themselves. When a message is waiting at connect, its own answer is
+// the check and no GET is made (firstAnswer() below, transport.ts connectWith()).
 import { TransportError } from '../transport';
 import { exchange, type ExchangeTarget, type PendingExchange } from './exchange';
 import { codeError } from './codes';

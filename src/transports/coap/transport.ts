@@ -16,7 +16,8 @@
 //   reconnecting and queues. CoAPS also goes 'down' early when the DTLS session looks forgotten
 //   (coap/session-watch.ts: every exchange, and a keepalive probe when idle, is evidence):
 //   in-flight messages come back as 'closed' and are sent again. connect() also asks whether
-//   the token is known (coap/token-probe.ts), so a wrong one is 'unauthorized' at once.
+//   the token is known (coap/token-probe.ts), so a wrong one is 'unauthorized' at once; with a
+//   message waiting at connect (connectWith()), that message's answer is the question.
 //   In non-confirmable mode nothing is acknowledged, so "connected" is "the ping was answered".
 //
 // Messages (coap/uplink.ts, the send path): confirmable (CON) by default; settings.coap.confirmable=false sends NON and resolves
