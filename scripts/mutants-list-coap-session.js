@@ -143,8 +143,8 @@ module.exports = [
   {
     id: 'coap-first-refusal-after-connect',
     file: 'src/transports/coap/transport.ts',
-    find: "      first.settle(this.error('not sent: ThingsBoard refused the access token', 'closed', 'NOT_SENT'));\n      throw",
-    replace: "      setTimeout(() => first.settle(this.error('not sent: ThingsBoard refused the access token', 'closed', 'NOT_SENT')), 5);\n      throw",
+    find: "      settle(this.error('not sent: ThingsBoard refused the access token', 'closed', 'NOT_SENT'));\n      throw",
+    replace: "      setTimeout(() => settle(this.error('not sent: ThingsBoard refused the access token', 'closed', 'NOT_SENT')), 5);\n      throw",
     tests: ['test/coap/first-message.test.js', 'test/device/coap-status.test.js'],
     why: 'the refused waiting message comes back after connect() has failed: it misses the failure of the queue and stays behind',
   },

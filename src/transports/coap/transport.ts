@@ -240,12 +240,14 @@ export class CoapTransport extends EventEmitter implements Transport {
     let code: string | undefined;
     const outcome = this.uplink.sendOn(endpoint, first.message, (c) => { code = c; });
     const verdict = await firstAnswer(outcome, () => code, ackTimeoutWindowMs());
+    // The caller's settle() runs its messages' callbacks: a throw there is reported, not ours.
+    const settle = (err?: TransportError) => this.work.call('ending the message sent with the connect', () => first.settle(err));
     if (verdict === 'refused') {
       outcome.catch(() => { /* its refusal is connect()'s */ });
-      first.settle(this.error('not sent: ThingsBoard refused the access token', 'closed', 'NOT_SENT'));
+      settle(this.error('not sent: ThingsBoard refused the access token', 'closed', 'NOT_SENT'));
       throw this.error(`the access token check at connect: ${errorForCode('4.01', '').message}`, 'unauthorized', 'COAP_4.01');
     }
-    outcome.then(() => first.settle(), (err: TransportError) => first.settle(err));
+    outcome.then(() => settle(), (err: TransportError) => settle(err));
     return verdict !== 'unanswered';
   }
 
