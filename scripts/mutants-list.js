@@ -584,20 +584,12 @@ module.exports = [
   },
   // ---- the seam between layers --------------------------------------------------------------------
   {
-    id: 'refused-memory-ignores-registry',
-    file: 'src/device/connection.ts',
-    find: 'new ConnectionFailures(settings, this.registry.refused,',
-    replace: 'new ConnectionFailures(settings, new DeviceRegistry().refused,',
-    tests: ['test/device/coap-status.test.js'],
-    why: "a connection ignores its runtime's registry: after a redeploy a refused CoAP token shows green 'connected' again",
-  },
-  {
-    id: 'refused-memory-process-wide',
+    id: 'refused-token-not-standing',
     file: 'src/device/refused-tokens.ts',
-    find: 'private readonly refused = new Map<string, string>();',
-    replace: 'private readonly refused: Map<string, string> = ((globalThis as { tbRefused?: Map<string, string> }).tbRefused ??= new Map());',
+    find: '    this.standing = err.code;\n',
+    replace: '',
     tests: ['test/device/coap-status.test.js'],
-    why: "the refused-token memory is process-wide again: one runtime's refusal shows on another runtime's device",
+    why: "a CoAP 4.01 on a message of an open session is forgotten: the status stays green 'connected' while every message is refused",
   },
   {
     id: 'subscription-refusal-not-flagged',

@@ -7,7 +7,7 @@
 import type { ConnectionSettings, TransportError } from '../transports/transport';
 import { Backoff, type Timing } from './backoff';
 import { QuickDrops } from './quick-drops';
-import { RefusedToken, type RefusedTokens } from './refused-tokens';
+import { RefusedToken } from './refused-tokens';
 import { RetrySchedule } from './retry-schedule';
 
 export class ConnectionFailures {
@@ -28,14 +28,13 @@ export class ConnectionFailures {
 
   constructor(
     settings: ConnectionSettings,
-    memory: RefusedTokens,
     private readonly timing: Timing,
     random: () => number,
     private readonly warn: (text: string) => void,
     private readonly redact: (text: string) => string,
     onRetryTick: () => void,
   ) {
-    this.refused = new RefusedToken(settings, memory);
+    this.refused = new RefusedToken(settings);
     this.quickDrops = new QuickDrops(timing, warn);
     this.backoff = new Backoff(timing, random);
     this.retry = new RetrySchedule(onRetryTick);

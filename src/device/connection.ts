@@ -101,7 +101,7 @@ export class DeviceConnection {
       this.gateway?.subDevices,
     ));
     this.registry = options.registry ?? new DeviceRegistry();
-    this.failures = new ConnectionFailures(settings, this.registry.refused, this.timing, options.random ?? Math.random, (text) => this.options.log.warn(text), (text) => this.redact(text), () => {
+    this.failures = new ConnectionFailures(settings, this.timing, options.random ?? Math.random, (text) => this.options.log.warn(text), (text) => this.redact(text), () => {
       if (this.state === 'reconnecting') this.publishStatus();
     });
     this.token = new SharedToken(options.label ?? `${settings.host}:${settings.port}`, (sharing) => this.onTokenShared(sharing));

@@ -3,14 +3,12 @@
 // connection it creates; nothing here is process-wide, so two runtimes in one process (tests,
 // embedded Node-RED) do not see each other's devices.
 //
-// - `refused`: CoAP tokens the server refused (refused-tokens.ts).
-// - `tokens`: which connections use which MQTT access token. ThingsBoard keeps one MQTT session
-//   per device and closes the older one when another client connects with the same token, so
-//   two config nodes with one token would take turns dropping each other forever. The runtime
-//   sees both credentials at deploy: it tells both at once, and neither connects until one goes.
+// Which connections use which MQTT access token (`tokens`): ThingsBoard keeps one MQTT session
+// per device and closes the older one when another client connects with the same token, so
+// two config nodes with one token would take turns dropping each other forever. The runtime
+// sees both credentials at deploy: it tells both at once, and neither connects until one goes.
 import crypto from 'node:crypto';
 import type { ConnectionSettings } from '../transports/transport';
-import { RefusedTokens } from './refused-tokens';
 
 /** A connection that holds a token: told whenever the others holding it change. */
 export interface TokenHolder {
@@ -58,6 +56,5 @@ function keyOf(settings: ConnectionSettings): string | undefined {
 }
 
 export class DeviceRegistry {
-  readonly refused = new RefusedTokens();
   readonly tokens = new TokenClaims();
 }
