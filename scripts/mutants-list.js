@@ -170,9 +170,9 @@ module.exports = [
   },
   {
     id: 'pacing-no-data-point-split',
-    file: 'src/device/outbox.ts',
-    find: '        if (points > pointCap) {',
-    replace: '        if (false) {',
+    file: 'src/device/batch-run.ts',
+    find: '      if (points > pointCap) {',
+    replace: '      if (false) {',
     tests: ['test/device/pacing-emulator.test.js'],
     why: 'a backed-up array publish holds more data points than a window allows: ThingsBoard closes the session',
   },

@@ -4,14 +4,15 @@
 // not. What to do about the connection itself (reconnect, permanent failure) is the host's
 // (connection.ts) decision; the outbox only reports what a send showed.
 import type { FirstMessage, OutboundMessage, Transport, TransportError } from '../transports/transport';
-import { batchable, batchCount, buildBatchBody, fitsAlone, type Batchable, type BatchShape } from './batch';
+import { batchable, buildBatchBody, fitsAlone, type Batchable, type BatchShape } from './batch';
+import { batchRun } from './batch-run';
 import { asTransportError, DeviceError, type DoneCallback } from './errors';
-import { gatewayBatchLimit, packCount, sameTarget, sendGateway, sendGatewayPack } from './gateway/send';
+import { packCount, sendGateway, sendGatewayPack } from './gateway/send';
 import type { GatewayTarget, SubDevices } from './gateway/sub-devices';
 import { gatewayInFlight } from './gateway/send';
 import { gatewayPackLimit } from './gateway/pacing';
 import { Pacer, type BudgetName } from './pacing';
-import { PaceGate, pointsOf } from './pace-gate';
+import { PaceGate } from './pace-gate';
 
 /**
  * A message a node hands to the device layer: what goes to ThingsBoard, and for telemetry when
@@ -212,7 +213,7 @@ export class Outbox {
       // the server answers by closing the session then cannot take innocent ones down with it.
       const limit = this.cautious ? 1 : this.subDevices && this.queue[0].gateway ? gatewayInFlight(transport) : Math.max(1, transport.maxInFlight || 1);
       if (this.inFlightSends >= limit) return;
-      const count = this.cautious ? 1 : this.batchSize();
+      const count = this.cautious ? 1 : batchRun(this.queue, this.pacer, this.maxPayloadBytes);
       const pack = this.queue[0].gateway && this.subDevices && !this.cautious ? packCount(this.queue, transport, this.subDevices, this.maxPayloadBytes, gatewayPackLimit(this.pacer)) : 0;
       if (!this.gate.allows(this.queue, pack > 1 ? pack : count)) return;
       if (pack > 1) {
@@ -288,33 +289,6 @@ export class Outbox {
       this.onSent(entry, generation, failure);
     };
     return { message: this.messageFor(entry), settle };
-  }
-
-  /** How many queued messages, from the head, go out together in one array publish (≥ 1). */
-  private batchSize(): number {
-    const queue = this.queue;
-    const first = queue[0];
-    if (queue.length < 2 || first.solo || !batchable(first)) return 1;
-    const qos = first.message.qos;
-    let run = 1;
-    while (run < queue.length) {
-      const next = queue[run];
-      if (next.solo || next.message.qos !== qos || !batchable(next) || !sameTarget(first, next)) break;
-      run++;
-    }
-    // No publish may need more data points than a data-point window holds at once.
-    const pointCap = this.pacer.largest('telemetryDataPoints');
-    if (pointCap !== Infinity) {
-      let points = 0;
-      for (let i = 0; i < run; i++) {
-        points += pointsOf(queue[i]);
-        if (points > pointCap) {
-          run = Math.max(1, i);
-          break;
-        }
-      }
-    }
-    return run === 1 ? 1 : batchCount(queue, run, first.gateway ? gatewayBatchLimit(first.gateway, this.maxPayloadBytes) : this.maxPayloadBytes);
   }
 
   /** The connection stopped: nothing waits for the pacer any more. */
