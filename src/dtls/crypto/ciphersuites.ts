@@ -1,8 +1,9 @@
 // The cipher suites we offer (all AEAD, all ECDHE) and their record protection
 // (RFC 5288 GCM, RFC 6655 / 7251 CCM and CCM_8): nonce = 4-byte salt + 8-byte explicit part,
 // additional data = epoch|seq (8) + type + version + plaintext length.
-import { createCipheriv, createDecipheriv, KeyObject, CipherGCMTypes, CipherCCMTypes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, KeyObject, CipherGCMTypes } from 'node:crypto';
 import { PrfHash } from './prf';
+import { AesCcm } from './aes-ccm';
 
 export type AuthType = 'ecdsa' | 'rsa';
 
@@ -16,13 +17,20 @@ export interface CipherSuite {
   prfHash: PrfHash;
 }
 
-/** In our order of preference (servers such as Californium follow the client's order). */
+/**
+ * In our order of preference (servers such as Californium follow the client's order).
+ * AES_128_CCM (16-byte tag) comes first: its records are protected by two AES objects made once
+ * per epoch (./aes-ccm.ts), while GCM needs a new node:crypto cipher object per record, which
+ * costs ~25-35 µs per record on an established session (BENCHMARKS.md, "CoAPS: where the extra
+ * CPU goes"). GCM stays offered: servers with an RSA certificate (and OpenSSL's DEFAULT list,
+ * which has no CCM) only have GCM. CCM_8 has a 64-bit tag, so it comes after the 128-bit ones.
+ */
 export const CIPHER_SUITES: CipherSuite[] = [
+  { id: 0xc0ac, name: 'TLS_ECDHE_ECDSA_WITH_AES_128_CCM', auth: 'ecdsa', mode: 'ccm', keyLength: 16, tagLength: 16, prfHash: 'sha256' },
   { id: 0xc02b, name: 'TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256', auth: 'ecdsa', mode: 'gcm', keyLength: 16, tagLength: 16, prfHash: 'sha256' },
   { id: 0xc02c, name: 'TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384', auth: 'ecdsa', mode: 'gcm', keyLength: 32, tagLength: 16, prfHash: 'sha384' },
-  { id: 0xc0ac, name: 'TLS_ECDHE_ECDSA_WITH_AES_128_CCM', auth: 'ecdsa', mode: 'ccm', keyLength: 16, tagLength: 16, prfHash: 'sha256' },
-  { id: 0xc0ae, name: 'TLS_ECDHE_ECDSA_WITH_AES_128_CCM_8', auth: 'ecdsa', mode: 'ccm', keyLength: 16, tagLength: 8, prfHash: 'sha256' },
   { id: 0xc0ad, name: 'TLS_ECDHE_ECDSA_WITH_AES_256_CCM', auth: 'ecdsa', mode: 'ccm', keyLength: 32, tagLength: 16, prfHash: 'sha256' },
+  { id: 0xc0ae, name: 'TLS_ECDHE_ECDSA_WITH_AES_128_CCM_8', auth: 'ecdsa', mode: 'ccm', keyLength: 16, tagLength: 8, prfHash: 'sha256' },
   { id: 0xc0af, name: 'TLS_ECDHE_ECDSA_WITH_AES_256_CCM_8', auth: 'ecdsa', mode: 'ccm', keyLength: 32, tagLength: 8, prfHash: 'sha256' },
   { id: 0xc02f, name: 'TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256', auth: 'rsa', mode: 'gcm', keyLength: 16, tagLength: 16, prfHash: 'sha256' },
   { id: 0xc030, name: 'TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384', auth: 'rsa', mode: 'gcm', keyLength: 32, tagLength: 16, prfHash: 'sha384' },
@@ -59,30 +67,23 @@ export function additionalData(epoch: number, sequence: number, type: number, ve
 }
 
 /**
- * A zero-length buffer with a real data pointer. Some empty Buffers (e.g. randomBytes(0)) have a
- * null one, and OpenSSL reads a CCM update with a null input as "set the length", so sealing an
- * empty record failed with "tag not set".
- */
-const NON_NULL_EMPTY = Buffer.alloc(1).subarray(0, 0);
-
-/**
- * One direction's record key of one epoch, prepared once for every record it protects.
- * node:crypto cannot give a GCM/CCM cipher object a new nonce, so each record still needs its
- * own cipher object; what can be shared is shared: the key bytes, the algorithm name, and one
- * nonce buffer whose 4-byte salt is written once (createCipheriv/createDecipheriv copy the key
- * and IV synchronously, so the next record may overwrite its explicit part).
+ * One direction's record key of one epoch, prepared once for every record it protects, with one
+ * nonce buffer whose 4-byte salt is written once (RFC 5288 3 / RFC 6655 3: salt || explicit).
  *
- * The key is kept as raw bytes, not as a KeyObject: on an established session records are
- * sealed one at a time between idle waits, with cold CPU caches, and there a cipher made from a
- * KeyObject measured slower than one made from the raw key (Node 20 / OpenSSL 3; in a tight loop
- * both cost the same; BENCHMARKS.md, "CoAPS: where the extra CPU goes"). The bytes are our own
- * copy and never leave this object.
+ * CCM suites: one AesCcm (./aes-ccm.ts), two AES objects reused for every record.
+ * GCM suites: node:crypto cannot give a GCM cipher object a new nonce and has no GHASH of its own
+ * (and a table-based GHASH in JS would leak through cache timing), so each record gets its own
+ * cipher object; what can be shared is shared: the key bytes, the algorithm name and the nonce
+ * buffer (createCipheriv/createDecipheriv copy the key and IV synchronously, so the next record
+ * may overwrite its explicit part). The key is kept as raw bytes, not as a KeyObject: cold, a
+ * cipher made from a KeyObject measured slower (BENCHMARKS.md, "CoAPS: where the extra CPU
+ * goes"). The bytes are our own copy and never leave this object.
  */
 export class RecordKey {
   readonly tagLength: number;
   private readonly algorithm: string;
   private readonly key: Buffer;
-  private readonly ccm: boolean;
+  private readonly ccm: AesCcm | null;
   private readonly nonce: Buffer;
 
   constructor(suite: CipherSuite, key: Buffer | KeyObject, salt: Buffer) {
@@ -90,7 +91,7 @@ export class RecordKey {
     this.tagLength = suite.tagLength;
     this.algorithm = algorithm(suite);
     this.key = key instanceof KeyObject ? key.export() : Buffer.from(key);
-    this.ccm = suite.mode === 'ccm';
+    this.ccm = suite.mode === 'ccm' ? new AesCcm(this.key, suite.tagLength) : null;
     this.nonce = Buffer.alloc(IMPLICIT_IV_LENGTH + EXPLICIT_NONCE_LENGTH);
     salt.copy(this.nonce, 0);
   }
@@ -103,18 +104,14 @@ export class RecordKey {
     this.setExplicitNonce(out, bodyOffset);
     let at = bodyOffset + EXPLICIT_NONCE_LENGTH;
     if (this.ccm) {
-      const c = createCipheriv(this.algorithm as CipherCCMTypes, this.key, this.nonce, { authTagLength: this.tagLength });
-      c.setAAD(aad, { plaintextLength: plaintext.length });
-      at = put(out, at, c.update(plaintext.length ? plaintext : NON_NULL_EMPTY));
-      at = put(out, at, c.final());
-      at = put(out, at, c.getAuthTag());
-    } else {
-      const c = createCipheriv(this.algorithm as CipherGCMTypes, this.key, this.nonce);
-      c.setAAD(aad);
-      at = put(out, at, c.update(plaintext));
-      at = put(out, at, c.final());
-      at = put(out, at, c.getAuthTag());
+      this.ccm.sealInto(this.nonce, aad, plaintext, out, at);
+      return;
     }
+    const c = createCipheriv(this.algorithm as CipherGCMTypes, this.key, this.nonce);
+    c.setAAD(aad);
+    at = put(out, at, c.update(plaintext));
+    at = put(out, at, c.final());
+    at = put(out, at, c.getAuthTag());
     // allocUnsafe'd records must be written in full: never send uninitialised memory.
     if (at !== bodyOffset + EXPLICIT_NONCE_LENGTH + plaintext.length + this.tagLength) throw new Error('AEAD output has an unexpected length');
   }
@@ -129,15 +126,8 @@ export class RecordKey {
     this.setExplicitNonce(body, 0);
     const ciphertext = body.subarray(EXPLICIT_NONCE_LENGTH, EXPLICIT_NONCE_LENGTH + length);
     const tag = body.subarray(EXPLICIT_NONCE_LENGTH + length);
+    if (this.ccm) return this.ccm.open(this.nonce, aad, ciphertext, tag);
     try {
-      if (this.ccm) {
-        const d = createDecipheriv(this.algorithm as CipherCCMTypes, this.key, this.nonce, { authTagLength: this.tagLength });
-        d.setAuthTag(tag);
-        d.setAAD(aad, { plaintextLength: length });
-        const out = d.update(ciphertext); // CCM authenticates here (throws when forged)
-        d.final();
-        return out;
-      }
       const d = createDecipheriv(this.algorithm as CipherGCMTypes, this.key, this.nonce);
       d.setAuthTag(tag);
       d.setAAD(aad);

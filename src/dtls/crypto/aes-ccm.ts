@@ -1,0 +1,138 @@
+// AES-CCM (RFC 3610, NIST SP 800-38C) as DTLS 1.2 uses it (RFC 6655 / RFC 7251): a 12-byte
+// nonce (4-byte salt + 8-byte explicit part), so the length field is L = 3 bytes, and a 16-byte
+// (CCM) or 8-byte (CCM_8) tag.
+//
+// Why not node:crypto's 'aes-128-ccm': a CCM cipher object takes its nonce when it is created, so
+// every record needs a new one, and on an established session a record is sealed or opened one
+// at a time between idle waits, on a cold CPU, where making that object (OpenSSL 3 fetches the
+// cipher from its provider and expands the key each time) costs ~25-35 µs per record
+// (BENCHMARKS.md, "CoAPS: where the extra CPU goes"). CCM is built from the AES block function
+// alone, so it can be computed from two AES cipher objects made once per key and reused for every
+// record:
+//  - the CTR part (RFC 3610 2.3): the keystream blocks S_i = E(K, A_i) come from one `update()` of
+//    a persistent 'aes-*-ecb' encryptor over the counter blocks A_0..A_m;
+//  - the CBC-MAC (RFC 3610 2.2): X_1 = E(K, B_0), X_{i+1} = E(K, X_i xor B_i), T = first M bytes
+//    of X_{n+1}. A persistent 'aes-*-cbc' encryptor (IV 0, no padding) does exactly this chaining,
+//    but it carries on from the last ciphertext block it returned (its chaining value) instead of
+//    from zero. XOR-ing that block into B_0 first cancels it: E(K, (B_0 xor C) xor C) = E(K, B_0),
+//    so the last 16 bytes of its output are the CBC-MAC of this message from IV 0. Encryption
+//    with padding off returns every full block from `update()` (nothing is held back), so the
+//    chaining value is always the last block we got.
+// Everything secret goes through native AES and XORs (no tables, no secret-dependent branches),
+// and the tag is compared with timingSafeEqual: constant time, like OpenSSL's own CCM.
+// test/dtls/aes-ccm.test.js checks it against node:crypto's 'aes-*-ccm' on random records.
+import { Cipher, createCipheriv, timingSafeEqual } from 'node:crypto';
+
+export const CCM_NONCE_LENGTH = 12;
+const BLOCK = 16;
+/** L = 15 - nonce length (RFC 3610 2.1): 3 bytes of message length / block counter. */
+const L = 15 - CCM_NONCE_LENGTH;
+/** RFC 3610 2.2: additional data is length-prefixed with 2 bytes below 2^16 - 2^8. */
+const MAX_AAD = 0xff00;
+const MAX_MESSAGE = 2 ** (8 * L);
+
+export class AesCcm {
+  readonly tagLength: number;
+  private readonly ecb: Cipher;
+  private readonly cbc: Cipher;
+  /** The last ciphertext block the CBC encryptor returned: its chaining value for the next update(). */
+  private readonly chain = Buffer.alloc(BLOCK);
+  /** A_0..A_m (flags, nonce, counter), grown to the longest record seen; counters written once. */
+  private counters: Buffer = Buffer.alloc(0);
+  /** B_0 || encoded additional data || payload, each zero-padded to a block, grown likewise. */
+  private macInput: Buffer = Buffer.alloc(0);
+  /** B_0 flags (RFC 3610 2.2): Adata, M' = (M - 2) / 2, L' = L - 1. */
+  private readonly flags: number;
+
+  constructor(key: Buffer, tagLength: number) {
+    if (key.length !== 16 && key.length !== 32) throw new RangeError(`an AES-CCM key is 16 or 32 bytes, not ${key.length}`);
+    if (tagLength !== 8 && tagLength !== 16) throw new RangeError(`a DTLS AES-CCM tag is 8 or 16 bytes, not ${tagLength}`);
+    this.tagLength = tagLength;
+    this.flags = (((tagLength - 2) / 2) << 3) | (L - 1);
+    const name = `aes-${key.length * 8}`;
+    this.ecb = createCipheriv(`${name}-ecb`, key, null).setAutoPadding(false);
+    this.cbc = createCipheriv(`${name}-cbc`, key, Buffer.alloc(BLOCK)).setAutoPadding(false);
+  }
+
+  /** Encrypts `plaintext` and writes ciphertext + tag at `out[at..at + plaintext.length + tagLength]`. */
+  sealInto(nonce: Buffer, aad: Buffer, plaintext: Buffer, out: Buffer, at: number): void {
+    const length = plaintext.length;
+    const s = this.keystream(nonce, length);
+    const x = this.cbcMac(nonce, aad, plaintext);
+    const tagAt = x.length - BLOCK;
+    for (let i = 0; i < length; i++) out[at + i] = plaintext[i] ^ s[BLOCK + i];
+    // U = T xor first M bytes of S_0 (RFC 3610 2.3).
+    for (let i = 0, o = at + length; i < this.tagLength; i++) out[o + i] = x[tagAt + i] ^ s[i];
+  }
+
+  /** Decrypts and authenticates; null when the tag does not match (nothing of the plaintext escapes then). */
+  open(nonce: Buffer, aad: Buffer, ciphertext: Buffer, tag: Buffer): Buffer | null {
+    if (tag.length !== this.tagLength) return null;
+    const length = ciphertext.length;
+    const s = this.keystream(nonce, length);
+    const plaintext = Buffer.allocUnsafe(length);
+    for (let i = 0; i < length; i++) plaintext[i] = ciphertext[i] ^ s[BLOCK + i];
+    const x = this.cbcMac(nonce, aad, plaintext);
+    const tagAt = x.length - BLOCK;
+    // The expected U, written over S_0 (ours; update() returned a fresh buffer).
+    for (let i = 0; i < this.tagLength; i++) s[i] ^= x[tagAt + i];
+    return timingSafeEqual(s.subarray(0, this.tagLength), tag) ? plaintext : null;
+  }
+
+  /** S_0..S_m for a message of `length` bytes: one ECB update() over A_0..A_m. */
+  private keystream(nonce: Buffer, length: number): Buffer {
+    if (nonce.length !== CCM_NONCE_LENGTH) throw new RangeError(`a DTLS AES-CCM nonce is ${CCM_NONCE_LENGTH} bytes, not ${nonce.length}`);
+    if (length >= MAX_MESSAGE) throw new RangeError('message too long for AES-CCM with a 12-byte nonce');
+    const blocks = 1 + ((length + BLOCK - 1) >>> 4);
+    if (this.counters.length < blocks * BLOCK) this.counters = counterBlocks(Math.max(blocks, 2 * (this.counters.length >>> 4)));
+    const a = this.counters;
+    for (let b = 0, o = 1; b < blocks; b++, o += BLOCK) {
+      for (let i = 0; i < CCM_NONCE_LENGTH; i++) a[o + i] = nonce[i];
+    }
+    return this.ecb.update(a.subarray(0, blocks * BLOCK));
+  }
+
+  /** The CBC encryptor's output over B_0 || aad || payload; its last 16 bytes are X_{n+1} (the tag before masking). */
+  private cbcMac(nonce: Buffer, aad: Buffer, payload: Buffer): Buffer {
+    if (aad.length >= MAX_AAD) throw new RangeError('additional data too long for a 2-byte AES-CCM length prefix');
+    const aadBlocks = aad.length ? (2 + aad.length + BLOCK - 1) >>> 4 : 0;
+    const payloadAt = BLOCK * (1 + aadBlocks);
+    const end = payloadAt + BLOCK * ((payload.length + BLOCK - 1) >>> 4);
+    if (this.macInput.length < end) this.macInput = Buffer.alloc(Math.max(end, 2 * this.macInput.length));
+    const m = this.macInput;
+    const chain = this.chain;
+    const length = payload.length;
+    // B_0 = flags || nonce || l(m) (RFC 3610 2.2), xor the encryptor's chaining value (see the top).
+    m[0] = (aad.length ? 0x40 : 0) | this.flags;
+    for (let i = 0; i < CCM_NONCE_LENGTH; i++) m[1 + i] = nonce[i];
+    m[13] = length >>> 16;
+    m[14] = (length >>> 8) & 0xff;
+    m[15] = length & 0xff;
+    for (let i = 0; i < BLOCK; i++) m[i] ^= chain[i];
+    if (aad.length) {
+      m[BLOCK] = aad.length >>> 8;
+      m[BLOCK + 1] = aad.length & 0xff;
+      for (let i = 0; i < aad.length; i++) m[BLOCK + 2 + i] = aad[i];
+      for (let i = BLOCK + 2 + aad.length; i < payloadAt; i++) m[i] = 0;
+    }
+    if (length) payload.copy(m, payloadAt);
+    for (let i = payloadAt + length; i < end; i++) m[i] = 0;
+    const x = this.cbc.update(m.subarray(0, end));
+    // Every full block comes back (see the top); anything else would desynchronise the chaining.
+    if (x.length !== end) throw new Error('AES-CBC returned a partial output; AES-CCM cannot continue');
+    for (let i = 0, o = end - BLOCK; i < BLOCK; i++) chain[i] = x[o + i];
+    return x;
+  }
+}
+
+/** A_i = flags (L' = L - 1) || nonce (written per message) || i as an L-byte counter (RFC 3610 2.3). */
+function counterBlocks(blocks: number): Buffer {
+  const a = Buffer.alloc(Math.max(blocks, 8) * BLOCK); // 8 blocks: a typical CoAP record without regrowing
+  for (let b = 0, o = 0; o < a.length; b++, o += BLOCK) {
+    a[o] = L - 1;
+    a[o + 13] = b >>> 16;
+    a[o + 14] = (b >>> 8) & 0xff;
+    a[o + 15] = b & 0xff;
+  }
+  return a;
+}

@@ -1,0 +1,130 @@
+'use strict';
+// AES-CCM built from two persistent AES objects (src/dtls/crypto/aes-ccm.ts) must be exactly
+// node:crypto's 'aes-128-ccm' / 'aes-256-ccm' (OpenSSL's CCM): same ciphertext and tag for every
+// key, nonce, additional data and length, record after record on one object (the CBC
+// encryptor's chaining value carries over between records), and every tampered tag, ciphertext
+// byte, additional data or nonce must fail to open.
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const crypto = require('node:crypto');
+const { AesCcm } = require('../../nodes/lib/dtls/crypto/aes-ccm');
+const { RecordKey, CIPHER_SUITES, additionalData } = require('../../nodes/lib/dtls/crypto/ciphersuites');
+
+/** Deterministic PRNG (mulberry32) so a failure is reproducible. */
+function prng(seed) {
+  return () => {
+    seed = (seed + 0x6d2b79f5) | 0;
+    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+function bytes(rand, n) {
+  const b = Buffer.alloc(n);
+  for (let i = 0; i < n; i++) b[i] = Math.floor(rand() * 256);
+  return b;
+}
+// OpenSSL reads a CCM update with a null data pointer as "set the length": give it a real one.
+const EMPTY = Buffer.alloc(1).subarray(0, 0);
+
+function referenceSeal(keyBytes, tagLength, nonce, aad, plaintext) {
+  const c = crypto.createCipheriv(`aes-${keyBytes.length * 8}-ccm`, keyBytes, nonce, { authTagLength: tagLength });
+  c.setAAD(aad.length ? aad : EMPTY, { plaintextLength: plaintext.length });
+  return Buffer.concat([c.update(plaintext.length ? plaintext : EMPTY), c.final(), c.getAuthTag()]);
+}
+
+function sealWith(ccm, nonce, aad, plaintext) {
+  const out = Buffer.alloc(plaintext.length + ccm.tagLength);
+  ccm.sealInto(nonce, aad, plaintext, out, 0);
+  return out;
+}
+function openWith(ccm, nonce, aad, sealed) {
+  const n = sealed.length - ccm.tagLength;
+  return ccm.open(nonce, aad, sealed.subarray(0, n), sealed.subarray(n));
+}
+
+test('AES-CCM from ECB + CBC equals node:crypto aes-128/256-ccm, tags 8 and 16, on 4,000 random records (lengths 0..1500) per object chain', () => {
+  const rand = prng(0xcc3a);
+  let records = 0;
+  for (const keyLength of [16, 32]) {
+    for (const tagLength of [8, 16]) {
+      for (let k = 0; k < 25; k++) {
+        const key = bytes(rand, keyLength);
+        const sealer = new AesCcm(key, tagLength);
+        const opener = new AesCcm(key, tagLength);
+        for (let r = 0; r < 40; r++) {
+          const nonce = bytes(rand, 12);
+          // DTLS's additional data is 13 bytes; other lengths (0, one and two AAD blocks) check the encoding.
+          const aadLength = r % 4 === 0 ? Math.floor(rand() * 40) : 13;
+          const aad = bytes(rand, aadLength);
+          const length = r % 5 === 0 ? Math.floor(rand() * 33) : Math.floor(rand() * 1501);
+          const plaintext = bytes(rand, length);
+          const expected = referenceSeal(key, tagLength, nonce, aad, plaintext);
+          const sealed = sealWith(sealer, nonce, aad, plaintext);
+          assert.equal(sealed.toString('hex'), expected.toString('hex'), `key ${keyLength * 8}, tag ${tagLength}, aad ${aadLength}, length ${length}, record ${r}`);
+          assert.deepEqual(openWith(opener, nonce, aad, sealed), plaintext);
+          records++;
+        }
+      }
+    }
+  }
+  assert.equal(records, 4000);
+});
+
+test('AES-CCM: a tampered tag, ciphertext byte, additional data or nonce does not open, and the next genuine record still does', () => {
+  const rand = prng(0x7a3b);
+  for (const [keyLength, tagLength] of [[16, 16], [16, 8], [32, 16], [32, 8]]) {
+    const key = bytes(rand, keyLength);
+    const ccm = new AesCcm(key, tagLength);
+    for (let r = 0; r < 60; r++) {
+      const nonce = bytes(rand, 12);
+      const aad = bytes(rand, 13);
+      const plaintext = bytes(rand, Math.floor(rand() * 300));
+      const sealed = referenceSeal(key, tagLength, nonce, aad, plaintext);
+      const at = Math.floor(rand() * sealed.length);
+      const flipped = Buffer.from(sealed);
+      flipped[at] ^= 1 << Math.floor(rand() * 8);
+      assert.equal(openWith(ccm, nonce, aad, flipped), null, `bit flipped in byte ${at} of ${sealed.length}`);
+      const otherAad = Buffer.from(aad);
+      otherAad[Math.floor(rand() * 13)] ^= 0x80;
+      assert.equal(openWith(ccm, nonce, otherAad, sealed), null, 'other additional data');
+      const otherNonce = Buffer.from(nonce);
+      otherNonce[Math.floor(rand() * 12)] ^= 0x01;
+      assert.equal(openWith(ccm, otherNonce, aad, sealed), null, 'other nonce');
+      assert.equal(ccm.open(nonce, aad, sealed.subarray(0, plaintext.length), sealed.subarray(plaintext.length + 1)), null, 'short tag');
+      assert.deepEqual(openWith(ccm, nonce, aad, sealed), plaintext, 'the genuine record after forged ones');
+    }
+  }
+});
+
+test('AES-CCM: a 13-byte nonce, a 24-byte key or a 12-byte tag is refused (DTLS uses 12-byte nonces, 16/32-byte keys, 8/16-byte tags)', () => {
+  const ccm = new AesCcm(Buffer.alloc(16), 16);
+  assert.throws(() => sealWith(ccm, Buffer.alloc(13), Buffer.alloc(13), Buffer.alloc(4)), /12 bytes/);
+  assert.throws(() => new AesCcm(Buffer.alloc(24), 16), /16 or 32 bytes/);
+  assert.throws(() => new AesCcm(Buffer.alloc(16), 12), /8 or 16 bytes/);
+});
+
+test('RecordKey with each CCM suite: interleaved seal and open on one key pair match node:crypto record by record', () => {
+  const rand = prng(0x5eed);
+  for (const suite of CIPHER_SUITES.filter((s) => s.mode === 'ccm')) {
+    const key = bytes(rand, suite.keyLength);
+    const salt = bytes(rand, 4);
+    const writer = new RecordKey(suite, key, salt);
+    const reader = new RecordKey(suite, key, salt);
+    for (let seq = 0; seq < 200; seq++) {
+      const plaintext = bytes(rand, Math.floor(rand() * 1200));
+      const aad = additionalData(1, seq, 23, 0xfefd, plaintext.length);
+      const body = Buffer.alloc(8 + plaintext.length + suite.tagLength);
+      body.writeUInt16BE(1, 0);
+      body.writeUIntBE(seq, 2, 6);
+      writer.sealInto(body, 0, aad, plaintext);
+      const expected = referenceSeal(key, suite.tagLength, Buffer.concat([salt, body.subarray(0, 8)]), aad, plaintext);
+      assert.equal(body.subarray(8).toString('hex'), expected.toString('hex'), `${suite.name} record ${seq}`);
+      assert.deepEqual(reader.open(body, aad), plaintext, `${suite.name} record ${seq} opens`);
+      if (seq % 7 === 0) {
+        body[body.length - 1] ^= 1;
+        assert.equal(reader.open(body, aad), null, `${suite.name} record ${seq} with a flipped tag bit`);
+      }
+    }
+  }
+});
