@@ -184,4 +184,28 @@ module.exports = [
     tests: ["test/dtls/peers.test.js"],
     why: "the key made ahead for our first group is used whatever group the server chose: handshakes with a P-256 or P-384 server fail",
   },
+  {
+    id: "dtls-aes-ccm-chain",
+    file: "src/dtls/crypto/aes-ccm.ts",
+    find: "for (let i = 0; i < BLOCK; i++) m[i] ^= chain[i];",
+    replace: "",
+    tests: ["test/dtls/aes-ccm.test.js"],
+    why: "the CBC encryptor's chaining value is not cancelled out of B_0: from the second record on, every CCM tag is wrong (the first record alone still matches)",
+  },
+  {
+    id: "dtls-aes-ccm-tag",
+    file: "src/dtls/crypto/aes-ccm.ts",
+    find: "return timingSafeEqual(s.subarray(0, this.tagLength), tag) ? plaintext : null;",
+    replace: "return plaintext;",
+    tests: ["test/dtls/aes-ccm.test.js"],
+    why: "the CCM tag is computed but not compared: a forged or corrupted record opens",
+  },
+  {
+    id: "dtls-aes-ccm-aad-padding",
+    file: "src/dtls/crypto/aes-ccm.ts",
+    find: "for (let i = BLOCK + 2 + aad.length; i < payloadAt; i++) m[i] = 0;",
+    replace: "",
+    tests: ["test/dtls/aes-ccm.test.js"],
+    why: "the additional data block is not zero-padded: bytes left from a longer earlier record enter the CBC-MAC",
+  },
 ];

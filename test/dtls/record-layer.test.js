@@ -191,7 +191,7 @@ test('record layer: the last sequence numbers before 2^48 seal and open; then se
 });
 
 test('record layer: the epoch keys are its own copy: wiping the key material it was given (as a handshake may) does not change what it seals or opens', () => {
-  for (const suite of [CIPHER_SUITES[0], CIPHER_SUITES.find((s) => s.mode === 'ccm')]) {
+  for (const suite of [CIPHER_SUITES.find((s) => s.mode === 'gcm'), CIPHER_SUITES.find((s) => s.mode === 'ccm')]) {
     const key = crypto.randomBytes(suite.keyLength);
     const salt = crypto.randomBytes(4);
     const given = { write: Buffer.from(key), read: Buffer.from(key) };
