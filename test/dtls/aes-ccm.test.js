@@ -128,3 +128,19 @@ test('RecordKey with each CCM suite: interleaved seal and open on one key pair m
     }
   }
 });
+
+test('AES-CCM: block-boundary and extreme lengths (0, 1, 15, 16, 17, 31, 32, 33, 1500, 16384) in a row on one object, shrinking and growing', () => {
+  const rand = prng(0xb10c);
+  for (const [keyLength, tagLength] of [[16, 16], [32, 8]]) {
+    const key = bytes(rand, keyLength);
+    const ccm = new AesCcm(key, tagLength);
+    for (const length of [0, 1, 15, 16, 17, 31, 32, 33, 1500, 16384, 0, 17, 16384, 1]) {
+      const nonce = bytes(rand, 12);
+      const aad = bytes(rand, 13);
+      const plaintext = bytes(rand, length);
+      const sealed = sealWith(ccm, nonce, aad, plaintext);
+      assert.equal(sealed.toString('hex'), referenceSeal(key, tagLength, nonce, aad, plaintext).toString('hex'), `length ${length}`);
+      assert.deepEqual(openWith(ccm, nonce, aad, sealed), plaintext, `length ${length} opens`);
+    }
+  }
+});
