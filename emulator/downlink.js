@@ -86,13 +86,18 @@ function installDownlink(DeviceStore) {
         session.closed = true;
         session.channels.clear();
         device.sessions.delete(session);
-        store.emit('sessions', { device: device.name, online: [...device.sessions].map((x) => x.transport) });
+        store.emitSessions(device);
       },
       handlers,
     };
     device.sessions.add(session);
-    this.emit('sessions', { device: device.name, online: [...device.sessions].map((x) => x.transport) });
+    this.emitSessions(device);
     return session;
+  };
+
+  /** Who is online now, for the web page (built only when someone listens: a gateway opens thousands). */
+  proto.emitSessions = function emitSessions(device) {
+    if (this.listenerCount('sessions')) this.emit('sessions', { device: device.name, online: [...device.sessions].map((x) => x.transport) });
   };
 
   /** Sets shared attributes and pushes the change. @returns the device's shared attributes */

@@ -12,6 +12,8 @@
 //     current session and the gateway subscribed v1/gateway/rpc / v1/gateway/attributes.
 // The MQTT front end (mqtt.js) calls handle() for every v1/gateway/* publish of a gateway.
 
+const { randomUUID } = require('node:crypto');
+
 /** The gateway's subscription filters (MqttTopics.java) → the channel they give. */
 const GATEWAY_FILTERS = {
   'v1/gateway/attributes': 'gw-attributes',
@@ -30,10 +32,12 @@ function installGateway(DeviceStore) {
   proto.subDevice = function subDevice(gateway, name, type) {
     let device = this.devices.get(name);
     if (!device) {
-      device = this.addDevice(name, require('node:crypto').randomBytes(12).toString('hex'));
+      // A random token it never uses (it does not connect itself): randomUUID draws from a
+      // cached entropy pool, where randomBytes made a synchronous call per new sub-device.
+      device = this.addDevice(name, randomUUID());
       device.type = type || 'default';
       device.gatewayName = gateway.name;
-      this.emit('device', this.deviceSnapshot(device));
+      if (this.listenerCount('device')) this.emit('device', this.deviceSnapshot(device));
     }
     if (!gateway.subDevices) gateway.subDevices = new Set();
     gateway.subDevices.add(name);

@@ -22,7 +22,6 @@
 // seen (none must arrive when the client rejected our TLS certificate) and accepted publishes.
 const net = require('node:net');
 const tls = require('node:tls');
-const mqttPacket = require('mqtt-packet');
 const { gatewaySession, GATEWAY_FILTERS } = require('./gateway');
 
 const TOPIC_KIND = {
@@ -53,6 +52,17 @@ const REQUEST_TOPICS = [
   { re: /^v1\/devices\/me\/rpc\/response\/(\d+)$/, kind: 'rpc-reply' },
   { re: /^v2\/r\/res\/(\d+)$/, kind: 'rpc-reply' },
 ];
+
+/** `n` PUBACKs of one packet id in one buffer (a PUBACK is 4 bytes: 0x40, 2, id MSB, id LSB). */
+function pubacks(messageId, n) {
+  const out = Buffer.allocUnsafe(4 * n);
+  for (let i = 0; i < n; i++) {
+    out[4 * i] = 0x40;
+    out[4 * i + 1] = 2;
+    out.writeUInt16BE(messageId, 4 * i + 2);
+  }
+  return out;
+}
 
 /** A ThingsBoard-like CONNACK refusal: aedes sends err.returnCode in the CONNACK. */
 function refusal(returnCode, message) {
@@ -261,16 +271,18 @@ async function startMqttEmulator({ store, host = '127.0.0.1', port = 0, tls: tls
         grant: (channel) => session.grants.get(channel),
         // ThingsBoard acknowledges each device entry of a multi-device publish, all with one id.
         // store.gatewayExtraAckDelayMs (tests): those later PUBACKs come that much later.
-        // Without a delay they follow on the next turn of the event loop (a 0 ms timer waits a
-        // whole millisecond), written together as one socket write, as a server flushes them.
+        // Without a delay they are written as soon as the publish's entries are stored (handle()
+        // calls this after the last one), together in one socket write, ahead of the PUBACK
+        // aedes sends: all carry the same packet id, so their order says nothing. Written then,
+        // not on a later turn, they leave before the next publish already read from the socket
+        // is stored, as a server acknowledges each publish when it is done with it.
         extraPubacks: (messageId, n) => {
           const write = () => {
             if (client.closed || !client.conn) return;
-            const one = mqttPacket.generate({ cmd: 'puback', messageId });
-            client.conn.write(n === 1 ? one : Buffer.concat(new Array(n).fill(one)));
+            client.conn.write(pubacks(messageId, n));
           };
           if (store.gatewayExtraAckDelayMs) setTimeout(write, store.gatewayExtraAckDelayMs);
-          else setImmediate(write);
+          else write();
         },
       });
     }

@@ -153,4 +153,12 @@ module.exports = [
     tests: ['test/device/gateway.test.js'],
     why: "a sub-device reading that waited and goes alone carries no ts: ThingsBoard stamps it with its late arrival",
   },
+  {
+    id: 'emulator-gateway-acks-later',
+    file: 'emulator/mqtt.js',
+    find: '          else write();',
+    replace: '          else setImmediate(write);',
+    tests: ['test/emulator/gateway-acks.test.js'],
+    why: "the emulator holds a multi-device publish's extra PUBACKs until the next publish read with it is stored: a packing gateway waits behind work that is not its publish's",
+  },
 ];

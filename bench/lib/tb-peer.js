@@ -12,7 +12,11 @@ if (require.main === module) {
   const { DeviceStore } = require(path.join(__dirname, '..', '..', 'emulator', 'store.js'));
   const { startMqttEmulator } = require(path.join(__dirname, '..', '..', 'emulator', 'mqtt.js'));
   const { tokenFor } = require('./flows.js');
+  const { startProfiler } = require('./profiler.js');
   const devices = Number(process.argv[2] || 0);
+  // BENCH_PROFILE: a CPU profile of the peer from reset() to 'profile-stop' (the measured part).
+  const profileFile = process.argv[3] || '';
+  let profiler = null;
   const list = [{ name: 'bench-gateway', token: 'bench-gateway-token', gateway: true }];
   for (let i = 0; i < devices; i++) list.push({ name: `bench-device-${i}`, token: tokenFor(i) });
   const store = new DeviceStore({ devices: list });
@@ -37,15 +41,24 @@ if (require.main === module) {
         const cpu = process.cpuUsage(cpu0);
         process.send({ entries, lastAt, publishes, cpuUs: cpu.user + cpu.system });
       }
-      if (m === 'reset') { entries = 0; lastAt = 0; publishes = 0; cpu0 = process.cpuUsage(); }
+      if (m === 'reset') {
+        entries = 0; lastAt = 0; publishes = 0; cpu0 = process.cpuUsage();
+        if (profileFile && !profiler) startProfiler().then((p) => { profiler = p; process.send('profiling'); });
+        else process.send('reset');
+      }
+      if (m === 'profile-stop') {
+        const done = () => process.send('profiled');
+        if (profiler) profiler.stopInto(profileFile).then(done); else done();
+        profiler = null;
+      }
     });
   });
 } else {
   const { fork } = require('node:child_process');
   const { track, stop } = require('./peers.js');
-  module.exports.startTbPeer = function startTbPeer({ devices = 0 } = {}) {
+  module.exports.startTbPeer = function startTbPeer({ devices = 0, profile } = {}) {
     return new Promise((resolve, reject) => {
-      const child = track(fork(__filename, [String(devices)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }));
+      const child = track(fork(__filename, [String(devices), profile || ''], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }));
       child.once('error', reject);
       child.once('message', ({ port }) => {
         const ask = (what) => new Promise((res) => {
@@ -54,7 +67,10 @@ if (require.main === module) {
         });
         resolve({
           port,
-          reset: () => child.send('reset'),
+          /** Zeroes the counts (and starts the peer's profile when asked for one). */
+          reset: () => ask('reset'),
+          /** Writes the peer's profile (no-op without one). */
+          stopProfile: () => ask('profile-stop'),
           counts: () => ask('counts'),
           /** Waits until `expected` entries were stored or nothing new came for `quietMs`. */
           async settle(expected, quietMs = 3000) {

@@ -18,7 +18,7 @@ const { startProfiler } = require('../lib/profiler.js');
 
 scenario(async ({ side, subDevices = 10000, devices = 1000, count, window, warmup = 500, profile }) => {
   const perDevice = side === 'devices';
-  const peer = await startTbPeer({ devices: perDevice ? devices : 0 });
+  const peer = await startTbPeer({ devices: perDevice ? devices : 0, profile: profile ? profile.replace(/\.cpuprofile$/, '-peer.cpuprofile') : undefined });
   const port = peer.port;
   const nr = await startNodeRed();
   try {
@@ -37,13 +37,14 @@ scenario(async ({ side, subDevices = 10000, devices = 1000, count, window, warmu
     if (warm.failed) throw new Error(`warm-up: ${warm.failed} messages failed`);
     await new Promise((r) => setTimeout(r, 300));
     await new Promise((r) => setTimeout(r, 300));
-    peer.reset();
+    await peer.reset();
     const profiler = profile ? await startProfiler() : null;
     const cpu0 = process.cpuUsage();
     const run = await withTimeout(driver.run({ count, window, outputs, payload: reading, extra }), 300000, 'run');
     const cpu = process.cpuUsage(cpu0);
     if (profiler) await profiler.stopInto(profile);
     const got = await peer.settle(count);
+    if (profile) await peer.stopProfile();
     return {
       side, count, window, subDevices: perDevice ? 0 : subDevices, devices: perDevice ? devices : 1,
       ok: run.ok, failed: run.failed, storedEntries: got.entries, telemetryPublishes: got.publishes,
