@@ -94,6 +94,48 @@ test('a pack is done only when every device entry is acknowledged; a close befor
   assert.ok(stored() >= 100 + 1, 'the unproven packs went again (at least once)');
 });
 
+test('once ThingsBoard has shown one PUBACK per entry, a default-profile sub-device is connected by its first data (no v1/gateway/connect); another profile, a claim or a reconnect still connect', { timeout: 30000 }, async (t) => {
+  const { store, emu, conn, publishes } = await emulatorGateway(t);
+  const topics = [];
+  emu.broker.on('publish', (packet, client) => { if (client && packet.topic.startsWith('v1/gateway/')) topics.push(`${packet.topic} ${packet.payload}`); });
+  const connects = (name) => topics.filter((x) => x.startsWith('v1/gateway/connect ') && JSON.parse(x.slice(19)).device === name);
+  const gatewaySession = () => Object.values(emu.broker.clients).find((c) => c.tbGateway).tbGateway;
+  const four = names.slice(0, 4);
+  for (const name of four) assert.equal(await reading(conn, name, -1), 'ok');
+  assert.equal(connects('p-0').length, 1, 'before the server is proven: connect first');
+  assert.ok((await Promise.all(burst(conn, four, 1))).every((r) => r === 'ok'));
+  assert.ok(publishes.some((b) => Object.keys(b).length > 1), 'packed: proven');
+
+  // Alone, and in a pack with others.
+  assert.equal(await reading(conn, 'fresh-1', 1), 'ok');
+  const inPack = ['fresh-2', 'fresh-3', 'fresh-4'];
+  assert.ok((await Promise.all(burst(conn, inPack, 3))).every((r) => r === 'ok'));
+  for (const name of ['fresh-1', ...inPack]) {
+    assert.deepEqual(connects(name), [], `${name}: no connect of its own`);
+    const device = store.devices.get(name);
+    assert.ok(device && device.type === 'default' && device.gatewayName === 'gw', `${name} created by ThingsBoard with the default profile`);
+    assert.ok(gatewaySession().connected.has(name), `${name} connected in this gateway session (RPC and attributes reach it)`);
+  }
+  // Another profile: the connect carries it.
+  const typed = await new Promise((resolve) => {
+    const message = { kind: 'telemetry', body: Buffer.from('{"n":1}'), qos: 1, receivedAt: Date.now(), batchShape: 'wrap' };
+    conn.submit(message, (err) => resolve(err ? err.message : 'ok'), { device: 'fresh-typed', type: 'thermostat' });
+  });
+  assert.equal(typed, 'ok');
+  assert.equal(connects('fresh-typed').length, 1);
+  assert.equal(store.devices.get('fresh-typed').type, 'thermostat');
+  // A claim is not one of the messages ThingsBoard connects a name by.
+  const claimed = await new Promise((resolve) => {
+    conn.submit({ kind: 'claim', body: Buffer.from('{"secretKey":"k","durationMs":1000}'), qos: 1, receivedAt: Date.now() }, (err) => resolve(err ? err.message : 'ok'), { device: 'fresh-claim', type: 'default' });
+  });
+  assert.equal(claimed, 'ok');
+  assert.equal(connects('fresh-claim').length, 1, 'a claim for a new name: connect first');
+  // After a reconnect every known name is announced again, with or without a connect of its own before.
+  topics.length = 0;
+  for (const client of Object.values(emu.broker.clients)) client.close();
+  await waitFor(() => connects('fresh-1').length === 1 && connects('fresh-3').length === 1, 'announced again after the reconnect');
+});
+
 test('a broker that acknowledges once per packet: the first pack counts on its one PUBACK after the probe time, then nothing is packed', { timeout: PROBE_MS + 30000 }, async (t) => {
   const tb = await startTbBroker({ tokens: [GW] });
   t.after(() => tb.close());
@@ -113,6 +155,9 @@ test('a broker that acknowledges once per packet: the first pack counts on its o
   assert.ok((await Promise.all(burst(conn, three, 2))).every((r) => r === 'ok'));
   assert.ok(Date.now() - again < PROBE_MS / 2, 'no waiting any more');
   assert.ok(bodies().slice(before).every((b) => Object.keys(b).length === 1), 'one sub-device per publish now');
+  // Not proven to be ThingsBoard: a new name is still connected before its data.
+  assert.equal(await reading(conn, 'after-probe', 1), 'ok');
+  assert.equal(tb.publishedOn('v1/gateway/connect').filter((p) => JSON.parse(p.payload).device === 'after-probe').length, 1, 'connect before the data');
 });
 
 test('HoldingIds: a packet id whose later PUBACKs may still come is never handed out again until released', () => {

@@ -255,3 +255,30 @@ test('connect() after close() rejects with "closed" and opens no connection', { 
   await new Promise((r) => setTimeout(r, 100));
   assert.equal(emu.stats.connectAttempts, attempts, 'no new TCP connection after close()');
 });
+
+test('DEBUG=mqttjs* shows nothing of mqtt.js (its log names the access token), and the connection works', { timeout: 60000 }, async () => {
+  const { spawn } = require('node:child_process');
+  // In a child: the `debug` package reads DEBUG when it is loaded.
+  const script = `
+    const { mqttSettings, emulator, lib } = require(${JSON.stringify(require.resolve('./common'))});
+    const { MqttTransport } = lib('transports/mqtt/transport.js');
+    (async () => {
+      const { store, emu } = await emulator();
+      const t = new MqttTransport(mqttSettings({ port: emu.port }));
+      await t.connect();
+      await t.send({ kind: 'telemetry', body: Buffer.from('{"d":1}'), qos: 1 });
+      await t.close();
+      await emu.close();
+      process.stdout.write(String(store.latest('dev1').d.value));
+    })().catch((err) => { console.error(err); process.exit(1); });`;
+  const child = spawn(process.execPath, ['-e', script], { env: { ...process.env, DEBUG: 'mqttjs*' } });
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (d) => { out += d; });
+  child.stderr.on('data', (d) => { err += d; });
+  const code = await new Promise((resolve) => child.once('close', resolve));
+  assert.equal(code, 0, err);
+  assert.equal(out, '1', 'stored');
+  assertNoToken(err);
+  assert.ok(!/mqttjs:client/.test(err), `mqtt.js logged: ${err.slice(0, 300)}`);
+});

@@ -95,11 +95,21 @@ export class SubDevices {
     this.readyNames = new Set();
   }
 
-  /** Before data for `name` is sent on `transport`: connect it first, once per session. */
-  prepare(transport: Transport, name: string, type: string): void {
+  /**
+   * Before data for `name` is sent on `transport`: connect it first, once per session.
+   * `connectsItself`: the data is telemetry or client attributes, for which ThingsBoard connects
+   * a name that is not connected in this session by itself, with type "default"
+   * (AbstractGatewaySessionHandler: checkDeviceConnected → onDeviceConnect, the same device
+   * lookup or creation and the same subscriptions as v1/gateway/connect). So a name of the
+   * default profile needs no connect of its own there, once the server has shown it is
+   * ThingsBoard (transport.packsProven: one PUBACK per device entry); half the publishes for a
+   * sub-device's first reading, and one message less against the gateway's rate limits.
+   */
+  prepare(transport: Transport, name: string, type: string, connectsItself = false): void {
     this.remember(name, type);
     if (this.connectedNames.has(name)) return;
-    this.announce(transport, name, type);
+    if (connectsItself && type === DEFAULT_DEVICE_TYPE && transport.packsProven === true) this.connectedNames.add(name);
+    else this.announce(transport, name, type);
     this.host.announced?.(name);
   }
 

@@ -142,6 +142,10 @@ export class MqttTransport extends EventEmitter implements Transport {
       queueQoSZero: false,
       resubscribe: false,
       messageIdProvider: this.packs.ids(),
+      // mqtt.js logs through `debug` several times per packet received or sent (a call and an
+      // "enabled?" check each time, about a tenth of a gateway's CPU per reading), and its log
+      // names options.username: the access token. Nothing of ours reads it.
+      log: () => {},
     };
     return new Promise((resolve, reject) => {
       let settled = false;
