@@ -6,7 +6,8 @@
 // it is connected in the gateway's CURRENT session, and forgets every sub-device when the gateway
 // reconnects. So
 // - before the first data for a name in a session, `v1/gateway/connect {"device","type"}` goes
-//   out, once per name per session (prepare());
+//   out, once per name per session (prepare()), unless the data connects it by itself on a
+//   server shown to be ThingsBoard (telemetry or attributes of the default profile);
 // - after every reconnect, every known name is announced again before anything else is sent
 //   (connected(), called before the queue is pumped, on the same ordered MQTT stream);
 // - a name the server sent RPC or attributes for counts as connected too (seen()).
