@@ -12,8 +12,8 @@ module.exports = [
   {
     id: 'gateway-connect-every-message',
     file: 'src/device/gateway/sub-devices.ts',
-    find: '    if (this.connectedNames.has(name)) return;\n    this.announce(transport, name, type);',
-    replace: '    this.announce(transport, name, type);',
+    find: '    if (this.connectedNames.has(name)) return;\n    if (connectsItself && type',
+    replace: '    if (connectsItself && type',
     tests: ['test/nodes/gateway.test.js'],
     why: 'v1/gateway/connect goes out before every message instead of once per name per session',
   },
