@@ -13,7 +13,8 @@
 //   BENCH_EXPERIMENTS=1  also measure what is NOT shipped (bench/lib/experiments.js): ours with
 //                        MQTT in-flight limits other than the shipped 16, as rows marked
 //                        [experiment]; never part of the goals
-//   BENCH_PROFILE=dir    V8 CPU profiles of the measured MQTT and gateway flow runs (ours, core) into dir;
+//   BENCH_PROFILE=dir    V8 CPU profiles of the measured MQTT and gateway flow runs (ours, core; the gateway
+//                        peer too, as gateway-flow-<side>-peer.cpuprofile) into dir;
 //                        summarise with `node bench/profile-summary.js dir/x.cpuprofile`
 const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
