@@ -100,8 +100,8 @@ export function sendGatewayPack(transport: Transport, subDevices: SubDevices, en
   const parts: Buffer[] = [Buffer.from('{')];
   let first = true;
   for (const [name, group] of groups) {
-    // Connected first, on the same ordered stream, as for a publish of its own (or by its data).
-    subDevices.prepare(transport, name, (group[0].gateway as GatewayTarget).type, true);
+    // Connected first, on the same ordered stream, as for a publish of its own.
+    subDevices.prepare(transport, name, (group[0].gateway as GatewayTarget).type);
     parts.push(Buffer.from(`${first ? '' : ','}${JSON.stringify(name)}:`, 'utf8'), buildBatchBody(group, group.length));
     first = false;
   }
@@ -122,8 +122,8 @@ export function sendGateway(transport: Transport, subDevices: SubDevices, entrie
     transport.publishGateway('disconnect', disconnectBody(target.device), first.message.qos, callback);
     return;
   }
+  subDevices.prepare(transport, target.device, target.type);
   const message = first.message;
-  subDevices.prepare(transport, target.device, target.type, message.kind === 'telemetry' || message.kind === 'attributes');
   let body: Buffer;
   if (message.kind !== 'telemetry') {
     body = deviceBody(target.device, message.body, false);

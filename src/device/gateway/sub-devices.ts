@@ -6,8 +6,7 @@
 // it is connected in the gateway's CURRENT session, and forgets every sub-device when the gateway
 // reconnects. So
 // - before the first data for a name in a session, `v1/gateway/connect {"device","type"}` goes
-//   out, once per name per session (prepare()), unless the data connects it by itself on a
-//   server shown to be ThingsBoard (telemetry or attributes of the default profile);
+//   out, once per name per session (prepare());
 // - after every reconnect, every known name is announced again before anything else is sent
 //   (connected(), called before the queue is pumped, on the same ordered MQTT stream);
 // - a name the server sent RPC or attributes for counts as connected too (seen()).
@@ -96,21 +95,11 @@ export class SubDevices {
     this.readyNames = new Set();
   }
 
-  /**
-   * Before data for `name` is sent on `transport`: connect it first, once per session.
-   * `connectsItself`: the data is telemetry or client attributes, for which ThingsBoard connects
-   * a name that is not connected in this session by itself, with type "default"
-   * (AbstractGatewaySessionHandler: checkDeviceConnected → onDeviceConnect, the same device
-   * lookup or creation and the same subscriptions as v1/gateway/connect). So a name of the
-   * default profile needs no connect of its own there, once the server has shown it is
-   * ThingsBoard (transport.packsProven: one PUBACK per device entry); half the publishes for a
-   * sub-device's first reading, and one message less against the gateway's rate limits.
-   */
-  prepare(transport: Transport, name: string, type: string, connectsItself = false): void {
+  /** Before data for `name` is sent on `transport`: connect it first, once per session. */
+  prepare(transport: Transport, name: string, type: string): void {
     this.remember(name, type);
     if (this.connectedNames.has(name)) return;
-    if (connectsItself && type === DEFAULT_DEVICE_TYPE && transport.packsProven === true) this.connectedNames.add(name);
-    else this.announce(transport, name, type);
+    this.announce(transport, name, type);
     this.host.announced?.(name);
   }
 
