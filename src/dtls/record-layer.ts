@@ -3,6 +3,8 @@
 // once (RecordKey: key bytes + nonce buffer), the additional data is written into one buffer per
 // direction, and a sealed record is built in a single buffer (header, explicit nonce,
 // ciphertext, tag) instead of being concatenated from pieces.
+// `Buffer` imported, not the global: on Node 20 the global is a getter, paid on every per-record use.
+import { Buffer } from 'node:buffer';
 import { ADDITIONAL_DATA_LENGTH, CipherSuite, EXPLICIT_NONCE_LENGTH, RecordKey, writeAdditionalData } from './crypto/ciphersuites';
 import { DTLS_1_2, DtlsRecord, RECORD_HEADER_LENGTH, writeRecordHeader } from './protocol/record';
 import { ReplayWindow } from './replay-window';

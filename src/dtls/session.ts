@@ -212,7 +212,7 @@ export class DtlsSession extends EventEmitter {
       if (this.state === 'wait_finished') this.forgedAfterCcs++;
       return false; // RFC 6347 4.1.2.7: silently discard
     }
-    if (!Buffer.isBuffer(plaintext)) return false;
+    if (typeof plaintext === 'string') return false; // 'no-keys' or 'replayed'
     return this.processPlaintext(record, plaintext);
   }
 

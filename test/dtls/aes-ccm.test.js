@@ -144,3 +144,39 @@ test('AES-CCM: block-boundary and extreme lengths (0, 1, 15, 16, 17, 31, 32, 33,
     }
   }
 });
+
+test('AES-CCM: a flip of any single bit of the tag, at every tag byte, does not open (the compare covers all 8 or 16 bytes)', () => {
+  const rand = prng(0x7a9);
+  for (const tagLength of [8, 16]) {
+    const key = bytes(rand, 16);
+    const ccm = new AesCcm(key, tagLength);
+    const nonce = bytes(rand, 12);
+    const aad = bytes(rand, 13);
+    const plaintext = bytes(rand, 110);
+    const sealed = referenceSeal(key, tagLength, nonce, aad, plaintext);
+    for (let at = plaintext.length; at < sealed.length; at++) {
+      for (let bit = 0; bit < 8; bit++) {
+        const forged = Buffer.from(sealed);
+        forged[at] ^= 1 << bit;
+        assert.equal(openWith(ccm, nonce, aad, forged), null, `tag byte ${at - plaintext.length} bit ${bit} of ${tagLength}`);
+      }
+    }
+    assert.deepEqual(openWith(ccm, nonce, aad, sealed), plaintext);
+  }
+});
+
+test('AES-CCM openAt: ciphertext and tag read in place from a record body; a body whose tag is short or long does not open', () => {
+  const rand = prng(0x0a7);
+  const key = bytes(rand, 16);
+  const ccm = new AesCcm(key, 16);
+  const nonce = bytes(rand, 12);
+  const aad = bytes(rand, 13);
+  const plaintext = bytes(rand, 57);
+  const body = Buffer.concat([bytes(rand, 8), referenceSeal(key, 16, nonce, aad, plaintext)]);
+  assert.deepEqual(ccm.openAt(nonce, aad, body, 8, 57), plaintext);
+  assert.equal(ccm.openAt(nonce, aad, body, 8, 56), null, 'a 17-byte tag');
+  assert.equal(ccm.openAt(nonce, aad, body, 8, 58), null, 'a 15-byte tag');
+  assert.equal(ccm.openAt(nonce, aad, Buffer.concat([body, Buffer.alloc(1)]), 8, 57), null, 'a byte after the tag');
+  assert.equal(ccm.openAt(nonce, aad, body, -1, 66), null, 'starting before the body');
+  assert.deepEqual(ccm.openAt(nonce, aad, body, 8, 57), plaintext, 'the genuine record after those');
+});

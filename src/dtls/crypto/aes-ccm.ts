@@ -19,9 +19,10 @@
 //    with padding off returns every full block from `update()` (nothing is held back), so the
 //    chaining value is always the last block we got.
 // Everything secret goes through native AES and XORs (no tables, no secret-dependent branches),
-// and the tag is compared with timingSafeEqual: constant time, like OpenSSL's own CCM.
+// and the tag is compared in constant time, like OpenSSL's own CCM (see open()).
 // test/dtls/aes-ccm.test.js checks it against node:crypto's 'aes-*-ccm' on random records.
-import { Cipher, createCipheriv, timingSafeEqual } from 'node:crypto';
+import { Buffer } from 'node:buffer'; // not the global: on Node 20 that is a getter, paid per record
+import { Cipher, createCipheriv } from 'node:crypto';
 
 export const CCM_NONCE_LENGTH = 12;
 const BLOCK = 16;
@@ -41,6 +42,12 @@ export class AesCcm {
   private counters: Buffer = Buffer.alloc(0);
   /** B_0 || encoded additional data || payload, each zero-padded to a block, grown likewise. */
   private macInput: Buffer = Buffer.alloc(0);
+  /** Views of `counters` / `macInput` by length in blocks, made once (update() is given the same view every time). */
+  private counterViews: Buffer[] = [];
+  private macViews: Buffer[] = [];
+  /** Where the payload goes in `macInput`, and where its input ends, for the message being processed. */
+  private payloadAt = 0;
+  private macEnd = 0;
   /** B_0 flags (RFC 3610 2.2): Adata, M' = (M - 2) / 2, L' = L - 1. */
   private readonly flags: number;
 
@@ -58,9 +65,16 @@ export class AesCcm {
   sealInto(nonce: Buffer, aad: Buffer, plaintext: Buffer, out: Buffer, at: number): void {
     const length = plaintext.length;
     const s = this.keystream(nonce, length);
-    const x = this.cbcMac(nonce, aad, plaintext);
+    const m = this.macInputFor(nonce, aad, length);
+    const payloadAt = this.payloadAt;
+    // One pass: the payload into the CBC-MAC input, its encryption into the record.
+    for (let i = 0; i < length; i++) {
+      const p = plaintext[i];
+      m[payloadAt + i] = p;
+      out[at + i] = p ^ s[BLOCK + i];
+    }
+    const x = this.cbcMac(length);
     const tagAt = x.length - BLOCK;
-    for (let i = 0; i < length; i++) out[at + i] = plaintext[i] ^ s[BLOCK + i];
     // U = T xor first M bytes of S_0 (RFC 3610 2.3).
     for (let i = 0, o = at + length; i < this.tagLength; i++) out[o + i] = x[tagAt + i] ^ s[i];
   }
@@ -68,15 +82,30 @@ export class AesCcm {
   /** Decrypts and authenticates; null when the tag does not match (nothing of the plaintext escapes then). */
   open(nonce: Buffer, aad: Buffer, ciphertext: Buffer, tag: Buffer): Buffer | null {
     if (tag.length !== this.tagLength) return null;
-    const length = ciphertext.length;
+    return this.openParts(nonce, aad, ciphertext, 0, ciphertext.length, tag, 0);
+  }
+
+  /**
+   * open() of a record body as it arrived: `length` bytes of ciphertext at `body[at..]`, followed
+   * by the tag, which must end the body. No views are made of the body.
+   */
+  openAt(nonce: Buffer, aad: Buffer, body: Buffer, at: number, length: number): Buffer | null {
+    if (at < 0 || length < 0 || body.length - at - length !== this.tagLength) return null;
+    return this.openParts(nonce, aad, body, at, length, body, at + length);
+  }
+
+  private openParts(nonce: Buffer, aad: Buffer, c: Buffer, at: number, length: number, tag: Buffer, tagFrom: number): Buffer | null {
     const s = this.keystream(nonce, length);
+    const m = this.macInputFor(nonce, aad, length);
+    const payloadAt = this.payloadAt;
     const plaintext = Buffer.allocUnsafe(length);
-    for (let i = 0; i < length; i++) plaintext[i] = ciphertext[i] ^ s[BLOCK + i];
-    const x = this.cbcMac(nonce, aad, plaintext);
-    const tagAt = x.length - BLOCK;
-    // The expected U, written over S_0 (ours; update() returned a fresh buffer).
-    for (let i = 0; i < this.tagLength; i++) s[i] ^= x[tagAt + i];
-    return timingSafeEqual(s.subarray(0, this.tagLength), tag) ? plaintext : null;
+    for (let i = 0; i < length; i++) {
+      const p = c[at + i] ^ s[BLOCK + i];
+      plaintext[i] = p;
+      m[payloadAt + i] = p;
+    }
+    const x = this.cbcMac(length);
+    return tagMatches(x, x.length - BLOCK, s, tag, tagFrom, this.tagLength) ? plaintext : null;
   }
 
   /** S_0..S_m for a message of `length` bytes: one ECB update() over A_0..A_m. */
@@ -84,24 +113,33 @@ export class AesCcm {
     if (nonce.length !== CCM_NONCE_LENGTH) throw new RangeError(`a DTLS AES-CCM nonce is ${CCM_NONCE_LENGTH} bytes, not ${nonce.length}`);
     if (length >= MAX_MESSAGE) throw new RangeError('message too long for AES-CCM with a 12-byte nonce');
     const blocks = 1 + ((length + BLOCK - 1) >>> 4);
-    if (this.counters.length < blocks * BLOCK) this.counters = counterBlocks(Math.max(blocks, 2 * (this.counters.length >>> 4)));
+    if (this.counters.length < blocks * BLOCK) {
+      this.counters = counterBlocks(Math.max(blocks, 2 * (this.counters.length >>> 4)));
+      this.counterViews = [];
+    }
     const a = this.counters;
     for (let b = 0, o = 1; b < blocks; b++, o += BLOCK) {
       for (let i = 0; i < CCM_NONCE_LENGTH; i++) a[o + i] = nonce[i];
     }
-    return this.ecb.update(a.subarray(0, blocks * BLOCK));
+    return this.ecb.update(this.counterViews[blocks] ??= a.subarray(0, blocks * BLOCK));
   }
 
-  /** The CBC encryptor's output over B_0 || aad || payload; its last 16 bytes are X_{n+1} (the tag before masking). */
-  private cbcMac(nonce: Buffer, aad: Buffer, payload: Buffer): Buffer {
+  /**
+   * The CBC-MAC input for a message of `length` bytes up to its payload: B_0 (xor the CBC
+   * encryptor's chaining value, see the top) and the encoded additional data, zero-padded. The
+   * caller writes the payload at `this.payloadAt`, then calls cbcMac(length).
+   */
+  private macInputFor(nonce: Buffer, aad: Buffer, length: number): Buffer {
     if (aad.length >= MAX_AAD) throw new RangeError('additional data too long for a 2-byte AES-CCM length prefix');
     const aadBlocks = aad.length ? (2 + aad.length + BLOCK - 1) >>> 4 : 0;
     const payloadAt = BLOCK * (1 + aadBlocks);
-    const end = payloadAt + BLOCK * ((payload.length + BLOCK - 1) >>> 4);
-    if (this.macInput.length < end) this.macInput = Buffer.alloc(Math.max(end, 2 * this.macInput.length));
+    const end = payloadAt + BLOCK * ((length + BLOCK - 1) >>> 4);
+    if (this.macInput.length < end) {
+      this.macInput = Buffer.alloc(Math.max(end, 2 * this.macInput.length));
+      this.macViews = [];
+    }
     const m = this.macInput;
     const chain = this.chain;
-    const length = payload.length;
     // B_0 = flags || nonce || l(m) (RFC 3610 2.2), xor the encryptor's chaining value (see the top).
     m[0] = (aad.length ? 0x40 : 0) | this.flags;
     for (let i = 0; i < CCM_NONCE_LENGTH; i++) m[1 + i] = nonce[i];
@@ -115,14 +153,37 @@ export class AesCcm {
       for (let i = 0; i < aad.length; i++) m[BLOCK + 2 + i] = aad[i];
       for (let i = BLOCK + 2 + aad.length; i < payloadAt; i++) m[i] = 0;
     }
-    if (length) payload.copy(m, payloadAt);
-    for (let i = payloadAt + length; i < end; i++) m[i] = 0;
-    const x = this.cbc.update(m.subarray(0, end));
+    this.payloadAt = payloadAt;
+    this.macEnd = end;
+    return m;
+  }
+
+  /** The CBC encryptor's output over the input macInputFor() prepared, payload written; its last 16 bytes are X_{n+1} (the tag before masking). */
+  private cbcMac(length: number): Buffer {
+    const m = this.macInput;
+    const end = this.macEnd;
+    for (let i = this.payloadAt + length; i < end; i++) m[i] = 0;
+    const x = this.cbc.update(this.macViews[end >>> 4] ??= m.subarray(0, end));
     // Every full block comes back (see the top); anything else would desynchronise the chaining.
     if (x.length !== end) throw new Error('AES-CBC returned a partial output; AES-CCM cannot continue');
+    const chain = this.chain;
     for (let i = 0, o = end - BLOCK; i < BLOCK; i++) chain[i] = x[o + i];
     return x;
   }
+}
+
+/**
+ * Whether the received tag (`tag[tagFrom..]`) equals the expected one, T xor S_0 (RFC 3610
+ * 2.3): T at `x[tagAt..]`, S_0 at `s[0..]`. Constant time: every byte is XOR-accumulated, no early exit,
+ * and the only branch is on the accumulated result. Not crypto.timingSafeEqual: that is one more
+ * native call per received record, and on an established session each record is opened on a
+ * cold CPU after an idle wait, where that call alone cost ~2.7 µs (BENCHMARKS.md, "CoAPS: where
+ * the extra CPU goes"); this loop over 8 or 16 bytes stays in already-running JS.
+ */
+export function tagMatches(x: Buffer, tagAt: number, s: Buffer, tag: Buffer, tagFrom: number, tagLength: number): boolean {
+  let diff = 0;
+  for (let i = 0; i < tagLength; i++) diff |= x[tagAt + i] ^ s[i] ^ tag[tagFrom + i];
+  return diff === 0;
 }
 
 /** A_i = flags (L' = L - 1) || nonce (written per message) || i as an L-byte counter (RFC 3610 2.3). */

@@ -1,5 +1,4 @@
 // DTLS record layer framing (RFC 6347 4.1): 13-byte header, several records per datagram.
-import { ByteReader } from './bytes';
 
 export enum ContentType {
   change_cipher_spec = 20,
@@ -48,18 +47,26 @@ export function encodeRecord(r: DtlsRecord): Buffer {
  */
 export function parseDatagram(datagram: Buffer, limit = Infinity): DtlsRecord[] {
   const out: DtlsRecord[] = [];
-  const reader = new ByteReader(datagram, 'record');
-  while (reader.remaining >= RECORD_HEADER_LENGTH && out.length < limit) {
-    const type = reader.u8();
-    const version = reader.u16();
-    const epoch = reader.u16();
-    const sequence = reader.u48();
-    const length = reader.u16();
-    if (length > reader.remaining || length > MAX_RECORD_BODY) break;
-    const body = reader.bytes(length);
+  // Read in place (this runs for every datagram of an established session): every read below is
+  // inside `datagram`, since the loop only enters with a whole header left and a body is taken
+  // only when it fits.
+  const d = datagram;
+  const end = d.length;
+  let pos = 0;
+  while (end - pos >= RECORD_HEADER_LENGTH && out.length < limit) {
+    const type = d[pos];
+    const version = (d[pos + 1] << 8) | d[pos + 2];
+    const epoch = (d[pos + 3] << 8) | d[pos + 4];
+    // 48-bit sequence as 16 + 32 bits: exact in a double.
+    const sequence = ((d[pos + 5] << 8) | d[pos + 6]) * 0x100000000 + (((d[pos + 7] << 24) | (d[pos + 8] << 16) | (d[pos + 9] << 8) | d[pos + 10]) >>> 0);
+    const length = (d[pos + 11] << 8) | d[pos + 12];
+    pos += RECORD_HEADER_LENGTH;
+    if (length > end - pos || length > MAX_RECORD_BODY) break;
+    const at = pos;
+    pos += length;
     if (type < 20 || type > 23) continue;
     if (version !== DTLS_1_2 && version !== DTLS_1_0) continue;
-    out.push({ type, version, epoch, sequence, body });
+    out.push({ type, version, epoch, sequence, body: d.subarray(at, pos) });
   }
   return out;
 }
