@@ -156,4 +156,20 @@ module.exports = [
     tests: ['test/device/coap-status.test.js'],
     why: 'a waiting message the token refusal sent back counts as resent (and ends as RESENDS_EXHAUSTED instead of "unauthorized")',
   },
+  {
+    id: 'coap-plan-cache-one-key',
+    file: 'src/transports/coap/blocks.ts',
+    find: '  const key = segments;',
+    replace: '  const key = fixedBySegments;',
+    tests: ['test/coap/datagram-size.test.js'],
+    why: 'the header size remembered for the first Uri-Path planned stands in for every other one: a longer token\'s one-message limit is overstated and its datagrams exceed what ThingsBoard reads',
+  },
+  {
+    id: 'coap-plan-cache-ignores-limit',
+    file: 'src/transports/coap/blocks.ts',
+    find: '  if (fitsWith(fixedFor(segments), bodyLength, limit)) return undefined;',
+    replace: '  if (fitsWith(fixedFor(segments), bodyLength)) return undefined;',
+    tests: ['test/coap/datagram-size.test.js'],
+    why: 'the remembered-header path ignores the DTLS record overhead and datagram budget: CoAPS bodies near the limit go in one oversized datagram',
+  },
 ];

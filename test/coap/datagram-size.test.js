@@ -81,6 +81,23 @@ test('the planner: largest block that fits, one message only when it fits, plain
   assert.throws(() => planBlocks(10, seg('x'.repeat(1100)), budget()), (err) => err.kind === 'rejected' && /too long/.test(err.message));
 });
 
+test('the planner remembers each Uri-Path array\'s header size: arrays with different tokens, planned in turns and again, each keep their own one-message limit', () => {
+  const seg = (token) => ['api', 'v1', token, 'telemetry'].map((s) => Buffer.from(s));
+  const arrays = [seg('m'.repeat(40)), seg('n'.repeat(80)), seg('l'.repeat(200))];
+  const limit = budget();
+  // The largest one-message body per array, from the uncached header size.
+  const largest = arrays.map((a) => COAPS_DATAGRAM_BUDGET - 37 - fixedBytes(a) - 1);
+  assert.deepEqual(largest.map((n) => n > 800 && n < 1024), [true, true, true], 'three different limits under the 1024-byte payload cap');
+  for (let round = 0; round < 3; round++) {
+    arrays.forEach((a, i) => {
+      assert.equal(planBlocks(largest[i], a, limit), undefined, `array ${i}, round ${round}: ${largest[i]} bytes in one message`);
+      assert.notEqual(planBlocks(largest[i] + 1, a, limit), undefined, `array ${i}, round ${round}: ${largest[i] + 1} bytes go block-wise`);
+      assert.equal(planBlocks(1024, a), undefined, 'plain CoAP: 1024 bytes in one message');
+      assert.equal(planBlocks(1025, a), 6, 'plain CoAP: 1025 bytes block-wise');
+    });
+  }
+});
+
 test('plain CoAP to coap-server-notls: the size formula is exact, every payload ≤ 1024, bodies arrive whole', { timeout: 120000 }, async (t) => {
   if (!requirePeer(t, 'coap-server-notls')) return;
   const server = await startCoapServer();

@@ -68,12 +68,38 @@ export interface RequestShape {
  * Throws a 'rejected' TransportError when not even 16-byte blocks fit (an absurdly long token).
  */
 export function planBlocks(bodyLength: number, segments: readonly Buffer[], limit?: DatagramLimit): BlockPlan {
+  // The common case, one message, from the remembered header size; block-wise plans as before.
+  if (fitsWith(fixedFor(segments), bodyLength, limit)) return undefined;
   return planRequest({ segments, contentFormat: true }, bodyLength, limit);
+}
+
+/**
+ * fixedBytes() per Uri-Path array, measured once: the uplink encodes each kind's segments once
+ * and passes that same array with every message (uplink.ts uriPath()), and encoding a whole CoAP
+ * message with generate() only to learn its length cost a few µs per message. Keyed by the array
+ * object (a WeakMap: it goes with the array); planBlocks' callers never change an array's
+ * segments after planning with it.
+ */
+const fixedBySegments = new WeakMap<readonly Buffer[], number>();
+
+function fixedFor(segments: readonly Buffer[]): number {
+  const key = segments;
+  let fixed = fixedBySegments.get(key);
+  if (fixed === undefined) {
+    fixed = fixedBytes(segments);
+    fixedBySegments.set(key, fixed);
+  }
+  return fixed;
 }
 
 /** True when the request and its whole body fit in one message (no Block1 needed). */
 export function fitsOneMessage(shape: RequestShape, bodyLength: number, limit?: DatagramLimit): boolean {
-  const fixed = headerBytes(shape) + (limit?.recordOverheadBytes ?? 0);
+  return fitsWith(headerBytes(shape), bodyLength, limit);
+}
+
+/** fitsOneMessage() for a request whose header and options (without payload) take `header` bytes. */
+function fitsWith(header: number, bodyLength: number, limit?: DatagramLimit): boolean {
+  const fixed = header + (limit?.recordOverheadBytes ?? 0);
   return bodyLength <= MAX_MESSAGE_PAYLOAD && fixed + payloadBytes(bodyLength) <= (limit?.maxDatagramBytes ?? Infinity);
 }
 
