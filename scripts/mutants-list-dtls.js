@@ -288,4 +288,12 @@ module.exports = [
     tests: ["test/dtls/codec.test.js"],
     why: "a record whose length runs past the end of the datagram is returned cut short instead of ending the parse",
   },
+  {
+    id: "dtls-explicit-nonce-not-epoch-seq",
+    file: "src/dtls/record-layer.ts",
+    find: "record[RECORD_HEADER_LENGTH + i] = record[3 + i];",
+    replace: "record[RECORD_HEADER_LENGTH + i] = record[5 + i];",
+    tests: ["test/dtls/record-layer.test.js"],
+    why: "the explicit nonce is not the record's epoch + sequence number: peers that derive it (and our own reader) disagree",
+  },
 ];

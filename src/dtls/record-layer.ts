@@ -60,8 +60,10 @@ export class RecordLayer {
     // Every byte is written below (RecordKey.sealInto checks its part), so no zero-fill.
     const record = Buffer.allocUnsafe(RECORD_HEADER_LENGTH + bodyLength);
     writeRecordHeader(record, 0, type, DTLS_1_2, epoch, sequence, bodyLength);
-    // The explicit nonce is the record's own epoch + sequence (header bytes 3..10).
-    record.copy(record, RECORD_HEADER_LENGTH, 3, 3 + EXPLICIT_NONCE_LENGTH);
+    // The explicit nonce is the record's own epoch + sequence (header bytes 3..10): unique per
+    // key (RFC 6655 3 and RFC 5288 3 allow the sequence number), no random bytes per record. A
+    // loop, not Buffer#copy: a copy within one buffer makes a view object per record.
+    for (let i = 0; i < EXPLICIT_NONCE_LENGTH; i++) record[RECORD_HEADER_LENGTH + i] = record[3 + i];
     writeAdditionalData(this.writeAad, 0, epoch, sequence, type, DTLS_1_2, plaintext.length);
     key.sealInto(record, RECORD_HEADER_LENGTH, this.writeAad, plaintext);
     return record;
