@@ -44,7 +44,7 @@ const cfg = {
   scaleDevices: [1, 10, 100, 1000],
   scaleCount: QUICK ? 3000 : 10000,
   memoryDevices: [1, 10, 100, 1000],
-  coapCount: QUICK ? 1000 : 4000,
+  coapCount: Number(process.env.BENCH_COAP_COUNT) || (QUICK ? 1000 : 4000),
   coapInFlight: 4, // our CoAP transport's default maxInFlight (src/transports/coap/transport.ts)
   handshakeRepeat: QUICK ? 5 : 15,
   // Gateway: sub-devices × readings each through one connection vs per-device connections vs core.
