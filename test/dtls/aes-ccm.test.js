@@ -7,18 +7,10 @@
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const crypto = require('node:crypto');
+const { seededRandom: prng } = require('../support/seeded-random');
 const { AesCcm } = require('../../nodes/lib/dtls/crypto/aes-ccm');
 const { RecordKey, CIPHER_SUITES, additionalData } = require('../../nodes/lib/dtls/crypto/ciphersuites');
 
-/** Deterministic PRNG (mulberry32) so a failure is reproducible. */
-function prng(seed) {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 function bytes(rand, n) {
   const b = Buffer.alloc(n);
   for (let i = 0; i < n; i++) b[i] = Math.floor(rand() * 256);

@@ -5,6 +5,7 @@
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const crypto = require('node:crypto');
+const { seededRandom: prng } = require('../support/seeded-random');
 const { ReplayWindow } = require('../../nodes/lib/dtls/replay-window');
 const { RecordLayer } = require('../../nodes/lib/dtls/record-layer');
 const { encodeRecord, parseDatagram } = require('../../nodes/lib/dtls/protocol/record');
@@ -20,15 +21,6 @@ class ModelWindow {
   mark(seq) { this.seen.add(seq); if (seq > this.highest) this.highest = seq; }
 }
 
-/** Deterministic PRNG (mulberry32) so a failure is reproducible. */
-function prng(seed) {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 test('replay window: each bit position on both sides of the 32-bit word boundary', () => {
   for (const behind of [0, 1, 30, 31, 32, 33, 62, 63, 64, 65]) {

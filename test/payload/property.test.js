@@ -9,6 +9,7 @@ const test = require('node:test');
 const assert = require('node:assert/strict');
 const { shapePayload, PayloadError } = require('../../nodes/lib/payload/index.js');
 const { batchShapeOf, batchable, batchCount, fitsAlone, buildBatchBody } = require('../../nodes/lib/device/batch.js');
+const { seededRandom } = require('../support/seeded-random');
 
 const SEED = Number(process.env.TB_PAYLOAD_SEED || 0x7b5eed);
 const ROUNDS = 2000;
@@ -16,14 +17,7 @@ const T0 = 1714564800000;
 const BIG = { kind: 'telemetry', maxBytes: 1 << 24 };
 
 function rng(seed) {
-  let a = seed >>> 0;
-  const next = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const next = seededRandom(seed);
   const int = (n) => Math.floor(next() * n);
   return { next, int, pick: (xs) => xs[int(xs.length)] };
 }

@@ -18,18 +18,9 @@
 // client to a new upstream port that often whatever the traffic (a cellular network's rebinding).
 // `stats.bindings` counts upstream ports handed out. `delayMs` delays every datagram each way.
 const dgram = require('node:dgram');
+const { seededRandom } = require('./seeded-random');
 
 /** A small deterministic PRNG (mulberry32) so lossy tests are reproducible. */
-function seededRandom(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /**
  * @param {{ target: {host: string, port: number}, dropToServer?: number, dropToClient?: number,
