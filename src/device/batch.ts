@@ -95,10 +95,20 @@ export function fitsAlone(entry: Batchable, maxBytes: number): boolean {
 
 /** The array body of messages[0..count) (batchable, sized with batchCount): one allocation. */
 export function buildBatchBody(messages: readonly Batchable[], count: number): Buffer {
+  const out = Buffer.allocUnsafe(batchBodyBytes(messages, count));
+  writeBatchBody(messages, count, out, 0);
+  return out;
+}
+
+/** Bytes of the array body of messages[0..count). */
+export function batchBodyBytes(messages: readonly Batchable[], count: number): number {
   let total = BRACKETS + (count - 1) * COMMA;
   for (let i = 0; i < count; i++) total += entryBytes(messages[i]);
-  const out = Buffer.allocUnsafe(total);
-  let at = 0;
+  return total;
+}
+
+/** Writes the array body of messages[0..count) into `out` at `at` (room: batchBodyBytes); returns the end. */
+export function writeBatchBody(messages: readonly Batchable[], count: number, out: Buffer, at: number): number {
   out[at++] = 0x5b; // [
   for (let i = 0; i < count; i++) {
     const entry = messages[i];
@@ -118,5 +128,5 @@ export function buildBatchBody(messages: readonly Batchable[], count: number): B
     }
   }
   out[at++] = 0x5d; // ]
-  return out;
+  return at;
 }

@@ -59,3 +59,52 @@ test('known sub-device names: at most maxSubDevices, least recently used forgott
   await new Promise((r) => setTimeout(r, 100));
   assert.deepEqual(tb.publishedOn('v1/gateway/connect').slice(before).map((p) => JSON.parse(p.payload).device).sort(), ['E', 'H', 'R']);
 });
+
+// The order of use is approximate (a name moves only when its last move is maxKnown/2 uses old,
+// sub-devices.ts): what must hold is that a name used within the last maxKnown/2 uses is never
+// the one forgotten, and the bound itself. A seeded walk over 3× more names than are kept.
+test('approximate order of use: a name used within the last maxKnown/2 uses is never forgotten; never more than maxKnown known; zero work counts do not pile up', () => {
+  const { SubDevices } = lib('device/gateway/sub-devices.js');
+  const connects = [];
+  const transport = { publishGateway: (topic, body, qos, cb) => { connects.push(topic); process.nextTick(cb); } };
+  const max = 100;
+  const subs = new SubDevices({ warn() {}, changed() {} }, max);
+  let seed = 12345;
+  const rand = () => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648);
+  const recent = [];
+  for (let i = 0; i < 20000; i++) {
+    // Skewed: a few hot names most of the time, any of 300 otherwise.
+    const name = `n${rand() < 0.5 ? Math.floor(rand() * 40) : Math.floor(rand() * 300)}`;
+    subs.prepare(transport, name, 'default');
+    recent.push(name);
+    if (recent.length > max / 2) recent.shift();
+    assert.ok(subs.size <= max, `at most ${max} known (${subs.size})`);
+    for (const r of recent) assert.ok(subs.has(r), `${r} was used within the last ${max / 2} uses (step ${i})`);
+  }
+  // The edge: X used 61 uses after its last move (more than max/2: it must move), then 40 new
+  // names; X was used 40 uses ago, so it stays and the oldest filler goes.
+  const edge = new SubDevices({ warn() {}, changed() {} }, max);
+  edge.prepare(transport, 'X', 'default');
+  for (let i = 0; i < 60; i++) edge.prepare(transport, `f${i}`, 'default');
+  edge.prepare(transport, 'X', 'default');
+  for (let i = 60; i < 100; i++) edge.prepare(transport, `f${i}`, 'default');
+  assert.ok(edge.has('X'), 'X was used within the last max/2 uses');
+  assert.ok(!edge.has('f0') && edge.size === max);
+  // A used name that is old in the order still moves: after 300 fresh names only the last 100 are left.
+  for (let i = 0; i < 300; i++) subs.prepare(transport, `fresh${i}`, 'default');
+  assert.deepEqual(subs.names(), Array.from({ length: 100 }, (_, i) => `fresh${200 + i}`));
+  // Work held and released for many names that are never sent: the zero counts are swept.
+  for (let i = 0; i < 10000; i++) {
+    subs.hold(`x${i}`);
+    subs.release(`x${i}`);
+  }
+  assert.ok(subs.pending.size < 200, `zero counts swept (${subs.pending.size} left)`);
+  // A held name survives any number of newer ones; released, it can go.
+  subs.prepare(transport, 'held', 'default');
+  subs.hold('held');
+  for (let i = 0; i < 500; i++) subs.prepare(transport, `later${i}`, 'default');
+  assert.ok(subs.has('held'));
+  subs.release('held');
+  subs.prepare(transport, 'one-more', 'default');
+  assert.ok(!subs.has('held'));
+});

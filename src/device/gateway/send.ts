@@ -9,7 +9,7 @@
 import type { SendCallback, Transport } from '../../transports/transport';
 import { TransportError } from '../../transports/transport';
 import { deviceBody, disconnectBody, wrapperBytes } from '../../payload/gateway';
-import { batchable, buildBatchBody, entryBytes, fitsAlone } from '../batch';
+import { batchable, batchBodyBytes, buildBatchBody, entryBytes, fitsAlone, writeBatchBody } from '../batch';
 import type { Entry } from '../outbox';
 import type { GatewayTarget, SubDevices } from './sub-devices';
 
@@ -97,16 +97,27 @@ export function sendGatewayPack(transport: Transport, subDevices: SubDevices, en
     if (group) group.push(entry);
     else groups.set(name, [entry]);
   }
-  const parts: Buffer[] = [Buffer.from('{')];
-  let first = true;
+  // {"A":[..],"B":[..]} written into one buffer: the names' JSON first, to size it.
+  const keys: string[] = [];
+  let total = 1 + groups.size; // { and } plus a comma between groups
   for (const [name, group] of groups) {
     // Connected first, on the same ordered stream, as for a publish of its own.
     subDevices.prepare(transport, name, (group[0].gateway as GatewayTarget).type);
-    parts.push(Buffer.from(`${first ? '' : ','}${JSON.stringify(name)}:`, 'utf8'), buildBatchBody(group, group.length));
-    first = false;
+    const key = `${JSON.stringify(name)}:`;
+    keys.push(key);
+    total += Buffer.byteLength(key, 'utf8') + batchBodyBytes(group, group.length);
   }
-  parts.push(Buffer.from('}'));
-  transport.publishGateway?.('telemetry', Buffer.concat(parts), 1, callback, groups.size);
+  const body = Buffer.allocUnsafe(total);
+  let at = 0;
+  let i = 0;
+  body[at++] = 0x7b; // {
+  for (const group of groups.values()) {
+    if (i > 0) body[at++] = 0x2c; // ,
+    at += body.write(keys[i++], at, 'utf8');
+    at = writeBatchBody(group, group.length, body, at);
+  }
+  body[at++] = 0x7d; // }
+  transport.publishGateway?.('telemetry', body, 1, callback, groups.size);
 }
 
 /** Sends `entries` (one sub-device, sized by the outbox) on v1/gateway/*; `callback` once. */
