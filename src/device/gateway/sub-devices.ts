@@ -66,7 +66,8 @@ export class SubDevices {
   private uses = 0;
   /** name → units of work pending for it (hold/release). A count that drops to 0 stays (an
    *  update in place costs less than a delete and a new entry per message) until the name is
-   *  forgotten or zeros are half the Map (sweep()). */
+   *  forgotten, or until there are more zeros than known names (names held but never sent:
+   *  failed while queued) and they are half the Map (sweep(), amortised O(1) per hold). */
   private readonly pending = new Map<string, number>();
   /** Entries of `pending` at 0. */
   private zeros = 0;
@@ -149,7 +150,7 @@ export class SubDevices {
     const pending = this.pending;
     const n = pending.get(name);
     if (n === 0) this.zeros--;
-    else if (n === undefined && this.zeros > 64 && 2 * this.zeros > pending.size) this.sweep();
+    else if (n === undefined && this.zeros > this.known.size + 64 && 2 * this.zeros > pending.size) this.sweep();
     pending.set(name, (n ?? 0) + 1);
   }
 

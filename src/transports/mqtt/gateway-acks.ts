@@ -12,7 +12,11 @@
 //   That publish then counts as delivered on its one PUBACK (for such a broker it proves the
 //   whole packet) and no more publishes are packed. Once the server has shown one PUBACK per
 //   entry, it is trusted to keep doing so: later packs wait for all of theirs, however long.
+// - the PUBACKs after a pack's first are counted on the socket and never reach mqtt.js
+//   (extra-acks.ts), which has nothing to do with them: its outgoing entry went with the first.
+import type { Duplex } from 'node:stream';
 import type { MqttClient } from 'mqtt';
+import { ExtraAckFilter, filterIncoming } from './extra-acks';
 import { TransportError, type SendCallback } from '../transport';
 
 /** How long the first packed publish waits for its second PUBACK before the broker counts as "one per packet". */
@@ -22,6 +26,8 @@ interface Pack {
   need: number;
   got: number;
   firstAcked: boolean;
+  /** Its first PUBACK went through to mqtt.js (extra-acks.ts): later ones are counted there. */
+  firstSeen: boolean;
   id: number;
   body: Buffer;
   callback: SendCallback;
@@ -83,6 +89,24 @@ export class PackedAcks {
     return this.mode === 'perEntry';
   }
 
+  /** Counts the extra PUBACKs on `socket` before mqtt.js reads it (extra-acks.ts). */
+  watch(socket: Duplex): void {
+    filterIncoming(socket, new ExtraAckFilter((id) => this.extraAck(id)));
+  }
+
+  /** A success PUBACK for `id` arrived on the socket: true when it is a pack's extra one (counted here). */
+  private extraAck(id: number): boolean {
+    const pack = this.byId.get(id);
+    if (!pack) return false;
+    if (!pack.firstSeen) {
+      pack.firstSeen = true;
+      return false;
+    }
+    pack.got++;
+    this.check(pack);
+    return true;
+  }
+
   attach(client: MqttClient): void {
     client.on('packetsend', (packet: { cmd: string; payload?: unknown; messageId?: number }) => {
       if (packet.cmd !== 'publish' || !Buffer.isBuffer(packet.payload)) return;
@@ -112,7 +136,7 @@ export class PackedAcks {
    * entries in the body. `callback` once: every part accepted, or why not.
    */
   publish(body: Buffer, entries: number, publish: (callback: SendCallback) => void, callback: SendCallback): void {
-    const pack: Pack = { need: entries, got: 0, firstAcked: false, id: -1, body, callback, settled: false };
+    const pack: Pack = { need: entries, got: 0, firstAcked: false, firstSeen: false, id: -1, body, callback, settled: false };
     this.byBody.set(body, pack);
     publish((err) => {
       if (err) return this.settle(pack, err);

@@ -150,6 +150,7 @@ export class MqttTransport extends EventEmitter implements Transport {
     return new Promise((resolve, reject) => {
       let settled = false;
       // mqtt.js calls the builder on connect (once: reconnect is off); the socket is already secure.
+      this.packs.watch(socket);
       const client = new MqttClient(() => socket, options);
       this.client = client;
       this.packs.attach(client);
