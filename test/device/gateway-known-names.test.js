@@ -7,6 +7,7 @@ const test = require('node:test');
 const assert = require('node:assert/strict');
 const { lib, TOKEN, mqttSettings, waitFor } = require('../mqtt/common');
 const { startTbBroker } = require('../support/tb-broker');
+const { seededRandom } = require('../support/seeded-random');
 
 const { DeviceConnection } = lib('device/connection.js');
 const { createTransport } = lib('transports/index.js');
@@ -69,8 +70,7 @@ test('approximate order of use: a name used within the last maxKnown/2 uses is n
   const transport = { publishGateway: (topic, body, qos, cb) => { connects.push(topic); process.nextTick(cb); } };
   const max = 100;
   const subs = new SubDevices({ warn() {}, changed() {} }, max);
-  let seed = 12345;
-  const rand = () => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648);
+  const rand = seededRandom(12345);
   const recent = [];
   for (let i = 0; i < 20000; i++) {
     // Skewed: a few hot names most of the time, any of 300 otherwise.
