@@ -81,7 +81,7 @@ export class SubDevices {
 
   constructor(
     private readonly host: SubDevicesHost,
-    /** At most this many known names (least recently used forgotten first, never a busy one). */
+    /** At most this many known names (roughly least recently used forgotten first, never a busy one). */
     private readonly maxKnown: number = MAX_KNOWN_SUB_DEVICES,
   ) {}
 
@@ -188,7 +188,7 @@ export class SubDevices {
     if (this.known.delete(name)) this.host.changed();
   }
 
-  /** Every known name (announced again after a reconnect), least recently used first. */
+  /** Every known name (announced again after a reconnect), in the (approximate) order of use, oldest first. */
   names(): string[] {
     return [...this.known.keys()];
   }
@@ -213,7 +213,7 @@ export class SubDevices {
     this.host.changed();
   }
 
-  /** Forgets the least recently used names above maxKnown, passing over busy ones (and `used`). */
+  /** Forgets the names above maxKnown from the front of the order of use, passing over busy ones (and `used`). */
   private evict(used: string): void {
     let over = this.known.size - this.maxKnown;
     for (const name of this.known.keys()) {
