@@ -20,7 +20,7 @@ const SCALE = 100;
 const FAST = { backoffInitialMs: 50, backoffMaxMs: 200, statusThrottleMs: 10 };
 const EVERY_LIMIT = 'messages=10:1,300:60; telemetryMessages=10:1,300:60; telemetryDataPoints=10:1,300:60';
 
-function open(settings, rateLimits) {
+function open(settings, rateLimits, msPerSecond = SCALE) {
   const log = { warnings: [], infos: [] };
   const states = [];
   const conn = new DeviceConnection(settings, {
@@ -28,7 +28,7 @@ function open(settings, rateLimits) {
     queueSize: 5000,
     timing: FAST,
     rateLimits,
-    pacing: { msPerSecond: SCALE },
+    pacing: { msPerSecond },
     log: { warn: (t) => log.warnings.push(t), info: (t) => log.infos.push(t) },
   });
   conn.register({ onStatus: (s) => states.push(s) });
@@ -90,14 +90,18 @@ test('MQTT: the plain syntax "10:1,300:60" (every message) paces a 1,000-reading
 });
 
 test('MQTT, no rateLimits set: the limits getSessionLimits answers are paced', { timeout: 60000 }, async (t) => {
-  const store = new DeviceStore({ devices: [{ name: 'dev1', token: TOKEN }], rateLimits: EVERY_LIMIT, limitsMsPerSecond: SCALE });
+  // A window's second is 400 ms here: the device and the emulator share one event loop, and on
+  // a loaded machine a stall of tens of ms delivered two paced 100 ms windows into one bucket.
+  const scale = 4 * SCALE;
+  const store = new DeviceStore({ devices: [{ name: 'dev1', token: TOKEN }], rateLimits: EVERY_LIMIT, limitsMsPerSecond: scale });
   const { emu } = await emulator({ store });
   t.after(() => emu.close());
-  const { conn } = open(mqttSettings({ port: emu.port }), undefined);
+  const { conn } = open(mqttSettings({ port: emu.port }), undefined, scale);
   t.after(() => conn.close());
   await waitFor(() => conn.pacer.active, 'the answer to getSessionLimits');
-  // Connected before the burst: the first few (up to the window) go out as they arrive.
-  assertAllDelivered(await burst(conn, store, 300), 300, 20);
+  // Connected before the burst: the first few (up to the window) go out as they arrive. 100
+  // readings are ten times the 10-per-second limit.
+  assertAllDelivered(await burst(conn, store, 100), 100, 20);
   assert.equal(store.rateLimitStats.exceeded, 0, store.rejected.map((r) => r.reason).join('; '));
   assert.equal(emu.stats.connects, 1);
 });
