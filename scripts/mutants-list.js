@@ -91,8 +91,8 @@ module.exports = [
   {
     id: 'outbox-done-before-sent',
     file: 'src/device/outbox.ts',
-    find: "    const entry: Entry = { seq: this.seq++, message: { kind, body, qos }, receivedAt, batchShape, done, resends: 0, solo: false };",
-    replace: "    done();\n    const entry: Entry = { seq: this.seq++, message: { kind, body, qos }, receivedAt, batchShape, done: () => {}, resends: 0, solo: false };",
+    find: "    const entry: Entry = { seq: this.seq++, message: { kind, body, qos }, receivedAt, batchShape, done, resends: 0, solo: false, gateway, diskId, points: undefined };",
+    replace: "    done();\n    const entry: Entry = { seq: this.seq++, message: { kind, body, qos }, receivedAt, batchShape, done: () => {}, resends: 0, solo: false, gateway, diskId, points: undefined };",
     tests: ['test/device/connection.test.js'],
     why: 'done() is called when the message is queued, not when ThingsBoard has it',
   },
