@@ -13,6 +13,7 @@ const { startNodeRed } = require('../lib/node-red.js');
 const { buildFlow, buildGatewayFlow, subDeviceName, reading } = require('../lib/flows.js');
 const { startTbPeer } = require('../lib/tb-peer.js');
 const { waitForConnections } = require('../lib/sockets.js');
+const { waitUntil, withTimeout } = require('../lib/wait.js');
 const { percentile } = require('../lib/stats.js');
 const { startProfiler } = require('../lib/profiler.js');
 
@@ -59,19 +60,3 @@ scenario(async ({ side, subDevices = 10000, devices = 1000, count, window, warmu
     await peer.stop();
   }
 });
-
-async function waitUntil(test, ms, what) {
-  const until = Date.now() + ms;
-  while (!test()) {
-    if (Date.now() > until) throw new Error(`no ${what} within ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-function withTimeout(promise, ms, what) {
-  let timer;
-  return Promise.race([
-    promise.finally(() => clearTimeout(timer)),
-    new Promise((_, reject) => { timer = setTimeout(() => reject(new Error(`${what} did not finish in ${ms} ms`)), ms); }),
-  ]);
-}

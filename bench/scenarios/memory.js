@@ -7,16 +7,9 @@ const { scenario } = require('../lib/child.js');
 const { startNodeRed } = require('../lib/node-red.js');
 const { buildFlow } = require('../lib/flows.js');
 const { waitForConnections } = require('../lib/sockets.js');
+const { waitUntil } = require('../lib/wait.js');
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-async function waitUntil(test, ms) {
-  const until = Date.now() + ms;
-  while (!test()) {
-    if (Date.now() > until) throw new Error(`not every connection reached CONNACK within ${ms} ms`);
-    await sleep(50);
-  }
-}
 
 async function settledMemory() {
   for (let i = 0; i < 4; i++) {
@@ -44,7 +37,7 @@ scenario(async ({ side, port, devices, idleMs = 3000, transport = 'mqtt' }) => {
     const t0 = Date.now();
     await nr.deploy(flows);
     if (transport === 'mqtt' || transport === 'mqtts') await waitForConnections(port, devices + 1, 120000);
-    if (side === 'core') await waitUntil(() => cfg.every((id) => nr.getNode(id).connected), 60000);
+    if (side === 'core') await waitUntil(() => cfg.every((id) => nr.getNode(id).connected), 60000, 'CONNACK on every connection');
     const connectMs = Date.now() - t0;
     await sleep(idleMs);
     const after = await settledMemory();

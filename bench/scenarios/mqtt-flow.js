@@ -8,6 +8,7 @@ const { startNodeRed } = require('../lib/node-red.js');
 const { buildFlow, reading, TELEMETRY_TOPIC } = require('../lib/flows.js');
 const { startCounter } = require('../lib/peers.js');
 const { waitForConnections } = require('../lib/sockets.js');
+const { waitUntil, withTimeout } = require('../lib/wait.js');
 const { percentile } = require('../lib/stats.js');
 const { startProfiler } = require('../lib/profiler.js');
 const { applyFromEnv } = require('../lib/experiments.js');
@@ -53,19 +54,3 @@ scenario(async ({ side, port, devices = 1, count, window, warmup = 500, qos = 1,
     await nr.stop();
   }
 });
-
-async function waitUntil(test, ms, what) {
-  const until = Date.now() + ms;
-  while (!test()) {
-    if (Date.now() > until) throw new Error(`no ${what} within ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-function withTimeout(promise, ms, what) {
-  let timer;
-  return Promise.race([
-    promise.finally(() => clearTimeout(timer)),
-    new Promise((_, reject) => { timer = setTimeout(() => reject(new Error(`${what} did not finish in ${ms} ms`)), ms); }),
-  ]);
-}
