@@ -86,8 +86,8 @@ module.exports = [
   {
     id: 'dtls-cid-not-in-aad',
     file: 'src/dtls/protocol/connection-id.ts',
-    find: 'cid.copy(out, 21);',
-    replace: 'Buffer.alloc(cid.length).copy(out, 21);',
+    find: 'writeCidHeader(out, 10, version, epoch, sequence, cid, innerLength);',
+    replace: 'writeCidHeader(out, 10, version, epoch, sequence, Buffer.alloc(cid.length), innerLength);',
     tests: ['test/dtls/connection-id.test.js'],
     why: 'the CID is not authenticated (RFC 9146 5): a CID-capable server drops every protected record we send',
   },

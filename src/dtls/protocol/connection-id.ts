@@ -35,18 +35,29 @@ export function parseConnectionIdExtension(data: Buffer): Buffer {
  * version + epoch + sequence_number + cid + length_of_DTLSInnerPlaintext.
  */
 export function cidAdditionalData(version: number, epoch: number, sequence: number, cid: Buffer, innerLength: number): Buffer {
-  const out = Buffer.allocUnsafe(8 + 3 + 2 + 2 + 6 + cid.length + 2);
+  const out = Buffer.allocUnsafe(10 + cidHeaderLength(cid));
   SEQ_NUM_PLACEHOLDER.copy(out, 0);
   out[8] = TLS12_CID;
   out[9] = cid.length;
-  out[10] = TLS12_CID;
-  out.writeUInt16BE(version, 11);
-  out.writeUInt16BE(epoch, 13);
-  out.writeUInt16BE(Math.floor(sequence / 0x100000000), 15);
-  out.writeUInt32BE(sequence >>> 0, 17);
-  cid.copy(out, 21);
-  out.writeUInt16BE(innerLength, 21 + cid.length);
+  // From here the additional data is the record's header, with the inner plaintext's length.
+  writeCidHeader(out, 10, version, epoch, sequence, cid, innerLength);
   return out;
+}
+
+/** Bytes of a tls12_cid record header: type, version, epoch, 48-bit sequence, the CID, length. */
+function cidHeaderLength(cid: Buffer): number {
+  return 11 + cid.length + 2;
+}
+
+/** Writes a tls12_cid record header at `at` (RFC 9146 4), with `length` in its length field. */
+function writeCidHeader(out: Buffer, at: number, version: number, epoch: number, sequence: number, cid: Buffer, length: number): void {
+  out[at] = TLS12_CID;
+  out.writeUInt16BE(version, at + 1);
+  out.writeUInt16BE(epoch, at + 3);
+  out.writeUInt16BE(Math.floor(sequence / 0x100000000), at + 5);
+  out.writeUInt32BE(sequence >>> 0, at + 7);
+  cid.copy(out, at + 11);
+  out.writeUInt16BE(length, at + 11 + cid.length);
 }
 
 /** Bytes a tls12_cid record adds over an RFC 6347 record with the same key: the CID and the inner type. */
@@ -62,16 +73,10 @@ export function sealCidRecord(key: RecordKey, version: number, epoch: number, se
   const inner = Buffer.allocUnsafe(content.length + 1);
   content.copy(inner, 0);
   inner[content.length] = type;
-  const headerLength = 11 + cid.length + 2;
+  const headerLength = cidHeaderLength(cid);
   const bodyLength = EXPLICIT_NONCE_LENGTH + inner.length + key.tagLength;
   const record = Buffer.allocUnsafe(headerLength + bodyLength);
-  record[0] = TLS12_CID;
-  record.writeUInt16BE(version, 1);
-  record.writeUInt16BE(epoch, 3);
-  record.writeUInt16BE(Math.floor(sequence / 0x100000000), 5);
-  record.writeUInt32BE(sequence >>> 0, 7);
-  cid.copy(record, 11);
-  record.writeUInt16BE(bodyLength, 11 + cid.length);
+  writeCidHeader(record, 0, version, epoch, sequence, cid, bodyLength);
   // The explicit nonce is the record's epoch + sequence, as in an RFC 6347 record (RFC 9146 4).
   record.copy(record, headerLength, 3, 3 + EXPLICIT_NONCE_LENGTH);
   key.sealInto(record, headerLength, cidAdditionalData(version, epoch, sequence, cid, inner.length), inner);
