@@ -6,21 +6,20 @@
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const { startNodeRed } = require('../../scripts/node-red-embedded');
-const { launchBrowser, settled, shot, tempDir, waitFor } = require('./support');
+const { launchBrowser, settled, shot, waitFor, pageErrors, editorUserDir } = require('./support');
 const { createLeaf } = require('../support/pki');
 
 test('device dialog: only the chosen credentials fields; X.509 subject, expiry and key check', { timeout: 180000 }, async (t) => {
   const browser = await launchBrowser(t);
   if (!browser) return;
-  const nr = await startNodeRed({ userDir: tempDir(t, 'tb-cred-dialog-'), port: 0 });
+  const nr = await startNodeRed({ userDir: editorUserDir(t, 'tb-cred-dialog-'), port: 0 });
   t.after(() => nr.close());
   const leaf = await createLeaf({ keyType: 'ec-p256', commonName: 'device-in-dialog', dnsNames: [], ips: [] });
   const other = await createLeaf({ keyType: 'ec-p256', commonName: 'other', dnsNames: [], ips: [] });
   const context = await browser.newContext({ viewport: { width: 1400, height: 900 } });
   t.after(() => context.close());
   const page = await context.newPage();
-  const errors = [];
-  page.on('pageerror', (err) => errors.push(err.message));
+  const errors = pageErrors(page);
   const keyRequests = [];
   page.on('request', (req) => { if (req.url().includes('client-certificate/check')) keyRequests.push(req.postData() || ''); });
   await page.goto(nr.url);

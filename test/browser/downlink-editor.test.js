@@ -6,7 +6,7 @@
 // test-artifacts/browser/.
 const test = require('node:test');
 const assert = require('node:assert/strict');
-const { fileBrowser, settled, shot, waitFor } = require('./support');
+const { fileBrowser, settled, shot, waitFor, pageErrors } = require('./support');
 const { fileNodeRed } = require('./node-red');
 
 const browserFor = fileBrowser();
@@ -27,8 +27,7 @@ test('downlink dialogs and help fit the editor', { timeout: 180000 }, async (t) 
   const context = await browser.newContext({ viewport: { width: 1400, height: 900 } });
   t.after(() => context.close());
   const page = await context.newPage();
-  const errors = [];
-  page.on('pageerror', (err) => errors.push(err.message));
+  const errors = pageErrors(page);
   await page.goto(nr.url);
   await page.waitForFunction(() => window.RED && RED.nodes && RED.nodes.getType && RED.nodes.getType('thingsboard-in') && RED.workspaces.active(), null, { timeout: 30000 });
 

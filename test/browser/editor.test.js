@@ -9,7 +9,7 @@ const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const path = require('node:path');
 const { startEmulator } = require('../../emulator/index');
-const { fileBrowser, settled, shot, waitFor, root } = require('./support');
+const { fileBrowser, settled, shot, waitFor, root, pageErrors } = require('./support');
 const { fileNodeRed } = require('./node-red');
 
 const TOKEN = 'browser-secret-token-7f3a9c';
@@ -22,8 +22,7 @@ async function openEditor(browser, t, url, colorScheme = 'light') {
   const context = await browser.newContext({ viewport: { width: 1400, height: 900 }, colorScheme });
   t.after(() => context.close());
   const page = await context.newPage();
-  const errors = [];
-  page.on('pageerror', (err) => errors.push(err.message));
+  const errors = pageErrors(page);
   const bodies = [];
   page.on('response', async (res) => {
     try { bodies.push({ url: res.url(), text: await res.text() }); } catch { /* no body (websocket, redirect) */ }

@@ -7,7 +7,7 @@ const assert = require('node:assert/strict');
 const mqtt = require('mqtt');
 const coap = require('coap');
 const { startEmulator } = require('../../emulator/index');
-const { fileBrowser, shot, tempDir, waitFor } = require('./support');
+const { fileBrowser, shot, tempDir, waitFor, pageErrors } = require('./support');
 
 // One Chromium for the tests of this file; each test starts its own emulator.
 const browserFor = fileBrowser();
@@ -40,8 +40,7 @@ test('the emulator page shows devices, live readings, attributes and rejections'
   page.on('response', async (res) => {
     try { bodies.push(await res.text()); } catch { /* the event stream has no final body */ }
   });
-  const errors = [];
-  page.on('pageerror', (err) => errors.push(err.message));
+  const errors = pageErrors(page);
   await page.goto(emu.webUrl);
   await page.waitForSelector('#live.on');
 
@@ -128,8 +127,7 @@ test('the emulator page sends shared attributes and RPC to a device and shows it
   const context = await browser.newContext({ viewport: { width: 1280, height: 1000 } });
   t.after(() => context.close());
   const page = await context.newPage();
-  const errors = [];
-  page.on('pageerror', (err) => errors.push(err.message));
+  const errors = pageErrors(page);
   await page.goto(emu.webUrl);
   await page.waitForSelector('#live.on');
   const card = page.locator('article.device[data-device="demo-device-1"]');
@@ -184,8 +182,7 @@ test('the emulator page shows the demo gateway with its sub-devices; a sub-devic
   const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, colorScheme: 'light' });
   t.after(() => context.close());
   const page = await context.newPage();
-  const errors = [];
-  page.on('pageerror', (err) => errors.push(err.message));
+  const errors = pageErrors(page);
   await page.goto(emu.webUrl);
   await page.waitForSelector('#live.on');
   const gatewayCard = page.locator('article.device[data-device="demo-gateway"]');

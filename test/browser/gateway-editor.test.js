@@ -6,26 +6,17 @@
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const { startNodeRed } = require('../../scripts/node-red-embedded');
-const { launchBrowser, settled, shot, tempDir } = require('./support');
+const { launchBrowser, settled, shot, pageErrors, editorUserDir } = require('./support');
 
 test('gateway in the editor: the checkbox, the CoAP warning, the sub-device fields of out and in only on a gateway', { timeout: 180000 }, async (t) => {
   const browser = await launchBrowser(t);
   if (!browser) return;
-  const nr = await startNodeRed({ userDir: tempDir(t, 'tb-gw-editor-'), port: 0 });
+  const nr = await startNodeRed({ userDir: editorUserDir(t, 'tb-gw-editor-'), port: 0 });
   t.after(() => nr.close());
   const context = await browser.newContext({ viewport: { width: 1400, height: 900 } });
   t.after(() => context.close());
   const page = await context.newPage();
-  const errors = [];
-  // An error thrown inside the editor's own bundle alone (every frame in red/ or vendor/: seen once,
-  // "reading 'html'", when node-red 5's help panel caught up with a dialog being switched on a busy
-  // machine) is reported but not counted; one with a frame of ours (the nodes' editor code) fails.
-  page.on('pageerror', (err) => {
-    const frames = String(err.stack || '').split('\n').slice(1).filter((l) => /\bat\b/.test(l));
-    const editorOnly = frames.length > 0 && frames.every((l) => /\/(red|vendor)\//.test(l));
-    if (editorOnly) t.diagnostic(`editor-internal page error (not ours): ${err.message}`);
-    else errors.push(err.message);
-  });
+  const errors = pageErrors(page);
   await page.goto(nr.url);
   await page.waitForFunction(() => window.RED && RED.nodes && RED.nodes.getType && RED.nodes.getType('thingsboard-device') && RED.workspaces.active(), null, { timeout: 30000 });
   await page.evaluate(() => {

@@ -7,11 +7,12 @@ const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const { startNodeRed } = require('../../scripts/node-red-embedded');
+const { editorSettingsInto } = require('./support');
 
 /**
  * Call at the top of a test file: returns `nodeRed()`, which resolves to the file's Node-RED,
- * started by the first test that asks, in a temporary userDir; stopped and removed after the
- * file's tests. A test that deploys leaves an empty flow behind (nr.deploy([])) for the next one.
+ * started by the first test that asks, in a temporary userDir with the editor's settings of the
+ * browser tests (support.js editorSettingsInto); stopped and removed after the file's tests. A test that deploys leaves an empty flow behind (nr.deploy([])) for the next one.
  */
 function fileNodeRed(prefix) {
   let started = null;
@@ -24,6 +25,7 @@ function fileNodeRed(prefix) {
   return () => {
     if (!started) {
       userDir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+      editorSettingsInto(userDir);
       started = startNodeRed({ userDir, port: 0 });
     }
     return started;

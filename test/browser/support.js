@@ -68,6 +68,32 @@ function tempDir(t, prefix) {
   return dir;
 }
 
+/**
+ * Writes the editor's user settings into a Node-RED userDir before it starts: the info tips off.
+ * node-red 5.0 starts its tip timer (1 s) when the user settings load, but builds the tip box
+ * only after red/keymap.json has loaded; when the timer wins (a busy machine) and picks a tip
+ * without a shortcut, the editor's own bundle throws "Cannot read properties of undefined
+ * (reading 'html')" (RED.sidebar.info, tips.setTip). Tips off, the timer never starts.
+ */
+function editorSettingsInto(userDir) {
+  const anonymousUser = '_'; // the runtime's name for the editor's user without adminAuth
+  fs.writeFileSync(path.join(userDir, '.config.users.json'), JSON.stringify({ [anonymousUser]: { editor: { view: { 'view-show-tips': false } } } }));
+}
+
+/** A temporary userDir for a Node-RED whose editor a test opens (editorSettingsInto), removed in t.after. */
+function editorUserDir(t, prefix) {
+  const dir = tempDir(t, prefix);
+  editorSettingsInto(dir);
+  return dir;
+}
+
+/** Every uncaught error of the page, with its stack (which names the script that threw). */
+function pageErrors(page) {
+  const errors = [];
+  page.on('pageerror', (err) => errors.push(err.stack || err.message));
+  return errors;
+}
+
 /** Polls fn() until it returns a truthy value; throws with `what` after timeoutMs. */
 async function waitFor(what, fn, timeoutMs = 15000, everyMs = 100) {
   const until = Date.now() + timeoutMs;
@@ -95,4 +121,4 @@ async function settled(page, selector) {
   }, 15000, 200);
 }
 
-module.exports = { settled, launchBrowser, fileBrowser, shot, tempDir, waitFor, runtimeTag, root, CHROMIUM_ARGS };
+module.exports = { settled, launchBrowser, fileBrowser, shot, tempDir, editorUserDir, editorSettingsInto, pageErrors, waitFor, runtimeTag, root, CHROMIUM_ARGS };
