@@ -172,3 +172,63 @@ test('AES-CCM openAt: ciphertext and tag read in place from a record body; a bod
   assert.equal(ccm.openAt(nonce, aad, body, -1, 66), null, 'starting before the body');
   assert.deepEqual(ccm.openAt(nonce, aad, body, 8, 57), plaintext, 'the genuine record after those');
 });
+
+/** A DTLS record nonce: salt (4) || epoch (2) || sequence number (6). */
+function recordNonce(salt, epoch, sequence) {
+  const nonce = Buffer.alloc(12);
+  salt.copy(nonce, 0);
+  nonce.writeUInt16BE(epoch, 4);
+  nonce.writeUIntBE(sequence, 6, 6);
+  return nonce;
+}
+
+test('AES-CCM keystream computed ahead: DTLS nonces in sequence, across windows, byte carries, gaps, going back, epoch changes and lengths past the window equal node:crypto', () => {
+  const rand = prng(0xa4ead);
+  // Where the sequence number's bytes carry (2^8, 2^24, 2^32, 2^40) and just below 2^48: the window is written byte by byte.
+  const starts = [0, 250, 0xfffff8, 0xfffffffa, 0xfffffffffc, 2 ** 48 - 40]; // the last one ends at 2^48 - 1
+  for (const [keyLength, tagLength] of [[16, 16], [16, 8], [32, 16]]) {
+    const key = bytes(rand, keyLength);
+    const salt = bytes(rand, 4);
+    const sealer = new AesCcm(key, tagLength);
+    const opener = new AesCcm(key, tagLength);
+    let records = 0;
+    const check = (epoch, sequence, length, what) => {
+      const nonce = recordNonce(salt, epoch, sequence);
+      const aad = bytes(rand, 13);
+      const plaintext = bytes(rand, length);
+      const sealed = sealWith(sealer, nonce, aad, plaintext);
+      assert.equal(sealed.toString('hex'), referenceSeal(key, tagLength, nonce, aad, plaintext).toString('hex'), `${what}: epoch ${epoch}, sequence ${sequence}, length ${length}`);
+      assert.deepEqual(openWith(opener, nonce, aad, sealed), plaintext, `${what}: opens`);
+      records++;
+    };
+    for (const start of starts) {
+      // Short records (a window of 2-block records), then longer ones (wider windows), within and across windows.
+      for (let i = 0; i < 40; i++) check(1, start + i, i < 20 ? Math.floor(rand() * 17) : Math.floor(rand() * 240), 'in sequence');
+    }
+    // Gaps and going back: a sequence number before the window, one far after it, one inside it again.
+    for (const sequence of [100, 101, 96, 97, 103, 5000, 5002, 5001, 4999, 5001]) check(1, sequence, 60, 'out of order');
+    // The same sequence numbers in another epoch (another nonce prefix), and back.
+    for (const [epoch, sequence] of [[2, 5003], [2, 5004], [1, 5005], [3, 5006], [3, 5007]]) check(epoch, sequence, 100, 'epoch change');
+    // A record longer than a window record (it gets its own keystream), between short ones.
+    for (const [sequence, length] of [[6000, 30], [6001, 241], [6002, 30], [6003, 1500], [6004, 16], [6005, 0]]) check(1, sequence, length, 'long record');
+    assert.equal(records, starts.length * 40 + 21);
+  }
+});
+
+test('AES-CCM keystream ahead: a salt that differs only in one byte gets its own keystream (the whole salt and epoch are compared)', () => {
+  const rand = prng(0x5a17);
+  const key = bytes(rand, 16);
+  const ccm = new AesCcm(key, 16);
+  const salt = bytes(rand, 4);
+  for (let byte = 0; byte < 6; byte++) {
+    const first = recordNonce(salt, 1, 700 + 10 * byte);
+    const second = Buffer.from(first);
+    second[byte] ^= 0x10;
+    second.writeUIntBE(701 + 10 * byte, 6, 6); // inside the first nonce's window
+    for (const nonce of [first, second]) {
+      const aad = bytes(rand, 13);
+      const plaintext = bytes(rand, 48);
+      assert.equal(sealWith(ccm, nonce, aad, plaintext).toString('hex'), referenceSeal(key, 16, nonce, aad, plaintext).toString('hex'), `nonce byte ${byte} differs`);
+    }
+  }
+});

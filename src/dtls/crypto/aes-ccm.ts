@@ -18,6 +18,12 @@
 //    so the last 16 bytes of its output are the CBC-MAC of this message from IV 0. Encryption
 //    with padding off returns every full block from `update()` (nothing is held back), so the
 //    chaining value is always the last block we got.
+// The keystream is computed ahead: a record's nonce is the salt, the epoch and the record's
+// sequence number (RFC 6655 3), and sequence numbers go up by one record after record in each
+// direction, so one ECB update() makes the counter blocks of the next few records at once
+// (AHEAD_RECORDS), and each of them then needs one native call (its CBC-MAC) instead of two.
+// A record outside that window (another nonce, a gap, a longer record) makes a new window
+// starting at its own sequence number.
 // Everything secret goes through native AES and XORs (no tables, no secret-dependent branches),
 // and the tag is compared in constant time, like OpenSSL's own CCM (see open()).
 // test/dtls/aes-ccm.test.js checks it against node:crypto's 'aes-*-ccm' on random records.
@@ -31,6 +37,12 @@ const L = 15 - CCM_NONCE_LENGTH;
 /** RFC 3610 2.2: additional data is length-prefixed with 2 bytes below 2^16 - 2^8. */
 const MAX_AAD = 0xff00;
 const MAX_MESSAGE = 2 ** (8 * L);
+/** Records whose keystream one ECB update() computes (see the top). */
+const AHEAD_RECORDS = 8;
+/** Blocks of keystream per record computed ahead at most (S_0 and a 240-byte payload); longer records get an update() each. */
+const MAX_AHEAD_BLOCKS = 16;
+/** The nonce's fixed part (salt and epoch), then its 6-byte sequence number. */
+const NONCE_PREFIX = 6;
 
 export class AesCcm {
   readonly tagLength: number;
@@ -40,6 +52,20 @@ export class AesCcm {
   private readonly chain = Buffer.alloc(BLOCK);
   /** A_0..A_m (flags, nonce, counter), grown to the longest record seen; counters written once. */
   private counters: Buffer = Buffer.alloc(0);
+  /**
+   * Keystream of AHEAD_RECORDS records with consecutive sequence numbers from `aheadFirst`, each
+   * `aheadBlocks` blocks (S_0..), for nonces starting with `aheadPrefix`; made from
+   * `aheadCounters` (the counter blocks of such a window; the counter bytes written once per size).
+   */
+  private ahead: Buffer | null = null;
+  private aheadCounters: Buffer = Buffer.alloc(0);
+  private readonly aheadPrefix = Buffer.alloc(NONCE_PREFIX);
+  private aheadFirst = -1;
+  private aheadBlocks = 0;
+  /** The most blocks a record has needed (within MAX_AHEAD_BLOCKS): the size of the next window's records. */
+  private widest = 2;
+  /** Where the current message's S_0 is in the buffer keystream() returned. */
+  private streamAt = 0;
   /** B_0 || encoded additional data || payload, each zero-padded to a block, grown likewise. */
   private macInput: Buffer = Buffer.alloc(0);
   /** Views of `counters` / `macInput` by length in blocks, made once (update() is given the same view every time). */
@@ -65,18 +91,20 @@ export class AesCcm {
   sealInto(nonce: Buffer, aad: Buffer, plaintext: Buffer, out: Buffer, at: number): void {
     const length = plaintext.length;
     const s = this.keystream(nonce, length);
+    const s0 = this.streamAt;
+    const s1 = s0 + BLOCK;
     const m = this.macInputFor(nonce, aad, length);
     const payloadAt = this.payloadAt;
     // One pass: the payload into the CBC-MAC input, its encryption into the record.
     for (let i = 0; i < length; i++) {
       const p = plaintext[i];
       m[payloadAt + i] = p;
-      out[at + i] = p ^ s[BLOCK + i];
+      out[at + i] = p ^ s[s1 + i];
     }
     const x = this.cbcMac(length);
     const tagAt = x.length - BLOCK;
     // U = T xor first M bytes of S_0 (RFC 3610 2.3).
-    for (let i = 0, o = at + length; i < this.tagLength; i++) out[o + i] = x[tagAt + i] ^ s[i];
+    for (let i = 0, o = at + length; i < this.tagLength; i++) out[o + i] = x[tagAt + i] ^ s[s0 + i];
   }
 
   /** Decrypts and authenticates; null when the tag does not match (nothing of the plaintext escapes then). */
@@ -96,23 +124,41 @@ export class AesCcm {
 
   private openParts(nonce: Buffer, aad: Buffer, c: Buffer, at: number, length: number, tag: Buffer, tagFrom: number): Buffer | null {
     const s = this.keystream(nonce, length);
+    const s0 = this.streamAt;
+    const s1 = s0 + BLOCK;
     const m = this.macInputFor(nonce, aad, length);
     const payloadAt = this.payloadAt;
     const plaintext = Buffer.allocUnsafe(length);
     for (let i = 0; i < length; i++) {
-      const p = c[at + i] ^ s[BLOCK + i];
+      const p = c[at + i] ^ s[s1 + i];
       plaintext[i] = p;
       m[payloadAt + i] = p;
     }
     const x = this.cbcMac(length);
-    return tagMatches(x, x.length - BLOCK, s, tag, tagFrom, this.tagLength) ? plaintext : null;
+    return tagMatches(x, x.length - BLOCK, s, s0, tag, tagFrom, this.tagLength) ? plaintext : null;
   }
 
-  /** S_0..S_m for a message of `length` bytes: one ECB update() over A_0..A_m. */
+  /**
+   * S_0..S_m for a message of `length` bytes, starting at `this.streamAt` of the returned buffer:
+   * from the window computed ahead when the nonce is in it, else a new window from this nonce
+   * (records up to MAX_AHEAD_BLOCKS), else one ECB update() over A_0..A_m.
+   */
   private keystream(nonce: Buffer, length: number): Buffer {
     if (nonce.length !== CCM_NONCE_LENGTH) throw new RangeError(`a DTLS AES-CCM nonce is ${CCM_NONCE_LENGTH} bytes, not ${nonce.length}`);
     if (length >= MAX_MESSAGE) throw new RangeError('message too long for AES-CCM with a 12-byte nonce');
     const blocks = 1 + ((length + BLOCK - 1) >>> 4);
+    if (blocks <= MAX_AHEAD_BLOCKS) {
+      const sequence = (nonce[6] * 0x10000 + nonce[7] * 0x100 + nonce[8]) * 0x1000000 + nonce[9] * 0x10000 + nonce[10] * 0x100 + nonce[11];
+      const index = sequence - this.aheadFirst;
+      if (this.ahead !== null && index >= 0 && index < AHEAD_RECORDS && blocks <= this.aheadBlocks && this.inWindowPrefix(nonce)) {
+        this.streamAt = index * this.aheadBlocks * BLOCK;
+        return this.ahead;
+      }
+      if (blocks > this.widest) this.widest = blocks;
+      this.streamAt = 0;
+      return this.window(nonce, sequence);
+    }
+    this.streamAt = 0;
     if (this.counters.length < blocks * BLOCK) {
       this.counters = counterBlocks(Math.max(blocks, 2 * (this.counters.length >>> 4)));
       this.counterViews = [];
@@ -122,6 +168,51 @@ export class AesCcm {
       for (let i = 0; i < CCM_NONCE_LENGTH; i++) a[o + i] = nonce[i];
     }
     return this.ecb.update(this.counterViews[blocks] ??= a.subarray(0, blocks * BLOCK));
+  }
+
+  /** Whether `nonce` starts with the salt and epoch the window ahead was made for. */
+  private inWindowPrefix(nonce: Buffer): boolean {
+    const prefix = this.aheadPrefix;
+    for (let i = 0; i < NONCE_PREFIX; i++) if (nonce[i] !== prefix[i]) return false;
+    return true;
+  }
+
+  /**
+   * A new window ahead from `nonce` (sequence number `sequence`): the counter blocks of
+   * AHEAD_RECORDS records of `widest` blocks each, encrypted in one ECB update(). Sequence
+   * numbers past 2^48 - 1 would wrap in the nonce; the window stops being used there by the
+   * index check (DTLS ends the epoch long before).
+   */
+  private window(nonce: Buffer, sequence: number): Buffer {
+    const perRecord = this.widest;
+    if (perRecord !== this.aheadBlocks) {
+      this.aheadCounters = counterBlocks(perRecord, AHEAD_RECORDS);
+      this.aheadBlocks = perRecord;
+      this.aheadPrefix.fill(0);
+      this.aheadPrefix[0] = nonce[0] ^ 1; // no prefix is current: written below
+    }
+    const a = this.aheadCounters;
+    const prefix = this.aheadPrefix;
+    if (!this.inWindowPrefix(nonce)) {
+      for (let i = 0; i < NONCE_PREFIX; i++) prefix[i] = nonce[i];
+      for (let o = 1; o < a.length; o += BLOCK) {
+        for (let i = 0; i < NONCE_PREFIX; i++) a[o + i] = prefix[i];
+      }
+    }
+    const recordBytes = perRecord * BLOCK;
+    for (let r = 0, o = 1 + NONCE_PREFIX; r < AHEAD_RECORDS; r++) {
+      const n = sequence + r;
+      const high = Math.floor(n / 0x1000000);
+      const b0 = (high >>> 16) & 0xff, b1 = (high >>> 8) & 0xff, b2 = high & 0xff;
+      const b3 = (n >>> 16) & 0xff, b4 = (n >>> 8) & 0xff, b5 = n & 0xff;
+      for (let end = o + recordBytes; o < end; o += BLOCK) {
+        a[o] = b0; a[o + 1] = b1; a[o + 2] = b2; a[o + 3] = b3; a[o + 4] = b4; a[o + 5] = b5;
+      }
+    }
+    this.aheadFirst = sequence;
+    const stream = this.ecb.update(a);
+    this.ahead = stream;
+    return stream;
   }
 
   /**
@@ -174,26 +265,32 @@ export class AesCcm {
 
 /**
  * Whether the received tag (`tag[tagFrom..]`) equals the expected one, T xor S_0 (RFC 3610
- * 2.3): T at `x[tagAt..]`, S_0 at `s[0..]`. Constant time: every byte is XOR-accumulated, no early exit,
+ * 2.3): T at `x[tagAt..]`, S_0 at `s[s0..]`. Constant time: every byte is XOR-accumulated, no early exit,
  * and the only branch is on the accumulated result. Not crypto.timingSafeEqual: that is one more
  * native call per received record, and on an established session each record is opened on a
  * cold CPU after an idle wait, where that call alone cost ~2.7 µs (BENCHMARKS.md, "CoAPS: where
  * the extra CPU goes"); this loop over 8 or 16 bytes stays in already-running JS.
  */
-export function tagMatches(x: Buffer, tagAt: number, s: Buffer, tag: Buffer, tagFrom: number, tagLength: number): boolean {
+export function tagMatches(x: Buffer, tagAt: number, s: Buffer, s0: number, tag: Buffer, tagFrom: number, tagLength: number): boolean {
   let diff = 0;
-  for (let i = 0; i < tagLength; i++) diff |= x[tagAt + i] ^ s[i] ^ tag[tagFrom + i];
+  for (let i = 0; i < tagLength; i++) diff |= x[tagAt + i] ^ s[s0 + i] ^ tag[tagFrom + i];
   return diff === 0;
 }
 
-/** A_i = flags (L' = L - 1) || nonce (written per message) || i as an L-byte counter (RFC 3610 2.3). */
-function counterBlocks(blocks: number): Buffer {
-  const a = Buffer.alloc(Math.max(blocks, 8) * BLOCK); // 8 blocks: a typical CoAP record without regrowing
-  for (let b = 0, o = 0; o < a.length; b++, o += BLOCK) {
-    a[o] = L - 1;
-    a[o + 13] = b >>> 16;
-    a[o + 14] = (b >>> 8) & 0xff;
-    a[o + 15] = b & 0xff;
+/**
+ * A_i = flags (L' = L - 1) || nonce (written per message) || i as an L-byte counter (RFC 3610
+ * 2.3), for `records` messages of `blocks` blocks each (i counts from 0 in each).
+ */
+function counterBlocks(blocks: number, records = 1): Buffer {
+  const perRecord = records === 1 ? Math.max(blocks, 8) : blocks; // 8 blocks: a typical CoAP record without regrowing
+  const a = Buffer.alloc(perRecord * records * BLOCK);
+  for (let o = 0; o < a.length;) {
+    for (let b = 0; b < perRecord; b++, o += BLOCK) {
+      a[o] = L - 1;
+      a[o + 13] = b >>> 16;
+      a[o + 14] = (b >>> 8) & 0xff;
+      a[o + 15] = b & 0xff;
+    }
   }
   return a;
 }
