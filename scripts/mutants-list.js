@@ -436,6 +436,22 @@ module.exports = [
     why: 'an RPC request may be answered twice',
   },
   {
+    id: 'rpc-books-never-forgotten',
+    file: 'src/device/rpc-book.ts',
+    find: '    for (const [device, book] of this.books) if (book.isEmpty()) this.books.delete(device);',
+    replace: '',
+    tests: ['test/device/downlink.test.js'],
+    why: 'a gateway keeps an RPC book for every sub-device that ever had an RPC: its memory grows for as long as it runs',
+  },
+  {
+    id: 'rpc-books-sweep-unthrottled',
+    file: 'src/device/rpc-book.ts',
+    find: '    if (now - this.sweptAt < BOOK_SWEEP_MS) return;',
+    replace: '',
+    tests: ['test/device/downlink.test.js'],
+    why: 'every new sub-device book looks through all books: thousands of sub-devices getting their first RPC cost quadratic time',
+  },
+  {
     id: 'downlink-renewal-repeats-initial',
     file: 'src/device/downlink.ts',
     find: "this.fetchInitial(initial, this.generation, true)",

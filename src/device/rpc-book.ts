@@ -84,12 +84,61 @@ export class RpcBook {
     this.commands.clear();
   }
 
+  /** Whether every command it had has expired (nothing left to answer or to tell a repeat by). */
+  isEmpty(): boolean {
+    this.prune();
+    return this.commands.size === 0;
+  }
+
   private prune(): void {
     const oldest = this.now() - RPC_LIFETIME_MS;
     for (const [id, command] of this.commands) {
       if (command.at >= oldest && this.commands.size <= RPC_MEMORY) break;
       this.commands.delete(id);
     }
+  }
+}
+
+/** How often, at most, RpcBooks looks for books whose commands have all expired. */
+export const BOOK_SWEEP_MS = 60_000;
+
+/**
+ * One RpcBook per device name, for a gateway: ThingsBoard numbers RPC per sub-device. A book
+ * whose commands have all expired is forgotten (looked for when a device without a book gets
+ * one, at most once per BOOK_SWEEP_MS), so a gateway that runs for months keeps books only for
+ * the sub-devices that had RPC in the last RPC_LIFETIME_MS, not for every name it ever served.
+ */
+export class RpcBooks {
+  private readonly books = new Map<string, RpcBook>();
+  private sweptAt: number;
+
+  constructor(private readonly now: () => number = Date.now) {
+    this.sweptAt = now();
+  }
+
+  get(device: string): RpcBook | undefined {
+    return this.books.get(device);
+  }
+
+  /** The book of `device`, made when it has none. */
+  of(device: string): RpcBook {
+    let book = this.books.get(device);
+    if (!book) {
+      this.sweep();
+      this.books.set(device, (book = new RpcBook(this.now)));
+    }
+    return book;
+  }
+
+  get size(): number {
+    return this.books.size;
+  }
+
+  private sweep(): void {
+    const now = this.now();
+    if (now - this.sweptAt < BOOK_SWEEP_MS) return;
+    this.sweptAt = now;
+    for (const [device, book] of this.books) if (book.isEmpty()) this.books.delete(device);
   }
 }
 

@@ -10,7 +10,7 @@ const { lib, TOKEN, mqttSettings, waitFor } = require('../mqtt/common');
 const { startTbBroker } = require('../support/tb-broker');
 
 const { DeviceConnection } = lib('device/connection.js');
-const { RpcBook, RPC_LIFETIME_MS, RPC_MEMORY } = lib('device/rpc-book.js');
+const { RpcBook, RpcBooks, RPC_LIFETIME_MS, RPC_MEMORY, BOOK_SWEEP_MS } = lib('device/rpc-book.js');
 const { MAX_PENDING } = lib('device/requests.js');
 const { createTransport } = lib('transports/index.js');
 
@@ -36,6 +36,36 @@ test('RpcBook: repeats are not new, a reused id with another command is; one rep
   for (let i = 0; i < RPC_MEMORY + 50; i++) book.arrived({ id: 1000 + i, method: 'm' });
   assert.ok(book.size <= RPC_MEMORY + 1, `bounded: ${book.size}`);
   assert.equal(book.beginReply(1000 + RPC_MEMORY + 49).ok, true, 'the newest kept');
+});
+
+test('RpcBooks (a gateway, one book per sub-device): books whose commands all expired are forgotten; a book with a live command stays, open or answered', () => {
+  let now = 0;
+  const books = new RpcBooks(() => now);
+  for (let i = 0; i < 500; i++) books.of(`sensor-${i}`).arrived({ id: 1, method: 'm' });
+  assert.equal(books.size, 500);
+  now += RPC_LIFETIME_MS - 1000;
+  books.of('recent-open').arrived({ id: 7, method: 'm' });
+  books.of('recent-answered').arrived({ id: 8, method: 'm' });
+  assert.equal(books.of('recent-answered').beginReply(8).ok, true);
+  books.get('recent-answered').endReply(8, true);
+  assert.equal(books.size, 502, 'nothing expired yet (the look when recent-open got its book found none)');
+  now += BOOK_SWEEP_MS; // the 500 first commands are past their lifetime, the recent ones not
+  books.of('another').arrived({ id: 1, method: 'm' });
+  assert.equal(books.size, 3, 'the 500 expired books forgotten when a new sub-device got one');
+  assert.equal(books.get('recent-open').beginReply(7).ok, true, 'an open command is still answerable');
+  assert.equal(books.get('recent-answered').arrived({ id: 8, method: 'm' }), false, 'an answered one still tells its repeat');
+  assert.equal(books.get('sensor-0'), undefined);
+  // Looked for at most once per BOOK_SWEEP_MS: books that expire within that time wait for the next look.
+  now += RPC_LIFETIME_MS + 1;
+  books.of('soon-after').arrived({ id: 1, method: 'm' });
+  assert.equal(books.size, 1, 'every command expired: all but the new book forgotten');
+  now += BOOK_SWEEP_MS - 1;
+  books.of('x').arrived({ id: 1, method: 'm' });
+  now += RPC_LIFETIME_MS + 1;
+  books.of('y');
+  assert.equal(books.size, 1, 'only y: the look came after BOOK_SWEEP_MS');
+  books.of('z');
+  assert.equal(books.size, 2, 'no second look within BOOK_SWEEP_MS (y is empty but kept)');
 });
 
 test('DeviceDownlink over MQTT: at most MAX_PENDING requests, cancel by owner, stop fails what waits', async (t) => {

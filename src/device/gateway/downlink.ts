@@ -15,7 +15,7 @@ import { rpcReplyBody } from '../../payload/gateway';
 import { INITIAL_TIMEOUT_MS, REPLY_TIMEOUT_MS } from '../downlink';
 import { asTransportError, DeviceError } from '../errors';
 import { Exchanges, type ExchangeHost } from '../requests';
-import { RpcBook } from '../rpc-book';
+import { RpcBooks } from '../rpc-book';
 import type { Background } from '../../background';
 import type { SubDevices } from './sub-devices';
 
@@ -46,8 +46,8 @@ const INITIAL_CONCURRENCY = 8;
 export class GatewayDownlink {
   private readonly listeners = new Set<GatewayListener>();
   private readonly exchanges: Exchanges;
-  /** Per sub-device that had RPC: which commands the flow has (ThingsBoard numbers RPC per device). */
-  private readonly books = new Map<string, RpcBook>();
+  /** Per sub-device that had RPC lately: which commands the flow has (ThingsBoard numbers RPC per device). */
+  private readonly books = new RpcBooks();
   private readonly unknownLogged = new Set<string>();
   private generation = 0;
   private live: Transport | undefined;
@@ -297,9 +297,7 @@ export class GatewayDownlink {
       }
       return;
     }
-    let book = this.books.get(request.device);
-    if (!book) this.books.set(request.device, (book = new RpcBook()));
-    if (!book.arrived(request)) return;
+    if (!this.books.of(request.device).arrived(request)) return;
     for (const l of takers) this.host.work.call('passing on to a thingsboard-in node', () => l.onRpc?.(request));
   }
 }
