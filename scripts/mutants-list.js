@@ -436,6 +436,22 @@ module.exports = [
     why: 'an RPC request may be answered twice',
   },
   {
+    id: 'exchanges-unpaced',
+    file: 'src/device/requests.ts',
+    find: '            const wait = this.host.paceTurn?.() ?? 0;',
+    replace: '            const wait = 0;',
+    tests: ['test/device/pacing-emulator.test.js'],
+    why: "attribute requests, client-side RPC and RPC replies ignore the rate limits: with readings queued, ThingsBoard closes the session for exceeding the device's message limit",
+  },
+  {
+    id: 'exchanges-paced-uncharged',
+    file: 'src/device/pacing.ts',
+    find: '    if (wait === 0) this.take(costs);',
+    replace: '',
+    tests: ['test/device/pacing-emulator.test.js'],
+    why: 'a request or reply that goes out is not charged to the windows: the readings after it overrun the limit',
+  },
+  {
     id: 'rpc-books-never-forgotten',
     file: 'src/device/rpc-book.ts',
     find: '    for (const [device, book] of this.books) if (book.isEmpty()) this.books.delete(device);',

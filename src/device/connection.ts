@@ -87,6 +87,7 @@ export class DeviceConnection {
       },
       blocked: () => this.refusal(),
       redact: (text: string) => this.redact(text),
+      paceTurn: () => this.pacer.oneMessageTurn(this.gateway !== undefined),
       warn: (text: string) => this.options.log.warn(this.redact(text)),
       work: this.work,
     };

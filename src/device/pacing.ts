@@ -34,6 +34,8 @@ export function gatewayBudget(name: string): BudgetName {
   return `gateway.${name}`;
 }
 
+const GATEWAY_MESSAGES = gatewayBudget('messages');
+
 /** "10:1,300:60" → windows; throws an Error saying what is wrong. Empty text → []. */
 export function parseWindows(text: string): RateWindow[] {
   const trimmed = text.trim();
@@ -184,6 +186,20 @@ export class Pacer {
       for (const bucket of buckets) longest = Math.max(longest, bucket.wait(cost, now));
     }
     return longest;
+  }
+
+  /**
+   * One message outside the queue (an attribute request, a client-side RPC, an RPC reply:
+   * ThingsBoard counts them among the device's messages, and a gateway's among its own): ms until
+   * it fits every window; 0 means it fits now and has been charged.
+   */
+  oneMessageTurn(gateway: boolean): number {
+    if (!this.active) return 0;
+    const costs: Partial<Record<BudgetName, number>> = { messages: 1 };
+    if (gateway) costs[GATEWAY_MESSAGES] = 1;
+    const wait = this.wait(costs);
+    if (wait === 0) this.take(costs);
+    return wait;
   }
 
   /** Charges a send that goes out now. */

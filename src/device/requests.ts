@@ -11,6 +11,8 @@
 //   request does not wait behind a thousand queued telemetry messages, only behind the at most
 //   maxInFlight publishes already on the wire. They cannot starve the outbox either: at most
 //   MAX_PENDING wait per device (one more fails at once), and each is one small message.
+// - They keep to the device's rate limits like the queue does (ThingsBoard counts every message
+//   of a device): one whose window is full waits until it has room, within its deadline.
 import type { Transport, TransportError } from '../transports/transport';
 import { awaitAnswer, noAnswerText } from '../deadline';
 import { asTransportError, DeviceError } from './errors';
@@ -25,6 +27,8 @@ export interface ExchangeHost {
   /** Why nothing can go now for a reason waiting will not fix (token refused, stopped). */
   blocked(): DeviceError | undefined;
   redact(text: string): string;
+  /** Ms until one more message fits the rate-limit windows; 0: it fits now, and is charged (Pacer.oneMessageTurn). */
+  paceTurn?(): number;
 }
 
 /** `signal` aborts when the exchange ends another way (timeout, cancel, stop): forget it. */
@@ -67,18 +71,33 @@ export class Exchanges {
     }
     const deadline = Date.now() + timeoutMs;
     let everSent = false;
+    let paced = false;
+    const neverSent = () => (paced ? " (held back all that time by this device's rate limits)" : ' (the connection to ThingsBoard was down all that time)');
     return awaitAnswer<T>(
-      { timeoutMs, expired: () => noAnswer(timeoutMs, everSent ? '' : ' (the connection to ThingsBoard was down all that time)') },
+      { timeoutMs, expired: () => noAnswer(timeoutMs, everSent ? '' : neverSent()) },
       (waiting) => {
         let generation = 0; // the stale-callback guard, bumped per try: a try given up on cannot settle it
+        let paceTimer: NodeJS.Timeout | undefined;
         // However the exchange ends, it stops waiting here, and the transport forgets a request
         // still out there (its timer, its id): the signal it was given aborts.
-        waiting.signal.addEventListener('abort', () => this.pending.delete(entry), { once: true });
+        waiting.signal.addEventListener('abort', () => {
+          this.pending.delete(entry);
+          clearTimeout(paceTimer);
+        }, { once: true });
         const entry: Pending = {
           owner,
           run: () => {
             const transport = this.host.sendingTransport;
-            if (!transport || waiting.ended) return; // waits for the next connect
+            if (!transport || waiting.ended || paceTimer) return; // waits for the next connect, or for its window
+            const wait = this.host.paceTurn?.() ?? 0;
+            if (wait > 0) {
+              paced = true;
+              paceTimer = setTimeout(() => {
+                paceTimer = undefined;
+                entry.run();
+              }, wait);
+              return;
+            }
             const mine = ++generation;
             everSent = true;
             let running: Promise<T>;

@@ -134,3 +134,40 @@ test('CoAP: rateLimits set on the device pace a burst: no 5.00 from the server',
   assert.equal(emu.stats.byCode['5.00'] || 0, 0, 'no 5.00');
   assert.equal(store.rateLimitStats.exceeded, 0);
 });
+
+test('MQTT: attribute requests keep to the same windows as the readings (ThingsBoard counts every message of a device): zero violations', { timeout: 60000 }, async (t) => {
+  const scale = 4 * SCALE; // as above: one event loop for device and emulator
+  const store = new DeviceStore({ devices: [{ name: 'dev1', token: TOKEN }], rateLimits: 'messages=10:1,300:60', limitsMsPerSecond: scale });
+  const { emu } = await emulator({ store });
+  t.after(() => emu.close());
+  const { conn } = open(mqttSettings({ port: emu.port }), parseDeviceConfig({ host: 'h', rateLimits: 'messages=10:1,300:60' }, { accessToken: 't' }).rateLimits, scale);
+  t.after(() => conn.close());
+  await waitFor(() => conn.status().state === 'connected', 'connected');
+  // 30 readings and 30 attribute requests at once: six times the per-second limit together.
+  const readings = burst(conn, store, 30);
+  const requests = Array.from({ length: 30 }, () => conn.downlink.requestAttributes({ clientKeys: [], sharedKeys: ['k'] }, 15_000).then(() => null, (err) => err.message));
+  const [result, answers] = await Promise.all([readings, Promise.all(requests)]);
+  assertAllDelivered(result, 30, 20);
+  assert.deepEqual(answers.filter(Boolean), [], 'every request answered');
+  assert.equal(store.rateLimitStats.exceeded, 0, store.rejected.map((r) => r.reason).join('; '));
+  assert.equal(emu.stats.rateLimited, 0);
+  assert.equal(emu.stats.connects, 1, 'one session: never closed for a rate limit');
+});
+
+test('an exchange held back by the rate limits past its deadline fails saying so, without a violation', { timeout: 30000 }, async (t) => {
+  // 80 % of 3 per window: getSessionLimits at connect and the first request fit, the second
+  // waits for the window, whose second is a minute here.
+  const scale = 60_000;
+  const store = new DeviceStore({ devices: [{ name: 'dev1', token: TOKEN }], rateLimits: 'messages=3:1', limitsMsPerSecond: scale });
+  const { emu } = await emulator({ store });
+  t.after(() => emu.close());
+  const { conn } = open(mqttSettings({ port: emu.port }), parseDeviceConfig({ host: 'h', rateLimits: 'messages=3:1' }, { accessToken: 't' }).rateLimits, scale);
+  t.after(() => conn.close());
+  await waitFor(() => conn.status().state === 'connected', 'connected');
+  const first = await conn.downlink.requestAttributes({ clientKeys: [], sharedKeys: ['k'] }, 5000).then(() => 'answered', (err) => err.message);
+  assert.equal(first, 'answered');
+  const second = await conn.downlink.requestAttributes({ clientKeys: [], sharedKeys: ['k'] }, 500).then(() => 'answered', (err) => err);
+  assert.equal(second.code, 'NO_ANSWER');
+  assert.match(second.message, /held back all that time by this device's rate limits/);
+  assert.equal(store.rateLimitStats.exceeded, 0);
+});
