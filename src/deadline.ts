@@ -7,8 +7,8 @@
 // Why not AbortSignal.timeout() for the deadline: its timer cannot be cleared. A wait that got
 // its answer after 50 ms would keep a timer until the deadline passes (a thingsboard-request may
 // wait up to a day), and the leak tests count every timer left behind. The deadline is therefore
-// a plain timer cleared on settling; AbortSignal.any() joins the caller's abort to the wait's own
-// end into the one signal a waiter hands on.
+// a plain timer cleared on settling. The caller's abort ends the wait, and the wait's end aborts
+// the one signal a waiter hands on (see Wait below).
 
 /** Seconds for a text: 1 decimal, no trailing zero ("10", "0.5"). */
 export function seconds(ms: number): string {
@@ -46,41 +46,78 @@ export interface WaitOptions {
 /** Runs `start` and settles once: by the waiter, at the deadline, or when `options.signal` aborts. */
 export function awaitAnswer<T>(options: WaitOptions, start: (waiting: Waiting<T>) => void): Promise<T> {
   return new Promise<T>((resolve, reject) => {
-    const own = new AbortController();
+    const waiting = new Wait<T>(options, resolve, reject);
     const caller = options.signal;
-    const signal = caller ? AbortSignal.any([own.signal, caller]) : own.signal;
-    let timer: NodeJS.Timeout | undefined;
-    const end = (settle: () => void): void => {
-      if (own.signal.aborted) return;
-      clearTimeout(timer);
-      caller?.removeEventListener('abort', onAbort);
-      own.abort();
-      settle();
-    };
-    const onAbort = (): void => end(() => reject(options.aborted ? options.aborted() : caller?.reason));
-    const waiting: Waiting<T> = {
-      resolve: (value) => end(() => resolve(value)),
-      reject: (err) => end(() => reject(err)),
-      get ended() {
-        return own.signal.aborted;
-      },
-      get signal() {
-        return signal;
-      },
-    };
     if (caller?.aborted) {
-      own.abort();
+      waiting.ended = true;
       reject(options.aborted ? options.aborted() : caller.reason);
       return;
     }
-    caller?.addEventListener('abort', onAbort, { once: true });
-    if (options.timeoutMs !== undefined) {
-      timer = setTimeout(() => end(() => reject(options.expired ? options.expired() : new Error(noAnswerText(options.timeoutMs ?? 0)))), options.timeoutMs);
-    }
+    // The wait itself is the abort listener (handleEvent) and the timer's argument: no closure
+    // per wait. A device may have a request waiting on every connection (getSessionLimits).
+    caller?.addEventListener('abort', waiting, { once: true });
+    if (options.timeoutMs !== undefined) waiting.timer = setTimeout(expire<T>, options.timeoutMs, waiting);
     try {
       start(waiting);
     } catch (err) {
       waiting.reject(err);
     }
   });
+}
+
+function expire<T>(waiting: Wait<T>): void {
+  waiting.expire();
+}
+
+/**
+ * One wait. Its end signal is the wait's own: a caller's abort ends the wait (handleEvent), which
+ * aborts it, so it needs no AbortSignal.any() (a signal of its own, two sets and weak references
+ * per wait). It is made when a waiter first asks for it; one asked for after the end is aborted.
+ */
+class Wait<T> implements Waiting<T> {
+  ended = false;
+  timer: NodeJS.Timeout | undefined;
+  private own: AbortController | undefined;
+
+  constructor(
+    private readonly options: WaitOptions,
+    private readonly settleResolve: (value: T) => void,
+    private readonly settleReject: (err: unknown) => void,
+  ) {}
+
+  get signal(): AbortSignal {
+    if (!this.own) {
+      this.own = new AbortController();
+      if (this.ended) this.own.abort();
+    }
+    return this.own.signal;
+  }
+
+  resolve(value: T): void {
+    if (this.end()) this.settleResolve(value);
+  }
+
+  reject(err: unknown): void {
+    if (this.end()) this.settleReject(err);
+  }
+
+  /** The caller's signal aborted. */
+  handleEvent(): void {
+    if (this.end()) this.settleReject(this.options.aborted ? this.options.aborted() : this.options.signal?.reason);
+  }
+
+  expire(): void {
+    const { expired, timeoutMs } = this.options;
+    if (this.end()) this.settleReject(expired ? expired() : new Error(noAnswerText(timeoutMs ?? 0)));
+  }
+
+  /** False when the wait had already ended; else undoes what hangs on it. */
+  private end(): boolean {
+    if (this.ended) return false;
+    this.ended = true;
+    clearTimeout(this.timer);
+    this.options.signal?.removeEventListener('abort', this);
+    this.own?.abort();
+    return true;
+  }
 }
