@@ -21,7 +21,7 @@ import { background, type Background } from '../background';
 import { redactSecrets } from '../shared';
 import { createTransport } from '../transports';
 import { secretsOf, type TransportError, type ConnectionSettings, type Transport } from '../transports/transport';
-import { DeviceDownlink } from './downlink';
+import { DeviceDownlink, type DeviceDownlinkHost } from './downlink';
 import { asTransportError, DeviceError, type DoneCallback } from './errors';
 import { Gateway, type GatewayTarget } from './gateway';
 import type { DeviceMessage, Outbox } from './outbox';
@@ -79,18 +79,7 @@ export class DeviceConnection {
     this.timing = { ...DEFAULT_TIMING, ...options.timing };
     this.work = background((text) => this.options.log.warn(text), () => secretsOf(settings));
     this.users = new StatusFanout(() => this.status(), this.timing.statusThrottleMs, this.work);
-    // eslint-disable-next-line @typescript-eslint/no-this-alias
-    const connection = this;
-    const host = {
-      get sendingTransport() {
-        return connection.sendingTransport;
-      },
-      blocked: () => this.refusal(),
-      redact: (text: string) => this.redact(text),
-      paceTurn: () => this.pacer.oneMessageTurn(this.gateway !== undefined),
-      warn: (text: string) => this.options.log.warn(this.redact(text)),
-      work: this.work,
-    };
+    const host = new DeviceConnection.Host(this);
     this.downlink = new DeviceDownlink(host);
     const debug = (text: string) => this.options.log.debug?.(this.redact(text));
     this.gateway = options.gateway ? new Gateway(host, debug, () => this.users.publishSoon(), options.maxSubDevices) : undefined;
@@ -256,40 +245,96 @@ export class DeviceConnection {
 
   /** The send path's view of this connection: private, so no node can report on its behalf. */
   private sendPathOwner(): SendPathOwner {
-    // eslint-disable-next-line @typescript-eslint/no-this-alias
-    const connection = this;
-    return {
-      get sendingTransport() {
-        return connection.sendingTransport;
-      },
-      get generation() {
-        return connection.generation;
-      },
-      isCurrent: (generation) => generation === this.generation && !this.closed,
-      redact: (text) => this.redact(text),
-      queueChanged: () => this.queueChanged(),
-      diskChanged: () => this.users.publishSoon(),
-      // The status shows the last refused or unanswered message until one is delivered again.
-      delivered: () => {
-        const refusalEnded = this.failures.refused.delivered();
-        if (refusalEnded || this.failures.lastMessage !== undefined) this.setLastMessageFailure(undefined);
-      },
-      messageFailed: (code) => {
-        if (this.failures.lastMessage !== code) this.setLastMessageFailure(code);
-      },
-      permanent: (err) => {
-        this.failures.messageRefused();
-        this.enterPermanent(err);
-      },
-      lost: (err) => {
-        // The transport normally emits 'down' first; if it did not, the connection is gone anyway.
-        if (this.state === 'connected') this.onDown(err);
-        else this.outbox.pump();
-      },
-      warn: (text) => this.options.log.warn(text),
-      info: (text) => this.options.log.info(text),
-    };
+    return new DeviceConnection.Owner(this);
   }
+
+  // The downlink's (and gateway's) and the send path's views of this connection are classes
+  // nested here (they reach its private members), not object literals: they live as long as the
+  // connection, and a literal with a getter is a dictionary-mode object, each arrow in it a closure.
+  private static readonly Host = class implements DeviceDownlinkHost {
+    constructor(private readonly c: DeviceConnection) {}
+
+    get sendingTransport(): Transport | undefined {
+      return this.c.sendingTransport;
+    }
+
+    get work(): Background {
+      return this.c.work;
+    }
+
+    blocked(): DeviceError | undefined {
+      return this.c.refusal();
+    }
+
+    paceTurn(): number {
+      return this.c.pacer.oneMessageTurn(this.c.gateway !== undefined);
+    }
+
+    redact(text: string): string {
+      return this.c.redact(text);
+    }
+
+    warn(text: string): void {
+      this.c.options.log.warn(this.c.redact(text));
+    }
+  };
+
+  private static readonly Owner = class implements SendPathOwner {
+    constructor(private readonly c: DeviceConnection) {}
+
+    get sendingTransport(): Transport | undefined {
+      return this.c.sendingTransport;
+    }
+
+    get generation(): number {
+      return this.c.generation;
+    }
+
+    isCurrent(generation: number): boolean {
+      return generation === this.c.generation && !this.c.closed;
+    }
+
+    redact(text: string): string {
+      return this.c.redact(text);
+    }
+
+    queueChanged(): void {
+      this.c.queueChanged();
+    }
+
+    diskChanged(): void {
+      this.c.users.publishSoon();
+    }
+
+    /** The status shows the last refused or unanswered message until one is delivered again. */
+    delivered(): void {
+      const refusalEnded = this.c.failures.refused.delivered();
+      if (refusalEnded || this.c.failures.lastMessage !== undefined) this.c.setLastMessageFailure(undefined);
+    }
+
+    messageFailed(code: string): void {
+      if (this.c.failures.lastMessage !== code) this.c.setLastMessageFailure(code);
+    }
+
+    permanent(err: TransportError): void {
+      this.c.failures.messageRefused();
+      this.c.enterPermanent(err);
+    }
+
+    lost(err: TransportError): void {
+      // The transport normally emits 'down' first; if it did not, the connection is gone anyway.
+      if (this.c.state === 'connected') this.c.onDown(err);
+      else this.c.outbox.pump();
+    }
+
+    warn(text: string): void {
+      this.c.options.log.warn(text);
+    }
+
+    info(text: string): void {
+      this.c.options.log.info(text);
+    }
+  };
 
   private setLastMessageFailure(code: string | undefined): void {
     this.failures.lastMessage = code;

@@ -7,10 +7,10 @@ import type { ConnectionSettings, Transport, TransportError } from '../transport
 import { DeviceError, type DoneCallback } from './errors';
 import type { Gateway, GatewayTarget } from './gateway';
 import type { SubDevices } from './gateway/sub-devices';
-import { Outbox, type DeviceMessage } from './outbox';
+import { Outbox, type DeviceMessage, type OutboxHost } from './outbox';
 import { Pacer } from './pacing';
 import { PersistedQueue } from './persist';
-import { SessionLimits } from './session-limits';
+import { SessionLimits, type SessionLimitsHost } from './session-limits';
 import type { DeviceState } from './status';
 import type { ConnectionOptions } from './connection-options';
 import type { Timing } from './backoff';
@@ -55,50 +55,14 @@ export function buildSendPath(
   timing: Timing,
   subDevices: SubDevices | undefined,
 ): SendPath {
-  let deliveredCount = 0;
   const pacer = new Pacer(options.pacing);
-  // The outbox is made after the limits, which only call it once a session answers.
-  let outbox: Outbox | undefined;
-  const limits = new SessionLimits(
-    {
-      pacer,
-      limitPayload: (bytes) => outbox?.limitPayload(bytes),
-      warn: (text) => owner.warn(owner.redact(text)),
-      get delivered() {
-        return deliveredCount;
-      },
-      gateway: options.gateway === true,
-    },
-    options.rateLimits,
-    options.pacing?.now,
-    options.sessionLimitsAnswerMs,
-  );
-  outbox = new Outbox(
-    {
-      get sendingTransport() {
-        return owner.sendingTransport;
-      },
-      get generation() {
-        return owner.generation;
-      },
-      isCurrent: (generation) => owner.isCurrent(generation),
-      redact: (text) => owner.redact(text),
-      queueChanged: () => owner.queueChanged(),
-      sent: () => limits.sent(),
-      delivered: () => {
-        deliveredCount++;
-        owner.delivered();
-      },
-      messageFailed: (code) => owner.messageFailed(code),
-      permanent: (err) => owner.permanent(err),
-      lost: (err) => owner.lost(err),
-    },
-    settings.maxPayloadBytes,
-    timing.maxResends,
-    subDevices,
-    pacer,
-    options.costHook,
-  );
+  const link = new OutboxLink(owner);
+  const limitsLink = new LimitsLink(owner, pacer, link, options.gateway === true);
+  const limits = new SessionLimits(limitsLink, options.rateLimits, options.pacing?.now, options.sessionLimitsAnswerMs);
+  link.limits = limits;
+  const outbox = new Outbox(link, settings.maxPayloadBytes, timing.maxResends, subDevices, pacer, options.costHook);
+  // The limits only call the outbox once a session answers.
+  limitsLink.outbox = outbox;
   const queue = outbox;
   const persisted =
     options.persist &&
@@ -111,6 +75,83 @@ export function buildSendPath(
       info: (text) => owner.info(owner.redact(text)),
     });
   return { pacer, limits, outbox: queue, persisted };
+}
+
+// The outbox's and the limits' view of the owner: classes, not object literals, since they live
+// as long as the connection: an object literal with a getter is a dictionary-mode object (a
+// property table of its own) and each arrow function in it a closure, per connection.
+
+/** What the outbox reports goes to the owner; sends go to the limits' burst detection. */
+class OutboxLink implements OutboxHost {
+  /** Publishes acknowledged so far (any session): the limits tell a silent broker from a dead one. */
+  deliveredCount = 0;
+  limits!: SessionLimits;
+
+  constructor(private readonly owner: SendPathOwner) {}
+
+  get sendingTransport(): Transport | undefined {
+    return this.owner.sendingTransport;
+  }
+
+  get generation(): number {
+    return this.owner.generation;
+  }
+
+  isCurrent(generation: number): boolean {
+    return this.owner.isCurrent(generation);
+  }
+
+  redact(text: string): string {
+    return this.owner.redact(text);
+  }
+
+  queueChanged(): void {
+    this.owner.queueChanged();
+  }
+
+  sent(): void {
+    this.limits.sent();
+  }
+
+  delivered(): void {
+    this.deliveredCount++;
+    this.owner.delivered();
+  }
+
+  messageFailed(code: string): void {
+    this.owner.messageFailed(code);
+  }
+
+  permanent(err: TransportError): void {
+    this.owner.permanent(err);
+  }
+
+  lost(err: TransportError): void {
+    this.owner.lost(err);
+  }
+}
+
+class LimitsLink implements SessionLimitsHost {
+  outbox: Outbox | undefined;
+
+  constructor(
+    private readonly owner: SendPathOwner,
+    readonly pacer: Pacer,
+    private readonly link: OutboxLink,
+    readonly gateway: boolean,
+  ) {}
+
+  get delivered(): number {
+    return this.link.deliveredCount;
+  }
+
+  limitPayload(bytes: number): void {
+    this.outbox?.limitPayload(bytes);
+  }
+
+  warn(text: string): void {
+    this.owner.warn(this.owner.redact(text));
+  }
 }
 
 /**
