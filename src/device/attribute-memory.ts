@@ -6,6 +6,7 @@
 // (new or different values, and deleted keys) since the listener last heard. Values are compared
 // by content (util.isDeepStrictEqual: ThingsBoard may send an object's keys in another order),
 // and kept as copies (the flow may change the objects it was given).
+import { EMPTY_MAP } from '../empty';
 import { isDeepStrictEqual } from 'node:util';
 
 export interface AttributeChange {
@@ -15,19 +16,24 @@ export interface AttributeChange {
 
 export class AttributeMemory<Listener extends object> {
   /** Per listener: key → a copy of the value it was last given. */
-  private readonly given = new Map<Listener, Map<string, unknown>>();
+  /** Made when a listener is first given values (most connections have no such listener). */
+  private givenMap: Map<Listener, Map<string, unknown>> | undefined;
+
+  private get given(): ReadonlyMap<Listener, Map<string, unknown>> {
+    return this.givenMap ?? EMPTY_MAP;
+  }
 
   has(listener: Listener): boolean {
     return this.given.has(listener);
   }
 
   forget(listener: Listener): void {
-    this.given.delete(listener);
+    this.givenMap?.delete(listener);
   }
 
   /** `values` are all the listener's keys there are now (initial values): remembered as they are. */
   replace(listener: Listener, values: Record<string, unknown>): void {
-    this.given.set(listener, new Map(Object.entries(values).map(([k, v]) => [k, structuredClone(v)])));
+    (this.givenMap ??= new Map()).set(listener, new Map(Object.entries(values).map(([k, v]) => [k, structuredClone(v)])));
   }
 
   /** A pushed change the listener was given (nothing for a listener never given initial values). */

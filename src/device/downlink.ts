@@ -17,6 +17,7 @@
 //   times it out as it would for a device that does not know it. Replies go through reply().
 // - Attribute requests, client-side RPC and replies are exchanges (requests.ts): they wait for a
 //   connection until their deadline and bypass the telemetry queue.
+import { EMPTY_SET } from '../empty';
 import type { AttributesAnswer, AttributesQuery, AttributesUpdate, DownlinkChannel, RpcRequest, Transport } from '../transports/transport';
 import type { Background } from '../background';
 import { AttributeMemory } from './attribute-memory';
@@ -56,10 +57,11 @@ const CHANNEL_TEXT: Record<DownlinkChannel, string> = {
 };
 
 export class DeviceDownlink {
-  private readonly listeners = new Set<DownlinkListener>();
+  /** Made by the first listener (thingsboard-in): an out node alone never listens. */
+  private listenersSet: Set<DownlinkListener> | undefined;
   private readonly exchanges: Exchanges;
   private readonly rpcBook = new RpcBook();
-  private readonly unknownMethodsLogged = new Set<string>();
+  private unknownMethodsLogged: Set<string> | undefined;
   /** What each initial-values listener was last given (for the re-fetch after a CoAP renewal). */
   private readonly memory = new AttributeMemory<DownlinkListener>();
   /** Shared-attribute pushes delivered so far: a re-fetch that a push overtook may be stale. */
@@ -72,10 +74,14 @@ export class DeviceDownlink {
     this.exchanges = new Exchanges(host);
   }
 
+  private get listeners(): ReadonlySet<DownlinkListener> {
+    return this.listenersSet ?? EMPTY_SET;
+  }
+
   // ---- listeners ----------------------------------------------------------------------------
 
   listen(listener: DownlinkListener): void {
-    this.listeners.add(listener);
+    (this.listenersSet ??= new Set()).add(listener);
     const transport = this.live;
     if (!transport) return; // subscribed on the next connect
     const generation = this.generation;
@@ -88,7 +94,7 @@ export class DeviceDownlink {
   }
 
   unlisten(listener: DownlinkListener): void {
-    if (!this.listeners.delete(listener)) return;
+    if (!this.listenersSet?.delete(listener)) return;
     this.memory.forget(listener);
     const transport = this.live;
     if (transport && !this.needed(listener.channel)) {
@@ -276,9 +282,10 @@ export class DeviceDownlink {
   private deliverRpc(request: RpcRequest): void {
     const takers = this.ofChannel('rpc').filter((l) => l.names.length === 0 || l.names.includes(request.method));
     if (takers.length === 0) {
-      if (!this.unknownMethodsLogged.has(request.method)) {
-        if (this.unknownMethodsLogged.size >= 100) this.unknownMethodsLogged.clear();
-        this.unknownMethodsLogged.add(request.method);
+      const logged = (this.unknownMethodsLogged ??= new Set());
+      if (!logged.has(request.method)) {
+        if (logged.size >= 100) logged.clear();
+        logged.add(request.method);
         this.host.warn(
           this.host.redact(
             `server-side RPC "${request.method}" left unanswered: no thingsboard-in node of this device takes that method ` +

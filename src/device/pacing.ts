@@ -13,6 +13,8 @@
 // 'telemetryDataPoints'; a gateway adds its own names (e.g. from gatewayRateLimits) with
 // setBudget() and charges them through the costs it passes.
 
+import { EMPTY_MAP } from '../empty';
+
 /** ThingsBoard's limits are never approached closer than this. */
 export const PACE_FACTOR = 0.8;
 
@@ -133,7 +135,8 @@ export interface PacerOptions {
 }
 
 export class Pacer {
-  private budgets = new Map<BudgetName, Bucket[]>();
+  /** Made when a limit is first known: most connections have none (ThingsBoard's defaults set none). */
+  private budgets: ReadonlyMap<BudgetName, Bucket[]> = EMPTY_MAP;
   private readonly now: () => number;
   private readonly factor: number;
   private readonly msPerSecond: number;
@@ -151,18 +154,23 @@ export class Pacer {
 
   /** Replaces every budget (a session's limits); full buckets, as ThingsBoard's at session start. */
   setLimits(limits: RateLimits): void {
-    this.budgets = new Map();
+    this.budgets = EMPTY_MAP;
     for (const [name, windows] of Object.entries(limits)) if (windows) this.setBudget(name, windows);
   }
 
   /** Sets (or, with no windows, removes) one budget: the hook for a gateway's own limits. */
   setBudget(name: BudgetName, windows: RateWindow[]): void {
     if (windows.length === 0) {
-      this.budgets.delete(name);
+      if (this.budgets.has(name)) this.writable().delete(name);
       return;
     }
     const now = this.now();
-    this.budgets.set(name, windows.map((w) => new Bucket(w, this.factor, this.msPerSecond, now)));
+    this.writable().set(name, windows.map((w) => new Bucket(w, this.factor, this.msPerSecond, now)));
+  }
+
+  private writable(): Map<BudgetName, Bucket[]> {
+    if (this.budgets === EMPTY_MAP) this.budgets = new Map();
+    return this.budgets as Map<BudgetName, Bucket[]>;
   }
 
   has(name: BudgetName): boolean {

@@ -13,6 +13,7 @@
 //   MAX_PENDING wait per device (one more fails at once), and each is one small message.
 // - They keep to the device's rate limits like the queue does (ThingsBoard counts every message
 //   of a device): one whose window is full waits until it has room, within its deadline.
+import { EMPTY_SET } from '../empty';
 import type { Transport, TransportError } from '../transports/transport';
 import { awaitAnswer, noAnswerText } from '../deadline';
 import { asTransportError, DeviceError } from './errors';
@@ -46,12 +47,17 @@ export function noAnswer(timeoutMs: number, detail = ''): DeviceError {
 }
 
 export class Exchanges {
-  private readonly pending = new Set<Pending>();
+  /** Made by the first exchange: most connections never have one. */
+  private pendingSet: Set<Pending> | undefined;
 
   constructor(private readonly host: ExchangeHost) {}
 
   get size(): number {
     return this.pending.size;
+  }
+
+  private get pending(): ReadonlySet<Pending> {
+    return this.pendingSet ?? EMPTY_SET;
   }
 
   /**
@@ -81,7 +87,7 @@ export class Exchanges {
         // However the exchange ends, it stops waiting here, and the transport forgets a request
         // still out there (its timer, its id): the signal it was given aborts.
         waiting.signal.addEventListener('abort', () => {
-          this.pending.delete(entry);
+          this.pendingSet?.delete(entry);
           clearTimeout(paceTimer);
         }, { once: true });
         const entry: Pending = {
@@ -122,7 +128,7 @@ export class Exchanges {
           },
           fail: (err) => waiting.reject(err),
         };
-        this.pending.add(entry);
+        (this.pendingSet ??= new Set()).add(entry);
         entry.run();
       },
     );

@@ -7,6 +7,7 @@
 //   the same id with another command is a new command;
 // - whether a reply may go: only to an open command, once ("already answered" otherwise).
 // Entries expire (an RPC ThingsBoard gave up on long ago cannot be answered) and are bounded.
+import { EMPTY_MAP } from '../empty';
 import type { RpcRequest } from '../transports/transport';
 
 /** A command older than this can no longer be answered (ThingsBoard's own RPC timeouts are shorter). */
@@ -26,9 +27,14 @@ interface Command {
 export type ReplyCheck = { ok: true } | { ok: false; code: 'ALREADY_ANSWERED' | 'UNKNOWN_RPC'; reason: string };
 
 export class RpcBook {
-  private readonly commands = new Map<number, Command>();
+  /** Made on the first command: most devices never get one. */
+  private commandsMap: Map<number, Command> | undefined;
 
   constructor(private readonly now: () => number = Date.now) {}
+
+  private get commands(): ReadonlyMap<number, Command> {
+    return this.commandsMap ?? EMPTY_MAP;
+  }
 
   /** True when `request` is new (deliver it); false for a repeat of one the flow has had. */
   arrived(request: RpcRequest): boolean {
@@ -37,8 +43,9 @@ export class RpcBook {
     const known = this.commands.get(request.id);
     if (known && known.fingerprint === fingerprint) return false;
     // Re-inserted at the end: the Map's order is the age order prune() relies on.
-    this.commands.delete(request.id);
-    this.commands.set(request.id, { state: 'open', fingerprint, at: this.now() });
+    const commands = (this.commandsMap ??= new Map());
+    commands.delete(request.id);
+    commands.set(request.id, { state: 'open', fingerprint, at: this.now() });
     return true;
   }
 
@@ -81,7 +88,7 @@ export class RpcBook {
   }
 
   clear(): void {
-    this.commands.clear();
+    this.commandsMap?.clear();
   }
 
   /** Whether every command it had has expired (nothing left to answer or to tell a repeat by). */
@@ -91,10 +98,12 @@ export class RpcBook {
   }
 
   private prune(): void {
+    const commands = this.commandsMap;
+    if (!commands) return;
     const oldest = this.now() - RPC_LIFETIME_MS;
-    for (const [id, command] of this.commands) {
-      if (command.at >= oldest && this.commands.size <= RPC_MEMORY) break;
-      this.commands.delete(id);
+    for (const [id, command] of commands) {
+      if (command.at >= oldest && commands.size <= RPC_MEMORY) break;
+      commands.delete(id);
     }
   }
 }

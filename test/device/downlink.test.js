@@ -86,7 +86,7 @@ test('DeviceDownlink over MQTT: at most MAX_PENDING requests, cancel by owner, s
   assert.ok(cancelled.every((e) => e.code === 'STOPPED'), 'the owner\'s ten ended at once');
   // The transport forgot them too: their answers, should they come, match nothing.
   const transport = conn.sendingTransport;
-  assert.equal(transport.downlink.attributeAnswers.size, MAX_PENDING - 10);
+  assert.equal(transport.downlink.attributeAnswersMap.size, MAX_PENDING - 10);
   await conn.deregister(user);
   const rest = await Promise.all(pending.slice(10));
   assert.ok(rest.every((e) => e.code === 'STOPPED'), 'stopping the connection ends every request');

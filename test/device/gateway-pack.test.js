@@ -176,3 +176,22 @@ test('HoldingIds: a packet id whose later PUBACKs may still come is never handed
   const next = new Set(Array.from({ length: 65534 }, () => ids.allocate()));
   assert.ok(next.has(7), 'released: in use again');
 });
+
+test('PackedAcks: the ids it hands mqtt.js skip a pack\'s packet id from its first publish until the pack is settled', () => {
+  const { EventEmitter } = require('node:events');
+  const { PackedAcks } = lib('transports/mqtt/gateway-acks.js');
+  const acks = new PackedAcks();
+  const client = new EventEmitter();
+  acks.attach(client);
+  const ids = acks.ids();
+  assert.equal(ids.register(7), true, 'no pack yet: every id is free');
+  const body = Buffer.from('{"a":[],"b":[]}');
+  const results = [];
+  acks.publish(body, 2, () => {}, (err) => results.push(err ? err.code : 'ok'));
+  client.emit('packetsend', { cmd: 'publish', payload: body, messageId: 7 });
+  assert.equal(ids.register(7), false, 'held while its later PUBACKs may still come');
+  assert.equal(acks.ids().register(7), false, 'by the provider of the next client too');
+  acks.failAll(Object.assign(new Error('closed'), { code: 'CLOSED' }));
+  assert.deepEqual(results, ['CLOSED']);
+  assert.equal(ids.register(7), true, 'settled: free again');
+});

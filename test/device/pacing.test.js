@@ -102,3 +102,25 @@ test('a cost larger than a window waits for a full bucket instead of forever; bu
   pacer.take({ gatewayMessages: 1 });
   assert.ok(pacer.wait({ gatewayMessages: 1 }) > 0, 'a gateway budget set through the hook is paced too');
 });
+
+test('budgets are made when a limit is known and belong to one pacer: another stays unpaced; removing the last one makes it unpaced', () => {
+  const idle = new Pacer({ now: () => 0 });
+  const paced = new Pacer({ now: () => 0 });
+  assert.equal(paced.active, false, 'no limit known: no budgets');
+  assert.equal(paced.wait({ messages: 1000 }), 0);
+  paced.setLimits({ messages: [{ count: 10, seconds: 1 }] });
+  paced.setBudget('gateway.messages', [{ count: 5, seconds: 1 }]);
+  assert.equal(paced.active, true);
+  assert.equal(paced.has('gateway.messages'), true);
+  assert.equal(idle.active, false, 'the other pacer has no budget');
+  assert.equal(idle.has('messages'), false);
+  assert.equal(idle.wait({ messages: 1000 }), 0);
+  idle.setBudget('messages', []); // removing what it does not have is nothing
+  assert.equal(idle.active, false);
+  paced.setBudget('messages', []);
+  paced.setBudget('gateway.messages', []);
+  assert.equal(paced.active, false);
+  paced.setLimits({});
+  assert.equal(paced.active, false);
+  assert.equal(new Pacer().active, false, 'a new pacer after all that');
+});

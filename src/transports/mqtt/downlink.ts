@@ -78,13 +78,14 @@ function closed(): TransportError {
 export class MqttDownlink {
   /** Granted (or being granted) subscriptions of this connection, by need. */
   private readonly subscriptions = new Map<Need, Promise<void>>();
-  private readonly attributeAnswers = new Map<number, Waiting<unknown>>();
+  // The maps and the set below only a gateway or an attribute request uses are made on first use.
+  private attributeAnswersMap: Map<number, Waiting<unknown>> | undefined;
   private readonly rpcAnswers = new Map<number, Waiting<unknown>>();
   /** Our client-side RPC requests still waiting, by id: a plain broker echoes them back to us. */
   private readonly ownRpcRequests = new Map<number, string>();
-  private readonly gatewayAnswers = new Map<number, GatewayWaiting>();
+  private gatewayAnswersMap: Map<number, GatewayWaiting> | undefined;
   /** Sub-device RPCs delivered on this connection: `device\u0000id` (a DUP is not a new command). */
-  private readonly seenGatewayRpc = new Set<string>();
+  private seenGatewayRpcSet: Set<string> | undefined;
   private ended = false;
   private readonly onMessage = (topic: string, payload: Buffer) => this.receive(topic, payload);
 
@@ -122,7 +123,7 @@ export class MqttDownlink {
     if (keys.length === 1) request.key = keys[0];
     else request.keys = keys;
     const left = Math.max(0, timeoutMs - (Date.now() - started));
-    const answers = this.gatewayAnswers;
+    const answers = (this.gatewayAnswersMap ??= new Map());
     const answer = await awaitAnswer<unknown>(
       { signal, aborted, timeoutMs: left, expired: () => new TransportError(noAnswerText(timeoutMs), 'timeout', 'NO_ANSWER') },
       (waiting) => {
@@ -156,7 +157,7 @@ export class MqttDownlink {
     // ThingsBoard takes comma-separated strings; an empty list is left out (both out = all keys).
     if (query.clientKeys.length > 0) request.clientKeys = query.clientKeys.join(',');
     if (query.sharedKeys.length > 0) request.sharedKeys = query.sharedKeys.join(',');
-    const answer = await this.exchange('attributesResponse', this.attributeAnswers, DOWNLINK_TOPICS.attributesRequest, request, timeoutMs, signal);
+    const answer = await this.exchange('attributesResponse', (this.attributeAnswersMap ??= new Map()), DOWNLINK_TOPICS.attributesRequest, request, timeoutMs, signal);
     return answer as AttributesAnswer;
   }
 
@@ -170,8 +171,9 @@ export class MqttDownlink {
     this.ended = true;
     this.client.removeListener('message', this.onMessage);
     this.subscriptions.clear();
-    this.seenGatewayRpc.clear();
-    for (const answers of [this.attributeAnswers, this.rpcAnswers, this.gatewayAnswers as Map<number, Waiting<unknown>>]) {
+    this.seenGatewayRpcSet?.clear();
+    for (const answers of [this.attributeAnswersMap, this.rpcAnswers, this.gatewayAnswersMap as Map<number, Waiting<unknown>> | undefined]) {
+      if (!answers) continue;
       const waiting = [...answers.values()];
       answers.clear();
       for (const w of waiting) {
@@ -255,10 +257,10 @@ export class MqttDownlink {
 
   private receive(topic: string, payload: Buffer): void {
     if (this.ended) return;
-    if (topic.startsWith('v1/gateway/')) return receiveGateway(topic, payload, this.host, this.seenGatewayRpc, this.gatewayAnswers);
+    if (topic.startsWith('v1/gateway/')) return receiveGateway(topic, payload, this.host, (this.seenGatewayRpcSet ??= new Set()), (this.gatewayAnswersMap ??= new Map()));
     if (topic === DOWNLINK_TOPICS.attributes) return this.receiveAttributes(payload);
     if (topic.startsWith(DOWNLINK_TOPICS.rpcRequest)) return this.receiveRpc(topic, payload);
-    if (topic.startsWith(DOWNLINK_TOPICS.attributesResponse)) return this.receiveAnswer(topic, DOWNLINK_TOPICS.attributesResponse, payload, this.attributeAnswers, true);
+    if (topic.startsWith(DOWNLINK_TOPICS.attributesResponse)) return this.receiveAnswer(topic, DOWNLINK_TOPICS.attributesResponse, payload, (this.attributeAnswersMap ??= new Map()), true);
     if (topic.startsWith(DOWNLINK_TOPICS.rpcResponse)) return this.receiveAnswer(topic, DOWNLINK_TOPICS.rpcResponse, payload, this.rpcAnswers, false);
   }
 

@@ -14,6 +14,7 @@
 //   entry, it is trusted to keep doing so: later packs wait for all of theirs, however long.
 // - the PUBACKs after a pack's first are counted on the socket and never reach mqtt.js
 //   (extra-acks.ts), which has nothing to do with them: its outgoing entry went with the first.
+import { EMPTY_MAP } from '../../empty';
 import type { Duplex } from 'node:stream';
 import type { MqttClient } from 'mqtt';
 import { ExtraAckFilter, filterIncoming } from './extra-acks';
@@ -40,7 +41,7 @@ export class HoldingIds {
   private next = 1 + Math.floor(Math.random() * 65534);
   private last = 0;
 
-  constructor(private readonly held: ReadonlyMap<number, unknown>) {}
+  constructor(private readonly held: Pick<ReadonlyMap<number, unknown>, 'has'>) {}
 
   allocate(): number | null {
     for (let i = 0; i < 65535; i++) {
@@ -69,14 +70,28 @@ export class HoldingIds {
 
 export class PackedAcks {
   /** Packed publishes by packet id (set when mqtt.js writes them). */
-  private readonly byId = new Map<number, Pack>();
-  private readonly byBody = new Map<Buffer, Pack>();
+  // Both made by the first pack: only a gateway sends packs (memory per idle connection).
+  private byIdMap: Map<number, Pack> | undefined;
+  private byBodyMap: Map<Buffer, Pack> | undefined;
   /** 'probe' until the server showed how it acknowledges packs; 'off': one PUBACK per packet. */
   private mode: 'probe' | 'perEntry' | 'off' = 'probe';
 
   /** A new id provider for a new mqtt.js client. */
   ids(): HoldingIds {
-    return new HoldingIds(this.byId);
+    return new HoldingIds(this);
+  }
+
+  /** Whether a pack waits for PUBACKs with packet id `id` (HoldingIds does not hand it out). */
+  has(id: number): boolean {
+    return this.byIdMap?.has(id) ?? false;
+  }
+
+  private get byId(): ReadonlyMap<number, Pack> {
+    return this.byIdMap ?? EMPTY_MAP;
+  }
+
+  private get byBody(): ReadonlyMap<Buffer, Pack> {
+    return this.byBodyMap ?? EMPTY_MAP;
   }
 
   /** Whether publishes may carry several sub-devices (false once the broker showed one PUBACK per packet). */
@@ -112,9 +127,9 @@ export class PackedAcks {
       if (packet.cmd !== 'publish' || !Buffer.isBuffer(packet.payload)) return;
       const pack = this.byBody.get(packet.payload);
       if (!pack || packet.messageId === undefined) return;
-      this.byBody.delete(packet.payload);
+      this.byBodyMap?.delete(packet.payload);
       pack.id = packet.messageId;
-      this.byId.set(pack.id, pack);
+      (this.byIdMap ??= new Map()).set(pack.id, pack);
     });
     client.on('packetreceive', (packet: { cmd: string; messageId?: number; reasonCode?: number }) => {
       if (packet.cmd !== 'puback' || packet.messageId === undefined) return;
@@ -137,7 +152,7 @@ export class PackedAcks {
    */
   publish(body: Buffer, entries: number, publish: (callback: SendCallback) => void, callback: SendCallback): void {
     const pack: Pack = { need: entries, got: 0, firstAcked: false, firstSeen: false, id: -1, body, callback, settled: false };
-    this.byBody.set(body, pack);
+    (this.byBodyMap ??= new Map()).set(body, pack);
     publish((err) => {
       if (err) return this.settle(pack, err);
       pack.firstAcked = true;
@@ -168,8 +183,8 @@ export class PackedAcks {
     if (pack.settled) return;
     pack.settled = true;
     if (pack.timer) clearTimeout(pack.timer);
-    if (this.byId.get(pack.id) === pack) this.byId.delete(pack.id);
-    if (this.byBody.get(pack.body) === pack) this.byBody.delete(pack.body);
+    if (this.byId.get(pack.id) === pack) this.byIdMap?.delete(pack.id);
+    if (this.byBody.get(pack.body) === pack) this.byBodyMap?.delete(pack.body);
     pack.callback(err);
   }
 }
