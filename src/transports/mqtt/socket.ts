@@ -83,7 +83,9 @@ export function openSocket(settings: ConnectionSettings, where: Where, hooks: So
     const onReady = () => {
       cleanup();
       // From here mqtt.js reports socket errors; this keeps a late one from being unhandled.
-      socket.on('error', () => {});
+      // A module-level function: a closure made here would keep this whole opening scope (its
+      // timer, the TLS options, the hooks) alive for as long as the socket is open.
+      socket.on('error', ignoreLateError);
       resolve(socket);
     };
     socket.once('error', onError);
@@ -91,3 +93,5 @@ export function openSocket(settings: ConnectionSettings, where: Where, hooks: So
     socket.once('close', onClose);
   });
 }
+
+function ignoreLateError(): void {}
