@@ -697,6 +697,14 @@ module.exports = [
     why: "every ended wait stays listed on the caller's long-lived signal (a node's): it grows by one per request",
   },
   {
+    id: 'deadline-on-end-never-runs',
+    file: 'src/deadline.ts',
+    find: '    cleanup?.();\n',
+    replace: '',
+    tests: ['test/shared/deadline.test.js', 'test/device/downlink.test.js'],
+    why: 'what a waiter hung on the end of a wait (the answers-table entry, the listeners of a one-off request) stays after the answer, the deadline or the abort',
+  },
+  {
     id: 'pacer-budgets-in-shared-empty',
     file: 'src/device/pacing.ts',
     find: '    if (this.budgets === EMPTY_MAP) this.budgets = new Map();\n',

@@ -31,6 +31,11 @@ export interface Waiting<T> {
    * hang cleanup on it, or hand it to what must stop then (a transport's request).
    */
   readonly signal: AbortSignal;
+  /**
+   * `cleanup` runs once when the wait ends, however it ends (at once if it has): what a waiter
+   * that only needs to undo something uses instead of `signal` (no AbortSignal is made then).
+   */
+  onEnd(cleanup: () => void): void;
 }
 
 export interface WaitOptions {
@@ -78,6 +83,7 @@ class Wait<T> implements Waiting<T> {
   ended = false;
   timer: NodeJS.Timeout | undefined;
   private own: AbortController | undefined;
+  private cleanup: (() => void) | undefined;
 
   constructor(
     private readonly options: WaitOptions,
@@ -91,6 +97,20 @@ class Wait<T> implements Waiting<T> {
       if (this.ended) this.own.abort();
     }
     return this.own.signal;
+  }
+
+  onEnd(cleanup: () => void): void {
+    if (this.ended) {
+      cleanup();
+      return;
+    }
+    const before = this.cleanup;
+    this.cleanup = before
+      ? () => {
+          before();
+          cleanup();
+        }
+      : cleanup;
   }
 
   resolve(value: T): void {
@@ -118,6 +138,9 @@ class Wait<T> implements Waiting<T> {
     clearTimeout(this.timer);
     this.options.signal?.removeEventListener('abort', this);
     this.own?.abort();
+    const cleanup = this.cleanup;
+    this.cleanup = undefined;
+    cleanup?.();
     return true;
   }
 }

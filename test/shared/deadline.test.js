@@ -80,3 +80,24 @@ test('a settled wait leaves no timer behind', async () => {
   const after = process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
   assert.equal(after, before);
 });
+
+test('onEnd: every cleanup runs once, in order, when the wait ends; one added after the end runs at once', async () => {
+  const ran = [];
+  let waiting;
+  const p = awaitAnswer({ timeoutMs: 60_000 }, (w) => {
+    waiting = w;
+    w.onEnd(() => ran.push('first'));
+    w.onEnd(() => ran.push('second'));
+  });
+  assert.deepEqual(ran, []);
+  waiting.reject(new Error('refused'));
+  waiting.resolve(1);
+  await assert.rejects(p, /refused/);
+  assert.deepEqual(ran, ['first', 'second']);
+  waiting.onEnd(() => ran.push('late'));
+  assert.deepEqual(ran, ['first', 'second', 'late']);
+  // The deadline ends it too.
+  const cleaned = [];
+  await assert.rejects(awaitAnswer({ timeoutMs: 10, expired: () => new Error('late') }, (w) => w.onEnd(() => cleaned.push('deadline'))), /late/);
+  assert.deepEqual(cleaned, ['deadline']);
+});

@@ -128,7 +128,7 @@ export class MqttDownlink {
       { signal, aborted, timeoutMs: left, expired: () => new TransportError(noAnswerText(timeoutMs), 'timeout', 'NO_ANSWER') },
       (waiting) => {
         answers.set(id, Object.assign(waiting, { device, key: keys.length === 1 ? keys[0] : undefined }));
-        waiting.signal.addEventListener('abort', () => answers.delete(id), { once: true });
+        waiting.onEnd(() => answers.delete(id));
         this.publish(DOWNLINK_TOPICS.gatewayAttributesRequest, Buffer.from(JSON.stringify(request))).catch((err: TransportError) => waiting.reject(err));
       },
     );
@@ -246,10 +246,10 @@ export class MqttDownlink {
         const body = JSON.stringify(request);
         answers.set(id, waiting);
         if (requestTopic === DOWNLINK_TOPICS.rpcRequest) this.ownRpcRequests.set(id, body);
-        waiting.signal.addEventListener('abort', () => {
+        waiting.onEnd(() => {
           answers.delete(id);
           this.ownRpcRequests.delete(id);
-        }, { once: true });
+        });
         this.publish(`${requestTopic}${id}`, Buffer.from(body)).catch((err: TransportError) => waiting.reject(err));
       },
     );

@@ -291,10 +291,10 @@ export class MqttTransport extends EventEmitter implements Transport {
         client.on('message', onMessage);
         client.once('close', onClose);
         // However the wait ends (answer, deadline, close), the listeners go with it.
-        waiting.signal.addEventListener('abort', () => {
+        waiting.onEnd(() => {
           client.removeListener('message', onMessage);
           client.removeListener('close', onClose);
-        }, { once: true });
+        });
         client.subscribe(responseTopic, QOS_1, (err) => {
           if (err) return waiting.reject(new TransportError(this.redactText(`cannot subscribe ${responseTopic}: ${err.message}`), 'rejected', 'SUBSCRIBE_FAILED'));
           if (waiting.ended) return;
