@@ -13,14 +13,22 @@ export interface TransportEvents {
 
 /** Listens to `transport` while `isCurrent()` (its generation is the connection's) holds; returns the function that stops listening. */
 export function listenTo(transport: Transport, isCurrent: () => boolean, work: Background, events: TransportEvents): () => void {
-  const handlers = (['down', 'warning', 'phase'] as const).map((name) => {
-    const handler = (arg: unknown) => {
-      if (isCurrent()) work.call(`handling the transport's '${name}' event`, () => events[name](arg));
-    };
-    transport.on(name, handler);
-    return [name, handler] as const;
-  });
+  // Three handlers written out (not made in a loop): they share one scope, one per connection.
+  const down = (arg: unknown): void => {
+    if (isCurrent()) work.call("handling the transport's 'down' event", () => events.down(arg));
+  };
+  const warning = (arg: unknown): void => {
+    if (isCurrent()) work.call("handling the transport's 'warning' event", () => events.warning(arg));
+  };
+  const phase = (arg: unknown): void => {
+    if (isCurrent()) work.call("handling the transport's 'phase' event", () => events.phase(arg));
+  };
+  transport.on('down', down);
+  transport.on('warning', warning);
+  transport.on('phase', phase);
   return () => {
-    for (const [name, handler] of handlers) transport.removeListener(name, handler);
+    transport.removeListener('down', down);
+    transport.removeListener('warning', warning);
+    transport.removeListener('phase', phase);
   };
 }
