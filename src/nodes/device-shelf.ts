@@ -8,6 +8,7 @@
 // - otherwise, and for a connection nobody took once the flows started again (the config node
 //   was deleted or disabled) or the runtime stopped, it closes and the log says how many
 //   messages that dropped.
+import { createHash } from 'node:crypto';
 import type { DeviceConnection } from '../device';
 
 export interface ShelfEntry {
@@ -28,13 +29,21 @@ export interface RuntimeEvents {
 
 type ConnectionSettings = DeviceConnection['settings'];
 
+// Both keys are digests of what they compare: every config node keeps its two keys for its whole
+// life, and the text they are made of holds every setting, PEM (CA, client certificate and key)
+// and credential of the device: a copy of all that per config node, and secrets in one more place.
+
 export function settingsKey(settings: ConnectionSettings, extra: Record<string, unknown>): string {
-  return JSON.stringify({ settings, extra });
+  return digest(JSON.stringify({ settings, extra }));
 }
 
 /** Transport, host, port and every credential: a queue may move only to the same device. */
 export function deviceKey(settings: ConnectionSettings, secrets: readonly string[]): string {
-  return JSON.stringify([settings.transport, settings.host, settings.port, [...secrets].sort()]);
+  return digest(JSON.stringify([settings.transport, settings.host, settings.port, [...secrets].sort()]));
+}
+
+function digest(text: string): string {
+  return createHash('sha256').update(text).digest('base64');
 }
 
 export class DeviceShelf {
