@@ -30,11 +30,13 @@ export interface StatusShower {
 const COUNT_MARK = '\u0000#';
 
 export function statusShower(RED: RED, node: Node, token: () => string | readonly string[], options: { queued?: boolean } = {}): StatusShower {
-  const texts = new Map<string, string>();
+  // Made by the first status shown (a node on an idle device may never need one).
+  let texts: Map<string, string> | undefined;
   const translate = (key: string, params?: Record<string, string | number>): string => {
     const id = params ? `${key}|${Object.values(params).join('|')}` : key;
-    let text = texts.get(id);
+    let text = texts?.get(id);
     if (text === undefined) {
+      texts ??= new Map();
       if (texts.size >= 64) texts.clear(); // counts and seconds vary: keep it small
       text = statusText(RED, key, params);
       texts.set(id, text);

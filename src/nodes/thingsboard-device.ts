@@ -28,7 +28,8 @@ export = function (RED: RED) {
     const parsed = parseDeviceConfig(config, node.credentials, node.id);
     // Every secret of this device: problems and logs never show one.
     const given = node.credentials ?? {};
-    const secrets = [...secretsOf(parsed.settings), ...SECRET_CREDENTIALS.map((k) => String(given[k] ?? '')).filter(Boolean)];
+    // concat: an array of the exact length (a spread into a literal leaves room to grow, per device).
+    const secrets = secretsOf(parsed.settings).concat(SECRET_CREDENTIALS.map((k) => String(given[k] ?? '')).filter(Boolean));
     node.secrets = secrets;
     node.problems = parsed.problems.map((p) => redactSecrets(p, secrets));
     node.maxPayloadBytes = parsed.settings.maxPayloadBytes;
