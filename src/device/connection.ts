@@ -460,7 +460,6 @@ export class DeviceConnection {
     const delayMs = this.failures.dropped(err);
     this.downlink.down();
     this.gateway?.down();
-    this.limits.down();
     const rateLimit = this.limits.diagnose(err, this.settings.mqtt.protocolVersion);
     const lost = this.redact(`connection to ${this.settings.host}:${this.settings.port} lost: ${err.message}${rateLimit ? `; ${rateLimit}` : ''}`);
     if (rateLimit) this.options.log.warn(lost);
@@ -481,7 +480,6 @@ export class DeviceConnection {
   /** Stops connecting; `reason` (a text, or the error) ends every queued message and exchange. */
   private stop(reason: string | DeviceError): Promise<void> {
     this.generation++;
-    this.limits.down();
     this.lingering = false;
     this.failures.retry.cancel();
     this.users.cancel();

@@ -33,7 +33,6 @@ export interface SessionLimitsHost {
 
 export class SessionLimits {
   private warnedNotThingsBoard = false;
-  private abort: AbortController | undefined;
   /** Send times of the last few sends (burst detection). */
   private readonly recent: number[] = [];
   private serverLimits: RateLimits | undefined;
@@ -56,15 +55,15 @@ export class SessionLimits {
 
   /** A connection is up: ask an MQTT ThingsBoard for this session's limits, without waiting. */
   connected(transport: Transport, where: string, isCurrent: () => boolean): void {
-    this.abort?.abort();
-    this.abort = undefined;
     if ((transport.name !== 'mqtt' && transport.name !== 'mqtts') || typeof transport.callRpc !== 'function') return;
-    const abort = new AbortController();
-    this.abort = abort;
+    // No abort signal: a question outlives its session only until the transport ends it (a drop
+    // or close rejects every answer waited for, mqtt/downlink.ts end()), and an answer for a
+    // session that is over is not applied (isCurrent). A signal would be an AbortController, a
+    // signal and a listener per connection for the time the question waits.
     const deliveredBefore = this.host.delivered;
     // The question is a message too: ThingsBoard counts it against the limits.
     this.host.pacer.take({ messages: 1 });
-    transport.callRpc('getSessionLimits', {}, this.answerMs, abort.signal).then(
+    transport.callRpc('getSessionLimits', {}, this.answerMs).then(
       (answer) => {
         if (isCurrent()) this.apply(answer);
       },
@@ -80,12 +79,6 @@ export class SessionLimits {
         );
       },
     );
-  }
-
-  /** The connection is gone: forget the question. */
-  down(): void {
-    this.abort?.abort();
-    this.abort = undefined;
   }
 
   private apply(answer: unknown): void {
