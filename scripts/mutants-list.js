@@ -219,7 +219,7 @@ module.exports = [
   {
     id: 'mqtt-own-rpc-echo-taken',
     file: 'src/transports/mqtt/downlink.ts',
-    find: "    if (this.ownRpcRequests.get(id) === payload.toString('utf8')) {",
+    find: "    if (this.rpcAnswers.get(id)?.body === payload.toString('utf8')) {",
     replace: '    if (false) {',
     tests: ['test/mqtt/gateway-mosquitto.test.js'],
     why: 'a plain broker echoes our own getSessionLimits request back and it reaches the flow as a server-side RPC',

@@ -78,11 +78,14 @@ function closed(): TransportError {
 export class MqttDownlink {
   /** Granted (or being granted) subscriptions of this connection, by need. */
   private readonly subscriptions = new Map<Need, Promise<void>>();
+  /**
+   * Our client-side RPC requests still waiting, by id, each with the body it sent: a plain broker
+   * echoes them back to us on the request topic (one map for both: getSessionLimits waits on
+   * every connection).
+   */
+  private readonly rpcAnswers = new Map<number, Waiting<unknown> & { body?: string }>();
   // The maps and the set below only a gateway or an attribute request uses are made on first use.
   private attributeAnswersMap: Map<number, Waiting<unknown>> | undefined;
-  private readonly rpcAnswers = new Map<number, Waiting<unknown>>();
-  /** Our client-side RPC requests still waiting, by id: a plain broker echoes them back to us. */
-  private readonly ownRpcRequests = new Map<number, string>();
   private gatewayAnswersMap: Map<number, GatewayWaiting> | undefined;
   /** Sub-device RPCs delivered on this connection: `device\u0000id` (a DUP is not a new command). */
   private seenGatewayRpcSet: Set<string> | undefined;
@@ -245,11 +248,8 @@ export class MqttDownlink {
       (waiting) => {
         const body = JSON.stringify(request);
         answers.set(id, waiting);
-        if (requestTopic === DOWNLINK_TOPICS.rpcRequest) this.ownRpcRequests.set(id, body);
-        waiting.onEnd(() => {
-          answers.delete(id);
-          this.ownRpcRequests.delete(id);
-        });
+        if (requestTopic === DOWNLINK_TOPICS.rpcRequest) Object.assign(waiting, { body });
+        waiting.onEnd(() => answers.delete(id));
         this.publish(`${requestTopic}${id}`, Buffer.from(body)).catch((err: TransportError) => waiting.reject(err));
       },
     );
@@ -299,7 +299,7 @@ export class MqttDownlink {
     }
     // A plain MQTT broker (not ThingsBoard) delivers our own client-side RPC request back to us
     // on the same topic: the same id and the same bytes are not a command.
-    if (this.ownRpcRequests.get(id) === payload.toString('utf8')) {
+    if (this.rpcAnswers.get(id)?.body === payload.toString('utf8')) {
       this.host.emit('debug', `dropped the broker's echo of our own client-side RPC request ${id}`);
       return;
     }
