@@ -229,7 +229,12 @@ export class MqttDownlink {
     return new Promise((resolve, reject) => this.host.publish(topic, body, 1, (err) => (err ? reject(err) : resolve())));
   }
 
-  private async exchange(
+  /**
+   * One request and its answer. The deadline covers the subscription too; not an async function:
+   * its frame and promise would wait as long as the answer does (getSessionLimits on every
+   * connection, for as long as a server that is not ThingsBoard leaves it unanswered).
+   */
+  private exchange(
     need: Need,
     answers: Map<number, Waiting<unknown>>,
     requestTopic: string,
@@ -237,20 +242,19 @@ export class MqttDownlink {
     timeoutMs: number,
     signal?: AbortSignal,
   ): Promise<unknown> {
-    const started = Date.now();
-    await this.need(need);
-    if (signal?.aborted) throw aborted();
-    const id = this.host.nextRequestId();
-    const left = Math.max(0, timeoutMs - (Date.now() - started));
     return awaitAnswer<unknown>(
       // Forgotten at the deadline or on abort: an answer that still comes is dropped in receive().
-      { timeoutMs: left, expired: () => new TransportError(noAnswerText(timeoutMs), 'timeout', 'NO_ANSWER'), signal, aborted },
+      { timeoutMs, expired: () => new TransportError(noAnswerText(timeoutMs), 'timeout', 'NO_ANSWER'), signal, aborted },
       (waiting) => {
-        const body = JSON.stringify(request);
-        answers.set(id, waiting);
-        if (requestTopic === DOWNLINK_TOPICS.rpcRequest) Object.assign(waiting, { body });
-        waiting.onEnd(() => answers.delete(id));
-        this.publish(`${requestTopic}${id}`, Buffer.from(body)).catch((err: TransportError) => waiting.reject(err));
+        this.need(need).then(() => {
+          if (waiting.ended) return;
+          const id = this.host.nextRequestId();
+          const body = JSON.stringify(request);
+          answers.set(id, waiting);
+          if (requestTopic === DOWNLINK_TOPICS.rpcRequest) Object.assign(waiting, { body });
+          waiting.onEnd(() => answers.delete(id));
+          this.publish(`${requestTopic}${id}`, Buffer.from(body)).catch((err: TransportError) => waiting.reject(err));
+        }, (err: unknown) => waiting.reject(err));
       },
     );
   }
