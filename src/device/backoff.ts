@@ -15,7 +15,7 @@ export interface Timing {
   maxResends: number;
 }
 
-export const DEFAULT_TIMING: Timing = {
+export const DEFAULT_TIMING: Timing = Object.freeze({
   backoffInitialMs: 1000,
   backoffMaxMs: 60_000,
   stableAfterMs: 30_000,
@@ -23,7 +23,7 @@ export const DEFAULT_TIMING: Timing = {
   quickDropsForWarning: 3,
   statusThrottleMs: 250,
   maxResends: 5,
-};
+});
 
 /** Exponential backoff from backoffInitialMs, doubling per failed attempt, capped at backoffMaxMs. */
 export class Backoff {

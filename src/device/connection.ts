@@ -76,13 +76,15 @@ export class DeviceConnection {
     readonly settings: ConnectionSettings,
     private readonly options: ConnectionOptions,
   ) {
-    this.timing = { ...DEFAULT_TIMING, ...options.timing };
+    // The defaults themselves (frozen) unless a test changes some: not a copy per connection.
+    this.timing = options.timing ? { ...DEFAULT_TIMING, ...options.timing } : DEFAULT_TIMING;
     this.work = background((text) => this.options.log.warn(text), () => secretsOf(settings));
     this.users = new StatusFanout(() => this.status(), this.timing.statusThrottleMs, this.work);
     const host = new DeviceConnection.Host(this);
     this.downlink = new DeviceDownlink(host);
-    const debug = (text: string) => this.options.log.debug?.(this.redact(text));
-    this.gateway = options.gateway ? new Gateway(host, debug, () => this.users.publishSoon(), options.maxSubDevices) : undefined;
+    this.gateway = options.gateway
+      ? new Gateway(host, (text) => this.options.log.debug?.(this.redact(text)), () => this.users.publishSoon(), options.maxSubDevices)
+      : undefined;
     ({ pacer: this.pacer, limits: this.limits, outbox: this.outbox, persisted: this.persisted } = buildSendPath(
       this.sendPathOwner(),
       settings,
