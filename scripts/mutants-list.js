@@ -486,7 +486,7 @@ module.exports = [
   {
     id: 'mqtt-downlink-no-timeout',
     file: 'src/transports/mqtt/downlink.ts',
-    find: "      { timeoutMs: left, expired: () => new TransportError(noAnswerText(timeoutMs), 'timeout', 'NO_ANSWER'), signal, aborted },",
+    find: "      { timeoutMs, expired: () => new TransportError(noAnswerText(timeoutMs), 'timeout', 'NO_ANSWER'), signal, aborted },",
     replace: "      { expired: () => new TransportError(noAnswerText(timeoutMs), 'timeout', 'NO_ANSWER'), signal, aborted },",
     tests: ['test/mqtt/downlink.test.js'],
     why: 'an MQTT attribute request or client-side RPC without an answer waits forever instead of failing NO_ANSWER',
@@ -719,6 +719,14 @@ module.exports = [
     replace: '    return false;',
     tests: ['test/device/gateway-pack.test.js'],
     why: "mqtt.js is handed the packet id of a pack whose later PUBACKs may still come: they are counted for the new publish",
+  },
+  {
+    id: 'packed-acks-watch-first-client-only',
+    file: 'src/transports/mqtt/gateway-acks.ts',
+    find: '    this.client = client;\n    this.watching = false;\n',
+    replace: '    this.client = client;\n',
+    tests: ['test/device/gateway-pack.test.js', 'test/mqtt/extra-acks.test.js'],
+    why: "after a reconnect the packets of the new client are not watched: a pack sent again never learns its packet id, its extra PUBACKs reach mqtt.js and it never completes",
   },
   {
     id: 'exchanges-pending-not-kept',

@@ -195,3 +195,25 @@ test('PackedAcks: the ids it hands mqtt.js skip a pack\'s packet id from its fir
   assert.deepEqual(results, ['CLOSED']);
   assert.equal(ids.register(7), true, 'settled: free again');
 });
+
+test('PackedAcks: after a reconnect the new client\'s packets are watched (from its first pack on)', () => {
+  const { EventEmitter } = require('node:events');
+  const { PackedAcks } = lib('transports/mqtt/gateway-acks.js');
+  const acks = new PackedAcks();
+  const first = new EventEmitter();
+  acks.attach(first);
+  assert.equal(first.listenerCount('packetsend'), 0, 'no pack yet: nothing listens to every packet');
+  const a = Buffer.from('{"a":[],"b":[]}');
+  acks.publish(a, 2, () => {}, () => {});
+  assert.equal(first.listenerCount('packetsend'), 1);
+  first.emit('packetsend', { cmd: 'publish', payload: a, messageId: 5 });
+  acks.failAll(Object.assign(new Error('closed'), { code: 'CLOSED' }));
+  const second = new EventEmitter();
+  acks.attach(second);
+  const b = Buffer.from('{"c":[],"d":[]}');
+  acks.publish(b, 2, () => {}, () => {});
+  acks.publish(Buffer.from('{"e":[],"f":[]}'), 2, () => {}, () => {});
+  assert.equal(second.listenerCount('packetsend'), 1, 'once per client');
+  second.emit('packetsend', { cmd: 'publish', payload: b, messageId: 9 });
+  assert.equal(acks.ids().register(9), false, 'the pack sent on the new client holds its id');
+});

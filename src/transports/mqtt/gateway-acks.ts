@@ -75,6 +75,9 @@ export class PackedAcks {
   private byBodyMap: Map<Buffer, Pack> | undefined;
   /** 'probe' until the server showed how it acknowledges packs; 'off': one PUBACK per packet. */
   private mode: 'probe' | 'perEntry' | 'off' = 'probe';
+  private client: MqttClient | undefined;
+  /** The packets of `client` are listened to. */
+  private watching = false;
 
   /** A new id provider for a new mqtt.js client. */
   ids(): HoldingIds {
@@ -122,7 +125,21 @@ export class PackedAcks {
     return true;
   }
 
+  /** The client of the current connection: its packets are watched once it carries a pack. */
   attach(client: MqttClient): void {
+    this.client = client;
+    this.watching = false;
+  }
+
+  /**
+   * Listens to the packets of the current client, from its first pack on: most connections never
+   * send one, and a listener is two closures and two event entries per connection (and a call
+   * per packet).
+   */
+  private watchPackets(): void {
+    const client = this.client;
+    if (!client || this.watching) return;
+    this.watching = true;
     client.on('packetsend', (packet: { cmd: string; payload?: unknown; messageId?: number }) => {
       if (packet.cmd !== 'publish' || !Buffer.isBuffer(packet.payload)) return;
       const pack = this.byBody.get(packet.payload);
@@ -152,6 +169,7 @@ export class PackedAcks {
    */
   publish(body: Buffer, entries: number, publish: (callback: SendCallback) => void, callback: SendCallback): void {
     const pack: Pack = { need: entries, got: 0, firstAcked: false, firstSeen: false, id: -1, body, callback, settled: false };
+    this.watchPackets();
     (this.byBodyMap ??= new Map()).set(body, pack);
     publish((err) => {
       if (err) return this.settle(pack, err);

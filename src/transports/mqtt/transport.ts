@@ -45,6 +45,9 @@ const MQTT_MAX_IN_FLIGHT = 16;
 /** mqtt.js copies the options it is given, so two shared objects serve every publish. */
 const QOS_0 = Object.freeze({ qos: 0 as const });
 const QOS_1 = Object.freeze({ qos: 1 as const });
+/** mqtt.js's `log` option (see startMqtt): one function for every client. */
+function ignoreLog(): void {}
+
 /** Passed to a pending publish's callback when the connection closed before its PUBACK. */
 const CLOSED = Symbol('closed');
 
@@ -145,7 +148,7 @@ export class MqttTransport extends EventEmitter implements Transport {
       // mqtt.js logs through `debug` several times per packet received or sent (a call and an
       // "enabled?" check each time, about a tenth of a gateway's CPU per reading), and its log
       // names options.username: the access token. Nothing of ours reads it.
-      log: () => {},
+      log: ignoreLog,
     };
     return new Promise((resolve, reject) => {
       let settled = false;
