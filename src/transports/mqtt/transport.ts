@@ -10,7 +10,7 @@
 import { EventEmitter } from 'node:events';
 import net from 'node:net';
 import { MqttClient, type IClientOptions } from 'mqtt';
-import { MqttDownlink } from './downlink';
+import { MqttDownlink, type MqttDownlinkHost } from './downlink';
 import { classifyClientCertAlert, classifyConnack, mqtt5Reason, type Where } from './errors';
 import { redactSecrets } from '../../shared';
 import { awaitAnswer, noAnswerText } from '../../deadline';
@@ -162,12 +162,7 @@ export class MqttTransport extends EventEmitter implements Transport {
         if (settled || !isCurrent()) return;
         settled = true;
         this.connected = true;
-        this.downlink = new MqttDownlink(client, {
-          emit: (event: string, value: unknown) => this.emit(event, value),
-          publish: (topic, body, qos, callback) => this.publish(topic, body, qos, callback),
-          nextRequestId: () => ++this.requestSeq,
-          redact: (text) => this.redactText(text),
-        });
+        this.downlink = new MqttDownlink(client, new MqttTransport.DownlinkLink(this));
         resolve();
       });
       client.on('error', (err: Error & { code?: string | number }) => {
@@ -219,6 +214,30 @@ export class MqttTransport extends EventEmitter implements Transport {
       });
     });
   }
+
+  /**
+   * The downlink's view of this transport: a class nested here (it reaches the private publish),
+   * not an object literal of arrow functions, one per connection.
+   */
+  private static readonly DownlinkLink = class implements MqttDownlinkHost {
+    constructor(private readonly t: MqttTransport) {}
+
+    emit(event: string, value: unknown): void {
+      this.t.emit(event, value);
+    }
+
+    publish(topic: string, body: Buffer, qos: 0 | 1, callback: SendCallback): void {
+      this.t.publish(topic, body, qos, callback);
+    }
+
+    nextRequestId(): number {
+      return ++this.t.requestSeq;
+    }
+
+    redact(text: string): string {
+      return this.t.redactText(text);
+    }
+  };
 
   send(message: OutboundMessage): Promise<void> {
     return new Promise<void>((resolve, reject) => {
