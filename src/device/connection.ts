@@ -16,7 +16,7 @@
 // Every text that leaves this file (status codes aside) goes through redact().
 import { DeviceRegistry } from './registry';
 import { SharedToken } from './shared-token';
-import { listenTo } from './transport-events';
+import { listenTo, type TransportEvents } from './transport-events';
 import { background, type Background } from '../background';
 import { redactSecrets } from '../shared';
 import { createTransport } from '../transports';
@@ -250,91 +250,57 @@ export class DeviceConnection {
     return new DeviceConnection.Owner(this);
   }
 
-  // The downlink's (and gateway's) and the send path's views of this connection are classes
-  // nested here (they reach its private members), not object literals: they live as long as the
-  // connection, and a literal with a getter is a dictionary-mode object, each arrow in it a closure.
+  // The downlink's (and gateway's), the transport events' and the send path's views of this
+  // connection are classes nested here (they reach its private members), not object literals:
+  // they live as long as the connection, and a literal with a getter is a dictionary-mode
+  // object, each arrow in it a closure.
   private static readonly Host = class implements DeviceDownlinkHost {
     constructor(private readonly c: DeviceConnection) {}
+    get sendingTransport(): Transport | undefined { return this.c.sendingTransport; }
+    get work(): Background { return this.c.work; }
+    blocked(): DeviceError | undefined { return this.c.refusal(); }
+    paceTurn(): number { return this.c.pacer.oneMessageTurn(this.c.gateway !== undefined); }
+    redact(text: string): string { return this.c.redact(text); }
+    warn(text: string): void { this.c.options.log.warn(this.c.redact(text)); }
+  };
 
-    get sendingTransport(): Transport | undefined {
-      return this.c.sendingTransport;
-    }
-
-    get work(): Background {
-      return this.c.work;
-    }
-
-    blocked(): DeviceError | undefined {
-      return this.c.refusal();
-    }
-
-    paceTurn(): number {
-      return this.c.pacer.oneMessageTurn(this.c.gateway !== undefined);
-    }
-
-    redact(text: string): string {
-      return this.c.redact(text);
-    }
-
-    warn(text: string): void {
-      this.c.options.log.warn(this.c.redact(text));
+  private static readonly Events = class implements TransportEvents {
+    constructor(private readonly c: DeviceConnection) {}
+    down(err: unknown): void { this.c.onDown(asTransportError(err)); }
+    warning(text: unknown): void { this.c.options.log.warn(this.c.redact(String(text))); }
+    // 'securing': the TLS/DTLS handshake runs (a CoAPS handshake can take seconds on a lossy
+    // link); a standing permanent failure keeps its status until a connect succeeds.
+    phase(phase: unknown): void {
+      if (phase === 'securing' && this.c.state === 'connecting' && !this.c.failures.permanent) this.c.setState('securing');
     }
   };
 
   private static readonly Owner = class implements SendPathOwner {
     constructor(private readonly c: DeviceConnection) {}
-
-    get sendingTransport(): Transport | undefined {
-      return this.c.sendingTransport;
-    }
-
-    get generation(): number {
-      return this.c.generation;
-    }
-
-    isCurrent(generation: number): boolean {
-      return generation === this.c.generation && !this.c.closed;
-    }
-
-    redact(text: string): string {
-      return this.c.redact(text);
-    }
-
-    queueChanged(): void {
-      this.c.queueChanged();
-    }
-
-    diskChanged(): void {
-      this.c.users.publishSoon();
-    }
-
+    get sendingTransport(): Transport | undefined { return this.c.sendingTransport; }
+    get generation(): number { return this.c.generation; }
+    isCurrent(generation: number): boolean { return generation === this.c.generation && !this.c.closed; }
+    redact(text: string): string { return this.c.redact(text); }
+    queueChanged(): void { this.c.queueChanged(); }
+    diskChanged(): void { this.c.users.publishSoon(); }
+    warn(text: string): void { this.c.options.log.warn(text); }
+    info(text: string): void { this.c.options.log.info(text); }
     /** The status shows the last refused or unanswered message until one is delivered again. */
     delivered(): void {
       const refusalEnded = this.c.failures.refused.delivered();
       if (refusalEnded || this.c.failures.lastMessage !== undefined) this.c.setLastMessageFailure(undefined);
     }
-
     messageFailed(code: string): void {
       if (this.c.failures.lastMessage !== code) this.c.setLastMessageFailure(code);
     }
-
     permanent(err: TransportError): void {
       this.c.failures.messageRefused();
       this.c.enterPermanent(err);
     }
-
+    // The transport normally emits 'down' first; if it did not, the connection is gone anyway.
     lost(err: TransportError): void {
-      // The transport normally emits 'down' first; if it did not, the connection is gone anyway.
       if (this.c.state === 'connected') this.c.onDown(err);
       else this.c.outbox.pump();
-    }
-
-    warn(text: string): void {
-      this.c.options.log.warn(text);
-    }
-
-    info(text: string): void {
-      this.c.options.log.info(text);
     }
   };
 
@@ -374,15 +340,7 @@ export class DeviceConnection {
     const transport = (this.options.createTransport ?? createTransport)(this.settings);
     this.transport = transport;
     const generation = this.generation;
-    const stopListening = listenTo(transport, () => generation === this.generation, this.work, {
-      down: (err) => this.onDown(asTransportError(err)),
-      warning: (text) => this.options.log.warn(this.redact(String(text))),
-      // 'securing': the TLS/DTLS handshake runs (a CoAPS handshake can take seconds on a lossy
-      // link); a standing permanent failure keeps its status until a connect succeeds.
-      phase: (phase) => {
-        if (phase === 'securing' && this.state === 'connecting' && !this.failures.permanent) this.setState('securing');
-      },
-    });
+    const stopListening = listenTo(transport, () => generation === this.generation, this.work, new DeviceConnection.Events(this));
     const detachDownlink = this.downlink.attach(transport);
     const detachGateway = this.gateway?.attach(transport);
     this.detach = () => {
