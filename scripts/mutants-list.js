@@ -729,6 +729,22 @@ module.exports = [
     why: "after a reconnect the packets of the new client are not watched: a pack sent again never learns its packet id, its extra PUBACKs reach mqtt.js and it never completes",
   },
   {
+    id: 'downlink-late-listener-not-hooked',
+    file: 'src/device/downlink.ts',
+    find: '    if (this.attached) this.hook(this.attached);\n',
+    replace: '',
+    tests: ['test/device/downlink.test.js', 'test/nodes/downlink.test.js'],
+    why: "a thingsboard-in added while the connection is up subscribes, but the transport's pushes are not listened to: nothing reaches it",
+  },
+  {
+    id: 'downlink-early-listener-not-hooked',
+    file: 'src/device/downlink.ts',
+    find: '    if (this.listeners.size > 0) this.hook(transport);\n',
+    replace: '',
+    tests: ['test/device/downlink.test.js', 'test/nodes/downlink.test.js'],
+    why: "after a reconnect (a new transport) the pushes for the thingsboard-in nodes already listening are not listened to",
+  },
+  {
     id: 'exchanges-pending-not-kept',
     file: 'src/device/requests.ts',
     find: '        (this.pendingSet ??= new Set()).add(entry);',

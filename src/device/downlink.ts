@@ -69,6 +69,9 @@ export class DeviceDownlink {
   /** Bumped per connection (and on down): work for an older connection does nothing. */
   private generation = 0;
   private live: Transport | undefined;
+  /** The current session's transport (attach), and the one whose pushes are listened to. */
+  private attached: Transport | undefined;
+  private hooked: { transport: Transport; unhook: () => void } | undefined;
 
   constructor(private readonly host: DeviceDownlinkHost) {
     this.exchanges = new Exchanges(host);
@@ -82,6 +85,7 @@ export class DeviceDownlink {
 
   listen(listener: DownlinkListener): void {
     (this.listenersSet ??= new Set()).add(listener);
+    if (this.attached) this.hook(this.attached);
     const transport = this.live;
     if (!transport) return; // subscribed on the next connect
     const generation = this.generation;
@@ -104,8 +108,25 @@ export class DeviceDownlink {
 
   // ---- what the connection tells the downlink -------------------------------------------------
 
-  /** A new transport was made: listen to its pushes. Returns the detach function. */
+  /**
+   * A new transport was made: its pushes are listened to from the first listener on (a push
+   * comes only on a subscription, made for a listener; an out node alone never needs them: three
+   * listeners and their scope per connection saved). Returns the detach function.
+   */
   attach(transport: Transport): () => void {
+    this.attached = transport;
+    if (this.listeners.size > 0) this.hook(transport);
+    return () => {
+      if (this.hooked?.transport === transport) {
+        this.hooked.unhook();
+        this.hooked = undefined;
+      }
+      if (this.attached === transport) this.attached = undefined;
+    };
+  }
+
+  private hook(transport: Transport): void {
+    if (this.hooked?.transport === transport) return;
     // What a handler throws is logged, never thrown back into the transport that emitted.
     const onAttributes = (update: AttributesUpdate) => {
       if (this.live === transport) this.host.work.call('passing on a shared-attribute update', () => this.deliverAttributes(update));
@@ -121,10 +142,13 @@ export class DeviceDownlink {
     transport.on('attributes', onAttributes);
     transport.on('rpc', onRpc);
     transport.on('resubscribed', onResubscribed);
-    return () => {
-      transport.removeListener('attributes', onAttributes);
-      transport.removeListener('rpc', onRpc);
-      transport.removeListener('resubscribed', onResubscribed);
+    this.hooked = {
+      transport,
+      unhook: () => {
+        transport.removeListener('attributes', onAttributes);
+        transport.removeListener('rpc', onRpc);
+        transport.removeListener('resubscribed', onResubscribed);
+      },
     };
   }
 
