@@ -42,7 +42,8 @@ export function bindDevice(RED: RED, node: Node, deviceId: string | undefined, o
   }
   if (configError) connection = undefined;
   const status = statusShower(RED, node, token, { queued: options.queued });
-  const user: DeviceUser = { onStatus: (s) => status.show(s) };
+  // The status shower is the node's user of the connection: it shows what it is told.
+  const user: DeviceUser = status;
   if (connection) connection.register(user);
 
   node.on('close', (_removed, done) => {

@@ -5,7 +5,7 @@
 // (the config node owns the connection whose state they describe): translating (i18next) costs
 // ~17 µs, so texts are cached per key and parameters, and node.status is only called when what
 // it shows changes.
-import type { DeviceStatus } from '../device';
+import type { DeviceStatus, DeviceUser } from '../device';
 import { redact } from '../shared';
 import type { Node, NodeStatus, RED } from './red';
 import { statusView } from './status-view';
@@ -36,60 +36,86 @@ const COUNT_MARK = '\u0000#';
 const textCaches = new WeakMap<RED, Map<string, string>>();
 const TEXT_CACHE_SIZE = 256;
 
-export function statusShower(RED: RED, node: Node, token: () => string | readonly string[], options: { queued?: boolean } = {}): StatusShower {
-  const translate = (key: string, params?: Record<string, string | number>): string => {
+export function statusShower(RED: RED, node: Node, token: () => string | readonly string[], options: { queued?: boolean } = {}): StatusShower & DeviceUser {
+  return new Shower(RED, node, token, options.queued === true);
+}
+
+/**
+ * A class, not closures over a scope: every out, in and request node has one (six closures and
+ * their scope per node before). It is also the node's DeviceUser (onStatus).
+ */
+class Shower implements StatusShower, DeviceUser {
+  /** The "queued" text with COUNT_MARK for the number: the count changes all the time under load. */
+  private queuedTemplate: string | undefined;
+  private shown: NodeStatus | undefined;
+  private last: DeviceStatus | undefined;
+  private problemKey: string | undefined;
+
+  constructor(
+    private readonly RED: RED,
+    private readonly node: Node,
+    private readonly token: () => string | readonly string[],
+    private readonly queued: boolean,
+  ) {}
+
+  onStatus(status: DeviceStatus): void {
+    this.show(status);
+  }
+
+  show(status: DeviceStatus): void {
+    this.last = status;
+    this.render();
+  }
+
+  problem(key: string): void {
+    this.problemKey = key;
+    this.render();
+  }
+
+  clearProblem(): void {
+    if (this.problemKey === undefined) return;
+    this.problemKey = undefined;
+    this.render();
+  }
+
+  private translate(key: string, params?: Record<string, string | number>): string {
     const id = params ? `${key}|${Object.values(params).join('|')}` : key;
-    let texts = textCaches.get(RED);
+    let texts = textCaches.get(this.RED);
     let text = texts?.get(id);
     if (text === undefined) {
-      if (!texts) textCaches.set(RED, (texts = new Map()));
+      if (!texts) textCaches.set(this.RED, (texts = new Map()));
       if (texts.size >= TEXT_CACHE_SIZE) texts.clear(); // counts and seconds vary: keep it small
-      text = statusText(RED, key, params);
+      text = statusText(this.RED, key, params);
       texts.set(id, text);
     }
     return text;
-  };
-  // The queue count changes all the time under load: translate its text once, fill in the number.
-  let queuedTemplate: string | undefined;
-  const queuedText = (count: number): string => {
-    if (queuedTemplate === undefined) queuedTemplate = statusText(RED, 'queued', { count: COUNT_MARK });
-    return queuedTemplate.includes(COUNT_MARK) ? queuedTemplate.replace(COUNT_MARK, String(count)) : statusText(RED, 'queued', { count });
-  };
-  let shown: NodeStatus | undefined;
-  let last: DeviceStatus | undefined;
-  let problemKey: string | undefined;
-  const render = (): void => {
+  }
+
+  private queuedText(count: number): string {
+    if (this.queuedTemplate === undefined) this.queuedTemplate = statusText(this.RED, 'queued', { count: COUNT_MARK });
+    const template = this.queuedTemplate;
+    return template.includes(COUNT_MARK) ? template.replace(COUNT_MARK, String(count)) : statusText(this.RED, 'queued', { count });
+  }
+
+  private render(): void {
     let next: NodeStatus = {};
+    const last = this.last;
     const view = last ? statusView(last) : undefined;
-    if (problemKey && last?.state === 'connected') {
-      next = { fill: 'red', shape: 'ring', text: translate(problemKey) };
+    if (this.problemKey && last?.state === 'connected') {
+      next = { fill: 'red', shape: 'ring', text: this.translate(this.problemKey) };
     } else if (view) {
-      let text = translate(view.key, view.params);
-      if (options.queued && view.queued > 0) text += ` · ${queuedText(view.queued)}`;
-      if (view.lastFailure) text += ` · ${translate('lastFailed', { code: view.lastFailure })}`;
+      let text = this.translate(view.key, view.params);
+      if (this.queued && view.queued > 0) text += ` · ${this.queuedText(view.queued)}`;
+      if (view.lastFailure) text += ` · ${this.translate('lastFailed', { code: view.lastFailure })}`;
       // A gateway says so, with its sub-devices: "connected · gateway · 12 devices".
-      if (last?.subDevices !== undefined) text += ` · ${translate('gateway', { count: last.subDevices })}`;
-      if (options.queued && view.onDisk) text += ` · ${statusText(RED, view.recovered ? 'onDiskRecovered' : 'onDisk', { count: view.onDisk, recovered: view.recovered })}`;
-      if (view.diskError) text += ` · ${translate('diskError', { code: view.diskError })}`;
-      next = { fill: view.fill, shape: view.shape, text: redact(text, token()) };
+      if (last?.subDevices !== undefined) text += ` · ${this.translate('gateway', { count: last.subDevices })}`;
+      if (this.queued && view.onDisk) text += ` · ${statusText(this.RED, view.recovered ? 'onDiskRecovered' : 'onDisk', { count: view.onDisk, recovered: view.recovered })}`;
+      if (view.diskError) text += ` · ${this.translate('diskError', { code: view.diskError })}`;
+      next = { fill: view.fill, shape: view.shape, text: redact(text, this.token()) };
     }
+    const shown = this.shown;
     if (shown && shown.fill === next.fill && shown.shape === next.shape && shown.text === next.text) return;
-    shown = next;
-    node.status(next);
-  };
-  return {
-    show(status) {
-      last = status;
-      render();
-    },
-    problem(key) {
-      problemKey = key;
-      render();
-    },
-    clearProblem() {
-      if (problemKey === undefined) return;
-      problemKey = undefined;
-      render();
-    },
-  };
+    this.shown = next;
+    this.node.status(next);
+  }
 }
