@@ -650,7 +650,7 @@ module.exports = [
   {
     id: 'background-swallows-silently',
     file: 'src/background.ts',
-    find: "      report(redact(`${what} failed: ${reason}`, secret()));",
+    find: "      this.report(redact(`${what} failed: ${reason}`, this.secret()));",
     replace: '      void reason;',
     tests: ['test/nodes/faults.test.js'],
     why: 'fire-and-forget work that fails (a close that rejects, a listener that throws) vanishes without a word in the log',
@@ -658,7 +658,7 @@ module.exports = [
   {
     id: 'background-lets-rejection-escape',
     file: 'src/background.ts',
-    find: '(result as Promise<unknown>).then(undefined, reportFailure(what));',
+    find: '(result as Promise<unknown>).then(undefined, this.reportFailure(what));',
     replace: '(result as Promise<unknown>).then(undefined, (err) => { throw err; });',
     tests: ['test/nodes/faults.test.js'],
     why: 'a rejected background promise becomes an unhandled rejection: Node-RED stops',

@@ -21,30 +21,43 @@ export interface Background {
  * key, …; read when a failure is reported).
  */
 export function background(report: (text: string) => void, secret: () => string | readonly string[]): Background {
-  const reportFailure = (what: string) => (err: unknown): void => {
+  return new Work(report, secret);
+}
+
+/** A class (methods shared), not an object of closures: every device connection has one. */
+class Work implements Background {
+  constructor(
+    private readonly report: (text: string) => void,
+    private readonly secret: () => string | readonly string[],
+  ) {}
+
+  run(what: string, work: () => unknown): void {
+    try {
+      const result = work();
+      if (result && typeof (result as Promise<unknown>).then === 'function') (result as Promise<unknown>).then(undefined, this.reportFailure(what));
+    } catch (err) {
+      this.failed(what, err);
+    }
+  }
+
+  call(what: string, fn: () => void): void {
+    try {
+      fn();
+    } catch (err) {
+      this.failed(what, err);
+    }
+  }
+
+  reportFailure(what: string): (err: unknown) => void {
+    return (err) => this.failed(what, err);
+  }
+
+  private failed(what: string, err: unknown): void {
     const reason = err instanceof Error ? err.message : String(err);
     try {
-      report(redact(`${what} failed: ${reason}`, secret()));
+      this.report(redact(`${what} failed: ${reason}`, this.secret()));
     } catch {
       // The log itself failed: nothing left to tell, and nothing may reach the process.
     }
-  };
-  return {
-    run(what, work) {
-      try {
-        const result = work();
-        if (result && typeof (result as Promise<unknown>).then === 'function') (result as Promise<unknown>).then(undefined, reportFailure(what));
-      } catch (err) {
-        reportFailure(what)(err);
-      }
-    },
-    call(what, fn) {
-      try {
-        fn();
-      } catch (err) {
-        reportFailure(what)(err);
-      }
-    },
-    reportFailure,
-  };
+  }
 }
