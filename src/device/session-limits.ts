@@ -36,7 +36,8 @@ export class SessionLimits {
   /** Send times of the last few sends (burst detection). */
   private readonly recent: number[] = [];
   private serverLimits: RateLimits | undefined;
-  private gatewayLimits: RateLimits = {};
+  /** A gateway's, from the last answer (none before one). */
+  private gatewayLimits: RateLimits | undefined;
 
   constructor(
     private readonly host: SessionLimitsHost,
@@ -98,7 +99,7 @@ export class SessionLimits {
     }
     if (!this.host.gateway) return;
     const gateway = limitsFromServer(gatewayRateLimits);
-    if (!replaced && describeLimits(gateway) === describeLimits(this.gatewayLimits)) return;
+    if (!replaced && describeLimits(gateway) === describeLimits(this.gatewayLimits ?? {})) return;
     this.gatewayLimits = gateway;
     for (const name of LIMIT_NAMES) this.host.pacer.setBudget(gatewayBudget(name), gateway[name] ?? []);
   }

@@ -76,8 +76,11 @@ function closed(): TransportError {
 }
 
 export class MqttDownlink {
-  /** Granted (or being granted) subscriptions of this connection, by need. */
-  private readonly subscriptions = new Map<Need, Promise<void>>();
+  /**
+   * Granted (or being granted) subscriptions of this connection, by need: a plain record (at
+   * most seven fixed names), smaller than a Map on every connection.
+   */
+  private subscriptions: Partial<Record<Need, Promise<void>>> = {};
   /**
    * Our client-side RPC requests still waiting, by id, each with the body it sent: a plain broker
    * echoes them back to us on the request topic (one map for both: getSessionLimits waits on
@@ -139,9 +142,9 @@ export class MqttDownlink {
   }
 
   private async unsubscribeNeed(need: Need): Promise<void> {
-    const granted = this.subscriptions.get(need);
+    const granted = this.subscriptions[need];
     if (!granted || this.ended) return;
-    this.subscriptions.delete(need);
+    this.subscriptions[need] = undefined;
     await new Promise<void>((resolve) => {
       try {
         this.client.unsubscribe(FILTERS[need], () => resolve());
@@ -173,7 +176,7 @@ export class MqttDownlink {
     if (this.ended) return;
     this.ended = true;
     this.client.removeListener('message', this.onMessage);
-    this.subscriptions.clear();
+    this.subscriptions = {};
     this.seenGatewayRpcSet?.clear();
     for (const answers of [this.attributeAnswersMap, this.rpcAnswers, this.gatewayAnswersMap as Map<number, Waiting<unknown>> | undefined]) {
       if (!answers) continue;
@@ -189,7 +192,7 @@ export class MqttDownlink {
 
   private need(need: Need): Promise<void> {
     if (this.ended) return Promise.reject(closed());
-    let granted = this.subscriptions.get(need);
+    let granted = this.subscriptions[need];
     if (granted) return granted;
     const filter = FILTERS[need];
     granted = new Promise<void>((resolve, reject) => {
@@ -217,10 +220,10 @@ export class MqttDownlink {
         reject(new TransportError(this.host.redact(`subscription to ${filter} failed: ${(err as Error).message}`), 'closed', 'SUBSCRIBE_FAILED'));
       }
     });
-    this.subscriptions.set(need, granted);
+    this.subscriptions[need] = granted;
     // A refused or failed subscription is not kept: the next use asks again.
     granted.catch(() => {
-      if (this.subscriptions.get(need) === granted) this.subscriptions.delete(need);
+      if (this.subscriptions[need] === granted) this.subscriptions[need] = undefined;
     });
     return granted;
   }
