@@ -6,12 +6,32 @@
 // device-shelf.ts.
 import os from 'node:os';
 import path from 'node:path';
-import { DeviceConnection, DeviceRegistry, parseDeviceConfig, ProvisionedTransport, queueFolder, secretsOf, type DeviceConfig } from '../device';
+import { DeviceConnection, DeviceRegistry, parseDeviceConfig, ProvisionedTransport, queueFolder, secretsOf, type DeviceConfig, type DeviceLog } from '../device';
 import { credentialSecret, provisionStore, userDirOf } from './provision-store';
 import { redactSecrets } from '../shared';
 import { shelfOf, deviceKey, drop, settingsKey, type RuntimeEvents, type ShelfEntry } from './device-shelf';
 import type { RED, ThingsboardDeviceNode } from './red';
 import { registerDeviceAdmin } from './device-admin';
+
+/** The connection's log: the config node's, every secret of the device redacted (a class: one per device). */
+class NodeLog implements DeviceLog {
+  constructor(
+    private readonly node: ThingsboardDeviceNode,
+    private readonly secrets: readonly string[],
+  ) {}
+
+  warn(text: string): void {
+    this.node.warn(redactSecrets(text, this.secrets));
+  }
+
+  info(text: string): void {
+    this.node.log(redactSecrets(text, this.secrets));
+  }
+
+  debug(text: string): void {
+    this.node.debug?.(redactSecrets(text, this.secrets));
+  }
+}
 
 /** The credentials of type password: secrets wherever they appear. */
 const SECRET_CREDENTIALS = ['accessToken', 'password', 'clientKey', 'clientKeyPassphrase', 'provisionSecret'];
@@ -77,11 +97,7 @@ export = function (RED: RED) {
         // One folder per config node id in the user directory (the same after a restart).
         persist: parsed.persist && { ...parsed.persist, dir: queueFolder(userDirOf(RED) ?? path.join(os.homedir(), '.node-red'), node.id) },
         rateLimits: parsed.rateLimits,
-        log: {
-          warn: (text) => node.warn(redactSecrets(text, secrets)),
-          info: (text) => node.log(redactSecrets(text, secrets)),
-          debug: (text) => node.debug?.(redactSecrets(text, secrets)),
-        },
+        log: new NodeLog(node, secrets),
       });
       if (heir) void heir.connection.handOver(node.connection);
     }
