@@ -8,7 +8,12 @@ export interface DeviceUser {
 }
 
 export class StatusFanout {
-  private readonly users = new Set<DeviceUser>();
+  /**
+   * An array replaced on every change, not a Set: a connection has a handful of users (its nodes)
+   * that rarely change, and a Set (or an array grown by push) is ~150 bytes more on every
+   * connection. Publishing walks the array it started with: a user may come or go meanwhile.
+   */
+  private users: readonly DeviceUser[] = [];
   /** The last status given to users, so an unchanged one is not sent again. */
   private lastStatus: DeviceStatus | undefined;
   private timer: NodeJS.Timeout | undefined;
@@ -20,7 +25,7 @@ export class StatusFanout {
   ) {}
 
   get size(): number {
-    return this.users.size;
+    return this.users.length;
   }
 
   [Symbol.iterator](): IterableIterator<DeviceUser> {
@@ -29,16 +34,18 @@ export class StatusFanout {
 
   /** Adds a user and tells it the current status at once. */
   add(user: DeviceUser): void {
-    this.users.add(user);
+    if (!this.users.includes(user)) this.users = [...this.users, user];
     this.tell(user, this.current());
   }
 
   delete(user: DeviceUser): boolean {
-    return this.users.delete(user);
+    if (!this.users.includes(user)) return false;
+    this.users = this.users.filter((u) => u !== user);
+    return true;
   }
 
   clear(): void {
-    this.users.clear();
+    this.users = [];
   }
 
   /** Sends the current status to every user, unless it is the one they have. */
@@ -53,7 +60,7 @@ export class StatusFanout {
 
   /** Queue-length changes alone: throttled, so 5,000 messages are not 5,000 status updates. */
   publishSoon(): void {
-    if (this.timer || this.users.size === 0) return;
+    if (this.timer || this.users.length === 0) return;
     this.timer = setTimeout(() => {
       this.timer = undefined;
       this.publish();
