@@ -486,8 +486,8 @@ module.exports = [
   {
     id: 'mqtt-downlink-no-timeout',
     file: 'src/transports/mqtt/downlink.ts',
-    find: "      { timeoutMs, expired: () => new TransportError(noAnswerText(timeoutMs), 'timeout', 'NO_ANSWER'), signal, aborted },",
-    replace: "      { expired: () => new TransportError(noAnswerText(timeoutMs), 'timeout', 'NO_ANSWER'), signal, aborted },",
+    find: "      { timeoutMs, expired: noAnswer, signal, aborted },",
+    replace: "      { expired: noAnswer, signal, aborted },",
     tests: ['test/mqtt/downlink.test.js'],
     why: 'an MQTT attribute request or client-side RPC without an answer waits forever instead of failing NO_ANSWER',
   },

@@ -42,7 +42,7 @@ export interface WaitOptions {
   /** The deadline; undefined = none (the waiter settles it itself, e.g. after retransmissions). */
   timeoutMs?: number;
   /** The error the deadline rejects with (read when it passes). */
-  expired?: () => unknown;
+  expired?: (timeoutMs: number) => unknown;
   /** The caller's abort (its node was closed): rejects with `aborted()` at once. */
   signal?: AbortSignal;
   aborted?: () => unknown;
@@ -128,7 +128,7 @@ class Wait<T> implements Waiting<T> {
 
   expire(): void {
     const { expired, timeoutMs } = this.options;
-    if (this.end()) this.settleReject(expired ? expired() : new Error(noAnswerText(timeoutMs ?? 0)));
+    if (this.end()) this.settleReject(expired ? expired(timeoutMs ?? 0) : new Error(noAnswerText(timeoutMs ?? 0)));
   }
 
   /** False when the wait had already ended; else undoes what hangs on it. */

@@ -71,6 +71,11 @@ function aborted(): TransportError {
   return new TransportError('the request was cancelled', 'closed', 'ABORTED');
 }
 
+/** The deadline passed (a module-level function: no closure per request). */
+function noAnswer(timeoutMs: number): TransportError {
+  return new TransportError(noAnswerText(timeoutMs), 'timeout', 'NO_ANSWER');
+}
+
 function closed(): TransportError {
   return new TransportError('the connection closed before ThingsBoard answered', 'closed', 'CLOSED');
 }
@@ -247,12 +252,13 @@ export class MqttDownlink {
   ): Promise<unknown> {
     return awaitAnswer<unknown>(
       // Forgotten at the deadline or on abort: an answer that still comes is dropped in receive().
-      { timeoutMs, expired: () => new TransportError(noAnswerText(timeoutMs), 'timeout', 'NO_ANSWER'), signal, aborted },
+      { timeoutMs, expired: noAnswer, signal, aborted },
       (waiting) => {
+        // The body now: the request object is not kept while the answer is waited for.
+        const body = JSON.stringify(request);
         this.need(need).then(() => {
           if (waiting.ended) return;
           const id = this.host.nextRequestId();
-          const body = JSON.stringify(request);
           answers.set(id, waiting);
           if (requestTopic === DOWNLINK_TOPICS.rpcRequest) Object.assign(waiting, { body });
           waiting.onEnd(() => answers.delete(id));
