@@ -745,6 +745,14 @@ module.exports = [
     why: "after a reconnect (a new transport) the pushes for the thingsboard-in nodes already listening are not listened to",
   },
   {
+    id: 'mqtt-pending-publish-not-tracked',
+    file: 'src/transports/mqtt/transport.ts',
+    find: '    const pending = (this.pending ??= new Set());',
+    replace: '    const pending = new Set<(err?: typeof CLOSED) => void>();',
+    tests: ['test/mqtt/transport.test.js', 'test/mqtt/mosquitto.test.js', 'test/device/connection.test.js'],
+    why: 'a publish in flight when the connection closes is never failed (mqtt.js may never call it back): its message waits forever instead of going again after the reconnect',
+  },
+  {
     id: 'exchanges-pending-not-kept',
     file: 'src/device/requests.ts',
     find: '        (this.pendingSet ??= new Set()).add(entry);',

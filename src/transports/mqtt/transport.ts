@@ -73,7 +73,8 @@ export class MqttTransport extends EventEmitter implements Transport {
   private closing = false;
   private lastError: TransportError | undefined;
   /** Publishes not yet acknowledged (QoS 1) or written (QoS 0): their mqtt.js callbacks. */
-  private readonly pending = new Set<(err?: typeof CLOSED) => void>();
+  // Made by a publish and dropped when the last one settles: an idle connection keeps none.
+  private pending: Set<(err?: typeof CLOSED) => void> | undefined;
   /** The receive side of the current connection (undefined while not connected). */
   private downlink: MqttDownlink | undefined;
   /** Gateway publishes with several sub-devices: one PUBACK per device entry (gateway-acks.ts). */
@@ -276,9 +277,10 @@ export class MqttTransport extends EventEmitter implements Transport {
       process.nextTick(callback, new TransportError('not connected', 'closed', 'NOT_CONNECTED'));
       return;
     }
-    const pending = this.pending;
+    const pending = (this.pending ??= new Set());
     const onPublished = (err?: (Error & { code?: number }) | typeof CLOSED): void => {
       if (!pending.delete(onPublished)) return; // settled already (closed, then a late callback)
+      if (pending.size === 0 && this.pending === pending) this.pending = undefined;
       if (!err) return callback();
       if (err === CLOSED || !this.connected) return callback(this.closedBeforeAck());
       // MQTT 5 PUBACK with a failure reason code: this message only. 0x97 is ThingsBoard's rate
@@ -374,7 +376,9 @@ export class MqttTransport extends EventEmitter implements Transport {
   private rejectPending(): void {
     this.packs.failAll(closedBeforeAck());
     // Copied first: each call removes itself from the set.
-    for (const onPublished of [...this.pending]) onPublished(CLOSED);
+    const pending = this.pending;
+    this.pending = undefined;
+    for (const onPublished of [...(pending ?? [])]) onPublished(CLOSED);
   }
 
   /** Drops mqtt.js and the socket without waiting; their timers go with them. */
