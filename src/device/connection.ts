@@ -79,7 +79,7 @@ export class DeviceConnection {
     // The defaults themselves (frozen) unless a test changes some: not a copy per connection.
     this.timing = options.timing ? { ...DEFAULT_TIMING, ...options.timing } : DEFAULT_TIMING;
     this.work = background((text) => this.options.log.warn(text), () => secretsOf(settings));
-    this.users = new StatusFanout(() => this.status(), this.timing.statusThrottleMs, this.work);
+    this.users = new StatusFanout(this, this.timing.statusThrottleMs, this.work);
     const host = new DeviceConnection.Host(this);
     this.downlink = new DeviceDownlink(host);
     this.gateway = options.gateway

@@ -19,7 +19,8 @@ export class StatusFanout {
   private timer: NodeJS.Timeout | undefined;
 
   constructor(
-    private readonly current: () => DeviceStatus,
+    /** Whose status it fans out (the connection itself: no closure per connection). */
+    private readonly source: { status(): DeviceStatus },
     private readonly throttleMs: number,
     private readonly work: Background,
   ) {}
@@ -35,7 +36,7 @@ export class StatusFanout {
   /** Adds a user and tells it the current status at once. */
   add(user: DeviceUser): void {
     if (!this.users.includes(user)) this.users = [...this.users, user];
-    this.tell(user, this.current());
+    this.tell(user, this.source.status());
   }
 
   delete(user: DeviceUser): boolean {
@@ -51,7 +52,7 @@ export class StatusFanout {
   /** Sends the current status to every user, unless it is the one they have. */
   publish(): void {
     this.cancel();
-    const status = this.current();
+    const status = this.source.status();
     // 1,000 devices each tick this every 250 ms while messages flow: skip when nothing changed.
     if (this.lastStatus && sameStatus(this.lastStatus, status)) return;
     this.lastStatus = status;
