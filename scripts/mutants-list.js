@@ -187,7 +187,7 @@ module.exports = [
   {
     id: 'pacing-server-limits-ignored',
     file: 'src/device/session-limits.ts',
-    find: '        if (isCurrent()) this.apply(answer);',
+    find: '        if (this.host.isCurrent(generation)) this.apply(answer);',
     replace: '',
     tests: ['test/device/pacing-emulator.test.js'],
     why: 'the limits getSessionLimits answers are not paced',

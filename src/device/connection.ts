@@ -378,7 +378,7 @@ export class DeviceConnection {
     this.gateway?.connected(transport);
     this.outbox.pump();
     this.downlink.connected(transport);
-    this.limits.connected(transport, `${this.settings.host}:${this.settings.port}`, () => generation === this.generation);
+    this.limits.connected(transport, generation);
   }
 
   /**

@@ -57,7 +57,7 @@ export function buildSendPath(
 ): SendPath {
   const pacer = new Pacer(options.pacing);
   const link = new OutboxLink(owner);
-  const limitsLink = new LimitsLink(owner, pacer, link, options.gateway === true);
+  const limitsLink = new LimitsLink(owner, pacer, link, options.gateway === true, settings);
   const limits = new SessionLimits(limitsLink, options.rateLimits, options.pacing?.now, options.sessionLimitsAnswerMs);
   link.limits = limits;
   const outbox = new Outbox(link, settings.maxPayloadBytes, timing.maxResends, subDevices, pacer, options.costHook);
@@ -139,6 +139,7 @@ class LimitsLink implements SessionLimitsHost {
     readonly pacer: Pacer,
     private readonly link: OutboxLink,
     readonly gateway: boolean,
+    private readonly settings: Pick<ConnectionSettings, 'host' | 'port'>,
   ) {}
 
   get delivered(): number {
@@ -151,6 +152,14 @@ class LimitsLink implements SessionLimitsHost {
 
   warn(text: string): void {
     this.owner.warn(this.owner.redact(text));
+  }
+
+  isCurrent(generation: number): boolean {
+    return this.owner.isCurrent(generation);
+  }
+
+  where(): string {
+    return `${this.settings.host}:${this.settings.port}`;
   }
 }
 

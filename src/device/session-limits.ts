@@ -29,6 +29,10 @@ export interface SessionLimitsHost {
   readonly delivered: number;
   /** A gateway: the answer's gatewayRateLimits are paced too. */
   readonly gateway?: boolean;
+  /** The session `generation` is still the connection's: its answer may be applied. */
+  isCurrent(generation: number): boolean;
+  /** "host:port", for the warning. */
+  where(): string;
 }
 
 export class SessionLimits {
@@ -55,7 +59,7 @@ export class SessionLimits {
   }
 
   /** A connection is up: ask an MQTT ThingsBoard for this session's limits, without waiting. */
-  connected(transport: Transport, where: string, isCurrent: () => boolean): void {
+  connected(transport: Transport, generation: number): void {
     if ((transport.name !== 'mqtt' && transport.name !== 'mqtts') || typeof transport.callRpc !== 'function') return;
     // No abort signal: a question outlives its session only until the transport ends it (a drop
     // or close rejects every answer waited for, mqtt/downlink.ts end()), and an answer for a
@@ -66,15 +70,15 @@ export class SessionLimits {
     this.host.pacer.take({ messages: 1 });
     transport.callRpc('getSessionLimits', {}, this.answerMs).then(
       (answer) => {
-        if (isCurrent()) this.apply(answer);
+        if (this.host.isCurrent(generation)) this.apply(answer);
       },
       (err: TransportError) => {
-        if (!isCurrent() || err.code !== 'NO_ANSWER' || this.warnedNotThingsBoard) return;
+        if (!this.host.isCurrent(generation) || err.code !== 'NO_ANSWER' || this.warnedNotThingsBoard) return;
         // Messages were acknowledged meanwhile: the server is there, it just does not answer.
         if (this.host.delivered === deliveredBefore) return;
         this.warnedNotThingsBoard = true;
         this.host.warn(
-          `${where} acknowledges messages but did not answer getSessionLimits within ${this.answerMs / 1000} s, which ThingsBoard's MQTT transport answers itself: ` +
+          `${this.host.where()} acknowledges messages but did not answer getSessionLimits within ${this.answerMs / 1000} s, which ThingsBoard's MQTT transport answers itself: ` +
             'the server may not be ThingsBoard (a plain MQTT broker accepts the messages, but they reach no ThingsBoard device), or a ThingsBoard older than 3.6. ' +
             'Check host and port; set "rate limits" if your tenant profile has any.',
         );
