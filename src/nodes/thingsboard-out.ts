@@ -31,11 +31,10 @@ export = function (RED: RED) {
     node.name = config.name;
     const { kind, qos, key } = parseOutOptions(config);
     const { device, connection, configError, error } = bindDevice(RED, node, config.device, { queued: true });
-    const defaults = gatewayDefaults(config);
-    // Sub-device / Profile given as msg.x, flow.x, global.x or env X: looked up per message.
-    const evaluate: Evaluate | undefined = RED.util
-      ? (value, type, msg) => RED.util?.evaluateNodeProperty(value, type, node, msg)
-      : undefined;
+    // A gateway's Sub-device / Profile given as msg.x, flow.x, global.x or env X: looked up per
+    // message. Both made by the first gateway message (most devices are no gateway).
+    let defaults: ReturnType<typeof gatewayDefaults> | undefined;
+    let evaluate: Evaluate | undefined;
     const ended = (done: (err?: Error) => void) => (err?: DeviceError) => (err ? done(error(err)) : done());
 
     node.on('input', (msg, _send, done) => {
@@ -50,7 +49,11 @@ export = function (RED: RED) {
       try {
         // A gateway message may name a sub-device (nodes/gateway.ts); its body then goes into
         // {"<name>":[…]} (claims on v1/gateway/claim), so the reading must leave room for that.
-        target = device.gateway ? gatewayTarget(msg, defaults, evaluate) : undefined;
+        if (device.gateway && !defaults) {
+          defaults = gatewayDefaults(config);
+          if (RED.util) evaluate = (value, type, m) => RED.util?.evaluateNodeProperty(value, type, node, m);
+        }
+        target = defaults ? gatewayTarget(msg, defaults, evaluate) : undefined;
         if (target?.disconnect) {
           connection.submit({ kind: 'attributes', body: Buffer.alloc(0), qos }, ended(done), target);
           return;
