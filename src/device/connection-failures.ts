@@ -10,6 +10,14 @@ import { QuickDrops } from './quick-drops';
 import { RefusedToken } from './refused-tokens';
 import { RetrySchedule } from './retry-schedule';
 
+/** What the failures report to their connection (an object: one per connection, not three closures). */
+export interface FailuresHost {
+  warn(text: string): void;
+  redact(text: string): string;
+  /** The retry countdown ticked (the status shows the seconds). */
+  retryTick(): void;
+}
+
 export class ConnectionFailures {
   /** Set while the last connect attempt failed for a reason waiting will not fix. */
   permanent: TransportError | undefined;
@@ -30,14 +38,12 @@ export class ConnectionFailures {
     settings: ConnectionSettings,
     private readonly timing: Timing,
     random: () => number,
-    private readonly warn: (text: string) => void,
-    private readonly redact: (text: string) => string,
-    onRetryTick: () => void,
+    private readonly host: FailuresHost,
   ) {
     this.refused = new RefusedToken(settings);
-    this.quickDrops = new QuickDrops(timing, warn);
+    this.quickDrops = new QuickDrops(timing, host);
     this.backoff = new Backoff(timing, random);
-    this.retry = new RetrySchedule(onRetryTick);
+    this.retry = new RetrySchedule(() => host.retryTick());
   }
 
   /** A new start: nothing failed yet. */
@@ -98,6 +104,6 @@ export class ConnectionFailures {
   private logOnce(err: TransportError, text: string): void {
     if (this.lastLoggedCode === err.code) return;
     this.lastLoggedCode = err.code;
-    this.warn(this.redact(text));
+    this.host.warn(this.host.redact(text));
   }
 }

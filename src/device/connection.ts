@@ -32,7 +32,7 @@ import type { DeviceState, DeviceStatus } from './status';
 import { admit, buildSendPath, type SendPathOwner } from './send-path';
 import { describeStatus, isUnverified } from './connection-status';
 import { DEFAULT_TIMING, type Timing } from './backoff';
-import { ConnectionFailures } from './connection-failures';
+import { ConnectionFailures, type FailuresHost } from './connection-failures';
 import { StatusFanout, type DeviceUser } from './status-fanout';
 import type { ConnectionOptions } from './connection-options';
 
@@ -93,10 +93,9 @@ export class DeviceConnection {
       this.gateway?.subDevices,
     ));
     this.registry = options.registry ?? new DeviceRegistry();
-    this.failures = new ConnectionFailures(settings, this.timing, options.random ?? Math.random, (text) => this.options.log.warn(text), (text) => this.redact(text), () => {
-      if (this.state === 'reconnecting') this.publishStatus();
-    });
-    this.token = new SharedToken(options.label ?? `${settings.host}:${settings.port}`, (sharing) => this.onTokenShared(sharing));
+    const callbacks = new DeviceConnection.Callbacks(this);
+    this.failures = new ConnectionFailures(settings, this.timing, options.random ?? Math.random, callbacks);
+    this.token = new SharedToken(options.label ?? `${settings.host}:${settings.port}`, callbacks);
     this.registry.tokens.claim(settings, this.token);
   }
 
@@ -262,6 +261,14 @@ export class DeviceConnection {
     paceTurn(): number { return this.c.pacer.oneMessageTurn(this.c.gateway !== undefined); }
     redact(text: string): string { return this.c.redact(text); }
     warn(text: string): void { this.c.options.log.warn(this.c.redact(text)); }
+  };
+
+  private static readonly Callbacks = class implements FailuresHost {
+    constructor(private readonly c: DeviceConnection) {}
+    warn(text: string): void { this.c.options.log.warn(text); }
+    redact(text: string): string { return this.c.redact(text); }
+    retryTick(): void { if (this.c.state === 'reconnecting') this.c.publishStatus(); }
+    tokenShared(sharing: boolean): void { this.c.onTokenShared(sharing); }
   };
 
   private static readonly Events = class implements TransportEvents {

@@ -15,7 +15,7 @@ export class QuickDrops {
 
   constructor(
     private readonly timing: Pick<Timing, 'quickDropMs' | 'quickDropsForWarning'>,
-    private readonly warn: (text: string) => void,
+    private readonly log: { warn(text: string): void },
   ) {}
 
   /** A new connection session: earlier drops do not count towards this one's. */
@@ -37,7 +37,7 @@ export class QuickDrops {
     this.inARow++;
     if (this.inARow >= this.timing.quickDropsForWarning && !this.warned) {
       this.warned = true;
-      this.warn(ANOTHER_CLIENT_WARNING);
+      this.log.warn(ANOTHER_CLIENT_WARNING);
     }
     return lived;
   }

@@ -1,6 +1,6 @@
 // One connection's view of the runtime's token claims (registry.ts): which other config nodes of
 // this Node-RED hold its MQTT token now, and the words for it. While any does, the connection
-// does not connect and its messages fail with TOKEN_IN_USE; `changed` tells it when that begins
+// does not connect and its messages fail with TOKEN_IN_USE; `owner` is told when that begins
 // (sharing: true) and ends (false).
 import type { TokenHolder } from './registry';
 import { DeviceError } from './errors';
@@ -10,7 +10,8 @@ export class SharedToken implements TokenHolder {
 
   constructor(
     readonly label: string,
-    private readonly changed: (sharing: boolean) => void,
+    /** Told when sharing begins (true) and ends (false). */
+    private readonly owner: { tokenShared(sharing: boolean): void },
   ) {}
 
   /** True while another config node holds the same token. */
@@ -26,7 +27,7 @@ export class SharedToken implements TokenHolder {
   sharedWith(labels: string[]): void {
     if (labels.join('\n') === this.others.join('\n')) return;
     this.others = labels;
-    this.changed(this.sharing);
+    this.owner.tokenShared(this.sharing);
   }
 
   text(): string {
