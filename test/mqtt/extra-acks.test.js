@@ -29,12 +29,14 @@ test('the filter takes out exactly the claimed 4-byte PUBACKs, whatever the read
   const run = (cuts) => {
     const seen = new Map();
     const asked = [];
-    const filter = new ExtraAckFilter((id) => {
-      asked.push(id);
-      if (id !== 7) return false;
-      const n = (seen.get(id) ?? 0) + 1;
-      seen.set(id, n);
-      return n > 1;
+    const filter = new ExtraAckFilter({
+      extraAck(id) {
+        asked.push(id);
+        if (id !== 7) return false;
+        const n = (seen.get(id) ?? 0) + 1;
+        seen.set(id, n);
+        return n > 1;
+      },
     });
     const out = [];
     let from = 0;
@@ -49,7 +51,7 @@ test('the filter takes out exactly the claimed 4-byte PUBACKs, whatever the read
   // Asked once per 4-byte PUBACK, in order; never about bytes inside a publish or a PUBACK with a reason code.
   assert.deepEqual(whole.asked, [7, 9, 7, 7, 9]);
   // No extra PUBACK in a chunk: the same Buffer back, no copy.
-  const plain = new ExtraAckFilter(() => false);
+  const plain = new ExtraAckFilter({ extraAck: () => false });
   assert.equal(plain.filter(stream), stream);
   for (let a = 1; a < stream.length; a++) {
     assert.deepEqual(run([a]).out, expected, `one cut at ${a}`);

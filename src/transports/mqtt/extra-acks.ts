@@ -19,8 +19,9 @@ import type { Duplex } from 'node:stream';
 const PUBACK = 0x40;
 
 /**
- * Splits an MQTT byte stream into packets as it arrives and drops the PUBACKs `extra` claims.
- * `extra(id)` is asked once per 4-byte PUBACK, in stream order; true: counted, drop it.
+ * Splits an MQTT byte stream into packets as it arrives and drops the PUBACKs `acks` claims.
+ * `acks.extraAck(id)` is asked once per 4-byte PUBACK, in stream order; true: counted, drop it.
+ * An object, not a callback: PackedAcks passes itself (no closure per connection).
  */
 export class ExtraAckFilter {
   /** Bytes of the packet being passed through that are still to come. */
@@ -28,7 +29,7 @@ export class ExtraAckFilter {
   /** The start of a packet whose header (or PUBACK id) the last chunk cut off. */
   private carry: Buffer | undefined;
 
-  constructor(private readonly extra: (id: number) => boolean) {}
+  constructor(private readonly acks: { extraAck(id: number): boolean }) {}
 
   /** `chunk` without the extra PUBACKs: the same Buffer when it has none. */
   filter(input: Buffer): Buffer {
@@ -76,7 +77,7 @@ export class ExtraAckFilter {
         keepFrom = len;
         break;
       }
-      if (isAck && this.extra(chunk[at] * 256 + chunk[at + 1])) {
+      if (isAck && this.acks.extraAck(chunk[at] * 256 + chunk[at + 1])) {
         kept ??= [];
         if (i > keepFrom) kept.push(chunk.subarray(keepFrom, i));
         i = at + 2;

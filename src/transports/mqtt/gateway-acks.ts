@@ -109,11 +109,11 @@ export class PackedAcks {
 
   /** Counts the extra PUBACKs on `socket` before mqtt.js reads it (extra-acks.ts). */
   watch(socket: Duplex): void {
-    filterIncoming(socket, new ExtraAckFilter((id) => this.extraAck(id)));
+    filterIncoming(socket, new ExtraAckFilter(this));
   }
 
   /** A success PUBACK for `id` arrived on the socket: true when it is a pack's extra one (counted here). */
-  private extraAck(id: number): boolean {
+  extraAck(id: number): boolean {
     const pack = this.byId.get(id);
     if (!pack) return false;
     if (!pack.firstSeen) {
