@@ -650,7 +650,7 @@ module.exports = [
   {
     id: 'background-swallows-silently',
     file: 'src/background.ts',
-    find: "      this.report(redact(`${what} failed: ${reason}`, this.secret()));",
+    find: "      this.host.report(redact(`${what} failed: ${reason}`, this.host.secret()));",
     replace: '      void reason;',
     tests: ['test/nodes/faults.test.js'],
     why: 'fire-and-forget work that fails (a close that rejects, a listener that throws) vanishes without a word in the log',

@@ -21,15 +21,18 @@ export interface Background {
  * key, …; read when a failure is reported).
  */
 export function background(report: (text: string) => void, secret: () => string | readonly string[]): Background {
-  return new Work(report, secret);
+  return new Work({ report, secret });
+}
+
+/** Where a Background reports to: an object a connection already has (no closures of its own). */
+export interface BackgroundHost {
+  report(text: string): void;
+  secret(): string | readonly string[];
 }
 
 /** A class (methods shared), not an object of closures: every device connection has one. */
-class Work implements Background {
-  constructor(
-    private readonly report: (text: string) => void,
-    private readonly secret: () => string | readonly string[],
-  ) {}
+export class Work implements Background {
+  constructor(private readonly host: BackgroundHost) {}
 
   run(what: string, work: () => unknown): void {
     try {
@@ -55,7 +58,7 @@ class Work implements Background {
   private failed(what: string, err: unknown): void {
     const reason = err instanceof Error ? err.message : String(err);
     try {
-      this.report(redact(`${what} failed: ${reason}`, this.secret()));
+      this.host.report(redact(`${what} failed: ${reason}`, this.host.secret()));
     } catch {
       // The log itself failed: nothing left to tell, and nothing may reach the process.
     }

@@ -17,7 +17,7 @@
 import { DeviceRegistry } from './registry';
 import { SharedToken } from './shared-token';
 import { listenTo, type TransportEvents } from './transport-events';
-import { background, type Background } from '../background';
+import { Work, type Background, type BackgroundHost } from '../background';
 import { redactSecrets } from '../shared';
 import { createTransport } from '../transports';
 import { secretsOf, type TransportError, type ConnectionSettings, type Transport } from '../transports/transport';
@@ -78,7 +78,8 @@ export class DeviceConnection {
   ) {
     // The defaults themselves (frozen) unless a test changes some: not a copy per connection.
     this.timing = options.timing ? { ...DEFAULT_TIMING, ...options.timing } : DEFAULT_TIMING;
-    this.work = background((text) => this.options.log.warn(text), () => secretsOf(settings));
+    const callbacks = new DeviceConnection.Callbacks(this);
+    this.work = new Work(callbacks);
     this.users = new StatusFanout(this, this.timing.statusThrottleMs, this.work);
     const host = new DeviceConnection.Host(this);
     this.downlink = new DeviceDownlink(host);
@@ -93,7 +94,6 @@ export class DeviceConnection {
       this.gateway?.subDevices,
     ));
     this.registry = options.registry ?? new DeviceRegistry();
-    const callbacks = new DeviceConnection.Callbacks(this);
     this.failures = new ConnectionFailures(settings, this.timing, options.random ?? Math.random, callbacks);
     this.token = new SharedToken(options.label ?? `${settings.host}:${settings.port}`, callbacks);
     this.registry.tokens.claim(settings, this.token);
@@ -263,9 +263,11 @@ export class DeviceConnection {
     warn(text: string): void { this.c.options.log.warn(this.c.redact(text)); }
   };
 
-  private static readonly Callbacks = class implements FailuresHost {
+  private static readonly Callbacks = class implements FailuresHost, BackgroundHost {
     constructor(private readonly c: DeviceConnection) {}
     warn(text: string): void { this.c.options.log.warn(text); }
+    report(text: string): void { this.c.options.log.warn(text); }
+    secret(): readonly string[] { return secretsOf(this.c.settings); }
     redact(text: string): string { return this.c.redact(text); }
     retryTick(): void { if (this.c.state === 'reconnecting') this.c.publishStatus(); }
     tokenShared(sharing: boolean): void { this.c.onTokenShared(sharing); }
