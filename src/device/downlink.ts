@@ -60,10 +60,12 @@ export class DeviceDownlink {
   /** Made by the first listener (thingsboard-in): an out node alone never listens. */
   private listenersSet: Set<DownlinkListener> | undefined;
   private readonly exchanges: Exchanges;
-  private readonly rpcBook = new RpcBook();
+  // The RPC book and the attribute memory are made on first use (a thingsboard-in's first
+  // command or initial values): most connections have no thingsboard-in.
+  private rpcBookMade: RpcBook | undefined;
   private unknownMethodsLogged: Set<string> | undefined;
   /** What each initial-values listener was last given (for the re-fetch after a CoAP renewal). */
-  private readonly memory = new AttributeMemory<DownlinkListener>();
+  private memoryMade: AttributeMemory<DownlinkListener> | undefined;
   /** Shared-attribute pushes delivered so far: a re-fetch that a push overtook may be stale. */
   private pushes = 0;
   /** Bumped per connection (and on down): work for an older connection does nothing. */
@@ -75,6 +77,14 @@ export class DeviceDownlink {
 
   constructor(private readonly host: DeviceDownlinkHost) {
     this.exchanges = new Exchanges(host);
+  }
+
+  private get rpcBook(): RpcBook {
+    return (this.rpcBookMade ??= new RpcBook());
+  }
+
+  private get memory(): AttributeMemory<DownlinkListener> {
+    return (this.memoryMade ??= new AttributeMemory());
   }
 
   private get listeners(): ReadonlySet<DownlinkListener> {
