@@ -32,9 +32,11 @@ export = function (RED: RED) {
     const { kind, qos, key } = parseOutOptions(config);
     const { device, connection, configError, error } = bindDevice(RED, node, config.device, { queued: true });
     // A gateway's Sub-device / Profile given as msg.x, flow.x, global.x or env X: looked up per
-    // message. Both made by the first gateway message (most devices are no gateway).
-    let defaults: ReturnType<typeof gatewayDefaults> | undefined;
-    let evaluate: Evaluate | undefined;
+    // message. Made only on a gateway's out node (most devices are no gateway).
+    const defaults = device?.gateway ? gatewayDefaults(config) : undefined;
+    const evaluate: Evaluate | undefined = defaults && RED.util
+      ? (value, type, msg) => RED.util?.evaluateNodeProperty(value, type, node, msg)
+      : undefined;
     const ended = (done: (err?: Error) => void) => (err?: DeviceError) => (err ? done(error(err)) : done());
 
     node.on('input', (msg, _send, done) => {
@@ -49,10 +51,6 @@ export = function (RED: RED) {
       try {
         // A gateway message may name a sub-device (nodes/gateway.ts); its body then goes into
         // {"<name>":[…]} (claims on v1/gateway/claim), so the reading must leave room for that.
-        if (device.gateway && !defaults) {
-          defaults = gatewayDefaults(config);
-          if (RED.util) evaluate = (value, type, m) => RED.util?.evaluateNodeProperty(value, type, node, m);
-        }
         target = defaults ? gatewayTarget(msg, defaults, evaluate) : undefined;
         if (target?.disconnect) {
           connection.submit({ kind: 'attributes', body: Buffer.alloc(0), qos }, ended(done), target);
