@@ -52,7 +52,7 @@ module.exports = [
   {
     id: 'gateway-reply-not-seen',
     file: 'src/device/gateway/downlink.ts',
-    find: 'if (!book.arrived(request)) return;',
+    find: 'if (!this.books.of(request.device).arrived(request)) return;',
     replace: '',
     tests: ['test/device/gateway.test.js'],
     why: 'a sub-device RPC redelivered after a reconnect reaches the flow twice',
