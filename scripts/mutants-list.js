@@ -436,6 +436,14 @@ module.exports = [
     why: 'an RPC request may be answered twice',
   },
   {
+    id: 'mqtt-nagle',
+    file: 'src/transports/mqtt/socket.ts',
+    find: '    socket.setNoDelay(true);',
+    replace: '',
+    tests: ['test/device/pacing-emulator.test.js'],
+    why: "Nagle stays on: after the device's own PUBACK the next publish waits for a delayed ACK (40 ms), and publishes paced apart reach ThingsBoard together",
+  },
+  {
     id: 'exchanges-unpaced',
     file: 'src/device/requests.ts',
     find: '            const wait = this.host.paceTurn?.() ?? 0;',

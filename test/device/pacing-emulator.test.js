@@ -171,3 +171,24 @@ test('an exchange held back by the rate limits past its deadline fails saying so
   assert.match(second.message, /held back all that time by this device's rate limits/);
   assert.equal(store.rateLimitStats.exceeded, 0);
 });
+
+test('MQTT: a publish right after the device\'s own small write (its PUBACK of the getSessionLimits answer) reaches the server at once, not after a delayed ACK (TCP_NODELAY)', { timeout: 60000 }, async (t) => {
+  // With Nagle on, the publish waited for the server's ACK of that 4-byte PUBACK, which the
+  // server's TCP holds back (delayed ACK, 40 ms on Linux) when it has nothing to send: publishes
+  // paced apart then reach ThingsBoard together and are charged to its buckets together.
+  const store = new DeviceStore({ devices: [{ name: 'dev1', token: TOKEN }], rateLimits: 'messages=1000:1', limitsMsPerSecond: 1000 });
+  const { emu } = await emulator({ store });
+  t.after(() => emu.close());
+  const latencies = [];
+  for (let i = 0; i < 3; i++) {
+    const { conn } = open(mqttSettings({ port: emu.port }), undefined, 1000);
+    await waitFor(() => conn.pacer.active, 'the answer to getSessionLimits');
+    const arrived = new Promise((resolve) => store.once('telemetry', () => resolve(Date.now())));
+    const sentAt = Date.now();
+    await conn.send({ kind: 'telemetry', body: Buffer.from('{"n":1}'), qos: 1 });
+    latencies.push((await arrived) - sentAt);
+    await conn.close();
+  }
+  t.diagnostic(`send → server: ${latencies.join(', ')} ms`);
+  assert.ok(Math.min(...latencies) < 20, `a publish after the device's PUBACK took ${latencies.join(', ')} ms to reach the server`);
+});
