@@ -77,12 +77,15 @@ test('MQTT: 1,000 readings cross 10:1,300:60 on every limit with zero violations
 });
 
 test('MQTT: the plain syntax "10:1,300:60" (every message) paces a 1,000-reading burst with zero violations', { timeout: 60000 }, async (t) => {
-  const store = new DeviceStore({ devices: [{ name: 'dev1', token: TOKEN }], rateLimits: '10:1,300:60', limitsMsPerSecond: SCALE });
+  // 400 ms per window second, as below: device and emulator share one event loop, and a stall
+  // on a loaded machine delivered two paced publishes into one 100 ms bucket (CI, once).
+  const scale = 4 * SCALE;
+  const store = new DeviceStore({ devices: [{ name: 'dev1', token: TOKEN }], rateLimits: '10:1,300:60', limitsMsPerSecond: scale });
   const { emu } = await emulator({ store });
   t.after(() => emu.close());
   const parsed = parseDeviceConfig({ host: 'h', rateLimits: '10:1,300:60' }, { accessToken: 't' });
   assert.deepEqual(parsed.problems, []);
-  const { conn } = open(mqttSettings({ port: emu.port, maxPayloadBytes: 2000 }), parsed.rateLimits);
+  const { conn } = open(mqttSettings({ port: emu.port, maxPayloadBytes: 2000 }), parsed.rateLimits, scale);
   t.after(() => conn.close());
   assertAllDelivered(await burst(conn, store, 1000), 1000);
   assert.equal(store.rateLimitStats.exceeded, 0);
