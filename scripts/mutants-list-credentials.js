@@ -54,7 +54,7 @@ module.exports = [
   },
   {
     id: 'mqtt-basic-password-not-sent',
-    file: 'src/transports/mqtt/transport.ts',
+    file: 'src/transports/mqtt/client-options.ts',
     find: 'password: auth.password ? auth.password : undefined',
     replace: 'password: undefined',
     tests: ['test/mqtt/credentials-mosquitto.test.js'],

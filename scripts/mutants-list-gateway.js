@@ -195,8 +195,8 @@ module.exports = [
   },
   {
     id: 'mqtt-debug-log',
-    file: 'src/transports/mqtt/transport.ts',
-    find: '      log: ignoreLog,',
+    file: 'src/transports/mqtt/client-options.ts',
+    find: '    log: ignoreLog,',
     replace: '',
     tests: ['test/mqtt/transport.test.js'],
     why: "mqtt.js logs through debug again: DEBUG=mqttjs* prints the access token, and every packet pays for the log calls",

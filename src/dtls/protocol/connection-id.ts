@@ -7,6 +7,7 @@
 import { ByteReader, vec8 } from './bytes';
 import { protocolError } from '../errors';
 import { AlertDescription } from './alert';
+import { writeRecordPrefix } from './record';
 import type { Extension } from './extensions';
 import { EXPLICIT_NONCE_LENGTH, type RecordKey } from '../crypto/ciphersuites';
 
@@ -51,11 +52,7 @@ function cidHeaderLength(cid: Buffer): number {
 
 /** Writes a tls12_cid record header at `at` (RFC 9146 4), with `length` in its length field. */
 function writeCidHeader(out: Buffer, at: number, version: number, epoch: number, sequence: number, cid: Buffer, length: number): void {
-  out[at] = TLS12_CID;
-  out.writeUInt16BE(version, at + 1);
-  out.writeUInt16BE(epoch, at + 3);
-  out.writeUInt16BE(Math.floor(sequence / 0x100000000), at + 5);
-  out.writeUInt32BE(sequence >>> 0, at + 7);
+  writeRecordPrefix(out, at, TLS12_CID, version, epoch, sequence);
   cid.copy(out, at + 11);
   out.writeUInt16BE(length, at + 11 + cid.length);
 }

@@ -22,14 +22,22 @@ export interface DtlsRecord {
   body: Buffer;
 }
 
-/** Writes a 13-byte record header at `out[offset..]`. */
-export function writeRecordHeader(out: Buffer, offset: number, type: number, version: number, epoch: number, sequence: number, length: number): void {
+/**
+ * Writes the 11 bytes every record header starts with at `out[offset..]`: type, version, epoch
+ * and the 48-bit sequence number (RFC 6347 4.1; a tls12_cid header goes on with its CID, RFC 9146 4).
+ */
+export function writeRecordPrefix(out: Buffer, offset: number, type: number, version: number, epoch: number, sequence: number): void {
   out[offset] = type;
   out.writeUInt16BE(version, offset + 1);
   out.writeUInt16BE(epoch, offset + 3);
   // 48-bit sequence as 16 + 32 bits: exact for any integer below 2^48 (ToUint32 is modulo 2^32).
   out.writeUInt16BE(Math.floor(sequence / 0x100000000), offset + 5);
   out.writeUInt32BE(sequence >>> 0, offset + 7);
+}
+
+/** Writes a 13-byte record header at `out[offset..]`. */
+export function writeRecordHeader(out: Buffer, offset: number, type: number, version: number, epoch: number, sequence: number, length: number): void {
+  writeRecordPrefix(out, offset, type, version, epoch, sequence);
   out.writeUInt16BE(length, offset + 11);
 }
 

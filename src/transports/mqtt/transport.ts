@@ -9,7 +9,8 @@
 // decides about retries and about messages waiting for a connection.
 import { EventEmitter } from 'node:events';
 import net from 'node:net';
-import { MqttClient, type IClientOptions } from 'mqtt';
+import { MqttClient } from 'mqtt';
+import { clientOptions } from './client-options';
 import { MqttDownlink, type MqttDownlinkHost } from './downlink';
 import { classifyClientCertAlert, classifyConnack, mqtt5Reason, type Where } from './errors';
 import { redactSecrets } from '../../shared';
@@ -38,30 +39,17 @@ export const TOPICS: Record<DataKind, string> = {
   claim: 'v1/devices/me/claim',
 };
 
-const CONNECT_TIMEOUT_MS = 30_000;
 /** MQTT pipelines publishes on one ordered TCP stream; a few in flight keeps throughput up. */
 const MQTT_MAX_IN_FLIGHT = 16;
 
 /** mqtt.js copies the options it is given, so two shared objects serve every publish. */
 const QOS_0 = Object.freeze({ qos: 0 as const });
 const QOS_1 = Object.freeze({ qos: 1 as const });
-/** mqtt.js's `log` option (see startMqtt): one function for every client. */
-function ignoreLog(): void {}
-
 /** Passed to a pending publish's callback when the connection closed before its PUBACK. */
 const CLOSED = Symbol('closed');
 
 function closedBeforeAck(): TransportError {
   return new TransportError('connection closed before the broker acknowledged the message', 'closed', 'CLOSED');
-}
-
-/** CONNECT's user name and password: the token, MQTT basic credentials, or none (X.509). */
-function connectIdentity(accessToken: string, auth: ConnectionSettings['auth']): Pick<IClientOptions, 'username' | 'password'> {
-  if (auth?.type === 'mqttBasic') {
-    return { username: auth.username || undefined, password: auth.password ? auth.password : undefined };
-  }
-  if (auth?.type === 'x509') return {};
-  return { username: accessToken };
 }
 
 export class MqttTransport extends EventEmitter implements Transport {
@@ -73,7 +61,7 @@ export class MqttTransport extends EventEmitter implements Transport {
   private closing = false;
   private lastError: TransportError | undefined;
   /** Publishes not yet acknowledged (QoS 1) or written (QoS 0): their mqtt.js callbacks. */
-  // Made by a publish and dropped when the last one settles: an idle connection keeps none.
+  // Made by the first publish: a connection that never publishes (one that only listens) keeps none.
   private pending: Set<(err?: typeof CLOSED) => void> | undefined;
   /** The receive side of the current connection (undefined while not connected). */
   private downlink: MqttDownlink | undefined;
@@ -134,23 +122,8 @@ export class MqttTransport extends EventEmitter implements Transport {
   }
 
   private startMqtt(socket: net.Socket): Promise<void> {
-    const { accessToken, mqtt, auth } = this.settings;
-    const options: IClientOptions = {
-      clientId: mqtt.clientId,
-      keepalive: mqtt.keepaliveSeconds,
-      clean: mqtt.cleanSession,
-      protocolVersion: mqtt.protocolVersion,
-      ...connectIdentity(accessToken, auth),
-      reconnectPeriod: 0,
-      connectTimeout: CONNECT_TIMEOUT_MS,
-      queueQoSZero: false,
-      resubscribe: false,
-      messageIdProvider: this.packs.ids(),
-      // mqtt.js logs through `debug` several times per packet received or sent (a call and an
-      // "enabled?" check each time, about a tenth of a gateway's CPU per reading), and its log
-      // names options.username: the access token. Nothing of ours reads it.
-      log: ignoreLog,
-    };
+    const auth = this.settings.auth;
+    const options = clientOptions(this.settings, this.packs.ids());
     return new Promise((resolve, reject) => {
       let settled = false;
       // mqtt.js calls the builder on connect (once: reconnect is off); the socket is already secure.
@@ -280,7 +253,6 @@ export class MqttTransport extends EventEmitter implements Transport {
     const pending = (this.pending ??= new Set());
     const onPublished = (err?: (Error & { code?: number }) | typeof CLOSED): void => {
       if (!pending.delete(onPublished)) return; // settled already (closed, then a late callback)
-      if (pending.size === 0 && this.pending === pending) this.pending = undefined;
       if (!err) return callback();
       if (err === CLOSED || !this.connected) return callback(this.closedBeforeAck());
       // MQTT 5 PUBACK with a failure reason code: this message only. 0x97 is ThingsBoard's rate
