@@ -11,4 +11,19 @@ function median(values) {
   return percentile(values, 50);
 }
 
-module.exports = { percentile, median };
+/** Clock ticks per second of /proc/<pid>/stat's times (USER_HZ: 100 on Linux). */
+const CLOCK_TICKS_PER_SEC = 100;
+
+/** CPU time (utime + stime) a process has used so far, in µs; null where /proc is not there (not Linux) or the process is gone. */
+function processCpuUs(pid) {
+  try {
+    const stat = require('node:fs').readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const ticks = Number(fields[11]) + Number(fields[12]); // utime + stime (fields 14, 15 of stat)
+    return (ticks * 1e6) / CLOCK_TICKS_PER_SEC;
+  } catch {
+    return null;
+  }
+}
+
+module.exports = { percentile, median, processCpuUs };

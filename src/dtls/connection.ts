@@ -47,7 +47,7 @@ export class DtlsConnection extends EventEmitter {
   constructor(private readonly session: DtlsSession, private readonly socket: dgram.Socket, remote: { address: string; port: number }) {
     super();
     this.remote = remote;
-    session.on('message', (data: Buffer) => this.emit('message', data));
+    session.deliver = (data: Buffer) => { this.emit('message', data); };
     session.on('close', (err?: DtlsError) => this.finish(err));
   }
 

@@ -6,7 +6,7 @@
 // `Buffer` imported, not the global: on Node 20 the global is a getter, paid on every per-record use.
 import { Buffer } from 'node:buffer';
 import { ADDITIONAL_DATA_LENGTH, CipherSuite, EXPLICIT_NONCE_LENGTH, RecordKey, writeAdditionalData } from './crypto/ciphersuites';
-import { DTLS_1_2, DtlsRecord, RECORD_HEADER_LENGTH, writeRecordHeader } from './protocol/record';
+import { DTLS_1_2, DtlsRecord, MAX_RECORD_BODY, RECORD_HEADER_LENGTH, readSequence, writeRecordHeader } from './protocol/record';
 import { ReplayWindow } from './replay-window';
 import { DtlsError } from './errors';
 import { cidOverhead, sealCidRecord } from './protocol/connection-id';
@@ -74,6 +74,32 @@ export class RecordLayer {
     const key = this.writers.get(epoch)?.key;
     if (epoch === 0 || !key) return RECORD_HEADER_LENGTH;
     return RECORD_HEADER_LENGTH + EXPLICIT_NONCE_LENGTH + key.tagLength + (this.writeCid ? cidOverhead(this.writeCid) : 0);
+  }
+
+  /**
+   * An established session's usual datagram, one protected record of `type` in the read epoch
+   * that fills it, opened where it lies (no record list, record object or view of its body, as
+   * parseDatagram() and open() make): its plaintext, or 'dropped' when it is replayed, too old or
+   * not authentic (open() says which; all are silently discarded, RFC 6347 4.1.2.7). Null when
+   * the datagram is anything else: it goes the general way.
+   */
+  openLone(d: Buffer, type: number): Buffer | 'dropped' | null {
+    const epoch = this.readEpoch;
+    const bodyLength = d.length - RECORD_HEADER_LENGTH;
+    if (epoch === 0 || bodyLength < 0 || d[0] !== type || ((d[1] << 8) | d[2]) !== DTLS_1_2) return null;
+    if (((d[3] << 8) | d[4]) !== epoch || ((d[11] << 8) | d[12]) !== bodyLength || bodyLength > MAX_RECORD_BODY) return null;
+    const state = this.readers.get(epoch);
+    const key = state?.key;
+    if (!state || !key) return null;
+    const sequence = readSequence(d, 0);
+    if (!state.window.check(sequence)) return 'dropped';
+    const length = key.plaintextLength(bodyLength);
+    if (length < 0) return 'dropped';
+    writeAdditionalData(this.readAad, 0, epoch, sequence, type, DTLS_1_2, length);
+    const plaintext = key.openAt(d, RECORD_HEADER_LENGTH, bodyLength, this.readAad);
+    if (!plaintext) return 'dropped';
+    state.window.mark(sequence);
+    return plaintext;
   }
 
   /**

@@ -119,6 +119,14 @@ export class DtlsSession extends EventEmitter {
   handleDatagram(datagram: Buffer): void {
     if (this.state === 'closed' || this.state === 'idle') return;
     try {
+      if (this.state === 'connected') {
+        // The usual datagram of an established session: one application_data record.
+        const plaintext = this.records.openLone(datagram, ContentType.application_data);
+        if (plaintext !== null) {
+          if (plaintext !== 'dropped') this.deliver(plaintext);
+          return;
+        }
+      }
       let sawOldHandshake = false;
       this.fragmentBudget = MAX_FRAGMENTS_PER_DATAGRAM;
       for (const record of parseDatagram(datagram, MAX_RECORDS_PER_DATAGRAM)) {
@@ -174,6 +182,9 @@ export class DtlsSession extends EventEmitter {
   }
 
   /** Re-reads the state (TypeScript narrows `this.state` across calls that change it). */
+  /** Where decrypted application data goes (the connection sets it). */
+  deliver: (data: Buffer) => void = (data) => { this.emit('message', data); };
+
   private isClosed(): boolean { return this.state === 'closed'; }
   private isConnected(): boolean { return this.state === 'connected'; }
 
@@ -251,7 +262,7 @@ export class DtlsSession extends EventEmitter {
       }
       case ContentType.application_data: {
         if (record.epoch === 0) return false; // never accept unprotected data
-        if (this.state === 'connected') this.emit('message', plaintext);
+        if (this.state === 'connected') this.deliver(plaintext);
         // Data the server sent right after its Finished that overtook it: deliver once verified.
         else if (this.state === 'wait_finished' && this.earlyData.length < MAX_EARLY_RECORDS) this.earlyData.push(plaintext);
         return false;
@@ -334,7 +345,7 @@ export class DtlsSession extends EventEmitter {
     const early = this.earlyData;
     this.earlyData = [];
     // After the caller's `await` has attached its 'message' listener.
-    if (early.length) setImmediate(() => { for (const d of early) if (this.isConnected()) this.emit('message', d); });
+    if (early.length) setImmediate(() => { for (const d of early) if (this.isConnected()) this.deliver(d); });
   }
 }
 

@@ -152,6 +152,40 @@ test('record layer: forged records are rejected and do not move the window; a la
   assert.deepEqual(reader.open(records[1]), Buffer.from('reading 1'));
 });
 
+test('record layer: openLone opens a datagram that is one record of the read epoch where it lies, drops what open() drops, and leaves every other shape to the general path', () => {
+  for (const suite of CIPHER_SUITES) {
+    const { writer, reader } = pair(suite);
+    const datagrams = [0, 1, 2, 3].map((i) => writer.seal(23, 1, Buffer.from(`reading ${i}`)));
+    assert.deepEqual(reader.openLone(datagrams[1], 23), Buffer.from('reading 1'), suite.name);
+    assert.equal(reader.openLone(datagrams[1], 23), 'dropped', `${suite.name}: a second copy is a replay`);
+    assert.deepEqual(reader.openLone(datagrams[0], 23), Buffer.from('reading 0'), `${suite.name}: reordered, inside the window`);
+    const flipped = Buffer.from(datagrams[2]);
+    flipped[flipped.length - 1] ^= 1;
+    assert.equal(reader.openLone(flipped, 23), 'dropped', `${suite.name}: a forged tag`);
+    const resequenced = Buffer.from(datagrams[2]);
+    resequenced[10] ^= 8;
+    assert.equal(reader.openLone(resequenced, 23), 'dropped', `${suite.name}: the header's sequence number is authenticated`);
+    assert.deepEqual(reader.openLone(datagrams[2], 23), Buffer.from('reading 2'), `${suite.name}: a forgery did not move the window`);
+    assert.equal(reader.openLone(datagrams[2].subarray(0, 13 + 8), 23), null, `${suite.name}: a header whose length does not fill the datagram`);
+  }
+  const { writer, reader } = pair(CIPHER_SUITES[0]);
+  const one = writer.seal(23, 1, Buffer.from('one'));
+  const two = writer.seal(23, 1, Buffer.from('two'));
+  const shapes = {
+    'two records in one datagram': Buffer.concat([one, two]),
+    'trailing bytes': Buffer.concat([one, Buffer.alloc(1)]),
+    'shorter than a header': one.subarray(0, 12),
+    'another content type': writer.seal(21, 1, Buffer.from([1, 0])),
+    'another epoch': (() => { const d = Buffer.from(one); d[4] = 2; return d; })(),
+    'another version': (() => { const d = Buffer.from(one); d[2] = 0xff; return d; })(),
+    'a body longer than a record may be': (() => { const d = Buffer.alloc(13 + 18433); d[0] = 23; d[1] = 0xfe; d[2] = 0xfd; d[4] = 1; d.writeUInt16BE(18433, 11); return d; })(),
+  };
+  for (const [what, d] of Object.entries(shapes)) assert.equal(reader.openLone(d, 23), null, what);
+  assert.deepEqual(reader.open(parseDatagram(shapes['two records in one datagram'])[1]), Buffer.from('two'), 'nothing above moved the window');
+  const before = new RecordLayer();
+  assert.equal(before.openLone(new RecordLayer().seal(23, 0, Buffer.from('plain')), 23), null, 'epoch 0 (no keys yet) is never opened here');
+});
+
 test('record layer: epoch 0 records are plain; headers carry sequence numbers across 2^32 and up to 2^48 - 1', () => {
   const layer = new RecordLayer();
   const plain = layer.seal(22, 0, Buffer.from('client hello'));

@@ -38,7 +38,7 @@ const L = 15 - CCM_NONCE_LENGTH;
 const MAX_AAD = 0xff00;
 const MAX_MESSAGE = 2 ** (8 * L);
 /** Records whose keystream one ECB update() computes (see the top). */
-const AHEAD_RECORDS = 8;
+const AHEAD_RECORDS = 32;
 /** Blocks of keystream per record computed ahead at most (S_0 and a 240-byte payload); longer records get an update() each. */
 const MAX_AHEAD_BLOCKS = 16;
 /** The nonce's fixed part (salt and epoch), then its 6-byte sequence number. */

@@ -121,13 +121,20 @@ export class RecordKey {
    * (built for `ciphertextLength(body)`). Returns null when it does not authenticate.
    */
   open(body: Buffer, aad: Buffer): Buffer | null {
-    const length = this.ciphertextLength(body);
-    if (length < 0) return null;
-    this.setExplicitNonce(body, 0);
-    // CCM reads ciphertext and tag where they are in the record body (no views made per record).
-    if (this.ccm) return this.ccm.openAt(this.nonce, aad, body, EXPLICIT_NONCE_LENGTH, length);
-    const ciphertext = body.subarray(EXPLICIT_NONCE_LENGTH, EXPLICIT_NONCE_LENGTH + length);
-    const tag = body.subarray(EXPLICIT_NONCE_LENGTH + length);
+    return this.openAt(body, 0, body.length, aad);
+  }
+
+  /**
+   * open() of the `bodyLength` bytes at `data[bodyAt..]`, which must end `data` (a record that
+   * fills its datagram): CCM reads nonce, ciphertext and tag where they are, no views made.
+   */
+  openAt(data: Buffer, bodyAt: number, bodyLength: number, aad: Buffer): Buffer | null {
+    const length = this.plaintextLength(bodyLength);
+    if (length < 0 || bodyAt + bodyLength !== data.length) return null;
+    this.setExplicitNonce(data, bodyAt);
+    if (this.ccm) return this.ccm.openAt(this.nonce, aad, data, bodyAt + EXPLICIT_NONCE_LENGTH, length);
+    const ciphertext = data.subarray(bodyAt + EXPLICIT_NONCE_LENGTH, bodyAt + EXPLICIT_NONCE_LENGTH + length);
+    const tag = data.subarray(bodyAt + EXPLICIT_NONCE_LENGTH + length);
     try {
       const d = createDecipheriv(this.algorithm as CipherGCMTypes, this.key, this.nonce);
       d.setAuthTag(tag);
@@ -148,7 +155,12 @@ export class RecordKey {
 
   /** Plaintext length of a record body, or -1 when it is too short to be one. */
   ciphertextLength(body: Buffer): number {
-    const length = body.length - EXPLICIT_NONCE_LENGTH - this.tagLength;
+    return this.plaintextLength(body.length);
+  }
+
+  /** Plaintext length of a record body of `bodyLength` bytes, or -1 when that is too short for one. */
+  plaintextLength(bodyLength: number): number {
+    const length = bodyLength - EXPLICIT_NONCE_LENGTH - this.tagLength;
     return length < 0 ? -1 : length;
   }
 }

@@ -48,6 +48,11 @@ export function encodeRecord(r: DtlsRecord): Buffer {
   return out;
 }
 
+/** The 48-bit sequence number of the record header at `d[at..]`, read as 16 + 32 bits: exact in a double. */
+export function readSequence(d: Buffer, at: number): number {
+  return ((d[at + 5] << 8) | d[at + 6]) * 0x100000000 + (((d[at + 7] << 24) | (d[at + 8] << 16) | (d[at + 9] << 8) | d[at + 10]) >>> 0);
+}
+
 /**
  * Splits a datagram into records. A record with an impossible header ends the parse: the rest of
  * the datagram is dropped (RFC 6347 4.1.2.7: invalid records are discarded, not fatal). At most
@@ -65,8 +70,7 @@ export function parseDatagram(datagram: Buffer, limit = Infinity): DtlsRecord[] 
     const type = d[pos];
     const version = (d[pos + 1] << 8) | d[pos + 2];
     const epoch = (d[pos + 3] << 8) | d[pos + 4];
-    // 48-bit sequence as 16 + 32 bits: exact in a double.
-    const sequence = ((d[pos + 5] << 8) | d[pos + 6]) * 0x100000000 + (((d[pos + 7] << 24) | (d[pos + 8] << 16) | (d[pos + 9] << 8) | d[pos + 10]) >>> 0);
+    const sequence = readSequence(d, pos);
     const length = (d[pos + 11] << 8) | d[pos + 12];
     pos += RECORD_HEADER_LENGTH;
     if (length > end - pos || length > MAX_RECORD_BODY) break;
