@@ -209,6 +209,29 @@ test('every server datagram arrives twice (handshake and data): the handshake co
   await conn.close();
 });
 
+test('each server data datagram also carries the record before it, first: the new record, second in its datagram, is delivered once', async (t) => {
+  if (!requirePeer(t, 'coap-server-openssl')) return;
+  const port = await freeUdpPortPair();
+  await track(startCoapServer({ flavor: 'openssl', port, cert: pki.files['leaf.pem'], key: pki.files['leaf.key'], ca: pki.files['root+inter.pem'] }));
+  let previous = null;
+  const relay = await startLossyRelay({
+    target: { host: '127.0.0.1', port: port + 1 },
+    transform: (dir, d) => {
+      if (dir !== 'toClient' || d[0] !== 23) return d;
+      const out = previous ? Buffer.concat([previous, d]) : d;
+      previous = Buffer.from(d);
+      return out;
+    },
+  });
+  running.add({ stop: () => relay.close() });
+  const conn = await connectDtls({ host: '127.0.0.1', port: relay.port, ca: pki.pem['root.pem'] });
+  const received = [];
+  conn.on('message', (m) => received.push(m));
+  for (let i = 0; i < 5; i++) await post(conn, `{"pair":${i}}`);
+  assert.equal(received.length, 5, 'one CoAP response per request: each earlier record was a replay');
+  await conn.close();
+});
+
 test('serverName: a certificate that only names device-api.example is accepted for 127.0.0.1 with serverName, rejected without', async (t) => {
   if (!requirePeer(t, 'openssl')) return;
   const port = await freeUdpPort();
