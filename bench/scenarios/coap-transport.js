@@ -65,7 +65,7 @@ scenario(async ({ mode, transport, port, caCert, count, maxInFlight = 4, warmup 
     const run = await loop(count);
     const cpu = process.cpuUsage(cpu0);
     if (profiler) await profiler.stopInto(profile);
-    return { mode, transport, count, concurrency: t.maxInFlight, msgsPerSec: count / (run.ms / 1000), p50: percentile(run.lat, 50), p99: percentile(run.lat, 99), cpuUsPerMsg: (cpu.user + cpu.system) / count };
+    return { mode, transport, count, warmup, concurrency: t.maxInFlight, msgsPerSec: count / (run.ms / 1000), p50: percentile(run.lat, 50), p99: percentile(run.lat, 99), cpuUsPerMsg: (cpu.user + cpu.system) / count };
   } finally {
     await t.close();
   }
