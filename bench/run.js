@@ -362,7 +362,7 @@ async function coap(ours) {
     rows.push(row(`CoAP CON POST msgs/s, transport API, in flight ${cfg.coapInFlight}: vs raw coap Agent`, med(runs.transport, 'msgsPerSec'), raw, 'higher', 0.9, 'msgs/s'));
     rows.push(row('CoAP CPU time per message, flow vs raw coap Agent process [context]', med(runs.flow, 'cpuUsPerMsg'), med(runs.raw, 'cpuUsPerMsg'), 'lower', null, 'µs'));
     if (want('coaps')) {
-      const warmLabel = `${cfg.coapsPairs} pairs of processes, ${cfg.coapsWarmup.toLocaleString('en-US')} messages to warm up, then ${cfg.coapsWarmCount.toLocaleString('en-US')}`;
+      const warmLabel = `${cfg.coapsPairs} pair${cfg.coapsPairs === 1 ? '' : 's'} of processes, ${cfg.coapsWarmup.toLocaleString('en-US')} messages to warm up, then ${cfg.coapsWarmCount.toLocaleString('en-US')}`;
       rows.push(row(`CoAPS msgs/s on an established session: vs our plain CoAP (${warmLabel})`, med(runs.warmCoaps, 'msgsPerSec'), med(runs.warmCoap, 'msgsPerSec'), 'higher', 0.9, 'msgs/s'));
       rows.push(row('CoAPS CPU time per message vs plain CoAP (client process), the same runs', med(runs.warmCoaps, 'cpuUsPerMsg'), med(runs.warmCoap, 'cpuUsPerMsg'), 'lower', 1.1, 'µs'));
       rows.push(row('CoAPS CPU time per message vs plain CoAP (libcoap server process, warm-up included) [context]', med(runs.warmCoaps, 'serverCpuUsPerMsg'), med(runs.warmCoap, 'serverCpuUsPerMsg'), 'lower', null, 'µs'));
