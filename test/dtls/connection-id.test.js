@@ -5,6 +5,8 @@
 // RFC 9146 additional data (the server would drop anything else), and the session survives a NAT
 // that moves the client to a new port, with no new handshake. A server that does not echo the
 // extension gets plain records; without CID the same server loses the client at the first rebinding.
+// A reconnect that offers the last session is resumed (RFC 5246 7.3) with a CID of its own, as
+// Californium does for a device that lost its session.
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const { connectDtls } = require('../../nodes/lib/dtls');
@@ -22,9 +24,9 @@ test.after(async () => {
   pki?.remove();
 });
 
-async function server(cid) {
+async function server(cid, { resume = false } = {}) {
   const port = await freeUdpPort();
-  const p = await startCidServer({ port, keyPem: pki.pem['leaf.key'], certPems: [pki.pem['leaf.pem'], pki.pem['inter.pem']], cid });
+  const p = await startCidServer({ port, keyPem: pki.pem['leaf.key'], certPems: [pki.pem['leaf.pem'], pki.pem['inter.pem']], cid, resume });
   running.add(p);
   return { p, port };
 }
@@ -105,6 +107,42 @@ test('with CID, a NAT that moves the client to a new port every 400 ms costs no 
   assert.ok(p.rebinds() >= 4, `the server followed the client to its new addresses: ${p.output()}`);
   assert.deepEqual(lost, [], 'every reading was echoed across the rebindings');
   assert.equal(p.handshakes(), 1, 'no new handshake');
+});
+
+test('resumption with CID: a reconnect that offers the last session is resumed with a new CID, its records carry that CID, and it survives a NAT that rebinds', { timeout: 60000 }, async (t) => {
+  if (!requireBcPeer(t)) return;
+  const { p, port } = await server(true, { resume: true });
+  const first = await connectDtls({ host: '127.0.0.1', port, ca: pki.pem['root.pem'], serverName: 'localhost', handshakeTimeoutMs: 10000 });
+  assert.equal(await echo(first, 'full'), 'full');
+  const firstCid = first.connectionId?.toString('hex');
+  const offer = first.resumable; // taken while the session is open: closing it wipes its secrets
+  assert.ok(offer, 'the server gave a session id to offer again');
+  await first.close();
+
+  const toServer = [];
+  const relay = await startLossyRelay({ target: { host: '127.0.0.1', port }, transform: (dir, d) => { if (dir === 'toServer') toServer.push(...records(d)); return d; } });
+  t.after(() => relay.close());
+  const conn = await connectDtls({ host: '127.0.0.1', port: relay.port, ca: pki.pem['root.pem'], serverName: 'localhost', handshakeTimeoutMs: 10000, resume: offer });
+  t.after(() => conn.close().catch(() => {}));
+  assert.equal(conn.resumed, true, `an abbreviated handshake: ${p.output()}`);
+  await p.waitFor(/^HANDSHAKE 2 /m, 5000); // the server's side ends with our Finished, after ours
+  assert.equal(p.resumed(), 1, `the server resumed the session: ${p.output()}`);
+  const cid = p.lastCid();
+  assert.match(cid, /^[0-9a-f]{16}$/, 'the resumed session has a CID of its own');
+  assert.notEqual(cid, firstCid, 'a new one, not the first session\'s');
+  assert.equal(conn.connectionId?.toString('hex'), cid);
+  relay.setRebindEveryMs(400);
+  const lost = [];
+  for (let i = 0; i < 12; i++) {
+    if (await echo(conn, `resumed ${i}`, 2000) === null) lost.push(i);
+    await new Promise((r) => setTimeout(r, 120));
+  }
+  assert.deepEqual(lost, [], 'every reading was echoed across the rebindings');
+  assert.ok(p.rebinds() >= 2, `the server followed the client: ${p.output()}`);
+  const protectedRecords = toServer.filter((r) => r.epoch >= 1);
+  assert.ok(protectedRecords.length >= 13, 'our Finished and the readings were protected');
+  for (const r of protectedRecords) assert.deepEqual([r.type, r.cid], [25, cid], 'every protected record is tls12_cid with the resumed session\'s CID');
+  assert.equal(p.handshakes(), 2, 'the full handshake and the resumed one, none after the rebindings');
 });
 
 test('without CID the same server loses the client at its first rebinding (what CID fixes)', { timeout: 60000 }, async (t) => {

@@ -9,8 +9,11 @@
 // With -Dforward=<port> it relays instead of echoing, like a DTLS-terminating proxy: each
 // session's application records go as plain datagrams to 127.0.0.1:<port> from a socket of its
 // own, and what comes back goes to the client over the session (at its latest address).
-// Prints "LISTEN <port>", then "HANDSHAKE <n> CID <hex|none>" for each handshake and
-// "REBIND <address>" when the client's address changes.
+// With -Dresume=true it gives each session a 32-byte session id and resumes it when a client offers
+// it again (RFC 5246 7.3, an abbreviated handshake), as Californium does.
+// Prints "LISTEN <port>", then "HANDSHAKE <n> CID <hex|none> <full|resumed>" for each handshake,
+// "OFFERED a known|an unknown|a spent session" when a client offers a session id (with resume),
+// and "REBIND <address>" when the client's address changes.
 import java.io.IOException;
 import java.net.DatagramPacket;
 import java.net.DatagramSocket;
@@ -21,6 +24,8 @@ import java.net.SocketTimeoutException;
 import java.nio.file.Files;
 import java.nio.file.Paths;
 import java.security.SecureRandom;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
 
 import org.bouncycastle.crypto.params.AsymmetricKeyParameter;
 import org.bouncycastle.crypto.util.PrivateKeyFactory;
@@ -33,6 +38,7 @@ import org.bouncycastle.tls.DefaultTlsServer;
 import org.bouncycastle.tls.ProtocolVersion;
 import org.bouncycastle.tls.SignatureAndHashAlgorithm;
 import org.bouncycastle.tls.TlsCredentialedSigner;
+import org.bouncycastle.tls.TlsSession;
 import org.bouncycastle.tls.crypto.TlsCertificate;
 import org.bouncycastle.tls.crypto.TlsCryptoParameters;
 import org.bouncycastle.tls.crypto.impl.bc.BcDefaultTlsCredentialedSigner;
@@ -130,6 +136,33 @@ public class CidEchoServer {
           SignatureAndHashAlgorithm.getInstance(org.bouncycastle.tls.HashAlgorithm.sha256, org.bouncycastle.tls.SignatureAlgorithm.ecdsa));
     }
 
+    /** Sessions by id, across handshakes (each handshake has a Server of its own). */
+    static final Map<String, TlsSession> sessions = new ConcurrentHashMap<>();
+    static final boolean resume = Boolean.getBoolean("resume");
+
+    public byte[] getNewSessionID() {
+      if (!resume) return null;
+      byte[] id = new byte[32];
+      new SecureRandom().nextBytes(id);
+      return id;
+    }
+
+    /** The session as the handshake completed it (notifySession() sees it before it has a master secret). */
+    public void notifyHandshakeComplete() throws IOException {
+      super.notifyHandshakeComplete();
+      TlsSession session = context.getSession();
+      if (resume && session != null && session.isResumable()) sessions.put(Hex.toHexString(session.getSessionID()), session);
+    }
+
+    public TlsSession getSessionToResume(byte[] sessionID) {
+      if (!resume) return null;
+      TlsSession session = sessions.get(Hex.toHexString(sessionID));
+      if (sessionID.length > 0) System.out.println("OFFERED " + (session == null ? "an unknown" : session.isResumable() ? "a known" : "a spent") + " session");
+      return session != null && session.isResumable() ? session : null;
+    }
+
+    boolean resumed() { return context.getSecurityParametersConnection().isResumedSession(); }
+
     protected byte[] getNewConnectionID() {
       if (!offerCid) return null;
       byte[] cid = new byte[8];
@@ -188,7 +221,7 @@ public class CidEchoServer {
       }
       handshakes++;
       byte[] cid = server.issued;
-      System.out.println("HANDSHAKE " + handshakes + " CID " + (cid == null || cid.length == 0 ? "none" : Hex.toHexString(cid)));
+      System.out.println("HANDSHAKE " + handshakes + " CID " + (cid == null || cid.length == 0 ? "none" : Hex.toHexString(cid)) + (server.resumed() ? " resumed" : " full"));
       System.out.flush();
       transport.established = true;
       DatagramSocket upstream = forwardPort > 0 ? relayBack(dtls) : null;

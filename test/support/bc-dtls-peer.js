@@ -39,7 +39,7 @@ function requireBcPeer(t) {
  * application data to that plain UDP port on 127.0.0.1 (a CoAP server) instead of echoing. Returns the process handle of startProcess
  * plus `handshakes()` (how many it completed) and `rebinds()`.
  */
-async function startCidServer({ port, keyPem, certPems, cid = true, forwardPort = 0 }) {
+async function startCidServer({ port, keyPem, certPems, cid = true, forwardPort = 0, resume = false }) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bc-dtls-'));
   const classpath = JARS.join(path.delimiter);
   execFileSync('javac', ['-cp', classpath, '-d', dir, path.join(__dirname, 'CidEchoServer.java')], { stdio: 'pipe' });
@@ -50,7 +50,7 @@ async function startCidServer({ port, keyPem, certPems, cid = true, forwardPort 
     fs.writeFileSync(file, new X509Certificate(pem).raw);
     return file;
   });
-  const p = startProcess('java', [...(forwardPort ? [`-Dforward=${forwardPort}`] : []), '-cp', classpath + path.delimiter + dir, 'CidEchoServer', String(port), keyFile, cid ? 'cid' : 'nocid', ...certFiles]);
+  const p = startProcess('java', [...(forwardPort ? [`-Dforward=${forwardPort}`] : []), ...(resume ? ['-Dresume=true'] : []), '-cp', classpath + path.delimiter + dir, 'CidEchoServer', String(port), keyFile, cid ? 'cid' : 'nocid', ...certFiles]);
   const stop = p.stop;
   p.stop = async () => { await stop(); fs.rmSync(dir, { recursive: true, force: true }); };
   try {
@@ -61,6 +61,7 @@ async function startCidServer({ port, keyPem, certPems, cid = true, forwardPort 
   }
   p.handshakes = () => (p.output().match(/^HANDSHAKE \d+/gm) || []).length;
   p.rebinds = () => (p.output().match(/^REBIND /gm) || []).length;
+  p.resumed = () => (p.output().match(/^HANDSHAKE \d+ CID \S+ resumed/gm) || []).length;
   p.lastCid = () => { const m = p.output().match(/^HANDSHAKE \d+ CID (\S+)/gm); return m ? m[m.length - 1].split(' ')[3] : null; };
   return p;
 }
