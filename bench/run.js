@@ -32,7 +32,6 @@ const want = (section) => !ONLY || ONLY.has(section);
 
 /** In-flight limits the experiment compares with the shipped MQTT_MAX_IN_FLIGHT (16). */
 const EXPERIMENT_INFLIGHT = [8, 64];
-/** USER_HZ of /proc/<pid>/stat: 100 on every Linux this runs on (`getconf CLK_TCK`). */
 
 const cfg = {
   mqttCount: QUICK ? 5000 : 20000,

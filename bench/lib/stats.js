@@ -11,7 +11,7 @@ function median(values) {
   return percentile(values, 50);
 }
 
-/** Clock ticks per second of /proc/<pid>/stat's times (USER_HZ: 100 on Linux). */
+/** USER_HZ of /proc/<pid>/stat: 100 on every Linux this runs on (`getconf CLK_TCK`). */
 const CLOCK_TICKS_PER_SEC = 100;
 
 /** CPU time (utime + stime) a process has used so far, in µs; null where /proc is not there (not Linux) or the process is gone. */

@@ -181,10 +181,10 @@ export class DtlsSession extends EventEmitter {
     this.emit('close', isError || !wasConnected ? err : undefined);
   }
 
-  /** Re-reads the state (TypeScript narrows `this.state` across calls that change it). */
-  /** Where decrypted application data goes (the connection sets it). */
+  /** Where decrypted application data goes: emitted as 'message' unless the connection takes it directly. */
   deliver: (data: Buffer) => void = (data) => { this.emit('message', data); };
 
+  /** Re-reads the state (TypeScript narrows `this.state` across calls that change it). */
   private isClosed(): boolean { return this.state === 'closed'; }
   private isConnected(): boolean { return this.state === 'connected'; }
 
