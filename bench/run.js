@@ -14,8 +14,10 @@
 //                        MQTT in-flight limits other than the shipped 16, as rows marked
 //                        [experiment]; never part of the goals
 //   BENCH_PROFILE=dir    V8 CPU profiles of the measured MQTT and gateway flow runs (ours, core; the gateway
-//                        peer too, as gateway-flow-<side>-peer.cpuprofile) into dir;
-//                        summarise with `node bench/profile-summary.js dir/x.cpuprofile`
+//                        peer too, as gateway-flow-<side>-peer.cpuprofile) and of the CoAP(S) runs
+//                        (coap-transport-warm and coaps-transport-warm: established sessions) into
+//                        dir; summarise with `node bench/profile-summary.js dir/x.cpuprofile`, or
+//                        `--compare dir/coaps-transport-warm.cpuprofile dir/coap-transport-warm.cpuprofile N`
 const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
@@ -347,12 +349,13 @@ async function coap(ours) {
       // The goal rows: an established session as a deployed device has it (one transport in its
       // process, the code compiled and warm), each in a fresh process; pairs taken one after
       // the other, the order swapped every pair, so that the load of the moment hits both.
-      const warm = (transport, port) => withServerCpu(server, () => attempt('coap-transport', { mode: 'throughput', transport, port, caCert: ca.certPem, count: cfg.coapsWarmCount, warmup: cfg.coapsWarmup, maxInFlight: cfg.coapInFlight }));
+      // BENCH_PROFILE: the first pair is profiled (after its warm-up), as `<transport>-transport-warm`.
+      const warm = (transport, port, p) => withServerCpu(server, () => attempt('coap-transport', { mode: 'throughput', transport, port, caCert: ca.certPem, count: cfg.coapsWarmCount, warmup: cfg.coapsWarmup, maxInFlight: cfg.coapInFlight, profile: p === 0 ? profileFile(`${transport}-transport-warm`) : undefined }));
       for (let p = 0; p < cfg.coapsPairs; p++) {
         const plainFirst = p % 2 === 0;
-        if (plainFirst) runs.warmCoap.push(await warm('coap', server.port));
-        runs.warmCoaps.push(await warm('coaps', server.dtlsPort));
-        if (!plainFirst) runs.warmCoap.push(await warm('coap', server.port));
+        if (plainFirst) runs.warmCoap.push(await warm('coap', server.port, p));
+        runs.warmCoaps.push(await warm('coaps', server.dtlsPort, p));
+        if (!plainFirst) runs.warmCoap.push(await warm('coap', server.port, p));
       }
     }
     results.sections.coap = runs;

@@ -291,6 +291,15 @@ module.exports = [
     why: 'stopping the connection (redeploy) does not close the transport: sockets leak',
   },
 
+  {
+    id: 'countdown-skips-last-second',
+    file: 'src/device/retry-schedule.ts',
+    find: 'if (left <= 1000) return; // the attempt itself comes next',
+    replace: 'if (left <= 2000) return;',
+    tests: ['test/device/coap-status.test.js'],
+    why: '"reconnecting in N s" never shows 1: the countdown stops a second early',
+  },
+
   // ---- leaks: what a redeploy must not leave behind ----------------------------------------------
   {
     id: 'leak-unref-interval-per-start',
