@@ -87,7 +87,7 @@ export class DeviceConnection {
       ? new Gateway(host, (text) => this.options.log.debug?.(this.redact(text)), () => this.users.publishSoon(), options.maxSubDevices)
       : undefined;
     ({ pacer: this.pacer, limits: this.limits, outbox: this.outbox, persisted: this.persisted } = buildSendPath(
-      this.sendPathOwner(),
+      new DeviceConnection.Owner(this), // private, so no node can report on its behalf
       settings,
       options,
       this.timing,
@@ -243,11 +243,6 @@ export class DeviceConnection {
   }
 
   // ---- what the send path reports (send-path.ts) ------------------------------------------------
-
-  /** The send path's view of this connection: private, so no node can report on its behalf. */
-  private sendPathOwner(): SendPathOwner {
-    return new DeviceConnection.Owner(this);
-  }
 
   // The downlink's (and gateway's), the transport events' and the send path's views of this
   // connection are classes nested here (they reach its private members), not object literals:

@@ -6,7 +6,7 @@
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const { startNodeRed } = require('../../scripts/node-red-embedded');
-const { launchBrowser, settled, shot, waitFor, pageErrors, editorUserDir } = require('./support');
+const { launchBrowser, settled, shot, waitFor, editorUserDir, editorPage } = require('./support');
 const { createLeaf } = require('../support/pki');
 
 test('device dialog: only the chosen credentials fields; X.509 subject, expiry and key check', { timeout: 180000 }, async (t) => {
@@ -16,10 +16,7 @@ test('device dialog: only the chosen credentials fields; X.509 subject, expiry a
   t.after(() => nr.close());
   const leaf = await createLeaf({ keyType: 'ec-p256', commonName: 'device-in-dialog', dnsNames: [], ips: [] });
   const other = await createLeaf({ keyType: 'ec-p256', commonName: 'other', dnsNames: [], ips: [] });
-  const context = await browser.newContext({ viewport: { width: 1400, height: 900 } });
-  t.after(() => context.close());
-  const page = await context.newPage();
-  const errors = pageErrors(page);
+  const { page, errors } = await editorPage(t, browser);
   const keyRequests = [];
   page.on('request', (req) => { if (req.url().includes('client-certificate/check')) keyRequests.push(req.postData() || ''); });
   await page.goto(nr.url);

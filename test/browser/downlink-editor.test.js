@@ -6,7 +6,7 @@
 // test-artifacts/browser/.
 const test = require('node:test');
 const assert = require('node:assert/strict');
-const { fileBrowser, settled, shot, waitFor, pageErrors } = require('./support');
+const { fileBrowser, settled, shot, waitFor, editorPage } = require('./support');
 const { fileNodeRed } = require('./node-red');
 
 const browserFor = fileBrowser();
@@ -24,10 +24,7 @@ test('downlink dialogs and help fit the editor', { timeout: 180000 }, async (t) 
   const browser = await browserFor(t);
   if (!browser) return;
   const nr = await nodeRed();
-  const context = await browser.newContext({ viewport: { width: 1400, height: 900 } });
-  t.after(() => context.close());
-  const page = await context.newPage();
-  const errors = pageErrors(page);
+  const { page, errors } = await editorPage(t, browser);
   await page.goto(nr.url);
   await page.waitForFunction(() => window.RED && RED.nodes && RED.nodes.getType && RED.nodes.getType('thingsboard-in') && RED.workspaces.active(), null, { timeout: 30000 });
 

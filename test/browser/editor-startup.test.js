@@ -5,7 +5,7 @@
 // picked is one without a keyboard shortcut (those return before touching the missing tip box).
 const test = require('node:test');
 const assert = require('node:assert/strict');
-const { fileBrowser, pageErrors, waitFor } = require('./support');
+const { fileBrowser, waitFor, editorPage } = require('./support');
 const { fileNodeRed } = require('./node-red');
 
 const browserFor = fileBrowser();
@@ -15,10 +15,7 @@ test('the editor under test starts without a page error when its keymap loads la
   const browser = await browserFor(t);
   if (!browser) return;
   const nr = await nodeRed();
-  const context = await browser.newContext({ viewport: { width: 1400, height: 900 } });
-  t.after(() => context.close());
-  const page = await context.newPage();
-  const errors = pageErrors(page);
+  const { page, errors } = await editorPage(t, browser);
   // Tip 5 of node-red 5.0's 19 infotips names no shortcut.
   await page.addInitScript(() => { Math.random = () => 5.5 / 19; });
   let keymapDelayed = 0;

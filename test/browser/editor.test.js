@@ -9,7 +9,7 @@ const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const path = require('node:path');
 const { startEmulator } = require('../../emulator/index');
-const { fileBrowser, settled, shot, waitFor, root, pageErrors } = require('./support');
+const { fileBrowser, settled, shot, waitFor, root, editorPage } = require('./support');
 const { fileNodeRed } = require('./node-red');
 
 const TOKEN = 'browser-secret-token-7f3a9c';
@@ -19,10 +19,7 @@ const browserFor = fileBrowser();
 const nodeRed = fileNodeRed('tb-editor-');
 
 async function openEditor(browser, t, url, colorScheme = 'light') {
-  const context = await browser.newContext({ viewport: { width: 1400, height: 900 }, colorScheme });
-  t.after(() => context.close());
-  const page = await context.newPage();
-  const errors = pageErrors(page);
+  const { page, errors } = await editorPage(t, browser, { colorScheme });
   const bodies = [];
   page.on('response', async (res) => {
     try { bodies.push({ url: res.url(), text: await res.text() }); } catch { /* no body (websocket, redirect) */ }

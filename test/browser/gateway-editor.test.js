@@ -6,17 +6,14 @@
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const { startNodeRed } = require('../../scripts/node-red-embedded');
-const { launchBrowser, settled, shot, pageErrors, editorUserDir } = require('./support');
+const { launchBrowser, settled, shot, editorUserDir, editorPage } = require('./support');
 
 test('gateway in the editor: the checkbox, the CoAP warning, the sub-device fields of out and in only on a gateway', { timeout: 180000 }, async (t) => {
   const browser = await launchBrowser(t);
   if (!browser) return;
   const nr = await startNodeRed({ userDir: editorUserDir(t, 'tb-gw-editor-'), port: 0 });
   t.after(() => nr.close());
-  const context = await browser.newContext({ viewport: { width: 1400, height: 900 } });
-  t.after(() => context.close());
-  const page = await context.newPage();
-  const errors = pageErrors(page);
+  const { page, errors } = await editorPage(t, browser);
   await page.goto(nr.url);
   await page.waitForFunction(() => window.RED && RED.nodes && RED.nodes.getType && RED.nodes.getType('thingsboard-device') && RED.workspaces.active(), null, { timeout: 30000 });
   await page.evaluate(() => {

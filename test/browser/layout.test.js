@@ -6,7 +6,7 @@
 // test-artifacts/browser/ (look at them when this file changes).
 const test = require('node:test');
 const assert = require('node:assert/strict');
-const { fileBrowser, settled, shot, waitFor, pageErrors } = require('./support');
+const { fileBrowser, settled, shot, waitFor, editorPage } = require('./support');
 const { fileNodeRed } = require('./node-red');
 
 // One Chromium and one Node-RED for the tests of this file (nothing here deploys).
@@ -18,10 +18,7 @@ const HELP_TYPES = { 'thingsboard-out': 'Message contract', 'thingsboard-device'
 
 /** A fresh editor with one thingsboard-out wired to a device (transport given). */
 async function editorWithNodes(browser, t, url, transport) {
-  const context = await browser.newContext({ viewport: { width: 1400, height: 900 } });
-  t.after(() => context.close());
-  const page = await context.newPage();
-  const errors = pageErrors(page);
+  const { page, errors } = await editorPage(t, browser);
   await page.goto(url);
   await page.waitForFunction(() => window.RED && RED.nodes && RED.nodes.getType && RED.nodes.getType('thingsboard-out') && RED.workspaces.active(), null, { timeout: 30000 });
   await page.evaluate((tr) => {

@@ -94,6 +94,17 @@ function pageErrors(page) {
   return errors;
 }
 
+/**
+ * A page of its own in `browser` at the editor tests' size (closed after test `t`), and the list
+ * pageErrors() fills. `options` go to newContext (a colorScheme, say).
+ */
+async function editorPage(t, browser, options = {}) {
+  const context = await browser.newContext({ viewport: { width: 1400, height: 900 }, ...options });
+  t.after(() => context.close());
+  const page = await context.newPage();
+  return { page, errors: pageErrors(page) };
+}
+
 /** Polls fn() until it returns a truthy value; throws with `what` after timeoutMs. */
 async function waitFor(what, fn, timeoutMs = 15000, everyMs = 100) {
   const until = Date.now() + timeoutMs;
@@ -121,4 +132,4 @@ async function settled(page, selector) {
   }, 15000, 200);
 }
 
-module.exports = { settled, launchBrowser, fileBrowser, shot, tempDir, editorUserDir, editorSettingsInto, pageErrors, waitFor, runtimeTag, root, CHROMIUM_ARGS };
+module.exports = { settled, launchBrowser, fileBrowser, shot, tempDir, editorUserDir, editorSettingsInto, pageErrors, editorPage, waitFor, runtimeTag, root, CHROMIUM_ARGS };

@@ -35,6 +35,22 @@ function open(settings, rateLimits, msPerSecond = SCALE) {
   return { conn, log, states };
 }
 
+/**
+ * The MQTT emulator enforcing `limits` (an emulated second lasting `scale` ms) and a device
+ * connection configured with the same limits (its MQTT settings amended by `settings`); both are
+ * closed after test `t`.
+ */
+async function limitedMqtt(t, limits, scale = SCALE, settings = {}) {
+  const store = new DeviceStore({ devices: [{ name: 'dev1', token: TOKEN }], rateLimits: limits, limitsMsPerSecond: scale });
+  const { emu } = await emulator({ store });
+  t.after(() => emu.close());
+  const parsed = parseDeviceConfig({ host: 'h', rateLimits: limits }, { accessToken: 't' });
+  assert.deepEqual(parsed.problems, [], `the device accepts "${limits}"`);
+  const opened = open(mqttSettings({ port: emu.port, ...settings }), parsed.rateLimits, scale);
+  t.after(() => opened.conn.close());
+  return { store, emu, ...opened };
+}
+
 const reading = (n, receivedAt) => ({ kind: 'telemetry', body: Buffer.from(JSON.stringify({ n })), qos: 1, receivedAt, batchShape: 'wrap' });
 
 /** Sends `count` readings at once; resolves with how they ended and where they arrived. */
@@ -55,11 +71,7 @@ function assertAllDelivered({ ends, seen, base }, count, firstWaiting = 1) {
 }
 
 test('MQTT: 1,000 readings cross 10:1,300:60 on every limit with zero violations', { timeout: 120000 }, async (t) => {
-  const store = new DeviceStore({ devices: [{ name: 'dev1', token: TOKEN }], rateLimits: EVERY_LIMIT, limitsMsPerSecond: SCALE });
-  const { emu } = await emulator({ store });
-  t.after(() => emu.close());
-  const { conn, log, states } = open(mqttSettings({ port: emu.port }), parseDeviceConfig({ host: 'h', rateLimits: EVERY_LIMIT }, { accessToken: 't' }).rateLimits);
-  t.after(() => conn.close());
+  const { store, emu, conn, log, states } = await limitedMqtt(t, EVERY_LIMIT);
   const started = Date.now();
   const result = await burst(conn, store, 1000);
   const took = Date.now() - started;
@@ -80,13 +92,7 @@ test('MQTT: the plain syntax "10:1,300:60" (every message) paces a 1,000-reading
   // 400 ms per window second, as below: device and emulator share one event loop, and a stall
   // on a loaded machine delivered two paced publishes into one 100 ms bucket (CI, once).
   const scale = 4 * SCALE;
-  const store = new DeviceStore({ devices: [{ name: 'dev1', token: TOKEN }], rateLimits: '10:1,300:60', limitsMsPerSecond: scale });
-  const { emu } = await emulator({ store });
-  t.after(() => emu.close());
-  const parsed = parseDeviceConfig({ host: 'h', rateLimits: '10:1,300:60' }, { accessToken: 't' });
-  assert.deepEqual(parsed.problems, []);
-  const { conn } = open(mqttSettings({ port: emu.port, maxPayloadBytes: 2000 }), parsed.rateLimits, scale);
-  t.after(() => conn.close());
+  const { store, emu, conn } = await limitedMqtt(t, '10:1,300:60', scale, { maxPayloadBytes: 2000 });
   assertAllDelivered(await burst(conn, store, 1000), 1000);
   assert.equal(store.rateLimitStats.exceeded, 0);
   assert.equal(emu.stats.connects, 1);
@@ -140,11 +146,7 @@ test('CoAP: rateLimits set on the device pace a burst: no 5.00 from the server',
 
 test('MQTT: attribute requests keep to the same windows as the readings (ThingsBoard counts every message of a device): zero violations', { timeout: 60000 }, async (t) => {
   const scale = 4 * SCALE; // as above: one event loop for device and emulator
-  const store = new DeviceStore({ devices: [{ name: 'dev1', token: TOKEN }], rateLimits: 'messages=10:1,300:60', limitsMsPerSecond: scale });
-  const { emu } = await emulator({ store });
-  t.after(() => emu.close());
-  const { conn } = open(mqttSettings({ port: emu.port }), parseDeviceConfig({ host: 'h', rateLimits: 'messages=10:1,300:60' }, { accessToken: 't' }).rateLimits, scale);
-  t.after(() => conn.close());
+  const { store, emu, conn } = await limitedMqtt(t, 'messages=10:1,300:60', scale);
   await waitFor(() => conn.status().state === 'connected', 'connected');
   // 30 readings and 30 attribute requests at once: six times the per-second limit together.
   const readings = burst(conn, store, 30);
@@ -161,11 +163,7 @@ test('an exchange held back by the rate limits past its deadline fails saying so
   // 80 % of 3 per window: getSessionLimits at connect and the first request fit, the second
   // waits for the window, whose second is a minute here.
   const scale = 60_000;
-  const store = new DeviceStore({ devices: [{ name: 'dev1', token: TOKEN }], rateLimits: 'messages=3:1', limitsMsPerSecond: scale });
-  const { emu } = await emulator({ store });
-  t.after(() => emu.close());
-  const { conn } = open(mqttSettings({ port: emu.port }), parseDeviceConfig({ host: 'h', rateLimits: 'messages=3:1' }, { accessToken: 't' }).rateLimits, scale);
-  t.after(() => conn.close());
+  const { store, conn } = await limitedMqtt(t, 'messages=3:1', scale);
   await waitFor(() => conn.status().state === 'connected', 'connected');
   const first = await conn.downlink.requestAttributes({ clientKeys: [], sharedKeys: ['k'] }, 5000).then(() => 'answered', (err) => err.message);
   assert.equal(first, 'answered');

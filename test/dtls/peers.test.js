@@ -195,15 +195,24 @@ test('the coap package Agent over DtlsDgramSocket POSTs and GETs through coap-se
   agent.close(); // with a socket it was given, the Agent never calls close's callback
 });
 
-test('every server datagram arrives twice (handshake and data): the handshake completes and each record is delivered once', async (t) => {
-  if (!requirePeer(t, 'coap-server-openssl')) return;
+/**
+ * A DTLS connection to coap-server-openssl through a relay that applies `transform` to every
+ * datagram, and the list of what the connection delivers.
+ */
+async function throughRelay(transform) {
   const port = await freeUdpPortPair();
   await track(startCoapServer({ flavor: 'openssl', port, cert: pki.files['leaf.pem'], key: pki.files['leaf.key'], ca: pki.files['root+inter.pem'] }));
-  const relay = await startLossyRelay({ target: { host: '127.0.0.1', port: port + 1 }, transform: (dir, d) => (dir === 'toClient' ? Buffer.concat([d, d]) : d) });
+  const relay = await startLossyRelay({ target: { host: '127.0.0.1', port: port + 1 }, transform });
   running.add({ stop: () => relay.close() });
   const conn = await connectDtls({ host: '127.0.0.1', port: relay.port, ca: pki.pem['root.pem'] });
   const received = [];
   conn.on('message', (m) => received.push(m));
+  return { conn, received };
+}
+
+test('every server datagram arrives twice (handshake and data): the handshake completes and each record is delivered once', async (t) => {
+  if (!requirePeer(t, 'coap-server-openssl')) return;
+  const { conn, received } = await throughRelay((dir, d) => (dir === 'toClient' ? Buffer.concat([d, d]) : d));
   for (let i = 0; i < 5; i++) await post(conn, `{"dup":${i}}`);
   assert.equal(received.length, 5, 'one CoAP response per request: the replayed copies were dropped');
   await conn.close();
@@ -211,22 +220,13 @@ test('every server datagram arrives twice (handshake and data): the handshake co
 
 test('each server data datagram also carries the record before it, first: the new record, second in its datagram, is delivered once', async (t) => {
   if (!requirePeer(t, 'coap-server-openssl')) return;
-  const port = await freeUdpPortPair();
-  await track(startCoapServer({ flavor: 'openssl', port, cert: pki.files['leaf.pem'], key: pki.files['leaf.key'], ca: pki.files['root+inter.pem'] }));
   let previous = null;
-  const relay = await startLossyRelay({
-    target: { host: '127.0.0.1', port: port + 1 },
-    transform: (dir, d) => {
-      if (dir !== 'toClient' || d[0] !== 23) return d;
-      const out = previous ? Buffer.concat([previous, d]) : d;
-      previous = Buffer.from(d);
-      return out;
-    },
+  const { conn, received } = await throughRelay((dir, d) => {
+    if (dir !== 'toClient' || d[0] !== 23) return d;
+    const out = previous ? Buffer.concat([previous, d]) : d;
+    previous = Buffer.from(d);
+    return out;
   });
-  running.add({ stop: () => relay.close() });
-  const conn = await connectDtls({ host: '127.0.0.1', port: relay.port, ca: pki.pem['root.pem'] });
-  const received = [];
-  conn.on('message', (m) => received.push(m));
   for (let i = 0; i < 5; i++) await post(conn, `{"pair":${i}}`);
   assert.equal(received.length, 5, 'one CoAP response per request: each earlier record was a replay');
   await conn.close();
