@@ -53,8 +53,11 @@ async function startCoapEmulator({ store, host = '127.0.0.1', port = 0, maxBodyB
   // unanswered response keeps the library's empty-ACK timer, which would send on the closed socket
   // (coap's OutgoingMessage) and throw ERR_SOCKET_DGRAM_NOT_RUNNING out of a timer.
   const pending = new Map();
+  // Once closing, every answer goes at once, also to a request that arrives between close() and
+  // the socket's close: held back, its empty-ACK timer would fire on the closed socket.
+  let closed = false;
   const end = (res, body) => {
-    if (!separateResponses) return res.end(body);
+    if (!separateResponses || closed) return res.end(body);
     const send = () => {
       pending.delete(timer);
       try { res.end(body); } catch { /* the peer's exchange is gone */ }
@@ -200,7 +203,9 @@ async function startCoapEmulator({ store, host = '127.0.0.1', port = 0, maxBodyB
       res.statusCode = '2.03';
       res.write(Buffer.alloc(0));
     }
-    session.subscribe(channel);
+    // Registered while closing: ended now, since a later notification would go to a closed socket.
+    if (closed) entry.end();
+    else session.subscribe(channel);
   }
 
   await new Promise((resolve, reject) => {
@@ -214,7 +219,6 @@ async function startCoapEmulator({ store, host = '127.0.0.1', port = 0, maxBodyB
   // After listen() the server owns a bound dgram socket.
   const boundPort = server._sock.address().port;
 
-  let closed = false;
   const close = () => new Promise((resolve) => {
     if (closed) return resolve();
     closed = true;

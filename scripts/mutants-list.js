@@ -954,6 +954,24 @@ module.exports = [
     tests: ['test/device/persist.test.js'],
     why: 'a connection stopped because another config node took its token deletes its waiting readings from disk: they are never sent',
   },
+
+  // ---- the emulator that `npm start` runs: stopping it cleanly ----------------------------------
+  {
+    id: 'emulator-coap-holds-answer-while-closing',
+    file: 'emulator/coap.js',
+    find: 'if (!separateResponses || closed) return res.end(body);',
+    replace: 'if (!separateResponses) return res.end(body);',
+    tests: ['test/emulator/coap-close.test.js'],
+    why: "a CoAP request that arrives while the emulator closes is held back: the library's empty-ACK timer sends on the closed socket and the throw stops `npm start` with exit code 1",
+  },
+  {
+    id: 'emulator-coap-observes-while-closing',
+    file: 'emulator/coap.js',
+    find: '    if (closed) entry.end();\n    else session.subscribe(channel);',
+    replace: '    session.subscribe(channel);',
+    tests: ['test/emulator/coap-close.test.js'],
+    why: 'an observation registered while the emulator closes stays subscribed: its next notification goes to the closed socket',
+  },
   ...require('./mutants-list-dtls'),
   ...require('./mutants-list-credentials'),
   ...require('./mutants-list-gateway'),

@@ -3,6 +3,7 @@
 // ports; killed by PID in t.after if the test did not stop it.
 const path = require('node:path');
 const { spawn } = require('node:child_process');
+const assert = require('node:assert/strict');
 
 const root = path.join(__dirname, '..', '..');
 const ZERO_PORTS = { NODE_RED_PORT: '0', EMULATOR_MQTT_PORT: '0', EMULATOR_MQTTS_PORT: '0', EMULATOR_COAP_PORT: '0', EMULATOR_COAPS_PORT: '0', EMULATOR_WEB_PORT: '0' };
@@ -37,6 +38,17 @@ function startScript(t, env) {
     child,
     exited,
     output: () => output,
+    /**
+     * Sends `signal` and asserts that start.js ended with exit code 0. The failure's first line
+     * says how it ended and the message ends with what it printed last (a CI summary shows the
+     * first line; the end of the output is where a crash while stopping prints its stack).
+     */
+    stop: async (signal = 'SIGTERM') => {
+      child.kill(signal);
+      const { code, signal: killedBy } = await exited;
+      const tail = output.split('\n').slice(-60).join('\n');
+      assert.ok(code === 0, `start.js ended with exit code ${code}${killedBy ? ` (killed by ${killedBy})` : ''} after ${signal}, not 0; the last lines it printed:\n${tail}`);
+    },
     waitFor: (re, ms = 60000) => new Promise((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`no ${re} from start.js within ${ms} ms:\n${output}`)), ms);
       waiters.push({ re, resolve: (v) => { clearTimeout(timer); resolve(v); }, reject: (e) => { clearTimeout(timer); reject(e); } });

@@ -99,9 +99,7 @@ test('npm start: emulator + Node-RED + ready flow deliver over every transport; 
   assert.ok(!JSON.stringify(flows).includes('demo-token'));
   assert.ok(!JSON.stringify(flows).includes('demo-gateway-token'));
 
-  run.child.kill('SIGINT');
-  const { code } = await run.exited;
-  assert.equal(code, 0, run.output());
+  await run.stop('SIGINT');
   assert.match(run.output(), /npm start: stopped\./);
   // Nothing is left listening on the editor's port.
   await assert.rejects(fetch(editor));
@@ -140,8 +138,7 @@ test('npm start with TB_HOST/TB_TOKEN/TB_TRANSPORT/TB_PORT/TB_CA_FILE: the ready
   const control = (await (await fetch(new URL('flows', editor))).json()).find((n) => n.id === 'tb-demo-control-comment');
   assert.equal(control.name, 'Control this device from ThingsBoard: RPC setInterval / setLed, shared targetTemperature');
   assert.doesNotMatch(control.info, /emulator page/);
-  run.child.kill('SIGTERM');
-  assert.equal((await run.exited).code, 0, run.output());
+  await run.stop('SIGTERM');
 });
 
 test('npm start with the MQTT port taken (a Mosquitto on 1883): a loud multi-line explanation names the moved port, the user\'s device nodes still on the old one, and the two ways out', { timeout: 120000 }, async (t) => {
@@ -177,8 +174,7 @@ test('npm start with the MQTT port taken (a Mosquitto on 1883): a loud multi-lin
   const page = /Emulator page\s+(http:\S+)/.exec(out)[1];
   const state = await (await fetch(new URL('api/state', page))).json();
   assert.deepEqual(state.info.moved, [{ name: 'mqtt', label: 'MQTT', wanted: busy, port: Number(port) }]);
-  run.child.kill('SIGTERM');
-  assert.equal((await run.exited).code, 0, run.output());
+  await run.stop('SIGTERM');
 });
 
 test('npm start with TB_HOST: a device node of the user\'s own flows that cannot work is reported once, not again by the demo\'s deploy', { timeout: 120000 }, async (t) => {
@@ -205,6 +201,5 @@ test('npm start with TB_HOST: a device node of the user\'s own flows that cannot
   await new Promise((resolve) => setTimeout(resolve, 3000));
   const warnings = run.output().split('\n').filter((l) => /\[thingsboard-device:my old emulator device\] /.test(l));
   assert.equal(warnings.length, 1, run.output());
-  run.child.kill('SIGTERM');
-  assert.equal((await run.exited).code, 0, run.output());
+  await run.stop('SIGTERM');
 });
