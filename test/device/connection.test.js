@@ -254,9 +254,12 @@ test('a transport is handed {kind, body, qos}: when the node received a message 
   const transport = new ScriptedTransport(() => undefined);
   const conn = new DeviceConnection(mqttSettings({ transport: 'coap' }), { createTransport: () => transport, log: recorder().log, queueSize: 100, timing: FAST });
   conn.register({ onStatus() {} });
-  await conn.send({ ...tele({ a: 1 }), receivedAt: Date.now(), batchShape: 'wrap' });
   await conn.send({ kind: 'attributes', body: Buffer.from('{"b":2}'), qos: 1 });
+  // Connected now: this reading goes out the moment it arrives, as the node gave it (one that
+  // waited would be rebuilt with its ts, which hides what the transport is handed).
+  await conn.send({ ...tele({ a: 1 }), receivedAt: Date.now(), batchShape: 'wrap' });
   assert.deepEqual(transport.shapes, [['body', 'kind', 'qos'], ['body', 'kind', 'qos']]);
+  assert.deepEqual(transport.sent.at(-1), { a: 1 }, 'sent as it arrived, not rebuilt');
   await conn.close();
 });
 
