@@ -114,11 +114,11 @@ const failing = (line) => !/# TODO\b/.test(line);
 /**
  * Runs one test file; resolves { failed, name, timedOut, ms }. --test-force-exit: a mutant that
  * fails a test often also leaves a socket open, and the file would then wait for its timeout.
- * With `firstFailure`, the file is stopped at its first failing test (TAP reports a subtest
- * before its parent, so that is the innermost one): a killed mutant needs no more, and the rest
- * of a file of real peers is most of a full run's time.
+ * The file is stopped at its first failing test (TAP reports a subtest before its parent, so
+ * that is the innermost one): a killed mutant needs no more, and the rest of a file of real
+ * peers is most of a full run's time. A passing file (every baseline) runs to its end.
  */
-function runTestFile(dir, file, { firstFailure = false } = {}) {
+function runTestFile(dir, file) {
   return new Promise((resolve) => {
     const started = Date.now();
     const child = spawn(process.execPath, ['--test', '--test-reporter=tap', '--test-force-exit', file], {
@@ -134,7 +134,7 @@ function runTestFile(dir, file, { firstFailure = false } = {}) {
     child.stdout.on('data', (d) => {
       const from = out.lastIndexOf('\n') + 1; // a line may have begun in the last chunk
       out += d;
-      if (!firstFailure || firstFailed) return;
+      if (firstFailed) return;
       const complete = out.slice(from, out.lastIndexOf('\n') + 1);
       for (const m of complete.matchAll(FAILING_TAP_LINE)) {
         if (!failing(m[0])) continue;
@@ -218,7 +218,7 @@ async function main() {
     let row = { m, result: 'SURVIVED', by: '' };
     try {
       for (const file of m.tests) {
-        const r = await runTestFile(dir, file, { firstFailure: true });
+        const r = await runTestFile(dir, file);
         if (r.failed) {
           row = { m, result: 'killed', by: `${file} › ${r.name || '(file failed)'}` };
           break;

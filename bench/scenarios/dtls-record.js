@@ -14,12 +14,16 @@ const { lib } = require('../lib/ours.js');
 
 const APPLICATION_DATA = 23;
 
-/** A CON POST of one bench reading and its piggybacked 2.01 ACK, as CoAP datagrams. */
+/**
+ * A CON POST of one bench reading and its piggybacked 2.01 ACK, as CoAP datagrams, shaped as our
+ * transport sends them (an 8-byte token, Content-Format application/json: src/transports/coap/blocks.ts).
+ */
 function benchExchange() {
-  const token = crypto.randomBytes(4);
+  const token = crypto.randomBytes(8);
+  const uriPath = ['api', 'v1', tokenFor(0), 'telemetry'].map((value) => ({ name: 'Uri-Path', value: Buffer.from(value) }));
   const post = coapPacket.generate({
     confirmable: true, code: 'POST', messageId: 1, token,
-    options: ['api', 'v1', tokenFor(0), 'telemetry'].map((value) => ({ name: 'Uri-Path', value: Buffer.from(value) })),
+    options: [...uriPath, { name: 'Content-Format', value: Buffer.of(50) }],
     payload: Buffer.from(JSON.stringify(reading(1))),
   });
   const ack = coapPacket.generate({ ack: true, code: '2.01', messageId: 1, token });
